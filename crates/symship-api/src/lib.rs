@@ -1,0 +1,1 @@
+//! symship-api (placeholder; arrives with its issue).

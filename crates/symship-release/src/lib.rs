@@ -1,0 +1,1 @@
+//! symship-release (placeholder; arrives with its issue).

@@ -1,0 +1,1 @@
+//! symship-scan (placeholder; arrives with its issue).

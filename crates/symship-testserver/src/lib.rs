@@ -1,0 +1,1 @@
+//! symship-testserver (placeholder; arrives with its issue).

@@ -1,0 +1,1 @@
+//! symship-upload (placeholder; arrives with its issue).
