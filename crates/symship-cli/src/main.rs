@@ -1,4 +1,57 @@
 //! The `symship` binary.
-fn main() {
-    std::process::exit(0);
+mod cli;
+mod commands;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command, ReleaseCommand, SourcemapCommand};
+use crate::exit::{Exit, UsageError};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.global);
+    let result = match &cli.command {
+        Command::Sourcemap(SourcemapCommand::Inject(a)) => commands::inject::run(a, &cli.global),
+        Command::Sourcemap(SourcemapCommand::Upload(_)) | Command::Sourcemap(SourcemapCommand::Process(_)) => {
+            Err(anyhow::anyhow!("upload is not built yet"))
+        }
+        Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, &cli.global),
+    };
+    let exit = match result {
+        Ok(exit) => exit,
+        Err(err) => {
+            let usage = err.chain().any(|c| c.is::<UsageError>());
+            tracing::error!("{err:#}");
+            if usage {
+                Exit::Usage
+            } else {
+                Exit::Failed
+            }
+        }
+    };
+    if exit != Exit::Success && cli.global.no_fail {
+        tracing::warn!("--no-fail: exiting 0 although the run did not succeed (exit code would be {})", exit as u8);
+        return ExitCode::SUCCESS;
+    }
+    ExitCode::from(exit as u8)
+}
+
+fn init_tracing(global: &cli::GlobalArgs) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (global.quiet, global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
 }

@@ -1,0 +1,223 @@
+//! The command tree. Names, aliases, defaults and environment variables follow posthog-cli 0.19.0
+//! (spec §7), so a script can swap the binary name and nothing else.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "symship", version, about = "Stamp JavaScript chunks with chunk ids and ship their sourcemaps to PostHog error tracking")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// PostHog host, e.g. https://eu.posthog.com (overrides POSTHOG_CLI_HOST and the credentials file)
+    #[arg(long, global = true)]
+    pub host: Option<String>,
+    /// Report failures loudly but exit 0
+    #[arg(long, global = true)]
+    pub no_fail: bool,
+    /// Accept invalid TLS certificates (dangerous; prefer --ca-cert)
+    #[arg(long, global = true)]
+    pub skip_ssl_verification: bool,
+    /// Extra PEM CA bundle to trust (also SSL_CERT_FILE)
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
+    /// Client-side request rate limit, requests per minute
+    #[arg(long, global = true, env = "POSTHOG_CLIENT_RATE_LIMIT", default_value_t = 480)]
+    pub rate_limit: u32,
+    /// Read POSTHOG_CLI_* settings from this dotenv file
+    #[arg(long, global = true, visible_alias = "env-file", env = "POSTHOG_CLI_DOTENV_FILE", value_name = "PATH")]
+    pub dotenv_file: Option<PathBuf>,
+    /// Show what would happen without writing files or talking to the server
+    #[arg(long, global = true, env = "POSTHOG_CLI_DRY_RUN", num_args = 0..=1, default_missing_value = "true",
+          value_parser = parse_truthy, default_value = "false")]
+    pub dry_run: bool,
+    /// More output (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Output format of the final summary
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// posthog-cli's truthy values: true/1/yes/on (case-insensitive); false/0/no/off.
+fn parse_truthy(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("expected true/false/1/0/yes/no/on/off, got {other:?}")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inject chunk ids into JavaScript files and their sourcemaps, and upload them
+    #[command(subcommand)]
+    Sourcemap(SourcemapCommand),
+    /// Work with releases
+    #[command(subcommand)]
+    Release(ReleaseCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourcemapCommand {
+    /// Stamp every minified chunk with a chunk id (and release) and update its sourcemap
+    Inject(InjectArgs),
+    /// Upload injected chunks and their sourcemaps
+    Upload(UploadArgs),
+    /// Inject, then upload what was injected, over one walk of the build output
+    Process(ProcessArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Find the release for a name and version (from flags, CI or git), creating it if needed
+    Resolve(ReleaseResolveArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct FileSelection {
+    /// Build output directory or file to process (repeatable)
+    #[arg(short = 'd', long = "directory", visible_alias = "file", value_name = "PATH")]
+    pub directories: Vec<PathBuf>,
+    /// Read additional paths from standard input, one per line
+    #[arg(long)]
+    pub stdin: bool,
+    /// Skip paths matching this glob (repeatable)
+    #[arg(short = 'e', long = "exclude", visible_alias = "ignore", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Only process paths matching this glob (repeatable)
+    #[arg(short = 'i', long = "include", value_name = "GLOB")]
+    pub include: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    /// Release name (the PostHog release "project"); default: the git repository name
+    #[arg(long, visible_alias = "project")]
+    pub release_name: Option<String>,
+    /// Release version; default: the git commit id
+    #[arg(long, visible_alias = "version")]
+    pub release_version: Option<String>,
+    /// Build number, appended to the version as VERSION+BUILD
+    #[arg(long)]
+    pub build: Option<String>,
+    /// Read name, version and build from an Info.plist
+    #[arg(long, value_name = "PATH")]
+    pub info_plist: Option<PathBuf>,
+    /// Retry without a release when the server reports release_id_mismatch
+    #[arg(long, num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_truthy, action = clap::ArgAction::Set)]
+    pub skip_release_on_fail: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReleaseMode {
+    /// The release id is embedded in the chunk and reported with each event (default)
+    #[default]
+    Event,
+    /// The release id is stored with the symbol set
+    SymbolSet,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InjectArgs {
+    #[command(flatten)]
+    pub files: FileSelection,
+    /// Public path prefix to strip from sourceMappingURL values (e.g. /static/)
+    #[arg(short = 'p', long, value_name = "PREFIX")]
+    pub public_path_prefix: Option<String>,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Where the release id lives
+    #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
+    pub release_mode: ReleaseMode,
+    /// Exit non-zero when any file was skipped (no map, bad map, unreadable)
+    #[arg(long)]
+    pub strict: bool,
+    /// Exit 0 even when nothing was found to process
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UploadOnlyArgs {
+    /// After a verified upload, remove sourceMappingURL comments and delete the maps
+    #[arg(long)]
+    pub delete_after: bool,
+    /// Symbol sets per bulk_start_upload request
+    #[arg(long, default_value_t = 50)]
+    pub batch_size: usize,
+    /// Concurrent transfers to object storage
+    #[arg(long, env = "POSTHOG_CLI_SOURCEMAP_UPLOAD_CONCURRENCY", default_value_t = 10)]
+    pub concurrency: usize,
+    /// Replace symbol sets whose content differs
+    #[arg(long, conflicts_with = "skip_on_conflict")]
+    pub force: bool,
+    /// Keep symbol sets whose content differs, skipping the new content
+    #[arg(long)]
+    pub skip_on_conflict: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UploadArgs {
+    #[command(flatten)]
+    pub files: FileSelection,
+    #[arg(short = 'p', long, value_name = "PREFIX")]
+    pub public_path_prefix: Option<String>,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
+    pub release_mode: ReleaseMode,
+    #[command(flatten)]
+    pub upload: UploadOnlyArgs,
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProcessArgs {
+    #[command(flatten)]
+    pub files: FileSelection,
+    #[arg(short = 'p', long, value_name = "PREFIX")]
+    pub public_path_prefix: Option<String>,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
+    pub release_mode: ReleaseMode,
+    #[command(flatten)]
+    pub upload: UploadOnlyArgs,
+    #[arg(long)]
+    pub strict: bool,
+    #[arg(long)]
+    pub allow_empty: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseResolveArgs {
+    #[arg(long, visible_alias = "project")]
+    pub release_name: Option<String>,
+    #[arg(long, visible_alias = "version")]
+    pub release_version: Option<String>,
+    #[arg(long)]
+    pub build: Option<String>,
+    #[arg(long, value_name = "PATH")]
+    pub info_plist: Option<PathBuf>,
+    /// Print the release as JSON
+    #[arg(long)]
+    pub json: bool,
+}
