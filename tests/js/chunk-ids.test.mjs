@@ -95,3 +95,41 @@ test('fails on a file without snippet, a snippet before the hashbang, and a wron
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// posthog-cli 0.19.0's golden outputs: what the real SDK reads from them.
+const golden = existsSync(fixtures)
+  ? readdirSync(fixtures).filter((name) => existsSync(join(fixtures, name, 'expected-posthog-cli')))
+  : [];
+// Where posthog-cli itself yields no usable id: documented in each fixture's README.
+const noIdByDesign = {
+  'esbuild-node-hashbang': /SyntaxError/, // its snippet lands before `#!`, so node refuses the file
+  'esbuild-inline': /MISSING/, // it reads no `data:` map, finds no pair and leaves the file alone
+};
+
+test('golden outputs exist', () => {
+  assert.ok(golden.length >= 6, `expected fixtures/*/expected-posthog-cli, found ${golden.join(', ') || 'none'}`);
+});
+
+for (const name of golden) {
+  const title = name in noIdByDesign
+    ? `posthog-cli golden output of ${name}: the SDK gets no id, as its README documents`
+    : `posthog-cli golden output of ${name}: the SDK reads back every chunk id for its filename`;
+  test(title, () => {
+    const dir = realpathSync(join(fixtures, name, 'expected-posthog-cli'));
+    const files = walkJs(dir);
+    assert.ok(files.length > 0, `${dir} has no JS`);
+    const r = run(['--check', ...files]);
+    if (name in noIdByDesign) {
+      assert.equal(r.status, 1, r.stderr);
+      assert.deepEqual(r.map, {});
+      assert.match(r.stderr, noIdByDesign[name]);
+      return;
+    }
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(Object.keys(r.map).sort(), files, 'exactly the fixture files, under their absolute paths');
+    for (const file of files) {
+      const text = readFileSync(file, 'utf8');
+      assert.ok(text.endsWith(`\n//# chunkId=${r.map[file]}`), `${file}: id ${r.map[file]} is its trailing comment`);
+    }
+  });
+}
