@@ -1,1 +1,93 @@
-//! symship-scan (placeholder; arrives with its issue).
+//! Finds the JavaScript chunks of a build and their sourcemaps, gives each chunk a chunk id,
+//! injects the snippet posthog-js reads, keeps every map true to its chunk, and computes what an
+//! upload sends. No network.
+//!
+//! Compatibility: the snippet, the `//# chunkId=` comment and the chunk ids are byte-for-byte what
+//! posthog-cli 0.19.0 writes (spec §5), so either tool understands the other's output. Where
+//! posthog-cli rewrites a whole map, symship edits it in place: only the first segment of the
+//! shifted line and the `chunk_id` member change.
+
+use std::path::PathBuf;
+
+pub mod chunk;
+pub mod fsutil;
+pub mod hash;
+pub mod inject;
+pub mod json;
+pub mod map;
+pub mod pair;
+pub mod select;
+pub mod snippet;
+mod vlq;
+
+pub use inject::{inject, InjectOptions, Outcome, PairResult, ReleaseMode, Reporter};
+pub use pair::{pair_all, MapLocation, Pair};
+pub use select::{select, Candidate, Selection};
+
+/// A fatal problem with what the user asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error("cannot read {path}: {source}. Check that the build output exists (run the build first) and the path is right")]
+    Root { path: PathBuf, source: std::io::Error },
+    #[error("{flag} pattern {pattern:?} is not a valid glob: {reason}")]
+    BadGlob {
+        flag: String,
+        pattern: String,
+        reason: String,
+    },
+}
+
+/// A file that was looked at and left alone, and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: SkipReason,
+}
+
+/// Why a file was skipped.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SkipReason {
+    #[error("no sourcemap found{}", match .reference { Some(r) => format!(" (its sourceMappingURL {r:?} names no existing file, nor does <file>.map)"), None => " (no sourceMappingURL comment and no <file>.map next to it)".to_string() })]
+    NoMap { reference: Option<String> },
+    #[error("is not UTF-8 text; JavaScript chunks must be UTF-8")]
+    NotUtf8,
+    #[error("cannot be read: {0}")]
+    Unreadable(String),
+    #[error("is part of a symbolic-link loop; the loop was not followed")]
+    SymlinkLoop,
+    #[error("references the sourcemap {map}, which is outside the scanned directory {root}; scan a directory that contains both")]
+    MapOutsideRoot { map: PathBuf, root: PathBuf },
+    #[error("would pair with {map} by name, but so would {claimants:?}; add a sourceMappingURL comment to say which")]
+    AmbiguousMap { map: PathBuf, claimants: Vec<PathBuf> },
+    #[error("has a sourcemap {map} that {error}")]
+    BadMap { map: String, error: String },
+    #[error(
+        "has an empty sourcemap {map} (no mappings, sources or names); check the bundler's sourcemap setting"
+    )]
+    EmptyMap { map: String },
+    #[error("could not be written: {0}")]
+    Write(String),
+}
+
+impl SkipReason {
+    /// A short stable code for machine-readable output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SkipReason::NoMap { .. } => "no_map",
+            SkipReason::NotUtf8 => "not_utf8",
+            SkipReason::Unreadable(_) => "unreadable",
+            SkipReason::SymlinkLoop => "symlink_loop",
+            SkipReason::MapOutsideRoot { .. } => "map_outside_root",
+            SkipReason::AmbiguousMap { .. } => "ambiguous_map",
+            SkipReason::BadMap { .. } => "bad_map",
+            SkipReason::EmptyMap { .. } => "empty_map",
+            SkipReason::Write(_) => "write_failed",
+        }
+    }
+}
+
+/// Reads a chunk as UTF-8 text.
+pub fn read_source(path: &std::path::Path) -> Result<String, SkipReason> {
+    let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|_| SkipReason::NotUtf8)
+}

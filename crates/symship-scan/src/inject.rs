@@ -1,0 +1,425 @@
+//! `sourcemap inject`: stamp each chunk with its chunk id (and release), shift its map, write both
+//! atomically, and do nothing at all to what is already right.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use crate::chunk::{self, Existing};
+use crate::json::Edits;
+use crate::map::MapDoc;
+use crate::pair::{self, MapLocation, Pair};
+use crate::{fsutil, snippet, SkipReason};
+
+/// Where the release id lives (`--release-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReleaseMode {
+    /// Content-derived chunk ids; the release id is embedded in the chunk's snippet.
+    #[default]
+    Event,
+    /// Random UUIDv7 chunk ids; the release id is stamped into the map.
+    SymbolSet,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InjectOptions {
+    pub mode: ReleaseMode,
+    /// The resolved release, if any.
+    pub release_id: Option<String>,
+    /// Compute everything, write nothing.
+    pub dry_run: bool,
+    /// Worker threads (0 = available parallelism).
+    pub threads: usize,
+}
+
+/// What happened to one chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A snippet was added.
+    Injected { chunk_id: String },
+    /// Already injected; the release (or, in symbol-set mode, the chunk id) was replaced, or a
+    /// stripped comment restored.
+    Updated { chunk_id: String },
+    /// Already right; nothing written.
+    Unchanged { chunk_id: String },
+}
+
+impl Outcome {
+    pub fn chunk_id(&self) -> &str {
+        match self {
+            Outcome::Injected { chunk_id }
+            | Outcome::Updated { chunk_id }
+            | Outcome::Unchanged { chunk_id } => chunk_id,
+        }
+    }
+}
+
+/// The result for one pair.
+#[derive(Debug, Clone)]
+pub struct PairResult {
+    pub pair: Pair,
+    pub result: Result<Outcome, SkipReason>,
+}
+
+/// Progress, for the binary's output. Called from worker threads.
+pub trait Reporter: Sync {
+    fn pair_done(&self, _result: &PairResult) {}
+}
+
+impl Reporter for () {}
+
+fn map_name(pair: &Pair) -> String {
+    match &pair.map {
+        MapLocation::File(p) => p.display().to_string(),
+        MapLocation::Inline => format!("{} (inline)", pair.source.display()),
+    }
+}
+
+/// A source being edited with its map.
+struct Work<'a> {
+    text: String,
+    map: &'a mut MapDoc,
+    opts: &'a InjectOptions,
+}
+
+impl Work<'_> {
+    fn shift(&mut self, line: usize, column: usize, delta: i64) -> Result<(), String> {
+        let mut edits = Edits::default();
+        self.map
+            .shift_edits(line, column, delta, &mut edits)
+            .map_err(|e| e.to_string())?;
+        self.apply_map(edits);
+        Ok(())
+    }
+
+    fn apply_map(&mut self, edits: Edits) {
+        if edits.is_empty() {
+            return;
+        }
+        let bytes = edits.apply(&self.map.bytes);
+        *self.map = MapDoc::reindex(bytes).expect("edits keep the map's shape");
+    }
+
+    fn set_member(&mut self, key: &str, aliases: &[&str], value: Option<&str>) {
+        let mut edits = Edits::default();
+        match value {
+            Some(v) => self.map.set_string_edit(key, aliases, v, &mut edits),
+            None => {
+                for k in std::iter::once(key).chain(aliases.iter().copied()) {
+                    self.map.remove_edit(k, &mut edits);
+                }
+            }
+        }
+        self.apply_map(edits);
+    }
+
+    /// Removes an existing snippet and comment; the map is shifted back when it belongs to this chunk.
+    fn remove(&mut self, existing: &Existing, owns_map: bool) -> Result<(), String> {
+        if let Some(c) = &existing.comment {
+            self.text.replace_range(c.clone(), "");
+        }
+        if let Some(s) = &existing.snippet {
+            let (line, column) = chunk::position_of(&self.text, s.span.start);
+            self.text.replace_range(s.span.clone(), "");
+            if owns_map {
+                self.shift(line, column, -(s.span.len() as i64))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds a snippet and comment; the map is shifted when it does not carry a chunk id yet.
+    fn add(&mut self, chunk_id: &str, release_id: Option<&str>, shift_map: bool) -> Result<(), String> {
+        let at = chunk::insertion_point(&self.text);
+        let snip = snippet::render(chunk_id, release_id);
+        if shift_map {
+            self.shift(at.line, at.column, snip.len() as i64)?;
+            self.set_member("chunk_id", &["chunkId"], Some(chunk_id));
+        }
+        self.text.insert_str(at.offset, &snip);
+        self.text.push_str(&snippet::comment(chunk_id));
+        Ok(())
+    }
+
+    fn run(&mut self) -> Result<Outcome, String> {
+        let existing = chunk::existing(&self.text);
+        let map_id = self.map.chunk_id();
+        match self.opts.mode {
+            ReleaseMode::Event => self.run_event(existing, map_id),
+            ReleaseMode::SymbolSet => self.run_symbol_set(existing, map_id),
+        }
+    }
+
+    fn run_event(&mut self, existing: Option<Existing>, map_id: Option<String>) -> Result<Outcome, String> {
+        let Some(existing) = existing else {
+            let chunk_id = self
+                .adopted_debug_id()
+                .unwrap_or_else(|| chunk::stable_chunk_id(&self.text));
+            self.add(&chunk_id, self.opts.release_id.as_deref(), map_id.is_none())?;
+            return Ok(Outcome::Injected { chunk_id });
+        };
+        let id = existing.chunk_id.clone();
+        let mut changed = false;
+        if let (Some(release), Some(found)) = (self.opts.release_id.as_deref(), &existing.snippet) {
+            if found.release_id.as_deref() != Some(release) {
+                // Swap only the snippet: the chunk id stays, the map moves by the length change.
+                let owns_map = map_id.as_deref().is_none_or(|m| m == id);
+                let (line, column) = chunk::position_of(&self.text, found.span.start);
+                let new = snippet::render(&id, Some(release));
+                let delta = new.len() as i64 - found.span.len() as i64;
+                self.text.replace_range(found.span.clone(), &new);
+                if owns_map {
+                    self.shift(line, column, delta)?;
+                }
+                changed = true;
+            }
+        }
+        if existing.comment.is_none() && existing.snippet.is_some() {
+            // A minifier stripped the comment; restore it so every tool can read the id.
+            self.text.push_str(&snippet::comment(&id));
+            changed = true;
+        }
+        if map_id.is_none() && existing.snippet.is_some() {
+            self.set_member("chunk_id", &["chunkId"], Some(&id));
+            changed = true;
+        }
+        Ok(if changed {
+            Outcome::Updated { chunk_id: id }
+        } else {
+            Outcome::Unchanged { chunk_id: id }
+        })
+    }
+
+    fn run_symbol_set(
+        &mut self,
+        existing: Option<Existing>,
+        map_id: Option<String>,
+    ) -> Result<Outcome, String> {
+        let release = self.opts.release_id.as_deref();
+        if let Some(e) = &existing {
+            if self.map.release_id().as_deref() == release {
+                return Ok(Outcome::Unchanged {
+                    chunk_id: e.chunk_id.clone(),
+                });
+            }
+        }
+        let chunk_id = Uuid::now_v7().to_string();
+        let mut shift_map = map_id.is_none();
+        if let Some(e) = &existing {
+            let owns_map = map_id.as_deref().is_none_or(|m| m == e.chunk_id);
+            self.remove(e, owns_map)?;
+            shift_map = owns_map;
+        }
+        self.set_member("release_id", &[], release);
+        // A shared map owned by another chunk keeps its positions: it is already shifted.
+        self.add(&chunk_id, None, shift_map)?;
+        Ok(if existing.is_some() {
+            Outcome::Updated { chunk_id }
+        } else {
+            Outcome::Injected { chunk_id }
+        })
+    }
+
+    /// A bundler's ECMA-426 debug id (the chunk's comment first, then the map's), if a UUID.
+    fn adopted_debug_id(&self) -> Option<String> {
+        let id = chunk::debug_id_comment(&self.text)
+            .map(str::to_string)
+            .or_else(|| self.map.debug_id())?;
+        Uuid::parse_str(&id).ok().map(|_| id)
+    }
+}
+
+/// Loads a map that lives in its own file.
+fn load_map(path: &Path) -> Result<MapDoc, SkipReason> {
+    let bytes =
+        std::fs::read(path).map_err(|e| SkipReason::Unreadable(format!("{}: {e}", path.display())))?;
+    let doc = MapDoc::parse(bytes).map_err(|e| SkipReason::BadMap {
+        map: path.display().to_string(),
+        error: e.to_string(),
+    })?;
+    Ok(doc)
+}
+
+fn inline_map(text: &str, source: &Path) -> Result<(MapDoc, String), SkipReason> {
+    let name = format!("{} (inline)", source.display());
+    let (value, _) = pair::sourcemap_reference(text).ok_or(SkipReason::NoMap { reference: None })?;
+    let bytes = pair::decode_data_url(value).map_err(|error| SkipReason::BadMap {
+        map: name.clone(),
+        error,
+    })?;
+    let doc = MapDoc::parse(bytes).map_err(|e| SkipReason::BadMap {
+        map: name,
+        error: e.to_string(),
+    })?;
+    Ok((doc, value.to_string()))
+}
+
+/// Replaces the inline map's data URL in `text`.
+fn write_inline(text: &mut String, original_url: &str, map: &[u8]) {
+    if let Some((_, range)) = pair::sourcemap_reference(text) {
+        let url = pair::encode_data_url(original_url, map);
+        text.replace_range(range, &url);
+    }
+}
+
+/// Handles one group: the chunks that share one map file (usually one chunk).
+fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> Vec<PairResult> {
+    let mut results = Vec::with_capacity(group.len());
+    let done = |pair: &Pair, result: Result<Outcome, SkipReason>, results: &mut Vec<PairResult>| {
+        let r = PairResult {
+            pair: pair.clone(),
+            result,
+        };
+        reporter.pair_done(&r);
+        results.push(r);
+    };
+    match &group[0].map {
+        MapLocation::Inline => {
+            for pair in group {
+                let r = (|| {
+                    let text = crate::read_source(&pair.source)?;
+                    let (mut map, url) = inline_map(&text, &pair.source)?;
+                    let original_map = map.bytes.clone();
+                    // The data URL sits after the code; the snippet goes before it.
+                    let mut work = Work {
+                        text,
+                        map: &mut map,
+                        opts,
+                    };
+                    let outcome = work.run().map_err(|error| SkipReason::BadMap {
+                        map: map_name(pair),
+                        error,
+                    })?;
+                    let mut text = work.text;
+                    if map.bytes != original_map {
+                        write_inline(&mut text, &url, &map.bytes);
+                    }
+                    if !opts.dry_run {
+                        fsutil::replace_atomically(&pair.source, text.as_bytes())
+                            .map_err(|e| SkipReason::Write(format!("{}: {e}", pair.source.display())))?;
+                    }
+                    Ok(outcome)
+                })();
+                done(pair, r, &mut results);
+            }
+        }
+        MapLocation::File(map_path) => {
+            let mut map = match load_map(map_path) {
+                Ok(m) => m,
+                Err(reason) => {
+                    for pair in group {
+                        done(pair, Err(reason.clone()), &mut results);
+                    }
+                    return results;
+                }
+            };
+            if map.is_empty() {
+                for pair in group {
+                    done(
+                        pair,
+                        Err(SkipReason::EmptyMap {
+                            map: map_path.display().to_string(),
+                        }),
+                        &mut results,
+                    );
+                }
+                return results;
+            }
+            let original_map = map.bytes.clone();
+            let mut texts = Vec::new();
+            let mut outcomes = Vec::new();
+            for pair in group {
+                let r = crate::read_source(&pair.source).and_then(|text| {
+                    let mut work = Work {
+                        text,
+                        map: &mut map,
+                        opts,
+                    };
+                    let outcome = work.run().map_err(|error| SkipReason::BadMap {
+                        map: map_name(pair),
+                        error,
+                    })?;
+                    Ok((work.text, outcome))
+                });
+                match r {
+                    Ok((text, outcome)) => {
+                        texts.push(Some(text));
+                        outcomes.push(Ok(outcome));
+                    }
+                    Err(e) => {
+                        texts.push(None);
+                        outcomes.push(Err(e));
+                    }
+                }
+            }
+            // The map first: if the run dies before the chunk is written, the next run finds a
+            // map that already carries the chunk id and does not shift it twice.
+            let mut map_error = None;
+            if !opts.dry_run && map.bytes != original_map {
+                if let Err(e) = fsutil::replace_atomically(map_path, &map.bytes) {
+                    map_error = Some(SkipReason::Write(format!("{}: {e}", map_path.display())));
+                }
+            }
+            for ((pair, text), outcome) in group.iter().zip(texts).zip(outcomes) {
+                let r = match (&map_error, outcome, text) {
+                    (Some(e), Ok(_), _) => Err(e.clone()),
+                    (None, Ok(outcome), Some(text)) => {
+                        if opts.dry_run {
+                            Ok(outcome)
+                        } else {
+                            fsutil::replace_atomically(&pair.source, text.as_bytes())
+                                .map(|_| outcome)
+                                .map_err(|e| SkipReason::Write(format!("{}: {e}", pair.source.display())))
+                        }
+                    }
+                    (_, Err(e), _) => Err(e),
+                    (None, Ok(_), None) => unreachable!("a text exists for every successful chunk"),
+                };
+                done(pair, r, &mut results);
+            }
+        }
+    }
+    results
+}
+
+/// Injects every pair, several groups at once. Results come back in the order of `pairs`.
+pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> Vec<PairResult> {
+    let mut groups: BTreeMap<PathBuf, Vec<Pair>> = BTreeMap::new();
+    let mut singles = Vec::new();
+    for p in pairs {
+        match &p.map {
+            MapLocation::File(m) => groups.entry(m.clone()).or_default().push(p.clone()),
+            MapLocation::Inline => singles.push(vec![p.clone()]),
+        }
+    }
+    let work: Vec<Vec<Pair>> = groups.into_values().chain(singles).collect();
+    let threads = if opts.threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.threads
+    }
+    .min(work.len().max(1));
+    let next = AtomicUsize::new(0);
+    let collected = Mutex::new(Vec::with_capacity(pairs.len()));
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(group) = work.get(i) else { break };
+                let r = process_group(group, opts, reporter);
+                collected.lock().expect("no worker panicked").extend(r);
+            });
+        }
+    });
+    let mut results = collected.into_inner().expect("no worker panicked");
+    let order: std::collections::HashMap<&Path, usize> = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.source.as_path(), i))
+        .collect();
+    results.sort_by_key(|r| order.get(r.pair.source.as_path()).copied().unwrap_or(usize::MAX));
+    results
+}

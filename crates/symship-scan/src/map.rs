@@ -1,0 +1,382 @@
+//! A sourcemap held as its bytes plus the positions of its top-level members, edited in place.
+
+use std::ops::Range;
+
+use crate::json::{array_elements, Edits, Object, SyntaxError};
+use crate::vlq;
+
+/// Why a map could not be read or edited.
+#[derive(Debug, thiserror::Error)]
+pub enum MapError {
+    #[error("is not valid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("is not a sourcemap object: {0}")]
+    Shape(#[from] SyntaxError),
+    #[error("has no \"mappings\" string (and no \"sections\")")]
+    NoMappings,
+    #[error("has a \"mappings\" string this tool cannot edit safely: {0}")]
+    Mappings(&'static str),
+    #[error("has an index-map section with a \"url\" instead of an inline map, which cannot be shifted")]
+    SectionUrl,
+}
+
+/// A parsed sourcemap document.
+#[derive(Debug)]
+pub struct MapDoc {
+    pub bytes: Vec<u8>,
+    pub obj: Object,
+}
+
+fn string_member(bytes: &[u8], obj: &Object, key: &str) -> Option<String> {
+    let m = obj.get(key)?;
+    serde_json::from_slice::<String>(&bytes[m.value.clone()]).ok()
+}
+
+impl MapDoc {
+    /// Validates the JSON completely, then indexes its top level.
+    pub fn parse(bytes: Vec<u8>) -> Result<MapDoc, MapError> {
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)?;
+        let obj = Object::parse(&bytes, 0..bytes.len())?;
+        Ok(MapDoc { bytes, obj })
+    }
+
+    /// Re-indexes bytes this module produced by editing a validated map.
+    pub fn reindex(bytes: Vec<u8>) -> Result<MapDoc, MapError> {
+        let obj = Object::parse(&bytes, 0..bytes.len())?;
+        Ok(MapDoc { bytes, obj })
+    }
+
+    /// `chunk_id`, or posthog-cli's accepted alias `chunkId`.
+    pub fn chunk_id(&self) -> Option<String> {
+        string_member(&self.bytes, &self.obj, "chunk_id")
+            .or_else(|| string_member(&self.bytes, &self.obj, "chunkId"))
+    }
+
+    pub fn release_id(&self) -> Option<String> {
+        string_member(&self.bytes, &self.obj, "release_id")
+    }
+
+    pub fn debug_id(&self) -> Option<String> {
+        string_member(&self.bytes, &self.obj, "debugId")
+    }
+
+    pub fn is_index_map(&self) -> bool {
+        self.obj.get("sections").is_some()
+    }
+
+    /// No mappings, no sources and no names, recursing into sections (posthog-cli skips these).
+    pub fn is_empty(&self) -> bool {
+        is_empty_object(&self.bytes, &self.obj)
+    }
+
+    /// Edits that shift every generated position at or after (`line`, `column`) on `line` by
+    /// `delta` columns. Only the first segment at or after the column changes: later segments of a
+    /// line are relative to it.
+    pub fn shift_edits(
+        &self,
+        line: usize,
+        column: usize,
+        delta: i64,
+        edits: &mut Edits,
+    ) -> Result<(), MapError> {
+        shift_object(&self.bytes, &self.obj, line, column, delta, edits)
+    }
+
+    /// An edit that sets (or adds, as the first member) a top-level string member.
+    pub fn set_string_edit(&self, key: &str, aliases: &[&str], value: &str, edits: &mut Edits) {
+        let literal = serde_json::to_string(value).expect("strings serialize");
+        let member = self
+            .obj
+            .get(key)
+            .or_else(|| aliases.iter().find_map(|a| self.obj.get(a)));
+        match member {
+            Some(m) if m.key == key => {
+                if self.bytes[m.value.clone()] != *literal.as_bytes() {
+                    edits.replace(m.value.clone(), literal);
+                }
+            }
+            Some(m) => edits.replace(m.span.clone(), format!("\"{key}\":{literal}")),
+            None => {
+                let comma = if self.obj.members.is_empty() { "" } else { "," };
+                edits.insert(self.obj.open + 1, format!("\"{key}\":{literal}{comma}"));
+            }
+        }
+    }
+
+    /// An edit that removes a top-level member, with its separating comma.
+    pub fn remove_edit(&self, key: &str, edits: &mut Edits) {
+        let Some(idx) = self.obj.members.iter().position(|m| m.key == key) else {
+            return;
+        };
+        let members = &self.obj.members;
+        let range = if idx + 1 < members.len() {
+            members[idx].span.start..members[idx + 1].span.start
+        } else if idx > 0 {
+            // Last member: remove from the end of the previous value.
+            members[idx - 1].value.end..members[idx].span.end
+        } else {
+            members[idx].span.clone()
+        };
+        edits.replace(range, Vec::new());
+    }
+}
+
+fn is_empty_object(bytes: &[u8], obj: &Object) -> bool {
+    if let Some(sections) = obj.get("sections") {
+        let Ok(elems) = array_elements(bytes, sections.value.clone()) else {
+            return false;
+        };
+        return elems.into_iter().all(|e| {
+            let Ok(section) = Object::parse(bytes, e) else {
+                return false;
+            };
+            match section
+                .get("map")
+                .and_then(|m| Object::parse(bytes, m.value.clone()).ok())
+            {
+                Some(inner) => is_empty_object(bytes, &inner),
+                None => section.get("url").is_none(),
+            }
+        });
+    }
+    let blank = |key: &str| match obj.get(key) {
+        None => true,
+        Some(m) => {
+            let v = &bytes[m.value.clone()];
+            v == b"\"\"" || v == b"null" || array_elements(bytes, m.value.clone()).is_ok_and(|e| e.is_empty())
+        }
+    };
+    blank("mappings") && blank("sources") && blank("names")
+}
+
+fn number(bytes: &[u8], obj: &Object, key: &str) -> Option<(i64, Range<usize>)> {
+    let m = obj.get(key)?;
+    let v: i64 = std::str::from_utf8(&bytes[m.value.clone()])
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((v, m.value.clone()))
+}
+
+fn shift_object(
+    bytes: &[u8],
+    obj: &Object,
+    line: usize,
+    column: usize,
+    delta: i64,
+    edits: &mut Edits,
+) -> Result<(), MapError> {
+    if delta == 0 {
+        return Ok(());
+    }
+    if let Some(sections) = obj.get("sections") {
+        return shift_sections(bytes, sections.value.clone(), line, column, delta, edits);
+    }
+    let m = obj.get("mappings").ok_or(MapError::NoMappings)?;
+    let value = m.value.clone();
+    if bytes.get(value.start) != Some(&b'"') || value.len() < 2 {
+        return Err(MapError::NoMappings);
+    }
+    let inner = value.start + 1..value.end - 1;
+    shift_mappings(bytes, inner, line, column, delta, edits)
+}
+
+/// Shifts within a `mappings` string whose content is `bytes[range]`.
+fn shift_mappings(
+    bytes: &[u8],
+    range: Range<usize>,
+    line: usize,
+    column: usize,
+    delta: i64,
+    edits: &mut Edits,
+) -> Result<(), MapError> {
+    let s = &bytes[range.clone()];
+    // Find the start of the wanted line.
+    let mut pos = 0;
+    for _ in 0..line {
+        match memchr_semicolon(&s[pos..]) {
+            Some(i) => pos += i + 1,
+            None => return Ok(()), // the map has no mappings on that line
+        }
+    }
+    let mut col: i64 = 0;
+    loop {
+        match s.get(pos) {
+            None | Some(b';') => return Ok(()),
+            Some(b',') => {
+                pos += 1;
+                continue;
+            }
+            Some(b'\\') => return Err(MapError::Mappings("escaped characters")),
+            _ => {}
+        }
+        let (d, used) = vlq::decode(&s[pos..]).ok_or(MapError::Mappings("invalid base64 VLQ"))?;
+        col += d;
+        if col >= column as i64 {
+            let new = d + delta;
+            if col + delta < column as i64 {
+                return Err(MapError::Mappings("a mapping points into the removed snippet"));
+            }
+            let mut enc = Vec::new();
+            vlq::encode(new, &mut enc);
+            edits.replace(range.start + pos..range.start + pos + used, enc);
+            return Ok(());
+        }
+        // Skip the rest of this segment.
+        pos += used;
+        while let Some(&b) = s.get(pos) {
+            if b == b',' || b == b';' {
+                break;
+            }
+            pos += 1;
+        }
+    }
+}
+
+fn memchr_semicolon(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == b';')
+}
+
+fn shift_sections(
+    bytes: &[u8],
+    range: Range<usize>,
+    line: usize,
+    column: usize,
+    delta: i64,
+    edits: &mut Edits,
+) -> Result<(), MapError> {
+    let mut sections = Vec::new();
+    for elem in array_elements(bytes, range)? {
+        let section = Object::parse(bytes, elem)?;
+        let offset = section
+            .get("offset")
+            .ok_or(MapError::Shape(SyntaxError("section without offset", 0)))?;
+        let off = Object::parse(bytes, offset.value.clone())?;
+        let (l, _) = number(bytes, &off, "line").ok_or(MapError::Shape(SyntaxError("bad offset", 0)))?;
+        let (c, c_range) =
+            number(bytes, &off, "column").ok_or(MapError::Shape(SyntaxError("bad offset", 0)))?;
+        sections.push((l as usize, c as usize, c_range, section));
+    }
+    // The section that covers (line, column) and every later section starting on the same line.
+    for (i, (l, c, c_range, section)) in sections.iter().enumerate() {
+        let next_starts_after = sections
+            .get(i + 1)
+            .is_none_or(|(nl, nc, _, _)| (*nl, *nc) > (line, column));
+        if *l == line && *c >= column {
+            // Starts on the line at or after the insertion: move the whole section.
+            edits.replace(c_range.clone(), (*c as i64 + delta).to_string());
+        } else if (*l, *c) <= (line, column) && next_starts_after {
+            // Covers the insertion point: shift inside its map.
+            if section.get("url").is_some() {
+                return Err(MapError::SectionUrl);
+            }
+            let map = section.get("map").ok_or(MapError::NoMappings)?;
+            let inner = Object::parse(bytes, map.value.clone())?;
+            let (inner_line, inner_col) = if *l == line {
+                (0, column - c)
+            } else {
+                (line - l, column)
+            };
+            shift_object(bytes, &inner, inner_line, inner_col, delta, edits)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shifted(map: &str, line: usize, col: usize, delta: i64) -> String {
+        let doc = MapDoc::parse(map.as_bytes().to_vec()).unwrap();
+        let mut e = Edits::default();
+        doc.shift_edits(line, col, delta, &mut e).unwrap();
+        String::from_utf8(e.apply(map.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn shifts_the_first_segment_of_line_one() {
+        assert_eq!(
+            shifted(r#"{"mappings":"AAAA"}"#, 0, 0, 309),
+            r#"{"mappings":"qTAAA"}"#
+        );
+        assert_eq!(
+            shifted(r#"{"mappings":"AAAA,EAAE;AACA"}"#, 0, 0, 393),
+            r#"{"mappings":"yYAAA,EAAE;AACA"}"#
+        );
+        // Line two (after a hashbang): only that line changes.
+        assert_eq!(
+            shifted(r#"{"mappings":"AAAA;AACA"}"#, 1, 0, 1),
+            r#"{"mappings":"AAAA;CACA"}"#
+        );
+        // An empty line has nothing to shift.
+        assert_eq!(
+            shifted(r#"{"mappings":";;AACA"}"#, 0, 0, 5),
+            r#"{"mappings":";;AACA"}"#
+        );
+        // A column inside the line: the first segment at or after it moves.
+        assert_eq!(
+            shifted(r#"{"mappings":"AAAA,YAAC,CAAC"}"#, 0, 13, 2),
+            r#"{"mappings":"AAAA,YAAC,GAAC"}"#
+        );
+    }
+
+    #[test]
+    fn shifts_index_map_sections() {
+        let map = r#"{"version":3,"sections":[{"offset":{"line":0,"column":0},"map":{"mappings":"AAAA"}},{"offset":{"line":0,"column":50},"map":{"mappings":"AAAA"}},{"offset":{"line":3,"column":0},"map":{"mappings":"AAAA"}}]}"#;
+        let out = shifted(map, 0, 0, 309);
+        assert!(
+            out.contains(r#"{"offset":{"line":0,"column":309},"map":{"mappings":"AAAA"}}"#),
+            "{out}"
+        );
+        assert!(out.contains(r#""column":359"#), "{out}");
+        assert!(out.contains(r#"{"offset":{"line":3,"column":0}"#), "{out}");
+    }
+
+    #[test]
+    fn sets_and_removes_members() {
+        let map = r#"{"version":3,"chunkId":"old","mappings":""}"#;
+        let doc = MapDoc::parse(map.as_bytes().to_vec()).unwrap();
+        assert_eq!(doc.chunk_id().as_deref(), Some("old"));
+        let mut e = Edits::default();
+        doc.set_string_edit("chunk_id", &["chunkId"], "new", &mut e);
+        assert_eq!(
+            e.apply(map.as_bytes()),
+            br#"{"version":3,"chunk_id":"new","mappings":""}"#
+        );
+
+        let map = r#"{ "version":3 }"#;
+        let doc = MapDoc::parse(map.as_bytes().to_vec()).unwrap();
+        let mut e = Edits::default();
+        doc.set_string_edit("chunk_id", &[], "x", &mut e);
+        let out = e.apply(map.as_bytes());
+        assert_eq!(out, br#"{"chunk_id":"x", "version":3 }"#);
+        let doc = MapDoc::parse(out.clone()).unwrap();
+        let mut e = Edits::default();
+        doc.remove_edit("chunk_id", &mut e);
+        assert_eq!(e.apply(&out), br#"{"version":3 }"#);
+    }
+
+    #[test]
+    fn emptiness() {
+        let empty = |s: &str| MapDoc::parse(s.as_bytes().to_vec()).unwrap().is_empty();
+        assert!(empty(r#"{"version":3,"mappings":"","sources":[],"names":[]}"#));
+        assert!(!empty(
+            r#"{"version":3,"mappings":"AAAA","sources":[],"names":[]}"#
+        ));
+        assert!(empty(r#"{"version":3,"sections":[]}"#));
+        assert!(!empty(
+            r#"{"sections":[{"offset":{"line":0,"column":0},"map":{"mappings":"A","sources":["a"]}}]}"#
+        ));
+    }
+
+    #[test]
+    fn refuses_malformed_json() {
+        assert!(matches!(
+            MapDoc::parse(b"{\"a\":".to_vec()),
+            Err(MapError::Json(_))
+        ));
+        assert!(matches!(MapDoc::parse(b"[1]".to_vec()), Err(MapError::Shape(_))));
+    }
+}

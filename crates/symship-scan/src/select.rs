@@ -1,0 +1,161 @@
+//! Which files to look at: directory roots walked recursively, single files, and paths read from
+//! standard input, filtered by `--include`/`--exclude` globs (spec §5.4).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+
+use crate::{ScanError, SkipReason, Skipped};
+
+/// What the user asked to scan.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Directories (walked) or files (`-d/--directory`, alias `--file`).
+    pub roots: Vec<PathBuf>,
+    /// Extra paths, e.g. from `--stdin`.
+    pub paths: Vec<PathBuf>,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+/// A JavaScript file found by the walk, with the root it was found under (map references may not
+/// leave it).
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub root: PathBuf,
+}
+
+/// File extensions of JavaScript chunks.
+pub fn is_javascript(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("js" | "mjs" | "cjs")
+    )
+}
+
+fn globset(patterns: &[String], flag: &str) -> Result<GlobSet, ScanError> {
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = Glob::new(p).map_err(|e| ScanError::BadGlob {
+            flag: flag.to_string(),
+            pattern: p.clone(),
+            reason: e.to_string(),
+        })?;
+        b.add(glob);
+    }
+    b.build().map_err(|e| ScanError::BadGlob {
+        flag: flag.to_string(),
+        pattern: patterns.join(" "),
+        reason: e.to_string(),
+    })
+}
+
+struct Filter {
+    include: GlobSet,
+    exclude: GlobSet,
+    has_include: bool,
+    wants_node_modules: bool,
+}
+
+impl Filter {
+    /// A path passes when it matches an include (if any) and no exclude. Patterns are tried
+    /// against the path as walked (as posthog-cli does) and against the path relative to its root.
+    fn accepts(&self, walked: &Path, root: &Path) -> bool {
+        let rel = walked.strip_prefix(root).unwrap_or(walked);
+        let hit = |set: &GlobSet| set.is_match(walked) || set.is_match(rel);
+        (!self.has_include || hit(&self.include)) && !hit(&self.exclude)
+    }
+}
+
+/// Walks the selection. Unreadable entries, symlink loops and escaping paths are reported as
+/// skipped, not fatal; a root that does not exist is an error.
+pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), ScanError> {
+    let filter = Filter {
+        include: globset(&selection.include, "--include")?,
+        exclude: globset(&selection.exclude, "--exclude")?,
+        has_include: !selection.include.is_empty(),
+        wants_node_modules: selection.include.iter().any(|p| p.contains("node_modules")),
+    };
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    let mut add =
+        |path: &Path, root: &Path, found: &mut Vec<Candidate>, skipped: &mut Vec<Skipped>| match path
+            .canonicalize()
+        {
+            Ok(canonical) => {
+                if seen.insert(canonical.clone()) {
+                    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+                    found.push(Candidate {
+                        path: canonical,
+                        root,
+                    });
+                }
+            }
+            Err(e) => skipped.push(Skipped {
+                path: path.to_path_buf(),
+                reason: SkipReason::Unreadable(e.to_string()),
+            }),
+        };
+
+    for root in &selection.roots {
+        let meta = std::fs::metadata(root).map_err(|e| ScanError::Root {
+            path: root.clone(),
+            source: e,
+        })?;
+        if meta.is_file() {
+            let parent = root
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            if is_javascript(root) && filter.accepts(root, parent) {
+                add(root, parent, &mut found, &mut skipped);
+            }
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name();
+        let mut it = walker.into_iter();
+        while let Some(entry) = it.next() {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                    let reason = if e.loop_ancestor().is_some() {
+                        SkipReason::SymlinkLoop
+                    } else {
+                        SkipReason::Unreadable(e.to_string())
+                    };
+                    skipped.push(Skipped { path, reason });
+                    continue;
+                }
+            };
+            if entry.file_type().is_dir() {
+                if entry.depth() > 0 && entry.file_name() == "node_modules" && !filter.wants_node_modules {
+                    it.skip_current_dir();
+                }
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type().is_file() && is_javascript(path) && filter.accepts(path, root) {
+                add(path, root, &mut found, &mut skipped);
+            }
+        }
+    }
+    for path in &selection.paths {
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !path.exists() {
+            skipped.push(Skipped {
+                path: path.clone(),
+                reason: SkipReason::Unreadable("no such file".into()),
+            });
+        } else if path.is_file() && is_javascript(path) && filter.accepts(path, parent) {
+            add(path, parent, &mut found, &mut skipped);
+        }
+    }
+    Ok((found, skipped))
+}
