@@ -1,1 +1,25 @@
-//! symship-api (placeholder; arrives with its issue).
+//! symship-api: a careful, typed client of the PostHog error-tracking API.
+//!
+//! - [`config`]: credentials and host resolved as posthog-cli does (spec §1), with the source
+//!   of every setting; network settings (CA bundles, proxies, timeouts).
+//! - [`Client`]: one connection pool, `Authorization` only on API requests, retries of
+//!   transient failures ([`retry`]), a client-side rate limit, typed calls ([`calls`]).
+//! - [`ApiError`]: status, PostHog `code`/`detail`, S3 error codes, never a token.
+
+pub mod calls;
+pub mod client;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod models;
+pub mod retry;
+pub mod token;
+pub mod urls;
+
+pub use client::{build_http_client, check_storage_response, storage_transport_error, Client, RateLimiter};
+pub use config::{Config, ConfigError, ConfigRequest, Credentials, NetworkConfig, Source, Sourced};
+pub use env::{Env, MapEnv, ProcessEnv};
+pub use error::{ApiError, HttpFailure, Service, TransportKind};
+pub use models::*;
+pub use retry::{retry, RetryEvent, RetryObserver, RetryPolicy, Retryable, TracingRetryObserver};
+pub use token::ApiToken;
