@@ -1,0 +1,137 @@
+//! The upload flow end to end against the real S3 (s3s-fs): presigned PUT and POST round trips,
+//! finish, download, and what the server recorded.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[test]
+fn presigned_put_round_trip_is_stored_finished_and_valid() {
+    let server = server();
+    let api = Api::new(&server);
+    let body = container("chunk-put", "console.log('put')");
+    let len = body.len() as u64;
+    let (s, b) = api.start(&[("chunk-put", None, Some("h1"), Some(len))], false, false);
+    assert_eq!(s, 201, "{b}");
+    let entry = &b["id_map"]["chunk-put"];
+    let put_url = entry["presigned_put_url"]
+        .as_str()
+        .expect("PUT offered when content_length sent");
+    assert!(
+        put_url.contains("X-Amz-SignedHeaders=content-length%3Bhost"),
+        "{put_url}"
+    );
+    assert!(entry.get("fallback_presigned_url").is_none());
+    assert_eq!(
+        entry["presigned_url"]["fields"]["key"]
+            .as_str()
+            .unwrap()
+            .split('/')
+            .next(),
+        Some("symbolsets")
+    );
+    let (st, text) = put(&api.client, put_url, body.clone());
+    assert_eq!(st, 200, "{text}");
+    let id = entry["symbol_set_id"].as_str().unwrap();
+    let (s, b) = api.finish(&[(id, "h1")]);
+    assert_eq!((s, b), (201, json!({"success": true})));
+
+    let sets = server.symbol_sets();
+    assert_eq!(sets.len(), 1);
+    assert_eq!(sets[0].content_hash.as_deref(), Some("h1"));
+    let ptr = sets[0].storage_ptr.clone().unwrap();
+    assert_eq!(server.object_bytes(&ptr), Some(body.clone()));
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+
+    // the S3 front recorded the transfer with its byte count
+    let reqs = server.requests();
+    let s3: Vec<_> = reqs.iter().filter(|r| r.server == "s3").collect();
+    assert_eq!(s3.len(), 1);
+    assert_eq!(
+        (s3[0].method.as_str(), s3[0].status, s3[0].bytes),
+        ("PUT", 200, Some(len))
+    );
+    let api_routes: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.server == "api")
+        .map(|r| r.route.as_str())
+        .collect();
+    assert_eq!(api_routes, ["bulk_start_upload", "bulk_finish_upload"]);
+    assert_eq!(
+        reqs[0].body.as_ref().unwrap()["symbol_sets"][0]["chunk_id"],
+        "chunk-put"
+    );
+
+    // download: the presigned GET gives back the same bytes, without auth
+    let (s, b) = api.get(&format!("symbol_sets/{id}/download/"));
+    assert_eq!(s, 200, "{b}");
+    let got = api.client.get(b["url"].as_str().unwrap()).send().unwrap();
+    assert_eq!(got.status().as_u16(), 200);
+    assert_eq!(got.bytes().unwrap().to_vec(), body);
+}
+
+#[test]
+fn presigned_post_round_trip_without_content_length() {
+    let server = server();
+    let api = Api::new(&server);
+    let body = container("chunk-post", "console.log('post')");
+    let (s, b) = api.start(&[("chunk-post", None, Some("h"), None)], false, false);
+    assert_eq!(s, 201, "{b}");
+    let entry = &b["id_map"]["chunk-post"];
+    assert!(
+        entry.get("presigned_put_url").is_none(),
+        "no PUT without content_length: {entry}"
+    );
+    let fields = entry["presigned_url"]["fields"].as_object().unwrap();
+    for f in [
+        "key",
+        "policy",
+        "x-amz-algorithm",
+        "x-amz-credential",
+        "x-amz-date",
+        "x-amz-signature",
+    ] {
+        assert!(fields.contains_key(f), "missing {f}");
+    }
+    let (st, text) = post_form(&api.client, &entry["presigned_url"], body.clone());
+    assert_eq!(st, 204, "{text}");
+    let id = entry["symbol_set_id"].as_str().unwrap();
+    assert_eq!(api.finish(&[(id, "h")]).0, 201);
+    let ptr = server.symbol_sets()[0].storage_ptr.clone().unwrap();
+    assert_eq!(server.object_bytes(&ptr), Some(body));
+    assert!(server.violations().is_empty());
+}
+
+#[test]
+fn invalid_container_is_recorded_as_violation_but_finish_succeeds() {
+    let server = server();
+    let api = Api::new(&server);
+    let cases: [(&str, Vec<u8>, &str); 2] = [
+        ("bad-container", b"just some bytes".to_vec(), "container"),
+        ("wrong-chunk", container("another-chunk", "x"), "chunk_id"),
+    ];
+    for (chunk, body, kind) in cases {
+        let (s, b) = api.start(&[(chunk, None, Some("h"), Some(body.len() as u64))], false, false);
+        assert_eq!(s, 201, "{b}");
+        let entry = &b["id_map"][chunk];
+        assert_eq!(
+            put(&api.client, entry["presigned_put_url"].as_str().unwrap(), body).0,
+            200
+        );
+        let id = entry["symbol_set_id"].as_str().unwrap();
+        assert_eq!(
+            api.finish(&[(id, "h")]).0,
+            201,
+            "the real server does not look inside"
+        );
+        let v = server.violations();
+        let last = v.last().expect("violation recorded");
+        assert_eq!(
+            (last.ref_.as_str(), last.kind.as_str()),
+            (chunk, kind),
+            "{last:?}"
+        );
+    }
+    assert_eq!(server.violations().len(), 2);
+}
