@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "symship", version, about = "Stamp JavaScript chunks with chunk ids and ship their sourcemaps to PostHog error tracking")]
+#[command(
+    name = "symship",
+    version,
+    about = "Stamp JavaScript chunks with chunk ids and ship their sourcemaps to PostHog error tracking"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -32,7 +36,13 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "POSTHOG_CLIENT_RATE_LIMIT", default_value_t = 480)]
     pub rate_limit: u32,
     /// Read POSTHOG_CLI_* settings from this dotenv file
-    #[arg(long, global = true, visible_alias = "env-file", env = "POSTHOG_CLI_DOTENV_FILE", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        visible_alias = "env-file",
+        env = "POSTHOG_CLI_DOTENV_FILE",
+        value_name = "PATH"
+    )]
     pub dotenv_file: Option<PathBuf>,
     /// Show what would happen without writing files or talking to the server
     #[arg(long, global = true, env = "POSTHOG_CLI_DRY_RUN", num_args = 0..=1, default_missing_value = "true",

@@ -2,6 +2,9 @@
 mod cli;
 mod commands;
 mod exit;
+mod files;
+mod release;
+mod summary;
 
 use std::process::ExitCode;
 
@@ -15,9 +18,8 @@ fn main() -> ExitCode {
     init_tracing(&cli.global);
     let result = match &cli.command {
         Command::Sourcemap(SourcemapCommand::Inject(a)) => commands::inject::run(a, &cli.global),
-        Command::Sourcemap(SourcemapCommand::Upload(_)) | Command::Sourcemap(SourcemapCommand::Process(_)) => {
-            Err(anyhow::anyhow!("upload is not built yet"))
-        }
+        Command::Sourcemap(SourcemapCommand::Upload(_))
+        | Command::Sourcemap(SourcemapCommand::Process(_)) => Err(anyhow::anyhow!("upload is not built yet")),
         Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, &cli.global),
     };
     let exit = match result {
@@ -33,7 +35,10 @@ fn main() -> ExitCode {
         }
     };
     if exit != Exit::Success && cli.global.no_fail {
-        tracing::warn!("--no-fail: exiting 0 although the run did not succeed (exit code would be {})", exit as u8);
+        tracing::warn!(
+            "--no-fail: exiting 0 although the run did not succeed (exit code would be {})",
+            exit as u8
+        );
         return ExitCode::SUCCESS;
     }
     ExitCode::from(exit as u8)
@@ -52,6 +57,7 @@ fn init_tracing(global: &cli::GlobalArgs) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
 }

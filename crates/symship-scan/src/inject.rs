@@ -282,7 +282,6 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                 let r = (|| {
                     let text = crate::read_source(&pair.source)?;
                     let (mut map, url) = inline_map(&text, &pair.source)?;
-                    let original_map = map.bytes.clone();
                     // The data URL sits after the code; the snippet goes before it.
                     let mut work = Work {
                         text,
@@ -294,7 +293,7 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                         error,
                     })?;
                     let mut text = work.text;
-                    if map.bytes != original_map {
+                    if map.dirty {
                         write_inline(&mut text, &url, &map.bytes);
                     }
                     if !opts.dry_run {
@@ -328,7 +327,6 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                 }
                 return results;
             }
-            let original_map = map.bytes.clone();
             let mut texts = Vec::new();
             let mut outcomes = Vec::new();
             for pair in group {
@@ -358,7 +356,7 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
             // The map first: if the run dies before the chunk is written, the next run finds a
             // map that already carries the chunk id and does not shift it twice.
             let mut map_error = None;
-            if !opts.dry_run && map.bytes != original_map {
+            if !opts.dry_run && map.dirty {
                 if let Err(e) = fsutil::replace_atomically(map_path, &map.bytes) {
                     map_error = Some(SkipReason::Write(format!("{}: {e}", map_path.display())));
                 }

@@ -25,6 +25,8 @@ pub enum MapError {
 pub struct MapDoc {
     pub bytes: Vec<u8>,
     pub obj: Object,
+    /// Set when an edit changed the bytes since parsing.
+    pub dirty: bool,
 }
 
 fn string_member(bytes: &[u8], obj: &Object, key: &str) -> Option<String> {
@@ -37,13 +39,21 @@ impl MapDoc {
     pub fn parse(bytes: Vec<u8>) -> Result<MapDoc, MapError> {
         serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)?;
         let obj = Object::parse(&bytes, 0..bytes.len())?;
-        Ok(MapDoc { bytes, obj })
+        Ok(MapDoc {
+            bytes,
+            obj,
+            dirty: false,
+        })
     }
 
     /// Re-indexes bytes this module produced by editing a validated map.
     pub fn reindex(bytes: Vec<u8>) -> Result<MapDoc, MapError> {
         let obj = Object::parse(&bytes, 0..bytes.len())?;
-        Ok(MapDoc { bytes, obj })
+        Ok(MapDoc {
+            bytes,
+            obj,
+            dirty: true,
+        })
     }
 
     /// `chunk_id`, or posthog-cli's accepted alias `chunkId`.

@@ -1,7 +1,141 @@
 //! `symship sourcemap inject`
-use crate::cli::{GlobalArgs, InjectArgs};
-use crate::exit::Exit;
+use symship_scan::{inject, InjectOptions, MapLocation, Outcome, PairResult, Reporter};
 
-pub fn run(_args: &InjectArgs, _global: &GlobalArgs) -> anyhow::Result<Exit> {
-    anyhow::bail!("inject is not built yet")
+use crate::cli::{GlobalArgs, InjectArgs, OutputFormat, ReleaseMode};
+use crate::exit::Exit;
+use crate::files;
+use crate::summary::{ChunkEntry, SkippedFile, Summary};
+
+struct LogReporter;
+
+impl Reporter for LogReporter {
+    fn pair_done(&self, r: &PairResult) {
+        match &r.result {
+            Ok(Outcome::Injected { chunk_id }) => {
+                tracing::debug!("injected {} ({chunk_id})", r.pair.source.display())
+            }
+            Ok(Outcome::Updated { chunk_id }) => {
+                tracing::debug!("updated {} ({chunk_id})", r.pair.source.display())
+            }
+            Ok(Outcome::Unchanged { chunk_id }) => {
+                tracing::debug!("already injected {} ({chunk_id})", r.pair.source.display())
+            }
+            Err(reason) => tracing::warn!("skipped {}: {reason}", r.pair.source.display()),
+        }
+    }
+}
+
+pub fn scan_mode(mode: ReleaseMode) -> symship_scan::ReleaseMode {
+    match mode {
+        ReleaseMode::Event => symship_scan::ReleaseMode::Event,
+        ReleaseMode::SymbolSet => symship_scan::ReleaseMode::SymbolSet,
+    }
+}
+
+/// Injects and returns the summary plus the results (for `process`, which uploads them).
+pub fn inject_all(
+    args: &InjectArgs,
+    global: &GlobalArgs,
+    release_id: Option<String>,
+) -> anyhow::Result<(Summary, Vec<PairResult>)> {
+    let (pairs, skipped) = files::scan(&args.files, args.public_path_prefix.as_deref())?;
+    for s in &skipped {
+        tracing::info!("skipped {}: {}", s.path.display(), s.reason);
+    }
+    let opts = InjectOptions {
+        mode: scan_mode(args.release_mode),
+        release_id: release_id.clone(),
+        dry_run: global.dry_run,
+        threads: 0,
+    };
+    let results = inject(&pairs, &opts, &LogReporter);
+    let mut summary = Summary {
+        schema_version: crate::summary::SCHEMA_VERSION,
+        command: "sourcemap inject".into(),
+        dry_run: global.dry_run,
+        release_id,
+        pairs_found: pairs.len(),
+        ..Default::default()
+    };
+    summary.skipped = skipped
+        .iter()
+        .map(|s| SkippedFile {
+            file: s.path.display().to_string(),
+            code: s.reason.code().into(),
+            reason: s.reason.to_string(),
+        })
+        .collect();
+    for r in &results {
+        match &r.result {
+            Ok(o) => {
+                let outcome = match o {
+                    Outcome::Injected { .. } => {
+                        summary.injected += 1;
+                        "injected"
+                    }
+                    Outcome::Updated { .. } => {
+                        summary.updated += 1;
+                        "updated"
+                    }
+                    Outcome::Unchanged { .. } => {
+                        summary.unchanged += 1;
+                        "unchanged"
+                    }
+                };
+                summary.chunks.push(ChunkEntry {
+                    file: r.pair.source.display().to_string(),
+                    map: match &r.pair.map {
+                        MapLocation::File(p) => p.display().to_string(),
+                        MapLocation::Inline => "inline".into(),
+                    },
+                    chunk_id: o.chunk_id().to_string(),
+                    outcome: outcome.into(),
+                });
+            }
+            Err(reason) => summary.skipped.push(SkippedFile {
+                file: r.pair.source.display().to_string(),
+                code: reason.code().into(),
+                reason: reason.to_string(),
+            }),
+        }
+    }
+    Ok((summary, results))
+}
+
+pub fn run(args: &InjectArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let release_id = crate::release::for_inject(&args.release, args.release_mode, global)?;
+    let (mut summary, _) = inject_all(args, global, release_id)?;
+    let processed = summary.injected + summary.updated + summary.unchanged;
+    let exit = if processed == 0 && !args.allow_empty {
+        Exit::Empty
+    } else if args.strict && !summary.skipped.is_empty() {
+        Exit::Failed
+    } else {
+        Exit::Success
+    };
+    summary.exit_code = exit as u8;
+    match global.output {
+        OutputFormat::Json => summary.print_json()?,
+        OutputFormat::Text => {
+            let verb = if global.dry_run {
+                "would inject"
+            } else {
+                "injected"
+            };
+            tracing::info!(
+                "{} pairs found: {verb} {}, updated {}, already injected {}, skipped {}",
+                summary.pairs_found,
+                summary.injected,
+                summary.updated,
+                summary.unchanged,
+                summary.skipped.len()
+            );
+            if exit == Exit::Empty {
+                tracing::error!(
+                    "nothing to inject: no JavaScript file with a sourcemap was found (pass --allow-empty to accept that)"
+                );
+            }
+        }
+    }
+    Ok(exit)
 }
