@@ -1,5 +1,6 @@
 //! The admin API for tests and the binary mode, under `/_admin/` (no auth; loopback only):
 //!
+//! - `GET /_admin/info`: project id, the s3s-fs pid, S3 and front addresses
 //! - `GET /_admin/requests`: the recorded requests
 //! - `GET /_admin/state`: `{"project_id","symbol_sets":[...],"releases":[...]}` as stored
 //! - `GET /_admin/violations`
@@ -92,6 +93,17 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
                 json!({"project_id": st.project_id, "symbol_sets": st.symbol_sets, "releases": st.releases}),
             )
         }
+        (Method::GET, "/_admin/info") => reply(
+            StatusCode::OK,
+            json!({
+                "project_id": shared.project_id(),
+                "s3fs_pid": shared.s3fs_pid,
+                "s3": shared.storage.s3_addr.to_string(),
+                "s3_front": shared.storage.front.to_string(),
+                "s3_accel_front": shared.storage.accel_front.map(|a| a.to_string()),
+                "bucket": shared.storage.bucket,
+            }),
+        ),
         (Method::POST, "/_admin/reset") => {
             reset(&shared);
             reply(StatusCode::OK, json!({"ok": true}))

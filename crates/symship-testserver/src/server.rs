@@ -34,6 +34,7 @@ pub(crate) struct Shared {
     pub violations: Mutex<Vec<Violation>>,
     pub faults: Mutex<FaultEngine>,
     pub storage: ObjectStorage,
+    pub s3fs_pid: u32,
 }
 
 impl Shared {
@@ -174,6 +175,7 @@ impl TestServer {
             violations: Mutex::new(Vec::new()),
             faults: Mutex::new(FaultEngine::new(cfg.faults.clone(), cfg.seed)),
             storage,
+            s3fs_pid: child.pid(),
         });
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
