@@ -202,6 +202,10 @@ pub fn payload(pair: &Pair, mode: ReleaseMode) -> Result<Payload, SkipReason> {
         }
     };
     let doc = MapDoc::parse(map_bytes).map_err(|e| bad(e.to_string()))?;
+    if doc.is_empty() {
+        // Uploads nothing a frame could be resolved with (posthog-cli skips these too).
+        return Err(SkipReason::EmptyMap { map: map_name });
+    }
     payload_from(&pair.source, source, doc, mode).map_err(bad)
 }
 

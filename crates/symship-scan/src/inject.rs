@@ -315,18 +315,6 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                     return results;
                 }
             };
-            if map.is_empty() {
-                for pair in group {
-                    done(
-                        pair,
-                        Err(SkipReason::EmptyMap {
-                            map: map_path.display().to_string(),
-                        }),
-                        &mut results,
-                    );
-                }
-                return results;
-            }
             let mut texts = Vec::new();
             let mut outcomes = Vec::new();
             for pair in group {

@@ -1,0 +1,101 @@
+//! Helpers shared by the binary's integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn symship() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_symship"));
+    // Nothing from the developer's environment leaks into a test.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("POSTHOG_")
+            || k.starts_with("GITHUB_")
+            || k == "VERCEL"
+            || k == "CI"
+            || k == "RUST_LOG"
+        {
+            c.env_remove(k);
+        }
+    }
+    c.env("POSTHOG_HOME", "/nonexistent-symship-test-home");
+    c
+}
+
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("run symship");
+    out
+}
+
+pub fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for entry in std::fs::read_dir(src).unwrap() {
+        let entry = entry.unwrap();
+        let to = dst.join(entry.file_name());
+        let ft = entry.file_type().unwrap();
+        if ft.is_dir() {
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+/// Every file below `dir`, relative, sorted.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, d: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                walk(base, &e.path(), out);
+            } else {
+                out.push(e.path().strip_prefix(base).unwrap().to_path_buf());
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+pub fn is_js(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("js" | "mjs" | "cjs"))
+}
+
+/// The fixtures that hold bundler output: (name, dist dir).
+pub fn fixtures() -> Vec<(String, PathBuf)> {
+    let root = repo_root().join("fixtures");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&root).unwrap() {
+        let e = e.unwrap();
+        let dist = e.path().join("dist");
+        if dist.is_dir() {
+            out.push((e.file_name().to_string_lossy().into_owned(), dist));
+        }
+    }
+    out.sort();
+    assert!(out.len() >= 6, "expected the committed fixtures, found {out:?}");
+    out
+}
+
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("SYMSHIP_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/symship/tools"))
+}
+
+/// node, which the machine has; the test fails loudly without it.
+pub fn node() -> Command {
+    Command::new("node")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
