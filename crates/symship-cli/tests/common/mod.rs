@@ -29,8 +29,7 @@ pub fn symship() -> Command {
 }
 
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("run symship");
-    out
+    cmd.output().expect("run symship")
 }
 
 pub fn copy_dir(src: &Path, dst: &Path) {
