@@ -8,6 +8,9 @@ use crate::summary::{ChunkEntry, SkippedFile, Summary};
 
 struct LogReporter;
 
+/// Maps above this size get a warning: they may not fit the server's 100 MiB limit.
+const LARGE_MAP: u64 = 100 * 1024 * 1024;
+
 impl Reporter for LogReporter {
     fn pair_done(&self, r: &PairResult) {
         match &r.result {
@@ -21,6 +24,17 @@ impl Reporter for LogReporter {
                 tracing::debug!("already injected {} ({chunk_id})", r.pair.source.display())
             }
             Err(reason) => tracing::warn!("skipped {}: {reason}", r.pair.source.display()),
+        }
+        if let (Ok(_), MapLocation::File(map)) = (&r.result, &r.pair.map) {
+            let size = std::fs::metadata(map).map_or(0, |m| m.len());
+            if size > LARGE_MAP {
+                tracing::warn!(
+                    "{} is {} MB: PostHog refuses symbol sets over 100 MiB after compression; upload will skip it \
+                     if it does not compress below that",
+                    map.display(),
+                    size / 1_000_000
+                );
+            }
         }
     }
 }
@@ -40,7 +54,7 @@ pub fn inject_all(
 ) -> anyhow::Result<(Summary, Vec<PairResult>)> {
     let (pairs, skipped) = files::scan(&args.files, args.public_path_prefix.as_deref())?;
     for s in &skipped {
-        tracing::info!("skipped {}: {}", s.path.display(), s.reason);
+        tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
     }
     let opts = InjectOptions {
         mode: scan_mode(args.release_mode),
