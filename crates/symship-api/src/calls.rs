@@ -154,9 +154,13 @@ impl Client {
         self.send_json::<(), _>(Method::GET, url, None).await
     }
 
-    /// Every release, following `next` links.
-    pub async fn list_releases_all(&self) -> Result<Vec<Release>, ApiError> {
-        self.follow_pages(self.project_url(&["releases"])).await
+    /// Every release, following `next` links (`page_size` per request, server default if None).
+    pub async fn list_releases_all(&self, page_size: Option<u32>) -> Result<Vec<Release>, ApiError> {
+        let mut url = self.project_url(&["releases"]);
+        if let Some(l) = page_size {
+            set_query(&mut url, &[("limit", l.to_string())]);
+        }
+        self.follow_pages(url).await
     }
 
     /// Fetch `first` and every page its `next` links lead to. Only the query of a `next`
