@@ -132,11 +132,12 @@ pub async fn handle(
     let upstream = match send(shared.storage.s3_addr, fwd.body(fwd_body)?).await {
         Ok(r) => r,
         Err(e) => {
-            rec.status = 502;
+            // S3 answered early and closed while the body was still being sent (s3s-fs does so
+            // for a body over the policy's range): the client sees the reset it would see
+            // from S3 itself.
+            rec.status = 0;
             shared.record(rec);
-            return Ok(Response::builder()
-                .status(StatusCode::BAD_GATEWAY)
-                .body(full(format!("S3 front: {e}")))?);
+            return Err(e);
         }
     };
     rec.status = upstream.status.as_u16();
