@@ -18,8 +18,8 @@ fn main() -> ExitCode {
     init_tracing(&cli.global);
     let result = match &cli.command {
         Command::Sourcemap(SourcemapCommand::Inject(a)) => commands::inject::run(a, &cli.global),
-        Command::Sourcemap(SourcemapCommand::Upload(_))
-        | Command::Sourcemap(SourcemapCommand::Process(_)) => Err(anyhow::anyhow!("upload is not built yet")),
+        Command::Sourcemap(SourcemapCommand::Upload(a)) => commands::upload::upload(a, &cli.global),
+        Command::Sourcemap(SourcemapCommand::Process(a)) => commands::upload::process(a, &cli.global),
         Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, &cli.global),
     };
     let exit = match result {

@@ -19,6 +19,49 @@ pub struct Summary {
     pub skipped: Vec<SkippedFile>,
     pub chunks: Vec<ChunkEntry>,
     pub exit_code: u8,
+    /// `sourcemap upload` / `process`: what landed on the server (absent for inject).
+    #[serde(flatten)]
+    pub upload: Option<UploadSummary>,
+}
+
+/// The upload part of a summary. A chunk counts as uploaded only once `bulk_finish_upload`
+/// succeeded for it.
+#[derive(Debug, Default, Serialize)]
+pub struct UploadSummary {
+    pub uploaded: usize,
+    pub skipped_already_present: usize,
+    pub skipped_too_large: usize,
+    /// Chunks sharing a chunk id with an earlier one (only the first is sent).
+    pub skipped_duplicate: usize,
+    /// Dry run: chunks that would be checked and sent.
+    pub would_upload: usize,
+    /// Every chunk that did not land, with why.
+    pub failed: Vec<FailedChunk>,
+    /// Compressed bytes sent to object storage.
+    pub bytes: u64,
+    /// Calls per endpoint (`bulk_check_upload`, `bulk_start_upload`, `transfer`, `bulk_finish_upload`).
+    pub requests: std::collections::BTreeMap<String, u64>,
+    /// Per phase: summed busy time and first-to-last span, in milliseconds (phases overlap).
+    pub timings_ms: std::collections::BTreeMap<String, PhaseMillis>,
+    pub upload_wall_ms: u64,
+    /// `--delete-after`: chunks whose sourceMappingURL line was removed, maps deleted.
+    pub stripped: Vec<String>,
+    pub deleted: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailedChunk {
+    pub file: String,
+    pub chunk_id: Option<String>,
+    pub code: String,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PhaseMillis {
+    pub busy: u64,
+    pub span: u64,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,1 +1,30 @@
-//! symship-upload (placeholder; arrives with its issue).
+//! symship-upload: gets a build's symbol sets into PostHog, fast, with flat memory, and with an
+//! honest account of every chunk.
+//!
+//! - [`container`]: the posthog-symbol-data v2 SourceAndMap container (spec §6).
+//! - [`upload`] / [`plan`]: the pipeline over the protocol of spec §2 (`bulk_check_upload`,
+//!   `bulk_start_upload`, presigned transfer, `bulk_finish_upload`); `plan` is `--dry-run`.
+//! - [`delete_after`]: `--delete-after` with the safety rules of spec §5.5.
+//! - [`Reporter`]: progress callbacks; the library never prints.
+//!
+//! A chunk is [`Status::Uploaded`] only after `bulk_finish_upload` succeeded for it.
+//!
+//! ```no_run
+//! # async fn f(client: symship_api::Client, pairs: Vec<symship_scan::Pair>) {
+//! use std::sync::Arc;
+//! let report = symship_upload::upload(&client, pairs, &Default::default(), Arc::new(symship_upload::NoReporter)).await;
+//! assert!(!report.has_failures());
+//! # }
+//! ```
+
+pub mod container;
+pub mod delete;
+mod pipeline;
+mod prepare;
+pub mod report;
+mod transfer;
+
+pub use delete::{delete_after, DeleteError, DeleteOutcome};
+pub use pipeline::{plan, upload, UploadOptions, CHECK_BATCH};
+pub use report::{ChunkReport, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
+pub use uuid::Uuid;

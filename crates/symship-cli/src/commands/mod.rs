@@ -1,3 +1,4 @@
 //! One module per command.
 pub mod inject;
 pub mod release;
+pub mod upload;

@@ -1,0 +1,418 @@
+//! `symship sourcemap upload` and `symship sourcemap process`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use symship_api::{Client, Config, ConfigRequest, ProcessEnv};
+use symship_scan::{MapLocation, Outcome, Pair};
+use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
+
+use crate::cli::{
+    GlobalArgs, InjectArgs, OutputFormat, ProcessArgs, ReleaseArgs, ReleaseMode, UploadArgs, UploadOnlyArgs,
+};
+use crate::commands::inject::{inject_all, scan_mode};
+use crate::exit::{Exit, UsageError};
+use crate::files;
+use crate::summary::{ChunkEntry, FailedChunk, PhaseMillis, SkippedFile, Summary, UploadSummary};
+
+/// Logs progress through `tracing` (stderr).
+struct LogReporter;
+
+impl symship_upload::Reporter for LogReporter {
+    fn checked(&self, asked: usize, needed: usize) {
+        tracing::debug!("checked {asked} chunk(s): {needed} need uploading");
+    }
+    fn chunk_done(&self, c: &ChunkReport) {
+        let id = c.chunk_id.as_deref().unwrap_or("-");
+        match &c.status {
+            Status::Failed { code, reason } => {
+                tracing::warn!("failed {} ({id}): {code}: {reason}", c.source.display())
+            }
+            Status::Skipped { reason, .. } => tracing::warn!("skipped {reason}"),
+            Status::TooLarge { bytes } => tracing::warn!(
+                "skipped {} ({id}): its symbol set is {bytes} bytes, over PostHog's 100 MiB limit",
+                c.source.display()
+            ),
+            Status::Duplicate { of } => tracing::info!(
+                "skipped {}: chunk id {id} is already sent for {}",
+                c.source.display(),
+                of.display()
+            ),
+            other => tracing::debug!("{} {} ({id})", other.code(), c.source.display()),
+        }
+    }
+    fn warning(&self, message: &str) {
+        tracing::warn!("{message}");
+    }
+}
+
+fn client(global: &GlobalArgs) -> anyhow::Result<Client> {
+    let req = ConfigRequest {
+        host: global.host.clone(),
+        dotenv_file: global.dotenv_file.clone(),
+        ca_cert: global.ca_cert.clone(),
+        skip_ssl_verification: global.skip_ssl_verification,
+        rate_limit_per_minute: Some(global.rate_limit),
+    };
+    let config = Config::resolve(&req, &ProcessEnv).map_err(|e| UsageError(e.to_string()))?;
+    for w in &config.warnings {
+        tracing::warn!("{w}");
+    }
+    Client::new(&config).map_err(|e| anyhow::Error::new(UsageError(e.to_string())))
+}
+
+fn options(
+    mode: ReleaseMode,
+    up: &UploadOnlyArgs,
+    skip_release_on_fail: bool,
+    release_id: Option<&str>,
+) -> anyhow::Result<UploadOptions> {
+    if up.batch_size == 0 {
+        return Err(UsageError("--batch-size must be at least 1".into()).into());
+    }
+    if up.concurrency == 0 {
+        return Err(UsageError("--concurrency must be at least 1".into()).into());
+    }
+    let release_id = release_id
+        .map(|r| {
+            symship_upload::Uuid::parse_str(r).with_context(|| format!("release id {r:?} is not a UUID"))
+        })
+        .transpose()?;
+    Ok(UploadOptions {
+        mode: scan_mode(mode),
+        batch_size: up.batch_size,
+        concurrency: up.concurrency,
+        force: up.force,
+        skip_on_conflict: up.skip_on_conflict,
+        skip_release_on_fail,
+        release_id,
+        ..Default::default()
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("could not start the async runtime")
+}
+
+fn has_release_flags(r: &ReleaseArgs) -> bool {
+    r.release_name.is_some() || r.release_version.is_some() || r.build.is_some() || r.info_plist.is_some()
+}
+
+fn roots(pairs: &[Pair]) -> Vec<PathBuf> {
+    let mut r: Vec<PathBuf> = pairs.iter().map(|p| p.root.clone()).collect();
+    r.sort();
+    r.dedup();
+    r
+}
+
+fn map_name(m: &MapLocation) -> String {
+    match m {
+        MapLocation::File(p) => p.display().to_string(),
+        MapLocation::Inline => "inline".into(),
+    }
+}
+
+/// Fills the upload part of the summary from the report.
+fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOutcome>) {
+    let mut up = UploadSummary {
+        uploaded: report.uploaded(),
+        skipped_already_present: report.already_present(),
+        skipped_too_large: report.too_large(),
+        skipped_duplicate: report.duplicates(),
+        would_upload: report.count(|s| *s == Status::WouldUpload),
+        bytes: report.bytes_sent,
+        requests: report.requests.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        timings_ms: report
+            .timings
+            .iter()
+            .map(|(p, t)| {
+                (
+                    p.name().to_string(),
+                    PhaseMillis {
+                        busy: t.busy.as_millis() as u64,
+                        span: t.span.as_millis() as u64,
+                    },
+                )
+            })
+            .collect(),
+        upload_wall_ms: report.wall.as_millis() as u64,
+        warnings: report.warnings.clone(),
+        ..Default::default()
+    };
+    summary.chunks.clear();
+    for c in &report.chunks {
+        let file = c.source.display().to_string();
+        match &c.status {
+            Status::Skipped { code, reason } => summary.skipped.push(SkippedFile {
+                file,
+                code: code.clone(),
+                reason: reason.clone(),
+            }),
+            status => {
+                if let Status::Failed { code, reason } = status {
+                    up.failed.push(FailedChunk {
+                        file: file.clone(),
+                        chunk_id: c.chunk_id.clone(),
+                        code: code.clone(),
+                        error: reason.clone(),
+                    });
+                }
+                summary.chunks.push(ChunkEntry {
+                    file,
+                    map: map_name(&c.map),
+                    chunk_id: c.chunk_id.clone().unwrap_or_default(),
+                    outcome: status.code().to_string(),
+                });
+            }
+        }
+    }
+    if let Some(d) = deleted {
+        up.stripped = d.stripped.iter().map(|p| p.display().to_string()).collect();
+        up.deleted = d.deleted.iter().map(|p| p.display().to_string()).collect();
+    }
+    summary.upload = Some(up);
+}
+
+fn print(summary: &Summary, global: &GlobalArgs, exit: Exit) -> anyhow::Result<()> {
+    match global.output {
+        OutputFormat::Json => summary.print_json(),
+        OutputFormat::Text => {
+            let up = summary.upload.as_ref().expect("upload summary filled");
+            if summary.dry_run {
+                tracing::info!(
+                    "dry run: {} chunk(s) would be checked and uploaded, {} too large, {} duplicate, {} skipped; nothing was sent",
+                    up.would_upload,
+                    up.skipped_too_large,
+                    up.skipped_duplicate,
+                    summary.skipped.len()
+                );
+            } else {
+                tracing::info!(
+                    "Upload summary: {} chunk(s) uploaded, {} skipped ({} already present, {} too large, {} duplicate), {} failed; {} bytes sent in {:.1} s",
+                    up.uploaded,
+                    up.skipped_already_present + up.skipped_too_large + up.skipped_duplicate,
+                    up.skipped_already_present,
+                    up.skipped_too_large,
+                    up.skipped_duplicate,
+                    up.failed.len(),
+                    up.bytes,
+                    up.upload_wall_ms as f64 / 1000.0
+                );
+            }
+            for f in &up.failed {
+                tracing::error!(
+                    "not uploaded: {} (chunk {}): {}: {}",
+                    f.file,
+                    f.chunk_id.as_deref().unwrap_or("-"),
+                    f.code,
+                    f.error
+                );
+            }
+            if !up.deleted.is_empty() || !up.stripped.is_empty() {
+                tracing::info!(
+                    "--delete-after: {} sourceMappingURL line(s) removed, {} map(s) deleted",
+                    up.stripped.len(),
+                    up.deleted.len()
+                );
+            }
+            if exit == Exit::Empty {
+                tracing::error!(
+                    "nothing to upload: no injected JavaScript chunk with a sourcemap was found (run `symship sourcemap inject` first, check --directory, or pass --allow-empty)"
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+struct Shared<'a> {
+    global: &'a GlobalArgs,
+    up: &'a UploadOnlyArgs,
+    allow_empty: bool,
+}
+
+/// Uploads `pairs` (or plans it with --dry-run), applies --delete-after, fills the summary.
+fn upload_pairs(
+    s: &Shared<'_>,
+    client: Option<Client>,
+    pairs: Vec<Pair>,
+    opts: &UploadOptions,
+    summary: &mut Summary,
+) -> anyhow::Result<Exit> {
+    let roots = roots(&pairs);
+    let rt = runtime()?;
+    let reporter = Arc::new(LogReporter);
+    let report = match &client {
+        Some(c) => rt.block_on(symship_upload::upload(c, pairs, opts, reporter)),
+        None => rt.block_on(symship_upload::plan(pairs, opts, reporter)),
+    };
+    drop(rt);
+    let deleted = if s.up.delete_after && client.is_some() {
+        let (outcome, errors) = symship_upload::delete_after(&report, &roots);
+        for e in &errors {
+            tracing::error!("{e}");
+        }
+        for (path, why) in &outcome.kept {
+            tracing::debug!("--delete-after kept {}: {why}", path.display());
+        }
+        Some((outcome, errors.is_empty()))
+    } else {
+        if s.up.delete_after {
+            tracing::info!("--dry-run: --delete-after changes nothing");
+        }
+        None
+    };
+    fill(summary, &report, deleted.as_ref().map(|(d, _)| d));
+    let sendable = report
+        .chunks
+        .iter()
+        .filter(|c| !matches!(c.status, Status::Skipped { .. }))
+        .count();
+    let exit = if report.has_failures() || deleted.as_ref().is_some_and(|(_, ok)| !ok) {
+        Exit::Failed
+    } else if sendable == 0 && !s.allow_empty {
+        Exit::Empty
+    } else {
+        Exit::Success
+    };
+    Ok(exit)
+}
+
+/// `symship sourcemap upload`.
+pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    // Credentials first: a configuration problem ends the run before any work.
+    let client = if global.dry_run {
+        None
+    } else {
+        Some(client(global)?)
+    };
+    let release_id = if args.release_mode == ReleaseMode::SymbolSet && has_release_flags(&args.release) {
+        crate::release::for_inject(&args.release, args.release_mode, global)?
+    } else {
+        None
+    };
+    let opts = options(
+        args.release_mode,
+        &args.upload,
+        args.release.skip_release_on_fail,
+        release_id.as_deref(),
+    )?;
+    let (pairs, skipped) = files::scan(&args.files, args.public_path_prefix.as_deref())?;
+    for s in &skipped {
+        tracing::info!("skipped {}: {}", s.path.display(), s.reason);
+    }
+    let mut summary = Summary {
+        schema_version: crate::summary::SCHEMA_VERSION,
+        command: "sourcemap upload".into(),
+        dry_run: global.dry_run,
+        release_id,
+        pairs_found: pairs.len(),
+        skipped: skipped
+            .iter()
+            .map(|s| SkippedFile {
+                file: s.path.display().to_string(),
+                code: s.reason.code().into(),
+                reason: s.reason.to_string(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    let shared = Shared {
+        global,
+        up: &args.upload,
+        allow_empty: args.allow_empty,
+    };
+    let exit = upload_pairs(&shared, client, pairs, &opts, &mut summary)?;
+    summary.exit_code = exit as u8;
+    print(&summary, shared.global, exit)?;
+    Ok(exit)
+}
+
+/// `symship sourcemap process`: inject, then upload exactly the pairs inject handled (one walk).
+pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let client = if global.dry_run {
+        None
+    } else {
+        Some(client(global)?)
+    };
+    let opts = options(
+        args.release_mode,
+        &args.upload,
+        args.release.skip_release_on_fail,
+        None,
+    )?;
+    // The release is resolved once and shared by inject and upload.
+    let release_id = crate::release::for_inject(&args.release, args.release_mode, global)?;
+    let inject_args = InjectArgs {
+        files: args.files.clone(),
+        public_path_prefix: args.public_path_prefix.clone(),
+        release: args.release.clone(),
+        release_mode: args.release_mode,
+        strict: args.strict,
+        allow_empty: args.allow_empty,
+    };
+    let (mut summary, results) = inject_all(&inject_args, global, release_id.clone())?;
+    summary.command = "sourcemap process".into();
+    let mut opts = opts;
+    if args.release_mode == ReleaseMode::SymbolSet {
+        opts.release_id = release_id
+            .as_deref()
+            .map(|r| {
+                symship_upload::Uuid::parse_str(r).with_context(|| format!("release id {r:?} is not a UUID"))
+            })
+            .transpose()?;
+    }
+    let shared = Shared {
+        global,
+        up: &args.upload,
+        allow_empty: args.allow_empty,
+    };
+    let mut exit = if global.dry_run {
+        // Nothing was written, so the files on disk are not injected: report from inject's results.
+        let chunks: Vec<ChunkReport> = results
+            .iter()
+            .filter_map(|r| {
+                r.result.as_ref().ok().map(|o: &Outcome| ChunkReport {
+                    source: r.pair.source.clone(),
+                    map: r.pair.map.clone(),
+                    chunk_id: Some(o.chunk_id().to_string()),
+                    content_hash: None,
+                    bytes: None,
+                    source_digest: None,
+                    status: Status::WouldUpload,
+                })
+            })
+            .collect();
+        let n = chunks.len();
+        let report = UploadReport {
+            chunks,
+            ..Default::default()
+        };
+        let skipped = std::mem::take(&mut summary.skipped);
+        fill(&mut summary, &report, None);
+        summary.skipped = skipped;
+        if n == 0 && !args.allow_empty {
+            Exit::Empty
+        } else {
+            Exit::Success
+        }
+    } else {
+        let pairs: Vec<Pair> = results
+            .into_iter()
+            .filter(|r| r.result.is_ok())
+            .map(|r| r.pair)
+            .collect();
+        upload_pairs(&shared, client, pairs, &opts, &mut summary)?
+    };
+    if exit == Exit::Success && args.strict && !summary.skipped.is_empty() {
+        exit = Exit::Failed;
+    }
+    summary.exit_code = exit as u8;
+    print(&summary, global, exit)?;
+    Ok(exit)
+}

@@ -1,0 +1,220 @@
+//! `--delete-after` (spec §5.5): once a run is over, remove the `sourceMappingURL` line from each
+//! chunk the server verifiably holds, but only if the file is unchanged since it was read for
+//! the upload, and delete a map only when every chunk of this run that references it was
+//! verified. With no failures at all, CSS maps under the roots are cleaned up as well.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use symship_scan::MapLocation;
+
+use crate::report::UploadReport;
+
+/// What `delete_after` did and did not do.
+#[derive(Debug, Default, Clone)]
+pub struct DeleteOutcome {
+    /// Chunks whose `sourceMappingURL` line was removed.
+    pub stripped: Vec<PathBuf>,
+    /// Maps deleted (JS and CSS).
+    pub deleted: Vec<PathBuf>,
+    /// Files left alone, and why.
+    pub kept: Vec<(PathBuf, String)>,
+}
+
+/// A file operation that failed (the run's other files were still handled).
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    #[error("--delete-after: could not {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The text without its last `sourceMappingURL` comment line (JS `//#`/`//@` or CSS `/*#`), or
+/// `None` when it has none.
+pub fn strip_reference(text: &str) -> Option<String> {
+    let mut end = text.len();
+    loop {
+        let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+        let line = text[start..end].trim();
+        let is_ref = [
+            "//# sourceMappingURL=",
+            "//@ sourceMappingURL=",
+            "/*# sourceMappingURL=",
+            "/*@ sourceMappingURL=",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p));
+        if is_ref {
+            let mut out = String::with_capacity(text.len());
+            if end < text.len() {
+                // drop the line and its newline
+                out.push_str(&text[..start]);
+                out.push_str(&text[end + 1..]);
+            } else {
+                // the last line: drop it and the newline before it
+                out.push_str(&text[..start.saturating_sub(1)]);
+            }
+            return Some(out);
+        }
+        if start == 0 {
+            return None;
+        }
+        end = start - 1;
+    }
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Applies `--delete-after` to the result of a run. `roots` are the scanned directories (for
+/// CSS maps).
+pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome, Vec<DeleteError>) {
+    let mut out = DeleteOutcome::default();
+    let mut errors = Vec::new();
+    // map path -> every referencing chunk is verified and unchanged
+    let mut maps: BTreeMap<PathBuf, bool> = BTreeMap::new();
+    for c in &report.chunks {
+        let mut ok = c.status.is_verified();
+        if !ok {
+            out.kept.push((
+                c.source.clone(),
+                format!("not verified on the server ({})", c.status.code()),
+            ));
+        } else {
+            match strip_one(&c.source, c.source_digest) {
+                Ok(Some(true)) => out.stripped.push(c.source.clone()),
+                Ok(Some(false)) => {}
+                Ok(None) => {
+                    ok = false;
+                    out.kept.push((
+                        c.source.clone(),
+                        "changed since it was read for the upload; left as it is".into(),
+                    ));
+                }
+                Err(e) => {
+                    ok = false;
+                    errors.push(e);
+                }
+            }
+        }
+        if let MapLocation::File(m) = &c.map {
+            let e = maps.entry(m.clone()).or_insert(true);
+            *e &= ok;
+        }
+    }
+    for (map, ok) in maps {
+        if !ok {
+            out.kept
+                .push((map, "a chunk referencing it was not verified uploaded".into()));
+            continue;
+        }
+        match std::fs::remove_file(&map) {
+            Ok(()) => out.deleted.push(map),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => errors.push(DeleteError::Io {
+                action: "delete",
+                path: map,
+                source,
+            }),
+        }
+    }
+    if !report.has_failures() {
+        css_cleanup(roots, &mut out, &mut errors);
+    }
+    (out, errors)
+}
+
+/// `Ok(Some(changed))` when stripped (or nothing to strip), `Ok(None)` when the file changed.
+fn strip_one(path: &Path, expected: Option<[u8; 32]>) -> Result<Option<bool>, DeleteError> {
+    let bytes = std::fs::read(path).map_err(|source| DeleteError::Io {
+        action: "read",
+        path: path.to_owned(),
+        source,
+    })?;
+    if expected != Some(digest(&bytes)) {
+        return Ok(None);
+    }
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Ok(None);
+    };
+    match strip_reference(text) {
+        None => Ok(Some(false)),
+        Some(new) => {
+            symship_scan::fsutil::replace_atomically(path, new.as_bytes()).map_err(|source| {
+                DeleteError::Io {
+                    action: "rewrite",
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            Ok(Some(true))
+        }
+    }
+}
+
+fn css_cleanup(roots: &[PathBuf], out: &mut DeleteOutcome, errors: &mut Vec<DeleteError>) {
+    for root in roots {
+        if !root.is_dir() {
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(root).into_iter().filter_map(Result::ok) {
+            let p = entry.path();
+            if !entry.file_type().is_file() || p.extension().and_then(|e| e.to_str()) != Some("css") {
+                continue;
+            }
+            let mut map = p.as_os_str().to_owned();
+            map.push(".map");
+            let map = PathBuf::from(map);
+            if !map.is_file() {
+                continue;
+            }
+            if let Ok(text) = std::fs::read_to_string(p) {
+                if let Some(new) = strip_reference(&text) {
+                    match symship_scan::fsutil::replace_atomically(p, new.as_bytes()) {
+                        Ok(_) => out.stripped.push(p.to_owned()),
+                        Err(source) => errors.push(DeleteError::Io {
+                            action: "rewrite",
+                            path: p.to_owned(),
+                            source,
+                        }),
+                    }
+                }
+            }
+            match std::fs::remove_file(&map) {
+                Ok(()) => out.deleted.push(map),
+                Err(source) => errors.push(DeleteError::Io {
+                    action: "delete",
+                    path: map,
+                    source,
+                }),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_only_the_reference_line() {
+        assert_eq!(
+            strip_reference("a;\n//# sourceMappingURL=a.js.map\n\n//# chunkId=x").as_deref(),
+            Some("a;\n\n//# chunkId=x")
+        );
+        assert_eq!(
+            strip_reference("a;\n//# sourceMappingURL=a.js.map").as_deref(),
+            Some("a;")
+        );
+        assert_eq!(
+            strip_reference("a{}\n/*# sourceMappingURL=a.css.map */\n").as_deref(),
+            Some("a{}\n")
+        );
+        assert_eq!(strip_reference("a;\n// sourceMappingURL in a comment\n"), None);
+    }
+}

@@ -1,0 +1,842 @@
+//! The upload pipeline. Preparing, checking, starting, transferring and finishing overlap:
+//!
+//! ```text
+//! pairs ─▶ read+hash (blocking pool, memory-gated) ─▶ dedupe ─▶ bulk_check_upload (≤1000)
+//!        ─▶ batches of --batch-size: build containers ─▶ bulk_start_upload ─▶ transfers
+//!           (≤ --concurrency in the whole run) ─▶ bulk_finish_upload
+//! ```
+//!
+//! A few batches are in flight at once, so batch k+1 is built and started while batch k is
+//! transferring and batch k-1 finishing. Containers are built when their batch comes up and
+//! dropped after their transfer; what the run keeps per chunk is a few hundred bytes.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use symship_api::{ApiError, BulkCheckRequest, BulkFinishRequest, BulkStartRequest, Client, SymbolSetUpload};
+use symship_scan::{Pair, ReleaseMode};
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::prepare::{self, Light, PrepError};
+use crate::report::{ChunkReport, Phase, PhaseTiming, Reporter, Status, UploadReport};
+use crate::transfer::{self, TransferContext, TransferError};
+
+/// `BULK_CHECK_UPLOAD_MAX_SYMBOL_SETS`.
+pub const CHECK_BATCH: usize = 1000;
+
+/// How to upload.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    pub mode: ReleaseMode,
+    /// Symbol sets per `bulk_start_upload` (posthog-cli default 50).
+    pub batch_size: usize,
+    /// Transfers to object storage at once, in the whole run (default 10).
+    pub concurrency: usize,
+    pub force: bool,
+    pub skip_on_conflict: bool,
+    /// On `release_id_mismatch`, send again without releases (default true).
+    pub skip_release_on_fail: bool,
+    /// Symbol-set mode: the release for maps that carry none.
+    pub release_id: Option<Uuid>,
+    /// Blocking threads reading and compressing (0 = available parallelism).
+    pub prepare_threads: usize,
+    /// Roughly how much memory preparation may use at once, in bytes.
+    pub prepare_memory: u64,
+    /// How often one chunk may get a fresh presigned URL after its URL expired.
+    pub max_restarts: u32,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            mode: ReleaseMode::Event,
+            batch_size: 50,
+            concurrency: 10,
+            force: false,
+            skip_on_conflict: false,
+            skip_release_on_fail: true,
+            release_id: None,
+            prepare_threads: 0,
+            prepare_memory: 64 * 1024 * 1024,
+            max_restarts: 5,
+        }
+    }
+}
+
+impl UploadOptions {
+    /// What the requests send: event mode always forces (as posthog-cli does; the chunk id is
+    /// content-derived and the hash ignores renames, so a different hash means a real change).
+    pub fn effective_conflict(&self) -> (bool, bool) {
+        match self.mode {
+            ReleaseMode::Event => (true, false),
+            ReleaseMode::SymbolSet => (self.force, self.skip_on_conflict),
+        }
+    }
+}
+
+/// One chunk on its way.
+struct Item {
+    idx: usize,
+    light: Light,
+    restarts: u32,
+}
+
+#[derive(Default)]
+struct Timing {
+    first: Option<Instant>,
+    last: Option<Instant>,
+    busy: Duration,
+}
+
+struct Run {
+    client: Option<Client>,
+    opts: UploadOptions,
+    pairs: Vec<Pair>,
+    reporter: Arc<dyn Reporter>,
+    run_id: Uuid,
+    chunks: Mutex<Vec<ChunkReport>>,
+    drop_release: AtomicBool,
+    no_check: AtomicBool,
+    fallback_latch: AtomicBool,
+    calls: Mutex<BTreeMap<&'static str, u64>>,
+    bytes_sent: AtomicU64,
+    timings: Mutex<BTreeMap<Phase, Timing>>,
+    prep_threads: Arc<Semaphore>,
+    prep_memory: Arc<Semaphore>,
+    prep_memory_kib: u32,
+    transfers: Arc<Semaphore>,
+    warnings: Mutex<Vec<String>>,
+}
+
+const NOT_PROCESSED: &str = "not_processed";
+
+impl Run {
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("network phases run with a client")
+    }
+
+    fn count(&self, endpoint: &'static str) {
+        *self.calls.lock().expect("lock").entry(endpoint).or_default() += 1;
+    }
+
+    fn warn(&self, msg: String) {
+        self.reporter.warning(&msg);
+        self.warnings.lock().expect("lock").push(msg);
+    }
+
+    fn set_status(&self, idx: usize, status: Status) {
+        let mut chunks = self.chunks.lock().expect("lock");
+        chunks[idx].status = status;
+        self.reporter.chunk_done(&chunks[idx]);
+    }
+
+    fn fail(&self, idx: usize, code: &str, reason: String) {
+        self.set_status(
+            idx,
+            Status::Failed {
+                code: code.to_owned(),
+                reason,
+            },
+        );
+    }
+
+    fn note_light(&self, idx: usize, l: &Light) {
+        let mut chunks = self.chunks.lock().expect("lock");
+        let c = &mut chunks[idx];
+        c.chunk_id = Some(l.chunk_id.clone());
+        c.content_hash = Some(l.content_hash.clone());
+        c.bytes = l.content_length;
+        c.source_digest = Some(l.digest);
+    }
+
+    fn note_bytes(&self, idx: usize, bytes: u64) {
+        self.chunks.lock().expect("lock")[idx].bytes = Some(bytes);
+    }
+
+    async fn timed<T>(&self, phase: Phase, fut: impl std::future::Future<Output = T>) -> T {
+        let start = Instant::now();
+        let out = fut.await;
+        let end = Instant::now();
+        let mut t = self.timings.lock().expect("lock");
+        let e = t.entry(phase).or_default();
+        e.first = Some(e.first.map_or(start, |f| f.min(start)));
+        e.last = Some(e.last.map_or(end, |l| l.max(end)));
+        e.busy += end - start;
+        out
+    }
+
+    /// Runs `f` on the blocking pool once a thread and memory for `pair_idx` are free.
+    async fn prepare<T: Send + 'static>(
+        self: &Arc<Self>,
+        pair_idx: usize,
+        f: impl FnOnce(&Pair) -> T + Send + 'static,
+    ) -> T {
+        let pair = self.pairs[pair_idx].clone();
+        // A pair's preparation holds its chunk, its map, the edited map, the hash's pristine
+        // copies and the container: about four times its input.
+        let kib = (prepare::input_size(&pair).saturating_mul(4) / 1024).clamp(1, self.prep_memory_kib as u64)
+            as u32;
+        let _thread = self.prep_threads.clone().acquire_owned().await.expect("open");
+        let _mem = self
+            .prep_memory
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .expect("open");
+        let this = self.clone();
+        self.timed(Phase::Prepare, async move {
+            let r = tokio::task::spawn_blocking(move || f(&pair)).await;
+            drop(this);
+            r.expect("preparation does not panic")
+        })
+        .await
+    }
+
+    fn release_for(&self, l: &Light) -> Option<Uuid> {
+        if self.drop_release.load(Ordering::Relaxed) {
+            None
+        } else {
+            l.release_id
+        }
+    }
+
+    fn entry(&self, l: &Light, with_length: bool) -> SymbolSetUpload {
+        SymbolSetUpload {
+            chunk_id: l.chunk_id.clone(),
+            release_id: self.release_for(l),
+            content_hash: Some(l.content_hash.clone()),
+            content_length: if with_length { l.content_length } else { None },
+        }
+    }
+}
+
+/// The chunk id named in a PostHog detail like "Symbol set X already exists with different
+/// content." / "Symbol set X already has a release ID".
+fn named_ref(detail: Option<&str>) -> Option<&str> {
+    let d = detail?;
+    let rest = &d[d.find("Symbol set ")? + "Symbol set ".len()..];
+    Some(&rest[..rest.find(" already")?])
+}
+
+/// What to do about a failed check or start call, for the chunks in it.
+enum CallFailure {
+    /// Drop releases run-wide and ask again.
+    RetryWithoutRelease,
+    /// This chunk is at fault: fail it with (code, reason), ask again without it.
+    Chunk(usize, &'static str, String),
+    /// Every chunk of the call fails with (code, reason).
+    All(String, String),
+}
+
+fn conflict_reason(chunk: &str, source: &str) -> String {
+    format!(
+        "the server already holds different content for chunk {chunk} ({source}); pass --force to replace it, or --skip-on-conflict to keep what the server has"
+    )
+}
+
+impl Run {
+    fn classify(&self, e: &ApiError, positions: &HashMap<&str, usize>, what: &str) -> CallFailure {
+        let chunk_at = |code: &'static str| {
+            named_ref(e.detail())
+                .and_then(|r| positions.get(r).copied())
+                .map(|pos| (pos, code))
+        };
+        if e.has_code("release_id_mismatch") {
+            if self.opts.skip_release_on_fail && !self.drop_release.load(Ordering::Relaxed) {
+                return CallFailure::RetryWithoutRelease;
+            }
+            if let Some((pos, code)) = chunk_at("release_id_mismatch") {
+                return CallFailure::Chunk(
+                    pos,
+                    code,
+                    format!(
+                        "{e}; the symbol set is bound to another release (without --skip-release-on-fail=false it would be sent without a release)"
+                    ),
+                );
+            }
+        }
+        if e.has_code("content_hash_mismatch") {
+            if let Some((pos, code)) = chunk_at("content_hash_mismatch") {
+                return CallFailure::Chunk(pos, code, String::new());
+            }
+        }
+        if e.has_code("content_hash_required") {
+            if let Some((pos, code)) = chunk_at("content_hash_required") {
+                return CallFailure::Chunk(
+                    pos,
+                    code,
+                    format!(
+                        "{e}; the server holds this chunk from an older client; pass --force to replace it"
+                    ),
+                );
+            }
+        }
+        let code = e
+            .code()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{what}_failed"));
+        CallFailure::All(code, e.to_string())
+    }
+
+    fn conflict_text(&self, idx: usize, l: &Light) -> String {
+        conflict_reason(&l.chunk_id, &self.pairs[idx].source.display().to_string())
+    }
+}
+
+/// Uploads every pair. Never fails as a whole: each chunk's fate is in the report.
+pub async fn upload(
+    client: &Client,
+    pairs: Vec<Pair>,
+    opts: &UploadOptions,
+    reporter: Arc<dyn Reporter>,
+) -> UploadReport {
+    run(Some(client.clone()), pairs, opts, reporter).await
+}
+
+/// `--dry-run`: reads, hashes and builds every container locally, sends nothing, needs no
+/// credentials. Uploadable chunks get [`Status::WouldUpload`] with their sizes.
+pub async fn plan(pairs: Vec<Pair>, opts: &UploadOptions, reporter: Arc<dyn Reporter>) -> UploadReport {
+    run(None, pairs, opts, reporter).await
+}
+
+async fn run(
+    client: Option<Client>,
+    pairs: Vec<Pair>,
+    opts: &UploadOptions,
+    reporter: Arc<dyn Reporter>,
+) -> UploadReport {
+    let started = Instant::now();
+    let mut opts = opts.clone();
+    opts.batch_size = opts.batch_size.max(1);
+    opts.concurrency = opts.concurrency.max(1);
+    let threads = if opts.prepare_threads == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.prepare_threads
+    };
+    let prep_memory_kib = (opts.prepare_memory / 1024).clamp(1024, u32::MAX as u64 / 2) as u32;
+    reporter.total(pairs.len());
+    let chunks = pairs
+        .iter()
+        .map(|p| ChunkReport {
+            source: p.source.clone(),
+            map: p.map.clone(),
+            chunk_id: None,
+            content_hash: None,
+            bytes: None,
+            source_digest: None,
+            status: Status::Failed {
+                code: NOT_PROCESSED.into(),
+                reason: "the run ended before this chunk was handled".into(),
+            },
+        })
+        .collect();
+    let run = Arc::new(Run {
+        client,
+        pairs,
+        reporter,
+        run_id: Uuid::now_v7(),
+        chunks: Mutex::new(chunks),
+        drop_release: AtomicBool::new(false),
+        no_check: AtomicBool::new(false),
+        fallback_latch: AtomicBool::new(false),
+        calls: Mutex::new(BTreeMap::new()),
+        bytes_sent: AtomicU64::new(0),
+        timings: Mutex::new(BTreeMap::new()),
+        prep_threads: Arc::new(Semaphore::new(threads)),
+        prep_memory: Arc::new(Semaphore::new(prep_memory_kib as usize)),
+        prep_memory_kib,
+        transfers: Arc::new(Semaphore::new(opts.concurrency)),
+        warnings: Mutex::new(Vec::new()),
+        opts,
+    });
+    if run.opts.mode == ReleaseMode::Event && run.opts.skip_on_conflict {
+        run.warn(
+            "--skip-on-conflict is ignored in --release-mode event: event-mode uploads always replace changed content (as posthog-cli does)".into(),
+        );
+    }
+
+    let (tx_light, rx_light) = mpsc::channel::<Item>(CHECK_BATCH * 2);
+    let (tx_needed, rx_needed) = mpsc::unbounded_channel::<Item>();
+    let light_task = tokio::spawn(light_stage(run.clone(), tx_light, threads));
+    let check_task = tokio::spawn(check_stage(run.clone(), rx_light, tx_needed));
+    coordinate(run.clone(), rx_needed).await;
+    light_task.await.expect("light stage does not panic");
+    check_task.await.expect("check stage does not panic");
+
+    let run = Arc::try_unwrap(run).unwrap_or_else(|_| panic!("all tasks ended"));
+    let timings = run
+        .timings
+        .into_inner()
+        .expect("lock")
+        .into_iter()
+        .map(|(p, t)| {
+            let span = match (t.first, t.last) {
+                (Some(f), Some(l)) => l - f,
+                _ => Duration::ZERO,
+            };
+            (p, PhaseTiming { busy: t.busy, span })
+        })
+        .collect();
+    UploadReport {
+        chunks: run.chunks.into_inner().expect("lock"),
+        bytes_sent: run.bytes_sent.into_inner(),
+        requests: run.calls.into_inner().expect("lock"),
+        timings,
+        wall: started.elapsed(),
+        warnings: run.warnings.into_inner().expect("lock"),
+    }
+}
+
+/// Reads and hashes every pair (in order, several at once), drops duplicate chunk ids.
+async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
+    let mode = run.opts.mode;
+    let fallback = run.opts.release_id;
+    let mut results = futures::stream::iter(0..run.pairs.len())
+        .map(|idx| {
+            let run = run.clone();
+            async move {
+                let r = run.prepare(idx, move |p| prepare::light(p, mode, fallback)).await;
+                (idx, r)
+            }
+        })
+        .buffered(threads * 4);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    while let Some((idx, r)) = results.next().await {
+        run.reporter.prepared(&run.pairs[idx].source);
+        let light = match r {
+            Ok(l) => l,
+            Err(PrepError::Skip { code, reason }) => {
+                run.set_status(idx, Status::Skipped { code, reason });
+                continue;
+            }
+            Err(PrepError::TooLarge { bytes }) => {
+                run.note_bytes(idx, bytes);
+                run.set_status(idx, Status::TooLarge { bytes });
+                continue;
+            }
+            Err(PrepError::Failed { code, reason }) => {
+                run.fail(idx, &code, reason);
+                continue;
+            }
+        };
+        run.note_light(idx, &light);
+        if let Some(&first) = seen.get(&light.chunk_id) {
+            run.set_status(
+                idx,
+                Status::Duplicate {
+                    of: run.pairs[first].source.clone(),
+                },
+            );
+            continue;
+        }
+        seen.insert(light.chunk_id.clone(), idx);
+        let item = Item {
+            idx,
+            light,
+            restarts: 0,
+        };
+        if tx.send(item).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Groups chunks by up to 1000 and asks the server which it lacks.
+async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::UnboundedSender<Item>) {
+    let mut group = Vec::with_capacity(CHECK_BATCH);
+    loop {
+        let next = rx.recv().await;
+        let closed = next.is_none();
+        if let Some(item) = next {
+            group.push(item);
+        }
+        if group.len() >= CHECK_BATCH || (closed && !group.is_empty()) {
+            let items = std::mem::take(&mut group);
+            let needed = if run.client.is_none() || run.no_check.load(Ordering::Relaxed) {
+                items
+            } else {
+                run.timed(Phase::Check, check(&run, items)).await
+            };
+            for item in needed {
+                let _ = tx.send(item);
+            }
+        }
+        if closed {
+            return;
+        }
+    }
+}
+
+async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
+    let (force, skip_on_conflict) = run.opts.effective_conflict();
+    loop {
+        if items.is_empty() {
+            return items;
+        }
+        let req = BulkCheckRequest {
+            symbol_sets: items.iter().map(|i| run.entry(&i.light, true)).collect(),
+            force,
+            skip_on_conflict,
+        };
+        run.count("bulk_check_upload");
+        let err = match run.client().bulk_check_upload(&req).await {
+            Ok(resp) => {
+                let wanted: std::collections::HashSet<&str> =
+                    resp.chunk_ids_to_upload.iter().map(String::as_str).collect();
+                let asked = items.len();
+                let (needed, present): (Vec<Item>, Vec<Item>) = items
+                    .into_iter()
+                    .partition(|i| wanted.contains(i.light.chunk_id.as_str()));
+                run.reporter.checked(asked, needed.len());
+                for i in present {
+                    run.set_status(i.idx, Status::AlreadyPresent);
+                }
+                return needed;
+            }
+            Err(e) => e,
+        };
+        if matches!(err.status(), Some(403..=405)) {
+            run.no_check.store(true, Ordering::Relaxed);
+            run.warn(format!(
+                "the server has no bulk_check_upload ({err}); treating it as an older PostHog and letting bulk_start_upload decide"
+            ));
+            return items;
+        }
+        let positions: HashMap<&str, usize> = items
+            .iter()
+            .enumerate()
+            .map(|(p, i)| (i.light.chunk_id.as_str(), p))
+            .collect();
+        match run.classify(&err, &positions, "check") {
+            CallFailure::RetryWithoutRelease => {
+                drop(positions);
+                release_dropped(run, &err);
+            }
+            CallFailure::Chunk(pos, code, reason) => {
+                drop(positions);
+                let i = items.remove(pos);
+                let reason = if reason.is_empty() {
+                    run.conflict_text(i.idx, &i.light)
+                } else {
+                    reason
+                };
+                run.fail(i.idx, code, reason);
+            }
+            CallFailure::All(code, reason) => {
+                drop(positions);
+                if err.is_retryable() || err.status().is_none() {
+                    // A flaky check must not fail the run: start dedupes as well.
+                    run.no_check.store(true, Ordering::Relaxed);
+                    run.warn(format!(
+                        "bulk_check_upload failed ({reason}); continuing without checks, bulk_start_upload skips what the server has"
+                    ));
+                    return items;
+                }
+                for i in items {
+                    run.fail(i.idx, &code, reason.clone());
+                }
+                return Vec::new();
+            }
+        }
+    }
+}
+
+fn release_dropped(run: &Run, err: &ApiError) {
+    if !run.drop_release.swap(true, Ordering::Relaxed) {
+        run.warn(format!(
+            "{err}; sending the remaining symbol sets without a release (--skip-release-on-fail)"
+        ));
+    }
+}
+
+/// Forms batches from the checked chunks and keeps a few in flight.
+async fn coordinate(run: Arc<Run>, mut rx: mpsc::UnboundedReceiver<Item>) {
+    let batch = run.opts.batch_size;
+    let max_in_flight = 2 + run.opts.concurrency.div_ceil(batch);
+    let mut pending: VecDeque<Item> = VecDeque::new();
+    let mut in_flight: JoinSet<Vec<Item>> = JoinSet::new();
+    let mut upstream_done = false;
+    loop {
+        while in_flight.len() < max_in_flight
+            && (pending.len() >= batch || (upstream_done && !pending.is_empty()))
+        {
+            let n = batch.min(pending.len());
+            let items: Vec<Item> = pending.drain(..n).collect();
+            if run.client.is_none() {
+                in_flight.spawn(dry_batch(run.clone(), items));
+            } else {
+                in_flight.spawn(upload_batch(run.clone(), items));
+            }
+        }
+        if upstream_done && pending.is_empty() && in_flight.is_empty() {
+            return;
+        }
+        tokio::select! {
+            item = rx.recv(), if !upstream_done => match item {
+                Some(i) => pending.push_back(i),
+                None => upstream_done = true,
+            },
+            done = in_flight.join_next(), if !in_flight.is_empty() => {
+                let again = done.expect("non-empty").expect("batches do not panic");
+                pending.extend(again);
+            }
+        }
+    }
+}
+
+/// Builds the containers of a batch that lacks them (event mode, or dropped to save memory).
+async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Bytes)> {
+    let mode = run.opts.mode;
+    let built = futures::future::join_all(items.into_iter().map(|mut item| {
+        let run = run.clone();
+        async move {
+            let r = match item.light.container.take() {
+                Some(c) => Ok(c),
+                None => {
+                    let light = item.light.clone();
+                    run.prepare(item.idx, move |p| prepare::heavy(p, mode, &light))
+                        .await
+                }
+            };
+            (item, r)
+        }
+    }))
+    .await;
+    let mut out = Vec::with_capacity(built.len());
+    for (mut item, r) in built {
+        match r {
+            Ok(c) => {
+                item.light.content_length = Some(c.len() as u64);
+                run.note_bytes(item.idx, c.len() as u64);
+                out.push((item, c));
+            }
+            Err(PrepError::TooLarge { bytes }) => {
+                run.note_bytes(item.idx, bytes);
+                run.set_status(item.idx, Status::TooLarge { bytes });
+            }
+            Err(PrepError::Skip { code, reason } | PrepError::Failed { code, reason }) => {
+                run.fail(item.idx, &code, reason)
+            }
+        }
+    }
+    out
+}
+
+async fn dry_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
+    for (item, _) in build_containers(&run, items).await {
+        run.set_status(item.idx, Status::WouldUpload);
+    }
+    Vec::new()
+}
+
+struct Landed {
+    idx: usize,
+    symbol_set_id: Uuid,
+    content_hash: String,
+}
+
+/// One batch: containers, start, transfers, finish. Returns the chunks whose presigned URL
+/// expired, to be started again.
+async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
+    let mut ready = build_containers(&run, items).await;
+    let (force, skip_on_conflict) = run.opts.effective_conflict();
+    let attempt_id = Uuid::now_v7();
+    // start, dropping chunks the server names as conflicting
+    let resp = loop {
+        if ready.is_empty() {
+            return Vec::new();
+        }
+        let req = BulkStartRequest {
+            symbol_sets: ready.iter().map(|(i, _)| run.entry(&i.light, true)).collect(),
+            upload_attempt_id: attempt_id,
+            upload_run_id: run.run_id,
+            force,
+            skip_on_conflict,
+        };
+        run.count("bulk_start_upload");
+        let err = match run
+            .timed(Phase::Start, run.client().bulk_start_upload(&req))
+            .await
+        {
+            Ok(r) => break r,
+            Err(e) => e,
+        };
+        let positions: HashMap<&str, usize> = ready
+            .iter()
+            .enumerate()
+            .map(|(p, (i, _))| (i.light.chunk_id.as_str(), p))
+            .collect();
+        match run.classify(&err, &positions, "start") {
+            CallFailure::RetryWithoutRelease => {
+                drop(positions);
+                release_dropped(&run, &err);
+            }
+            CallFailure::Chunk(pos, code, reason) => {
+                drop(positions);
+                let (i, _) = ready.remove(pos);
+                let reason = if reason.is_empty() {
+                    run.conflict_text(i.idx, &i.light)
+                } else {
+                    reason
+                };
+                run.fail(i.idx, code, reason);
+            }
+            CallFailure::All(code, reason) => {
+                drop(positions);
+                for (i, _) in ready {
+                    run.fail(
+                        i.idx,
+                        &code,
+                        format!("{reason} (bulk_start_upload; nothing of this chunk was sent)"),
+                    );
+                }
+                return Vec::new();
+            }
+        }
+    };
+    let issued = Instant::now();
+    let mut id_map = resp.id_map;
+    let mut sends = Vec::new();
+    for (item, bytes) in ready {
+        match id_map.remove(&item.light.chunk_id) {
+            None => run.set_status(item.idx, Status::AlreadyPresent),
+            Some(started) => sends.push((item, bytes, started)),
+        }
+    }
+    let outcomes = futures::future::join_all(sends.into_iter().map(|(item, bytes, started)| {
+        let run = run.clone();
+        async move {
+            let _slot = run.transfers.clone().acquire_owned().await.expect("open");
+            let what = format!(
+                "upload of chunk {} ({})",
+                item.light.chunk_id,
+                run.pairs[item.idx].source.display()
+            );
+            let count = || run.count("transfer");
+            let ctx = TransferContext {
+                client: run.client(),
+                latch: &run.fallback_latch,
+                on_attempt: &count,
+            };
+            let r = run
+                .timed(
+                    Phase::Transfer,
+                    transfer::send(&ctx, &started, issued, &bytes, &what),
+                )
+                .await;
+            if r.is_ok() {
+                run.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                run.reporter.transferred(&item.light.chunk_id, bytes.len() as u64);
+            }
+            drop(bytes);
+            (item, started.symbol_set_id, r)
+        }
+    }))
+    .await;
+    let mut landed = Vec::new();
+    let mut again = Vec::new();
+    for (mut item, symbol_set_id, r) in outcomes {
+        match r {
+            Ok(()) => landed.push(Landed {
+                idx: item.idx,
+                symbol_set_id,
+                content_hash: item.light.content_hash.clone(),
+            }),
+            Err(TransferError::Expired(msg)) if item.restarts < run.opts.max_restarts => {
+                item.restarts += 1;
+                let _ = msg;
+                again.push(item);
+            }
+            Err(TransferError::Expired(msg)) => run.fail(
+                item.idx,
+                "url_expired",
+                format!(
+                    "{msg}; gave up after {} fresh URLs (is the upload link very slow? lower --concurrency)",
+                    item.restarts
+                ),
+            ),
+            Err(TransferError::Failed(e)) => {
+                let code = e
+                    .code()
+                    .map_or("transfer_failed".to_owned(), |c| format!("transfer_failed:{c}"));
+                run.fail(item.idx, &code, e.to_string());
+            }
+            Err(TransferError::BadUrl(msg)) => run.fail(item.idx, "bad_presigned_url", msg),
+        }
+    }
+    if !landed.is_empty() {
+        finish(&run, attempt_id, landed).await;
+    }
+    again
+}
+
+async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) {
+    let req = BulkFinishRequest {
+        content_hashes: landed
+            .iter()
+            .map(|l| (l.symbol_set_id, l.content_hash.clone()))
+            .collect(),
+        upload_attempt_id: attempt_id,
+        upload_run_id: run.run_id,
+    };
+    run.count("bulk_finish_upload");
+    match run
+        .timed(Phase::Finish, run.client().bulk_finish_upload(&req))
+        .await
+    {
+        Ok(_) => {
+            for l in landed {
+                run.set_status(l.idx, Status::Uploaded);
+            }
+        }
+        Err(e) => {
+            let code = e
+                .code()
+                .map_or("finish_failed".to_owned(), |c| format!("finish_failed:{c}"));
+            for l in landed {
+                run.fail(
+                    l.idx,
+                    &code,
+                    format!("{e}; the bytes were sent but the server did not record them as finished, so the chunk is not counted (a re-run sends it again)"),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_named_chunk() {
+        assert_eq!(
+            named_ref(Some("Symbol set abc-1 already exists with different content.")),
+            Some("abc-1")
+        );
+        assert_eq!(
+            named_ref(Some("Symbol set x already has a release ID")),
+            Some("x")
+        );
+        assert_eq!(named_ref(Some("Duplicate chunk IDs provided: a")), None);
+        assert_eq!(named_ref(None), None);
+    }
+
+    #[test]
+    fn event_mode_always_forces() {
+        let mut o = UploadOptions {
+            skip_on_conflict: true,
+            ..Default::default()
+        };
+        assert_eq!(o.effective_conflict(), (true, false));
+        o.mode = ReleaseMode::SymbolSet;
+        assert_eq!(o.effective_conflict(), (false, true));
+    }
+}

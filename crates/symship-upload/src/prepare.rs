@@ -1,0 +1,161 @@
+//! Reading a pair, hashing it and (when its turn comes) building its container. Runs on
+//! blocking threads; the pipeline bounds how many run at once and how much memory they hold.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use symship_scan::hash::{payload, sha512_hex, Payload};
+use symship_scan::{MapLocation, Pair, ReleaseMode};
+use uuid::Uuid;
+
+use crate::container::{self, MAX_SET_BYTES};
+
+/// What the check and start calls need about a chunk, small enough to keep for a whole run.
+#[derive(Debug, Clone)]
+pub(crate) struct Light {
+    pub chunk_id: String,
+    pub release_id: Option<Uuid>,
+    pub content_hash: String,
+    /// Known when the container was built (symbol-set mode builds it to hash it).
+    pub content_length: Option<u64>,
+    /// The container, when it was built.
+    pub container: Option<Bytes>,
+    pub digest: [u8; 32],
+}
+
+/// Why a chunk cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PrepError {
+    /// Not uploadable as it is (no chunk id, unreadable, bad map).
+    Skip { code: String, reason: String },
+    /// Over 100 MiB compressed.
+    TooLarge { bytes: u64 },
+    /// Could be sent before, cannot now (changed during the run, container failed).
+    Failed { code: String, reason: String },
+}
+
+fn read(pair: &Pair, mode: ReleaseMode) -> Result<(Payload, [u8; 32]), PrepError> {
+    let p = payload(pair, mode).map_err(|e| PrepError::Skip {
+        code: e.code().to_string(),
+        reason: format!("{} {e}", pair.source.display()),
+    })?;
+    let digest: [u8; 32] = Sha256::digest(p.source.as_bytes()).into();
+    Ok((p, digest))
+}
+
+fn build(pair: &Pair, p: &Payload) -> Result<Vec<u8>, PrepError> {
+    let c = container::source_and_map(p.source.as_bytes(), &p.map).map_err(|e| PrepError::Failed {
+        code: "container_failed".into(),
+        reason: format!(
+            "could not compress the symbol set of {}: {e}",
+            pair.source.display()
+        ),
+    })?;
+    if c.len() as u64 > MAX_SET_BYTES {
+        return Err(PrepError::TooLarge {
+            bytes: c.len() as u64,
+        });
+    }
+    Ok(c)
+}
+
+fn release(
+    pair: &Pair,
+    p: &Payload,
+    mode: ReleaseMode,
+    fallback: Option<Uuid>,
+) -> Result<Option<Uuid>, PrepError> {
+    if mode == ReleaseMode::Event {
+        // posthog-cli strips the release in event mode: it travels with the chunk's snippet.
+        return Ok(None);
+    }
+    match &p.release_id {
+        None => Ok(fallback),
+        Some(r) => Uuid::parse_str(r).map(Some).map_err(|_| PrepError::Skip {
+            code: "invalid_release_id".into(),
+            reason: format!(
+                "the map of {} has release_id {r:?}, which is not a UUID; inject again (`symship sourcemap inject --release-mode symbol-set`)",
+                pair.source.display()
+            ),
+        }),
+    }
+}
+
+/// Reads and hashes a pair. In symbol-set mode the hash covers the container, so it is built
+/// here; in event mode it is not (a re-run of an unchanged build never compresses anything).
+pub(crate) fn light(
+    pair: &Pair,
+    mode: ReleaseMode,
+    fallback_release: Option<Uuid>,
+) -> Result<Light, PrepError> {
+    let (p, digest) = read(pair, mode)?;
+    let release_id = release(pair, &p, mode, fallback_release)?;
+    match mode {
+        ReleaseMode::Event => {
+            let content_hash = p.content_hash.clone().ok_or_else(|| PrepError::Failed {
+                code: "no_content_hash".into(),
+                reason: format!("no event-mode content hash for {}", pair.source.display()),
+            })?;
+            Ok(Light {
+                chunk_id: p.chunk_id,
+                release_id,
+                content_hash,
+                content_length: None,
+                container: None,
+                digest,
+            })
+        }
+        ReleaseMode::SymbolSet => {
+            let c = build(pair, &p)?;
+            Ok(Light {
+                chunk_id: p.chunk_id.clone(),
+                release_id,
+                content_hash: sha512_hex(&[&c]),
+                content_length: Some(c.len() as u64),
+                container: Some(Bytes::from(c)),
+                digest,
+            })
+        }
+    }
+}
+
+/// Builds the container of a chunk checked earlier, and makes sure it is still what was hashed
+/// and checked (the file may have changed in between).
+pub(crate) fn heavy(pair: &Pair, mode: ReleaseMode, expected: &Light) -> Result<Bytes, PrepError> {
+    let (p, digest) = read(pair, mode)?;
+    let changed = || PrepError::Failed {
+        code: "changed_during_upload".into(),
+        reason: format!(
+            "{} changed while it was being uploaded; run the upload again once the build is done",
+            pair.source.display()
+        ),
+    };
+    if digest != expected.digest || p.chunk_id != expected.chunk_id {
+        return Err(changed());
+    }
+    if mode == ReleaseMode::Event && p.content_hash.as_deref() != Some(expected.content_hash.as_str()) {
+        return Err(changed());
+    }
+    let c = build(pair, &p)?;
+    drop(p);
+    if mode == ReleaseMode::SymbolSet && sha512_hex(&[&c]) != expected.content_hash {
+        return Err(changed());
+    }
+    if let Some(len) = expected.content_length {
+        if len != c.len() as u64 {
+            return Err(changed());
+        }
+    }
+    Ok(Bytes::from(c))
+}
+
+/// Bytes on disk this pair reads (chunk plus map), for the memory gate.
+pub(crate) fn input_size(pair: &Pair) -> u64 {
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let map = match &pair.map {
+        MapLocation::File(m) => len(m),
+        MapLocation::Inline => 0,
+    };
+    len(&pair.source) + map
+}

@@ -1,0 +1,160 @@
+//! What happened to every chunk, and the progress callbacks.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use symship_scan::MapLocation;
+
+/// The stages of the pipeline (they overlap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Reading, hashing and compressing.
+    Prepare,
+    /// `bulk_check_upload`.
+    Check,
+    /// `bulk_start_upload`.
+    Start,
+    /// Sending bytes to object storage.
+    Transfer,
+    /// `bulk_finish_upload`.
+    Finish,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Prepare => "prepare",
+            Phase::Check => "check",
+            Phase::Start => "start",
+            Phase::Transfer => "transfer",
+            Phase::Finish => "finish",
+        }
+    }
+}
+
+/// The final state of one chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// `bulk_finish_upload` succeeded for it in this run.
+    Uploaded,
+    /// The server already holds identical content (check or start said so).
+    AlreadyPresent,
+    /// The container is larger than PostHog accepts (100 MiB); not sent.
+    TooLarge { bytes: u64 },
+    /// Another chunk of this run has the same chunk id; only the first is sent.
+    Duplicate { of: PathBuf },
+    /// Not uploadable (no chunk id, unreadable, bad map); the reason says what to do.
+    Skipped { code: String, reason: String },
+    /// The upload was attempted and did not land.
+    Failed { code: String, reason: String },
+    /// `--dry-run`: would be checked and sent.
+    WouldUpload,
+}
+
+impl Status {
+    /// A short stable code for machine-readable output.
+    pub fn code(&self) -> &str {
+        match self {
+            Status::Uploaded => "uploaded",
+            Status::AlreadyPresent => "already_present",
+            Status::TooLarge { .. } => "too_large",
+            Status::Duplicate { .. } => "duplicate",
+            Status::Skipped { code, .. } | Status::Failed { code, .. } => code,
+            Status::WouldUpload => "would_upload",
+        }
+    }
+
+    /// Whether the server is known to hold this chunk's content after the run.
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Status::Uploaded | Status::AlreadyPresent)
+    }
+}
+
+/// One chunk's account.
+#[derive(Debug, Clone)]
+pub struct ChunkReport {
+    pub source: PathBuf,
+    pub map: MapLocation,
+    pub chunk_id: Option<String>,
+    pub content_hash: Option<String>,
+    /// Container bytes (when it was built).
+    pub bytes: Option<u64>,
+    /// SHA-256 of the chunk's file as read for the upload (for `--delete-after`).
+    pub source_digest: Option<[u8; 32]>,
+    pub status: Status,
+}
+
+/// Time spent per phase.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PhaseTiming {
+    /// Summed over concurrent work (can exceed the wall time).
+    pub busy: Duration,
+    /// From the first start to the last end of this phase.
+    pub span: Duration,
+}
+
+/// The whole run.
+#[derive(Debug, Clone, Default)]
+pub struct UploadReport {
+    /// In the order of the input pairs.
+    pub chunks: Vec<ChunkReport>,
+    /// Compressed bytes sent to object storage (successful transfers only).
+    pub bytes_sent: u64,
+    /// Requests sent per endpoint (`bulk_check_upload`, `bulk_start_upload`, `transfer`,
+    /// `bulk_finish_upload`), retries included.
+    pub requests: BTreeMap<&'static str, u64>,
+    pub timings: BTreeMap<Phase, PhaseTiming>,
+    pub wall: Duration,
+    /// Things the user should know (old server, release dropped, ...).
+    pub warnings: Vec<String>,
+}
+
+impl UploadReport {
+    pub fn count(&self, pred: impl Fn(&Status) -> bool) -> usize {
+        self.chunks.iter().filter(|c| pred(&c.status)).count()
+    }
+    pub fn uploaded(&self) -> usize {
+        self.count(|s| *s == Status::Uploaded)
+    }
+    pub fn already_present(&self) -> usize {
+        self.count(|s| *s == Status::AlreadyPresent)
+    }
+    pub fn too_large(&self) -> usize {
+        self.count(|s| matches!(s, Status::TooLarge { .. }))
+    }
+    pub fn duplicates(&self) -> usize {
+        self.count(|s| matches!(s, Status::Duplicate { .. }))
+    }
+    pub fn failed(&self) -> impl Iterator<Item = &ChunkReport> {
+        self.chunks
+            .iter()
+            .filter(|c| matches!(c.status, Status::Failed { .. }))
+    }
+    pub fn has_failures(&self) -> bool {
+        self.failed().next().is_some()
+    }
+}
+
+/// Progress callbacks, called from the pipeline's tasks (keep them cheap). Every method has a
+/// no-op default.
+pub trait Reporter: Send + Sync {
+    /// The number of chunks the run looks at.
+    fn total(&self, _chunks: usize) {}
+    /// A chunk was read and hashed.
+    fn prepared(&self, _source: &std::path::Path) {}
+    /// A check answered: `needed` of `asked` chunks need bytes.
+    fn checked(&self, _asked: usize, _needed: usize) {}
+    /// A transfer completed (`bytes` sent).
+    fn transferred(&self, _chunk_id: &str, _bytes: u64) {}
+    /// A chunk reached its final state.
+    fn chunk_done(&self, _chunk: &ChunkReport) {}
+    /// Something the user should know; the run goes on.
+    fn warning(&self, _message: &str) {}
+}
+
+/// Reports nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoReporter;
+
+impl Reporter for NoReporter {}

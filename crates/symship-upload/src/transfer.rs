@@ -1,0 +1,313 @@
+//! Sending a container to object storage through the presigned target `bulk_start_upload`
+//! returned (spec §2.4): PUT when offered, else a multipart POST with the fields first and a last
+//! `file` part named `filename="file"`. Rerouting to the fallback URL happens only after two
+//! consecutive transport failures on the primary, and a run-wide latch then sends every later
+//! chunk straight to the fallback.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use symship_api::{check_storage_response, storage_transport_error, ApiError, Client, RetryEvent, Retryable};
+use symship_api::{PresignedPost, StartedUpload};
+use url::Url;
+
+/// One presigned destination.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Put(Url),
+    Post { url: Url, fields: Vec<(String, String)> },
+}
+
+/// Why a transfer did not land.
+#[derive(Debug)]
+pub(crate) enum TransferError {
+    /// The presigned URL expired (or was about to) before the bytes got there: start again.
+    Expired(String),
+    /// Retries are used up or the failure is permanent.
+    Failed(ApiError),
+    /// The server handed out a URL we refuse to use.
+    BadUrl(String),
+}
+
+impl std::fmt::Display for TransferError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransferError::Expired(m) => write!(f, "{m}"),
+            TransferError::Failed(e) => write!(f, "{e}"),
+            TransferError::BadUrl(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+fn parse_url(s: &str) -> Result<Url, TransferError> {
+    let u = Url::parse(s)
+        .map_err(|e| TransferError::BadUrl(format!("the server sent an unusable presigned URL: {e}")))?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return Err(TransferError::BadUrl(format!(
+            "the server sent a presigned URL with scheme {:?}; only http(s) URLs are used",
+            u.scheme()
+        )));
+    }
+    Ok(u)
+}
+
+fn post(p: &PresignedPost) -> Result<Target, TransferError> {
+    Ok(Target::Post {
+        url: parse_url(&p.url)?,
+        fields: p.fields.clone(),
+    })
+}
+
+/// The primary and fallback targets of a started upload.
+pub(crate) fn targets(s: &StartedUpload) -> Result<(Target, Option<Target>), TransferError> {
+    match &s.presigned_put_url {
+        Some(put) => {
+            let fallback = s
+                .fallback_presigned_put_url
+                .as_deref()
+                .map(|f| parse_url(f).map(Target::Put))
+                .transpose()?;
+            Ok((Target::Put(parse_url(put)?), fallback))
+        }
+        None => {
+            let fallback = s.fallback_presigned_url.as_ref().map(post).transpose()?;
+            Ok((post(&s.presigned_url)?, fallback))
+        }
+    }
+}
+
+/// How long a presigned target stays valid after it was issued, read from the URL itself
+/// (`X-Amz-Expires` of a PUT; policy `expiration` minus `x-amz-date` of a POST). Durations only,
+/// so a skewed local clock does not matter.
+pub(crate) fn validity(t: &Target) -> Option<Duration> {
+    match t {
+        Target::Put(u) => u
+            .query_pairs()
+            .find(|(k, _)| k.eq_ignore_ascii_case("X-Amz-Expires"))
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .map(Duration::from_secs),
+        Target::Post { fields, .. } => {
+            let get = |name: &str| {
+                fields
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            };
+            let date = parse_amz_date(get("x-amz-date")?)?;
+            let policy = {
+                use base64::Engine;
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(get("policy")?)
+                    .ok()?;
+                serde_json::from_slice::<serde_json::Value>(&raw).ok()?
+            };
+            let exp = time::OffsetDateTime::parse(
+                policy.get("expiration")?.as_str()?,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok()?;
+            let secs = (exp - date).whole_milliseconds();
+            (secs > 0).then(|| Duration::from_millis(secs as u64))
+        }
+    }
+}
+
+fn parse_amz_date(s: &str) -> Option<time::OffsetDateTime> {
+    let fmt = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    time::PrimitiveDateTime::parse(s, &fmt)
+        .ok()
+        .map(|p| p.assume_utc())
+}
+
+/// The instant after which a target issued at `issued` should not be used any more.
+pub(crate) fn deadline(t: &Target, issued: Instant) -> Option<Instant> {
+    let v = validity(t)?;
+    let margin = (v / 4).min(Duration::from_secs(5));
+    Some(issued + v - margin)
+}
+
+async fn send_once(client: &Client, target: &Target, body: &Bytes) -> Result<(), ApiError> {
+    let http = client.http();
+    match target {
+        Target::Put(url) => {
+            let resp = http
+                .put(url.clone())
+                .body(reqwest::Body::from(body.clone()))
+                .send()
+                .await
+                .map_err(|e| storage_transport_error("PUT", url, e))?;
+            check_storage_response("PUT", url, resp).await?;
+        }
+        Target::Post { url, fields } => {
+            let mut form = reqwest::multipart::Form::new();
+            for (k, v) in fields {
+                form = form.text(k.clone(), v.clone());
+            }
+            let part = reqwest::multipart::Part::stream_with_length(
+                reqwest::Body::from(body.clone()),
+                body.len() as u64,
+            )
+            .file_name("file");
+            form = form.part("file", part);
+            let resp = http
+                .post(url.clone())
+                .multipart(form)
+                .send()
+                .await
+                .map_err(|e| storage_transport_error("POST", url, e))?;
+            check_storage_response("POST", url, resp).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Counters the caller keeps per run.
+pub(crate) struct TransferContext<'a> {
+    pub client: &'a Client,
+    /// Set once a fallback succeeded after primary transport failures.
+    pub latch: &'a AtomicBool,
+    /// Called once per HTTP attempt (for request counts).
+    pub on_attempt: &'a (dyn Fn() + Send + Sync),
+}
+
+fn is_expired(e: &ApiError) -> bool {
+    // S3 answers 403 AccessDenied ("Request has expired", "Invalid according to Policy: Policy
+    // expired") to a presigned request whose time is up. A fresh URL is the cure; a fresh URL
+    // that is refused again fails the chunk (the caller limits re-starts).
+    e.status() == Some(403)
+}
+
+/// Sends `body` to the started upload's target, with retries, rerouting and the latch.
+pub(crate) async fn send(
+    ctx: &TransferContext<'_>,
+    started: &StartedUpload,
+    issued: Instant,
+    body: &Bytes,
+    what: &str,
+) -> Result<(), TransferError> {
+    let (primary, fallback) = targets(started)?;
+    let policy = ctx.client.retry_policy().clone();
+    let mut on_fallback = fallback.is_some() && ctx.latch.load(Ordering::Relaxed);
+    let mut primary_transport_failures = 0u32;
+    let mut fallback_attempts = 0u32;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let target = if on_fallback {
+            fallback.as_ref().expect("only set with a fallback")
+        } else {
+            &primary
+        };
+        if deadline(target, issued).is_some_and(|d| Instant::now() >= d) {
+            return Err(TransferError::Expired(format!(
+                "the presigned URL for {what} expired before its transfer could start"
+            )));
+        }
+        (ctx.on_attempt)();
+        if on_fallback {
+            fallback_attempts += 1;
+        }
+        let err = match send_once(ctx.client, target, body).await {
+            Ok(()) => {
+                if on_fallback && primary_transport_failures >= 2 {
+                    ctx.latch.store(true, Ordering::Relaxed);
+                }
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        if is_expired(&err) {
+            return Err(TransferError::Expired(err.to_string()));
+        }
+        if !err.is_retryable() {
+            return Err(TransferError::Failed(err));
+        }
+        if !on_fallback {
+            if err.is_transport() {
+                primary_transport_failures += 1;
+            } else {
+                primary_transport_failures = 0;
+            }
+            if fallback.is_some() && primary_transport_failures >= 2 {
+                on_fallback = true;
+            }
+        }
+        // Attempts: the policy's, but a switch to the fallback always gets two tries there.
+        let done = if on_fallback && fallback.is_some() && primary_transport_failures >= 2 {
+            fallback_attempts >= 2 && attempt >= policy.max_attempts
+        } else {
+            attempt >= policy.max_attempts
+        };
+        if done {
+            return Err(TransferError::Failed(err));
+        }
+        let unit: f64 = rand::random();
+        let Some(delay) = policy.delay(attempt, err.retry_after(), unit) else {
+            return Err(TransferError::Failed(err));
+        };
+        let msg = err.to_string();
+        ctx.client.observer().on_retry(&RetryEvent {
+            what,
+            attempt,
+            max_attempts: policy.max_attempts,
+            delay,
+            from_retry_after: err.retry_after().is_some(),
+            error: &msg,
+        });
+        tokio::time::sleep(delay).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_validity_from_query() {
+        let t = Target::Put(
+            Url::parse(
+                "http://127.0.0.1:9/b/k?X-Amz-Date=20261122T120000Z&X-Amz-Expires=300&X-Amz-Signature=x",
+            )
+            .unwrap(),
+        );
+        assert_eq!(validity(&t), Some(Duration::from_secs(300)));
+        let now = Instant::now();
+        assert_eq!(
+            deadline(&t, now),
+            Some(now + Duration::from_secs(295)),
+            "5 s margin"
+        );
+    }
+
+    #[test]
+    fn post_validity_from_policy() {
+        use base64::Engine;
+        let policy = base64::engine::general_purpose::STANDARD
+            .encode(br#"{"expiration":"2026-11-22T12:00:02.000Z","conditions":[]}"#);
+        let t = Target::Post {
+            url: Url::parse("http://127.0.0.1:9/b").unwrap(),
+            fields: vec![
+                ("key".into(), "k".into()),
+                ("x-amz-date".into(), "20261122T120000Z".into()),
+                ("policy".into(), policy),
+            ],
+        };
+        assert_eq!(validity(&t), Some(Duration::from_secs(2)));
+        assert!(validity(&Target::Post {
+            url: Url::parse("http://h/").unwrap(),
+            fields: vec![]
+        })
+        .is_none());
+    }
+
+    #[test]
+    fn refuses_non_http_urls() {
+        let s: StartedUpload = serde_json::from_value(serde_json::json!({
+            "symbol_set_id": "00000000-0000-0000-0000-000000000001",
+            "presigned_url": {"url": "file:///etc/passwd", "fields": {}}
+        }))
+        .unwrap();
+        assert!(matches!(targets(&s), Err(TransferError::BadUrl(_))));
+    }
+}
