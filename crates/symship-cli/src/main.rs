@@ -1,4 +1,5 @@
 //! The `symship` binary.
+mod api;
 mod cli;
 mod commands;
 mod exit;

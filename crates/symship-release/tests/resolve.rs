@@ -152,9 +152,9 @@ async fn git_metadata_is_sent_from_a_real_repository() {
 #[tokio::test]
 async fn two_clients_racing_end_with_one_release() {
     let server = server().await;
-    // Hold both lookups so both see 404 and both try to create.
+    // Hold both creates: the second lookup still sees 404 and both try to create.
     server.set_faults(vec![FaultRule::new(
-        "releases_hash",
+        "releases_create",
         FaultKind::Latency { ms: 400 },
     )
     .first_n(2)]);
