@@ -44,6 +44,23 @@ pub fn source_and_map(source: &[u8], map: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Reads a SourceAndMap container (v1 or v2) with the official `posthog-symbol-data` reader:
+/// `(minified source, map)`. For checks and `symbol-sets extract`-like tools.
+pub fn read(bytes: &[u8]) -> Result<(String, String), String> {
+    posthog_symbol_data::read_symbol_data::<posthog_symbol_data::SourceAndMap>(bytes)
+        .map(|s| (s.minified_source, s.sourcemap))
+        .map_err(|e| e.to_string())
+}
+
+/// The container as the official `posthog-symbol-data` writer builds it (for comparisons).
+pub fn official(source: &str, map: &str) -> Vec<u8> {
+    posthog_symbol_data::write_symbol_data(posthog_symbol_data::SourceAndMap {
+        minified_source: source.to_owned(),
+        sourcemap: map.to_owned(),
+    })
+    .expect("writing to memory does not fail")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
