@@ -8,15 +8,17 @@ use serde::{Deserialize, Serialize};
 use symship_api::env::Env;
 use url::Url;
 
-/// What goes into the release's `metadata.git`. Key order is the wire order.
+/// What goes into the release's `metadata.git`. Field order is the wire order: posthog-cli
+/// 0.19.0 sends these keys sorted (its metadata goes through a `serde_json::Value` map without
+/// `preserve_order`), which the conformance test against the real binary checks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GitInfo {
+    pub branch: String,
+    pub commit_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remote_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repo_name: Option<String>,
-    pub branch: String,
-    pub commit_id: String,
 }
 
 /// Where the git metadata came from.
@@ -206,23 +208,28 @@ pub fn circle_ci(env: &dyn Env) -> Result<Option<GitInfo>, String> {
 
 /// Strip credentials from a remote URL: userinfo, query and fragment removed, `.git`
 /// appended; `None` if it is not a URL or an `@` is left in its path. scp-like remotes
-/// (`git@github.com:o/r.git`) become `ssh://github.com/o/r.git`.
+/// (`git@github.com:o/r.git`) are kept as posthog-cli keeps them: the part before `@` is an
+/// SSH login name (scp syntax has no password), only `.git` is appended.
 pub fn sanitize_remote_url(raw: &str) -> Option<String> {
     let raw = raw.trim();
-    let candidate = if raw.contains("://") {
-        raw.to_owned()
-    } else {
+    if !raw.contains("://") {
         // scp-like: [user@]host:path, where the host has no '/' before the ':'.
         let (host_part, path) = raw.split_once(':')?;
-        if host_part.contains('/') || host_part.is_empty() || path.starts_with("//") {
+        let host = host_part.rsplit('@').next()?;
+        if host_part.contains('/') || host.len() <= 1 || path.is_empty() || path.starts_with("//") {
+            return None; // a local path, or a Windows drive letter (C:\...)
+        }
+        if path.contains('@') || path.contains('?') || path.contains('#') {
             return None;
         }
-        let host = host_part.rsplit('@').next()?;
-        if host.len() == 1 {
-            return None; // a Windows drive letter, C:\...
+        let path = path.trim_end_matches('/');
+        if path.is_empty() {
+            return None;
         }
-        format!("ssh://{host}/{}", path.trim_start_matches('/'))
-    };
+        let suffix = if path.ends_with(".git") { "" } else { ".git" };
+        return Some(format!("{host_part}:{path}{suffix}"));
+    }
+    let candidate = raw.to_owned();
     let mut url = Url::parse(&candidate).ok()?;
     if url.cannot_be_a_base() || url.host_str().is_none_or(str::is_empty) {
         return None;
@@ -248,8 +255,10 @@ pub fn sanitize_remote_url(raw: &str) -> Option<String> {
 
 /// The last path segment of a (sanitized) remote URL without `.git`.
 pub fn repo_name_from_url(url: &str) -> Option<String> {
-    let parsed = Url::parse(url).ok()?;
-    last_segment(parsed.path())
+    match Url::parse(url) {
+        Ok(parsed) => last_segment(parsed.path()),
+        Err(_) => last_segment(url.split_once(':')?.1),
+    }
 }
 
 /// A located repository.
@@ -503,7 +512,9 @@ mod tests {
                 "https://x-access-token:tok@github.com/o/r?token=abc#frag",
                 Some("https://github.com/o/r.git"),
             ),
-            ("git@github.com:o/r.git", Some("ssh://github.com/o/r.git")),
+            ("git@github.com:o/r.git", Some("git@github.com:o/r.git")),
+            ("git@github.com:o/r", Some("git@github.com:o/r.git")),
+            ("git@github.com:o/r@x.git", None),
             ("ssh://git@host:2222/o/r.git", Some("ssh://host:2222/o/r.git")),
             ("https://github.com/o/r@evil.git", None),
             ("https://github.com/", None),
@@ -554,7 +565,7 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&info).unwrap(),
             format!(
-                r#"{{"remote_url":"https://github.com/octo/app.git","repo_name":"app","branch":"main","commit_id":"{}"}}"#,
+                r#"{{"branch":"main","commit_id":"{}","remote_url":"https://github.com/octo/app.git","repo_name":"app"}}"#,
                 "a".repeat(40)
             )
         );
@@ -621,6 +632,6 @@ mod tests {
         let (info, source) = git_info(&env, dir.path()).found.unwrap();
         assert_eq!(source, GitSource::CircleCi);
         assert_eq!(info.branch, "v1.2.0");
-        assert_eq!(info.remote_url.as_deref(), Some("ssh://github.com/octo/app.git"));
+        assert_eq!(info.remote_url.as_deref(), Some("git@github.com:octo/app.git"));
     }
 }

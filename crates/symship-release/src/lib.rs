@@ -397,6 +397,6 @@ mod tests {
             (FieldSource::Git, FieldSource::Flag)
         );
         let json = serde_json::to_string(&p.create_request()).unwrap();
-        assert!(json.starts_with(r#"{"metadata":{"git":{"remote_url":"https://github.com/octo/app.git","repo_name":"app","branch":"main","commit_id":"abc123"}},"hash_id":""#), "{json}");
+        assert!(json.starts_with(r#"{"metadata":{"git":{"branch":"main","commit_id":"abc123","remote_url":"https://github.com/octo/app.git","repo_name":"app"}},"hash_id":""#), "{json}");
     }
 }

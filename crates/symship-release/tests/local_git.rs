@@ -102,7 +102,7 @@ fn no_origin_takes_first_remote_and_no_remote_takes_directory_name() {
     let (info, _) = local_git_info(&dir).unwrap();
     assert_eq!(
         info.remote_url.as_deref(),
-        Some("ssh://gitlab.com/grp/zeta-repo.git")
+        Some("git@gitlab.com:grp/zeta-repo.git")
     );
     assert_eq!(info.repo_name.as_deref(), Some("zeta-repo"));
     // A URL with '@' left in its path is refused (remote omitted, directory name used).

@@ -142,7 +142,7 @@ async fn git_metadata_is_sent_from_a_real_repository() {
     assert_eq!(
         body,
         format!(
-            r#"{{"metadata":{{"git":{{"remote_url":"https://github.com/octo/web-app.git","repo_name":"web-app","branch":"main","commit_id":"{sha}"}}}},"hash_id":"{}","version":"{sha}","project":"web-app"}}"#,
+            r#"{{"metadata":{{"git":{{"branch":"main","commit_id":"{sha}","remote_url":"https://github.com/octo/web-app.git","repo_name":"web-app"}}}},"hash_id":"{}","version":"{sha}","project":"web-app"}}"#,
             hash_id("web-app", &sha)
         )
     );
