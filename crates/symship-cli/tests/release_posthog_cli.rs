@@ -41,10 +41,22 @@ const SCRUB: &[&str] = &[
 ];
 
 fn run(bin: &Path, server: &TestServer, home: &Path, cwd: &Path, args: &[&str]) -> Output {
+    run_env(bin, server, home, cwd, args, &[])
+}
+
+fn run_env(
+    bin: &Path,
+    server: &TestServer,
+    home: &Path,
+    cwd: &Path,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> Output {
     let mut cmd = Command::new(bin);
     for v in SCRUB {
         cmd.env_remove(v);
     }
+    cmd.envs(extra.iter().copied());
     let o = cmd
         .env("HOME", home)
         .env("DO_NOT_TRACK", "1")
@@ -226,5 +238,48 @@ fn same_create_body_as_posthog_cli_for_repository_shapes() {
         let again = uuid_line(&run(&pcli, &server, &home, &cwd, &args));
         assert_eq!(again, ours, "{what}: posthog-cli finds symship's release");
         let _ = theirs;
+    }
+}
+
+/// CI variables posthog-cli reads (GitHub Actions, Vercel) give the same release and body.
+#[test]
+fn same_create_body_as_posthog_cli_from_ci_variables() {
+    let pcli = posthog_cli();
+    let symship = PathBuf::from(env!("CARGO_BIN_EXE_symship"));
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+        (
+            "github actions",
+            vec![
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_REF_NAME", "release/2.0"),
+                ("GITHUB_SHA", sha),
+                ("GITHUB_REPOSITORY", "octo/gha-app"),
+                ("GITHUB_SERVER_URL", "https://github.com"),
+            ],
+        ),
+        (
+            "vercel",
+            vec![
+                ("VERCEL", "1"),
+                ("VERCEL_GIT_COMMIT_REF", "preview"),
+                ("VERCEL_GIT_COMMIT_SHA", sha),
+                ("VERCEL_GIT_REPO_SLUG", "site"),
+                ("VERCEL_GIT_PROVIDER", "github"),
+                ("VERCEL_GIT_REPO_OWNER", "octo"),
+            ],
+        ),
+    ];
+    for (what, env) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let args = ["release", "resolve", "--build", "3"];
+        let server = TestServer::start(Default::default()).unwrap();
+        run_env(&pcli, &server, tmp.path(), tmp.path(), &args, &env);
+        let their_body = create_body(&server);
+        let server = TestServer::start(Default::default()).unwrap();
+        let ours = uuid_line(&run_env(&symship, &server, tmp.path(), tmp.path(), &args, &env));
+        assert_eq!(create_body(&server), their_body, "{what}");
+        let theirs = uuid_line(&run_env(&pcli, &server, tmp.path(), tmp.path(), &args, &env));
+        assert_eq!(theirs, ours, "{what}");
     }
 }
