@@ -84,8 +84,15 @@ impl UploadOptions {
 struct Item {
     idx: usize,
     light: Light,
+    /// Fresh URLs after storage refused an expired one.
     restarts: u32,
+    /// Fresh URLs after one expired while waiting for a transfer slot.
+    waits: u32,
 }
+
+/// A bound on re-starts of a chunk whose URL expired before it could be sent (each round sends
+/// others, so this only guards against a URL that can never be used in time).
+const MAX_WAIT_RESTARTS: u32 = 50;
 
 #[derive(Default)]
 struct Timing {
@@ -111,6 +118,9 @@ struct Run {
     prep_memory: Arc<Semaphore>,
     prep_memory_kib: u32,
     transfers: Arc<Semaphore>,
+    /// Chunks started (holding live presigned URLs) but not yet transferring: a batch starts
+    /// only when there is room, so URLs are issued just before they are used.
+    waiting: Arc<Semaphore>,
     warnings: Mutex<Vec<String>>,
 }
 
@@ -353,6 +363,7 @@ async fn run(
         prep_memory: Arc::new(Semaphore::new(prep_memory_kib as usize)),
         prep_memory_kib,
         transfers: Arc::new(Semaphore::new(opts.concurrency)),
+        waiting: Arc::new(Semaphore::new(opts.batch_size.max(opts.concurrency))),
         warnings: Mutex::new(Vec::new()),
         opts,
     });
@@ -441,6 +452,7 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
             idx,
             light,
             restarts: 0,
+            waits: 0,
         };
         if tx.send(item).await.is_err() {
             return;
@@ -648,6 +660,15 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
     let mut ready = build_containers(&run, items).await;
     let (force, skip_on_conflict) = run.opts.effective_conflict();
     let attempt_id = Uuid::now_v7();
+    if ready.is_empty() {
+        return Vec::new();
+    }
+    let mut room = run
+        .waiting
+        .clone()
+        .acquire_many_owned(ready.len() as u32)
+        .await
+        .expect("open");
     // start, dropping chunks the server names as conflicting
     let resp = loop {
         if ready.is_empty() {
@@ -707,13 +728,18 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
     for (item, bytes) in ready {
         match id_map.remove(&item.light.chunk_id) {
             None => run.set_status(item.idx, Status::AlreadyPresent),
-            Some(started) => sends.push((item, bytes, started)),
+            Some(started) => {
+                let place = room.split(1).expect("one permit per chunk");
+                sends.push((item, bytes, started, place));
+            }
         }
     }
-    let outcomes = futures::future::join_all(sends.into_iter().map(|(item, bytes, started)| {
+    drop(room);
+    let outcomes = futures::future::join_all(sends.into_iter().map(|(item, bytes, started, place)| {
         let run = run.clone();
         async move {
             let _slot = run.transfers.clone().acquire_owned().await.expect("open");
+            drop(place);
             let what = format!(
                 "upload of chunk {} ({})",
                 item.light.chunk_id,
@@ -749,17 +775,22 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 symbol_set_id,
                 content_hash: item.light.content_hash.clone(),
             }),
-            Err(TransferError::Expired(msg)) if item.restarts < run.opts.max_restarts => {
-                item.restarts += 1;
-                let _ = msg;
+            // Never sent: it waited too long for a transfer slot. Other chunks were being sent
+            // meanwhile, so starting it again always makes progress.
+            Err(TransferError::Expired { sent: false, .. }) if item.waits < MAX_WAIT_RESTARTS => {
+                item.waits += 1;
                 again.push(item);
             }
-            Err(TransferError::Expired(msg)) => run.fail(
+            Err(TransferError::Expired { sent: true, .. }) if item.restarts < run.opts.max_restarts => {
+                item.restarts += 1;
+                again.push(item);
+            }
+            Err(TransferError::Expired { message: msg, .. }) => run.fail(
                 item.idx,
                 "url_expired",
                 format!(
                     "{msg}; gave up after {} fresh URLs (is the upload link very slow? lower --concurrency)",
-                    item.restarts
+                    item.restarts + item.waits
                 ),
             ),
             Err(TransferError::Failed(e)) => {

@@ -23,7 +23,8 @@ pub(crate) enum Target {
 #[derive(Debug)]
 pub(crate) enum TransferError {
     /// The presigned URL expired (or was about to) before the bytes got there: start again.
-    Expired(String),
+    /// `sent` tells whether storage refused it (false: it was never sent).
+    Expired { message: String, sent: bool },
     /// Retries are used up or the failure is permanent.
     Failed(ApiError),
     /// The server handed out a URL we refuse to use.
@@ -33,7 +34,7 @@ pub(crate) enum TransferError {
 impl std::fmt::Display for TransferError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TransferError::Expired(m) => write!(f, "{m}"),
+            TransferError::Expired { message, .. } => write!(f, "{message}"),
             TransferError::Failed(e) => write!(f, "{e}"),
             TransferError::BadUrl(m) => write!(f, "{m}"),
         }
@@ -120,11 +121,16 @@ fn parse_amz_date(s: &str) -> Option<time::OffsetDateTime> {
         .map(|p| p.assume_utc())
 }
 
-/// The instant after which a target issued at `issued` should not be used any more.
+/// The instant after which a target issued at `issued` should not be used any more. The signing
+/// time has a resolution of one second, so up to a second of the validity may be gone already
+/// when the URL arrives; a URL valid for less than two seconds gets no deadline (it is tried).
 pub(crate) fn deadline(t: &Target, issued: Instant) -> Option<Instant> {
-    let v = validity(t)?;
-    let margin = (v / 4).min(Duration::from_secs(5));
-    Some(issued + v - margin)
+    let usable = validity(t)?.checked_sub(Duration::from_secs(1))?;
+    if usable < Duration::from_secs(1) {
+        return None;
+    }
+    let margin = (usable / 4).min(Duration::from_secs(5));
+    Some(issued + usable - margin)
 }
 
 async fn send_once(client: &Client, target: &Target, body: &Bytes) -> Result<(), ApiError> {
@@ -200,9 +206,10 @@ pub(crate) async fn send(
             &primary
         };
         if deadline(target, issued).is_some_and(|d| Instant::now() >= d) {
-            return Err(TransferError::Expired(format!(
-                "the presigned URL for {what} expired before its transfer could start"
-            )));
+            return Err(TransferError::Expired {
+                message: format!("the presigned URL for {what} expired before its transfer could start"),
+                sent: false,
+            });
         }
         (ctx.on_attempt)();
         if on_fallback {
@@ -218,7 +225,10 @@ pub(crate) async fn send(
             Err(e) => e,
         };
         if is_expired(&err) {
-            return Err(TransferError::Expired(err.to_string()));
+            return Err(TransferError::Expired {
+                message: err.to_string(),
+                sent: true,
+            });
         }
         if !err.is_retryable() {
             return Err(TransferError::Failed(err));
@@ -275,8 +285,8 @@ mod tests {
         let now = Instant::now();
         assert_eq!(
             deadline(&t, now),
-            Some(now + Duration::from_secs(295)),
-            "5 s margin"
+            Some(now + Duration::from_secs(294)),
+            "a second of signing resolution and a 5 s margin"
         );
     }
 

@@ -208,12 +208,13 @@ pub fn assert_server_holds_exactly(
     finished
 }
 
-/// Writes `n` small distinct JS chunks with external maps (about `kib` KiB each) into `dir`.
-pub fn generate(dir: &Path, n: usize, kib: usize) {
+/// Writes `n` small distinct JS chunks with external maps (about `kib` KiB each) into `dir`;
+/// `tag` makes the content (and so the chunk ids) differ between builds.
+pub fn generate(dir: &Path, n: usize, kib: usize, tag: &str) {
     std::fs::create_dir_all(dir).unwrap();
     for i in 0..n {
         let body: String = (0..kib * 10)
-            .map(|k| format!("function f{i}_{k}(a){{return a*{k}+{i}}}"))
+            .map(|k| format!("function {tag}{i}_{k}(a){{return a*{k}+{i}}}"))
             .collect::<Vec<_>>()
             .join(";");
         let js = format!("{body};\n//# sourceMappingURL=c{i}.js.map\n");
