@@ -79,11 +79,19 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
     // map path -> every referencing chunk is verified and unchanged
     let mut maps: BTreeMap<PathBuf, bool> = BTreeMap::new();
     for c in &report.chunks {
-        let mut ok = c.status.is_verified();
+        let mut ok = report.is_verified(c);
         if !ok {
             out.kept.push((
                 c.source.clone(),
-                format!("not verified on the server ({})", c.status.code()),
+                format!(
+                    "not verified on the server ({}{})",
+                    c.status.code(),
+                    if report.presence_unverified && c.status == crate::Status::AlreadyPresent {
+                        " with --skip-on-conflict"
+                    } else {
+                        ""
+                    }
+                ),
             ));
         } else {
             match strip_one(&c.source, c.source_digest) {

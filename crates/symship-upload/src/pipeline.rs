@@ -402,6 +402,7 @@ async fn run(
         timings,
         wall: started.elapsed(),
         warnings: run.warnings.into_inner().expect("lock"),
+        presence_unverified: run.opts.effective_conflict().1,
     }
 }
 

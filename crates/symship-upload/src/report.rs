@@ -65,7 +65,7 @@ impl Status {
         }
     }
 
-    /// Whether the server is known to hold this chunk's content after the run.
+    /// Uploaded or already present (with `--skip-on-conflict`, see [`UploadReport::is_verified`]).
     pub fn is_verified(&self) -> bool {
         matches!(self, Status::Uploaded | Status::AlreadyPresent)
     }
@@ -108,6 +108,9 @@ pub struct UploadReport {
     pub wall: Duration,
     /// Things the user should know (old server, release dropped, ...).
     pub warnings: Vec<String>,
+    /// `--skip-on-conflict` was in effect: "already present" then only means the server holds
+    /// *some* content for the chunk id, maybe not this build's.
+    pub presence_unverified: bool,
 }
 
 impl UploadReport {
@@ -133,6 +136,14 @@ impl UploadReport {
     }
     pub fn has_failures(&self) -> bool {
         self.failed().next().is_some()
+    }
+    /// Whether the server verifiably holds this chunk's content.
+    pub fn is_verified(&self, c: &ChunkReport) -> bool {
+        match c.status {
+            Status::Uploaded => true,
+            Status::AlreadyPresent => !self.presence_unverified,
+            _ => false,
+        }
     }
 }
 
