@@ -48,6 +48,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Whether the chunk's bytes changed.
+    pub fn changed(&self) -> bool {
+        !matches!(self, Outcome::Unchanged { .. })
+    }
+
     pub fn chunk_id(&self) -> &str {
         match self {
             Outcome::Injected { chunk_id }
@@ -296,8 +301,8 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                     if map.dirty {
                         write_inline(&mut text, &url, &map.bytes);
                     }
-                    if !opts.dry_run {
-                        fsutil::replace_atomically(&pair.source, text.as_bytes())
+                    if !opts.dry_run && outcome.changed() {
+                        fsutil::write_atomically(&pair.source, text.as_bytes())
                             .map_err(|e| SkipReason::Write(format!("{}: {e}", pair.source.display())))?;
                     }
                     Ok(outcome)
@@ -345,7 +350,7 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
             // map that already carries the chunk id and does not shift it twice.
             let mut map_error = None;
             if !opts.dry_run && map.dirty {
-                if let Err(e) = fsutil::replace_atomically(map_path, &map.bytes) {
+                if let Err(e) = fsutil::write_atomically(map_path, &map.bytes) {
                     map_error = Some(SkipReason::Write(format!("{}: {e}", map_path.display())));
                 }
             }
@@ -353,10 +358,10 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                 let r = match (&map_error, outcome, text) {
                     (Some(e), Ok(_), _) => Err(e.clone()),
                     (None, Ok(outcome), Some(text)) => {
-                        if opts.dry_run {
+                        if opts.dry_run || !outcome.changed() {
                             Ok(outcome)
                         } else {
-                            fsutil::replace_atomically(&pair.source, text.as_bytes())
+                            fsutil::write_atomically(&pair.source, text.as_bytes())
                                 .map(|_| outcome)
                                 .map_err(|e| SkipReason::Write(format!("{}: {e}", pair.source.display())))
                         }
