@@ -68,7 +68,6 @@ pub fn release_inputs(
 }
 
 /// [`release_inputs`] from the `--release-*` flags of inject/upload/process.
-#[allow(dead_code)] // used by inject/upload as they adopt it
 pub fn release_inputs_from_args(args: &ReleaseArgs) -> anyhow::Result<ReleaseInputs> {
     release_inputs(
         args.release_name.as_deref(),
@@ -100,7 +99,6 @@ pub fn block_on<F: Future>(f: F) -> anyhow::Result<F::Output> {
 /// Resolve the release for inject/upload: `Ok(None)` when no flags, no Info.plist and no git
 /// name one (the reason is logged at info). In `--dry-run`, no request is made and `Ok(None)`
 /// is returned after logging what would be resolved.
-#[allow(dead_code)] // used by inject/upload as they adopt it
 pub fn resolve_release(
     args: &ReleaseArgs,
     global: &GlobalArgs,

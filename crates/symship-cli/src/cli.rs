@@ -45,8 +45,8 @@ pub struct GlobalArgs {
     )]
     pub dotenv_file: Option<PathBuf>,
     /// Show what would happen without writing files or talking to the server
-    #[arg(long, global = true, env = "POSTHOG_CLI_DRY_RUN", num_args = 0..=1, default_missing_value = "true",
-          value_parser = parse_truthy, default_value = "false")]
+    #[arg(long, global = true, env = "POSTHOG_CLI_DRY_RUN", num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_parser = parse_truthy, default_value = "false")]
     pub dry_run: bool,
     /// More output (-v debug, -vv trace)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
@@ -131,7 +131,8 @@ pub struct ReleaseArgs {
     #[arg(long, value_name = "PATH")]
     pub info_plist: Option<PathBuf>,
     /// Retry without a release when the server reports release_id_mismatch
-    #[arg(long, num_args = 0..=1, default_value = "true", default_missing_value = "true", value_parser = parse_truthy, action = clap::ArgAction::Set)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true",
+          value_parser = parse_truthy, action = clap::ArgAction::Set)]
     pub skip_release_on_fail: bool,
 }
 

@@ -1,16 +1,43 @@
 //! Which release a command injects or uploads with.
 
+use symship_api::{Config, ConfigError, ProcessEnv};
+
 use crate::cli::{GlobalArgs, ReleaseArgs, ReleaseMode};
 
-/// The release id to embed when injecting. Resolution talks to the server; until the API client
-/// is wired in, only runs without release flags are supported.
+fn has_release_flags(r: &ReleaseArgs) -> bool {
+    r.release_name.is_some() || r.release_version.is_some() || r.build.is_some() || r.info_plist.is_some()
+}
+
+/// The release id to embed (event mode) or stamp into the maps (symbol-set mode).
+///
+/// With release flags, the release is resolved on the server and credentials are required, as in
+/// posthog-cli. Without flags, a release named by CI or git is resolved when credentials are
+/// configured; without credentials, inject works offline and stamps chunk ids only (posthog-cli
+/// refuses to inject at all without credentials).
 pub fn for_inject(
     release: &ReleaseArgs,
-    _mode: ReleaseMode,
-    _global: &GlobalArgs,
+    mode: ReleaseMode,
+    global: &GlobalArgs,
 ) -> anyhow::Result<Option<String>> {
-    if release.release_name.is_some() || release.release_version.is_some() || release.build.is_some() {
-        anyhow::bail!("release resolution is not wired in yet");
+    if !has_release_flags(release) {
+        match Config::resolve(&crate::api::config_request(global), &ProcessEnv) {
+            Err(ConfigError::MissingCredentials { .. }) => {
+                tracing::info!("no PostHog credentials configured: injecting chunk ids without a release");
+                return Ok(None);
+            }
+            // Anything else (a malformed key, a bad host) is reported by the resolution below.
+            _ => {}
+        }
     }
-    Ok(None)
+    let resolved = crate::api::resolve_release(release, global)?;
+    match &resolved {
+        Some(r) => tracing::info!("release {}@{} ({})", r.project, r.version, r.id),
+        None if mode == ReleaseMode::Event && !global.dry_run => {
+            tracing::warn!(
+                "no release could be resolved: injecting chunk ids only, events will carry no release"
+            )
+        }
+        None => {}
+    }
+    Ok(resolved.map(|r| r.id.to_string()))
 }

@@ -15,12 +15,17 @@ pub fn symship() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_symship"));
     // Nothing from the developer's environment leaks into a test.
     for (k, _) in std::env::vars() {
-        if k.starts_with("POSTHOG_")
-            || k.starts_with("GITHUB_")
-            || k == "VERCEL"
-            || k == "CI"
-            || k == "RUST_LOG"
-        {
+        let ci = [
+            "VERCEL",
+            "CI",
+            "GITLAB_CI",
+            "CIRCLECI",
+            "RUST_LOG",
+            "SSL_CERT_FILE",
+        ]
+        .contains(&k.as_str());
+        let proxy = k.to_ascii_lowercase().ends_with("_proxy");
+        if k.starts_with("POSTHOG_") || k.starts_with("GITHUB_") || k.starts_with("VERCEL_") || ci || proxy {
             c.env_remove(k);
         }
     }
