@@ -20,13 +20,13 @@ pub fn for_inject(
     global: &GlobalArgs,
 ) -> anyhow::Result<Option<String>> {
     if !has_release_flags(release) {
-        match Config::resolve(&crate::api::config_request(global), &ProcessEnv) {
-            Err(ConfigError::MissingCredentials { .. }) => {
-                tracing::info!("no PostHog credentials configured: injecting chunk ids without a release");
-                return Ok(None);
-            }
-            // Anything else (a malformed key, a bad host) is reported by the resolution below.
-            _ => {}
+        // Anything else than missing credentials (a malformed key, a bad host) is reported by the
+        // resolution below.
+        if let Err(ConfigError::MissingCredentials { .. }) =
+            Config::resolve(&crate::api::config_request(global), &ProcessEnv)
+        {
+            tracing::info!("no PostHog credentials configured: injecting chunk ids without a release");
+            return Ok(None);
         }
     }
     let resolved = crate::api::resolve_release(release, global)?;
