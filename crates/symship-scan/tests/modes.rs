@@ -1,0 +1,156 @@
+//! Shared maps, symbol-set mode and stripped comments, through the library.
+
+use std::fs;
+use std::path::Path;
+
+use symship_scan::{inject, pair_all, select, InjectOptions, Outcome, PairResult, ReleaseMode, Selection};
+
+fn run(dir: &Path, opts: &InjectOptions) -> Vec<PairResult> {
+    let (cands, _) = select(&Selection {
+        roots: vec![dir.to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    let (pairs, skipped) = pair_all(cands, None, symship_scan::read_source);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    inject(&pairs, opts, &())
+}
+
+fn map(dir: &Path, name: &str) -> serde_json::Value {
+    serde_json::from_slice(&fs::read(dir.join(name)).unwrap()).unwrap()
+}
+
+#[test]
+fn chunks_sharing_one_map_are_all_injected_and_the_map_shifted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        fs::write(
+            dir.path().join(format!("{name}.js")),
+            format!("{name}();\n//# sourceMappingURL=shared.map\n"),
+        )
+        .unwrap();
+    }
+    fs::write(
+        dir.path().join("shared.map"),
+        r#"{"version":3,"sources":["s.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let r = run(dir.path(), &InjectOptions::default());
+    assert_eq!(r.len(), 2);
+    assert!(
+        r.iter().all(|r| matches!(r.result, Ok(Outcome::Injected { .. }))),
+        "{r:?}"
+    );
+    let ids: Vec<String> = r
+        .iter()
+        .map(|r| r.result.as_ref().unwrap().chunk_id().to_string())
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    let m = map(dir.path(), "shared.map");
+    assert_eq!(m["mappings"], "qTAAA", "shifted once, by one snippet");
+    assert!(ids.contains(&m["chunk_id"].as_str().unwrap().to_string()));
+    // Each chunk's upload payload names its own chunk.
+    for r in &r {
+        let p = symship_scan::hash::payload(&r.pair, ReleaseMode::Event).unwrap();
+        let pm: serde_json::Value = serde_json::from_slice(&p.map).unwrap();
+        assert_eq!(pm["chunk_id"].as_str(), Some(p.chunk_id.as_str()));
+    }
+    // Idempotent.
+    let again = run(dir.path(), &InjectOptions::default());
+    assert!(again
+        .iter()
+        .all(|r| matches!(r.result, Ok(Outcome::Unchanged { .. }))));
+    assert_eq!(map(dir.path(), "shared.map")["mappings"], "qTAAA");
+}
+
+#[test]
+fn symbol_set_mode_stamps_the_release_into_the_map_and_renews_ids_when_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("app.js"),
+        "console.log(1);\n//# sourceMappingURL=app.js.map\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("app.js.map"),
+        r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let opts = |rel: &str| InjectOptions {
+        mode: ReleaseMode::SymbolSet,
+        release_id: Some(rel.to_string()),
+        ..Default::default()
+    };
+    let r1 = run(dir.path(), &opts("0190aaaa-0000-7000-8000-000000000001"));
+    let id1 = r1[0].result.as_ref().unwrap().chunk_id().to_string();
+    assert_eq!(uuid::Uuid::parse_str(&id1).unwrap().get_version_num(), 7);
+    let m = map(dir.path(), "app.js.map");
+    assert_eq!(m["release_id"], "0190aaaa-0000-7000-8000-000000000001");
+    assert_eq!(m["chunk_id"].as_str(), Some(id1.as_str()));
+    assert_eq!(m["mappings"], "qTAAA");
+    let js = fs::read_to_string(dir.path().join("app.js")).unwrap();
+    assert!(
+        !js.contains("_posthogReleaseId"),
+        "symbol-set mode injects the chunk-only snippet"
+    );
+
+    // Same release: nothing changes.
+    let r2 = run(dir.path(), &opts("0190aaaa-0000-7000-8000-000000000001"));
+    assert_eq!(
+        r2[0].result.as_ref().unwrap(),
+        &Outcome::Unchanged {
+            chunk_id: id1.clone()
+        }
+    );
+    assert_eq!(fs::read_to_string(dir.path().join("app.js")).unwrap(), js);
+
+    // Another release: a new UUIDv7, the old snippet and comment replaced, the map still shifted once.
+    let r3 = run(dir.path(), &opts("0190aaaa-0000-7000-8000-000000000002"));
+    let id3 = r3[0].result.as_ref().unwrap().chunk_id().to_string();
+    assert_ne!(id3, id1);
+    let js3 = fs::read_to_string(dir.path().join("app.js")).unwrap();
+    assert!(!js3.contains(&id1));
+    assert_eq!(js3.matches("//# chunkId=").count(), 1);
+    let m = map(dir.path(), "app.js.map");
+    assert_eq!(
+        (m["release_id"].as_str(), m["chunk_id"].as_str()),
+        (Some("0190aaaa-0000-7000-8000-000000000002"), Some(id3.as_str()))
+    );
+    assert_eq!(m["mappings"], "qTAAA");
+}
+
+#[test]
+fn a_stripped_chunk_id_comment_is_recognised_by_the_snippet_and_restored() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("app.js"),
+        "console.log(1);\n//# sourceMappingURL=app.js.map\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("app.js.map"),
+        r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let r = run(dir.path(), &InjectOptions::default());
+    let id = r[0].result.as_ref().unwrap().chunk_id().to_string();
+    let injected = fs::read_to_string(dir.path().join("app.js")).unwrap();
+    // A minifier (Vite 8 / Oxc) drops the comment but keeps the snippet.
+    let stripped = injected.replace(&format!("\n//# chunkId={id}"), "");
+    fs::write(dir.path().join("app.js"), &stripped).unwrap();
+    let r = run(dir.path(), &InjectOptions::default());
+    assert_eq!(
+        r[0].result.as_ref().unwrap(),
+        &Outcome::Updated { chunk_id: id.clone() }
+    );
+    assert_eq!(
+        fs::read_to_string(dir.path().join("app.js")).unwrap(),
+        injected,
+        "only the comment came back"
+    );
+    assert_eq!(
+        map(dir.path(), "app.js.map")["mappings"],
+        "qTAAA",
+        "the map was not shifted again"
+    );
+}
