@@ -19,7 +19,7 @@ use bytes::Bytes;
 use futures::StreamExt as _;
 use symship_api::{ApiError, BulkCheckRequest, BulkFinishRequest, BulkStartRequest, Client, SymbolSetUpload};
 use symship_scan::{Pair, ReleaseMode};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
@@ -48,6 +48,9 @@ pub struct UploadOptions {
     pub prepare_threads: usize,
     /// Roughly how much memory preparation may use at once, in bytes.
     pub prepare_memory: u64,
+    /// How many bytes of containers may wait for their transfer; beyond that a container is
+    /// built again when its transfer comes (0: always build at transfer time).
+    pub held_memory: u64,
     /// How often one chunk may get a fresh presigned URL after its URL expired.
     pub max_restarts: u32,
 }
@@ -64,6 +67,7 @@ impl Default for UploadOptions {
             release_id: None,
             prepare_threads: 0,
             prepare_memory: 64 * 1024 * 1024,
+            held_memory: 32 * 1024 * 1024,
             max_restarts: 5,
         }
     }
@@ -84,6 +88,8 @@ impl UploadOptions {
 struct Item {
     idx: usize,
     light: Light,
+    /// Memory budget taken by `light.container` while it is kept.
+    hold: Option<OwnedSemaphorePermit>,
     /// Fresh URLs after storage refused an expired one.
     restarts: u32,
     /// Fresh URLs after one expired while waiting for a transfer slot.
@@ -117,6 +123,15 @@ struct Run {
     prep_threads: Arc<Semaphore>,
     prep_memory: Arc<Semaphore>,
     prep_memory_kib: u32,
+    /// Budget (KiB) for containers built ahead of their transfer; beyond it a container is
+    /// dropped and built again when its transfer comes.
+    held: Arc<Semaphore>,
+    held_kib: usize,
+    /// A fixed set of threads for preparation (`threads` for ordinary pairs and one for large
+    /// ones, which run one at a time): the allocator keeps a heap per thread that allocated, so
+    /// few, long-lived threads keep the high-water mark low.
+    small: Mutex<std::sync::mpsc::Sender<Job>>,
+    big: Mutex<std::sync::mpsc::Sender<Job>>,
     transfers: Arc<Semaphore>,
     /// Chunks started (holding live presigned URLs) but not yet transferring: a batch starts
     /// only when there is room, so URLs are issued just before they are used.
@@ -125,6 +140,34 @@ struct Run {
 }
 
 const NOT_PROCESSED: &str = "not_processed";
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A pair reading at least this much goes to the large-pair thread.
+const BIG_INPUT: u64 = 4 * 1024 * 1024;
+
+/// `n` threads taking jobs from one queue; they end when the sender is dropped.
+fn workers(n: usize, name: &str) -> std::sync::mpsc::Sender<Job> {
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..n.max(1) {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("{name}-{i}"))
+            .spawn(move || loop {
+                let job = match rx.lock() {
+                    Ok(r) => r.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .expect("spawn a thread");
+    }
+    tx
+}
 
 impl Run {
     fn client(&self) -> &Client {
@@ -190,8 +233,8 @@ impl Run {
         let pair = self.pairs[pair_idx].clone();
         // A pair's preparation holds its chunk, its map, the edited map, the hash's pristine
         // copies and the container: about four times its input.
-        let kib = (prepare::input_size(&pair).saturating_mul(4) / 1024).clamp(1, self.prep_memory_kib as u64)
-            as u32;
+        let size = prepare::input_size(&pair);
+        let kib = (size.saturating_mul(4) / 1024).clamp(1, self.prep_memory_kib as u64) as u32;
         let _thread = self.prep_threads.clone().acquire_owned().await.expect("open");
         let _mem = self
             .prep_memory
@@ -199,13 +242,29 @@ impl Run {
             .acquire_many_owned(kib)
             .await
             .expect("open");
-        let this = self.clone();
         self.timed(Phase::Prepare, async move {
-            let r = tokio::task::spawn_blocking(move || f(&pair)).await;
-            drop(this);
-            r.expect("preparation does not panic")
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let job: Job = Box::new(move || {
+                let _ = tx.send(f(&pair));
+            });
+            let queue = if size >= BIG_INPUT { &self.big } else { &self.small };
+            queue
+                .lock()
+                .expect("lock")
+                .send(job)
+                .expect("the preparation threads live as long as the run");
+            rx.await.expect("preparation does not panic")
         })
         .await
+    }
+
+    /// Keeps a built container if the budget allows.
+    fn keep(&self, c: Bytes) -> (Option<Bytes>, Option<OwnedSemaphorePermit>) {
+        let kib = (c.len() / 1024).clamp(1, self.held_kib.max(1)) as u32;
+        match self.held.clone().try_acquire_many_owned(kib) {
+            Ok(permit) => (Some(c), Some(permit)),
+            Err(_) => (None, None),
+        }
     }
 
     fn release_for(&self, l: &Light) -> Option<Uuid> {
@@ -362,6 +421,10 @@ async fn run(
         prep_threads: Arc::new(Semaphore::new(threads)),
         prep_memory: Arc::new(Semaphore::new(prep_memory_kib as usize)),
         prep_memory_kib,
+        held: Arc::new(Semaphore::new((opts.held_memory / 1024) as usize)),
+        held_kib: (opts.held_memory / 1024) as usize,
+        small: Mutex::new(workers(threads, "symship-prepare")),
+        big: Mutex::new(workers(1, "symship-prepare-large")),
         transfers: Arc::new(Semaphore::new(opts.concurrency)),
         waiting: Arc::new(Semaphore::new(opts.batch_size.max(opts.concurrency))),
         warnings: Mutex::new(Vec::new()),
@@ -449,9 +512,16 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
             continue;
         }
         seen.insert(light.chunk_id.clone(), idx);
+        let mut light = light;
+        let (container, hold) = match light.container.take() {
+            Some(c) => run.keep(c),
+            None => (None, None),
+        };
+        light.container = container;
         let item = Item {
             idx,
             light,
+            hold,
             restarts: 0,
             waits: 0,
         };
@@ -604,18 +674,23 @@ async fn coordinate(run: Arc<Run>, mut rx: mpsc::UnboundedReceiver<Item>) {
     }
 }
 
-/// Builds the containers of a batch that lacks them (event mode, or dropped to save memory).
-async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Bytes)> {
+/// Builds the containers of a batch (event mode, or dropped to save memory) to learn their
+/// sizes. Each is kept for its transfer if the memory budget allows, else built again then.
+async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option<Bytes>)> {
     let mode = run.opts.mode;
     let built = futures::future::join_all(items.into_iter().map(|mut item| {
         let run = run.clone();
         async move {
             let r = match item.light.container.take() {
-                Some(c) => Ok(c),
+                Some(c) => Ok((Some(c), item.hold.take())),
                 None => {
                     let light = item.light.clone();
                     run.prepare(item.idx, move |p| prepare::heavy(p, mode, &light))
                         .await
+                        .map(|c| {
+                            item.light.content_length = Some(c.len() as u64);
+                            run.keep(c)
+                        })
                 }
             };
             (item, r)
@@ -625,9 +700,11 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Bytes)
     let mut out = Vec::with_capacity(built.len());
     for (mut item, r) in built {
         match r {
-            Ok(c) => {
-                item.light.content_length = Some(c.len() as u64);
-                run.note_bytes(item.idx, c.len() as u64);
+            Ok((c, hold)) => {
+                if let Some(len) = item.light.content_length {
+                    run.note_bytes(item.idx, len);
+                }
+                item.hold = hold;
                 out.push((item, c));
             }
             Err(PrepError::TooLarge { bytes }) => {
@@ -647,6 +724,12 @@ async fn dry_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
         run.set_status(item.idx, Status::WouldUpload);
     }
     Vec::new()
+}
+
+/// Why a chunk's transfer did not happen.
+enum Sent {
+    Prep(PrepError),
+    Transfer(TransferError),
 }
 
 struct Landed {
@@ -741,6 +824,21 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
         async move {
             let _slot = run.transfers.clone().acquire_owned().await.expect("open");
             drop(place);
+            let bytes = match bytes {
+                Some(b) => b,
+                None => {
+                    // dropped to stay within the memory budget: built again now
+                    let light = item.light.clone();
+                    let mode = run.opts.mode;
+                    match run
+                        .prepare(item.idx, move |p| prepare::heavy(p, mode, &light))
+                        .await
+                    {
+                        Ok(b) => b,
+                        Err(e) => return (item, started.symbol_set_id, Err(Sent::Prep(e))),
+                    }
+                }
+            };
             let what = format!(
                 "upload of chunk {} ({})",
                 item.light.chunk_id,
@@ -763,13 +861,26 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 run.reporter.transferred(&item.light.chunk_id, bytes.len() as u64);
             }
             drop(bytes);
-            (item, started.symbol_set_id, r)
+            (item, started.symbol_set_id, r.map_err(Sent::Transfer))
         }
     }))
     .await;
     let mut landed = Vec::new();
     let mut again = Vec::new();
     for (mut item, symbol_set_id, r) in outcomes {
+        item.hold = None;
+        let r = match r {
+            Err(Sent::Prep(PrepError::TooLarge { bytes })) => {
+                run.set_status(item.idx, Status::TooLarge { bytes });
+                continue;
+            }
+            Err(Sent::Prep(PrepError::Skip { code, reason } | PrepError::Failed { code, reason })) => {
+                run.fail(item.idx, &code, reason);
+                continue;
+            }
+            Err(Sent::Transfer(e)) => Err(e),
+            Ok(()) => Ok(()),
+        };
         match r {
             Ok(()) => landed.push(Landed {
                 idx: item.idx,

@@ -19,9 +19,12 @@ pub(crate) struct Light {
     pub content_hash: String,
     /// Known when the container was built (symbol-set mode builds it to hash it).
     pub content_length: Option<u64>,
-    /// The container, when it was built.
+    /// The container, when it was built and memory allowed keeping it.
     pub container: Option<Bytes>,
+    /// SHA-256 of the chunk as read.
     pub digest: [u8; 32],
+    /// SHA-256 of the map as sent (with this chunk's `chunk_id`).
+    pub map_digest: [u8; 32],
 }
 
 /// Why a chunk cannot be sent.
@@ -35,13 +38,14 @@ pub(crate) enum PrepError {
     Failed { code: String, reason: String },
 }
 
-fn read(pair: &Pair, mode: ReleaseMode) -> Result<(Payload, [u8; 32]), PrepError> {
+fn read(pair: &Pair, mode: ReleaseMode) -> Result<(Payload, [u8; 32], [u8; 32]), PrepError> {
     let p = payload(pair, mode).map_err(|e| PrepError::Skip {
         code: e.code().to_string(),
         reason: format!("{} {e}", pair.source.display()),
     })?;
     let digest: [u8; 32] = Sha256::digest(p.source.as_bytes()).into();
-    Ok((p, digest))
+    let map_digest: [u8; 32] = Sha256::digest(&p.map).into();
+    Ok((p, digest, map_digest))
 }
 
 fn build(pair: &Pair, p: &Payload) -> Result<Vec<u8>, PrepError> {
@@ -89,7 +93,7 @@ pub(crate) fn light(
     mode: ReleaseMode,
     fallback_release: Option<Uuid>,
 ) -> Result<Light, PrepError> {
-    let (p, digest) = read(pair, mode)?;
+    let (p, digest, map_digest) = read(pair, mode)?;
     let release_id = release(pair, &p, mode, fallback_release)?;
     match mode {
         ReleaseMode::Event => {
@@ -104,6 +108,7 @@ pub(crate) fn light(
                 content_length: None,
                 container: None,
                 digest,
+                map_digest,
             })
         }
         ReleaseMode::SymbolSet => {
@@ -115,15 +120,18 @@ pub(crate) fn light(
                 content_length: Some(c.len() as u64),
                 container: Some(Bytes::from(c)),
                 digest,
+                map_digest,
             })
         }
     }
 }
 
 /// Builds the container of a chunk checked earlier, and makes sure it is still what was hashed
-/// and checked (the file may have changed in between).
+/// and checked (the file may have changed in between): the chunk and the map must have the
+/// digests they had then. The event-mode hash is not computed again (equal bytes hash equal).
 pub(crate) fn heavy(pair: &Pair, mode: ReleaseMode, expected: &Light) -> Result<Bytes, PrepError> {
-    let (p, digest) = read(pair, mode)?;
+    // Symbol-set mode's payload skips the event hash; the bytes are the same in both modes.
+    let (p, digest, map_digest) = read(pair, ReleaseMode::SymbolSet)?;
     let changed = || PrepError::Failed {
         code: "changed_during_upload".into(),
         reason: format!(
@@ -131,10 +139,7 @@ pub(crate) fn heavy(pair: &Pair, mode: ReleaseMode, expected: &Light) -> Result<
             pair.source.display()
         ),
     };
-    if digest != expected.digest || p.chunk_id != expected.chunk_id {
-        return Err(changed());
-    }
-    if mode == ReleaseMode::Event && p.content_hash.as_deref() != Some(expected.content_hash.as_str()) {
+    if digest != expected.digest || map_digest != expected.map_digest || p.chunk_id != expected.chunk_id {
         return Err(changed());
     }
     let c = build(pair, &p)?;
