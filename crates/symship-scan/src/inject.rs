@@ -270,6 +270,21 @@ fn write_inline(text: &mut String, original_url: &str, map: &[u8]) {
     }
 }
 
+/// Injects one chunk's text against its (possibly shared) map; returns the new text.
+fn run_one(
+    pair: &Pair,
+    text: String,
+    map: &mut MapDoc,
+    opts: &InjectOptions,
+) -> Result<(String, Outcome), SkipReason> {
+    let mut work = Work { text, map, opts };
+    let outcome = work.run().map_err(|error| SkipReason::BadMap {
+        map: map_name(pair),
+        error,
+    })?;
+    Ok((work.text, outcome))
+}
+
 /// Handles one group: the chunks that share one map file (usually one chunk).
 fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> Vec<PairResult> {
     let mut results = Vec::with_capacity(group.len());
@@ -288,16 +303,7 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                     let text = crate::read_source(&pair.source)?;
                     let (mut map, url) = inline_map(&text, &pair.source)?;
                     // The data URL sits after the code; the snippet goes before it.
-                    let mut work = Work {
-                        text,
-                        map: &mut map,
-                        opts,
-                    };
-                    let outcome = work.run().map_err(|error| SkipReason::BadMap {
-                        map: map_name(pair),
-                        error,
-                    })?;
-                    let mut text = work.text;
+                    let (mut text, outcome) = run_one(pair, text, &mut map, opts)?;
                     if map.dirty {
                         write_inline(&mut text, &url, &map.bytes);
                     }
@@ -323,18 +329,7 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
             let mut texts = Vec::new();
             let mut outcomes = Vec::new();
             for pair in group {
-                let r = crate::read_source(&pair.source).and_then(|text| {
-                    let mut work = Work {
-                        text,
-                        map: &mut map,
-                        opts,
-                    };
-                    let outcome = work.run().map_err(|error| SkipReason::BadMap {
-                        map: map_name(pair),
-                        error,
-                    })?;
-                    Ok((work.text, outcome))
-                });
+                let r = crate::read_source(&pair.source).and_then(|text| run_one(pair, text, &mut map, opts));
                 match r {
                     Ok((text, outcome)) => {
                         texts.push(Some(text));

@@ -120,6 +120,25 @@ fn guessed(source: &Path) -> PathBuf {
     source.with_extension("map")
 }
 
+/// A pair, if its map lies inside the scanned root.
+fn accept(path: PathBuf, root: PathBuf, map: &Path) -> Result<Pair, Skipped> {
+    match map.canonicalize() {
+        Ok(map) if map.starts_with(&root) => Ok(Pair {
+            source: path,
+            root,
+            map: MapLocation::File(map),
+        }),
+        Ok(map) => Err(Skipped {
+            path,
+            reason: SkipReason::MapOutsideRoot { map, root },
+        }),
+        Err(e) => Err(Skipped {
+            path,
+            reason: SkipReason::Unreadable(e.to_string()),
+        }),
+    }
+}
+
 /// Pairs every candidate with its map. `read` returns a chunk's text (or why it cannot).
 pub fn pair_all(
     candidates: Vec<Candidate>,
@@ -151,20 +170,9 @@ pub fn pair_all(
             .into_iter()
             .find(|p| p.is_file());
         match found {
-            Some(map) => match map.canonicalize() {
-                Ok(map) if map.starts_with(&root) => pairs.push(Pair {
-                    source: path,
-                    root,
-                    map: MapLocation::File(map),
-                }),
-                Ok(map) => skipped.push(Skipped {
-                    path,
-                    reason: SkipReason::MapOutsideRoot { map, root },
-                }),
-                Err(e) => skipped.push(Skipped {
-                    path,
-                    reason: SkipReason::Unreadable(e.to_string()),
-                }),
+            Some(map) => match accept(path, root, &map) {
+                Ok(p) => pairs.push(p),
+                Err(s) => skipped.push(s),
             },
             None => {
                 let guess = guessed(&path);
@@ -182,20 +190,9 @@ pub fn pair_all(
     for (map, claimants) in guesses {
         if claimants.len() == 1 {
             let (path, root) = claimants.into_iter().next().expect("one");
-            match map.canonicalize() {
-                Ok(map) if map.starts_with(&root) => pairs.push(Pair {
-                    source: path,
-                    root,
-                    map: MapLocation::File(map),
-                }),
-                Ok(map) => skipped.push(Skipped {
-                    path,
-                    reason: SkipReason::MapOutsideRoot { map, root },
-                }),
-                Err(e) => skipped.push(Skipped {
-                    path,
-                    reason: SkipReason::Unreadable(e.to_string()),
-                }),
+            match accept(path, root, &map) {
+                Ok(p) => pairs.push(p),
+                Err(s) => skipped.push(s),
             }
         } else {
             let others: Vec<PathBuf> = claimants.iter().map(|(p, _)| p.clone()).collect();
