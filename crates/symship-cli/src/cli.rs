@@ -82,6 +82,11 @@ pub enum Command {
     /// Work with releases
     #[command(subcommand)]
     Release(ReleaseCommand),
+    /// List, inspect, download, delete and prune the symbol sets stored in PostHog
+    #[command(subcommand)]
+    SymbolSets(SymbolSetsCommand),
+    /// Check the configuration, the host, the key's scopes and (with -d) a build directory
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,6 +103,14 @@ pub enum SourcemapCommand {
 pub enum ReleaseCommand {
     /// Find the release for a name and version (from flags, CI or git), creating it if needed
     Resolve(ReleaseResolveArgs),
+    /// List every release of the project
+    List,
+    /// Show one release (by id or NAME@VERSION)
+    Get(ReleaseGetArgs),
+    /// Delete releases (by id or NAME@VERSION)
+    Delete(ReleaseDeleteArgs),
+    /// Create a release before the build (or print the existing one)
+    Create(ReleaseCreateArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -231,4 +244,144 @@ pub struct ReleaseResolveArgs {
     /// Print the release as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+// ---- symbol-sets, release list/get/delete/create, doctor ----
+
+#[derive(Debug, Subcommand)]
+pub enum SymbolSetsCommand {
+    /// List symbol sets (every page), optionally filtered
+    List(SymbolSetListArgs),
+    /// Show one symbol set, by id or --ref
+    Get(SymbolSetGetArgs),
+    /// Download a symbol set and unpack it into <name>.js and <name>.js.map
+    Download(SymbolSetDownloadArgs),
+    /// Delete symbol sets by id
+    Delete(SymbolSetDeleteArgs),
+    /// Delete symbol sets that no error has used for a while
+    Prune(SymbolSetPruneArgs),
+}
+
+/// The `status` filter of the symbol set list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusArg {
+    /// Sets with stored bytes
+    Valid,
+    /// Sets whose upload never finished
+    Invalid,
+    All,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SymbolSetListArgs {
+    /// Only the set with this ref (chunk id)
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    /// Case-insensitive search in refs, release names and versions, and commit ids
+    #[arg(long)]
+    pub search: Option<String>,
+    #[arg(long, value_enum)]
+    pub status: Option<StatusArg>,
+    /// Sort order (default -created_at)
+    #[arg(long, allow_hyphen_values = true,
+          value_parser = ["created_at", "-created_at", "ref", "-ref", "last_used", "-last_used"])]
+    pub order_by: Option<String>,
+    /// Only sets of this release: its id, or NAME@VERSION
+    #[arg(long, value_name = "ID|NAME@VERSION")]
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SymbolSetGetArgs {
+    /// Symbol set id (UUID)
+    #[arg(required_unless_present = "reference", conflicts_with = "reference")]
+    pub id: Option<String>,
+    /// Look the set up by its ref (chunk id) instead
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SymbolSetDownloadArgs {
+    /// Symbol set id (UUID)
+    #[arg(required_unless_present_any = ["reference", "id_flag"], conflicts_with_all = ["reference", "id_flag"])]
+    pub id: Option<String>,
+    /// Symbol set id (posthog-cli's spelling)
+    #[arg(long = "id", value_name = "ID", conflicts_with = "reference")]
+    pub id_flag: Option<String>,
+    /// Look the set up by its ref (chunk id) instead
+    #[arg(long = "ref", value_name = "REF")]
+    pub reference: Option<String>,
+    /// Directory to write <name>.js and <name>.js.map into
+    #[arg(
+        short = 'o',
+        long = "out-dir",
+        visible_alias = "output-dir",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub out_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SymbolSetDeleteArgs {
+    /// Symbol set ids (UUIDs)
+    #[arg(required = true, value_name = "ID")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SymbolSetPruneArgs {
+    /// Delete sets last used (or, never used, created) longer ago than this: 90d, 12h, 2w, 30m
+    #[arg(long, value_name = "AGE")]
+    pub unused_for: String,
+    /// Only sets of this release: its id, or NAME@VERSION
+    #[arg(long, value_name = "ID|NAME@VERSION")]
+    pub release: Option<String>,
+    /// Delete without asking (required when standard input is not a terminal)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseGetArgs {
+    /// Release id (UUID) or NAME@VERSION
+    #[arg(value_name = "ID|NAME@VERSION")]
+    pub release: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseDeleteArgs {
+    /// Release ids (UUIDs) or NAME@VERSION
+    #[arg(required = true, value_name = "ID|NAME@VERSION")]
+    pub releases: Vec<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseCreateArgs {
+    /// Release name (the PostHog release "project")
+    #[arg(long, visible_aliases = ["release-name", "project"])]
+    pub name: String,
+    /// Release version
+    #[arg(long, visible_alias = "release-version")]
+    pub version: String,
+    /// Build number, appended to the version as VERSION+BUILD
+    #[arg(long)]
+    pub build: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DoctorArgs {
+    /// Also check that this build output pairs every chunk with a sourcemap (repeatable)
+    #[arg(short = 'd', long = "directory", value_name = "PATH")]
+    pub directories: Vec<PathBuf>,
+    /// Skip paths matching this glob (repeatable)
+    #[arg(short = 'e', long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Only check paths matching this glob (repeatable)
+    #[arg(short = 'i', long = "include", value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Public path prefix to strip from sourceMappingURL values
+    #[arg(short = 'p', long, value_name = "PREFIX")]
+    pub public_path_prefix: Option<String>,
 }

@@ -22,6 +22,12 @@ fn main() -> ExitCode {
         Command::Sourcemap(SourcemapCommand::Upload(a)) => commands::upload::upload(a, &cli.global),
         Command::Sourcemap(SourcemapCommand::Process(a)) => commands::upload::process(a, &cli.global),
         Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, &cli.global),
+        Command::Release(ReleaseCommand::List) => commands::release::list(&cli.global),
+        Command::Release(ReleaseCommand::Get(a)) => commands::release::get(a, &cli.global),
+        Command::Release(ReleaseCommand::Delete(a)) => commands::release::delete(a, &cli.global),
+        Command::Release(ReleaseCommand::Create(a)) => commands::release::create(a, &cli.global),
+        Command::SymbolSets(c) => commands::symbol_sets::run(c, &cli.global),
+        Command::Doctor(a) => commands::doctor::run(a, &cli.global),
     };
     let exit = match result {
         Ok(exit) => exit,

@@ -1,4 +1,6 @@
 //! One module per command.
+pub mod doctor;
 pub mod inject;
 pub mod release;
+pub mod symbol_sets;
 pub mod upload;

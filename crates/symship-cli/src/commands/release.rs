@@ -7,7 +7,9 @@ use symship_api::ProcessEnv;
 use symship_release::{Planned, ReleasePlan};
 
 use crate::api;
-use crate::cli::{GlobalArgs, OutputFormat, ReleaseResolveArgs};
+use crate::cli::{
+    GlobalArgs, OutputFormat, ReleaseCreateArgs, ReleaseDeleteArgs, ReleaseGetArgs, ReleaseResolveArgs,
+};
 use crate::exit::Exit;
 
 pub fn resolve(args: &ReleaseResolveArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
@@ -76,4 +78,215 @@ fn out(text: &str) -> anyhow::Result<()> {
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;
     Ok(())
+}
+
+// ---- release list | get | delete | create ----
+
+/// The release named by `spec`: a release id (UUID), or `NAME@VERSION` (split at the last `@`,
+/// so `@scope/app@1.0` works), looked up by its hash_id as posthog-cli computes it.
+pub(crate) async fn find_release(
+    client: &symship_api::Client,
+    spec: &str,
+) -> anyhow::Result<symship_api::Release> {
+    use crate::commands::symbol_sets::{check_uuid, parse_uuid};
+    if check_uuid(spec, "release id").is_ok() {
+        return client
+            .get_release(parse_uuid(spec, "release id")?)
+            .await
+            .map_err(|e| {
+                if e.status() == Some(404) {
+                    anyhow::anyhow!("no release with id {spec} in this project")
+                } else {
+                    e.into()
+                }
+            });
+    }
+    let Some((name, version)) = spec
+        .rsplit_once('@')
+        .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+    else {
+        return Err(crate::exit::UsageError(format!(
+            "release {spec:?}: expected a release id (UUID) or NAME@VERSION (e.g. my-app@1.2.0)"
+        ))
+        .into());
+    };
+    let hash = symship_release::hash_id(name, version);
+    client
+        .get_release_by_hash(&hash)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no release {version} of {name} in this project (hash_id {hash})"))
+}
+
+/// A release with a fixed set of keys.
+fn release_json(r: &symship_api::Release) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id,
+        "hash_id": r.hash_id,
+        "project": r.project,
+        "version": r.version,
+        "created_at": r.created_at,
+        "metadata": r.metadata,
+    })
+}
+
+pub fn list(global: &GlobalArgs) -> anyhow::Result<Exit> {
+    use crate::commands::symbol_sets::{print, print_json, short_time, table};
+    let client = api::client_from_globals(global)?;
+    let releases = api::block_on(client.list_releases_all(Some(100)))??;
+    if global.output == OutputFormat::Json {
+        print_json(&serde_json::json!({
+            "count": releases.len(),
+            "releases": releases.iter().map(release_json).collect::<Vec<_>>(),
+        }))?;
+    } else {
+        let mut text = table(
+            &["ID", "NAME", "VERSION", "CREATED"],
+            releases
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.to_string(),
+                        r.project.clone(),
+                        r.version.clone(),
+                        short_time(r.created_at.as_deref()),
+                    ]
+                })
+                .collect(),
+        );
+        text.push_str(&format!(
+            "{} release{}\n",
+            releases.len(),
+            if releases.len() == 1 { "" } else { "s" }
+        ));
+        print(&text)?;
+    }
+    Ok(Exit::Success)
+}
+
+pub fn get(args: &ReleaseGetArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    use crate::commands::symbol_sets::{print, print_json, release_label};
+    let client = api::client_from_globals(global)?;
+    let release = api::block_on(find_release(&client, &args.release))??;
+    if global.output == OutputFormat::Json {
+        print_json(&release_json(&release))?;
+    } else {
+        let mut text = format!(
+            "id:          {}\nrelease:     {}\nhash_id:     {}\ncreated:     {}\n",
+            release.id,
+            release_label(&release),
+            release.hash_id,
+            release.created_at.as_deref().unwrap_or("-")
+        );
+        if let Some(git) = release.metadata.as_ref().and_then(|m| m.get("git")) {
+            for key in ["repo_name", "branch", "commit_id", "remote_url"] {
+                if let Some(v) = git.get(key).and_then(|v| v.as_str()) {
+                    text.push_str(&format!("{:<13}{v}\n", format!("git {key}:")));
+                }
+            }
+        }
+        print(&text)?;
+    }
+    Ok(Exit::Success)
+}
+
+pub fn delete(args: &ReleaseDeleteArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    use crate::commands::symbol_sets::{print, print_json, release_brief, release_label};
+    // Malformed specs are usage errors before anything is sent.
+    for spec in &args.releases {
+        if crate::commands::symbol_sets::check_uuid(spec, "release id").is_err()
+            && !spec
+                .rsplit_once('@')
+                .is_some_and(|(n, v)| !n.is_empty() && !v.is_empty())
+        {
+            return Err(crate::exit::UsageError(format!(
+                "release {spec:?}: expected a release id (UUID) or NAME@VERSION"
+            ))
+            .into());
+        }
+    }
+    let client = api::client_from_globals(global)?;
+    let mut deleted = Vec::new();
+    let mut failed = 0usize;
+    api::block_on(async {
+        for spec in &args.releases {
+            let outcome = async {
+                let r = find_release(&client, spec).await?;
+                if !global.dry_run {
+                    client.delete_release(r.id).await?;
+                }
+                anyhow::Ok(r)
+            }
+            .await;
+            match outcome {
+                Ok(r) => {
+                    tracing::info!(
+                        "{} release {} ({})",
+                        if global.dry_run {
+                            "--dry-run: would delete"
+                        } else {
+                            "deleted"
+                        },
+                        release_label(&r),
+                        r.id
+                    );
+                    deleted.push(r);
+                }
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    failed += 1;
+                }
+            }
+        }
+    })?;
+    if global.output == OutputFormat::Json {
+        print_json(&serde_json::json!({
+            "dry_run": global.dry_run,
+            "deleted": deleted.iter().map(release_brief).collect::<Vec<_>>(),
+            "failed": failed,
+        }))?;
+    } else {
+        let text: String = deleted.iter().map(|r| format!("{}\n", r.id)).collect();
+        print(&text)?;
+    }
+    Ok(if failed > 0 { Exit::Failed } else { Exit::Success })
+}
+
+pub fn create(args: &ReleaseCreateArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    use crate::commands::symbol_sets::{print, print_json};
+    let json = global.output == OutputFormat::Json;
+    let inputs = api::release_inputs(Some(&args.name), Some(&args.version), args.build.as_deref(), None)?;
+    let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(api::release_error)? {
+        Planned::Ready(plan) => plan,
+        Planned::Unavailable { reason } => {
+            return Err(
+                crate::exit::UsageError(format!("--name and --version must not be empty ({reason})")).into(),
+            )
+        }
+    };
+    for note in &plan.notes {
+        tracing::debug!("{note}");
+    }
+    if global.dry_run {
+        out(&dry_run_text(&plan, json)?)?;
+        return Ok(Exit::Success);
+    }
+    let client = api::client_from_globals(global)?;
+    let (release, outcome) =
+        api::block_on(symship_release::fetch_or_create(&client, &plan))?.map_err(api::release_error)?;
+    let created = outcome == symship_release::Outcome::Created;
+    tracing::info!(
+        "{} release {} of {} ({})",
+        if created { "created" } else { "found existing" },
+        release.version,
+        release.project,
+        release.id
+    );
+    if json {
+        let mut v = release_json(&release);
+        v["created"] = serde_json::Value::Bool(created);
+        print_json(&v)?;
+    } else {
+        print(&format!("{}\n", release.id))?;
+    }
+    Ok(Exit::Success)
 }

@@ -1,0 +1,932 @@
+//! `symship symbol-sets list|get|download|delete|prune`: what a project holds on the server
+//! (spec §2.10).
+//!
+//! Every id that comes from the user or the server is a UUID before it goes into a URL (the
+//! typed calls take `Uuid`), and downloaded files are named from a sanitised base name inside
+//! the output directory only.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{anyhow, bail, Context as _};
+use serde_json::{json, Value};
+use symship_api::{ApiError, Client, Release, SymbolSet, SymbolSetOrder, SymbolSetQuery, SymbolSetStatus};
+
+use crate::api;
+use crate::cli::{
+    GlobalArgs, OutputFormat, StatusArg, SymbolSetDeleteArgs, SymbolSetDownloadArgs, SymbolSetGetArgs,
+    SymbolSetListArgs, SymbolSetPruneArgs, SymbolSetsCommand,
+};
+use crate::commands::release::find_release;
+use crate::exit::{Exit, UsageError};
+
+/// Ids per `bulk_delete` request.
+const DELETE_BATCH: usize = 100;
+/// Page size of list requests (the server's maximum).
+const PAGE_SIZE: u32 = 100;
+
+/// Runs one `symbol-sets` subcommand.
+pub fn run(cmd: &SymbolSetsCommand, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    match cmd {
+        SymbolSetsCommand::List(a) => list(a, global),
+        SymbolSetsCommand::Get(a) => get(a, global),
+        SymbolSetsCommand::Download(a) => download(a, global),
+        SymbolSetsCommand::Delete(a) => delete(a, global),
+        SymbolSetsCommand::Prune(a) => prune(a, global),
+    }
+}
+
+// ---- list ----
+
+pub fn list(args: &SymbolSetListArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let order_by = args.order_by.as_deref().map(parse_order).transpose()?;
+    let client = api::client_from_globals(global)?;
+    let (release, sets) = api::block_on(async {
+        let release = match &args.release {
+            Some(spec) => Some(find_release(&client, spec).await?),
+            None => None,
+        };
+        let query = SymbolSetQuery {
+            reference: args.reference.clone(),
+            search: args.search.clone(),
+            status: args.status.map(status_of),
+            order_by,
+            limit: Some(PAGE_SIZE),
+            ..Default::default()
+        };
+        let sets = list_sets(&client, query, release.as_ref()).await?;
+        anyhow::Ok((release, sets))
+    })??;
+    if global.output == OutputFormat::Json {
+        let v = json!({
+            "count": sets.len(),
+            "release": release.as_ref().map(release_brief),
+            "symbol_sets": sets.iter().map(set_json).collect::<Vec<_>>(),
+        });
+        print_json(&v)?;
+    } else {
+        let mut text = table(
+            &["ID", "REF", "CREATED", "LAST USED", "STORED", "RELEASE"],
+            sets.iter()
+                .map(|s| {
+                    vec![
+                        s.id.to_string(),
+                        s.reference.clone(),
+                        short_time(s.created_at.as_deref()),
+                        short_time(s.last_used.as_deref()),
+                        if s.is_uploaded() { "yes" } else { "no" }.to_owned(),
+                        s.release
+                            .as_ref()
+                            .map(release_label)
+                            .unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect(),
+        );
+        text.push_str(&format!(
+            "{} symbol set{}\n",
+            sets.len(),
+            if sets.len() == 1 { "" } else { "s" }
+        ));
+        print(&text)?;
+    }
+    Ok(Exit::Success)
+}
+
+/// Every set matching `query` (all pages). With a release, the server has no filter for it:
+/// the release's version narrows the search (when no other search was asked for) and the
+/// release id decides.
+async fn list_sets(
+    client: &Client,
+    mut query: SymbolSetQuery,
+    release: Option<&Release>,
+) -> anyhow::Result<Vec<SymbolSet>> {
+    if let Some(r) = release {
+        if query.search.is_none() {
+            query.search = Some(r.version.clone());
+        }
+    }
+    let sets = client.list_symbol_sets_all(&query).await?;
+    Ok(match release {
+        Some(r) => sets
+            .into_iter()
+            .filter(|s| s.release.as_ref().is_some_and(|sr| sr.id == r.id))
+            .collect(),
+        None => sets,
+    })
+}
+
+fn status_of(s: StatusArg) -> SymbolSetStatus {
+    match s {
+        StatusArg::Valid => SymbolSetStatus::Valid,
+        StatusArg::Invalid => SymbolSetStatus::Invalid,
+        StatusArg::All => SymbolSetStatus::All,
+    }
+}
+
+/// The server's `order_by` values.
+pub const ORDER_VALUES: [&str; 6] = [
+    "created_at",
+    "-created_at",
+    "ref",
+    "-ref",
+    "last_used",
+    "-last_used",
+];
+
+fn parse_order(s: &str) -> anyhow::Result<SymbolSetOrder> {
+    Ok(match s {
+        "created_at" => SymbolSetOrder::CreatedAt,
+        "-created_at" => SymbolSetOrder::CreatedAtDesc,
+        "ref" => SymbolSetOrder::Ref,
+        "-ref" => SymbolSetOrder::RefDesc,
+        "last_used" => SymbolSetOrder::LastUsed,
+        "-last_used" => SymbolSetOrder::LastUsedDesc,
+        other => {
+            return Err(UsageError(format!(
+                "--order-by {other:?} is not one of {}",
+                ORDER_VALUES.join(", ")
+            ))
+            .into())
+        }
+    })
+}
+
+// ---- get ----
+
+pub fn get(args: &SymbolSetGetArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let target = Target::from_args(args.id.as_deref(), args.reference.as_deref())?;
+    let client = api::client_from_globals(global)?;
+    let set = api::block_on(target.fetch(&client))??;
+    if global.output == OutputFormat::Json {
+        print_json(&set_json(&set))?;
+    } else {
+        let mut text = String::new();
+        let mut line = |k: &str, v: &str| text.push_str(&format!("{k:<13}{v}\n"));
+        line("id:", &set.id.to_string());
+        line("ref:", &set.reference);
+        line("created:", set.created_at.as_deref().unwrap_or("-"));
+        line("last used:", set.last_used.as_deref().unwrap_or("never"));
+        line("stored:", if set.is_uploaded() { "yes" } else { "no" });
+        if let Some(f) = &set.failure_reason {
+            line("failure:", f);
+        }
+        match &set.release {
+            Some(r) => line("release:", &format!("{} ({})", release_label(r), r.id)),
+            None => line("release:", "-"),
+        }
+        print(&text)?;
+    }
+    Ok(Exit::Success)
+}
+
+/// A symbol set named on the command line: by id (validated as a UUID before any request) or
+/// by ref.
+enum Target {
+    Id(String),
+    Ref(String),
+}
+
+impl Target {
+    fn from_args(id: Option<&str>, reference: Option<&str>) -> anyhow::Result<Target> {
+        match (id, reference) {
+            (Some(id), None) => {
+                check_uuid(id, "symbol set id")?;
+                Ok(Target::Id(id.to_ascii_lowercase()))
+            }
+            (None, Some(r)) if !r.is_empty() => Ok(Target::Ref(r.to_owned())),
+            (None, Some(_)) => Err(UsageError("--ref must not be empty".into()).into()),
+            (Some(_), Some(_)) => Err(UsageError("give a symbol set id or --ref, not both".into()).into()),
+            (None, None) => Err(UsageError("give a symbol set id or --ref REF".into()).into()),
+        }
+    }
+
+    async fn fetch(&self, client: &Client) -> anyhow::Result<SymbolSet> {
+        match self {
+            Target::Id(id) => {
+                let uuid = parse_uuid(id, "symbol set id")?;
+                client.get_symbol_set(uuid).await.map_err(|e| {
+                    if e.status() == Some(404) {
+                        anyhow!("no symbol set with id {id} in this project")
+                    } else {
+                        e.into()
+                    }
+                })
+            }
+            Target::Ref(r) => client
+                .find_symbol_set(r)
+                .await?
+                .ok_or_else(|| anyhow!("no symbol set with ref {r:?} in this project (was it uploaded?)")),
+        }
+    }
+}
+
+/// Checks the canonical 8-4-4-4-12 hex form (or 32 bare hex digits).
+pub fn check_uuid(s: &str, what: &str) -> anyhow::Result<()> {
+    let hex = |part: &str| part.bytes().all(|b| b.is_ascii_hexdigit());
+    let parts: Vec<&str> = s.split('-').collect();
+    let ok = match parts.as_slice() {
+        [a, b, c, d, e] => {
+            a.len() == 8
+                && b.len() == 4
+                && c.len() == 4
+                && d.len() == 4
+                && e.len() == 12
+                && parts.iter().all(|p| hex(p))
+        }
+        [whole] => whole.len() == 32 && hex(whole),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(UsageError(format!(
+            "{what} {s:?} is not a UUID (like 0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f)"
+        ))
+        .into())
+    }
+}
+
+/// A checked UUID string as the id type the typed calls take.
+pub fn parse_uuid<T: FromStr>(s: &str, what: &str) -> anyhow::Result<T> {
+    check_uuid(s, what)?;
+    s.parse::<T>()
+        .map_err(|_| UsageError(format!("{what} {s:?} is not a UUID")).into())
+}
+
+// ---- download ----
+
+pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let id = match (&args.id, &args.id_flag) {
+        (Some(_), Some(_)) => {
+            return Err(UsageError("give the id once (positionally or with --id)".into()).into())
+        }
+        (a, b) => a.as_deref().or(b.as_deref()),
+    };
+    let target = Target::from_args(id, args.reference.as_deref())?;
+    let dir = args.out_dir.clone();
+    let client = api::client_from_globals(global)?;
+    let (set, bytes) = api::block_on(async {
+        let set = target.fetch(&client).await?;
+        if !set.is_uploaded() {
+            bail!(
+                "symbol set {} (ref {}) has no uploaded file: its upload never finished; upload the build again",
+                set.id,
+                set.reference
+            );
+        }
+        let url = client.symbol_set_download_url(set.id).await?.url;
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            bail!(
+                "the server's download link for symbol set {} is not an http(s) URL",
+                set.id
+            );
+        }
+        let bytes = fetch_object(&client, &url).await?;
+        anyhow::Ok((set, bytes))
+    })??;
+    let (source, map) = symship_upload::container::read(&bytes).map_err(|e| {
+        anyhow!(
+            "symbol set {} (ref {}): {}",
+            set.id,
+            set.reference,
+            container_problem(&bytes, &e)
+        )
+    })?;
+    // posthog-cli's names: the id for a download by id, the ref's last path segment for a
+    // download by ref.
+    let base = match &target {
+        Target::Id(_) => set.id.to_string(),
+        Target::Ref(r) => safe_base_name(r).unwrap_or_else(|| set.id.to_string()),
+    };
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("could not create the output directory {}", dir.display()))?;
+    let js = dir.join(format!("{base}.js"));
+    let js_map = dir.join(format!("{base}.js.map"));
+    write_replacing(&js, source.as_bytes())?;
+    write_replacing(&js_map, map.as_bytes())?;
+    tracing::info!(
+        "symbol set {} ({} bytes): wrote {} and {}",
+        set.reference,
+        bytes.len(),
+        js.display(),
+        js_map.display()
+    );
+    if global.output == OutputFormat::Json {
+        print_json(&json!({
+            "id": set.id,
+            "ref": set.reference,
+            "source": js,
+            "map": js_map,
+            "source_bytes": source.len(),
+            "map_bytes": map.len(),
+        }))?;
+    } else {
+        print(&format!("{}\n{}\n", js.display(), js_map.display()))?;
+    }
+    Ok(Exit::Success)
+}
+
+/// GET a presigned object URL (no API key), with the client's retry policy.
+async fn fetch_object(client: &Client, url: &str) -> Result<Vec<u8>, ApiError> {
+    let shown = url.split('?').next().unwrap_or_default().to_owned();
+    symship_api::retry(
+        client.retry_policy(),
+        client.observer(),
+        &format!("GET {shown}"),
+        |_| {
+            let shown = shown.clone();
+            async move {
+                let resp = client
+                    .http()
+                    .get(url)
+                    .send()
+                    .await
+                    .map_err(|e| match e.url().cloned() {
+                        Some(u) => symship_api::storage_transport_error("GET", &u, e),
+                        None => ApiError::Transport {
+                            service: symship_api::Service::Storage,
+                            method: "GET".into(),
+                            url: shown.clone(),
+                            kind: symship_api::TransportKind::Other,
+                            message: e.to_string(),
+                        },
+                    })?;
+                let u = resp.url().clone();
+                let resp = symship_api::check_storage_response("GET", &u, resp).await?;
+                let body = resp
+                    .bytes()
+                    .await
+                    .map_err(|e| symship_api::storage_transport_error("GET", &u, e))?;
+                Ok(body.to_vec())
+            }
+        },
+    )
+    .await
+}
+
+/// Why a stored object is not a SourceAndMap container, in words.
+fn container_problem(bytes: &[u8], reader_error: &str) -> String {
+    const MAGIC: &[u8] = b"posthog_error_tracking";
+    if bytes.len() < MAGIC.len() + 8 || !bytes.starts_with(MAGIC) {
+        return format!(
+            "the stored object ({} bytes) is not a PostHog symbol-set container",
+            bytes.len()
+        );
+    }
+    let kind = u32::from_le_bytes(bytes[26..30].try_into().expect("4 bytes"));
+    let name = match kind {
+        2 => return format!("the JavaScript container could not be read: {reader_error}"),
+        3 => "a Hermes map",
+        4 => "a ProGuard mapping",
+        5 => "an Apple dSYM",
+        6 => "ELF debug info",
+        _ => "an unknown kind",
+    };
+    format!(
+        "it holds {name} (container type {kind}), not JavaScript and a sourcemap; `posthog-cli symbol-sets download` unpacks other kinds"
+    )
+}
+
+/// posthog-cli's `derive_base_name` (last path segment, known extensions stripped), then made
+/// safe: only `[A-Za-z0-9._-]`, no leading dot, at most 120 bytes. `None` if nothing is left.
+pub fn safe_base_name(reference: &str) -> Option<String> {
+    let last = reference.rsplit(['/', '\\']).next().unwrap_or(reference);
+    let mut name = last;
+    for ext in [".js.map", ".hbc.map", ".map", ".js", ".txt", ".dSYM"] {
+        if let Some(s) = name.strip_suffix(ext) {
+            name = s;
+            break;
+        }
+    }
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.');
+    let cleaned: String = cleaned.chars().take(120).collect();
+    (!cleaned.is_empty() && cleaned.chars().any(|c| c != '_')).then_some(cleaned)
+}
+
+/// Writes `bytes` to a temporary file next to `path` and renames it over `path`, so a symbolic
+/// link at `path` is replaced rather than followed and a crash leaves no half file.
+fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp: PathBuf = dir.join(format!(".{name}.symship-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.flush()?;
+        drop(f);
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow!("could not write {}: {e}", path.display()));
+    }
+    Ok(())
+}
+
+// ---- delete ----
+
+pub fn delete(args: &SymbolSetDeleteArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in &args.ids {
+        check_uuid(id, "symbol set id")?;
+        let id = id.to_ascii_lowercase();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if global.dry_run {
+        report_deleted(global, &ids, None, true)?;
+        return Ok(Exit::Success);
+    }
+    let client = api::client_from_globals(global)?;
+    let deleted = api::block_on(delete_ids(&client, &ids))??;
+    report_deleted(global, &ids, Some(deleted), false)?;
+    if deleted < ids.len() as u64 {
+        tracing::error!(
+            "{} of {} symbol sets were not found (already deleted, or ids of another project)",
+            ids.len() as u64 - deleted,
+            ids.len()
+        );
+        return Ok(Exit::Failed);
+    }
+    Ok(Exit::Success)
+}
+
+/// Deletes the (checked) ids: one `DELETE` for a single id, `bulk_delete` in batches otherwise.
+/// Returns how many the server deleted.
+async fn delete_ids(client: &Client, ids: &[String]) -> anyhow::Result<u64> {
+    if let [id] = ids {
+        return match client.delete_symbol_set(parse_uuid(id, "symbol set id")?).await {
+            Ok(()) => Ok(1),
+            Err(e) if e.status() == Some(404) => Ok(0),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let mut deleted = 0;
+    for batch in ids.chunks(DELETE_BATCH) {
+        let uuids = batch
+            .iter()
+            .map(|s| parse_uuid(s, "symbol set id"))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        deleted += client.bulk_delete_symbol_sets(&uuids[..]).await?.deleted;
+    }
+    Ok(deleted)
+}
+
+fn report_deleted(
+    global: &GlobalArgs,
+    ids: &[String],
+    deleted: Option<u64>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    if global.output == OutputFormat::Json {
+        print_json(&json!({
+            "dry_run": dry_run,
+            "requested": ids.len(),
+            "deleted": deleted,
+            "ids": ids,
+        }))
+    } else if dry_run {
+        print(&format!(
+            "--dry-run: would delete {} symbol set{}\n",
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" }
+        ))
+    } else {
+        print(&format!(
+            "deleted {} of {} symbol set{}\n",
+            deleted.unwrap_or(0),
+            ids.len(),
+            if ids.len() == 1 { "" } else { "s" }
+        ))
+    }
+}
+
+// ---- prune ----
+
+pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let age = parse_age(&args.unused_for)?;
+    let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    if !global.dry_run && !args.yes && !interactive {
+        return Err(UsageError(
+            "prune deletes symbol sets: pass --yes to confirm (standard input is not a terminal to ask on), or --dry-run to only list them"
+                .into(),
+        )
+        .into());
+    }
+    let now = now_unix();
+    let cutoff = now - age;
+    let client = api::client_from_globals(global)?;
+    let (release, sets) = api::block_on(async {
+        let release = match &args.release {
+            Some(spec) => Some(find_release(&client, spec).await?),
+            None => None,
+        };
+        let query = SymbolSetQuery {
+            order_by: Some(SymbolSetOrder::CreatedAt),
+            limit: Some(PAGE_SIZE),
+            ..Default::default()
+        };
+        let sets = list_sets(&client, query, release.as_ref()).await?;
+        anyhow::Ok((release, sets))
+    })??;
+    let mut stale = Vec::new();
+    for s in sets {
+        let stamp = s.last_used.as_deref().or(s.created_at.as_deref());
+        match stamp.map(parse_rfc3339) {
+            Some(Some(t)) if t < cutoff => stale.push((s, t)),
+            Some(Some(_)) => {}
+            Some(None) | None => tracing::warn!(
+                "symbol set {} ({}) has no readable last_used or created_at; kept",
+                s.id,
+                s.reference
+            ),
+        }
+    }
+    let cutoff_text = format_rfc3339(cutoff);
+    let json = global.output == OutputFormat::Json;
+    if !json {
+        let mut text = format!(
+            "{} symbol set{} unused since {cutoff_text}{}:\n",
+            stale.len(),
+            if stale.len() == 1 { "" } else { "s" },
+            release
+                .as_ref()
+                .map(|r| format!(" in release {}", release_label(r)))
+                .unwrap_or_default()
+        );
+        text.push_str(&table(
+            &["ID", "REF", "LAST USED", "CREATED", "IDLE DAYS"],
+            stale
+                .iter()
+                .map(|(s, t)| {
+                    vec![
+                        s.id.to_string(),
+                        s.reference.clone(),
+                        short_time(s.last_used.as_deref()),
+                        short_time(s.created_at.as_deref()),
+                        ((now - t) / 86_400).to_string(),
+                    ]
+                })
+                .collect(),
+        ));
+        print(&text)?;
+    }
+    let ids: Vec<String> = stale.iter().map(|(s, _)| s.id.to_string()).collect();
+    let mut deleted = None;
+    let mut exit = Exit::Success;
+    if !global.dry_run && !ids.is_empty() {
+        let go = args.yes || confirm(&format!("Delete these {} symbol sets? [y/N] ", ids.len()))?;
+        if go {
+            let n = api::block_on(delete_ids(&client, &ids))??;
+            if n < ids.len() as u64 {
+                tracing::warn!(
+                    "{} of {} symbol sets were already gone",
+                    ids.len() as u64 - n,
+                    ids.len()
+                );
+            }
+            deleted = Some(n);
+        } else {
+            tracing::info!("nothing deleted");
+            exit = Exit::Failed;
+        }
+    }
+    if json {
+        print_json(&json!({
+            "dry_run": global.dry_run,
+            "unused_for": args.unused_for,
+            "cutoff": cutoff_text,
+            "release": release.as_ref().map(release_brief),
+            "candidates": stale.iter().map(|(s, _)| set_json(s)).collect::<Vec<_>>(),
+            "deleted": deleted.unwrap_or(0),
+        }))?;
+    } else if global.dry_run {
+        print("--dry-run: nothing deleted\n")?;
+    } else if let Some(n) = deleted {
+        print(&format!(
+            "deleted {n} symbol set{}\n",
+            if n == 1 { "" } else { "s" }
+        ))?;
+    }
+    Ok(exit)
+}
+
+/// Asks on the terminal (stderr), reads one line from stdin.
+fn confirm(question: &str) -> anyhow::Result<bool> {
+    let mut err = std::io::stderr().lock();
+    err.write_all(question.as_bytes())?;
+    err.flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+/// `90d`, `12h`, `2w`, `30m`, `45s` as seconds.
+pub fn parse_age(s: &str) -> anyhow::Result<i64> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: i64 = num.parse().map_err(|_| {
+        UsageError(format!(
+            "--unused-for {s:?}: expected a number and a unit, like 90d, 12h, 2w, 30m or 45s"
+        ))
+    })?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(UsageError(format!(
+                "--unused-for {s:?}: the unit must be s, m (minutes), h, d or w, like 90d"
+            ))
+            .into())
+        }
+    };
+    if n <= 0 {
+        return Err(UsageError(format!("--unused-for {s:?} must be more than zero")).into());
+    }
+    n.checked_mul(unit_secs)
+        .filter(|v| *v < 400 * 365 * 86_400)
+        .ok_or_else(|| UsageError(format!("--unused-for {s:?} is too long")).into())
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date.
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Unix seconds of an RFC 3339 time (`2026-11-22T10:00:00.123456Z`, `...+01:00`); fractions
+/// are dropped.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let b = s.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b't' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut rest = &s[19..];
+    if let Some(frac) = rest.strip_prefix('.') {
+        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        rest = &frac[digits..];
+    }
+    let offset = match rest {
+        "Z" | "z" => 0,
+        tz if tz.len() == 6 && matches!(&tz[..1], "+" | "-") && &tz[3..4] == ":" => {
+            let oh: i64 = tz[1..3].parse().ok()?;
+            let om: i64 = tz[4..6].parse().ok()?;
+            let off = oh * 3_600 + om * 60;
+            if &tz[..1] == "-" {
+                -off
+            } else {
+                off
+            }
+        }
+        _ => return None,
+    };
+    Some(days_from_civil(y, mo, d) * 86_400 + h * 3_600 + mi * 60 + sec - offset)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ`.
+pub fn format_rfc3339(t: i64) -> String {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs % 3_600 / 60,
+        secs % 60
+    )
+}
+
+// ---- output helpers (shared with `release` and `doctor`) ----
+
+/// One symbol set with a fixed set of keys (null when unknown).
+pub fn set_json(s: &SymbolSet) -> Value {
+    json!({
+        "id": s.id,
+        "ref": s.reference,
+        "created_at": s.created_at,
+        "last_used": s.last_used,
+        "has_uploaded_file": s.is_uploaded(),
+        "failure_reason": s.failure_reason,
+        "release": s.release.as_ref().map(release_brief),
+    })
+}
+
+/// `{id, hash_id, project, version}`.
+pub fn release_brief(r: &Release) -> Value {
+    json!({"id": r.id, "hash_id": r.hash_id, "project": r.project, "version": r.version})
+}
+
+/// `project@version`.
+pub fn release_label(r: &Release) -> String {
+    format!("{}@{}", r.project, r.version)
+}
+
+/// `2026-11-22 10:00:00` from an RFC 3339 time; `-` when absent.
+pub fn short_time(t: Option<&str>) -> String {
+    match t {
+        Some(t) => match parse_rfc3339(t) {
+            Some(secs) => format_rfc3339(secs)
+                .replace('T', " ")
+                .trim_end_matches('Z')
+                .to_owned(),
+            None => t.to_owned(),
+        },
+        None => "-".to_owned(),
+    }
+}
+
+/// Left-aligned columns separated by two spaces.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                l.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        l.truncate(l.trim_end().len());
+        l.push('\n');
+        l
+    };
+    let mut out = line(headers.to_vec());
+    for row in &rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// Pretty JSON and a newline on stdout.
+pub fn print_json(v: &Value) -> anyhow::Result<()> {
+    print(&format!("{}\n", serde_json::to_string_pretty(v)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_round_trips() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
+        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800));
+        assert_eq!(
+            parse_rfc3339("2026-11-22T10:00:00.123456Z"),
+            parse_rfc3339("2026-11-22T11:00:00+01:00")
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-22T10:00:00-02:30"),
+            parse_rfc3339("2026-11-22T12:30:00Z")
+        );
+        for t in [0, 951_868_800, 1_795_000_000, -86_401] {
+            assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t), "{t}");
+        }
+        assert_eq!(format_rfc3339(1_795_000_000), "2026-11-18T08:53:20Z");
+        for bad in [
+            "",
+            "2026-11-22",
+            "2026-13-01T00:00:00Z",
+            "2026-11-22T10:00:00",
+            "2026-11-22T10:00:00.Z",
+            "x026-11-22T10:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ages() {
+        assert_eq!(parse_age("90d").unwrap(), 90 * 86_400);
+        assert_eq!(parse_age("2w").unwrap(), 14 * 86_400);
+        assert_eq!(parse_age("12h").unwrap(), 12 * 3_600);
+        assert_eq!(parse_age("30m").unwrap(), 1_800);
+        for bad in ["90", "d", "0d", "-1d", "90y", "1.5d", "99999999999999d"] {
+            assert!(parse_age(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_names_are_safe() {
+        assert_eq!(
+            safe_base_name("0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f").as_deref(),
+            Some("0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f")
+        );
+        assert_eq!(safe_base_name("assets/app.js.map").as_deref(), Some("app"));
+        assert_eq!(safe_base_name("../../etc/passwd").as_deref(), Some("passwd"));
+        assert_eq!(safe_base_name("..").as_deref(), None);
+        assert_eq!(safe_base_name("a\\..\\b c").as_deref(), Some("b_c"));
+        assert_eq!(safe_base_name(".hidden").as_deref(), Some("hidden"));
+        assert_eq!(safe_base_name("/").as_deref(), None);
+        assert_eq!(safe_base_name("\u{0}\n").as_deref(), None);
+        assert_eq!(safe_base_name(&"x".repeat(500)).map(|s| s.len()), Some(120));
+    }
+
+    #[test]
+    fn uuids_are_checked() {
+        assert!(check_uuid("0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f", "id").is_ok());
+        assert!(check_uuid("0192F3A18C4E7D2B9F601A2B3C4D5E6F", "id").is_ok());
+        for bad in [
+            "",
+            "../x",
+            "0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6",
+            "0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6g",
+            "0192f3a1/8c4e-7d2b-9f60-1a2b3c4d5e6f",
+        ] {
+            assert!(check_uuid(bad, "id").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["A", "BB"], vec![vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "A    BB\nxxx  y\n");
+    }
+}
