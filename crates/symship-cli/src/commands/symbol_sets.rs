@@ -561,6 +561,8 @@ pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<E
             ),
         }
     }
+    // Longest idle first.
+    stale.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.reference.cmp(&b.0.reference)));
     let cutoff_text = format_rfc3339(cutoff);
     let json = global.output == OutputFormat::Json;
     if !json {
@@ -869,7 +871,8 @@ mod tests {
         for t in [0, 951_868_800, 1_795_000_000, -86_401] {
             assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t), "{t}");
         }
-        assert_eq!(format_rfc3339(1_795_000_000), "2026-11-18T08:53:20Z");
+        assert_eq!(format_rfc3339(1_795_000_000), "2026-11-18T11:06:40Z"); // date -u -d @1795000000
+        assert_eq!(format_rfc3339(-86_401), "1969-12-30T23:59:59Z");
         for bad in [
             "",
             "2026-11-22",
