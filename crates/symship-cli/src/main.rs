@@ -4,6 +4,7 @@ mod cli;
 mod commands;
 mod exit;
 mod files;
+mod output;
 mod release;
 mod summary;
 
@@ -16,6 +17,7 @@ use crate::exit::{Exit, UsageError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    output::init(&cli.global);
     init_tracing(&cli.global);
     let result = match &cli.command {
         Command::Sourcemap(SourcemapCommand::Inject(a)) => commands::inject::run(a, &cli.global),
@@ -62,7 +64,7 @@ fn init_tracing(global: &cli::GlobalArgs) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(output::log_writer)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()

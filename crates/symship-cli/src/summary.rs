@@ -19,6 +19,8 @@ pub struct Summary {
     pub skipped: Vec<SkippedFile>,
     pub chunks: Vec<ChunkEntry>,
     pub exit_code: u8,
+    /// Wall time of each phase that ran (`scan`, `inject`, `upload`), in milliseconds.
+    pub wall_ms: std::collections::BTreeMap<String, u64>,
     /// `sourcemap upload` / `process`: what landed on the server (absent for inject).
     #[serde(flatten)]
     pub upload: Option<UploadSummary>,

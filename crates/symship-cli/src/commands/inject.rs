@@ -1,7 +1,7 @@
 //! `symship sourcemap inject`
 use symship_scan::{inject, InjectOptions, MapLocation, Outcome, PairResult, Reporter};
 
-use crate::cli::{GlobalArgs, InjectArgs, OutputFormat, ReleaseMode};
+use crate::cli::{GlobalArgs, InjectArgs, ReleaseMode};
 use crate::exit::Exit;
 use crate::files;
 use crate::summary::{ChunkEntry, SkippedFile, Summary};
@@ -52,7 +52,13 @@ pub fn inject_all(
     global: &GlobalArgs,
     release_id: Option<String>,
 ) -> anyhow::Result<(Summary, Vec<PairResult>)> {
+    let scanning = crate::output::get().phase("scan", "pairs", None);
     let (pairs, skipped) = files::scan(&args.files, args.public_path_prefix.as_deref())?;
+    scanning.finish(&format!(
+        "{} pairs found, {} files skipped",
+        pairs.len(),
+        skipped.len()
+    ));
     for s in &skipped {
         tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
     }
@@ -62,7 +68,13 @@ pub fn inject_all(
         dry_run: global.dry_run,
         threads: 0,
     };
-    let results = inject(&pairs, &opts, &LogReporter);
+    let injecting = crate::output::get().phase("inject", "pairs", Some(pairs.len() as u64));
+    let progress = crate::output::InjectProgress {
+        inner: &LogReporter,
+        phase: &injecting,
+    };
+    let results = inject(&pairs, &opts, &progress);
+    injecting.finish(&format!("{} pairs", results.len()));
     let mut summary = Summary {
         schema_version: crate::summary::SCHEMA_VERSION,
         command: "sourcemap inject".into(),
@@ -128,28 +140,6 @@ pub fn run(args: &InjectArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Exit::Success
     };
     summary.exit_code = exit as u8;
-    match global.output {
-        OutputFormat::Json => summary.print_json()?,
-        OutputFormat::Text => {
-            let verb = if global.dry_run {
-                "would inject"
-            } else {
-                "injected"
-            };
-            tracing::info!(
-                "{} pairs found: {verb} {}, updated {}, already injected {}, skipped {}",
-                summary.pairs_found,
-                summary.injected,
-                summary.updated,
-                summary.unchanged,
-                summary.skipped.len()
-            );
-            if exit == Exit::Empty {
-                tracing::error!(
-                    "nothing to inject: no JavaScript file with a sourcemap was found (pass --allow-empty to accept that)"
-                );
-            }
-        }
-    }
+    crate::output::report(&mut summary, global)?;
     Ok(exit)
 }

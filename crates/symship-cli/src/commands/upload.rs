@@ -8,9 +8,7 @@ use symship_api::{Client, Config, ConfigRequest, ProcessEnv};
 use symship_scan::{MapLocation, Outcome, Pair};
 use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
 
-use crate::cli::{
-    GlobalArgs, InjectArgs, OutputFormat, ProcessArgs, ReleaseArgs, ReleaseMode, UploadArgs, UploadOnlyArgs,
-};
+use crate::cli::{GlobalArgs, InjectArgs, ProcessArgs, ReleaseArgs, ReleaseMode, UploadArgs, UploadOnlyArgs};
 use crate::commands::inject::{inject_all, scan_mode};
 use crate::exit::{Exit, UsageError};
 use crate::files;
@@ -178,56 +176,8 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
     summary.upload = Some(up);
 }
 
-fn print(summary: &Summary, global: &GlobalArgs, exit: Exit) -> anyhow::Result<()> {
-    match global.output {
-        OutputFormat::Json => summary.print_json(),
-        OutputFormat::Text => {
-            let up = summary.upload.as_ref().expect("upload summary filled");
-            if summary.dry_run {
-                tracing::info!(
-                    "dry run: {} chunk(s) would be checked and uploaded, {} too large, {} duplicate, {} skipped; nothing was sent",
-                    up.would_upload,
-                    up.skipped_too_large,
-                    up.skipped_duplicate,
-                    summary.skipped.len()
-                );
-            } else {
-                tracing::info!(
-                    "Upload summary: {} chunk(s) uploaded, {} skipped ({} already present, {} too large, {} duplicate), {} failed; {} bytes sent in {:.1} s",
-                    up.uploaded,
-                    up.skipped_already_present + up.skipped_too_large + up.skipped_duplicate,
-                    up.skipped_already_present,
-                    up.skipped_too_large,
-                    up.skipped_duplicate,
-                    up.failed.len(),
-                    up.bytes,
-                    up.upload_wall_ms as f64 / 1000.0
-                );
-            }
-            for f in &up.failed {
-                tracing::error!(
-                    "not uploaded: {} (chunk {}): {}: {}",
-                    f.file,
-                    f.chunk_id.as_deref().unwrap_or("-"),
-                    f.code,
-                    f.error
-                );
-            }
-            if !up.deleted.is_empty() || !up.stripped.is_empty() {
-                tracing::info!(
-                    "--delete-after: {} sourceMappingURL line(s) removed, {} map(s) deleted",
-                    up.stripped.len(),
-                    up.deleted.len()
-                );
-            }
-            if exit == Exit::Empty {
-                tracing::error!(
-                    "nothing to upload: no injected JavaScript chunk with a sourcemap was found (run `symship sourcemap inject` first, check --directory, or pass --allow-empty)"
-                );
-            }
-            Ok(())
-        }
-    }
+fn print(summary: &mut Summary, global: &GlobalArgs) -> anyhow::Result<()> {
+    crate::output::report(summary, global)
 }
 
 struct Shared<'a> {
@@ -246,7 +196,7 @@ fn upload_pairs(
 ) -> anyhow::Result<Exit> {
     let roots = roots(&pairs);
     let rt = runtime()?;
-    let reporter = Arc::new(LogReporter);
+    let reporter = Arc::new(crate::output::UploadProgress::new(LogReporter));
     let report = match &client {
         Some(c) => rt.block_on(symship_upload::upload(c, pairs, opts, reporter)),
         None => rt.block_on(symship_upload::plan(pairs, opts, reporter)),
@@ -302,7 +252,13 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         args.release.skip_release_on_fail,
         release_id.as_deref(),
     )?;
+    let scanning = crate::output::get().phase("scan", "pairs", None);
     let (pairs, skipped) = files::scan(&args.files, args.public_path_prefix.as_deref())?;
+    scanning.finish(&format!(
+        "{} pairs found, {} files skipped",
+        pairs.len(),
+        skipped.len()
+    ));
     for s in &skipped {
         tracing::info!("skipped {}: {}", s.path.display(), s.reason);
     }
@@ -329,7 +285,7 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     };
     let exit = upload_pairs(&shared, client, pairs, &opts, &mut summary)?;
     summary.exit_code = exit as u8;
-    print(&summary, shared.global, exit)?;
+    print(&mut summary, shared.global)?;
     Ok(exit)
 }
 
@@ -413,6 +369,6 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
         exit = Exit::Failed;
     }
     summary.exit_code = exit as u8;
-    print(&summary, global, exit)?;
+    print(&mut summary, global)?;
     Ok(exit)
 }
