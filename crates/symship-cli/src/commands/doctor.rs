@@ -80,7 +80,7 @@ pub fn run(args: &DoctorArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     match config {
         Some(config) => check_server(&config, &mut report),
         None => {
-            report.skipped("host", "not contacted: the configuration is incomplete");
+            report.skipped("connection", "not tried: the configuration is incomplete");
             report.skipped("read access", "not checked: the configuration is incomplete");
             report.skipped("write access", "not checked: the configuration is incomplete");
         }
@@ -270,9 +270,9 @@ fn check_server(config: &Config, report: &mut Report) {
         Ok(x) => x,
         Err(e) => {
             report.problem(
-                "host",
+                "connection",
                 e.to_string(),
-                "this is a bug in symship; please report it",
+                "the system refused to start the network runtime; check process and file limits (ulimit)",
             );
             return;
         }
@@ -280,7 +280,7 @@ fn check_server(config: &Config, report: &mut Report) {
     match &read {
         Err(e) if e.http().is_none() => {
             report.problem(
-                "host",
+                "connection",
                 format!("could not reach {host}: {e}"),
                 "check the host (--host or POSTHOG_CLI_HOST; e.g. https://eu.posthog.com for the EU cloud), the network, and HTTPS_PROXY/NO_PROXY",
             );
@@ -289,10 +289,10 @@ fn check_server(config: &Config, report: &mut Report) {
             return;
         }
         Err(e) => report.ok(
-            "host",
+            "connection",
             format!("{host} answers (HTTP {})", e.status().unwrap_or_default()),
         ),
-        Ok(_) => report.ok("host", format!("{host} answers")),
+        Ok(_) => report.ok("connection", format!("{host} answers")),
     }
     match &read {
         Ok(_) => report.ok(
