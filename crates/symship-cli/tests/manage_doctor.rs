@@ -343,3 +343,26 @@ fn chunk_js_count(dir: &Path) -> usize {
     }
     n
 }
+
+#[test]
+fn old_server_without_bulk_check_is_a_warning() {
+    let server = start_with(symship_testserver::Config {
+        mode: symship_testserver::Mode {
+            old_server: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let v = doctor(&mut symship(&server, tmp.path()), 0, &[&server.api_key()]);
+    let w = finding(&v, "write access");
+    assert_eq!(w["status"], "warning");
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap()
+            .contains("predates bulk_check_upload"),
+        "{w}"
+    );
+    assert_eq!(finding(&v, "read access")["status"], "ok");
+}

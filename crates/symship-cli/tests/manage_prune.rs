@@ -203,3 +203,62 @@ fn prune_within_one_release() {
     assert_eq!(v["release"]["version"], "1");
     assert_eq!(refs_on_server(&server), two_refs);
 }
+
+/// On a terminal, prune asks and deletes only on "y". `script` (util-linux) gives the child a
+/// pseudo-terminal and forwards our answer to it.
+#[test]
+fn prune_asks_on_a_terminal() {
+    let server = start();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("b");
+    generate(&dir, 2, "t");
+    process(&server, tmp.path(), &dir, &[]);
+    let ids: Vec<String> = chunk_ids(&dir).into_iter().map(|(id, _)| id).collect();
+    assert!(server.set_last_used(&ids[0], Some(days_ago(100))));
+    let bin = env!("CARGO_BIN_EXE_symship");
+    let answer = |text: &str| {
+        // The server's environment of `symship(...)`, given to `script`, which runs the binary.
+        let env = symship(&server, tmp.path());
+        let mut child = std::process::Command::new("script")
+            .args(["-q", "-e", "-c"])
+            .arg(format!("{bin} symbol-sets prune --unused-for 90d"))
+            .arg("/dev/null")
+            .current_dir(tmp.path())
+            .env_clear()
+            .envs(
+                env.get_envs()
+                    .filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))),
+            )
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "dumb")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("run `script` (util-linux; it must be installed: apt-get install bsdutils)");
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut stdout, &mut s).unwrap();
+            s
+        });
+        // The answer waits in the terminal's input until prune reads it; stdin stays open
+        // until the child is done (an early EOF would end the terminal session).
+        let mut stdin = child.stdin.take().unwrap();
+        std::io::Write::write_all(&mut stdin, text.as_bytes()).unwrap();
+        let status = child.wait().unwrap();
+        drop(stdin);
+        (status.code().unwrap_or(-1), reader.join().unwrap())
+    };
+    let (code, out) = answer("n\n");
+    assert!(out.contains("Delete this symbol set? [y/N]"), "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert_eq!(refs_on_server(&server).len(), 2, "nothing deleted on 'n'");
+    let (code, out) = answer("y\n");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("deleted 1 symbol set"), "{out}");
+    assert_eq!(
+        refs_on_server(&server),
+        [ids[1].clone()].into_iter().collect::<BTreeSet<_>>()
+    );
+}

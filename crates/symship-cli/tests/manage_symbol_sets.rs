@@ -382,3 +382,91 @@ fn delete_one_and_many() {
     assert_eq!(server.requests().len(), before);
     assert_eq!(remaining(&server).len(), 3);
 }
+
+/// Stores `bytes` as the symbol set `reference` through the upload protocol (no checks on the
+/// content: the server records a violation for anything but JavaScript, and stores it).
+fn store_raw(server: &symship_testserver::TestServer, reference: &str, bytes: Vec<u8>) {
+    use symship_api::{BulkFinishRequest, BulkStartRequest, Config, ConfigRequest, MapEnv, SymbolSetUpload};
+    let env = MapEnv::new()
+        .with("POSTHOG_CLI_HOST", &server.base_url())
+        .with("POSTHOG_CLI_PROJECT_ID", &server.project_id().to_string())
+        .with("POSTHOG_CLI_API_KEY", &server.api_key());
+    let config = Config::resolve(&ConfigRequest::default(), &env).unwrap();
+    let client = symship_api::Client::new(&config).unwrap();
+    let hash = symship_scan::hash::sha512_hex(&[&bytes]);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let run = "0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f".parse().unwrap();
+        let started = client
+            .bulk_start_upload(&BulkStartRequest {
+                symbol_sets: vec![SymbolSetUpload {
+                    chunk_id: reference.into(),
+                    release_id: None,
+                    content_hash: Some(hash.clone()),
+                    content_length: Some(bytes.len() as u64),
+                }],
+                upload_attempt_id: run,
+                upload_run_id: run,
+                force: false,
+                skip_on_conflict: false,
+            })
+            .await
+            .unwrap();
+        let target = &started.id_map[reference];
+        let put = target
+            .presigned_put_url
+            .as_deref()
+            .expect("presigned PUT offered");
+        let resp = client.http().put(put).body(bytes).send().await.unwrap();
+        assert!(resp.status().is_success(), "{}", resp.status());
+        client
+            .bulk_finish_upload(&BulkFinishRequest {
+                content_hashes: [(target.symbol_set_id, hash)].into_iter().collect(),
+                upload_attempt_id: run,
+                upload_run_id: run,
+            })
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn download_refuses_what_is_not_javascript() {
+    let server = start();
+    let tmp = tempfile::tempdir().unwrap();
+    // A v2 Hermes container (type 3, uncompressed) and bytes that are no container at all.
+    let mut hermes = b"posthog_error_tracking".to_vec();
+    hermes.extend(2u32.to_le_bytes());
+    hermes.extend(3u32.to_le_bytes());
+    hermes.push(0);
+    hermes.extend(br#"{"version":3,"mappings":"","x_hermes_function_offsets":{}}"#);
+    store_raw(&server, "hermes-chunk", hermes);
+    store_raw(&server, "garbage-chunk", b"not a container".to_vec());
+    let out = tmp.path().join("out");
+    let r = ok(
+        symship(&server, tmp.path())
+            .args(["symbol-sets", "download", "--ref", "hermes-chunk", "-o"])
+            .arg(&out),
+        1,
+    );
+    assert!(
+        r.stderr.contains("holds a Hermes map (container type 3)"),
+        "{}",
+        r.stderr
+    );
+    let r = ok(
+        symship(&server, tmp.path())
+            .args(["symbol-sets", "download", "--ref", "garbage-chunk", "-o"])
+            .arg(&out),
+        1,
+    );
+    assert!(
+        r.stderr.contains("is not a PostHog symbol-set container"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.exists(), "nothing written");
+}

@@ -596,7 +596,11 @@ pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<E
     let mut deleted = None;
     let mut exit = Exit::Success;
     if !global.dry_run && !ids.is_empty() {
-        let go = args.yes || confirm(&format!("Delete these {} symbol sets? [y/N] ", ids.len()))?;
+        let question = match ids.len() {
+            1 => "Delete this symbol set? [y/N] ".to_owned(),
+            n => format!("Delete these {n} symbol sets? [y/N] "),
+        };
+        let go = args.yes || confirm(&question)?;
         if go {
             let n = api::block_on(delete_ids(&client, &ids))??;
             if n < ids.len() as u64 {

@@ -9,7 +9,11 @@ use serde_json::Value;
 use symship_testserver::{Config, TestServer};
 
 pub fn start() -> TestServer {
-    match TestServer::start(Config::default()) {
+    start_with(Config::default())
+}
+
+pub fn start_with(cfg: Config) -> TestServer {
+    match TestServer::start(cfg) {
         Ok(s) => s,
         Err(e) => panic!("symship-testserver did not start ({e}); run scripts/install-tools s3s-fs"),
     }
