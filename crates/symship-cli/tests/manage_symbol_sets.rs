@@ -220,6 +220,18 @@ fn get_and_download_round_trip() {
             1 => vec!["--id".into(), id.clone()],
             _ => vec!["--ref".into(), chunk_id.clone()],
         };
+        if i == 0 {
+            // --dry-run names the files it would write, fetches and writes nothing.
+            let r = ok(
+                symship(&server, tmp.path())
+                    .args(["symbol-sets", "download", &id, "--dry-run", "-o"])
+                    .arg(&out),
+                0,
+            );
+            assert!(r.stdout.contains(&format!("{id}.js.map")), "{}", r.stdout);
+            assert!(!out.exists());
+            assert!(!server.requests().iter().any(|r| r.route == "download"));
+        }
         let base = if i % 3 == 2 { chunk_id.clone() } else { id.clone() };
         let r = ok(
             symship(&server, tmp.path())

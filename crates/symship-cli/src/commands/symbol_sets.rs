@@ -267,15 +267,31 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
     let target = Target::from_args(id, args.reference.as_deref())?;
     let dir = args.out_dir.clone();
     let client = api::client_from_globals(global)?;
-    let (set, bytes) = api::block_on(async {
-        let set = target.fetch(&client).await?;
-        if !set.is_uploaded() {
-            bail!(
-                "symbol set {} (ref {}) has no uploaded file: its upload never finished; upload the build again",
-                set.id,
-                set.reference
-            );
-        }
+    let set = api::block_on(target.fetch(&client))??;
+    if !set.is_uploaded() {
+        bail!(
+            "symbol set {} (ref {}) has no uploaded file: its upload never finished; upload the build again",
+            set.id,
+            set.reference
+        );
+    }
+    // posthog-cli's names: the id for a download by id, the ref's last path segment for a
+    // download by ref.
+    let base = match &target {
+        Target::Id(_) => set.id.to_string(),
+        Target::Ref(r) => safe_base_name(r).unwrap_or_else(|| set.id.to_string()),
+    };
+    let js = dir.join(format!("{base}.js"));
+    let js_map = dir.join(format!("{base}.js.map"));
+    if global.dry_run {
+        print(&format!(
+            "--dry-run: would write {} and {}\n",
+            js.display(),
+            js_map.display()
+        ))?;
+        return Ok(Exit::Success);
+    }
+    let bytes = api::block_on(async {
         let url = client.symbol_set_download_url(set.id).await?.url;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             bail!(
@@ -283,8 +299,7 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
                 set.id
             );
         }
-        let bytes = fetch_object(&client, &url).await?;
-        anyhow::Ok((set, bytes))
+        Ok(fetch_object(&client, &url).await?)
     })??;
     let (source, map) = symship_upload::container::read(&bytes).map_err(|e| {
         anyhow!(
@@ -294,16 +309,8 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
             container_problem(&bytes, &e)
         )
     })?;
-    // posthog-cli's names: the id for a download by id, the ref's last path segment for a
-    // download by ref.
-    let base = match &target {
-        Target::Id(_) => set.id.to_string(),
-        Target::Ref(r) => safe_base_name(r).unwrap_or_else(|| set.id.to_string()),
-    };
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("could not create the output directory {}", dir.display()))?;
-    let js = dir.join(format!("{base}.js"));
-    let js_map = dir.join(format!("{base}.js.map"));
     write_replacing(&js, source.as_bytes())?;
     write_replacing(&js_map, map.as_bytes())?;
     tracing::info!(
