@@ -497,7 +497,7 @@ pub fn render_text(s: &Summary) -> String {
 }
 
 fn render_times(s: &Summary) -> String {
-    let mut parts: Vec<String> = ["scan", "inject", "upload"]
+    let parts: Vec<String> = ["scan", "inject", "upload"]
         .iter()
         .filter_map(|p| s.wall_ms.get(*p).map(|ms| format!("{p} {}", human_ms(*ms))))
         .collect();
@@ -507,7 +507,11 @@ fn render_times(s: &Summary) -> String {
             .filter_map(|p| up.timings_ms.get(*p).map(|t| format!("{p} {}", human_ms(t.span))))
             .collect();
         if !inner.is_empty() {
-            parts.push(format!("(upload phases, overlapping: {})", inner.join(", ")));
+            return format!(
+                "{} (upload phases, overlapping: {})",
+                parts.join(", "),
+                inner.join(", ")
+            );
         }
     }
     if parts.is_empty() {
@@ -605,7 +609,7 @@ impl GitHub {
     fn report(&self, s: &Summary, out: &Output) {
         out.eprint(&self.annotations(s));
         if let Some(p) = &self.step_summary {
-            if let Err(e) = append(p, &job_summary(s)) {
+            if let Err(e) = append(p, &job_summary(s, |f| self.rel(f))) {
                 tracing::warn!("could not write the job summary to {}: {e}", p.display());
             }
         }
@@ -728,8 +732,8 @@ pub fn escape_markdown(s: &str) -> String {
     out
 }
 
-/// The markdown job summary.
-pub fn job_summary(s: &Summary) -> String {
+/// The markdown job summary; `rel` names files (relative to the workspace in GitHub Actions).
+pub fn job_summary(s: &Summary, rel: impl Fn(&str) -> String) -> String {
     let verdict = match s.exit_code {
         0 => "✅ success",
         1 => "❌ some chunks failed",
@@ -771,7 +775,7 @@ pub fn job_summary(s: &Summary) -> String {
         for f in up.failed.iter().take(MAX_TABLE_ROWS) {
             t.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
-                escape_markdown(&f.file),
+                escape_markdown(&rel(&f.file)),
                 escape_markdown(f.chunk_id.as_deref().unwrap_or("-")),
                 escape_markdown(&f.code),
                 escape_markdown(&f.error)
@@ -789,7 +793,7 @@ pub fn job_summary(s: &Summary) -> String {
         for f in s.skipped.iter().take(MAX_TABLE_ROWS) {
             t.push_str(&format!(
                 "| {} | {} |\n",
-                escape_markdown(&f.file),
+                escape_markdown(&rel(&f.file)),
                 escape_markdown(&f.reason)
             ));
         }
