@@ -367,3 +367,37 @@ fn exit_codes_empty_and_config() {
     assert_eq!(out.status.code(), Some(2));
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn containers_dropped_for_memory_are_built_again_at_transfer_time() {
+    // SYMSHIP_UPLOAD_MEMORY_MIB=0: no container waits for its transfer, each is built again
+    // when its turn comes (and checked against what was hashed)
+    for (mode, release_mode) in [
+        ("event", ReleaseMode::Event),
+        ("symbol-set", ReleaseMode::SymbolSet),
+    ] {
+        let server = start(Config::default());
+        let tmp = tempfile::tempdir().unwrap();
+        let mut all = Vec::new();
+        for (name, dist) in fixtures() {
+            let dir = tmp.path().join(&name);
+            copy_dir(&dist, &dir);
+            let (code, summary, stderr) = run_json(
+                symship_for(&server, tmp.path())
+                    .env("SYMSHIP_UPLOAD_MEMORY_MIB", "0")
+                    .args(["sourcemap", "process", "--release-mode", mode, "-d"])
+                    .arg(&dir),
+            );
+            assert_eq!(code, 0, "{name} {mode}: {stderr}");
+            all.extend(chunks(&summary));
+        }
+        let uploaded: std::collections::BTreeSet<String> = all
+            .iter()
+            .filter(|c| c.3 == "uploaded")
+            .map(|c| c.2.clone())
+            .collect();
+        assert!(uploaded.len() >= 20, "{mode}: {}", uploaded.len());
+        let finished = assert_server_holds_exactly(&server, &all, release_mode);
+        assert_eq!(finished, uploaded, "{mode}");
+    }
+}

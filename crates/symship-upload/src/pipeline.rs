@@ -477,7 +477,9 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
         .map(|idx| {
             let run = run.clone();
             async move {
-                let r = run.prepare(idx, move |p| prepare::light(p, mode, fallback)).await;
+                let r = run
+                    .prepare(idx, move |p| prepare::light(p, mode, fallback, true))
+                    .await;
                 (idx, r)
             }
         })

@@ -11,6 +11,9 @@ use uuid::Uuid;
 
 use crate::container::{self, MAX_SET_BYTES};
 
+/// Pairs up to this size get their container built while they are read anyway.
+const SMALL_PAIR: usize = 256 * 1024;
+
 /// What the check and start calls need about a chunk, small enough to keep for a whole run.
 #[derive(Debug, Clone)]
 pub(crate) struct Light {
@@ -92,6 +95,7 @@ pub(crate) fn light(
     pair: &Pair,
     mode: ReleaseMode,
     fallback_release: Option<Uuid>,
+    build_small: bool,
 ) -> Result<Light, PrepError> {
     let (p, digest, map_digest) = read(pair, mode)?;
     let release_id = release(pair, &p, mode, fallback_release)?;
@@ -101,12 +105,19 @@ pub(crate) fn light(
                 code: "no_content_hash".into(),
                 reason: format!("no event-mode content hash for {}", pair.source.display()),
             })?;
+            // A small pair is compressed now (cheap) rather than read again for its transfer;
+            // a large one only when it is known to be needed.
+            let container = if build_small && p.source.len() + p.map.len() <= SMALL_PAIR {
+                Some(Bytes::from(build(pair, &p)?))
+            } else {
+                None
+            };
             Ok(Light {
                 chunk_id: p.chunk_id,
                 release_id,
                 content_hash,
-                content_length: None,
-                container: None,
+                content_length: container.as_ref().map(|c| c.len() as u64),
+                container,
                 digest,
                 map_digest,
             })

@@ -77,7 +77,20 @@ fn options(
             symship_upload::Uuid::parse_str(r).with_context(|| format!("release id {r:?} is not a UUID"))
         })
         .transpose()?;
+    let mut tuned = UploadOptions::default();
+    // An escape hatch for tight CI machines (and the tests of the re-build path): the memory
+    // preparation and waiting containers may use, in MiB.
+    if let Some(v) = std::env::var_os("SYMSHIP_UPLOAD_MEMORY_MIB") {
+        let mib: u64 = v
+            .to_str()
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or_else(|| UsageError(format!("SYMSHIP_UPLOAD_MEMORY_MIB={v:?} is not a number of MiB")))?;
+        tuned.prepare_memory = mib.max(1) * 1024 * 1024;
+        tuned.held_memory = mib * 1024 * 1024 / 2;
+    }
     Ok(UploadOptions {
+        prepare_memory: tuned.prepare_memory,
+        held_memory: tuned.held_memory,
         mode: scan_mode(mode),
         batch_size: up.batch_size,
         concurrency: up.concurrency,

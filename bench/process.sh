@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# Times `sourcemap process` (inject + upload) of symship against posthog-cli 0.19.0 on the corpora built by
+# bench/make-corpus.sh, each tool against its own fresh symship-testserver (real S3 via s3s-fs), cold and re-run
+# (the same directory and server again), with /usr/bin/time: wall, CPU (user+sys) and peak RSS. Writes a
+# markdown table with the ratios against posthog-cli to bench/results/process-<date>.md.
+#
+# Env:
+#   SYMSHIP_BIN        symship binary (default target/release/symship)
+#   TESTSERVER_BIN     symship-testserver binary (default target/release/symship-testserver)
+#                      (cargo build --release -p symship-cli -p symship-testserver)
+#   CORPORA            default: "vite-app mermaid+tfjs+posthog-js" (a+b = several corpora in one directory)
+#   BENCH_TOOLS        default: "posthog-cli symship"
+#   SYMSHIP_TOOLS      tools cache (default ~/.cache/symship/tools)
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+tools="${SYMSHIP_TOOLS:-$HOME/.cache/symship/tools}"
+corpus="$root/bench/corpus"
+symship="${SYMSHIP_BIN:-$root/target/release/symship}"
+server_bin="${TESTSERVER_BIN:-$root/target/release/symship-testserver}"
+posthog="${SYMSHIP_POSTHOG_CLI:-$tools/posthog-cli-0.19.0/bin/posthog-cli}"
+read -r -a corpora <<<"${CORPORA:-vite-app mermaid+tfjs+posthog-js}"
+read -r -a want <<<"${BENCH_TOOLS:-posthog-cli symship}"
+log() { printf 'process-bench: %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+
+[ -x /usr/bin/time ] || { log "installing GNU time"; apt-get install -y time >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }; }
+[ -x "$posthog" ] || die "posthog-cli 0.19.0 not found at $posthog: run scripts/install-tools posthog-cli"
+[ -x "$symship" ] || die "symship not found at $symship: cargo build --release -p symship-cli, or set SYMSHIP_BIN"
+[ -x "$server_bin" ] || die "symship-testserver not found at $server_bin: cargo build --release -p symship-testserver"
+for c in "${corpora[@]}"; do
+  for part in ${c//+/ }; do
+    [ -f "$corpus/$part/.complete" ] || die "corpus $part missing: run bench/make-corpus.sh"
+  done
+done
+
+server_pid=""; tmp=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
+}
+trap cleanup EXIT
+
+# start_server: a fresh server; sets server_pid and env_file
+start_server() {
+  env_file="$tmp/server.env"
+  "$server_bin" >"$env_file" 2>"$tmp/server.log" &
+  server_pid=$!
+  for _ in $(seq 1 200); do
+    [ "$(grep -c '^POSTHOG_CLI_' "$env_file" 2>/dev/null || true)" -ge 3 ] && return 0
+    sleep 0.05
+  done
+  cat "$tmp/server.log" >&2; die "symship-testserver did not start"
+}
+stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+
+# admin <path>: GET the test server's admin API
+admin() {
+  local host; host="$(sed -n 's/^POSTHOG_CLI_HOST=//p' "$env_file")"
+  python3 -c 'import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' "$host/_admin/$1"
+}
+finished_sets() { admin state | python3 -c 'import json,sys; print(sum(1 for s in json.load(sys.stdin)["symbol_sets"] if s["content_hash"]))'; }
+transfers() { admin requests | python3 -c 'import json,sys; print(sum(1 for r in json.load(sys.stdin) if r["server"].startswith("s3") and r["method"] in ("PUT","POST")))'; }
+
+# run_tool <tool> <dir> <label>: one timed `sourcemap process` there; prints "wall cpu rss_kb"
+run_tool() {
+  local tool="$1" dir="$2" label="$3" bin="$posthog"
+  [ "$tool" = symship ] && bin="$symship"
+  if ! (cd "$dir" && set -a && . "$env_file" && set +a &&
+        /usr/bin/time -f '%e %U %S %M' -o "$tmp/$label.time" "$bin" sourcemap process --directory . >"$tmp/$label.log" 2>&1); then
+    tail -20 "$tmp/$label.log" >&2; die "$tool failed ($label; log above)"
+  fi
+  awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' "$tmp/$label.time"
+}
+
+version() { case "$1" in symship) "$symship" --version | head -1 ;; posthog-cli) "$posthog" --version | head -1 ;; esac; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+declare -A res
+rows=()
+for c in "${corpora[@]}"; do
+  parts=(${c//+/ })
+  js=0; maps=0; bytes=0
+  for part in "${parts[@]}"; do
+    js=$((js + $(find "$corpus/$part" -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) | wc -l)))
+    maps=$((maps + $(find "$corpus/$part" -type f -name '*.map' | wc -l)))
+    bytes=$((bytes + $(du -sb "$corpus/$part" | cut -f1)))
+  done
+  for t in "${want[@]}"; do
+    tmp="$(mktemp -d /tmp/symship-bench.XXXXXX)"
+    mkdir "$tmp/build"
+    for part in "${parts[@]}"; do
+      if [ ${#parts[@]} -eq 1 ]; then cp -r "$corpus/$part/." "$tmp/build/"; else cp -r "$corpus/$part" "$tmp/build/$part"; fi
+    done
+    start_server
+    read -r w cpu m < <(run_tool "$t" "$tmp/build" cold)
+    sets=$(finished_sets); sent_cold=$(transfers)
+    res["$c/$t/cold"]="$w $cpu $m"
+    log "$c: $t cold: ${w}s wall, ${cpu}s CPU, $((m / 1024)) MB, $sets sets finished, $sent_cold transfers"
+    read -r w2 cpu2 m2 < <(run_tool "$t" "$tmp/build" rerun)
+    sent_rerun=$(( $(transfers) - sent_cold ))
+    res["$c/$t/rerun"]="$w2 $cpu2 $m2"
+    log "$c: $t re-run: ${w2}s wall, ${cpu2}s CPU, $((m2 / 1024)) MB, $sent_rerun transfers"
+    res["$c/$t/sets"]="$sets"; res["$c/$t/sent2"]="$sent_rerun"
+    stop_server; rm -rf "$tmp"; tmp=""
+  done
+  for t in "${want[@]}"; do
+    for phase in cold rerun; do
+      read -r w cpu m <<<"${res["$c/$t/$phase"]}"
+      read -r pw pcpu pm <<<"${res["$c/posthog-cli/$phase"]:-0 0 0}"
+      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $w | $cpu | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $(ratio "$w" "$pw") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
+    done
+  done
+done
+
+mkdir -p "$root/bench/results"
+out="$root/bench/results/process-$(date +%F).md"
+{
+  echo "# process benchmark, $(date '+%F %H:%M %Z')"
+  echo
+  echo "Machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)."
+  echo
+  echo "Tools:"
+  for t in "${want[@]}"; do echo "- $t: \`$(version "$t")\`"; done
+  echo
+  echo "\`<tool> sourcemap process --directory .\` on a fresh copy of the corpus in a temporary directory outside git,"
+  echo "against a fresh \`symship-testserver\` (loopback API + s3s-fs) per tool; *cold* is the first run, *re-run*"
+  echo "the same command again on the same directory and server. \`/usr/bin/time\`: wall s, CPU s (user+sys), peak"
+  echo "RSS. *sets*: symbol sets finished on the server after the cold run; *sent*: transfers during the re-run."
+  echo "Ratios against posthog-cli (targets for symship: cold wall <= 0.40, re-run wall <= 0.30, RSS <= 100 MiB)."
+  echo
+  echo "| corpus | JS / maps | size | tool | run | wall s | CPU s | peak RSS MB | sets | sent | wall vs ph | CPU vs ph | RSS vs ph |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  printf '%s\n' "${rows[@]}"
+} >"$out"
+log "wrote $out"
+cat "$out"
