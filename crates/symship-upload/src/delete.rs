@@ -225,4 +225,67 @@ mod tests {
         );
         assert_eq!(strip_reference("a;\n// sourceMappingURL in a comment\n"), None);
     }
+
+    fn chunk(
+        dir: &Path,
+        name: &str,
+        map: &str,
+        status: crate::Status,
+        changed_after_read: bool,
+    ) -> crate::ChunkReport {
+        let src = dir.join(name);
+        let text = format!("{name};\n//# sourceMappingURL={map}\n\n//# chunkId=x");
+        std::fs::write(&src, &text).unwrap();
+        std::fs::write(dir.join(map), "{}").unwrap();
+        let digest = digest(text.as_bytes());
+        if changed_after_read {
+            std::fs::write(&src, format!("{text}\n// rebuilt")).unwrap();
+        }
+        crate::ChunkReport {
+            source: src,
+            map: MapLocation::File(dir.join(map)),
+            chunk_id: Some(name.into()),
+            content_hash: None,
+            bytes: None,
+            source_digest: Some(digest),
+            status,
+        }
+    }
+
+    #[test]
+    fn only_verified_unchanged_chunks_are_stripped_and_shared_maps_need_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let failed = crate::Status::Failed {
+            code: "x".into(),
+            reason: "y".into(),
+        };
+        let report = UploadReport {
+            chunks: vec![
+                chunk(d, "a.js", "a.js.map", crate::Status::Uploaded, false),
+                chunk(d, "b.js", "b.js.map", crate::Status::AlreadyPresent, true),
+                // c and e share a map; e failed
+                chunk(d, "c.js", "shared.map", crate::Status::Uploaded, false),
+                chunk(d, "e.js", "shared.map", failed, false),
+            ],
+            ..Default::default()
+        };
+        let (out, errors) = delete_after(&report, &[d.to_owned()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(out.stripped, vec![d.join("a.js"), d.join("c.js")]);
+        assert_eq!(out.deleted, vec![d.join("a.js.map")]);
+        assert!(!std::fs::read_to_string(d.join("a.js"))
+            .unwrap()
+            .contains("sourceMappingURL"));
+        // b changed after it was read: left alone, its map too
+        assert!(std::fs::read_to_string(d.join("b.js"))
+            .unwrap()
+            .ends_with("// rebuilt"));
+        assert!(d.join("b.js.map").exists());
+        // the shared map stays while one of its chunks is not verified
+        assert!(d.join("shared.map").exists());
+        assert!(std::fs::read_to_string(d.join("e.js"))
+            .unwrap()
+            .contains("sourceMappingURL"));
+    }
 }
