@@ -1,0 +1,115 @@
+//! Which files a selection finds.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use symship_scan::{select, Selection};
+
+fn tree() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for f in [
+        "dist/app.js",
+        "dist/app.test.js",
+        "dist/chunks/a.mjs",
+        "dist/chunks/b.cjs",
+        "dist/styles.css",
+        "dist/data.json",
+        "dist/node_modules/dep/index.js",
+        "dist/.next/static/chunks/page.js",
+    ] {
+        let p = d.path().join(f);
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(p, "x").unwrap();
+    }
+    d
+}
+
+fn names(root: &Path, sel: &Selection) -> Vec<String> {
+    let (found, _) = select(sel).unwrap();
+    let root = root.canonicalize().unwrap();
+    let mut v: Vec<String> = found
+        .iter()
+        .map(|c| c.path.strip_prefix(&root).unwrap().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn walks_javascript_skips_node_modules_keeps_hidden_directories() {
+    let d = tree();
+    let sel = Selection {
+        roots: vec![d.path().join("dist")],
+        ..Default::default()
+    };
+    assert_eq!(
+        names(d.path(), &sel),
+        [
+            "dist/.next/static/chunks/page.js",
+            "dist/app.js",
+            "dist/app.test.js",
+            "dist/chunks/a.mjs",
+            "dist/chunks/b.cjs"
+        ]
+    );
+}
+
+#[test]
+fn include_and_exclude_globs() {
+    let d = tree();
+    let root = d.path().join("dist");
+    let sel = Selection {
+        roots: vec![root.clone()],
+        exclude: vec!["**/*.test.js".into()],
+        ..Default::default()
+    };
+    assert!(!names(d.path(), &sel).contains(&"dist/app.test.js".to_string()));
+    let sel = Selection {
+        roots: vec![root.clone()],
+        include: vec!["**/chunks/**".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        names(d.path(), &sel),
+        [
+            "dist/.next/static/chunks/page.js",
+            "dist/chunks/a.mjs",
+            "dist/chunks/b.cjs"
+        ]
+    );
+    // An include that names node_modules walks into it.
+    let sel = Selection {
+        roots: vec![root.clone()],
+        include: vec!["**/node_modules/**".into()],
+        ..Default::default()
+    };
+    assert_eq!(names(d.path(), &sel), ["dist/node_modules/dep/index.js"]);
+    // A bad glob is an error naming the flag.
+    let err = select(&Selection {
+        roots: vec![root],
+        include: vec!["a[".into()],
+        ..Default::default()
+    })
+    .unwrap_err();
+    assert!(err.to_string().contains("--include"), "{err}");
+}
+
+#[test]
+fn overlapping_roots_files_and_extra_paths_are_found_once() {
+    let d = tree();
+    let dist = d.path().join("dist");
+    let sel = Selection {
+        roots: vec![dist.clone(), dist.join("chunks"), dist.join("app.js")],
+        paths: vec![dist.join("chunks/a.mjs"), PathBuf::from(dist.join("missing.js"))],
+        ..Default::default()
+    };
+    let (found, skipped) = select(&sel).unwrap();
+    assert_eq!(found.len(), 5, "{found:?}");
+    assert_eq!(skipped.len(), 1, "the missing path is reported: {skipped:?}");
+    // A root that does not exist is an error.
+    assert!(select(&Selection {
+        roots: vec![d.path().join("nope")],
+        ..Default::default()
+    })
+    .is_err());
+}
