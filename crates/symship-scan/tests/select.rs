@@ -1,7 +1,7 @@
 //! Which files a selection finds.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use symship_scan::{select, Selection};
 
@@ -100,7 +100,7 @@ fn overlapping_roots_files_and_extra_paths_are_found_once() {
     let dist = d.path().join("dist");
     let sel = Selection {
         roots: vec![dist.clone(), dist.join("chunks"), dist.join("app.js")],
-        paths: vec![dist.join("chunks/a.mjs"), PathBuf::from(dist.join("missing.js"))],
+        paths: vec![dist.join("chunks/a.mjs"), dist.join("missing.js")],
         ..Default::default()
     };
     let (found, skipped) = select(&sel).unwrap();
