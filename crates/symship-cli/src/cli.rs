@@ -87,6 +87,8 @@ pub enum Command {
     SymbolSets(SymbolSetsCommand),
     /// Check the configuration, the host, the key's scopes and (with -d) a build directory
     Doctor(DoctorArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout
+    Completions(crate::commands::completions::CompletionsArgs),
 }
 
 #[derive(Debug, Subcommand)]

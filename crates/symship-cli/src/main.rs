@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Release(ReleaseCommand::Create(a)) => commands::release::create(a, &cli.global),
         Command::SymbolSets(c) => commands::symbol_sets::run(c, &cli.global),
         Command::Doctor(a) => commands::doctor::run(a, &cli.global),
+        Command::Completions(a) => commands::completions::run(a),
     };
     let exit = match result {
         Ok(exit) => exit,

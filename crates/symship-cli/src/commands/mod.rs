@@ -1,4 +1,5 @@
 //! One module per command.
+pub mod completions;
 pub mod doctor;
 pub mod inject;
 pub mod release;
