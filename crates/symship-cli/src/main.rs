@@ -49,6 +49,7 @@ fn main() -> ExitCode {
             "--no-fail: exiting 0 although the run did not succeed (exit code would be {})",
             exit as u8
         );
+        output::get().no_fail_annotation(exit as u8);
         return ExitCode::SUCCESS;
     }
     ExitCode::from(exit as u8)

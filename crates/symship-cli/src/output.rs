@@ -149,6 +149,19 @@ impl Output {
         }
     }
 
+    /// In GitHub Actions, a `::warning` saying that `--no-fail` hid a non-zero exit code.
+    pub fn no_fail_annotation(&self, code: u8) {
+        if self.github.is_some() {
+            self.eprint(&format!(
+                "::warning title={}::{}\n",
+                escape_property("symship --no-fail"),
+                escape_data(&format!(
+                    "the run did not succeed (exit code would be {code}); --no-fail made the step pass"
+                ))
+            ));
+        }
+    }
+
     /// Writes `text` to stderr without tearing a bar.
     pub fn eprint(&self, text: &str) {
         let write = || {

@@ -130,6 +130,29 @@ fn no_fail_exits_0_but_says_so() {
         stderr.contains("--no-fail") && stderr.contains("would be 1"),
         "a loud warning: {stderr}"
     );
+    assert!(
+        !stderr.contains("::warning"),
+        "no annotation outside GitHub Actions"
+    );
+    // in GitHub Actions, also an annotation on the run page
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 4, "nf");
+    let out = symship_for(&server, tmp.path())
+        .env("GITHUB_ACTIONS", "true")
+        .args(["--no-fail", "sourcemap", "process", "--batch-size", "2", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr.contains("::warning title=symship --no-fail::the run did not succeed (exit code would be 1)"),
+        "{stderr}"
+    );
     // without --no-fail the same faults exit 1 (the flag is what made the difference)
     let server = start(Config {
         faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
