@@ -399,5 +399,18 @@ fn containers_dropped_for_memory_are_built_again_at_transfer_time() {
         assert!(uploaded.len() >= 20, "{mode}: {}", uploaded.len());
         let finished = assert_server_holds_exactly(&server, &all, release_mode);
         assert_eq!(finished, uploaded, "{mode}");
+        if release_mode == ReleaseMode::Event {
+            // large pairs (here: over 64 KiB) are started without a length and sent by POST
+            let reqs = server.requests();
+            let posts = reqs
+                .iter()
+                .filter(|r| is_transfer(r) && r.method == "POST")
+                .count();
+            let puts = reqs
+                .iter()
+                .filter(|r| is_transfer(r) && r.method == "PUT")
+                .count();
+            assert!(posts > 0 && puts > 0, "{posts} POST, {puts} PUT");
+        }
     }
 }

@@ -127,6 +127,8 @@ struct Run {
     /// dropped and built again when its transfer comes.
     held: Arc<Semaphore>,
     held_kib: usize,
+    /// Pairs reading at least this much are large (own thread, built once at transfer time).
+    big_input: u64,
     /// A fixed set of threads for preparation (`threads` for ordinary pairs and one for large
     /// ones, which run one at a time): the allocator keeps a heap per thread that allocated, so
     /// few, long-lived threads keep the high-water mark low.
@@ -143,7 +145,9 @@ const NOT_PROCESSED: &str = "not_processed";
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// A pair reading at least this much goes to the large-pair thread.
+/// A pair reading at least this much is large: it is prepared on the large-pair thread and, when
+/// its size is not known from hashing, built only when its transfer comes (a lower bound comes
+/// from `prepare_memory / 16`).
 const BIG_INPUT: u64 = 4 * 1024 * 1024;
 
 /// `n` threads taking jobs from one queue; they end when the sender is dropped.
@@ -247,7 +251,11 @@ impl Run {
             let job: Job = Box::new(move || {
                 let _ = tx.send(f(&pair));
             });
-            let queue = if size >= BIG_INPUT { &self.big } else { &self.small };
+            let queue = if size >= self.big_input {
+                &self.big
+            } else {
+                &self.small
+            };
             queue
                 .lock()
                 .expect("lock")
@@ -423,6 +431,7 @@ async fn run(
         prep_memory_kib,
         held: Arc::new(Semaphore::new((opts.held_memory / 1024) as usize)),
         held_kib: (opts.held_memory / 1024) as usize,
+        big_input: (opts.prepare_memory / 16).min(BIG_INPUT),
         small: Mutex::new(workers(threads, "symship-prepare")),
         big: Mutex::new(workers(1, "symship-prepare-large")),
         transfers: Arc::new(Semaphore::new(opts.concurrency)),
@@ -685,6 +694,15 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option
         async move {
             let r = match item.light.container.take() {
                 Some(c) => Ok((Some(c), item.hold.take())),
+                // A large pair whose size is not known yet is built once, when its transfer
+                // comes, rather than here and again there: it is started without a declared
+                // length, so it goes by presigned POST.
+                None if item.light.content_length.is_none()
+                    && run.client.is_some()
+                    && prepare::input_size(&run.pairs[item.idx]) >= run.big_input =>
+                {
+                    Ok((None, None))
+                }
                 None => {
                     let light = item.light.clone();
                     run.prepare(item.idx, move |p| prepare::heavy(p, mode, &light))
@@ -829,14 +847,17 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             let bytes = match bytes {
                 Some(b) => b,
                 None => {
-                    // dropped to stay within the memory budget: built again now
+                    // large, or dropped to stay within the memory budget: built now
                     let light = item.light.clone();
                     let mode = run.opts.mode;
                     match run
                         .prepare(item.idx, move |p| prepare::heavy(p, mode, &light))
                         .await
                     {
-                        Ok(b) => b,
+                        Ok(b) => {
+                            run.note_bytes(item.idx, b.len() as u64);
+                            b
+                        }
                         Err(e) => return (item, started.symbol_set_id, Err(Sent::Prep(e))),
                     }
                 }
