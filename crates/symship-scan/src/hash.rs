@@ -14,7 +14,9 @@ use sha2::{Digest, Sha512};
 
 use crate::chunk;
 use crate::inject::ReleaseMode;
-use crate::json::Edits;
+use std::ops::Range;
+
+use crate::json::{array_elements, Edits, Object};
 use crate::map::MapDoc;
 use crate::pair::{self, MapLocation, Pair};
 use crate::SkipReason;
@@ -101,84 +103,128 @@ pub fn without_file_paths(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Writes a JSON value compactly with object members sorted by key, as serde_json does for maps
-/// without `preserve_order`.
-fn write_sorted(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, k) in keys.into_iter().enumerate() {
+/// Writes the JSON value at `bytes[range]` compactly, object members sorted by key, strings and
+/// numbers as serde_json writes them: what posthog-cli's `serde_json::to_string` of a parsed map
+/// gives, without building the parsed tree (one string is held at a time, so a map's
+/// `sourcesContent` is never copied whole).
+fn write_canonical(bytes: &[u8], range: Range<usize>, out: &mut dyn Write) -> Result<(), String> {
+    let io = |e: std::io::Error| e.to_string();
+    match bytes.get(range.start) {
+        Some(b'{') => {
+            let obj = Object::parse(bytes, range).map_err(|e| e.to_string())?;
+            let mut members: Vec<_> = obj.members.iter().collect();
+            members.sort_by(|a, b| a.key.cmp(&b.key));
+            out.write_all(b"{").map_err(io)?;
+            for (i, m) in members.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b',');
+                    out.write_all(b",").map_err(io)?;
                 }
-                serde_json::to_writer(&mut *out, k).expect("write to vec");
-                out.push(b':');
-                write_sorted(&m[k], out);
+                serde_json::to_writer(&mut *out, &m.key).map_err(|e| e.to_string())?;
+                out.write_all(b":").map_err(io)?;
+                write_canonical(bytes, m.value.clone(), out)?;
             }
-            out.push(b'}');
+            out.write_all(b"}").map_err(io)
         }
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, e) in a.iter().enumerate() {
+        Some(b'[') => {
+            out.write_all(b"[").map_err(io)?;
+            for (i, e) in array_elements(bytes, range)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .enumerate()
+            {
                 if i > 0 {
-                    out.push(b',');
+                    out.write_all(b",").map_err(io)?;
                 }
-                write_sorted(e, out);
+                write_canonical(bytes, e, out)?;
             }
-            out.push(b']');
+            out.write_all(b"]").map_err(io)
         }
-        other => serde_json::to_writer(&mut *out, other).expect("write to vec"),
+        Some(b'"') => {
+            let s: String = serde_json::from_slice(&bytes[range]).map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut *out, &s).map_err(|e| e.to_string())
+        }
+        _ => {
+            let v: Value = serde_json::from_slice(&bytes[range]).map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut *out, &v).map_err(|e| e.to_string())
+        }
     }
 }
 
 /// The map as posthog-cli serializes its pristine form: `release_id`, `debugId` first (chunk id
 /// removed), then the other members in key order, the `file` member's script path blanked.
-fn canonical_pristine_map(doc: &MapDoc, out: &mut Vec<u8>) -> Result<(), String> {
+/// `unshift` holds the edits that undo the injection's shift; only the members they touch are
+/// copied.
+fn write_pristine_map(doc: &MapDoc, unshift: &Edits, out: &mut dyn Write) -> Result<(), String> {
     let bytes = &doc.bytes;
-    let parse = |key: &str| -> Result<Option<Value>, String> {
-        doc.obj
-            .get(key)
-            .map(|m| serde_json::from_slice::<Value>(&bytes[m.value.clone()]).map_err(|e| e.to_string()))
-            .transpose()
-    };
-    out.push(b'{');
-    let mut first = true;
-    let mut member = |out: &mut Vec<u8>, key: &str, v: &Value| {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        serde_json::to_writer(&mut *out, key).expect("write to vec");
-        out.push(b':');
-        write_sorted(v, out);
-    };
-    for key in ["release_id", "debugId"] {
-        if let Some(v) = parse(key)? {
-            member(out, key, &v);
-        }
-    }
-    let mut rest: Vec<&str> = doc
+    let mut keys: Vec<&str> = doc
         .obj
         .members
         .iter()
         .map(|m| m.key.as_str())
         .filter(|k| !matches!(*k, "release_id" | "debugId" | "chunk_id" | "chunkId"))
         .collect();
-    rest.sort_unstable();
-    rest.dedup();
-    for key in rest {
-        let mut v = parse(key)?.expect("listed member");
-        if key == "file" {
-            if let Value::String(s) = &v {
-                v = Value::String(without_file_paths(s).into_owned());
+    keys.sort_unstable();
+    keys.dedup();
+    let order = ["release_id", "debugId"]
+        .into_iter()
+        .filter(|k| doc.obj.get(k).is_some())
+        .chain(keys);
+    let io = |e: std::io::Error| e.to_string();
+    out.write_all(b"{").map_err(io)?;
+    for (i, key) in order.enumerate() {
+        let m = doc.obj.get(key).expect("listed member");
+        if i > 0 {
+            out.write_all(b",").map_err(io)?;
+        }
+        serde_json::to_writer(&mut *out, key).map_err(|e| e.to_string())?;
+        out.write_all(b":").map_err(io)?;
+        if key == "file" && bytes.get(m.value.start) == Some(&b'"') {
+            let file: String = serde_json::from_slice(&bytes[m.value.clone()]).map_err(|e| e.to_string())?;
+            serde_json::to_writer(&mut *out, &without_file_paths(&file)).map_err(|e| e.to_string())?;
+        } else if unshift.touches(&m.value) {
+            let edited = unshift.apply_within(bytes, m.value.clone());
+            write_canonical(&edited, 0..edited.len(), out)?;
+        } else {
+            write_canonical(bytes, m.value.clone(), out)?;
+        }
+    }
+    out.write_all(b"}").map_err(io)
+}
+
+/// The event-mode hash of an injected chunk and its map (spec §2.7).
+fn event_hash(source: &str, doc: &MapDoc, existing: Option<&chunk::Existing>) -> Result<String, String> {
+    let mut pristine = source.to_string();
+    let mut unshift = Edits::default();
+    let variant: &[u8] = match existing {
+        None => b"native-debug-id",
+        Some(e) => {
+            if let Some(c) = &e.comment {
+                pristine.replace_range(c.clone(), "");
+            }
+            match &e.snippet {
+                Some(s) => {
+                    let (line, column) = chunk::position_of(&pristine, s.span.start);
+                    pristine.replace_range(s.span.clone(), "");
+                    doc.shift_edits(line, column, -(s.span.len() as i64), &mut unshift)
+                        .map_err(|e| e.to_string())?;
+                    if s.release_id.is_some() {
+                        b"with-release"
+                    } else {
+                        b"chunk-id-only"
+                    }
+                }
+                None => b"chunk-id-only",
             }
         }
-        member(out, key, &v);
-    }
-    out.push(b'}');
-    Ok(())
+    };
+    let mut h = Sha512::new();
+    h.write_all(without_file_paths(&pristine).as_bytes())
+        .map_err(|e| e.to_string())?;
+    h.update(b"\0");
+    write_pristine_map(doc, &unshift, &mut h)?;
+    h.update(b"\0");
+    h.update(variant);
+    Ok(hex::encode(h.finalize()))
 }
 
 /// Builds the payload of an injected pair.
@@ -224,52 +270,16 @@ pub fn payload_from(path: &Path, source: String, doc: MapDoc, mode: ReleaseMode)
             (id, true)
         }
     };
+    let release_id = doc.release_id();
+    let content_hash = match mode {
+        ReleaseMode::SymbolSet => None,
+        ReleaseMode::Event => Some(event_hash(&source, &doc, existing.as_ref())?),
+    };
     // The uploaded map names this chunk, also when several chunks share it.
     let mut edits = Edits::default();
     doc.set_string_edit("chunk_id", &["chunkId"], &chunk_id, &mut edits);
     let map = edits.apply(&doc.bytes);
-    let release_id = doc.release_id();
-
-    let content_hash = match mode {
-        ReleaseMode::SymbolSet => None,
-        ReleaseMode::Event => {
-            let mut pristine = source.clone();
-            let mut pristine_map = doc;
-            let variant: &[u8] = match &existing {
-                None => b"native-debug-id",
-                Some(e) => {
-                    let variant: &[u8] = match &e.snippet {
-                        Some(s) if s.release_id.is_some() => b"with-release",
-                        _ => b"chunk-id-only",
-                    };
-                    if let Some(c) = &e.comment {
-                        pristine.replace_range(c.clone(), "");
-                    }
-                    if let Some(s) = &e.snippet {
-                        let (line, column) = chunk::position_of(&pristine, s.span.start);
-                        pristine.replace_range(s.span.clone(), "");
-                        let mut edits = Edits::default();
-                        pristine_map
-                            .shift_edits(line, column, -(s.span.len() as i64), &mut edits)
-                            .map_err(|e| e.to_string())?;
-                        let bytes = edits.apply(&pristine_map.bytes);
-                        pristine_map = MapDoc::reindex(bytes).map_err(|e| e.to_string())?;
-                    }
-                    variant
-                }
-            };
-            let mut canonical = Vec::with_capacity(pristine_map.bytes.len());
-            canonical_pristine_map(&pristine_map, &mut canonical)?;
-            let normalized = without_file_paths(&pristine);
-            let mut h = Sha512::new();
-            h.write_all(normalized.as_bytes()).expect("hash");
-            h.update(b"\0");
-            h.update(&canonical);
-            h.update(b"\0");
-            h.update(variant);
-            Some(hex::encode(h.finalize()))
-        }
-    };
+    drop(doc);
     Ok(Payload {
         chunk_id,
         release_id,
@@ -283,6 +293,35 @@ pub fn payload_from(path: &Path, source: String, doc: MapDoc, mode: ReleaseMode)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What serde_json writes for the parsed value with every object's keys sorted.
+    fn sorted(v: Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut entries: Vec<_> = m.into_iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+            }
+            Value::Array(a) => Value::Array(a.into_iter().map(sorted).collect()),
+            other => other,
+        }
+    }
+
+    #[test]
+    fn streaming_canonical_form_equals_serde_json() {
+        let text = r#" {
+          "version" : 3, "z": {"b": [1, 2.50, -0.0, 1e3, null, true], "a": "\u00e9\n\"q\"/\/"},
+          "sourcesContent": ["line\r\n\u2028", null], "sections": [ { "offset": {"line":0, "column": 7}, "map": {"x": {}} } ],
+          "empty": [], "obj": {}
+        } "#;
+        let mut streamed = Vec::new();
+        write_canonical(text.as_bytes(), 1..text.trim_end().len(), &mut streamed).unwrap();
+        let expected = serde_json::to_vec(&sorted(serde_json::from_str::<Value>(text).unwrap())).unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
 
     fn normalize(s: &str) -> String {
         without_file_paths(s).replace(FILE_PATH_TOKEN, "<p>")

@@ -193,6 +193,32 @@ impl Edits {
         self.edits.is_empty()
     }
 
+    /// Whether an edit falls inside `range`.
+    pub fn touches(&self, range: &Range<usize>) -> bool {
+        self.edits
+            .iter()
+            .any(|(r, _)| r.start >= range.start && r.end <= range.end)
+    }
+
+    /// `text[range]` with the edits that fall inside it applied; the rest of `text` is not copied.
+    pub fn apply_within(&self, text: &[u8], range: Range<usize>) -> Vec<u8> {
+        let mut inside: Vec<&(Range<usize>, Vec<u8>)> = self
+            .edits
+            .iter()
+            .filter(|(r, _)| r.start >= range.start && r.end <= range.end)
+            .collect();
+        inside.sort_by_key(|(r, _)| (r.start, r.end));
+        let mut out = Vec::with_capacity(range.len());
+        let mut at = range.start;
+        for (r, with) in inside {
+            out.extend_from_slice(&text[at..r.start]);
+            out.extend_from_slice(with);
+            at = r.end;
+        }
+        out.extend_from_slice(&text[at..range.end]);
+        out
+    }
+
     pub fn apply(mut self, text: &[u8]) -> Vec<u8> {
         self.edits.sort_by_key(|(r, _)| (r.start, r.end));
         let extra: usize = self.edits.iter().map(|(_, w)| w.len()).sum();
