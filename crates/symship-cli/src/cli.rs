@@ -203,14 +203,17 @@ pub struct UploadOnlyArgs {
 pub struct UploadArgs {
     #[command(flatten)]
     pub files: FileSelection,
+    /// Public path prefix to strip from sourceMappingURL values (e.g. /static/)
     #[arg(short = 'p', long, value_name = "PREFIX")]
     pub public_path_prefix: Option<String>,
     #[command(flatten)]
     pub release: ReleaseArgs,
+    /// Where the release id lives
     #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
     pub release_mode: ReleaseMode,
     #[command(flatten)]
     pub upload: UploadOnlyArgs,
+    /// Exit 0 even when nothing was found to process
     #[arg(long)]
     pub allow_empty: bool,
 }
@@ -219,28 +222,36 @@ pub struct UploadArgs {
 pub struct ProcessArgs {
     #[command(flatten)]
     pub files: FileSelection,
+    /// Public path prefix to strip from sourceMappingURL values (e.g. /static/)
     #[arg(short = 'p', long, value_name = "PREFIX")]
     pub public_path_prefix: Option<String>,
     #[command(flatten)]
     pub release: ReleaseArgs,
+    /// Where the release id lives
     #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
     pub release_mode: ReleaseMode,
     #[command(flatten)]
     pub upload: UploadOnlyArgs,
+    /// Exit non-zero when any file was skipped (no map, bad map, unreadable)
     #[arg(long)]
     pub strict: bool,
+    /// Exit 0 even when nothing was found to process
     #[arg(long)]
     pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ReleaseResolveArgs {
+    /// Release name (the PostHog release "project"); default: the git repository name
     #[arg(long, visible_alias = "project")]
     pub release_name: Option<String>,
+    /// Release version; default: the git commit id
     #[arg(long, visible_alias = "version")]
     pub release_version: Option<String>,
+    /// Build number, appended to the version as VERSION+BUILD
     #[arg(long)]
     pub build: Option<String>,
+    /// Read name, version and build from an Info.plist
     #[arg(long, value_name = "PATH")]
     pub info_plist: Option<PathBuf>,
     /// Print the release as JSON
