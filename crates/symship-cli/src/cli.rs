@@ -218,26 +218,13 @@ pub struct UploadArgs {
     pub allow_empty: bool,
 }
 
+/// `process` takes everything `inject` takes, plus the upload flags.
 #[derive(Debug, Clone, Args)]
 pub struct ProcessArgs {
     #[command(flatten)]
-    pub files: FileSelection,
-    /// Public path prefix to strip from sourceMappingURL values (e.g. /static/)
-    #[arg(short = 'p', long, value_name = "PREFIX")]
-    pub public_path_prefix: Option<String>,
-    #[command(flatten)]
-    pub release: ReleaseArgs,
-    /// Where the release id lives
-    #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
-    pub release_mode: ReleaseMode,
+    pub inject: InjectArgs,
     #[command(flatten)]
     pub upload: UploadOnlyArgs,
-    /// Exit non-zero when any file was skipped (no map, bad map, unreadable)
-    #[arg(long)]
-    pub strict: bool,
-    /// Exit 0 even when nothing was found to process
-    #[arg(long)]
-    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Args)]

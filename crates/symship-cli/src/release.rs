@@ -4,7 +4,8 @@ use symship_api::{Config, ConfigError, ProcessEnv};
 
 use crate::cli::{GlobalArgs, ReleaseArgs, ReleaseMode};
 
-fn has_release_flags(r: &ReleaseArgs) -> bool {
+/// Whether any flag names a release (or where to read one).
+pub fn has_release_flags(r: &ReleaseArgs) -> bool {
     r.release_name.is_some() || r.release_version.is_some() || r.build.is_some() || r.info_plist.is_some()
 }
 

@@ -4,11 +4,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use symship_api::{Client, Config, ConfigRequest, ProcessEnv};
+use symship_api::Client;
 use symship_scan::{MapLocation, Outcome, Pair};
 use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
 
-use crate::cli::{GlobalArgs, InjectArgs, ProcessArgs, ReleaseArgs, ReleaseMode, UploadArgs, UploadOnlyArgs};
+use crate::cli::{GlobalArgs, ProcessArgs, ReleaseMode, UploadArgs, UploadOnlyArgs};
 use crate::commands::inject::{inject_all, scan_mode};
 use crate::exit::{Exit, UsageError};
 use crate::files;
@@ -43,21 +43,6 @@ impl symship_upload::Reporter for LogReporter {
     fn warning(&self, message: &str) {
         tracing::warn!("{message}");
     }
-}
-
-fn client(global: &GlobalArgs) -> anyhow::Result<Client> {
-    let req = ConfigRequest {
-        host: global.host.clone(),
-        dotenv_file: global.dotenv_file.clone(),
-        ca_cert: global.ca_cert.clone(),
-        skip_ssl_verification: global.skip_ssl_verification,
-        rate_limit_per_minute: Some(global.rate_limit),
-    };
-    let config = Config::resolve(&req, &ProcessEnv).map_err(|e| UsageError(e.to_string()))?;
-    for w in &config.warnings {
-        tracing::warn!("{w}");
-    }
-    Client::new(&config).map_err(|e| anyhow::Error::new(UsageError(e.to_string())))
 }
 
 fn options(
@@ -108,10 +93,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("could not start the async runtime")
-}
-
-fn has_release_flags(r: &ReleaseArgs) -> bool {
-    r.release_name.is_some() || r.release_version.is_some() || r.build.is_some() || r.info_plist.is_some()
 }
 
 fn roots(pairs: &[Pair]) -> Vec<PathBuf> {
@@ -252,13 +233,14 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let client = if global.dry_run {
         None
     } else {
-        Some(client(global)?)
+        Some(crate::api::client_from_globals(global)?)
     };
-    let release_id = if args.release_mode == ReleaseMode::SymbolSet && has_release_flags(&args.release) {
-        crate::release::for_inject(&args.release, args.release_mode, global)?
-    } else {
-        None
-    };
+    let release_id =
+        if args.release_mode == ReleaseMode::SymbolSet && crate::release::has_release_flags(&args.release) {
+            crate::release::for_inject(&args.release, args.release_mode, global)?
+        } else {
+            None
+        };
     let opts = options(
         args.release_mode,
         &args.upload,
@@ -304,31 +286,24 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
 
 /// `symship sourcemap process`: inject, then upload exactly the pairs inject handled (one walk).
 pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let inject = &args.inject;
     let client = if global.dry_run {
         None
     } else {
-        Some(client(global)?)
+        Some(crate::api::client_from_globals(global)?)
     };
     let opts = options(
-        args.release_mode,
+        inject.release_mode,
         &args.upload,
-        args.release.skip_release_on_fail,
+        inject.release.skip_release_on_fail,
         None,
     )?;
     // The release is resolved once and shared by inject and upload.
-    let release_id = crate::release::for_inject(&args.release, args.release_mode, global)?;
-    let inject_args = InjectArgs {
-        files: args.files.clone(),
-        public_path_prefix: args.public_path_prefix.clone(),
-        release: args.release.clone(),
-        release_mode: args.release_mode,
-        strict: args.strict,
-        allow_empty: args.allow_empty,
-    };
-    let (mut summary, results) = inject_all(&inject_args, global, release_id.clone())?;
+    let release_id = crate::release::for_inject(&inject.release, inject.release_mode, global)?;
+    let (mut summary, results) = inject_all(inject, global, release_id.clone())?;
     summary.command = "sourcemap process".into();
     let mut opts = opts;
-    if args.release_mode == ReleaseMode::SymbolSet {
+    if inject.release_mode == ReleaseMode::SymbolSet {
         opts.release_id = release_id
             .as_deref()
             .map(|r| {
@@ -339,7 +314,7 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
     let shared = Shared {
         global,
         up: &args.upload,
-        allow_empty: args.allow_empty,
+        allow_empty: inject.allow_empty,
     };
     let mut exit = if global.dry_run {
         // Nothing was written, so the files on disk are not injected: report from inject's results.
@@ -365,7 +340,7 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
         let skipped = std::mem::take(&mut summary.skipped);
         fill(&mut summary, &report, None);
         summary.skipped = skipped;
-        if n == 0 && !args.allow_empty {
+        if n == 0 && !inject.allow_empty {
             Exit::Empty
         } else {
             Exit::Success
@@ -378,7 +353,7 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
             .collect();
         upload_pairs(&shared, client, pairs, &opts, &mut summary)?
     };
-    if exit == Exit::Success && args.strict && !summary.skipped.is_empty() {
+    if exit == Exit::Success && inject.strict && !summary.skipped.is_empty() {
         exit = Exit::Failed;
     }
     summary.exit_code = exit as u8;
