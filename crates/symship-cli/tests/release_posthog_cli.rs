@@ -1,6 +1,8 @@
 //! symship and posthog-cli 0.19.0 name the same release for the same repository: each finds the
 //! release the other created, and both send the same create body.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -24,22 +26,6 @@ fn posthog_cli() -> PathBuf {
     p
 }
 
-const SCRUB: &[&str] = &[
-    "POSTHOG_CLI_API_KEY",
-    "POSTHOG_CLI_TOKEN",
-    "POSTHOG_CLI_PROJECT_ID",
-    "POSTHOG_CLI_ENV_ID",
-    "POSTHOG_CLI_HOST",
-    "POSTHOG_CLI_DOTENV_FILE",
-    "POSTHOG_CLI_DRY_RUN",
-    "POSTHOG_HOME",
-    "GITHUB_ACTIONS",
-    "VERCEL",
-    "GITLAB_CI",
-    "CIRCLECI",
-    "RUST_LOG",
-];
-
 fn run(bin: &Path, server: &TestServer, home: &Path, cwd: &Path, args: &[&str]) -> Output {
     run_env(bin, server, home, cwd, args, &[])
 }
@@ -53,9 +39,7 @@ fn run_env(
     extra: &[(&str, &str)],
 ) -> Output {
     let mut cmd = Command::new(bin);
-    for v in SCRUB {
-        cmd.env_remove(v);
-    }
+    common::scrub(&mut cmd);
     cmd.envs(extra.iter().copied());
     let o = cmd
         .env("HOME", home)

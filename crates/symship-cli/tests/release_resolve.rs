@@ -1,32 +1,10 @@
 //! `symship release resolve` as a process, against the real local test server.
 
+mod common;
+
 use std::process::{Command, Output, Stdio};
 
 use symship_testserver::{FaultKind, FaultRule, TestServer};
-
-/// Variables that would leak the developer's (or CI's) setup into the binary.
-const SCRUB: &[&str] = &[
-    "POSTHOG_CLI_API_KEY",
-    "POSTHOG_CLI_TOKEN",
-    "POSTHOG_CLI_PROJECT_ID",
-    "POSTHOG_CLI_ENV_ID",
-    "POSTHOG_CLI_HOST",
-    "POSTHOG_CLI_DOTENV_FILE",
-    "POSTHOG_CLI_DRY_RUN",
-    "POSTHOG_HOME",
-    "GITHUB_ACTIONS",
-    "VERCEL",
-    "GITLAB_CI",
-    "CIRCLECI",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "SSL_CERT_FILE",
-    "RUST_LOG",
-];
 
 struct Env<'a> {
     server: Option<&'a TestServer>,
@@ -47,9 +25,7 @@ impl<'a> Env<'a> {
 
     fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_symship"));
-        for v in SCRUB {
-            cmd.env_remove(v);
-        }
+        common::scrub(&mut cmd);
         cmd.env("HOME", self.home.path())
             .current_dir(self.cwd.path())
             .args(args);

@@ -11,9 +11,9 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
-pub fn symship() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_symship"));
-    // Nothing from the developer's environment leaks into a test.
+/// Removes what the developer's (or CI's) environment would leak into a child: PostHog settings,
+/// CI variables, proxies, extra CAs, log filters.
+pub fn scrub(c: &mut Command) {
     for (k, _) in std::env::vars() {
         let ci = [
             "VERCEL",
@@ -29,6 +29,12 @@ pub fn symship() -> Command {
             c.env_remove(k);
         }
     }
+}
+
+/// The binary under test, with a clean environment and no credentials file.
+pub fn symship() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_symship"));
+    scrub(&mut c);
     c.env("POSTHOG_HOME", "/nonexistent-symship-test-home");
     c
 }
