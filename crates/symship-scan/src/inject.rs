@@ -286,7 +286,12 @@ fn run_one(
 }
 
 /// Handles one group: the chunks that share one map file (usually one chunk).
-fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> Vec<PairResult> {
+fn process_group(
+    group: &[Pair],
+    opts: &InjectOptions,
+    reporter: &dyn Reporter,
+    files: &fsutil::Replacer,
+) -> Vec<PairResult> {
     let mut results = Vec::with_capacity(group.len());
     let done = |pair: &Pair, result: Result<Outcome, SkipReason>, results: &mut Vec<PairResult>| {
         let r = PairResult {
@@ -308,7 +313,8 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                         write_inline(&mut text, &url, &map.bytes);
                     }
                     if !opts.dry_run && outcome.changed() {
-                        fsutil::write_atomically(&pair.source, text.as_bytes())
+                        files
+                            .write(&pair.source, text.as_bytes())
                             .map_err(|e| SkipReason::Write(format!("{}: {e}", pair.source.display())))?;
                     }
                     Ok(outcome)
@@ -345,7 +351,7 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
             // map that already carries the chunk id and does not shift it twice.
             let mut map_error = None;
             if !opts.dry_run && map.dirty {
-                if let Err(e) = fsutil::write_atomically(map_path, &map.bytes) {
+                if let Err(e) = files.write(map_path, &map.bytes) {
                     map_error = Some(SkipReason::Write(format!("{}: {e}", map_path.display())));
                 }
             }
@@ -356,7 +362,8 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                         if opts.dry_run || !outcome.changed() {
                             Ok(outcome)
                         } else {
-                            fsutil::write_atomically(&pair.source, text.as_bytes())
+                            files
+                                .write(&pair.source, text.as_bytes())
                                 .map(|_| outcome)
                                 .map_err(|e| SkipReason::Write(format!("{}: {e}", pair.source.display())))
                         }
@@ -390,16 +397,18 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
     .min(work.len().max(1));
     let next = AtomicUsize::new(0);
     let collected = Mutex::new(Vec::with_capacity(pairs.len()));
+    let files = fsutil::Replacer::new();
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(group) = work.get(i) else { break };
-                let r = process_group(group, opts, reporter);
+                let r = process_group(group, opts, reporter, &files);
                 collected.lock().expect("no worker panicked").extend(r);
             });
         }
     });
+    drop(files);
     let mut results = collected.into_inner().expect("no worker panicked");
     let order: std::collections::HashMap<&Path, usize> = pairs
         .iter()
