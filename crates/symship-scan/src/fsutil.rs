@@ -50,8 +50,12 @@ impl Replacer {
         };
         let spare = self.spares.lock().expect("lock").get_mut(dir).and_then(Vec::pop);
         let tmp = match spare {
-            Some(spare) => match fs::OpenOptions::new().write(true).truncate(true).open(&spare) {
-                Ok(mut f) => match write_into(&mut f, bytes, mode.clone()) {
+            // Overwritten, then cut to length: truncating to zero first would make ext4 write
+            // the data out when the file is closed (auto_da_alloc again).
+            Some(spare) => match fs::OpenOptions::new().write(true).open(&spare) {
+                Ok(mut f) => match write_into(&mut f, bytes, mode.clone())
+                    .and_then(|()| f.set_len(bytes.len() as u64))
+                {
                     Ok(()) => spare,
                     Err(e) => {
                         let _ = fs::remove_file(&spare);
