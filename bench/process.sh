@@ -11,6 +11,10 @@
 #   CORPORA            default: "vite-app mermaid+tfjs+posthog-js" (a+b = several corpora in one directory)
 #   BENCH_TOOLS        default: "posthog-cli symship"
 #   SYMSHIP_TOOLS      tools cache (default ~/.cache/symship/tools)
+#   SERVER_TMPDIR      where the test server keeps its S3 objects (default /dev/shm when it is a writable
+#                      tmpfs, else $TMPDIR). The server stands in for PostHog and its remote object store; on
+#                      the local disk its file creation (s3s-fs writes a file per object) took half of both
+#                      tools' cold runs on this machine and measured the disk, not the clients.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${SYMSHIP_TOOLS:-$HOME/.cache/symship/tools}"
@@ -33,6 +37,10 @@ for c in "${corpora[@]}"; do
   done
 done
 
+server_tmp="${SERVER_TMPDIR:-}"
+if [ -z "$server_tmp" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(stat -f -c %T /dev/shm)" = tmpfs ]; then
+  server_tmp=/dev/shm
+fi
 server_pid=""; tmp=""
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
@@ -43,7 +51,7 @@ trap cleanup EXIT
 # start_server: a fresh server; sets server_pid and env_file
 start_server() {
   env_file="$tmp/server.env"
-  "$server_bin" >"$env_file" 2>"$tmp/server.log" &
+  TMPDIR="${server_tmp:-${TMPDIR:-/tmp}}" "$server_bin" >"$env_file" 2>"$tmp/server.log" &
   server_pid=$!
   for _ in $(seq 1 200); do
     [ "$(grep -c '^POSTHOG_CLI_' "$env_file" 2>/dev/null || true)" -ge 3 ] && return 0
@@ -126,6 +134,7 @@ out="$root/bench/results/process-$(date +%F).md"
   echo "against a fresh \`symship-testserver\` (loopback API + s3s-fs) per tool; *cold* is the first run, *re-run*"
   echo "the same command again on the same directory and server. \`/usr/bin/time\`: wall s, CPU s (user+sys), peak"
   echo "RSS. *sets*: symbol sets finished on the server after the cold run; *sent*: transfers during the re-run."
+  echo "The server's S3 objects are kept in \`${server_tmp:-${TMPDIR:-/tmp}}\` (SERVER_TMPDIR)."
   echo "Ratios against posthog-cli (targets for symship: cold wall <= 0.40, re-run wall <= 0.30, RSS <= 100 MiB)."
   echo
   echo "| corpus | JS / maps | size | tool | run | wall s | CPU s | peak RSS MB | sets | sent | wall vs ph | CPU vs ph | RSS vs ph |"
