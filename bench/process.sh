@@ -11,6 +11,10 @@
 #   CORPORA            default: "vite-app mermaid+tfjs+posthog-js" (a+b = several corpora in one directory)
 #   BENCH_TOOLS        default: "posthog-cli symship"
 #   SYMSHIP_TOOLS      tools cache (default ~/.cache/symship/tools)
+# symship's content-hash cache (SYMSHIP_CACHE_DIR) starts empty in each corpus's temporary directory, so
+# the cold run computes every hash and the re-run finds what the cold run remembered, as on a machine
+# that runs the same job twice.
+#
 #   SERVER_TMPDIR      where the test server keeps its S3 objects (default /dev/shm when it is a writable
 #                      tmpfs, else $TMPDIR). The server stands in for PostHog and its remote object store; on
 #                      the local disk its file creation (s3s-fs writes a file per object) took half of both
@@ -74,6 +78,7 @@ run_tool() {
   local tool="$1" dir="$2" label="$3" bin="$posthog"
   [ "$tool" = symship ] && bin="$symship"
   if ! (cd "$dir" && set -a && . "$env_file" && set +a &&
+        SYMSHIP_CACHE_DIR="$tmp/symship-cache" \
         /usr/bin/time -f '%e %U %S %M' -o "$tmp/$label.time" "$bin" sourcemap process --directory . >"$tmp/$label.log" 2>&1); then
     tail -20 "$tmp/$label.log" >&2; die "$tool failed ($label; log above)"
   fi

@@ -37,6 +37,8 @@ pub struct UploadSummary {
     pub skipped_duplicate: usize,
     /// Dry run: chunks that would be checked and sent.
     pub would_upload: usize,
+    /// Content hashes taken from the cache of an earlier run (`SYMSHIP_CACHE_DIR`).
+    pub hashes_from_cache: usize,
     /// Every chunk that did not land, with why.
     pub failed: Vec<FailedChunk>,
     /// Compressed bytes sent to object storage.

@@ -237,6 +237,7 @@ fn json_summary_snapshot() {
             "skipped_too_large",
             "skipped_duplicate",
             "would_upload",
+            "hashes_from_cache",
             "failed",
             "bytes",
             "requests",

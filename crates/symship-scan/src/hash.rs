@@ -140,7 +140,12 @@ fn write_canonical(bytes: &[u8], range: Range<usize>, out: &mut dyn Write) -> Re
             out.write_all(b"]").map_err(io)
         }
         Some(b'"') => {
-            let s: String = serde_json::from_slice(&bytes[range]).map_err(|e| e.to_string())?;
+            let raw = &bytes[range];
+            if is_canonical_string(raw) {
+                // What serde_json would write back: copy it (the bulk of a map).
+                return out.write_all(raw).map_err(io);
+            }
+            let s: String = serde_json::from_slice(raw).map_err(|e| e.to_string())?;
             serde_json::to_writer(&mut *out, &s).map_err(|e| e.to_string())
         }
         _ => {
@@ -148,6 +153,57 @@ fn write_canonical(bytes: &[u8], range: Range<usize>, out: &mut dyn Write) -> Re
             serde_json::to_writer(&mut *out, &v).map_err(|e| e.to_string())
         }
     }
+}
+
+/// Whether a string literal (quotes included) is already what serde_json writes for its value:
+/// valid UTF-8, no raw control character, and only the escapes serde_json itself uses (`\"`,
+/// `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u00xx` in lower-case hex for the other control
+/// characters). Anything else (`\/`, `\u00e9`, upper-case hex, ...) is decoded and re-encoded.
+fn is_canonical_string(raw: &[u8]) -> bool {
+    let Some(inner) = raw.get(1..raw.len().saturating_sub(1)).filter(|_| raw.len() >= 2) else {
+        return false;
+    };
+    if std::str::from_utf8(inner).is_err() {
+        return false;
+    }
+    let mut i = 0;
+    while i < inner.len() {
+        // Whole blocks without a backslash or a control character are skipped at once (the
+        // check compiles to SIMD).
+        if let Some(block) = inner.get(i..i + 32) {
+            if !block
+                .iter()
+                .fold(false, |acc, &b| acc | (b == b'\\') | (b < 0x20))
+            {
+                i += 32;
+                continue;
+            }
+        }
+        match inner[i] {
+            b if b < 0x20 => return false,
+            b'\\' => match inner.get(i + 1) {
+                Some(b'"' | b'\\' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
+                Some(b'u') => {
+                    let Some(hex) = inner.get(i + 2..i + 6) else {
+                        return false;
+                    };
+                    let lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
+                    if hex[0] != b'0' || hex[1] != b'0' || !hex[2..].iter().all(|&b| lower_hex(b)) {
+                        return false;
+                    }
+                    let v = u8::from_str_radix(std::str::from_utf8(&hex[2..]).unwrap_or("zz"), 16)
+                        .unwrap_or(0xff);
+                    if v >= 0x20 || matches!(v, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d) {
+                        return false;
+                    }
+                    i += 6;
+                }
+                _ => return false,
+            },
+            _ => i += 1,
+        }
+    }
+    true
 }
 
 /// The map as posthog-cli serializes its pristine form: `release_id`, `debugId` first (chunk id
@@ -229,7 +285,36 @@ fn event_hash(source: &str, doc: &MapDoc, existing: Option<&chunk::Existing>) ->
 
 /// Builds the payload of an injected pair.
 pub fn payload(pair: &Pair, mode: ReleaseMode) -> Result<Payload, SkipReason> {
+    let (source, map_bytes) = read_pair(pair)?;
+    payload_of(pair, source, map_bytes, mode)
+}
+
+/// Reads an injected pair as it is on disk: the chunk's text and the map's bytes (decoded from
+/// the data URL for an inline map).
+pub fn read_pair(pair: &Pair) -> Result<(String, Vec<u8>), SkipReason> {
     let source = crate::read_source(&pair.source)?;
+    let map_bytes = match &pair.map {
+        MapLocation::File(p) => {
+            std::fs::read(p).map_err(|e| SkipReason::Unreadable(format!("{}: {e}", p.display())))?
+        }
+        MapLocation::Inline => {
+            let (v, _) = pair::sourcemap_reference(&source).ok_or(SkipReason::NoMap { reference: None })?;
+            pair::decode_data_url(v).map_err(|error| SkipReason::BadMap {
+                map: format!("{} (inline)", pair.source.display()),
+                error,
+            })?
+        }
+    };
+    Ok((source, map_bytes))
+}
+
+/// Builds the payload of a pair from what [`read_pair`] read.
+pub fn payload_of(
+    pair: &Pair,
+    source: String,
+    map_bytes: Vec<u8>,
+    mode: ReleaseMode,
+) -> Result<Payload, SkipReason> {
     let map_name = match &pair.map {
         MapLocation::File(p) => p.display().to_string(),
         MapLocation::Inline => format!("{} (inline)", pair.source.display()),
@@ -237,15 +322,6 @@ pub fn payload(pair: &Pair, mode: ReleaseMode) -> Result<Payload, SkipReason> {
     let bad = |error: String| SkipReason::BadMap {
         map: map_name.clone(),
         error,
-    };
-    let map_bytes = match &pair.map {
-        MapLocation::File(p) => {
-            std::fs::read(p).map_err(|e| SkipReason::Unreadable(format!("{}: {e}", p.display())))?
-        }
-        MapLocation::Inline => {
-            let (v, _) = pair::sourcemap_reference(&source).ok_or(SkipReason::NoMap { reference: None })?;
-            pair::decode_data_url(v).map_err(bad)?
-        }
     };
     let doc = MapDoc::parse(map_bytes).map_err(|e| bad(e.to_string()))?;
     if doc.is_empty() {
@@ -321,6 +397,33 @@ mod tests {
             String::from_utf8(streamed).unwrap(),
             String::from_utf8(expected).unwrap()
         );
+    }
+
+    #[test]
+    fn strings_copied_as_they_are_are_what_serde_json_writes() {
+        let cases = [
+            r#""plain ascii and é 日 😀""#,
+            r#""a\nb\tc\r\"q\" \\ \b\f""#,
+            r#""\u0000\u001f\u0007""#,
+            r#""\/ slash""#,
+            r#""\u00e9 escaped""#,
+            r#""\u001F upper""#,
+            r#""\u000a long form of \n""#,
+            r#""\u2028 \ud83d\ude00""#,
+            r#""long: 0123456789012345678901234567890123456789\n0123456789012345678901234567890123456789""#,
+            r#""""#,
+        ];
+        for raw in cases {
+            let value: String = serde_json::from_str(raw).unwrap();
+            let written = serde_json::to_string(&value).unwrap();
+            assert_eq!(is_canonical_string(raw.as_bytes()), written == raw, "{raw}");
+            let mut out = Vec::new();
+            write_canonical(raw.as_bytes(), 0..raw.len(), &mut out).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), written, "{raw}");
+        }
+        // A raw control character is not valid JSON: not copied (serde_json reports it).
+        assert!(!is_canonical_string(b"\"a\x01b\""));
+        assert!(!is_canonical_string(b"\"\xff\""));
     }
 
     fn normalize(s: &str) -> String {

@@ -19,12 +19,14 @@
 
 pub mod container;
 pub mod delete;
+pub mod memo;
 mod pipeline;
 mod prepare;
 pub mod report;
 mod transfer;
 
 pub use delete::{delete_after, DeleteError, DeleteOutcome};
+pub use memo::HashMemo;
 pub use pipeline::{plan, upload, UploadOptions, CHECK_BATCH};
 pub use report::{ChunkReport, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
 pub use uuid::Uuid;

@@ -53,6 +53,8 @@ pub struct UploadOptions {
     pub held_memory: u64,
     /// How often one chunk may get a fresh presigned URL after its URL expired.
     pub max_restarts: u32,
+    /// Content hashes remembered across runs (see [`crate::memo`]); the caller saves it.
+    pub memo: Option<Arc<crate::HashMemo>>,
 }
 
 impl Default for UploadOptions {
@@ -69,6 +71,7 @@ impl Default for UploadOptions {
             prepare_memory: 64 * 1024 * 1024,
             held_memory: 32 * 1024 * 1024,
             max_restarts: 5,
+            memo: None,
         }
     }
 }
@@ -139,6 +142,8 @@ struct Run {
     /// only when there is room, so URLs are issued just before they are used.
     waiting: Arc<Semaphore>,
     warnings: Mutex<Vec<String>>,
+    /// Hashes the memo served.
+    memo_hits: AtomicU64,
 }
 
 const NOT_PROCESSED: &str = "not_processed";
@@ -437,6 +442,7 @@ async fn run(
         transfers: Arc::new(Semaphore::new(opts.concurrency)),
         waiting: Arc::new(Semaphore::new(opts.batch_size.max(opts.concurrency))),
         warnings: Mutex::new(Vec::new()),
+        memo_hits: AtomicU64::new(0),
         opts,
     });
     if run.opts.mode == ReleaseMode::Event && run.opts.skip_on_conflict {
@@ -475,6 +481,7 @@ async fn run(
         wall: started.elapsed(),
         warnings: run.warnings.into_inner().expect("lock"),
         presence_unverified: run.opts.effective_conflict().1,
+        hashes_from_cache: run.memo_hits.into_inner() as usize,
     }
 }
 
@@ -482,12 +489,16 @@ async fn run(
 async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
     let mode = run.opts.mode;
     let fallback = run.opts.release_id;
+    let memo = run.opts.memo.clone();
     let mut results = futures::stream::iter(0..run.pairs.len())
         .map(|idx| {
             let run = run.clone();
+            let memo = memo.clone();
             async move {
                 let r = run
-                    .prepare(idx, move |p| prepare::light(p, mode, fallback, true))
+                    .prepare(idx, move |p| {
+                        prepare::light(p, mode, fallback, true, memo.as_deref())
+                    })
                     .await;
                 (idx, r)
             }
@@ -513,6 +524,9 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
             }
         };
         run.note_light(idx, &light);
+        if light.cached {
+            run.memo_hits.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(&first) = seen.get(&light.chunk_id) {
             run.set_status(
                 idx,

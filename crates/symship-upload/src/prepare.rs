@@ -5,11 +5,12 @@ use std::path::Path;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use symship_scan::hash::{payload, sha512_hex, Payload};
-use symship_scan::{MapLocation, Pair, ReleaseMode};
+use symship_scan::hash::{payload, payload_of, read_pair, sha512_hex, Payload};
+use symship_scan::{MapLocation, Pair, ReleaseMode, SkipReason};
 use uuid::Uuid;
 
 use crate::container::{self, MAX_SET_BYTES};
+use crate::memo::{self, HashMemo};
 
 /// Pairs up to this size get their container built while they are read anyway.
 const SMALL_PAIR: usize = 256 * 1024;
@@ -28,6 +29,8 @@ pub(crate) struct Light {
     pub digest: [u8; 32],
     /// SHA-256 of the map as sent (with this chunk's `chunk_id`).
     pub map_digest: [u8; 32],
+    /// The hash came from the memo of an earlier run.
+    pub cached: bool,
 }
 
 /// Why a chunk cannot be sent.
@@ -41,11 +44,15 @@ pub(crate) enum PrepError {
     Failed { code: String, reason: String },
 }
 
-fn read(pair: &Pair, mode: ReleaseMode) -> Result<(Payload, [u8; 32], [u8; 32]), PrepError> {
-    let p = payload(pair, mode).map_err(|e| PrepError::Skip {
+fn skip(pair: &Pair, e: SkipReason) -> PrepError {
+    PrepError::Skip {
         code: e.code().to_string(),
         reason: format!("{} {e}", pair.source.display()),
-    })?;
+    }
+}
+
+fn read(pair: &Pair, mode: ReleaseMode) -> Result<(Payload, [u8; 32], [u8; 32]), PrepError> {
+    let p = payload(pair, mode).map_err(|e| skip(pair, e))?;
     let digest: [u8; 32] = Sha256::digest(p.source.as_bytes()).into();
     let map_digest: [u8; 32] = Sha256::digest(&p.map).into();
     Ok((p, digest, map_digest))
@@ -69,7 +76,7 @@ fn build(pair: &Pair, p: &Payload) -> Result<Vec<u8>, PrepError> {
 
 fn release(
     pair: &Pair,
-    p: &Payload,
+    map_release: Option<&str>,
     mode: ReleaseMode,
     fallback: Option<Uuid>,
 ) -> Result<Option<Uuid>, PrepError> {
@@ -77,7 +84,7 @@ fn release(
         // posthog-cli strips the release in event mode: it travels with the chunk's snippet.
         return Ok(None);
     }
-    match &p.release_id {
+    match map_release {
         None => Ok(fallback),
         Some(r) => Uuid::parse_str(r).map(Some).map_err(|_| PrepError::Skip {
             code: "invalid_release_id".into(),
@@ -91,15 +98,35 @@ fn release(
 
 /// Reads and hashes a pair. In symbol-set mode the hash covers the container, so it is built
 /// here; in event mode it is not (a re-run of an unchanged build never compresses anything).
+/// With a memo, bytes met before are only read and digested.
 pub(crate) fn light(
     pair: &Pair,
     mode: ReleaseMode,
     fallback_release: Option<Uuid>,
     build_small: bool,
+    memo: Option<&HashMemo>,
 ) -> Result<Light, PrepError> {
-    let (p, digest, map_digest) = read(pair, mode)?;
-    let release_id = release(pair, &p, mode, fallback_release)?;
-    match mode {
+    let (source, map_bytes) = read_pair(pair).map_err(|e| skip(pair, e))?;
+    let digest: [u8; 32] = Sha256::digest(source.as_bytes()).into();
+    let key = memo.map(|_| memo::Key::new(digest, Sha256::digest(&map_bytes).into(), mode));
+    if let (Some(memo), Some(key)) = (memo, &key) {
+        if let Some(v) = memo.get(key) {
+            return Ok(Light {
+                release_id: release(pair, v.release_id.as_deref(), mode, fallback_release)?,
+                chunk_id: v.chunk_id,
+                content_hash: v.content_hash,
+                content_length: v.content_length,
+                container: None,
+                digest,
+                map_digest: v.map_digest,
+                cached: true,
+            });
+        }
+    }
+    let p = payload_of(pair, source, map_bytes, mode).map_err(|e| skip(pair, e))?;
+    let map_digest: [u8; 32] = Sha256::digest(&p.map).into();
+    let release_id = release(pair, p.release_id.as_deref(), mode, fallback_release)?;
+    let light = match mode {
         ReleaseMode::Event => {
             let content_hash = p.content_hash.clone().ok_or_else(|| PrepError::Failed {
                 code: "no_content_hash".into(),
@@ -112,19 +139,20 @@ pub(crate) fn light(
             } else {
                 None
             };
-            Ok(Light {
-                chunk_id: p.chunk_id,
+            Light {
+                chunk_id: p.chunk_id.clone(),
                 release_id,
                 content_hash,
                 content_length: container.as_ref().map(|c| c.len() as u64),
                 container,
                 digest,
                 map_digest,
-            })
+                cached: false,
+            }
         }
         ReleaseMode::SymbolSet => {
             let c = build(pair, &p)?;
-            Ok(Light {
+            Light {
                 chunk_id: p.chunk_id.clone(),
                 release_id,
                 content_hash: sha512_hex(&[&c]),
@@ -132,9 +160,23 @@ pub(crate) fn light(
                 container: Some(Bytes::from(c)),
                 digest,
                 map_digest,
-            })
+                cached: false,
+            }
         }
+    };
+    if let (Some(memo), Some(key)) = (memo, key) {
+        memo.put(
+            key,
+            memo::Value {
+                chunk_id: light.chunk_id.clone(),
+                release_id: p.release_id.clone(),
+                content_hash: light.content_hash.clone(),
+                content_length: light.content_length,
+                map_digest: light.map_digest,
+            },
+        );
     }
+    Ok(light)
 }
 
 /// Builds the container of a chunk checked earlier, and makes sure it is still what was hashed

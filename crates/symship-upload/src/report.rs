@@ -111,6 +111,8 @@ pub struct UploadReport {
     /// `--skip-on-conflict` was in effect: "already present" then only means the server holds
     /// *some* content for the chunk id, maybe not this build's.
     pub presence_unverified: bool,
+    /// Content hashes served by the memo of an earlier run instead of computed.
+    pub hashes_from_cache: usize,
 }
 
 impl UploadReport {

@@ -74,6 +74,7 @@ fn options(
         tuned.held_memory = mib * 1024 * 1024 / 2;
     }
     Ok(UploadOptions {
+        memo: hash_memo(),
         prepare_memory: tuned.prepare_memory,
         held_memory: tuned.held_memory,
         mode: scan_mode(mode),
@@ -85,6 +86,33 @@ fn options(
         release_id,
         ..Default::default()
     })
+}
+
+/// Where content hashes are remembered between runs: `$SYMSHIP_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/symship`, else `~/.cache/symship`; none with `SYMSHIP_NO_CACHE=1`.
+fn hash_memo() -> Option<Arc<symship_upload::HashMemo>> {
+    let set = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
+    if set("SYMSHIP_NO_CACHE").is_some_and(|v| v != "0" && v != "false") {
+        return None;
+    }
+    let dir = set("SYMSHIP_CACHE_DIR").map(PathBuf::from).or_else(|| {
+        set("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("symship"))
+    })?;
+    let path = dir.join("content-hashes.json");
+    let memo = symship_upload::HashMemo::load(&path);
+    tracing::debug!("{} remembered content hash(es) in {}", memo.len(), path.display());
+    Some(Arc::new(memo))
+}
+
+fn save_memo(opts: &UploadOptions) {
+    if let Some(memo) = &opts.memo {
+        if let Err(e) = memo.save() {
+            tracing::debug!("could not save the content-hash cache (the next run hashes again): {e}");
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -117,6 +145,7 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
         skipped_too_large: report.too_large(),
         skipped_duplicate: report.duplicates(),
         would_upload: report.count(|s| *s == Status::WouldUpload),
+        hashes_from_cache: report.hashes_from_cache,
         bytes: report.bytes_sent,
         requests: report.requests.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         timings_ms: report
@@ -196,6 +225,7 @@ fn upload_pairs(
         None => rt.block_on(symship_upload::plan(pairs, opts, reporter)),
     };
     drop(rt);
+    save_memo(opts);
     let deleted = if s.up.delete_after && client.is_some() {
         let (outcome, errors) = symship_upload::delete_after(&report, &roots);
         for e in &errors {

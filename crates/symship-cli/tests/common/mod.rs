@@ -31,11 +31,18 @@ pub fn scrub(c: &mut Command) {
     }
 }
 
+/// A content-hash cache for this test process only (shared by its tests: entries are keyed by
+/// content, so sharing is safe, and re-runs within a test exercise it), never the user's.
+pub fn test_cache_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("symship-cache-{}", std::process::id()))
+}
+
 /// The binary under test, with a clean environment and no credentials file.
 pub fn symship() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_symship"));
     scrub(&mut c);
     c.env("POSTHOG_HOME", "/nonexistent-symship-test-home");
+    c.env("SYMSHIP_CACHE_DIR", test_cache_dir());
     c
 }
 

@@ -17,6 +17,12 @@ pub fn start(cfg: Config) -> TestServer {
     }
 }
 
+/// A content-hash cache for this test process only (keyed by content, so its tests may share it),
+/// never the user's.
+pub fn test_cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("symship-cache-{}", std::process::id()))
+}
+
 /// `symship` with the server's credentials, run in `cwd` (a temp dir outside any git repository,
 /// so no release is resolved from git).
 pub fn symship_for(server: &TestServer, cwd: &Path) -> Command {
@@ -31,7 +37,8 @@ pub fn symship_for(server: &TestServer, cwd: &Path) -> Command {
             c.env_remove(k);
         }
     }
-    c.env("POSTHOG_HOME", "/nonexistent-symship-test-home")
+    c.env("SYMSHIP_CACHE_DIR", test_cache_dir())
+        .env("POSTHOG_HOME", "/nonexistent-symship-test-home")
         .env("POSTHOG_CLI_HOST", server.base_url())
         .env("POSTHOG_CLI_PROJECT_ID", server.project_id().to_string())
         .env("POSTHOG_CLI_API_KEY", server.api_key())

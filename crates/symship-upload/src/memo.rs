@@ -1,0 +1,356 @@
+//! A memo of content hashes across runs, keyed by the content itself.
+//!
+//! Computing a pair's `content_hash` means parsing its map and hashing a canonical form of it
+//! (event mode) or compressing the container (symbol-set mode): most of the CPU a re-run of an
+//! unchanged build spends. The memo maps the SHA-256 of the chunk and of the map, as read, to
+//! what that computation gave, so a run that meets the same bytes again reads and digests them and
+//! skips the rest. Keys are digests of the content, never paths or timestamps: a changed file is a
+//! miss, whatever its mtime says. Entries carry the version of the code that computed them.
+//!
+//! The file is JSON under the cache directory, replaced atomically; a missing, unreadable or
+//! foreign file is an empty memo, and a failure to save only costs the next run time.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use symship_scan::ReleaseMode;
+use uuid::Uuid;
+
+/// Changes whenever what is computed (or how) may change: the crate version covers the hash
+/// framing and the container writer (zstd) that this build links.
+const FORMAT: &str = concat!("symship-hash-memo/1 symship-upload/", env!("CARGO_PKG_VERSION"));
+
+/// How many entries the file keeps (the most recently used): ten builds of 2,000 chunks; about
+/// 200 bytes each in memory.
+pub const MAX_ENTRIES: usize = 20_000;
+
+/// What identifies a computation: the bytes read and the mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Key {
+    pub source: [u8; 32],
+    pub map: [u8; 32],
+    pub symbol_set_mode: bool,
+}
+
+impl Key {
+    pub fn new(source: [u8; 32], map: [u8; 32], mode: ReleaseMode) -> Key {
+        Key {
+            source,
+            map,
+            symbol_set_mode: mode == ReleaseMode::SymbolSet,
+        }
+    }
+
+    /// The key in memory and on disk: one SHA-256 of the mode and both digests.
+    fn id(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(if self.symbol_set_mode { b"s" } else { b"e" });
+        h.update(self.source);
+        h.update(self.map);
+        h.finalize().into()
+    }
+}
+
+/// What the computation gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Value {
+    pub chunk_id: String,
+    /// The map's own `release_id`.
+    pub release_id: Option<String>,
+    /// Hex SHA-512.
+    pub content_hash: String,
+    /// The container's size, where it was built.
+    pub content_length: Option<u64>,
+    /// SHA-256 of the map as sent, with this chunk's `chunk_id`.
+    pub map_digest: [u8; 32],
+}
+
+/// A [`Value`] in a fixed 140 bytes (ids as UUID bytes, hashes as bytes), so a memo of
+/// [`MAX_ENTRIES`] stays a few MiB.
+#[derive(Debug, Clone, Copy)]
+struct Packed {
+    chunk_id: [u8; 16],
+    release_id: Option<[u8; 16]>,
+    content_hash: [u8; 64],
+    map_digest: [u8; 32],
+    content_length: Option<u64>,
+    /// Unix seconds of the last run that used the entry.
+    used: u64,
+}
+
+/// A UUID's bytes, when `s` is exactly its lower-case hyphenated form (so it reads back equal).
+fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+    let u = Uuid::parse_str(s).ok()?;
+    (u.hyphenated().to_string() == s).then(|| *u.as_bytes())
+}
+
+impl Packed {
+    fn pack(v: &Value, used: u64) -> Option<Packed> {
+        Some(Packed {
+            chunk_id: uuid_bytes(&v.chunk_id)?,
+            release_id: match &v.release_id {
+                None => None,
+                Some(r) => Some(uuid_bytes(r)?),
+            },
+            content_hash: hex::decode(&v.content_hash).ok()?.try_into().ok()?,
+            map_digest: v.map_digest,
+            content_length: v.content_length,
+            used,
+        })
+    }
+
+    fn unpack(&self) -> Value {
+        Value {
+            chunk_id: Uuid::from_bytes(self.chunk_id).hyphenated().to_string(),
+            release_id: self
+                .release_id
+                .map(|r| Uuid::from_bytes(r).hyphenated().to_string()),
+            content_hash: hex::encode(self.content_hash),
+            content_length: self.content_length,
+            map_digest: self.map_digest,
+        }
+    }
+}
+
+/// An entry as stored in the file.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    chunk_id: String,
+    release_id: Option<String>,
+    content_hash: String,
+    content_length: Option<u64>,
+    map_digest: String,
+    used: u64,
+}
+
+#[derive(Deserialize)]
+struct File {
+    format: String,
+    entries: HashMap<String, Stored>,
+}
+
+fn from_stored(k: &str, s: Stored) -> Option<([u8; 32], Packed)> {
+    let key: [u8; 32] = hex::decode(k).ok()?.try_into().ok()?;
+    let v = Value {
+        chunk_id: s.chunk_id,
+        release_id: s.release_id,
+        content_hash: s.content_hash,
+        content_length: s.content_length,
+        map_digest: hex::decode(&s.map_digest).ok()?.try_into().ok()?,
+    };
+    Some((key, Packed::pack(&v, s.used)?))
+}
+
+/// Content hashes remembered across runs; shared by the preparation threads of one run.
+#[derive(Debug, Default)]
+pub struct HashMemo {
+    path: Option<PathBuf>,
+    entries: Mutex<HashMap<[u8; 32], Packed>>,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+impl HashMemo {
+    /// The memo stored at `path` (empty when there is none, or it is unreadable or of another
+    /// version); [`HashMemo::save`] writes it back there.
+    pub fn load(path: &Path) -> HashMemo {
+        let entries = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<File>(&b).ok())
+            .filter(|f| f.format == FORMAT)
+            .map(|f| {
+                f.entries
+                    .into_iter()
+                    .filter_map(|(k, v)| from_stored(&k, v))
+                    .collect()
+            })
+            .unwrap_or_default();
+        HashMemo {
+            path: Some(path.to_path_buf()),
+            entries: Mutex::new(entries),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.lock().expect("lock").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn get(&self, key: &Key) -> Option<Value> {
+        let mut entries = self.entries.lock().expect("lock");
+        let p = entries.get_mut(&key.id())?;
+        p.used = now();
+        Some(p.unpack())
+    }
+
+    /// Remembers a result (one whose ids are not canonical UUIDs is not remembered).
+    pub(crate) fn put(&self, key: Key, value: Value) {
+        if let Some(p) = Packed::pack(&value, now()) {
+            self.entries.lock().expect("lock").insert(key.id(), p);
+        }
+    }
+
+    /// Writes the memo back (the [`MAX_ENTRIES`] most recently used entries), atomically, with
+    /// the file readable by its owner only. Streamed from the entries in place.
+    pub fn save(&self) -> std::io::Result<()> {
+        let Some(path) = &self.path else { return Ok(()) };
+        let entries = self.entries.lock().expect("lock");
+        let mut kept: Vec<(&[u8; 32], &Packed)> = entries.iter().collect();
+        kept.sort_by_key(|e| std::cmp::Reverse(e.1.used));
+        kept.truncate(MAX_ENTRIES);
+        let file = FileOut {
+            format: FORMAT,
+            entries: Entries(&kept),
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        create_private_dir(dir)?;
+        // Streamed to a temporary file, then renamed over the old memo.
+        let tmp = tempfile::Builder::new()
+            .prefix(".content-hashes-")
+            .tempfile_in(dir)?;
+        let mut w = std::io::BufWriter::new(tmp);
+        serde_json::to_writer(&mut w, &file).map_err(std::io::Error::other)?;
+        let tmp = w.into_inner().map_err(|e| e.into_error())?;
+        tmp.persist(path).map_err(|e| e.error)?;
+        Ok(())
+    }
+}
+
+#[derive(Serialize)]
+struct FileOut<'a> {
+    format: &'a str,
+    entries: Entries<'a>,
+}
+
+struct Entries<'a>(&'a [(&'a [u8; 32], &'a Packed)]);
+
+impl Serialize for Entries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, p)| {
+            let v = p.unpack();
+            (
+                hex::encode(k),
+                Stored {
+                    chunk_id: v.chunk_id,
+                    release_id: v.release_id,
+                    content_hash: v.content_hash,
+                    content_length: v.content_length,
+                    map_digest: hex::encode(v.map_digest),
+                    used: p.used,
+                },
+            )
+        }))
+    }
+}
+
+#[cfg(unix)]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+}
+
+#[cfg(not(unix))]
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(hash_byte: u8) -> Value {
+        Value {
+            chunk_id: "0192d8a0-0000-7000-8000-000000000001".into(),
+            release_id: Some("0192d8a0-0000-7000-8000-0000000000ff".into()),
+            content_hash: hex::encode([hash_byte; 64]),
+            content_length: Some(7),
+            map_digest: [0xab; 32],
+        }
+    }
+
+    #[test]
+    fn saved_entries_load_again_and_foreign_files_are_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/memo.json");
+        let memo = HashMemo::load(&path);
+        assert!(memo.is_empty());
+        let k = Key::new([1; 32], [2; 32], ReleaseMode::Event);
+        let k2 = Key::new([1; 32], [2; 32], ReleaseMode::SymbolSet);
+        memo.put(k, value(1));
+        // Ids that would not read back equal are not remembered.
+        let upper = Value {
+            chunk_id: "0192D8A0-0000-7000-8000-000000000001".into(),
+            ..value(2)
+        };
+        memo.put(Key::new([9; 32], [9; 32], ReleaseMode::Event), upper);
+        assert_eq!(memo.len(), 1);
+        memo.save().unwrap();
+        let again = HashMemo::load(&path);
+        assert_eq!(again.get(&k), Some(value(1)));
+        assert_eq!(again.get(&k2), None, "the mode is part of the key");
+        assert_eq!(again.get(&Key::new([1; 32], [3; 32], ReleaseMode::Event)), None);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(path.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "the cache directory is private");
+        }
+        // Another version's file, garbage and a missing file all read as empty.
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace(FORMAT, "symship-hash-memo/0");
+        std::fs::write(&path, text).unwrap();
+        assert!(HashMemo::load(&path).is_empty());
+        std::fs::write(&path, "{not json").unwrap();
+        assert!(HashMemo::load(&path).is_empty());
+        assert!(HashMemo::load(&dir.path().join("missing.json")).is_empty());
+    }
+
+    #[test]
+    fn keeps_the_most_recently_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memo.json");
+        let memo = HashMemo::load(&path);
+        for i in 0..(MAX_ENTRIES + 10) as u32 {
+            let mut source = [0u8; 32];
+            source[..4].copy_from_slice(&i.to_le_bytes());
+            let mut p = Packed::pack(&value(3), 0).unwrap();
+            p.used = u64::from(i) + 1;
+            memo.entries
+                .lock()
+                .unwrap()
+                .insert(Key::new(source, [0; 32], ReleaseMode::Event).id(), p);
+        }
+        memo.save().unwrap();
+        let again = HashMemo::load(&path);
+        assert_eq!(again.len(), MAX_ENTRIES);
+        let oldest = Key::new([0; 32], [0; 32], ReleaseMode::Event);
+        assert_eq!(
+            again.get(&oldest),
+            None,
+            "the least recently used entries are dropped"
+        );
+        let mut newest = [0u8; 32];
+        newest[..4].copy_from_slice(&((MAX_ENTRIES + 9) as u32).to_le_bytes());
+        assert!(again
+            .get(&Key::new(newest, [0; 32], ReleaseMode::Event))
+            .is_some());
+    }
+}
