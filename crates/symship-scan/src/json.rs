@@ -125,10 +125,17 @@ fn skip_ws(text: &[u8], mut i: usize, end: usize) -> usize {
 fn skip_string(text: &[u8], i: usize, end: usize) -> Result<usize, SyntaxError> {
     let mut j = i + 1;
     while j < end {
-        match text[j] {
-            b'"' => return Ok(j + 1),
-            b'\\' => j += 2,
-            _ => j += 1,
+        // Maps are mostly long strings (`mappings`, `sourcesContent`): jump to the next quote
+        // or backslash.
+        match memchr::memchr2(b'"', b'\\', &text[j..end]) {
+            None => break,
+            Some(k) => {
+                j += k;
+                if text[j] == b'"' {
+                    return Ok(j + 1);
+                }
+                j += 2;
+            }
         }
     }
     Err(SyntaxError("unterminated string", i))
