@@ -35,6 +35,8 @@ pub struct Payload {
     pub content_hash: Option<String>,
     /// Whether the chunk id came from a bundler debug id with no snippet injected.
     pub native_debug_id: bool,
+    /// `map` is the map exactly as read (it already named this chunk).
+    pub map_as_read: bool,
 }
 
 /// Lower-case hex SHA-512 of the concatenated parts.
@@ -354,7 +356,14 @@ pub fn payload_from(path: &Path, source: String, doc: MapDoc, mode: ReleaseMode)
     // The uploaded map names this chunk, also when several chunks share it.
     let mut edits = Edits::default();
     doc.set_string_edit("chunk_id", &["chunkId"], &chunk_id, &mut edits);
-    let map = edits.apply(&doc.bytes);
+    // After inject the map usually names this chunk already: no copy then.
+    let mut doc = doc;
+    let map_as_read = edits.is_empty();
+    let map = if map_as_read {
+        std::mem::take(&mut doc.bytes)
+    } else {
+        edits.apply(&doc.bytes)
+    };
     drop(doc);
     Ok(Payload {
         chunk_id,
@@ -363,6 +372,7 @@ pub fn payload_from(path: &Path, source: String, doc: MapDoc, mode: ReleaseMode)
         map,
         content_hash,
         native_debug_id: native,
+        map_as_read,
     })
 }
 

@@ -378,6 +378,9 @@ fn process_group(
     results
 }
 
+/// Inputs (map plus chunks) from this size on are injected one at a time.
+const LARGE_GROUP: u64 = 8 * 1024 * 1024;
+
 /// Injects every pair, several groups at once. Results come back in the order of `pairs`.
 pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> Vec<PairResult> {
     let mut groups: BTreeMap<PathBuf, Vec<Pair>> = BTreeMap::new();
@@ -398,11 +401,23 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
     let next = AtomicUsize::new(0);
     let collected = Mutex::new(Vec::with_capacity(pairs.len()));
     let files = fsutil::Replacer::new();
+    // A group holds about twice its input while it is edited (the map and its edited copy), so
+    // large groups take turns: memory stays bounded by one large group, whatever the build.
+    let large = Mutex::new(());
+    let is_large = |group: &[Pair]| {
+        let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let map = match &group[0].map {
+            MapLocation::File(m) => len(m),
+            MapLocation::Inline => 0,
+        };
+        map + group.iter().map(|p| len(&p.source)).sum::<u64>() >= LARGE_GROUP
+    };
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(group) = work.get(i) else { break };
+                let _turn = is_large(group).then(|| large.lock().unwrap_or_else(|e| e.into_inner()));
                 let r = process_group(group, opts, reporter, &files);
                 collected.lock().expect("no worker panicked").extend(r);
             });

@@ -68,8 +68,8 @@ impl Default for UploadOptions {
             skip_release_on_fail: true,
             release_id: None,
             prepare_threads: 0,
-            prepare_memory: 64 * 1024 * 1024,
-            held_memory: 32 * 1024 * 1024,
+            prepare_memory: 96 * 1024 * 1024,
+            held_memory: 48 * 1024 * 1024,
             max_restarts: 5,
             memo: None,
         }
@@ -132,9 +132,9 @@ struct Run {
     held_kib: usize,
     /// Pairs reading at least this much are large (own thread, built once at transfer time).
     big_input: u64,
-    /// A fixed set of threads for preparation (`threads` for ordinary pairs and one for large
-    /// ones, which run one at a time): the allocator keeps a heap per thread that allocated, so
-    /// few, long-lived threads keep the high-water mark low.
+    /// A fixed set of threads for preparation (`threads` for ordinary pairs and two for large
+    /// ones, which the memory budget lets run together only when they fit): the allocator keeps
+    /// a heap per thread that allocated, so few, long-lived threads keep the high-water mark low.
     small: Mutex<std::sync::mpsc::Sender<Job>>,
     big: Mutex<std::sync::mpsc::Sender<Job>>,
     transfers: Arc<Semaphore>,
@@ -240,10 +240,12 @@ impl Run {
         f: impl FnOnce(&Pair) -> T + Send + 'static,
     ) -> T {
         let pair = self.pairs[pair_idx].clone();
-        // A pair's preparation holds its chunk, its map, the edited map, the hash's pristine
-        // copies and the container: about four times its input.
+        // A pair's preparation holds its chunk and its map as read (the map is not copied when it
+        // already names the chunk), the hash's pristine copy of the chunk, and the container:
+        // measured at under one and a half times the input for the large maps of mermaid and
+        // tfjs; twice the input leaves room.
         let size = prepare::input_size(&pair);
-        let kib = (size.saturating_mul(4) / 1024).clamp(1, self.prep_memory_kib as u64) as u32;
+        let kib = (size.saturating_mul(2) / 1024).clamp(1, self.prep_memory_kib as u64) as u32;
         let _thread = self.prep_threads.clone().acquire_owned().await.expect("open");
         let _mem = self
             .prep_memory
@@ -438,7 +440,7 @@ async fn run(
         held_kib: (opts.held_memory / 1024) as usize,
         big_input: (opts.prepare_memory / 16).min(BIG_INPUT),
         small: Mutex::new(workers(threads, "symship-prepare")),
-        big: Mutex::new(workers(1, "symship-prepare-large")),
+        big: Mutex::new(workers(2, "symship-prepare-large")),
         transfers: Arc::new(Semaphore::new(opts.concurrency)),
         waiting: Arc::new(Semaphore::new(opts.batch_size.max(opts.concurrency))),
         warnings: Mutex::new(Vec::new()),

@@ -108,7 +108,8 @@ pub(crate) fn light(
 ) -> Result<Light, PrepError> {
     let (source, map_bytes) = read_pair(pair).map_err(|e| skip(pair, e))?;
     let digest: [u8; 32] = Sha256::digest(source.as_bytes()).into();
-    let key = memo.map(|_| memo::Key::new(digest, Sha256::digest(&map_bytes).into(), mode));
+    let raw_map_digest: Option<[u8; 32]> = memo.map(|_| Sha256::digest(&map_bytes).into());
+    let key = raw_map_digest.map(|m| memo::Key::new(digest, m, mode));
     if let (Some(memo), Some(key)) = (memo, &key) {
         if let Some(v) = memo.get(key) {
             return Ok(Light {
@@ -124,7 +125,10 @@ pub(crate) fn light(
         }
     }
     let p = payload_of(pair, source, map_bytes, mode).map_err(|e| skip(pair, e))?;
-    let map_digest: [u8; 32] = Sha256::digest(&p.map).into();
+    let map_digest: [u8; 32] = match raw_map_digest {
+        Some(d) if p.map_as_read => d,
+        _ => Sha256::digest(&p.map).into(),
+    };
     let release_id = release(pair, p.release_id.as_deref(), mode, fallback_release)?;
     let light = match mode {
         ReleaseMode::Event => {
