@@ -10,6 +10,7 @@
 #                      (cargo build --release -p symship-cli -p symship-testserver)
 #   CORPORA            default: "vite-app mermaid+tfjs+posthog-js" (a+b = several corpora in one directory)
 #   BENCH_TOOLS        default: "posthog-cli symship"
+#   RUNS               runs per corpus and tool (default 1); the table shows medians (of each column)
 #   SYMSHIP_TOOLS      tools cache (default ~/.cache/symship/tools)
 # symship's content-hash cache (SYMSHIP_CACHE_DIR) starts empty in each corpus's temporary directory, so
 # the cold run computes every hash and the re-run finds what the cold run remembered, as on a machine
@@ -28,6 +29,7 @@ server_bin="${TESTSERVER_BIN:-$root/target/release/symship-testserver}"
 posthog="${SYMSHIP_POSTHOG_CLI:-$tools/posthog-cli-0.19.0/bin/posthog-cli}"
 read -r -a corpora <<<"${CORPORA:-vite-app mermaid+tfjs+posthog-js}"
 read -r -a want <<<"${BENCH_TOOLS:-posthog-cli symship}"
+runs="${RUNS:-1}"
 log() { printf 'process-bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
@@ -86,6 +88,14 @@ run_tool() {
 }
 
 version() { case "$1" in symship) "$symship" --version | head -1 ;; posthog-cli) "$posthog" --version | head -1 ;; esac; }
+# medians: the median of each of the three columns of the lines on stdin
+medians() {
+  awk 'NF == 3 { n++; for (i = 1; i <= 3; i++) v[i, n] = $i }
+    END { for (i = 1; i <= 3; i++) { m = 0
+      for (a = 1; a <= n; a++) { c = 0; for (b = 1; b <= n; b++) if (v[i, b] < v[i, a] || (v[i, b] == v[i, a] && b < a)) c++
+        if (c == int((n - 1) / 2)) lo = v[i, a]; if (c == int(n / 2)) hi = v[i, a] }
+      printf "%s%s", (i > 1 ? " " : ""), (lo + hi) / 2 } print "" }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 declare -A res
@@ -98,23 +108,35 @@ for c in "${corpora[@]}"; do
     maps=$((maps + $(find "$corpus/$part" -type f -name '*.map' | wc -l)))
     bytes=$((bytes + $(du -sb "$corpus/$part" | cut -f1)))
   done
-  for t in "${want[@]}"; do
-    tmp="$(mktemp -d /tmp/symship-bench.XXXXXX)"
-    mkdir "$tmp/build"
-    for part in "${parts[@]}"; do
-      if [ ${#parts[@]} -eq 1 ]; then cp -r "$corpus/$part/." "$tmp/build/"; else cp -r "$corpus/$part" "$tmp/build/$part"; fi
+  for ((r = 1; r <= runs; r++)); do
+    # The tools alternate within each run, so drift of the machine touches both alike.
+    for t in "${want[@]}"; do
+      tmp="$(mktemp -d /tmp/symship-bench.XXXXXX)"
+      mkdir "$tmp/build"
+      for part in "${parts[@]}"; do
+        if [ ${#parts[@]} -eq 1 ]; then cp -r "$corpus/$part/." "$tmp/build/"; else cp -r "$corpus/$part" "$tmp/build/$part"; fi
+      done
+      start_server
+      read -r w cpu m < <(run_tool "$t" "$tmp/build" cold)
+      sets=$(finished_sets); sent_cold=$(transfers)
+      res["$c/$t/cold"]+="$w $cpu $m"$'\n'
+      log "$c: $t cold (run $r/$runs): ${w}s wall, ${cpu}s CPU, $((m / 1024)) MB, $sets sets finished, $sent_cold transfers"
+      read -r w2 cpu2 m2 < <(run_tool "$t" "$tmp/build" rerun)
+      sent_rerun=$(( $(transfers) - sent_cold ))
+      res["$c/$t/rerun"]+="$w2 $cpu2 $m2"$'\n'
+      log "$c: $t re-run (run $r/$runs): ${w2}s wall, ${cpu2}s CPU, $((m2 / 1024)) MB, $sent_rerun transfers"
+      # Every run must finish every set and re-send nothing; the table shows the last run's.
+      if [ -n "${res["$c/$t/sets"]:-}" ] && [ "${res["$c/$t/sets"]}" != "$sets" ]; then
+        die "$t finished $sets sets in run $r, ${res["$c/$t/sets"]} before"
+      fi
+      res["$c/$t/sets"]="$sets"; res["$c/$t/sent2"]="$sent_rerun"
+      stop_server; rm -rf "$tmp"; tmp=""
     done
-    start_server
-    read -r w cpu m < <(run_tool "$t" "$tmp/build" cold)
-    sets=$(finished_sets); sent_cold=$(transfers)
-    res["$c/$t/cold"]="$w $cpu $m"
-    log "$c: $t cold: ${w}s wall, ${cpu}s CPU, $((m / 1024)) MB, $sets sets finished, $sent_cold transfers"
-    read -r w2 cpu2 m2 < <(run_tool "$t" "$tmp/build" rerun)
-    sent_rerun=$(( $(transfers) - sent_cold ))
-    res["$c/$t/rerun"]="$w2 $cpu2 $m2"
-    log "$c: $t re-run: ${w2}s wall, ${cpu2}s CPU, $((m2 / 1024)) MB, $sent_rerun transfers"
-    res["$c/$t/sets"]="$sets"; res["$c/$t/sent2"]="$sent_rerun"
-    stop_server; rm -rf "$tmp"; tmp=""
+  done
+  for t in "${want[@]}"; do
+    for phase in cold rerun; do
+      res["$c/$t/$phase"]="$(medians <<<"${res["$c/$t/$phase"]}")"
+    done
   done
   for t in "${want[@]}"; do
     for phase in cold rerun; do
@@ -139,6 +161,7 @@ out="$root/bench/results/process-$(date +%F).md"
   echo "against a fresh \`symship-testserver\` (loopback API + s3s-fs) per tool; *cold* is the first run, *re-run*"
   echo "the same command again on the same directory and server. \`/usr/bin/time\`: wall s, CPU s (user+sys), peak"
   echo "RSS. *sets*: symbol sets finished on the server after the cold run; *sent*: transfers during the re-run."
+  echo "Median of $runs run(s) per tool, the tools alternating within each run."
   echo "The server's S3 objects are kept in \`${server_tmp:-${TMPDIR:-/tmp}}\` (SERVER_TMPDIR)."
   echo "Ratios against posthog-cli (targets for symship: cold wall <= 0.40, re-run wall <= 0.30, RSS <= 100 MiB)."
   echo
