@@ -27,6 +27,7 @@ pub fn reset(shared: &Shared) {
     });
     shared.records.lock().expect("records lock").clear();
     shared.violations.lock().expect("violations lock").clear();
+    shared.unchecked.lock().expect("unchecked lock").clear();
     let mut f = shared.faults.lock().expect("faults lock");
     let rules = f.rules();
     f.set(rules);
@@ -82,10 +83,13 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
             StatusCode::OK,
             serde_json::to_value(&*shared.records.lock().expect("lock"))?,
         ),
-        (Method::GET, "/_admin/violations") => reply(
-            StatusCode::OK,
-            serde_json::to_value(&*shared.violations.lock().expect("lock"))?,
-        ),
+        (Method::GET, "/_admin/violations") => {
+            shared.check_finished().await;
+            reply(
+                StatusCode::OK,
+                serde_json::to_value(&*shared.violations.lock().expect("lock"))?,
+            )
+        }
         (Method::GET, "/_admin/state") => {
             let st = shared.state.lock().expect("lock");
             reply(

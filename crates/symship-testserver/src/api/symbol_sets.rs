@@ -7,9 +7,7 @@ use serde_json::{json, Map, Value};
 use super::pagination;
 use super::{Ctx, Reply, ViewResult};
 use crate::errors::ApiError;
-use crate::logic::container;
 use crate::logic::symbol_sets::{self as logic, Issue, ListQuery, Upload};
-use crate::record::Violation;
 use crate::state::{fmt_time, now, ReleaseState, State, SymbolSetState};
 use crate::storage::{
     ObjectStorage, DOWNLOAD_EXPIRY_SECS, LEGACY_UPLOAD_EXPIRY_SECS, MAX_SIZE, UPLOAD_EXPIRY_SECS,
@@ -258,23 +256,13 @@ async fn finish_checks(ctx: &Ctx, sets: &[(String, String, Option<String>)]) -> 
     Ok(())
 }
 
-/// Reads each finished object and checks its container; failures become violations.
+/// Queues each finished object for the container check ([`Shared::check_finished`]).
 async fn check_containers(ctx: &Ctx, sets: &[(String, String, Option<String>)]) {
+    // (Async so the finish paths read as before; the check itself runs later.)
+    let mut unchecked = ctx.shared.unchecked.lock().expect("unchecked lock");
     for (id, r, ptr) in sets {
-        let Some(ptr) = ptr else { continue };
-        let problem = match ctx.shared.storage.get(ptr).await {
-            Ok(Some(bytes)) => container::check(&bytes, r).err().map(|(k, d)| (k.to_owned(), d)),
-            Ok(None) => Some(("missing".to_owned(), "the object vanished after HEAD".to_owned())),
-            Err(e) => Some(("read".to_owned(), e.to_string())),
-        };
-        if let Some((kind, detail)) = problem {
-            ctx.shared.violation(Violation {
-                symbol_set_id: id.clone(),
-                ref_: r.clone(),
-                storage_ptr: ptr.clone(),
-                kind,
-                detail,
-            });
+        if let Some(ptr) = ptr {
+            unchecked.push((id.clone(), r.clone(), ptr.clone()));
         }
     }
 }
