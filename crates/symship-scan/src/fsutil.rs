@@ -23,7 +23,9 @@ use std::sync::Mutex;
 /// deleted files scans for free inodes under a lock (another 6x). Elsewhere (another OS, a file
 /// system that cannot exchange, a new file, a symlink or a file with several links) it is a plain
 /// rename. No fsync either way: build output is reproducible, and surviving a power cut as well
-/// would cost a disk flush per file, which no peer pays.
+/// would cost a disk flush per file, which no peer pays. So after a power cut or a kernel crash
+/// (not a killed process) a replaced file may hold stale or partial data, as with the peers'
+/// in-place writes; run the build and inject again then.
 #[derive(Default)]
 pub struct Replacer {
     /// Per directory: temporary files holding replaced content, ready to be overwritten.
