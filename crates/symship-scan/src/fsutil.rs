@@ -16,16 +16,16 @@ use std::sync::Mutex;
 /// when the `Replacer` is dropped. (A reader that opened the old file before the swap and is still
 /// reading it when its inode is reused may see it change, as with the in-place writes of the
 /// peers; whoever opens the name sees a whole file, old or new. [`write_atomically`] reuses
-/// nothing.) Two costs of the plain write-then-rename are avoided that way,
-/// both measured on ext4 with 4,000 files (bench/results): `auto_da_alloc`, which makes every
-/// rename over an existing file start writing the new data out at once (5x slower than writing
-/// in place), and allocating a fresh inode per file, which on a file system with many recently
-/// deleted files scans for free inodes under a lock (another 6x). Elsewhere (another OS, a file
-/// system that cannot exchange, a new file, a symlink or a file with several links) it is a plain
-/// rename. No fsync either way: build output is reproducible, and surviving a power cut as well
-/// would cost a disk flush per file, which no peer pays. So after a power cut or a kernel crash
-/// (not a killed process) a replaced file may hold stale or partial data, as with the peers'
-/// in-place writes; run the build and inject again then.
+/// nothing.) Two costs of the plain write-then-rename are avoided that way, both measured on ext4
+/// with 4,000 files (bench/results/inject-*.md): `auto_da_alloc`, which makes every rename over
+/// an existing file start writing the new data out at once (about 5x slower than writing in
+/// place), and allocating a fresh inode per file, which on a file system with many recently
+/// deleted files scans for free inodes under a lock (about 7x slower than reusing one).
+/// Elsewhere (another OS, a file system that cannot exchange, a new file, a symlink or a file
+/// with several links) it is a plain rename. No fsync either way: build output is reproducible,
+/// and surviving a power cut as well would cost a disk flush per file, which no peer pays. So
+/// after a power cut or a kernel crash (not a killed process) a replaced file may hold stale or
+/// partial data, as with the peers' in-place writes; run the build and inject again then.
 #[derive(Default)]
 pub struct Replacer {
     /// Per directory: temporary files holding replaced content, ready to be overwritten.

@@ -405,12 +405,11 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
     // large groups take turns: memory stays bounded by one large group, whatever the build.
     let large = Mutex::new(());
     let is_large = |group: &[Pair]| {
-        let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let map = match &group[0].map {
-            MapLocation::File(m) => len(m),
-            MapLocation::Inline => 0,
-        };
-        map + group.iter().map(|p| len(&p.source)).sum::<u64>() >= LARGE_GROUP
+        let more_chunks: u64 = group[1..]
+            .iter()
+            .map(|p| std::fs::metadata(&p.source).map_or(0, |m| m.len()))
+            .sum();
+        group[0].input_len() + more_chunks >= LARGE_GROUP
     };
     std::thread::scope(|s| {
         for _ in 0..threads {

@@ -24,6 +24,19 @@ pub struct Pair {
     pub map: MapLocation,
 }
 
+impl Pair {
+    /// Bytes on disk the pair reads (chunk plus map file; 0 for what cannot be read), for memory
+    /// budgets.
+    pub fn input_len(&self) -> u64 {
+        let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+        let map = match &self.map {
+            MapLocation::File(m) => len(m),
+            MapLocation::Inline => 0,
+        };
+        len(&self.source) + map
+    }
+}
+
 const URL_PREFIXES: [&str; 2] = ["//# sourceMappingURL=", "//@ sourceMappingURL="];
 
 /// The value of the last `sourceMappingURL` comment line (trimmed), with the byte range of the

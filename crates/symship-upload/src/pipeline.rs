@@ -242,9 +242,10 @@ impl Run {
         let pair = self.pairs[pair_idx].clone();
         // A pair's preparation holds its chunk and its map as read (the map is not copied when it
         // already names the chunk), the hash's pristine copy of the chunk, and the container:
-        // measured at under one and a half times the input for the large maps of mermaid and
-        // tfjs; twice the input leaves room.
-        let size = prepare::input_size(&pair);
+        // counted up, under one and a half times the input for the large maps of mermaid and
+        // tfjs; twice the input leaves room. (With this estimate and a 96 MiB budget, process
+        // on mermaid+tfjs+posthog-js peaked at 75-83 MB.)
+        let size = pair.input_len();
         let kib = (size.saturating_mul(2) / 1024).clamp(1, self.prep_memory_kib as u64) as u32;
         let _thread = self.prep_threads.clone().acquire_owned().await.expect("open");
         let _mem = self
@@ -715,7 +716,7 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option
                 // length, so it goes by presigned POST.
                 None if item.light.content_length.is_none()
                     && run.client.is_some()
-                    && prepare::input_size(&run.pairs[item.idx]) >= run.big_input =>
+                    && run.pairs[item.idx].input_len() >= run.big_input =>
                 {
                     Ok((None, None))
                 }

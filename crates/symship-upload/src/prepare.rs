@@ -1,12 +1,10 @@
 //! Reading a pair, hashing it and (when its turn comes) building its container. Runs on
 //! blocking threads; the pipeline bounds how many run at once and how much memory they hold.
 
-use std::path::Path;
-
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use symship_scan::hash::{payload, payload_of, read_pair, sha512_hex, Payload};
-use symship_scan::{MapLocation, Pair, ReleaseMode, SkipReason};
+use symship_scan::{Pair, ReleaseMode, SkipReason};
 use uuid::Uuid;
 
 use crate::container::{self, MAX_SET_BYTES};
@@ -210,14 +208,4 @@ pub(crate) fn heavy(pair: &Pair, mode: ReleaseMode, expected: &Light) -> Result<
         }
     }
     Ok(Bytes::from(c))
-}
-
-/// Bytes on disk this pair reads (chunk plus map), for the memory gate.
-pub(crate) fn input_size(pair: &Pair) -> u64 {
-    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let map = match &pair.map {
-        MapLocation::File(m) => len(m),
-        MapLocation::Inline => 0,
-    };
-    len(&pair.source) + map
 }

@@ -256,9 +256,8 @@ async fn finish_checks(ctx: &Ctx, sets: &[(String, String, Option<String>)]) -> 
     Ok(())
 }
 
-/// Queues each finished object for the container check ([`Shared::check_finished`]).
-async fn check_containers(ctx: &Ctx, sets: &[(String, String, Option<String>)]) {
-    // (Async so the finish paths read as before; the check itself runs later.)
+/// Queues each finished object for the container check (`Shared::check_finished` runs it).
+fn queue_container_checks(ctx: &Ctx, sets: &[(String, String, Option<String>)]) {
     let mut unchecked = ctx.shared.unchecked.lock().expect("unchecked lock");
     for (id, r, ptr) in sets {
         if let Some(ptr) = ptr {
@@ -328,7 +327,7 @@ pub async fn bulk_finish_upload(ctx: &Ctx) -> ViewResult {
             }
         }
     });
-    check_containers(ctx, &sets).await;
+    queue_container_checks(ctx, &sets);
     Ok(Reply::json(StatusCode::CREATED, json!({"success": true})))
 }
 
@@ -397,7 +396,7 @@ pub async fn finish_upload(ctx: &Ctx, id: &str) -> ViewResult {
             }
         }
     });
-    check_containers(ctx, &sets).await;
+    queue_container_checks(ctx, &sets);
     Ok(Reply::json(StatusCode::OK, json!({"success": true})))
 }
 
@@ -447,7 +446,7 @@ pub async fn create(ctx: &Ctx) -> ViewResult {
             t,
         )
     })?;
-    check_containers(ctx, &[(id.to_string(), chunk_id, Some(key))]).await;
+    queue_container_checks(ctx, &[(id.to_string(), chunk_id, Some(key))]);
     Ok(Reply::json(StatusCode::CREATED, json!({"ok": true})))
 }
 
