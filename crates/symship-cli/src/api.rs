@@ -7,7 +7,7 @@ use std::path::Path;
 use symship_api::{Client, Config, ConfigRequest, ProcessEnv};
 use symship_release::ReleaseInputs;
 
-use crate::cli::{GlobalArgs, ReleaseArgs};
+use crate::cli::{GlobalArgs, ReleaseArgs, ReleaseIdentityArgs};
 use crate::exit::UsageError;
 
 /// The command line's part of the configuration.
@@ -67,8 +67,9 @@ pub fn release_inputs(
     })
 }
 
-/// [`release_inputs`] from the `--release-*` flags of inject/upload/process.
-pub fn release_inputs_from_args(args: &ReleaseArgs) -> anyhow::Result<ReleaseInputs> {
+/// [`release_inputs`] from the release flags (`--release-name`, `--release-version`, `--build`,
+/// `--info-plist`).
+pub fn release_inputs_from_args(args: &ReleaseIdentityArgs) -> anyhow::Result<ReleaseInputs> {
     release_inputs(
         args.release_name.as_deref(),
         args.release_version.as_deref(),
@@ -103,7 +104,7 @@ pub fn resolve_release(
     args: &ReleaseArgs,
     global: &GlobalArgs,
 ) -> anyhow::Result<Option<symship_api::Release>> {
-    let inputs = release_inputs_from_args(args)?;
+    let inputs = release_inputs_from_args(&args.identity)?;
     let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)? {
         symship_release::Planned::Ready(p) => p,
         symship_release::Planned::Unavailable { reason } => {

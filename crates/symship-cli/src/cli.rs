@@ -131,8 +131,10 @@ pub struct FileSelection {
     pub include: Vec<String>,
 }
 
+/// The flags that name a release (or where to read one), shared by inject/upload/process and
+/// `release resolve`.
 #[derive(Debug, Clone, Args)]
-pub struct ReleaseArgs {
+pub struct ReleaseIdentityArgs {
     /// Release name (the PostHog release "project"); default: the git repository name
     #[arg(long, visible_alias = "project")]
     pub release_name: Option<String>,
@@ -145,6 +147,12 @@ pub struct ReleaseArgs {
     /// Read name, version and build from an Info.plist
     #[arg(long, value_name = "PATH")]
     pub info_plist: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseArgs {
+    #[command(flatten)]
+    pub identity: ReleaseIdentityArgs,
     /// Retry without a release when the server reports release_id_mismatch
     #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true", default_missing_value = "true",
           value_parser = parse_truthy, action = clap::ArgAction::Set)]
@@ -229,18 +237,8 @@ pub struct ProcessArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct ReleaseResolveArgs {
-    /// Release name (the PostHog release "project"); default: the git repository name
-    #[arg(long, visible_alias = "project")]
-    pub release_name: Option<String>,
-    /// Release version; default: the git commit id
-    #[arg(long, visible_alias = "version")]
-    pub release_version: Option<String>,
-    /// Build number, appended to the version as VERSION+BUILD
-    #[arg(long)]
-    pub build: Option<String>,
-    /// Read name, version and build from an Info.plist
-    #[arg(long, value_name = "PATH")]
-    pub info_plist: Option<PathBuf>,
+    #[command(flatten)]
+    pub identity: ReleaseIdentityArgs,
     /// Print the release as JSON
     #[arg(long)]
     pub json: bool,

@@ -6,6 +6,7 @@ use crate::cli::{GlobalArgs, ReleaseArgs, ReleaseMode};
 
 /// Whether any flag names a release (or where to read one).
 pub fn has_release_flags(r: &ReleaseArgs) -> bool {
+    let r = &r.identity;
     r.release_name.is_some() || r.release_version.is_some() || r.build.is_some() || r.info_plist.is_some()
 }
 

@@ -14,12 +14,7 @@ use crate::exit::Exit;
 
 pub fn resolve(args: &ReleaseResolveArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let json = args.json || global.output == OutputFormat::Json;
-    let inputs = api::release_inputs(
-        args.release_name.as_deref(),
-        args.release_version.as_deref(),
-        args.build.as_deref(),
-        args.info_plist.as_deref(),
-    )?;
+    let inputs = api::release_inputs_from_args(&args.identity)?;
     // Plan first: with nothing to resolve, no credentials are needed and nothing is sent.
     let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(api::release_error)? {
         Planned::Ready(plan) => plan,
