@@ -224,7 +224,12 @@ pub(crate) async fn send(
             }
             Err(e) => e,
         };
-        if is_expired(&err) {
+        // Storage may refuse an expired URL by closing the connection before its 403 is read
+        // (seen under load): a transport failure once the URL's validity has run out is treated
+        // as the refusal it most likely is, so the chunk gets a fresh URL instead of retries of
+        // a dead one.
+        let outlived = || validity(target).is_some_and(|v| issued.elapsed() >= v);
+        if is_expired(&err) || (err.is_transport() && outlived()) {
             return Err(TransferError::Expired {
                 message: err.to_string(),
                 sent: true,
