@@ -1,15 +1,16 @@
 //! Small HTTP plumbing shared by the API server, the S3 front and the S3 client: one body type,
-//! a one-shot HTTP/1 client over a fresh loopback connection, and an accept loop.
+//! a keep-alive HTTP/1 client for the loopback S3 server, and an accept loop.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Frame, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -79,22 +80,83 @@ pub struct ClientResponse {
     pub body: Bytes,
 }
 
-/// Sends one request over a fresh connection to `addr` (no pooling: loopback only). The request
-/// keeps whatever `host` header it carries, which is how the S3 front forwards byte-for-byte.
-pub async fn send(addr: SocketAddr, req: Request<Body>) -> Result<ClientResponse, BoxError> {
-    let stream = tokio::net::TcpStream::connect(addr).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let resp = sender.send_request(req).await?;
-    let (parts, body) = resp.into_parts();
-    let body = body.collect().await?.to_bytes();
-    Ok(ClientResponse {
-        status: parts.status,
-        headers: parts.headers,
-        body,
-    })
+/// A keep-alive HTTP/1 client for one loopback upstream (s3s-fs): idle connections are kept and
+/// reused, as the real server's S3 client (boto3) does. A fresh connection per request cost s3s-fs
+/// and this server an accept, a task and a close for every PUT and HEAD. Requests keep whatever
+/// `host` header they carry, which is how the S3 front forwards byte-for-byte.
+#[derive(Clone)]
+pub struct Upstream {
+    addr: SocketAddr,
+    idle: Arc<Mutex<Vec<SendRequest<Body>>>>,
+}
+
+/// Idle connections kept per upstream; more are closed after their response.
+const MAX_IDLE: usize = 32;
+
+impl std::fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upstream")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upstream {
+    pub fn new(addr: SocketAddr) -> Upstream {
+        Upstream {
+            addr,
+            idle: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    async fn connect(&self) -> Result<SendRequest<Body>, BoxError> {
+        let stream = tokio::net::TcpStream::connect(self.addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends one request and reads the whole response. A request that an idle connection could
+    /// not take (the upstream closed it meanwhile) goes again over a fresh connection; one that
+    /// failed after it was sent is an error, as it would be for any client.
+    pub async fn send(&self, req: Request<Body>) -> Result<ClientResponse, BoxError> {
+        let mut req = req;
+        loop {
+            let pooled = self.idle.lock().expect("upstream pool lock").pop();
+            let reused = pooled.is_some();
+            let mut sender = match pooled {
+                Some(s) => s,
+                None => self.connect().await?,
+            };
+            if reused && (sender.is_closed() || sender.ready().await.is_err()) {
+                continue;
+            }
+            match sender.try_send_request(req).await {
+                Ok(resp) => {
+                    let (parts, body) = resp.into_parts();
+                    let body = body.collect().await?.to_bytes();
+                    if !sender.is_closed() {
+                        let mut idle = self.idle.lock().expect("upstream pool lock");
+                        if idle.len() < MAX_IDLE {
+                            idle.push(sender);
+                        }
+                    }
+                    return Ok(ClientResponse {
+                        status: parts.status,
+                        headers: parts.headers,
+                        body,
+                    });
+                }
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if reused => req = unsent,
+                    _ => return Err(Box::new(e.into_error())),
+                },
+            }
+        }
+    }
 }
 
 /// A bodyless request with the given headers.

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::faults::{FaultEngine, FaultRule};
+use crate::http::Upstream;
 use crate::record::{RecordedRequest, Violation};
 use crate::state::{ApiKey, ReleaseState, State, SymbolSetState};
 use crate::storage::s3fs::{default_s3fs_path, S3fsChild};
@@ -202,6 +203,7 @@ impl TestServer {
             },
             bucket: BUCKET.into(),
             s3_addr: child.addr,
+            s3: Upstream::new(child.addr),
             front: local(&front_l)?,
             accel_front: accel_l.as_ref().map(local).transpose()?,
         };

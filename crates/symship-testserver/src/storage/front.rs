@@ -11,7 +11,7 @@ use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::faults::FaultKind;
-use crate::http::{chunked, collect_body, cut_body, full, send, Body, BoxError};
+use crate::http::{chunked, collect_body, cut_body, full, Body, BoxError};
 use crate::record::RecordedRequest;
 use crate::server::Shared;
 
@@ -129,7 +129,7 @@ pub async fn handle(
     } else {
         chunked(data)
     };
-    let upstream = match send(shared.storage.s3_addr, fwd.body(fwd_body)?).await {
+    let upstream = match shared.storage.s3.send(fwd.body(fwd_body)?).await {
         Ok(r) => r,
         Err(e) => {
             // S3 answered early and closed while the body was still being sent (s3s-fs does so

@@ -11,7 +11,7 @@ use http::{Method, Request};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::http::{bodyless, full, send, BoxError};
+use crate::http::{bodyless, full, BoxError, Upstream};
 use sigv4::Credentials;
 
 /// `ONE_HUNDRED_MEGABYTES` of the server.
@@ -32,6 +32,8 @@ pub struct ObjectStorage {
     pub creds: Credentials,
     pub bucket: String,
     pub s3_addr: SocketAddr,
+    /// Kept connections to s3s-fs, for the server's own requests and the fronts' forwards.
+    pub s3: Upstream,
     pub front: SocketAddr,
     pub accel_front: Option<SocketAddr>,
 }
@@ -159,11 +161,10 @@ impl ObjectStorage {
             OffsetDateTime::now_utc(),
         );
         headers.push(("host".into(), self.s3_addr.to_string()));
-        let resp = send(
-            self.s3_addr,
-            bodyless(Method::HEAD, &sigv4::uri_encode(&path, false), &headers),
-        )
-        .await?;
+        let resp = self
+            .s3
+            .send(bodyless(Method::HEAD, &sigv4::uri_encode(&path, false), &headers))
+            .await?;
         match resp.status.as_u16() {
             200 => Ok(Some(
                 resp.headers
@@ -184,11 +185,10 @@ impl ObjectStorage {
             self.creds
                 .sign_headers("GET", &self.s3_addr.to_string(), &path, OffsetDateTime::now_utc());
         headers.push(("host".into(), self.s3_addr.to_string()));
-        let resp = send(
-            self.s3_addr,
-            bodyless(Method::GET, &sigv4::uri_encode(&path, false), &headers),
-        )
-        .await?;
+        let resp = self
+            .s3
+            .send(bodyless(Method::GET, &sigv4::uri_encode(&path, false), &headers))
+            .await?;
         match resp.status.as_u16() {
             200 => Ok(Some(resp.body)),
             404 => Ok(None),
@@ -220,7 +220,7 @@ impl ObjectStorage {
             .header("host", self.s3_addr.to_string())
             .header("content-length", data.len())
             .body(full(data))?;
-        let resp = send(self.s3_addr, req).await?;
+        let resp = self.s3.send(req).await?;
         if !resp.status.is_success() {
             return Err(format!(
                 "S3 PUT {key} answered {}: {}",
