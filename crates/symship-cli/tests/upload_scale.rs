@@ -83,3 +83,76 @@ fn two_thousand_chunks_batch_and_keep_memory_flat() {
     assert_eq!(counts.len(), 1, "{counts:?}");
     assert_eq!(counts.get("bulk_check_upload"), Some(&2), "{counts:?}");
 }
+
+/// On a build of large pairs a check goes out once the chunks waiting for it hold
+/// `CHECK_BYTES` of input, not only after 1,000 chunks, so the first transfers do not wait for
+/// the whole build to be hashed.
+#[test]
+fn checks_also_go_out_by_input_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("big");
+    // ~1.6 MB per pair: 30 pairs are well over CHECK_BYTES and far under CHECK_BATCH chunks.
+    generate(&dir, 30, 1536, "b");
+    let server = start(Config::default());
+    let (_, summary) = process(&server, tmp.path(), &dir);
+    assert_eq!(summary["uploaded"], 30, "{:#}", summary["failed"]);
+
+    // input of each chunk as upload read it: the injected files on disk
+    let size = |p: &str| {
+        let p = std::path::Path::new(p);
+        let p = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            tmp.path().join(p)
+        };
+        std::fs::metadata(&p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .len()
+    };
+    let input: std::collections::HashMap<String, u64> = chunks(&summary)
+        .into_iter()
+        .map(|(file, map, chunk_id, _)| (chunk_id, size(&file) + size(&map)))
+        .collect();
+    let total: u64 = input.values().sum();
+    assert!(
+        total > symship_upload::CHECK_BYTES * 5 / 4,
+        "the build holds {total} bytes"
+    );
+
+    let groups: Vec<Vec<String>> = requests(&server, "bulk_check_upload")
+        .iter()
+        .map(|r| {
+            r.body.as_ref().unwrap()["symbol_sets"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["chunk_id"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect();
+    assert!(groups.len() >= 2, "{} checks", groups.len());
+    let mut seen: Vec<&String> = groups.iter().flatten().collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 30, "every chunk checked once");
+    assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 30);
+    for (n, g) in groups.iter().enumerate() {
+        let bytes: Vec<u64> = g.iter().map(|c| input[c]).collect();
+        let sum: u64 = bytes.iter().sum();
+        let before_last = sum - bytes.last().unwrap();
+        // a group closes at the chunk that brings it to the bound, and only the last one short of it
+        assert!(
+            before_last < symship_upload::CHECK_BYTES,
+            "check {n}: {sum} bytes in {}",
+            g.len()
+        );
+        if n + 1 < groups.len() {
+            assert!(
+                sum >= symship_upload::CHECK_BYTES,
+                "check {n}: {sum} bytes in {}",
+                g.len()
+            );
+        }
+    }
+    assert!(server.violations().is_empty());
+}

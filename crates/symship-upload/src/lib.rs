@@ -27,6 +27,6 @@ mod transfer;
 
 pub use delete::{delete_after, DeleteError, DeleteOutcome};
 pub use memo::HashMemo;
-pub use pipeline::{plan, upload, UploadOptions, CHECK_BATCH};
+pub use pipeline::{plan, upload, UploadOptions, CHECK_BATCH, CHECK_BYTES};
 pub use report::{ChunkReport, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
 pub use uuid::Uuid;

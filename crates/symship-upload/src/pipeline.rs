@@ -30,6 +30,10 @@ use crate::transfer::{self, TransferContext, TransferError};
 /// `BULK_CHECK_UPLOAD_MAX_SYMBOL_SETS`.
 pub const CHECK_BATCH: usize = 1000;
 
+/// A check also goes out once the chunks waiting for it add up to this much input, so that on a
+/// build of large maps transfers start after the first few are hashed, not after all of them.
+pub const CHECK_BYTES: u64 = 32 * 1024 * 1024;
+
 /// How to upload.
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
@@ -559,17 +563,20 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
     }
 }
 
-/// Groups chunks by up to 1000 and asks the server which it lacks.
+/// Groups chunks by up to 1000 (or [`CHECK_BYTES`] of input) and asks the server which it lacks.
 async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::UnboundedSender<Item>) {
     let mut group = Vec::with_capacity(CHECK_BATCH);
+    let mut group_bytes = 0u64;
     loop {
         let next = rx.recv().await;
         let closed = next.is_none();
         if let Some(item) = next {
+            group_bytes += run.pairs[item.idx].input_len();
             group.push(item);
         }
-        if group.len() >= CHECK_BATCH || (closed && !group.is_empty()) {
+        if group.len() >= CHECK_BATCH || group_bytes >= CHECK_BYTES || (closed && !group.is_empty()) {
             let items = std::mem::take(&mut group);
+            group_bytes = 0;
             let needed = if run.client.is_none() || run.no_check.load(Ordering::Relaxed) {
                 items
             } else {
