@@ -16,6 +16,9 @@
 # the cold run computes every hash and the re-run finds what the cold run remembered, as on a machine
 # that runs the same job twice.
 #
+#   LATENCY_MS         when set, every request to the test server (API and S3) waits this long before it
+#                      is handled (its `latency` fault on all routes), as a remote PostHog and object store
+#                      would; the table then says so. Default: none (loopback).
 #   SERVER_TMPDIR      where the test server keeps its S3 objects (default /dev/shm when it is a writable
 #                      tmpfs, else $TMPDIR). The server stands in for PostHog and its remote object store; on
 #                      the local disk its file creation (s3s-fs writes a file per object) took half of both
@@ -48,6 +51,12 @@ if [ -z "$server_tmp" ] && [ -d /dev/shm ] && [ -w /dev/shm ] && [ "$(stat -f -c
   server_tmp=/dev/shm
 fi
 server_pid=""; tmp=""
+server_args=()
+latency="${LATENCY_MS:-}"
+if [ -n "$latency" ]; then
+  [[ "$latency" =~ ^[0-9]+$ ]] || die "LATENCY_MS must be a whole number of milliseconds"
+  server_args=(--fault "*:latency=$latency" --fault "s3_*:latency=$latency")
+fi
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
@@ -57,7 +66,7 @@ trap cleanup EXIT
 # start_server: a fresh server; sets server_pid and env_file
 start_server() {
   env_file="$tmp/server.env"
-  TMPDIR="${server_tmp:-${TMPDIR:-/tmp}}" "$server_bin" >"$env_file" 2>"$tmp/server.log" &
+  TMPDIR="${server_tmp:-${TMPDIR:-/tmp}}" "$server_bin" "${server_args[@]}" >"$env_file" 2>"$tmp/server.log" &
   server_pid=$!
   for _ in $(seq 1 200); do
     [ "$(grep -c '^POSTHOG_CLI_' "$env_file" 2>/dev/null || true)" -ge 3 ] && return 0
@@ -96,6 +105,12 @@ medians() {
         if (c == int((n - 1) / 2)) lo = v[i, a]; if (c == int(n / 2)) hi = v[i, a] }
       printf "%s%s", (i > 1 ? " " : ""), (lo + hi) / 2 } print "" }'
 }
+# paired <walls> <posthog walls>: the lowest and highest ratio of the runs taken side by side ("lo-hi")
+paired() {
+  awk -v a="$1" -v b="$2" 'BEGIN { n = split(a, x, " "); split(b, y, " "); lo = ""; hi = ""
+    for (i = 1; i <= n; i++) if (y[i] > 0) { r = x[i] / y[i]; if (lo == "" || r < lo) lo = r; if (hi == "" || r > hi) hi = r }
+    if (lo == "") print "n/a"; else printf "%.2f-%.2f", lo, hi }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 declare -A res
@@ -119,11 +134,11 @@ for c in "${corpora[@]}"; do
       start_server
       read -r w cpu m < <(run_tool "$t" "$tmp/build" cold)
       sets=$(finished_sets); sent_cold=$(transfers)
-      res["$c/$t/cold"]+="$w $cpu $m"$'\n'
+      res["$c/$t/cold"]+="$w $cpu $m"$'\n'; res["$c/$t/cold/walls"]+="$w "
       log "$c: $t cold (run $r/$runs): ${w}s wall, ${cpu}s CPU, $((m / 1024)) MB, $sets sets finished, $sent_cold transfers"
       read -r w2 cpu2 m2 < <(run_tool "$t" "$tmp/build" rerun)
       sent_rerun=$(( $(transfers) - sent_cold ))
-      res["$c/$t/rerun"]+="$w2 $cpu2 $m2"$'\n'
+      res["$c/$t/rerun"]+="$w2 $cpu2 $m2"$'\n'; res["$c/$t/rerun/walls"]+="$w2 "
       log "$c: $t re-run (run $r/$runs): ${w2}s wall, ${cpu2}s CPU, $((m2 / 1024)) MB, $sent_rerun transfers"
       # Every run must finish every set and re-send nothing; the table shows the last run's.
       if [ -n "${res["$c/$t/sets"]:-}" ] && [ "${res["$c/$t/sets"]}" != "$sets" ]; then
@@ -142,13 +157,13 @@ for c in "${corpora[@]}"; do
     for phase in cold rerun; do
       read -r w cpu m <<<"${res["$c/$t/$phase"]}"
       read -r pw pcpu pm <<<"${res["$c/posthog-cli/$phase"]:-0 0 0}"
-      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $w | $cpu | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $(ratio "$w" "$pw") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
+      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $w | $cpu | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $(ratio "$w" "$pw") | $(paired "${res["$c/$t/$phase/walls"]}" "${res["$c/posthog-cli/$phase/walls"]:-}") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
     done
   done
 done
 
 mkdir -p "$root/bench/results"
-out="$root/bench/results/process-$(date +%F).md"
+out="$root/bench/results/process-$(date +%F)${latency:+-latency-${latency}ms}.md"
 {
   echo "# process benchmark, $(date '+%F %H:%M %Z')"
   echo
@@ -162,11 +177,15 @@ out="$root/bench/results/process-$(date +%F).md"
   echo "the same command again on the same directory and server. \`/usr/bin/time\`: wall s, CPU s (user+sys), peak"
   echo "RSS. *sets*: symbol sets finished on the server after the cold run; *sent*: transfers during the re-run."
   echo "Median of $runs run(s) per tool, the tools alternating within each run."
+  [ -n "$latency" ] && echo "Every request to the test server (API and S3) waited ${latency} ms before it was handled (LATENCY_MS)."
   echo "The server's S3 objects are kept in \`${server_tmp:-${TMPDIR:-/tmp}}\` (SERVER_TMPDIR)."
   echo "Ratios against posthog-cli (targets for symship: cold wall <= 0.40, re-run wall <= 0.30, RSS <= 100 MiB)."
   echo
-  echo "| corpus | JS / maps | size | tool | run | wall s | CPU s | peak RSS MB | sets | sent | wall vs ph | CPU vs ph | RSS vs ph |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "*wall vs ph, per run*: the lowest and highest ratio of the runs side by side (run 1 against run 1, ...): how"
+  echo "far the machine's noise moves one measurement."
+  echo
+  echo "| corpus | JS / maps | size | tool | run | wall s | CPU s | peak RSS MB | sets | sent | wall vs ph | wall vs ph, per run | CPU vs ph | RSS vs ph |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } >"$out"
 log "wrote $out"
