@@ -306,9 +306,20 @@ fn xml_unescape(s: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Parse `Retry-After` as delta-seconds (the HTTP-date form is not used by PostHog or S3).
+/// Parse `Retry-After` in either form HTTP allows: delta-seconds, or an HTTP-date (as a proxy or
+/// CDN in front of PostHog or the object store may send), counted from now; a date already past
+/// means "now".
 pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    retry_after_at(value, std::time::SystemTime::now())
+}
+
+fn retry_after_at(value: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Build the error for a non-2xx answer.
@@ -387,7 +398,26 @@ mod tests {
             assert!(!is_retryable_status(s), "{s}");
         }
         assert_eq!(parse_retry_after(" 7 "), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        // the HTTP-date form, in the three formats HTTP readers accept, counted from "now"
+        let now = httpdate::parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        for later in [
+            "Wed, 21 Oct 2015 07:28:30 GMT",
+            "Wednesday, 21-Oct-15 07:28:30 GMT",
+            "Wed Oct 21 07:28:30 2015",
+        ] {
+            assert_eq!(
+                retry_after_at(later, now),
+                Some(Duration::from_secs(30)),
+                "{later}"
+            );
+        }
+        assert_eq!(
+            retry_after_at("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date already past: retry now"
+        );
+        assert_eq!(retry_after_at("soon", now), None);
+        assert_eq!(retry_after_at("-5", now), None);
     }
 
     #[test]
