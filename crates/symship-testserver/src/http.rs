@@ -230,3 +230,91 @@ pub async fn collect_body(body: Incoming, cut_after: Option<u64>) -> Result<(Byt
     }
     Ok((buf.freeze(), n))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An upstream that answers one request per connection and then closes it without saying
+    /// so (no `connection: close`): every kept connection goes stale, and each request must
+    /// still get its answer, over a fresh connection when the kept one is gone.
+    #[tokio::test]
+    async fn requests_survive_connections_the_upstream_closed() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let n = count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut got = Vec::new();
+                    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                        let k = s.read(&mut buf).await.unwrap();
+                        if k == 0 {
+                            return;
+                        }
+                        got.extend_from_slice(&buf[..k]);
+                    }
+                    let body = format!("answer {n}");
+                    let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                    s.write_all(resp.as_bytes()).await.unwrap();
+                    // closed when dropped
+                });
+            }
+        });
+        let up = Upstream::new(addr);
+        for i in 0..5 {
+            // give the close time to arrive, so the kept connection is stale when it is reused
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let r = up
+                .send(bodyless(Method::GET, "/x", &[("host".into(), addr.to_string())]))
+                .await
+                .unwrap_or_else(|e| panic!("request {i}: {e}"));
+            assert_eq!(r.status, StatusCode::OK);
+            assert!(r.body.starts_with(b"answer "), "{:?}", r.body);
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
+
+    /// A kept-alive upstream gets every request over the one connection.
+    #[tokio::test]
+    async fn a_kept_connection_is_reused() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_stop_tx, stop) = watch::channel(false);
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        // count connections with a front listener that forwards to serve()
+        let inner = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let inner_addr = inner.local_addr().unwrap();
+        tokio::spawn(serve(
+            inner,
+            stop,
+            Arc::new(|_req: Request<Incoming>| async { Ok::<_, BoxError>(Response::new(full("ok"))) }),
+        ));
+        tokio::spawn(async move {
+            loop {
+                let (mut a, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut b = tokio::net::TcpStream::connect(inner_addr).await.unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                });
+            }
+        });
+        let up = Upstream::new(addr);
+        for _ in 0..5 {
+            let r = up
+                .send(bodyless(Method::GET, "/y", &[("host".into(), addr.to_string())]))
+                .await
+                .unwrap();
+            assert_eq!(&r.body[..], b"ok");
+        }
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    }
+}
