@@ -168,8 +168,9 @@ pub enum ReleaseMode {
     SymbolSet,
 }
 
+/// Which chunks, and the release they belong to: what inject, upload and process share.
 #[derive(Debug, Clone, Args)]
-pub struct InjectArgs {
+pub struct ChunkArgs {
     #[command(flatten)]
     pub files: FileSelection,
     /// Public path prefix to strip from sourceMappingURL values (e.g. /static/)
@@ -180,6 +181,12 @@ pub struct InjectArgs {
     /// Where the release id lives
     #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
     pub release_mode: ReleaseMode,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct InjectArgs {
+    #[command(flatten)]
+    pub chunks: ChunkArgs,
     /// Exit non-zero when any file was skipped (no map, bad map, unreadable)
     #[arg(long)]
     pub strict: bool,
@@ -210,15 +217,7 @@ pub struct UploadOnlyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct UploadArgs {
     #[command(flatten)]
-    pub files: FileSelection,
-    /// Public path prefix to strip from sourceMappingURL values (e.g. /static/)
-    #[arg(short = 'p', long, value_name = "PREFIX")]
-    pub public_path_prefix: Option<String>,
-    #[command(flatten)]
-    pub release: ReleaseArgs,
-    /// Where the release id lives
-    #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
-    pub release_mode: ReleaseMode,
+    pub chunks: ChunkArgs,
     #[command(flatten)]
     pub upload: UploadOnlyArgs,
     /// Exit 0 even when nothing was found to process

@@ -53,7 +53,7 @@ pub fn inject_all(
     release_id: Option<String>,
 ) -> anyhow::Result<(Summary, Vec<PairResult>)> {
     let scanning = crate::output::get().phase("scan", "pairs", None);
-    let (pairs, skipped) = files::scan(&args.files, args.public_path_prefix.as_deref())?;
+    let (pairs, skipped) = files::scan(&args.chunks.files, args.chunks.public_path_prefix.as_deref())?;
     scanning.finish(&format!(
         "{} pairs found, {} files skipped",
         pairs.len(),
@@ -63,7 +63,7 @@ pub fn inject_all(
         tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
     }
     let opts = InjectOptions {
-        mode: scan_mode(args.release_mode),
+        mode: scan_mode(args.chunks.release_mode),
         release_id: release_id.clone(),
         dry_run: global.dry_run,
         threads: 0,
@@ -129,7 +129,7 @@ pub fn inject_all(
 }
 
 pub fn run(args: &InjectArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let release_id = crate::release::for_inject(&args.release, args.release_mode, global)?;
+    let release_id = crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, global)?;
     let (mut summary, _) = inject_all(args, global, release_id)?;
     let processed = summary.injected + summary.updated + summary.unchanged;
     let exit = if processed == 0 && !args.allow_empty {

@@ -265,20 +265,21 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     } else {
         Some(crate::api::client_from_globals(global)?)
     };
-    let release_id =
-        if args.release_mode == ReleaseMode::SymbolSet && crate::release::has_release_flags(&args.release) {
-            crate::release::for_inject(&args.release, args.release_mode, global)?
-        } else {
-            None
-        };
+    let release_id = if args.chunks.release_mode == ReleaseMode::SymbolSet
+        && crate::release::has_release_flags(&args.chunks.release)
+    {
+        crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, global)?
+    } else {
+        None
+    };
     let opts = options(
-        args.release_mode,
+        args.chunks.release_mode,
         &args.upload,
-        args.release.skip_release_on_fail,
+        args.chunks.release.skip_release_on_fail,
         release_id.as_deref(),
     )?;
     let scanning = crate::output::get().phase("scan", "pairs", None);
-    let (pairs, skipped) = files::scan(&args.files, args.public_path_prefix.as_deref())?;
+    let (pairs, skipped) = files::scan(&args.chunks.files, args.chunks.public_path_prefix.as_deref())?;
     scanning.finish(&format!(
         "{} pairs found, {} files skipped",
         pairs.len(),
@@ -323,17 +324,17 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
         Some(crate::api::client_from_globals(global)?)
     };
     let opts = options(
-        inject.release_mode,
+        inject.chunks.release_mode,
         &args.upload,
-        inject.release.skip_release_on_fail,
+        inject.chunks.release.skip_release_on_fail,
         None,
     )?;
     // The release is resolved once and shared by inject and upload.
-    let release_id = crate::release::for_inject(&inject.release, inject.release_mode, global)?;
+    let release_id = crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, global)?;
     let (mut summary, results) = inject_all(inject, global, release_id.clone())?;
     summary.command = "sourcemap process".into();
     let mut opts = opts;
-    if inject.release_mode == ReleaseMode::SymbolSet {
+    if inject.chunks.release_mode == ReleaseMode::SymbolSet {
         opts.release_id = release_id
             .as_deref()
             .map(|r| {
