@@ -571,7 +571,7 @@ async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::Unbo
         let next = rx.recv().await;
         let closed = next.is_none();
         if let Some(item) = next {
-            group_bytes += run.pairs[item.idx].input_len();
+            group_bytes += item.light.input_bytes;
             group.push(item);
         }
         if group.len() >= CHECK_BATCH || group_bytes >= CHECK_BYTES || (closed && !group.is_empty()) {

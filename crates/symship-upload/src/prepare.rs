@@ -29,6 +29,8 @@ pub(crate) struct Light {
     pub map_digest: [u8; 32],
     /// The hash came from the memo of an earlier run.
     pub cached: bool,
+    /// Bytes read: the chunk and its map (decoded, for an inline map).
+    pub input_bytes: u64,
 }
 
 /// Why a chunk cannot be sent.
@@ -105,6 +107,7 @@ pub(crate) fn light(
     memo: Option<&HashMemo>,
 ) -> Result<Light, PrepError> {
     let (source, map_bytes) = read_pair(pair).map_err(|e| skip(pair, e))?;
+    let input_bytes = (source.len() + map_bytes.len()) as u64;
     let digest: [u8; 32] = Sha256::digest(source.as_bytes()).into();
     let raw_map_digest: Option<[u8; 32]> = memo.map(|_| Sha256::digest(&map_bytes).into());
     let key = raw_map_digest.map(|m| memo::Key::new(digest, m, mode));
@@ -119,6 +122,7 @@ pub(crate) fn light(
                 digest,
                 map_digest: v.map_digest,
                 cached: true,
+                input_bytes,
             });
         }
     }
@@ -150,6 +154,7 @@ pub(crate) fn light(
                 digest,
                 map_digest,
                 cached: false,
+                input_bytes,
             }
         }
         ReleaseMode::SymbolSet => {
@@ -163,6 +168,7 @@ pub(crate) fn light(
                 digest,
                 map_digest,
                 cached: false,
+                input_bytes,
             }
         }
     };
