@@ -56,20 +56,25 @@ fn server() -> TestServer {
     TestServer::start(Default::default()).unwrap_or_else(|e| panic!("test server: {e}"))
 }
 
+/// `release resolve --release-name <name> --release-version <version>`
+fn resolve<'a>(name: &'a str, version: &'a str) -> [&'a str; 6] {
+    [
+        "release",
+        "resolve",
+        "--release-name",
+        name,
+        "--release-version",
+        version,
+    ]
+}
+
 const HASH_PREFIX: &str = "5fddd88a65199cea";
 
 #[test]
 fn prints_the_uuid_creates_once_and_reuses() {
     let server = server();
     let env = Env::new(Some(&server));
-    let args = [
-        "release",
-        "resolve",
-        "--release-name",
-        "my-app",
-        "--release-version",
-        "1.0.0",
-    ];
+    let args = resolve("my-app", "1.0.0");
     let first = env.run(&args);
     assert!(first.status.success(), "{}", stderr(&first));
     let id = stdout(&first);
@@ -184,14 +189,7 @@ fn dry_run_needs_no_credentials_and_sends_nothing() {
     let server = server();
     let env = Env::new(Some(&server));
     let o = env
-        .command(&[
-            "release",
-            "resolve",
-            "--release-name",
-            "a",
-            "--release-version",
-            "b",
-        ])
+        .command(&resolve("a", "b"))
         .env("POSTHOG_CLI_DRY_RUN", "1")
         .output()
         .unwrap();
@@ -203,14 +201,7 @@ fn dry_run_needs_no_credentials_and_sends_nothing() {
 #[test]
 fn configuration_errors_exit_2_and_say_what_is_missing() {
     let bare = Env::new(None);
-    let o = bare.run(&[
-        "release",
-        "resolve",
-        "--release-name",
-        "x",
-        "--release-version",
-        "1",
-    ]);
+    let o = bare.run(&resolve("x", "1"));
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -222,14 +213,7 @@ fn configuration_errors_exit_2_and_say_what_is_missing() {
     let mut phc = Env::new(None);
     phc.key = Some("phc_projecttokenvalue".into());
     let o = phc
-        .command(&[
-            "release",
-            "resolve",
-            "--release-name",
-            "x",
-            "--release-version",
-            "1",
-        ])
+        .command(&resolve("x", "1"))
         .env("POSTHOG_CLI_PROJECT_ID", "1")
         .output()
         .unwrap();
@@ -244,14 +228,7 @@ fn server_errors_exit_1_with_the_status_and_hint() {
     let server = server();
     let mut env = Env::new(Some(&server));
     env.key = Some(server.read_only_key());
-    let o = env.run(&[
-        "release",
-        "resolve",
-        "--release-name",
-        "x",
-        "--release-version",
-        "1",
-    ]);
+    let o = env.run(&resolve("x", "1"));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(
@@ -281,14 +258,7 @@ fn two_processes_resolving_the_same_new_release_end_with_one() {
     )
     .first_n(2)]);
     let env = Env::new(Some(&server));
-    let args = [
-        "release",
-        "resolve",
-        "--release-name",
-        "race",
-        "--release-version",
-        "9",
-    ];
+    let args = resolve("race", "9");
     let a = env
         .command(&args)
         .stdout(Stdio::piped())
