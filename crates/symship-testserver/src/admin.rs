@@ -102,7 +102,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
             json!({
                 "project_id": shared.project_id(),
                 "s3fs_pid": shared.s3fs_pid,
-                "s3": shared.storage.s3_addr.to_string(),
+                "s3": shared.storage.s3.addr().to_string(),
                 "s3_front": shared.storage.front.to_string(),
                 "s3_accel_front": shared.storage.accel_front.map(|a| a.to_string()),
                 "bucket": shared.storage.bucket,

@@ -109,6 +109,10 @@ impl Upstream {
         }
     }
 
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     async fn connect(&self) -> Result<SendRequest<Body>, BoxError> {
         let stream = tokio::net::TcpStream::connect(self.addr).await?;
         stream.set_nodelay(true)?;

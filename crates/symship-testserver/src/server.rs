@@ -202,7 +202,6 @@ impl TestServer {
                 region: "us-east-1".into(),
             },
             bucket: BUCKET.into(),
-            s3_addr: child.addr,
             s3: Upstream::new(child.addr),
             front: local(&front_l)?,
             accel_front: accel_l.as_ref().map(local).transpose()?,

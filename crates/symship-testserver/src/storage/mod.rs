@@ -31,8 +31,7 @@ pub const FOLDER: &str = "symbolsets";
 pub struct ObjectStorage {
     pub creds: Credentials,
     pub bucket: String,
-    pub s3_addr: SocketAddr,
-    /// Kept connections to s3s-fs, for the server's own requests and the fronts' forwards.
+    /// s3s-fs, through kept connections: the server's own requests and the fronts' forwards.
     pub s3: Upstream,
     pub front: SocketAddr,
     pub accel_front: Option<SocketAddr>,
@@ -156,11 +155,11 @@ impl ObjectStorage {
         let path = self.object_path(key);
         let mut headers = self.creds.sign_headers(
             "HEAD",
-            &self.s3_addr.to_string(),
+            &self.s3.addr().to_string(),
             &path,
             OffsetDateTime::now_utc(),
         );
-        headers.push(("host".into(), self.s3_addr.to_string()));
+        headers.push(("host".into(), self.s3.addr().to_string()));
         let resp = self
             .s3
             .send(bodyless(Method::HEAD, &sigv4::uri_encode(&path, false), &headers))
@@ -181,10 +180,13 @@ impl ObjectStorage {
     /// A signed GET of the object, `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, BoxError> {
         let path = self.object_path(key);
-        let mut headers =
-            self.creds
-                .sign_headers("GET", &self.s3_addr.to_string(), &path, OffsetDateTime::now_utc());
-        headers.push(("host".into(), self.s3_addr.to_string()));
+        let mut headers = self.creds.sign_headers(
+            "GET",
+            &self.s3.addr().to_string(),
+            &path,
+            OffsetDateTime::now_utc(),
+        );
+        headers.push(("host".into(), self.s3.addr().to_string()));
         let resp = self
             .s3
             .send(bodyless(Method::GET, &sigv4::uri_encode(&path, false), &headers))
@@ -204,20 +206,20 @@ impl ObjectStorage {
     /// presigned PUT straight to s3s-fs.
     pub async fn put(&self, key: &str, data: bytes::Bytes) -> Result<(), BoxError> {
         let url = self.presigned_put(
-            self.s3_addr,
+            self.s3.addr(),
             key,
             data.len() as u64,
             60,
             OffsetDateTime::now_utc(),
         );
         let pq = url
-            .split_once(&self.s3_addr.to_string())
+            .split_once(&self.s3.addr().to_string())
             .map(|(_, r)| r.to_owned())
             .unwrap_or_default();
         let req = Request::builder()
             .method(Method::PUT)
             .uri(pq)
-            .header("host", self.s3_addr.to_string())
+            .header("host", self.s3.addr().to_string())
             .header("content-length", data.len())
             .body(full(data))?;
         let resp = self.s3.send(req).await?;
