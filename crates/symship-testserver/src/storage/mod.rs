@@ -11,7 +11,7 @@ use http::{Method, Request};
 use serde_json::json;
 use time::OffsetDateTime;
 
-use crate::http::{bodyless, full, BoxError, Upstream};
+use crate::http::{bodyless, full, BoxError, ClientResponse, Upstream};
 use sigv4::Credentials;
 
 /// `ONE_HUNDRED_MEGABYTES` of the server.
@@ -150,20 +150,22 @@ impl ObjectStorage {
         }
     }
 
+    /// A bodyless request for the object, signed with SigV4 headers, straight to s3s-fs.
+    async fn signed(&self, method: Method, key: &str) -> Result<ClientResponse, BoxError> {
+        let path = self.object_path(key);
+        let host = self.s3.addr().to_string();
+        let mut headers = self
+            .creds
+            .sign_headers(method.as_str(), &host, &path, OffsetDateTime::now_utc());
+        headers.push(("host".into(), host));
+        self.s3
+            .send(bodyless(method, &sigv4::uri_encode(&path, false), &headers))
+            .await
+    }
+
     /// `head_object`: the object's `ContentLength`, or `None` when it does not exist.
     pub async fn head(&self, key: &str) -> Result<Option<u64>, BoxError> {
-        let path = self.object_path(key);
-        let mut headers = self.creds.sign_headers(
-            "HEAD",
-            &self.s3.addr().to_string(),
-            &path,
-            OffsetDateTime::now_utc(),
-        );
-        headers.push(("host".into(), self.s3.addr().to_string()));
-        let resp = self
-            .s3
-            .send(bodyless(Method::HEAD, &sigv4::uri_encode(&path, false), &headers))
-            .await?;
+        let resp = self.signed(Method::HEAD, key).await?;
         match resp.status.as_u16() {
             200 => Ok(Some(
                 resp.headers
@@ -179,18 +181,7 @@ impl ObjectStorage {
 
     /// A signed GET of the object, `None` when it does not exist.
     pub async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, BoxError> {
-        let path = self.object_path(key);
-        let mut headers = self.creds.sign_headers(
-            "GET",
-            &self.s3.addr().to_string(),
-            &path,
-            OffsetDateTime::now_utc(),
-        );
-        headers.push(("host".into(), self.s3.addr().to_string()));
-        let resp = self
-            .s3
-            .send(bodyless(Method::GET, &sigv4::uri_encode(&path, false), &headers))
-            .await?;
+        let resp = self.signed(Method::GET, key).await?;
         match resp.status.as_u16() {
             200 => Ok(Some(resp.body)),
             404 => Ok(None),
