@@ -181,6 +181,9 @@ pub struct ChunkArgs {
     /// Where the release id lives
     #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
     pub release_mode: ReleaseMode,
+    /// Fail at once instead of waiting when another symship run is writing to the same directory
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Clone, Args)]

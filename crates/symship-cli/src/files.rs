@@ -22,11 +22,68 @@ fn stdin_paths() -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Walks the selection and pairs chunks with maps.
-pub fn scan(
-    files: &FileSelection,
-    public_path_prefix: Option<&str>,
-) -> anyhow::Result<(Vec<Pair>, Vec<Skipped>)> {
+/// Whether the run will write into the scanned directories (inject, process, `--delete-after`),
+/// and so must hold their lock while it scans and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    No,
+    Yes { no_wait: bool },
+}
+
+/// What a scan found. `lock` keeps the scanned directories locked until it is dropped.
+pub struct Scan {
+    pub pairs: Vec<Pair>,
+    pub skipped: Vec<Skipped>,
+    pub lock: Option<symship_fs::DirLock>,
+}
+
+/// Takes the lock of every directory the run writes into, then removes what killed runs left
+/// there (`symship_fs::sweep`), before anything is read.
+fn lock_and_sweep(selection: &Selection, no_wait: bool) -> anyhow::Result<symship_fs::DirLock> {
+    let dirs: Vec<PathBuf> = selection.roots.iter().chain(&selection.paths).cloned().collect();
+    let wait = if no_wait {
+        symship_fs::Wait::NoWait
+    } else {
+        symship_fs::Wait::Block
+    };
+    let lock = symship_fs::DirLock::acquire(&dirs, wait, &mut |dir| {
+        crate::output::get().eprint(&format!(
+            "Blocking: waiting for another symship run to finish with {} (--no-wait fails instead)\n",
+            dir.display()
+        ));
+    })?;
+    let wants_node_modules = selection.include.iter().any(|p| p.contains("node_modules"));
+    for root in selection.roots.iter().filter(|r| r.is_dir()) {
+        let removed = symship_fs::sweep(root, &|d| !wants_node_modules && d.ends_with("node_modules"));
+        for p in &removed {
+            tracing::info!("removed {}, left by an interrupted symship run", p.display());
+        }
+    }
+    let named_files = selection
+        .roots
+        .iter()
+        .filter(|r| !r.is_dir())
+        .chain(&selection.paths);
+    for path in named_files {
+        // A named file: its own directory only, not below it.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if symship_fs::is_temp_name(&e.file_name()) && std::fs::remove_file(e.path()).is_ok() {
+                        tracing::info!(
+                            "removed {}, left by an interrupted symship run",
+                            e.path().display()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    Ok(lock)
+}
+
+/// Walks the selection and pairs chunks with maps; with `Writes::Yes`, under the lock.
+pub fn scan(files: &FileSelection, public_path_prefix: Option<&str>, writes: Writes) -> anyhow::Result<Scan> {
     if files.directories.is_empty() && !files.stdin {
         return Err(UsageError(
             "give at least one --directory (or --stdin with paths on standard input)".into(),
@@ -58,8 +115,12 @@ pub fn scan(
             }
         }
     }
+    let lock = match writes {
+        Writes::No => None,
+        Writes::Yes { no_wait } => Some(lock_and_sweep(&selection, no_wait)?),
+    };
     let (candidates, mut skipped) = select(&selection).map_err(|e| UsageError(e.to_string()))?;
     let (pairs, more) = pair_all(candidates, public_path_prefix, symship_scan::read_source);
     skipped.extend(more);
-    Ok((pairs, skipped))
+    Ok(Scan { pairs, skipped, lock })
 }

@@ -5,12 +5,13 @@ mod commands;
 mod exit;
 mod files;
 mod output;
+mod personality;
 mod release;
 mod summary;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command, ReleaseCommand, SourcemapCommand};
 use crate::exit::{Exit, UsageError};
@@ -40,7 +41,13 @@ fn limit_malloc_arenas() {}
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    let cli = Cli::parse();
+    let personality = personality::Personality::from_argv0(std::env::args_os().next().as_deref());
+    personality.install();
+    let mut command = Cli::command().version(&*Box::leak(personality.version().into_boxed_str()));
+    if personality == personality::Personality::PosthogCli {
+        command = command.name(personality.name()).bin_name(personality.name());
+    }
+    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
     output::init(&cli.global);
     init_tracing(&cli.global);
     let result = match &cli.command {
@@ -60,7 +67,9 @@ fn main() -> ExitCode {
         Ok(exit) => exit,
         Err(err) => {
             let usage = err.chain().any(|c| c.is::<UsageError>());
-            tracing::error!("{err:#}");
+            // Printed directly, never only through `tracing`: PostHog's bundler plugins set
+            // `RUST_LOG=posthog_cli=<level>`, and a log filter must not hide why the run ended.
+            output::get().fatal(&format!("{err:#}"));
             if usage {
                 Exit::Usage
             } else {
@@ -87,7 +96,12 @@ fn init_tracing(global: &cli::GlobalArgs) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let from_env = std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .map(|v| posthog_cli_log_targets(&v));
+    let filter = from_env
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(output::log_writer)
@@ -95,4 +109,48 @@ fn init_tracing(global: &cli::GlobalArgs) {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()
         .init();
+}
+
+/// Rewrites `RUST_LOG` directives that name posthog-cli's log target (`posthog_cli`, as every
+/// PostHog bundler plugin sets it: `RUST_LOG=posthog_cli=<logLevel>`) to symship's crates, whose
+/// targets all start with `symship`. Other directives are kept as they are.
+fn posthog_cli_log_targets(rust_log: &str) -> String {
+    rust_log
+        .split(',')
+        .map(|d| match d.trim().strip_prefix("posthog_cli") {
+            Some(rest)
+                if rest.is_empty()
+                    || rest.starts_with('=')
+                    || rest.starts_with("::")
+                    || rest.starts_with('[') =>
+            {
+                format!("symship{rest}")
+            }
+            _ => d.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::posthog_cli_log_targets;
+
+    #[test]
+    fn posthog_cli_targets_become_symship_targets() {
+        assert_eq!(posthog_cli_log_targets("posthog_cli=info"), "symship=info");
+        assert_eq!(
+            posthog_cli_log_targets("warn,posthog_cli=debug"),
+            "warn,symship=debug"
+        );
+        assert_eq!(posthog_cli_log_targets("posthog_cli"), "symship");
+        assert_eq!(
+            posthog_cli_log_targets("posthog_client=info"),
+            "posthog_client=info"
+        );
+        assert_eq!(
+            posthog_cli_log_targets("symship_upload=trace"),
+            "symship_upload=trace"
+        );
+    }
 }

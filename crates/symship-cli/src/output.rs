@@ -162,6 +162,13 @@ impl Output {
         }
     }
 
+    /// Prints the error that ends the run, as `error: …` on stderr. Always: neither `-q` nor any
+    /// `RUST_LOG` filter hides it.
+    pub fn fatal(&self, message: &str) {
+        self.stop_bars();
+        self.eprint(&format!("error: {message}\n"));
+    }
+
     /// Writes `text` to stderr without tearing a bar.
     pub fn eprint(&self, text: &str) {
         let write = || {
@@ -535,13 +542,20 @@ fn render_times(s: &Summary) -> String {
 }
 
 fn render_failures(s: &Summary) -> String {
+    let mut t = String::new();
+    if !s.not_written.is_empty() {
+        t.push_str(&format!("not written ({}):\n", s.not_written.len()));
+        for f in &s.not_written {
+            t.push_str(&format!("  {}: {}: {}\n", f.file, f.code, f.error));
+        }
+    }
     let Some(up) = &s.upload else {
-        return String::new();
+        return t;
     };
     if up.failed.is_empty() {
-        return String::new();
+        return t;
     }
-    let mut t = format!("not uploaded ({}):\n", up.failed.len());
+    t.push_str(&format!("not uploaded ({}):\n", up.failed.len()));
     for f in &up.failed {
         t.push_str(&format!(
             "  {} (chunk {}): {}: {}\n",
@@ -557,6 +571,10 @@ fn render_failures(s: &Summary) -> String {
 fn render_verdict(s: &Summary) -> String {
     match s.exit_code {
         0 => String::new(),
+        1 if !s.not_written.is_empty() => format!(
+            "error: {} file(s) could not be written (exit code 1); fix the cause named above and run again\n",
+            s.not_written.len()
+        ),
         1 if failed_count(s) > 0 => format!(
             "error: {} chunk(s) did not land (exit code 1); re-run the same command to send only those\n",
             failed_count(s)
@@ -650,6 +668,13 @@ impl GitHub {
     /// at most [`MAX_ANNOTATIONS`] of each.
     pub fn annotations(&self, s: &Summary) -> String {
         let mut errors = Vec::new();
+        for f in &s.not_written {
+            errors.push((
+                self.rel(&f.file),
+                format!("symship: not written ({})", f.code),
+                format!("{} was not written: {}", self.rel(&f.file), f.error),
+            ));
+        }
         if let Some(up) = &s.upload {
             for f in &up.failed {
                 errors.push((

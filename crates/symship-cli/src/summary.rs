@@ -17,6 +17,10 @@ pub struct Summary {
     pub updated: usize,
     pub unchanged: usize,
     pub skipped: Vec<SkippedFile>,
+    /// Chunks (or their maps) inject had to write and could not: failures, exit code 1. Absent
+    /// when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_written: Vec<FailedChunk>,
     pub chunks: Vec<ChunkEntry>,
     pub exit_code: u8,
     /// Wall time of each phase that ran (`scan`, `inject`, `upload`), in milliseconds.

@@ -333,3 +333,143 @@ fn strict_makes_skipped_files_exit_1() {
     );
     assert!(stderr.contains("nomap.js"), "{stderr}");
 }
+
+/// PostHog's bundler plugins spawn the CLI with `RUST_LOG=posthog_cli=<logLevel>`; an error that
+/// ends the run is printed whatever that filter says (it used to go only through the log).
+#[test]
+fn the_error_that_ends_a_run_is_printed_under_any_rust_log() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 2, "log");
+    for rust_log in ["posthog_cli=info", "off", "posthog_cli=error"] {
+        // A wrong key: the server answers 401 "Invalid personal API key.".
+        let (code, stderr) = code_of(
+            symship_for(&server, tmp.path())
+                .env("RUST_LOG", rust_log)
+                .env("POSTHOG_CLI_API_KEY", "phx_not_the_right_key")
+                .args([
+                    "sourcemap",
+                    "process",
+                    "--release-name",
+                    "app",
+                    "--release-version",
+                    "1",
+                ])
+                .arg("-d")
+                .arg(&dir),
+        );
+        assert_ne!(code, 0, "RUST_LOG={rust_log}: {stderr}");
+        assert!(
+            stderr.contains("error: ") && stderr.contains("Invalid personal API key."),
+            "RUST_LOG={rust_log}: the server's reason is printed: {stderr}"
+        );
+        // No credentials at all: a configuration error, exit 2, still explained.
+        let (code, stderr) = code_of(
+            symship_for(&server, tmp.path())
+                .env("RUST_LOG", rust_log)
+                .env_remove("POSTHOG_CLI_API_KEY")
+                .args(["sourcemap", "upload", "-d"])
+                .arg(&dir),
+        );
+        assert_eq!(code, 2, "RUST_LOG={rust_log}: {stderr}");
+        assert!(
+            stderr.contains("error: ") && stderr.contains("POSTHOG_CLI_API_KEY"),
+            "RUST_LOG={rust_log}: {stderr}"
+        );
+    }
+    // `posthog_cli=debug` sets symship's own level: the debug lines appear.
+    let (_, stderr) = code_of(
+        symship_for(&server, tmp.path())
+            .env("RUST_LOG", "posthog_cli=debug")
+            .args(["sourcemap", "inject", "-d"])
+            .arg(&dir),
+    );
+    assert!(
+        stderr.contains("DEBUG"),
+        "posthog_cli=debug shows symship's debug lines: {stderr}"
+    );
+}
+
+/// Under the name `posthog-cli` (a link, as npm's `.bin` holds it) the binary answers `--version`
+/// with a posthog-cli version first (posthog-react-native's scripts parse the first N.N.N), and a
+/// run that finds nothing exits 0 with a warning (PostHog's Rollup plugin relies on it). Under
+/// its own name the exit code stays 3. Failures keep their exit codes and reasons under both.
+#[cfg(unix)]
+#[test]
+fn the_posthog_cli_personality() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
+    // The same scrubbed environment and credentials as `symship_for`, under the other name.
+    let as_posthog_cli = || {
+        let template = symship_for(&server, tmp.path());
+        let mut c = Command::new(bin.join("posthog-cli"));
+        for (k, v) in template.get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        c.current_dir(tmp.path());
+        c
+    };
+    let out = as_posthog_cli().arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(version.starts_with("posthog-cli 0.19.0 (symship "), "{version}");
+    let out = symship_for(&server, tmp.path())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("symship {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("nomap.js"), "console.log(1)\n").unwrap();
+    for cmd in ["process", "upload", "inject"] {
+        let (code, stderr) = code_of(
+            as_posthog_cli()
+                .env("RUST_LOG", "posthog_cli=info")
+                .args(["sourcemap", cmd, "--directory"])
+                .arg(&empty),
+        );
+        assert_eq!(code, 0, "posthog-cli sourcemap {cmd} on nothing: {stderr}");
+        assert!(stderr.contains("nothing found to process"), "{cmd}: {stderr}");
+        let (code, _) = code_of(
+            symship_for(&server, tmp.path())
+                .args(["sourcemap", cmd, "--directory"])
+                .arg(&empty),
+        );
+        assert_eq!(code, 3, "symship sourcemap {cmd} on nothing");
+    }
+
+    // A wrong key under the personality: the server's reason is printed, the exit is not 0.
+    let dir = build(tmp.path(), 1, "pers");
+    let (code, stderr) = code_of(
+        as_posthog_cli()
+            .env("RUST_LOG", "posthog_cli=info")
+            .env("POSTHOG_CLI_API_KEY", "phx_wrong")
+            .args(["sourcemap", "process", "--directory"])
+            .arg(&dir),
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("Invalid personal API key."), "{stderr}");
+    // An unreachable host: named in the error.
+    let (code, stderr) = code_of(
+        as_posthog_cli()
+            .env("RUST_LOG", "posthog_cli=info")
+            .env("POSTHOG_CLI_HOST", "http://127.0.0.1:9")
+            .args(["sourcemap", "process", "--directory"])
+            .arg(&dir),
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("error: ") && stderr.contains("127.0.0.1:9"),
+        "{stderr}"
+    );
+}

@@ -1,5 +1,31 @@
 //! `sourcemap inject`: stamp each chunk with its chunk id (and release), shift its map, write both
 //! atomically, and do nothing at all to what is already right.
+//!
+//! # Crash consistency
+//!
+//! The run holds the build directory's lock (`symship_fs::DirLock`), so no other run writes
+//! there meanwhile, and it has swept the temporary files of killed runs. Each file is replaced
+//! atomically (`symship_fs::write`), so a kill leaves every file old or new. For one chunk and
+//! its map the order is: **the map first, then the chunk**. What a re-run finds after a kill
+//! between the two, and does:
+//!
+//! - *First stamp, event mode*: the map carries the `chunk_id` member and is shifted, the chunk
+//!   has no snippet. The chunk id is derived from the chunk's bytes, so the re-run computes the
+//!   same id; a map that already carries a chunk id is not shifted again. Same bytes as one run.
+//! - *First stamp, symbol-set mode*: as above, but the chunk id is random (UUIDv7). A chunk with
+//!   no snippet whose map (used by it alone) carries a chunk id adopts that id instead of drawing
+//!   a new one, and the map is not shifted again. Same bytes as one run with that id.
+//! - *Release restamp, symbol-set mode*: the map holds the new `release_id` and the new chunk id,
+//!   the chunk the old snippet. The re-run finds the old snippet's id differs from the map's and
+//!   the map's release is already the new one; it adopts the map's chunk id, replaces the snippet
+//!   (same length) and does not shift.
+//! - *Release restamp, event mode*: a release id replaced by another of the same length shifts
+//!   nothing, so the state is the same either way. **Known gap**: a chunk first stamped without
+//!   a release and then stamped with one shifts its map by the snippet's growth; a kill between
+//!   the map's write and the chunk's leaves a map shifted once too often for that line's first
+//!   segment, and a re-run cannot tell. Re-run the build in that case.
+//! - *`--delete-after`*: the chunk's reference is removed first, then the map; a re-run pairs
+//!   the chunk with `<file>.map` by name, finds the set already uploaded, and deletes the map.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,7 +38,7 @@ use crate::chunk::{self, Existing};
 use crate::json::Edits;
 use crate::map::MapDoc;
 use crate::pair::{self, MapLocation, Pair};
-use crate::{fsutil, snippet, SkipReason};
+use crate::{snippet, SkipReason};
 
 /// Where the release id lives (`--release-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,6 +114,8 @@ struct Work<'a> {
     text: String,
     map: &'a mut MapDoc,
     opts: &'a InjectOptions,
+    /// The map is used by this chunk alone (not a map several chunks share).
+    sole_user: bool,
 }
 
 impl Work<'_> {
@@ -205,11 +233,32 @@ impl Work<'_> {
     ) -> Result<Outcome, String> {
         let release = self.opts.release_id.as_deref();
         if let Some(e) = &existing {
-            if self.map.release_id().as_deref() == release {
+            let map_is_this_chunks = !self.sole_user || map_id.as_deref().is_none_or(|m| m == e.chunk_id);
+            if self.map.release_id().as_deref() == release && map_is_this_chunks {
                 return Ok(Outcome::Unchanged {
                     chunk_id: e.chunk_id.clone(),
                 });
             }
+        }
+        // A map used by this chunk alone that already carries a chunk id and the release asked
+        // for was written by a run killed before it wrote the chunk: finish that run's work
+        // with its id (the map is already shifted for it).
+        let resumed = map_id
+            .as_deref()
+            .filter(|id| {
+                self.sole_user
+                    && Uuid::parse_str(id).is_ok()
+                    && self.map.release_id().as_deref() == release
+                    && existing.as_ref().is_none_or(|e| e.chunk_id != *id)
+            })
+            .map(str::to_string);
+        if let Some(chunk_id) = resumed {
+            if let Some(e) = &existing {
+                // The old snippet goes; the map already holds the new one's positions.
+                self.remove(e, false)?;
+            }
+            self.add(&chunk_id, None, false)?;
+            return Ok(Outcome::Updated { chunk_id });
         }
         let chunk_id = Uuid::now_v7().to_string();
         let mut shift_map = map_id.is_none();
@@ -276,8 +325,14 @@ fn run_one(
     text: String,
     map: &mut MapDoc,
     opts: &InjectOptions,
+    sole_user: bool,
 ) -> Result<(String, Outcome), SkipReason> {
-    let mut work = Work { text, map, opts };
+    let mut work = Work {
+        text,
+        map,
+        opts,
+        sole_user,
+    };
     let outcome = work.run().map_err(|error| SkipReason::BadMap {
         map: map_name(pair),
         error,
@@ -286,12 +341,7 @@ fn run_one(
 }
 
 /// Handles one group: the chunks that share one map file (usually one chunk).
-fn process_group(
-    group: &[Pair],
-    opts: &InjectOptions,
-    reporter: &dyn Reporter,
-    files: &fsutil::Replacer,
-) -> Vec<PairResult> {
+fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> Vec<PairResult> {
     let mut results = Vec::with_capacity(group.len());
     let done = |pair: &Pair, result: Result<Outcome, SkipReason>, results: &mut Vec<PairResult>| {
         let r = PairResult {
@@ -308,14 +358,12 @@ fn process_group(
                     let text = crate::read_source(&pair.source)?;
                     let (mut map, url) = inline_map(&text, &pair.source)?;
                     // The data URL sits after the code; the snippet goes before it.
-                    let (mut text, outcome) = run_one(pair, text, &mut map, opts)?;
+                    let (mut text, outcome) = run_one(pair, text, &mut map, opts, true)?;
                     if map.dirty {
                         write_inline(&mut text, &url, &map.bytes);
                     }
                     if !opts.dry_run && outcome.changed() {
-                        files
-                            .write(&pair.source, text.as_bytes())
-                            .map_err(|e| SkipReason::Write(format!("{}: {e}", pair.source.display())))?;
+                        write(pair, &pair.source, text.as_bytes())?;
                     }
                     Ok(outcome)
                 })();
@@ -335,7 +383,9 @@ fn process_group(
             let mut texts = Vec::new();
             let mut outcomes = Vec::new();
             for pair in group {
-                let r = crate::read_source(&pair.source).and_then(|text| run_one(pair, text, &mut map, opts));
+                let sole_user = group.len() == 1;
+                let r = crate::read_source(&pair.source)
+                    .and_then(|text| run_one(pair, text, &mut map, opts, sole_user));
                 match r {
                     Ok((text, outcome)) => {
                         texts.push(Some(text));
@@ -351,8 +401,8 @@ fn process_group(
             // map that already carries the chunk id and does not shift it twice.
             let mut map_error = None;
             if !opts.dry_run && map.dirty {
-                if let Err(e) = files.write(map_path, &map.bytes) {
-                    map_error = Some(SkipReason::Write(format!("{}: {e}", map_path.display())));
+                if let Err(e) = write(&group[0], map_path, &map.bytes) {
+                    map_error = Some(e);
                 }
             }
             for ((pair, text), outcome) in group.iter().zip(texts).zip(outcomes) {
@@ -362,10 +412,7 @@ fn process_group(
                         if opts.dry_run || !outcome.changed() {
                             Ok(outcome)
                         } else {
-                            files
-                                .write(&pair.source, text.as_bytes())
-                                .map(|_| outcome)
-                                .map_err(|e| SkipReason::Write(format!("{}: {e}", pair.source.display())))
+                            write(pair, &pair.source, text.as_bytes()).map(|_| outcome)
                         }
                     }
                     (_, Err(e), _) => Err(e),
@@ -376,6 +423,14 @@ fn process_group(
         }
     }
     results
+}
+
+/// Replaces `path` (the pair's chunk or map) atomically, if it resolves inside the pair's root.
+fn write(pair: &Pair, path: &Path, bytes: &[u8]) -> Result<(), SkipReason> {
+    symship_fs::write_within(&pair.root, path, bytes).map_err(|e| match e {
+        symship_fs::WriteError::OutsideRoot(e) => SkipReason::LinkOutsideRoot(e.to_string()),
+        symship_fs::WriteError::Io { .. } => SkipReason::Write(e.to_string()),
+    })
 }
 
 /// Inputs (map plus chunks) from this size on are injected one at a time.
@@ -400,7 +455,6 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
     .min(work.len().max(1));
     let next = AtomicUsize::new(0);
     let collected = Mutex::new(Vec::with_capacity(pairs.len()));
-    let files = fsutil::Replacer::new();
     // A group holds about twice its input while it is edited (the map and its edited copy), so
     // large groups take turns: memory stays bounded by one large group, whatever the build.
     let large = Mutex::new(());
@@ -417,12 +471,11 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(group) = work.get(i) else { break };
                 let _turn = is_large(group).then(|| large.lock().unwrap_or_else(|e| e.into_inner()));
-                let r = process_group(group, opts, reporter, &files);
+                let r = process_group(group, opts, reporter);
                 collected.lock().expect("no worker panicked").extend(r);
             });
         }
     });
-    drop(files);
     let mut results = collected.into_inner().expect("no worker panicked");
     let order: std::collections::HashMap<&Path, usize> = pairs
         .iter()

@@ -10,7 +10,6 @@
 use std::path::PathBuf;
 
 pub mod chunk;
-pub mod fsutil;
 pub mod hash;
 pub mod inject;
 pub mod json;
@@ -65,8 +64,11 @@ pub enum SkipReason {
         "has an empty sourcemap {map} (no mappings, sources or names); check the bundler's sourcemap setting"
     )]
     EmptyMap { map: String },
+    /// A write that failed: a failure of the run (exit 1), not a skip.
     #[error("could not be written: {0}")]
     Write(String),
+    #[error("is not written: {0}")]
+    LinkOutsideRoot(String),
 }
 
 impl SkipReason {
@@ -82,7 +84,14 @@ impl SkipReason {
             SkipReason::BadMap { .. } => "bad_map",
             SkipReason::EmptyMap { .. } => "empty_map",
             SkipReason::Write(_) => "write_failed",
+            SkipReason::LinkOutsideRoot(_) => "link_outside_root",
         }
+    }
+
+    /// Whether this is a failure of the run (the file should have been written and was not)
+    /// rather than a file left alone on purpose.
+    pub fn is_failure(&self) -> bool {
+        matches!(self, SkipReason::Write(_))
     }
 }
 

@@ -81,13 +81,23 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
     let mut seen = HashSet::new();
     let mut found = Vec::new();
     let mut skipped = Vec::new();
-    let mut add =
-        |path: &Path, root: &Path, found: &mut Vec<Candidate>, skipped: &mut Vec<Skipped>| match path
-            .canonicalize()
-        {
+    let mut add = |path: &Path, root: &Path, found: &mut Vec<Candidate>, skipped: &mut Vec<Skipped>| {
+        match path.canonicalize() {
             Ok(canonical) => {
-                if seen.insert(canonical.clone()) {
-                    let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+                let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
+                if !canonical.starts_with(&root) {
+                    // A symbolic link (to the file or a directory above it) leads out of the
+                    // scanned directory: inject would write there. Not followed.
+                    skipped.push(Skipped {
+                        path: path.to_path_buf(),
+                        reason: SkipReason::LinkOutsideRoot(format!(
+                            "it is a symbolic link to {}, outside the scanned directory {}; symship does not \
+                             write outside the directories it scans (pass the link's target directory instead)",
+                            canonical.display(),
+                            root.display()
+                        )),
+                    });
+                } else if seen.insert(canonical.clone()) {
                     found.push(Candidate {
                         path: canonical,
                         root,
@@ -98,7 +108,8 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
                 path: path.to_path_buf(),
                 reason: SkipReason::Unreadable(e.to_string()),
             }),
-        };
+        }
+    };
 
     for root in &selection.roots {
         let meta = std::fs::metadata(root).map_err(|e| ScanError::Root {

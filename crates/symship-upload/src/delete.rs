@@ -121,7 +121,9 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
                 .push((map, "a chunk referencing it was not verified uploaded".into()));
             continue;
         }
-        match std::fs::remove_file(&map) {
+        let removed = std::fs::remove_file(&map);
+        symship_fs::fault::step();
+        match removed {
             Ok(()) => out.deleted.push(map),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => errors.push(DeleteError::Io {
@@ -153,12 +155,10 @@ fn strip_one(path: &Path, expected: Option<[u8; 32]>) -> Result<Option<bool>, De
     match strip_reference(text) {
         None => Ok(Some(false)),
         Some(new) => {
-            symship_scan::fsutil::replace_atomically(path, new.as_bytes()).map_err(|source| {
-                DeleteError::Io {
-                    action: "rewrite",
-                    path: path.to_owned(),
-                    source,
-                }
+            symship_fs::replace_if_changed(path, new.as_bytes()).map_err(|source| DeleteError::Io {
+                action: "rewrite",
+                path: path.to_owned(),
+                source,
             })?;
             Ok(Some(true))
         }
@@ -183,7 +183,7 @@ fn css_cleanup(roots: &[PathBuf], out: &mut DeleteOutcome, errors: &mut Vec<Dele
             }
             if let Ok(text) = std::fs::read_to_string(p) {
                 if let Some(new) = strip_reference(&text) {
-                    match symship_scan::fsutil::replace_atomically(p, new.as_bytes()) {
+                    match symship_fs::replace_if_changed(p, new.as_bytes()) {
                         Ok(_) => out.stripped.push(p.to_owned()),
                         Err(source) => errors.push(DeleteError::Io {
                             action: "rewrite",

@@ -357,7 +357,11 @@ fn check_directory(args: &DoctorArgs, report: &mut Report) -> anyhow::Result<()>
         exclude: args.exclude.clone(),
         include: args.include.clone(),
     };
-    let (pairs, skipped) = crate::files::scan(&selection, args.public_path_prefix.as_deref())?;
+    let crate::files::Scan { pairs, skipped, .. } = crate::files::scan(
+        &selection,
+        args.public_path_prefix.as_deref(),
+        crate::files::Writes::No,
+    )?;
     let shown: Vec<String> = args.directories.iter().map(|d| d.display().to_string()).collect();
     let shown = shown.join(", ");
     if pairs.is_empty() && skipped.is_empty() {

@@ -4,7 +4,7 @@ use symship_scan::{inject, InjectOptions, MapLocation, Outcome, PairResult, Repo
 use crate::cli::{GlobalArgs, InjectArgs, ReleaseMode};
 use crate::exit::Exit;
 use crate::files;
-use crate::summary::{ChunkEntry, SkippedFile, Summary};
+use crate::summary::{ChunkEntry, FailedChunk, SkippedFile, Summary};
 
 struct LogReporter;
 
@@ -23,6 +23,7 @@ impl Reporter for LogReporter {
             Ok(Outcome::Unchanged { chunk_id }) => {
                 tracing::debug!("already injected {} ({chunk_id})", r.pair.source.display())
             }
+            Err(reason) if reason.is_failure() => tracing::error!("{} {reason}", r.pair.source.display()),
             Err(reason) => tracing::warn!("skipped {}: {reason}", r.pair.source.display()),
         }
         if let (Ok(_), MapLocation::File(map)) = (&r.result, &r.pair.map) {
@@ -51,9 +52,20 @@ pub fn inject_all(
     args: &InjectArgs,
     global: &GlobalArgs,
     release_id: Option<String>,
-) -> anyhow::Result<(Summary, Vec<PairResult>)> {
+) -> anyhow::Result<(Summary, Vec<PairResult>, Option<symship_fs::DirLock>)> {
     let scanning = crate::output::get().phase("scan", "pairs", None);
-    let (pairs, skipped) = files::scan(&args.chunks.files, args.chunks.public_path_prefix.as_deref())?;
+    let writes = if global.dry_run {
+        files::Writes::No
+    } else {
+        files::Writes::Yes {
+            no_wait: args.chunks.no_wait,
+        }
+    };
+    let files::Scan { pairs, skipped, lock } = files::scan(
+        &args.chunks.files,
+        args.chunks.public_path_prefix.as_deref(),
+        writes,
+    )?;
     scanning.finish(&format!(
         "{} pairs found, {} files skipped",
         pairs.len(),
@@ -118,6 +130,12 @@ pub fn inject_all(
                     outcome: outcome.into(),
                 });
             }
+            Err(reason) if reason.is_failure() => summary.not_written.push(FailedChunk {
+                file: r.pair.source.display().to_string(),
+                chunk_id: None,
+                code: reason.code().into(),
+                error: reason.to_string(),
+            }),
             Err(reason) => summary.skipped.push(SkippedFile {
                 file: r.pair.source.display().to_string(),
                 code: reason.code().into(),
@@ -125,15 +143,17 @@ pub fn inject_all(
             }),
         }
     }
-    Ok((summary, results))
+    Ok((summary, results, lock))
 }
 
 pub fn run(args: &InjectArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let release_id = crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, global)?;
-    let (mut summary, _) = inject_all(args, global, release_id)?;
+    let (mut summary, _, _lock) = inject_all(args, global, release_id)?;
     let processed = summary.injected + summary.updated + summary.unchanged;
-    let exit = if processed == 0 && !args.allow_empty {
-        Exit::Empty
+    let exit = if !summary.not_written.is_empty() {
+        Exit::Failed
+    } else if processed == 0 && !args.allow_empty {
+        crate::exit::nothing_found()
     } else if args.strict && !summary.skipped.is_empty() {
         Exit::Failed
     } else {

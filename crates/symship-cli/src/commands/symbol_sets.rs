@@ -6,7 +6,7 @@
 //! the output directory only.
 
 use std::io::{IsTerminal as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{anyhow, bail, Context as _};
@@ -422,30 +422,11 @@ pub fn safe_base_name(reference: &str) -> Option<String> {
     (!cleaned.is_empty() && cleaned.chars().any(|c| c != '_')).then_some(cleaned)
 }
 
-/// Writes `bytes` to a temporary file next to `path` and renames it over `path`, so a symbolic
-/// link at `path` is replaced rather than followed and a crash leaves no half file.
+/// Writes `bytes` to a fresh temporary file next to `path` and renames it over `path`
+/// (`symship_fs::write`), so a symbolic link at `path` is replaced rather than followed and a
+/// crash leaves no half file.
 fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp: PathBuf = dir.join(format!(".{name}.symship-{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.flush()?;
-        drop(f);
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow!("could not write {}: {e}", path.display()));
-    }
-    Ok(())
+    symship_fs::write(path, bytes).map_err(|e| anyhow!("could not write {}: {e}", path.display()))
 }
 
 // ---- delete ----

@@ -250,7 +250,7 @@ fn upload_pairs(
     let exit = if report.has_failures() || deleted.as_ref().is_some_and(|(_, ok)| !ok) {
         Exit::Failed
     } else if sendable == 0 && !s.allow_empty {
-        Exit::Empty
+        crate::exit::nothing_found()
     } else {
         Exit::Success
     };
@@ -279,7 +279,22 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         release_id.as_deref(),
     )?;
     let scanning = crate::output::get().phase("scan", "pairs", None);
-    let (pairs, skipped) = files::scan(&args.chunks.files, args.chunks.public_path_prefix.as_deref())?;
+    let writes = if args.upload.delete_after && !global.dry_run {
+        files::Writes::Yes {
+            no_wait: args.chunks.no_wait,
+        }
+    } else {
+        files::Writes::No
+    };
+    let files::Scan {
+        pairs,
+        skipped,
+        lock: _lock,
+    } = files::scan(
+        &args.chunks.files,
+        args.chunks.public_path_prefix.as_deref(),
+        writes,
+    )?;
     scanning.finish(&format!(
         "{} pairs found, {} files skipped",
         pairs.len(),
@@ -331,7 +346,8 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
     )?;
     // The release is resolved once and shared by inject and upload.
     let release_id = crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, global)?;
-    let (mut summary, results) = inject_all(inject, global, release_id.clone())?;
+    // The lock is held through the upload, so that `--delete-after` writes under it too.
+    let (mut summary, results, _lock) = inject_all(inject, global, release_id.clone())?;
     summary.command = "sourcemap process".into();
     let mut opts = opts;
     if inject.chunks.release_mode == ReleaseMode::SymbolSet {
@@ -372,7 +388,7 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
         fill(&mut summary, &report, None);
         summary.skipped = skipped;
         if n == 0 && !inject.allow_empty {
-            Exit::Empty
+            crate::exit::nothing_found()
         } else {
             Exit::Success
         }
@@ -385,6 +401,10 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
         upload_pairs(&shared, client, pairs, &opts, &mut summary)?
     };
     if exit == Exit::Success && inject.strict && !summary.skipped.is_empty() {
+        exit = Exit::Failed;
+    }
+    if !summary.not_written.is_empty() && exit != Exit::Usage {
+        // A chunk that could not be injected was not uploaded either: a failure, not "empty".
         exit = Exit::Failed;
     }
     summary.exit_code = exit as u8;
