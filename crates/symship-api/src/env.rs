@@ -35,6 +35,75 @@ pub const NO_PROXY: [&str; 2] = ["NO_PROXY", "no_proxy"];
 /// Set by CGI servers; then `HTTP_PROXY` may come from a request header and is ignored (httpoxy).
 pub const REQUEST_METHOD: &str = "REQUEST_METHOD";
 
+/// symship's own: `1` turns the progress bars off (plain lines instead).
+pub const NO_PROGRESS: &str = "SYMSHIP_NO_PROGRESS";
+/// symship's own: the memory (MiB) prepared and waiting upload containers may use.
+pub const UPLOAD_MEMORY_MIB: &str = "SYMSHIP_UPLOAD_MEMORY_MIB";
+/// symship's own: where content hashes are remembered between runs.
+pub const CACHE_DIR: &str = "SYMSHIP_CACHE_DIR";
+/// symship's own: `1` turns the content-hash cache off.
+pub const NO_CACHE: &str = "SYMSHIP_NO_CACHE";
+/// The user's cache directory (XDG base directory spec), when `SYMSHIP_CACHE_DIR` is unset.
+pub const XDG_CACHE_HOME: &str = "XDG_CACHE_HOME";
+/// Log filter (tracing-subscriber's `EnvFilter`); `posthog_cli=<level>` sets symship's level.
+pub const RUST_LOG: &str = "RUST_LOG";
+/// GitHub Actions: the file the job summary's markdown is appended to.
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+/// GitHub Actions: the file step outputs are appended to.
+pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+/// GitHub Actions: the checkout, to name files relative to it in annotations.
+pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";
+
+/// CI providers' variables, read for release metadata (name, version, branch, remote).
+pub mod ci {
+    /// `true` in GitHub Actions: release metadata from `GITHUB_*`; annotations, job summary and step outputs.
+    pub const GITHUB_ACTIONS: &str = "GITHUB_ACTIONS";
+    /// GitHub Actions: the branch or tag.
+    pub const GITHUB_REF_NAME: &str = "GITHUB_REF_NAME";
+    /// GitHub Actions: the commit.
+    pub const GITHUB_SHA: &str = "GITHUB_SHA";
+    /// GitHub Actions: `owner/name`.
+    pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+    /// GitHub Actions: the server, e.g. `https://github.com`.
+    pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
+    /// Set in Vercel builds.
+    pub const VERCEL: &str = "VERCEL";
+    /// Vercel: the branch.
+    pub const VERCEL_GIT_COMMIT_REF: &str = "VERCEL_GIT_COMMIT_REF";
+    /// Vercel: the commit.
+    pub const VERCEL_GIT_COMMIT_SHA: &str = "VERCEL_GIT_COMMIT_SHA";
+    /// Vercel: the repository name.
+    pub const VERCEL_GIT_REPO_SLUG: &str = "VERCEL_GIT_REPO_SLUG";
+    /// Vercel: `github`, `gitlab` or `bitbucket`.
+    pub const VERCEL_GIT_PROVIDER: &str = "VERCEL_GIT_PROVIDER";
+    /// Vercel: the repository owner.
+    pub const VERCEL_GIT_REPO_OWNER: &str = "VERCEL_GIT_REPO_OWNER";
+    /// Set in GitLab CI jobs.
+    pub const GITLAB_CI: &str = "GITLAB_CI";
+    /// GitLab CI: the branch or tag.
+    pub const CI_COMMIT_REF_NAME: &str = "CI_COMMIT_REF_NAME";
+    /// GitLab CI: the commit.
+    pub const CI_COMMIT_SHA: &str = "CI_COMMIT_SHA";
+    /// GitLab CI: the project's web URL.
+    pub const CI_PROJECT_URL: &str = "CI_PROJECT_URL";
+    /// GitLab CI: the project's name.
+    pub const CI_PROJECT_NAME: &str = "CI_PROJECT_NAME";
+    /// GitLab CI: `group/project`.
+    pub const CI_PROJECT_PATH: &str = "CI_PROJECT_PATH";
+    /// GitLab CI: the clone URL (holds a job token; never printed).
+    pub const CI_REPOSITORY_URL: &str = "CI_REPOSITORY_URL";
+    /// Set in CircleCI jobs.
+    pub const CIRCLECI: &str = "CIRCLECI";
+    /// CircleCI: the branch.
+    pub const CIRCLE_BRANCH: &str = "CIRCLE_BRANCH";
+    /// CircleCI: the tag.
+    pub const CIRCLE_TAG: &str = "CIRCLE_TAG";
+    /// CircleCI: the repository URL.
+    pub const CIRCLE_REPOSITORY_URL: &str = "CIRCLE_REPOSITORY_URL";
+    /// CircleCI: the repository name.
+    pub const CIRCLE_PROJECT_REPONAME: &str = "CIRCLE_PROJECT_REPONAME";
+}
+
 /// Read access to environment variables. Empty values count as unset.
 pub trait Env: Send + Sync {
     /// The raw value, `None` if unset or not valid UTF-8.
@@ -56,6 +125,7 @@ pub trait Env: Send + Sync {
 pub struct ProcessEnv;
 
 impl Env for ProcessEnv {
+    #[allow(clippy::disallowed_methods)] // the one reader of the process environment
     fn raw(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
     }

@@ -96,8 +96,7 @@ fn init_tracing(global: &cli::GlobalArgs) {
         (false, 1) => "debug",
         (false, _) => "trace",
     };
-    let from_env = std::env::var(EnvFilter::DEFAULT_ENV)
-        .ok()
+    let from_env = symship_api::env::Env::raw(&symship_api::env::ProcessEnv, symship_api::env::RUST_LOG)
         .map(|v| posthog_cli_log_targets(&v));
     let filter = from_env
         .and_then(|v| EnvFilter::try_new(v).ok())

@@ -20,6 +20,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use symship_api::env::{self, Env as _, ProcessEnv};
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::summary::Summary;
@@ -28,7 +29,7 @@ use crate::summary::Summary;
 pub const LINE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// `SYMSHIP_NO_PROGRESS=1` turns bars off even on a terminal.
-pub const NO_PROGRESS_ENV: &str = "SYMSHIP_NO_PROGRESS";
+pub const NO_PROGRESS_ENV: &str = symship_api::env::NO_PROGRESS;
 
 /// At most this many annotations of each level per run: GitHub shows only 10 per step and level,
 /// so the tenth says how many more there are.
@@ -75,7 +76,7 @@ pub fn init(global: &GlobalArgs) -> &'static Output {
     OUTPUT.get_or_init(|| {
         let style = choose_style(
             std::io::stderr().is_terminal(),
-            std::env::var(NO_PROGRESS_ENV).ok().as_deref(),
+            ProcessEnv.raw(NO_PROGRESS_ENV).as_deref(),
             global.quiet,
             global.verbose,
         );
@@ -626,14 +627,14 @@ pub struct GitHub {
 impl GitHub {
     /// `Some` when `GITHUB_ACTIONS=true`.
     pub fn from_env() -> Option<GitHub> {
-        if std::env::var("GITHUB_ACTIONS").ok().as_deref() != Some("true") {
+        if ProcessEnv.var(env::ci::GITHUB_ACTIONS).as_deref() != Some("true") {
             return None;
         }
-        let path = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let path = |k: &str| ProcessEnv.var(k).map(PathBuf::from);
         Some(GitHub {
-            step_summary: path("GITHUB_STEP_SUMMARY"),
-            output: path("GITHUB_OUTPUT"),
-            workspace: path("GITHUB_WORKSPACE"),
+            step_summary: path(env::GITHUB_STEP_SUMMARY),
+            output: path(env::GITHUB_OUTPUT),
+            workspace: path(env::GITHUB_WORKSPACE),
         })
     }
 

@@ -28,6 +28,7 @@ fn fake_symship(dir: &Path) -> PathBuf {
     bin
 }
 
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 fn action_run(tmp: &Path, inputs: &[(&str, &str)]) -> (Command, PathBuf, PathBuf) {
     let bin = fake_symship(tmp);
     let home = tmp.join("home");

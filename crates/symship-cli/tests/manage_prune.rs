@@ -207,6 +207,7 @@ fn prune_within_one_release() {
 /// On a terminal, prune asks and deletes only on "y". `script` (util-linux) gives the child a
 /// pseudo-terminal and forwards our answer to it.
 #[test]
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 fn prune_asks_on_a_terminal() {
     let server = start();
     let tmp = tempfile::tempdir().unwrap();

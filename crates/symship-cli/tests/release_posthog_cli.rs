@@ -8,6 +8,7 @@ use std::process::{Command, Output};
 
 use symship_testserver::TestServer;
 
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 fn posthog_cli() -> PathBuf {
     if let Some(p) = std::env::var_os("SYMSHIP_POSTHOG_CLI") {
         return PathBuf::from(p);

@@ -15,6 +15,7 @@ pub const ABORT_AFTER_WRITE_STEPS: &str = "SYMSHIP_TEST_ABORT_AFTER_WRITE_STEPS"
 
 static STEPS: AtomicU64 = AtomicU64::new(0);
 
+#[allow(clippy::disallowed_methods)] // symship-fs depends on no other symship crate; declared here
 fn limit() -> Option<u64> {
     static LIMIT: OnceLock<Option<u64>> = OnceLock::new();
     *LIMIT.get_or_init(|| {

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use symship_api::env::Env;
+use symship_api::env::{ci, Env};
 use url::Url;
 
 /// What goes into the release's `metadata.git`. Field order is the wire order: posthog-cli
@@ -106,17 +106,17 @@ fn last_segment(path: &str) -> Option<String> {
 
 /// `GITHUB_ACTIONS`: `GITHUB_REF_NAME`, `GITHUB_SHA`, `GITHUB_REPOSITORY`, `GITHUB_SERVER_URL`.
 pub fn github_actions(env: &dyn Env) -> Result<Option<GitInfo>, String> {
-    if env.var("GITHUB_ACTIONS").is_none() {
+    if env.var(ci::GITHUB_ACTIONS).is_none() {
         return Ok(None);
     }
     let v = required(
         env,
         "GitHub Actions",
         &[
-            "GITHUB_REF_NAME",
-            "GITHUB_SHA",
-            "GITHUB_REPOSITORY",
-            "GITHUB_SERVER_URL",
+            ci::GITHUB_REF_NAME,
+            ci::GITHUB_SHA,
+            ci::GITHUB_REPOSITORY,
+            ci::GITHUB_SERVER_URL,
         ],
     )?;
     let (branch, sha, repo, server) = (&v[0], &v[1], &v[2], &v[3]);
@@ -131,26 +131,26 @@ pub fn github_actions(env: &dyn Env) -> Result<Option<GitInfo>, String> {
 /// `VERCEL`: `VERCEL_GIT_COMMIT_REF`, `VERCEL_GIT_COMMIT_SHA`, `VERCEL_GIT_REPO_SLUG`, and for the
 /// remote `VERCEL_GIT_PROVIDER` (github, gitlab, bitbucket) with `VERCEL_GIT_REPO_OWNER`.
 pub fn vercel(env: &dyn Env) -> Result<Option<GitInfo>, String> {
-    if env.var("VERCEL").is_none() {
+    if env.var(ci::VERCEL).is_none() {
         return Ok(None);
     }
     let v = required(
         env,
         "Vercel",
         &[
-            "VERCEL_GIT_COMMIT_REF",
-            "VERCEL_GIT_COMMIT_SHA",
-            "VERCEL_GIT_REPO_SLUG",
+            ci::VERCEL_GIT_COMMIT_REF,
+            ci::VERCEL_GIT_COMMIT_SHA,
+            ci::VERCEL_GIT_REPO_SLUG,
         ],
     )?;
     let (branch, sha, slug) = (&v[0], &v[1], &v[2]);
-    let base = match env.var("VERCEL_GIT_PROVIDER").as_deref() {
+    let base = match env.var(ci::VERCEL_GIT_PROVIDER).as_deref() {
         Some("github") => Some("https://github.com"),
         Some("gitlab") => Some("https://gitlab.com"),
         Some("bitbucket") => Some("https://bitbucket.org"),
         _ => None,
     };
-    let remote_url = match (base, env.var("VERCEL_GIT_REPO_OWNER")) {
+    let remote_url = match (base, env.var(ci::VERCEL_GIT_REPO_OWNER)) {
         (Some(base), Some(owner)) => sanitize_remote_url(&format!("{base}/{owner}/{slug}.git")),
         _ => None,
     };
@@ -165,14 +165,14 @@ pub fn vercel(env: &dyn Env) -> Result<Option<GitInfo>, String> {
 /// `GITLAB_CI`: `CI_COMMIT_SHA`, `CI_COMMIT_REF_NAME` (branch or tag), `CI_PROJECT_URL`,
 /// `CI_PROJECT_NAME`. `CI_REPOSITORY_URL` is never used: it embeds a job token.
 pub fn gitlab_ci(env: &dyn Env) -> Result<Option<GitInfo>, String> {
-    if env.var("GITLAB_CI").is_none() {
+    if env.var(ci::GITLAB_CI).is_none() {
         return Ok(None);
     }
-    let v = required(env, "GitLab CI", &["CI_COMMIT_REF_NAME", "CI_COMMIT_SHA"])?;
-    let remote_url = env.var("CI_PROJECT_URL").and_then(|u| sanitize_remote_url(&u));
+    let v = required(env, "GitLab CI", &[ci::CI_COMMIT_REF_NAME, ci::CI_COMMIT_SHA])?;
+    let remote_url = env.var(ci::CI_PROJECT_URL).and_then(|u| sanitize_remote_url(&u));
     let repo_name = env
-        .var("CI_PROJECT_NAME")
-        .or_else(|| env.var("CI_PROJECT_PATH").and_then(|p| last_segment(&p)))
+        .var(ci::CI_PROJECT_NAME)
+        .or_else(|| env.var(ci::CI_PROJECT_PATH).and_then(|p| last_segment(&p)))
         .or_else(|| remote_url.as_deref().and_then(repo_name_from_url));
     Ok(Some(GitInfo {
         remote_url,
@@ -185,18 +185,18 @@ pub fn gitlab_ci(env: &dyn Env) -> Result<Option<GitInfo>, String> {
 /// `CIRCLECI`: `CIRCLE_SHA1`, `CIRCLE_BRANCH` (or `CIRCLE_TAG`), `CIRCLE_REPOSITORY_URL`,
 /// `CIRCLE_PROJECT_REPONAME`.
 pub fn circle_ci(env: &dyn Env) -> Result<Option<GitInfo>, String> {
-    if env.var("CIRCLECI").is_none() {
+    if env.var(ci::CIRCLECI).is_none() {
         return Ok(None);
     }
     let sha = required(env, "CircleCI", &["CIRCLE_SHA1"])?.remove(0);
-    let Some(branch) = env.var("CIRCLE_BRANCH").or_else(|| env.var("CIRCLE_TAG")) else {
+    let Some(branch) = env.var(ci::CIRCLE_BRANCH).or_else(|| env.var(ci::CIRCLE_TAG)) else {
         return Err("CircleCI detected but CIRCLE_BRANCH and CIRCLE_TAG unset; skipped".into());
     };
     let remote_url = env
-        .var("CIRCLE_REPOSITORY_URL")
+        .var(ci::CIRCLE_REPOSITORY_URL)
         .and_then(|u| sanitize_remote_url(&u));
     let repo_name = env
-        .var("CIRCLE_PROJECT_REPONAME")
+        .var(ci::CIRCLE_PROJECT_REPONAME)
         .or_else(|| remote_url.as_deref().and_then(repo_name_from_url));
     Ok(Some(GitInfo {
         remote_url,

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use symship_api::env::{self, Env as _, ProcessEnv};
 use symship_api::Client;
 use symship_scan::{MapLocation, Outcome, Pair};
 use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
@@ -65,11 +66,11 @@ fn options(
     let mut tuned = UploadOptions::default();
     // An escape hatch for tight CI machines (and the tests of the re-build path): the memory
     // preparation and waiting containers may use, in MiB.
-    if let Some(v) = std::env::var_os("SYMSHIP_UPLOAD_MEMORY_MIB") {
+    if let Some(v) = ProcessEnv.var(env::UPLOAD_MEMORY_MIB) {
         let mib: u64 = v
-            .to_str()
-            .and_then(|v| v.trim().parse().ok())
-            .ok_or_else(|| UsageError(format!("SYMSHIP_UPLOAD_MEMORY_MIB={v:?} is not a number of MiB")))?;
+            .trim()
+            .parse()
+            .map_err(|_| UsageError(format!("{}={v:?} is not a number of MiB", env::UPLOAD_MEMORY_MIB)))?;
         tuned.prepare_memory = mib.max(1) * 1024 * 1024;
         tuned.held_memory = mib * 1024 * 1024 / 2;
     }
@@ -91,14 +92,14 @@ fn options(
 /// Where content hashes are remembered between runs: `$SYMSHIP_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/symship`, else `~/.cache/symship`; none with `SYMSHIP_NO_CACHE=1`.
 fn hash_memo() -> Option<Arc<symship_upload::HashMemo>> {
-    let set = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty());
-    if set("SYMSHIP_NO_CACHE").is_some_and(|v| v != "0" && v != "false") {
+    let set = |k: &str| ProcessEnv.var(k);
+    if set(env::NO_CACHE).is_some_and(|v| v != "0" && v != "false") {
         return None;
     }
-    let dir = set("SYMSHIP_CACHE_DIR").map(PathBuf::from).or_else(|| {
-        set("XDG_CACHE_HOME")
+    let dir = set(env::CACHE_DIR).map(PathBuf::from).or_else(|| {
+        set(env::XDG_CACHE_HOME)
             .map(PathBuf::from)
-            .or_else(|| set("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .or_else(|| set(env::HOME).map(|h| PathBuf::from(h).join(".cache")))
             .map(|d| d.join("symship"))
     })?;
     let path = dir.join("content-hashes.json");

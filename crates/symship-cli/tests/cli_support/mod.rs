@@ -11,6 +11,7 @@ pub fn snapshot_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots/cli")
 }
 
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 pub fn updating() -> bool {
     std::env::var("SYMSHIP_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1")
 }
@@ -192,6 +193,7 @@ pub fn normalize_json(v: &serde_json::Value, tmp: &Path) -> serde_json::Value {
 }
 
 /// The path of a tool the tests need, or a loud failure naming how to get it.
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 pub fn require_tool(name: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|paths| {
         std::env::split_paths(&paths)

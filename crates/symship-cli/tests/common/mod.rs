@@ -102,6 +102,7 @@ pub fn fixtures() -> Vec<(String, PathBuf)> {
     out
 }
 
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 pub fn tools_dir() -> PathBuf {
     std::env::var_os("SYMSHIP_TOOLS")
         .map(PathBuf::from)

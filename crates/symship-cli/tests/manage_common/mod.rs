@@ -195,6 +195,7 @@ pub fn normalize(v: &Value, literals: &[(&str, &str)]) -> Value {
 
 /// Compares `actual` (already normalized) with `tests/snapshots/manage/<name>.json`. With
 /// `SYMSHIP_UPDATE_SNAPSHOTS=1` the file is (re)written instead.
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 pub fn assert_snapshot(name: &str, actual: &Value) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/snapshots/manage")
