@@ -28,6 +28,7 @@ pub fn reset(shared: &Shared) {
     shared.records.lock().expect("records lock").clear();
     shared.violations.lock().expect("violations lock").clear();
     shared.unchecked.lock().expect("unchecked lock").clear();
+    shared.fault_bytes.store(0, std::sync::atomic::Ordering::Relaxed);
     let mut f = shared.faults.lock().expect("faults lock");
     let rules = f.rules();
     f.set(rules);

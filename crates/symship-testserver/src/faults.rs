@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 /// One fault rule. JSON form (admin API): `{"route":"s3_put","kind":"status","status":503,
 /// "rate":1.0,"first_n":2}`; `kind` is one of `status`, `too_many_requests` (with
-/// `retry_after`), `latency` (with `ms`), `reset`, `presign_expiry` (with `secs`).
+/// `retry_after`), `latency` (with `ms`), `reset`, `presign_expiry` (with `secs`), `huge_body`
+/// (with `mib`, `status`), `drip` (with `ms`), `hostile` (with `status`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaultRule {
     pub route: String,
@@ -51,7 +52,33 @@ pub enum FaultKind {
     Reset,
     /// Presigned URLs issued by this route expire after `secs` seconds instead of 300.
     PresignExpiry { secs: u64 },
+    /// Instead of handling the request, answer `status` with a body of `mib` MiB streamed
+    /// without a `Content-Length` (never held in memory); [`crate::TestServer::fault_bytes_sent`]
+    /// counts what the client took before it hung up.
+    HugeBody {
+        mib: u64,
+        #[serde(default = "ok")]
+        status: u16,
+    },
+    /// Instead of handling the request, answer 200 and then send the body one byte every `ms`
+    /// milliseconds, forever: idle deadlines never fire, only a total deadline ends it.
+    Drip { ms: u64 },
+    /// Instead of handling the request, answer `status` with a PostHog error whose `code`,
+    /// `detail` and `attr` hold terminal escape sequences, control characters, bidi overrides and
+    /// GitHub workflow commands on lines of their own ([`HOSTILE_DETAIL`]). On the S3 fronts the
+    /// same text is the S3 error `<Message>`.
+    Hostile { status: u16 },
 }
+
+fn ok() -> u16 {
+    200
+}
+
+/// The detail a `hostile` fault sends: what a compromised or impersonated server could try.
+pub const HOSTILE_DETAIL: &str = "bad request\u{1b}[2J\u{1b}]0;pwned\u{7}\r\n::add-mask::phx_forged\n::warning title=forged::forged warning\n  ::error file=forged.js::forged error\n::stop-commands::forged\n##[error]forged legacy\nname\u{202e}sj.exe\u{9b}31m";
+
+/// The code a `hostile` fault sends.
+pub const HOSTILE_CODE: &str = "invalid\u{1b}[31m\n::error::forged_code";
 
 impl FaultRule {
     pub fn new(route: &str, kind: FaultKind) -> FaultRule {
@@ -87,7 +114,8 @@ impl FaultRule {
 }
 
 /// `ROUTE:KIND[:rate=R][:first_n=N]` with KIND one of `status=503`, `429=RETRY_AFTER`,
-/// `latency=MS`, `reset`, `expiry=SECS`; e.g. `s3_put:status=503:first_n=2`.
+/// `latency=MS`, `reset`, `expiry=SECS`, `huge=MIB` (or `huge=MIB/STATUS`), `drip=MS`,
+/// `hostile=STATUS`; e.g. `s3_put:status=503:first_n=2`, `bulk_start_upload:huge=2048`.
 impl FromStr for FaultRule {
     type Err = String;
 
@@ -116,6 +144,18 @@ impl FromStr for FaultRule {
             "latency" => FaultKind::Latency { ms: num("MS")? },
             "reset" => FaultKind::Reset,
             "expiry" | "presign_expiry" => FaultKind::PresignExpiry { secs: num("SECS")? },
+            "huge" | "huge_body" => {
+                let a = arg.ok_or("huge needs =MIB or =MIB/STATUS")?;
+                let (mib, status) = a.split_once('/').unwrap_or((a, "200"));
+                FaultKind::HugeBody {
+                    mib: mib.parse().map_err(|e| format!("huge: {e}"))?,
+                    status: status.parse().map_err(|e| format!("huge: {e}"))?,
+                }
+            }
+            "drip" => FaultKind::Drip { ms: num("MS")? },
+            "hostile" => FaultKind::Hostile {
+                status: num("STATUS")? as u16,
+            },
             other => return Err(format!("unknown fault kind {other:?}")),
         };
         let mut rule = FaultRule::new(route, kind);
@@ -142,6 +182,9 @@ impl fmt::Display for FaultRule {
             FaultKind::Latency { ms } => write!(f, "latency={ms}")?,
             FaultKind::Reset => write!(f, "reset")?,
             FaultKind::PresignExpiry { secs } => write!(f, "expiry={secs}")?,
+            FaultKind::HugeBody { mib, status } => write!(f, "huge={mib}/{status}")?,
+            FaultKind::Drip { ms } => write!(f, "drip={ms}")?,
+            FaultKind::Hostile { status } => write!(f, "hostile={status}")?,
         }
         if self.rate < 1.0 {
             write!(f, ":rate={}", self.rate)?;
@@ -170,6 +213,9 @@ impl Decision {
             FaultKind::Reset => "reset".to_owned(),
             FaultKind::Latency { ms } => format!("latency={ms}"),
             FaultKind::PresignExpiry { secs } => format!("expiry={secs}"),
+            FaultKind::HugeBody { mib, status } => format!("huge={mib}/{status}"),
+            FaultKind::Drip { ms } => format!("drip={ms}"),
+            FaultKind::Hostile { status } => format!("hostile={status}"),
         })
     }
 }
@@ -244,6 +290,25 @@ mod tests {
         assert_eq!(r.kind, FaultKind::TooManyRequests { retry_after: 7 });
         assert_eq!(r.rate, 0.5);
         assert!("x:bogus".parse::<FaultRule>().is_err());
+        for (text, kind) in [
+            (
+                "bulk_start_upload:huge=2048",
+                FaultKind::HugeBody {
+                    mib: 2048,
+                    status: 200,
+                },
+            ),
+            ("s3_get:huge=10/502", FaultKind::HugeBody { mib: 10, status: 502 }),
+            ("list:drip=1000", FaultKind::Drip { ms: 1000 }),
+            ("*:hostile=400", FaultKind::Hostile { status: 400 }),
+        ] {
+            let r: FaultRule = text.parse().unwrap();
+            assert_eq!(r.kind, kind, "{text}");
+            assert_eq!(r.to_string().parse::<FaultRule>().unwrap(), r);
+        }
+        let j: FaultRule =
+            serde_json::from_value(serde_json::json!({"route":"list","kind":"huge_body","mib":3})).unwrap();
+        assert_eq!(j.kind, FaultKind::HugeBody { mib: 3, status: 200 });
         assert!("x:status".parse::<FaultRule>().is_err());
     }
 

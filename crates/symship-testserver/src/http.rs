@@ -47,6 +47,98 @@ pub fn cut_body(prefix: Bytes) -> Body {
     .boxed()
 }
 
+/// `total` bytes (a JSON-looking start, then spaces) in 64 KiB frames, made as they are sent (never
+/// held whole), without a length; `sent` counts the bytes handed to the connection.
+pub fn huge_body(total: u64, sent: Arc<std::sync::atomic::AtomicU64>) -> Body {
+    Huge {
+        left: total,
+        first: true,
+        sent,
+    }
+    .boxed()
+}
+
+struct Huge {
+    left: u64,
+    first: bool,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+}
+
+const FRAME: usize = 64 * 1024;
+
+impl hyper::body::Body for Huge {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        let n = (self.left as usize).min(FRAME);
+        let mut frame = vec![b' '; n];
+        if std::mem::take(&mut self.first) {
+            let start = br#"{"id_map":{"#;
+            let k = start.len().min(n);
+            frame[..k].copy_from_slice(&start[..k]);
+        }
+        self.left -= n as u64;
+        self.sent
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from(frame)))))
+    }
+}
+
+/// A body that starts like a JSON answer and then sends one space every `every`, forever;
+/// `sent` counts its bytes.
+pub fn drip_body(every: std::time::Duration, sent: Arc<std::sync::atomic::AtomicU64>) -> Body {
+    Drip {
+        every,
+        first: true,
+        sleep: None,
+        sent,
+    }
+    .boxed()
+}
+
+struct Drip {
+    every: std::time::Duration,
+    first: bool,
+    sleep: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    sent: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl hyper::body::Body for Drip {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        if std::mem::take(&mut self.first) {
+            let start = Bytes::from_static(br#"{"chunk_ids_to_upload":["#);
+            self.sent
+                .fetch_add(start.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            return std::task::Poll::Ready(Some(Ok(Frame::data(start))));
+        }
+        let every = self.every;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+        match sleep.as_mut().poll(cx) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(()) => {
+                self.sleep = None;
+                self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                std::task::Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b" ")))))
+            }
+        }
+    }
+}
+
 struct OneShot {
     data: Option<Bytes>,
     fail: bool,

@@ -31,7 +31,7 @@ mod storage;
 
 use std::path::PathBuf;
 
-pub use faults::{FaultKind, FaultRule};
+pub use faults::{FaultKind, FaultRule, HOSTILE_CODE, HOSTILE_DETAIL};
 pub use record::{RecordedRequest, Violation};
 pub use server::{start_async, TestServer};
 pub use state::{ReleaseState, SymbolSetState};

@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub faults: Mutex<FaultEngine>,
     pub storage: ObjectStorage,
     pub s3fs_pid: u32,
+    /// Bytes of `huge_body` and `drip` fault answers handed to connections.
+    pub fault_bytes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Shared {
@@ -217,6 +219,7 @@ impl TestServer {
             faults: Mutex::new(FaultEngine::new(cfg.faults.clone(), cfg.seed)),
             storage,
             s3fs_pid: child.pid(),
+            fault_bytes: Default::default(),
         });
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -355,6 +358,12 @@ impl TestServer {
 
     pub fn faults(&self) -> Vec<FaultRule> {
         self.shared.faults.lock().expect("faults lock").rules()
+    }
+
+    /// Bytes of `huge_body` and `drip` fault answers handed to connections so far (what the
+    /// client read, plus at most what the socket buffers held when it hung up).
+    pub fn fault_bytes_sent(&self) -> u64 {
+        self.shared.fault_bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Forgets symbol sets, releases, recorded requests and violations, and restarts the

@@ -117,6 +117,12 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
     if decision.latency_ms > 0 {
         tokio::time::sleep(Duration::from_millis(decision.latency_ms)).await;
     }
+    if let Some(resp) = hostile_answer(&shared, decision.fault.as_ref(), false) {
+        let resp = resp?;
+        rec.status = resp.status().as_u16();
+        shared.record(rec);
+        return Ok(resp);
+    }
 
     let result = match (&decision.fault, resolved) {
         (Some(FaultKind::Status { status }), _) => Err(injected_status(*status)),
@@ -184,6 +190,56 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
     rec.status = status.as_u16();
     shared.record(rec);
     Ok(resp.body(full(text))?)
+}
+
+/// The answer of a `huge_body`, `drip` or `hostile` fault (the request is not handled), as the
+/// API (`s3: false`: a PostHog JSON error) or an S3 front (an S3 XML error) would send it.
+pub(crate) fn hostile_answer(
+    shared: &Shared,
+    fault: Option<&FaultKind>,
+    s3: bool,
+) -> Option<Result<Response<Body>, BoxError>> {
+    let build = |status: u16, content_type: &str, body: Body| -> Result<Response<Body>, BoxError> {
+        Ok(Response::builder()
+            .status(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            .header("content-type", content_type)
+            .body(body)?)
+    };
+    let ct = if s3 { "application/xml" } else { "application/json" };
+    match fault? {
+        FaultKind::HugeBody { mib, status } => Some(build(
+            *status,
+            ct,
+            crate::http::huge_body(mib * 1024 * 1024, shared.fault_bytes.clone()),
+        )),
+        FaultKind::Drip { ms } => Some(build(
+            200,
+            ct,
+            crate::http::drip_body(Duration::from_millis(*ms), shared.fault_bytes.clone()),
+        )),
+        FaultKind::Hostile { status } => {
+            let body = if s3 {
+                let esc = |t: &str| t.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+                Bytes::from(format!(
+                    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
+                    esc(crate::faults::HOSTILE_CODE),
+                    esc(crate::faults::HOSTILE_DETAIL)
+                ))
+            } else {
+                Bytes::from(
+                    serde_json::to_vec(&serde_json::json!({
+                        "type": "validation_error",
+                        "code": crate::faults::HOSTILE_CODE,
+                        "detail": crate::faults::HOSTILE_DETAIL,
+                        "attr": "chunk\u{1b}[8m\n::add-mask::attr",
+                    }))
+                    .expect("json"),
+                )
+            };
+            Some(build(*status, ct, full(body)))
+        }
+        _ => None,
+    }
 }
 
 /// An injected 5xx: DRF's JSON 500, or what a proxy in front of Django says for 502/503/504.

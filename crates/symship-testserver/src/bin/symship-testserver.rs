@@ -38,7 +38,8 @@ struct Args {
     #[arg(long)]
     object_storage_disabled: bool,
     /// A fault rule ROUTE:KIND[:rate=R][:first_n=N], KIND = status=N | 429=SECS | latency=MS |
-    /// reset | expiry=SECS; e.g. s3_put:status=503:first_n=2 (repeatable).
+    /// reset | expiry=SECS | huge=MIB[/STATUS] | drip=MS | hostile=STATUS; e.g.
+    /// s3_put:status=503:first_n=2 (repeatable).
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<FaultRule>,
     /// Seed of fault injection and generated keys.

@@ -80,6 +80,12 @@ pub async fn handle(
         }
     };
     rec.bytes = Some(n);
+    if let Some(resp) = crate::api::hostile_answer(&shared, decision.fault.as_ref(), true) {
+        let resp = resp?;
+        rec.status = resp.status().as_u16();
+        shared.record(rec);
+        return Ok(resp);
+    }
 
     match decision.fault {
         Some(FaultKind::Status { status }) => {
