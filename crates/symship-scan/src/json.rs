@@ -114,6 +114,40 @@ pub fn array_elements(text: &[u8], range: Range<usize>) -> Result<Vec<Range<usiz
     }
 }
 
+/// How deep arrays and objects may nest in a map: serde_json's limit, which posthog-cli and
+/// PostHog's symbolication (cymbal, through the `sourcemap` crate) parse maps with, so a deeper
+/// map could not be used by the server anyway. A real map nests 5 levels at most (index map,
+/// sections, section, map, sources).
+pub const MAX_DEPTH: usize = 128;
+
+/// The byte offset of the first `[` or `{` nested deeper than `limit` in the JSON `text`, found
+/// without recursion (strings are skipped, so brackets inside them do not count).
+pub fn too_deep(text: &[u8], limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < text.len() {
+        match text[i] {
+            b'"' => match skip_string(text, i, text.len()) {
+                Ok(j) => {
+                    i = j;
+                    continue;
+                }
+                Err(_) => return None,
+            },
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 fn skip_ws(text: &[u8], mut i: usize, end: usize) -> usize {
     while i < end && matches!(text[i], b' ' | b'\t' | b'\n' | b'\r') {
         i += 1;
@@ -266,6 +300,18 @@ mod tests {
         assert!(Object::parse(b"[1]", 0..3).is_err());
         assert!(Object::parse(br#"{"a":"#, 0..5).is_err());
         assert!(Object::parse(br#"{"a" 1}"#, 0..7).is_err());
+    }
+
+    #[test]
+    fn nesting_depth_is_found_without_recursion() {
+        let nested = |n: usize| format!("{{\"a\":{}1{}}}", "[".repeat(n - 1), "]".repeat(n - 1));
+        assert_eq!(too_deep(nested(128).as_bytes(), MAX_DEPTH), None);
+        assert_eq!(too_deep(nested(129).as_bytes(), MAX_DEPTH), Some(5 + 127));
+        let deep = nested(100_000);
+        assert_eq!(too_deep(deep.as_bytes(), MAX_DEPTH), Some(5 + 127));
+        // brackets in strings do not count
+        let s = format!("{{\"a\":\"{}\"}}", "[{".repeat(1000));
+        assert_eq!(too_deep(s.as_bytes(), 2), None);
     }
 
     #[test]

@@ -10,6 +10,12 @@ use crate::vlq;
 pub enum MapError {
     #[error("is not valid JSON: {0}")]
     Json(#[from] serde_json::Error),
+    #[error(
+        "nests arrays or objects more than {max} levels deep (at byte {at}), deeper than posthog-cli and PostHog read a sourcemap; it is not a map a bundler wrote",
+        max = crate::json::MAX_DEPTH,
+        at = .0
+    )]
+    TooDeep(usize),
     #[error("is not a sourcemap object: {0}")]
     Shape(#[from] SyntaxError),
     #[error("has no \"mappings\" string (and no \"sections\")")]
@@ -37,7 +43,12 @@ fn string_member(bytes: &[u8], obj: &Object, key: &str) -> Option<String> {
 impl MapDoc {
     /// Validates the JSON completely, then indexes its top level.
     pub fn parse(bytes: Vec<u8>) -> Result<MapDoc, MapError> {
+        // serde_json skips an ignored value without recursion; the depth is checked here so that
+        // nothing later (the canonical writer of the hash recurses per level) meets a deeper map.
         serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)?;
+        if let Some(at) = crate::json::too_deep(&bytes, crate::json::MAX_DEPTH) {
+            return Err(MapError::TooDeep(at));
+        }
         let obj = Object::parse(&bytes, 0..bytes.len())?;
         Ok(MapDoc {
             bytes,
@@ -388,5 +399,25 @@ mod tests {
             Err(MapError::Json(_))
         ));
         assert!(matches!(MapDoc::parse(b"[1]".to_vec()), Err(MapError::Shape(_))));
+    }
+
+    #[test]
+    fn refuses_maps_nested_deeper_than_serde_json_reads() {
+        for depth in [129usize, 10_000, 100_000] {
+            let map = format!(
+                r#"{{"version":3,"mappings":"AAAA","sources":["a.js"],"x_deep":{}0{}}}"#,
+                "[".repeat(depth - 1),
+                "]".repeat(depth - 1)
+            );
+            let err = MapDoc::parse(map.into_bytes()).unwrap_err();
+            assert!(matches!(err, MapError::TooDeep(_)), "{err}");
+            assert!(err.to_string().contains("128 levels"), "{err}");
+        }
+        let ok = format!(
+            r#"{{"version":3,"mappings":"AAAA","sources":["a.js"],"x_deep":{}0{}}}"#,
+            "[".repeat(127),
+            "]".repeat(127)
+        );
+        assert!(MapDoc::parse(ok.into_bytes()).is_ok());
     }
 }
