@@ -8,6 +8,7 @@ mod output;
 mod personality;
 mod release;
 mod summary;
+mod untrusted;
 
 use std::process::ExitCode;
 
@@ -89,6 +90,7 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(global: &cli::GlobalArgs) {
+    use tracing_subscriber::field::MakeExt as _;
     use tracing_subscriber::EnvFilter;
     let default = match (global.quiet, global.verbose) {
         (true, _) => "error",
@@ -101,8 +103,21 @@ fn init_tracing(global: &cli::GlobalArgs) {
     let filter = from_env
         .and_then(|v| EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| EnvFilter::new(default));
+    // Every field of every log line (the message included) is neutralised: errors carry server
+    // text and file names.
+    let fields = tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+        let text = format!("{value:?}");
+        let text = untrusted::neutralize(&text);
+        if field.name() == "message" {
+            write!(w, "{text}")
+        } else {
+            write!(w, "{}={text}", field.name())
+        }
+    })
+    .delimited(" ");
     tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .fmt_fields(fields)
         .with_writer(output::log_writer)
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

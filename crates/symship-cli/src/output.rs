@@ -24,6 +24,7 @@ use symship_api::env::{self, Env as _, ProcessEnv};
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::summary::Summary;
+use crate::untrusted::neutralize;
 
 /// Plain progress lines are written at most this often per phase (plus one when it ends).
 pub const LINE_INTERVAL: Duration = Duration::from_secs(5);
@@ -413,10 +414,10 @@ pub fn report(summary: &mut Summary, global: &GlobalArgs) -> anyhow::Result<()> 
         OutputFormat::Text if global.quiet => {
             let failures = render_failures(summary);
             if !failures.is_empty() {
-                out.eprint(&failures);
+                out.eprint(&neutralize(&failures));
             }
         }
-        OutputFormat::Text => out.eprint(&render_text(summary)),
+        OutputFormat::Text => out.eprint(&neutralize(&render_text(summary))),
     }
     if let Some(gh) = &out.github {
         gh.report(summary, out);
@@ -743,9 +744,13 @@ fn append(path: &Path, text: &str) -> std::io::Result<()> {
     f.write_all(text.as_bytes())
 }
 
-/// Workflow command message escaping (`%`, CR, LF), as GitHub's toolkit does.
+/// Workflow command message escaping (`%`, CR, LF), as GitHub's toolkit does, of text
+/// [`neutralize`]d first (no escape sequences reach the log).
 pub fn escape_data(s: &str) -> String {
-    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+    neutralize(s)
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
 }
 
 /// Workflow command property escaping: the message's, plus `:` and `,`.
@@ -755,6 +760,7 @@ pub fn escape_property(s: &str) -> String {
 
 /// Text for a markdown table cell: no markup, no HTML, no line breaks, no cell breaks.
 pub fn escape_markdown(s: &str) -> String {
+    let s = neutralize(s);
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
         match ch {
@@ -878,7 +884,9 @@ mod tests {
 
     #[test]
     fn workflow_command_escaping() {
-        assert_eq!(escape_data("50% done\r\nnext"), "50%25 done%0D%0Anext");
+        // a CR is neutralised (written out) first; line feeds are encoded
+        assert_eq!(escape_data("50% done\r\nnext"), "50%25 done\\u000d%0Anext");
+        assert_eq!(escape_data("a\u{1b}[31mb"), "a\\u001b[31mb");
         assert_eq!(escape_property("a,b:c%\n"), "a%2Cb%3Ac%25%0A");
         // a message cannot end the command or start another one
         let m = escape_data("x\n::error::forged");

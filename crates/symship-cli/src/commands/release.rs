@@ -70,7 +70,7 @@ fn dry_run_text(plan: &ReleasePlan, json: bool) -> anyhow::Result<String> {
 
 fn out(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes())?;
+    stdout.write_all(crate::untrusted::neutralize(text).as_bytes())?;
     stdout.flush()?;
     Ok(())
 }

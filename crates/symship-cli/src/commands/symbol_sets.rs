@@ -627,7 +627,7 @@ pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<E
 /// Asks on the terminal (stderr), reads one line from stdin.
 fn confirm(question: &str) -> anyhow::Result<bool> {
     let mut err = std::io::stderr().lock();
-    err.write_all(question.as_bytes())?;
+    err.write_all(crate::untrusted::neutralize(question).as_bytes())?;
     err.flush()?;
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
@@ -830,8 +830,13 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
-/// Writes to stdout; a closed pipe (`| head`) is not an error.
+/// Writes to stdout, [`neutralize`](crate::untrusted::neutralize)d (refs, ids and names come
+/// from the server); a closed pipe (`| head`) is not an error.
 pub fn print(text: &str) -> anyhow::Result<()> {
+    print_raw(&crate::untrusted::neutralize(text))
+}
+
+fn print_raw(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -839,9 +844,10 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
-/// Pretty JSON and a newline on stdout.
+/// Pretty JSON and a newline on stdout (serde_json escapes control characters itself; the
+/// text is not neutralised, which would break its escapes).
 pub fn print_json(v: &Value) -> anyhow::Result<()> {
-    print(&format!("{}\n", serde_json::to_string_pretty(v)?))
+    print_raw(&format!("{}\n", serde_json::to_string_pretty(v)?))
 }
 
 #[cfg(test)]
