@@ -13,13 +13,20 @@ use crate::urls::check_hash_id;
 /// Pages followed at most by the `*_all` helpers (a guard against a server that loops).
 pub const MAX_PAGES: usize = 10_000;
 
+/// The largest answer of `bulk_check_upload` (1000 refs to upload).
+pub const MAX_CHECK_BODY: u64 = 4 * 1024 * 1024;
+/// The largest answer about one object (`bulk_finish_upload`, one symbol set or release, a
+/// download link).
+pub const MAX_SMALL_BODY: u64 = 1024 * 1024;
+
 impl Client {
     // ---- symbol sets: upload protocol ----
 
     /// `POST symbol_sets/bulk_check_upload`: which chunks still need uploading.
     pub async fn bulk_check_upload(&self, req: &BulkCheckRequest) -> Result<BulkCheckResponse, ApiError> {
         let url = self.project_url(&["symbol_sets", "bulk_check_upload"]);
-        self.send_json(Method::POST, url, Some(req)).await
+        self.send_json_capped(Method::POST, url, Some(req), MAX_CHECK_BODY)
+            .await
     }
 
     /// `POST symbol_sets/bulk_start_upload`: presigned targets for the chunks that need bytes.
@@ -31,7 +38,8 @@ impl Client {
     /// `POST symbol_sets/bulk_finish_upload`: record the content hashes of uploaded sets.
     pub async fn bulk_finish_upload(&self, req: &BulkFinishRequest) -> Result<BulkFinishResponse, ApiError> {
         let url = self.project_url(&["symbol_sets", "bulk_finish_upload"]);
-        self.send_json(Method::POST, url, Some(req)).await
+        self.send_json_capped(Method::POST, url, Some(req), MAX_SMALL_BODY)
+            .await
     }
 
     // ---- symbol sets: management ----
@@ -68,7 +76,8 @@ impl Client {
     /// `GET symbol_sets/{id}/`.
     pub async fn get_symbol_set(&self, id: Uuid) -> Result<SymbolSet, ApiError> {
         let url = self.project_url(&["symbol_sets", &id.to_string(), ""]);
-        self.send_json::<(), _>(Method::GET, url, None).await
+        self.send_json_capped::<(), _>(Method::GET, url, None, MAX_SMALL_BODY)
+            .await
     }
 
     /// `DELETE symbol_sets/{id}/`.
@@ -89,7 +98,8 @@ impl Client {
     /// `GET symbol_sets/{id}/download/`: a presigned GET URL (fetch it with [`Client::http`]).
     pub async fn symbol_set_download_url(&self, id: Uuid) -> Result<DownloadUrl, ApiError> {
         let url = self.project_url(&["symbol_sets", &id.to_string(), "download", ""]);
-        self.send_json::<(), _>(Method::GET, url, None).await
+        self.send_json_capped::<(), _>(Method::GET, url, None, MAX_SMALL_BODY)
+            .await
     }
 
     // ---- releases ----

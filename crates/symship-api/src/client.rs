@@ -11,13 +11,20 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use url::Url;
 
-use crate::config::{Config, ConfigError, NetworkConfig};
+use crate::config::{Config, ConfigError, Deadlines, NetworkConfig};
 use crate::error::{display_url, http_failure, parse_retry_after, ApiError, Service};
 use crate::retry::{retry, RetryObserver, RetryPolicy, TracingRetryObserver};
 use crate::urls::project_url;
 
+/// The largest answer body read from a JSON endpoint of the API (a `bulk_start_upload` answer
+/// for 1000 chunks with fallback URLs is about 4 MiB); more is refused, not read.
+pub const MAX_API_BODY: u64 = 16 * 1024 * 1024;
+/// The part of an error answer read (for its code and detail); the rest is not read.
+pub const MAX_ERROR_BODY: u64 = 64 * 1024;
+
 /// Build the reqwest client every symship request goes through: user agent, connect and
-/// read (idle) timeouts but no total timeout, platform + webpki roots plus extra CA bundles,
+/// read (idle) timeouts (the total deadline is applied per request, as it depends on the
+/// request), platform + webpki roots plus extra CA bundles,
 /// `--skip-ssl-verification`, and the proxies from the environment. It never carries an
 /// `Authorization` header by itself, so it is safe for presigned URLs.
 pub fn build_http_client(net: &NetworkConfig) -> Result<reqwest::Client, ConfigError> {
@@ -141,6 +148,7 @@ pub struct Client {
     retry: RetryPolicy,
     observer: Arc<dyn RetryObserver>,
     limiter: Option<Arc<RateLimiter>>,
+    deadlines: Deadlines,
 }
 
 impl fmt::Debug for Client {
@@ -181,7 +189,19 @@ impl Client {
                 .network
                 .rate_limit_per_minute
                 .map(|n| Arc::new(RateLimiter::per_minute(n))),
+            deadlines: config.network.deadlines(),
         })
+    }
+
+    /// The connect, idle and total deadlines of this client's requests.
+    pub fn deadlines(&self) -> Deadlines {
+        self.deadlines
+    }
+
+    /// A transport error on a presigned-storage request (URL query, which holds the signature,
+    /// dropped), naming the deadline that ran out, if one did.
+    pub fn storage_error(&self, method: &str, url: &Url, err: reqwest::Error) -> ApiError {
+        ApiError::transport(Service::Storage, method, url, err, &self.deadlines)
     }
 
     /// Replace the retry observer (progress bars, tests).
@@ -228,19 +248,46 @@ impl Client {
         project_url(&self.host, self.project_id, segments)
     }
 
-    /// Send one API request with retries; returns the status and body of a 2xx answer.
+    /// Send one API request with retries; returns the status and body of a 2xx answer (at most
+    /// [`MAX_API_BODY`] bytes).
     pub async fn execute(
         &self,
         method: Method,
         url: Url,
         body: Option<Vec<u8>>,
     ) -> Result<(u16, bytes::Bytes), ApiError> {
+        self.execute_capped(method, url, body, MAX_API_BODY).await
+    }
+
+    /// [`Client::execute`] with the largest answer body this endpoint can send. Every attempt
+    /// has the total deadline, shortened to what is left of the retry policy's `max_total`.
+    pub async fn execute_capped(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<Vec<u8>>,
+        max_body: u64,
+    ) -> Result<(u16, bytes::Bytes), ApiError> {
         let shown = display_url(Service::Api, &url);
         let what = format!("{method} {shown}");
         let body = body.map(bytes::Bytes::from);
+        let started = Instant::now();
         retry(&self.retry, self.observer.as_ref(), &what, |attempt| {
             let (method, url, body) = (method.clone(), url.clone(), body.clone());
-            async move { self.attempt(method, url, body, attempt).await }
+            let left = self.retry.max_total.saturating_sub(started.elapsed());
+            let total = self.deadlines.total.min(left.max(Duration::from_secs(1)));
+            async move {
+                if let Some(limiter) = &self.limiter {
+                    limiter.acquire().await;
+                }
+                let m = method.as_str().to_owned();
+                match tokio::time::timeout(total, self.attempt(method, url.clone(), body, attempt, max_body))
+                    .await
+                {
+                    Ok(r) => r,
+                    Err(_) => Err(ApiError::total_deadline(Service::Api, &m, &url, total)),
+                }
+            }
         })
         .await
     }
@@ -251,10 +298,8 @@ impl Client {
         url: Url,
         body: Option<bytes::Bytes>,
         attempt: u32,
+        max_body: u64,
     ) -> Result<(u16, bytes::Bytes), ApiError> {
-        if let Some(limiter) = &self.limiter {
-            limiter.acquire().await;
-        }
         let m = method.as_str().to_owned();
         let mut req = self
             .http
@@ -268,35 +313,58 @@ impl Client {
         let resp = req
             .send()
             .await
-            .map_err(|e| ApiError::transport(Service::Api, &m, &url, e))?;
+            .map_err(|e| ApiError::transport(Service::Api, &m, &url, e, &self.deadlines))?;
         let status = resp.status().as_u16();
         let retry_after = resp
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|e| ApiError::transport(Service::Api, &m, &url, e))?;
+        let ok = (200..300).contains(&status);
+        let read = if ok {
+            read_body(resp, max_body).await
+        } else {
+            read_prefix(resp, MAX_ERROR_BODY)
+                .await
+                .map_err(BodyError::Transport)
+        };
+        let bytes = read.map_err(|e| match e {
+            BodyError::Transport(e) => ApiError::transport(Service::Api, &m, &url, e, &self.deadlines),
+            BodyError::TooLarge => ApiError::TooLarge {
+                method: m.clone(),
+                url: display_url(Service::Api, &url),
+                limit: max_body,
+            },
+        })?;
         tracing::debug!(
             "{m} {} -> {status} ({} bytes, {} ms, attempt {attempt})",
             display_url(Service::Api, &url),
             bytes.len(),
             started.elapsed().as_millis()
         );
-        if !(200..300).contains(&status) {
+        if !ok {
             return Err(http_failure(Service::Api, &m, &url, status, retry_after, &bytes));
         }
         Ok((status, bytes))
     }
 
-    /// Send JSON, decode JSON.
+    /// Send JSON, decode JSON (an answer of at most [`MAX_API_BODY`] bytes).
     pub async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: Method,
         url: Url,
         body: Option<&B>,
+    ) -> Result<T, ApiError> {
+        self.send_json_capped(method, url, body, MAX_API_BODY).await
+    }
+
+    /// Send JSON, decode JSON of an answer of at most `max_body` bytes.
+    pub async fn send_json_capped<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+        max_body: u64,
     ) -> Result<T, ApiError> {
         let m = method.as_str().to_owned();
         let bytes = match body {
@@ -307,7 +375,7 @@ impl Client {
             })?),
             None => None,
         };
-        let (_, resp) = self.execute(method, url.clone(), bytes).await?;
+        let (_, resp) = self.execute_capped(method, url.clone(), bytes, max_body).await?;
         decode(&m, &url, &resp)
     }
 
@@ -319,9 +387,49 @@ impl Client {
         body: Option<&B>,
     ) -> Result<u16, ApiError> {
         let bytes = body.map(|b| serde_json::to_vec(b).expect("request bodies serialize"));
-        let (status, _) = self.execute(method, url, bytes).await?;
+        let (status, _) = self.execute_capped(method, url, bytes, MAX_ERROR_BODY).await?;
         Ok(status)
     }
+}
+
+/// Why an answer body was not read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    Transport(reqwest::Error),
+    /// Over the cap (declared in `Content-Length`, or counted while reading).
+    TooLarge,
+}
+
+/// The whole body, refused once it is over `cap` bytes (before reading anything when the
+/// server declares a larger `Content-Length`): memory stays bounded whatever the server sends.
+pub async fn read_body(mut resp: reqwest::Response, cap: u64) -> Result<bytes::Bytes, BodyError> {
+    if resp.content_length().is_some_and(|n| n > cap) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Transport)? {
+        if (buf.len() + chunk.len()) as u64 > cap {
+            return Err(BodyError::TooLarge);
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// At most the first `cap` bytes of the body (an error answer: its start says what went
+/// wrong); the rest is not read.
+pub async fn read_prefix(mut resp: reqwest::Response, cap: u64) -> Result<bytes::Bytes, reqwest::Error> {
+    let mut buf = bytes::BytesMut::new();
+    while (buf.len() as u64) < cap {
+        match resp.chunk().await? {
+            Some(chunk) => {
+                let room = (cap as usize).saturating_sub(buf.len());
+                buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            None => break,
+        }
+    }
+    Ok(buf.freeze())
 }
 
 /// Decode a JSON body, naming the URL on failure.
@@ -348,7 +456,7 @@ pub async fn check_storage_response(
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(parse_retry_after);
-    let body = resp.bytes().await.unwrap_or_default();
+    let body = read_prefix(resp, MAX_ERROR_BODY).await.unwrap_or_default();
     Err(http_failure(
         Service::Storage,
         method,
@@ -359,14 +467,29 @@ pub async fn check_storage_response(
     ))
 }
 
-/// A transport error on a presigned-storage request (URL query, which holds the signature, dropped).
+/// A transport error on a presigned-storage request (URL query, which holds the signature,
+/// dropped). [`Client::storage_error`] names the client's own deadlines; this one the defaults.
 pub fn storage_transport_error(method: &str, url: &Url, err: reqwest::Error) -> ApiError {
-    ApiError::transport(Service::Storage, method, url, err)
+    ApiError::transport(Service::Storage, method, url, err, &Deadlines::default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_nested_absurdly_deep_are_refused_without_recursion() {
+        // serde_json stops at 128 levels; a crash here would be a stack overflow.
+        let deep = format!(r#"{{"id_map":{}{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        let url = Url::parse("http://h/api/x").unwrap();
+        let r: Result<crate::models::BulkStartResponse, _> = decode("POST", &url, deep.as_bytes());
+        assert!(matches!(r, Err(ApiError::Decode { .. })), "{r:?}");
+        let r: Result<serde_json::Value, _> = decode("POST", &url, deep.as_bytes());
+        assert!(r.is_err());
+        assert!(crate::error::parse_posthog_error(deep.as_bytes()).is_none());
+        let e = http_failure(Service::Api, "POST", &url, 400, None, deep.as_bytes());
+        assert!(e.to_string().len() < 1000, "only an excerpt is kept");
+    }
 
     #[tokio::test]
     async fn rate_limiter_spaces_requests_beyond_the_limit() {

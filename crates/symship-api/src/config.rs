@@ -24,10 +24,18 @@ use crate::token::ApiToken;
 pub const DEFAULT_HOST: &str = "https://us.i.posthog.com";
 /// posthog-cli's `--rate-limit` default, requests per minute.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 480;
-/// Connect timeout (posthog-cli's upload client uses 5 s; we allow a bit more for proxies).
+/// Connect deadline (posthog-cli's upload client uses 5 s; we allow a bit more for proxies).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Longest silence on an open connection before the request fails (not a total timeout).
-pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Idle deadline: the longest silence on an open connection before the request fails.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Total deadline of one API request attempt, answer body included, however steadily the server
+/// trickles (posthog-cli: 30 s per attempt, 3 attempts). The retry policy's `max_total` bounds
+/// all attempts of a call together. Transfers to storage get this plus time for their size at
+/// [`MIN_TRANSFER_RATE`].
+pub const DEFAULT_TOTAL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The slowest transfer rate a presigned transfer is given time for (1 Mbit/s): a 100 MiB
+/// symbol set may take [`DEFAULT_TOTAL_TIMEOUT`] plus about 13 minutes.
+pub const MIN_TRANSFER_RATE: u64 = 128 * 1024;
 
 /// Where a setting came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +141,8 @@ pub struct NetworkConfig {
     pub connect_timeout: Duration,
     /// Idle/read timeout: the longest wait for the next bytes, not a cap on the whole request.
     pub read_timeout: Duration,
+    /// Total deadline of one API request attempt (transfers get more for their size).
+    pub total_timeout: Duration,
     pub rate_limit_per_minute: Option<u32>,
     pub retry: RetryPolicy,
     pub user_agent: String,
@@ -152,12 +162,60 @@ impl NetworkConfig {
             ca_certs,
             skip_ssl_verification: req.skip_ssl_verification,
             proxy: proxy_from_env(env)?,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            read_timeout: DEFAULT_READ_TIMEOUT,
+            connect_timeout: timeout_from_env(env, env::CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT)?,
+            read_timeout: timeout_from_env(env, env::IDLE_TIMEOUT, DEFAULT_READ_TIMEOUT)?,
+            total_timeout: timeout_from_env(env, env::TOTAL_TIMEOUT, DEFAULT_TOTAL_TIMEOUT)?,
             rate_limit_per_minute: req.rate_limit_per_minute.filter(|n| *n > 0),
             retry: RetryPolicy::default(),
             user_agent: user_agent(),
         })
+    }
+}
+
+impl NetworkConfig {
+    /// The deadlines every request gets.
+    pub fn deadlines(&self) -> Deadlines {
+        Deadlines {
+            connect: self.connect_timeout,
+            idle: self.read_timeout,
+            total: self.total_timeout,
+        }
+    }
+}
+
+/// The connect, idle (read) and total deadlines of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub connect: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Deadlines {
+            connect: DEFAULT_CONNECT_TIMEOUT,
+            idle: DEFAULT_READ_TIMEOUT,
+            total: DEFAULT_TOTAL_TIMEOUT,
+        }
+    }
+}
+
+impl Deadlines {
+    /// The total deadline of a transfer of `bytes` to or from object storage.
+    pub fn transfer_total(&self, bytes: u64) -> Duration {
+        self.total + Duration::from_secs(bytes / MIN_TRANSFER_RATE)
+    }
+}
+
+/// A deadline from the environment in seconds (`2`, `0.5`), else `default`.
+fn timeout_from_env(env: &dyn Env, var: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    let Some(v) = env.var(var) else {
+        return Ok(default);
+    };
+    match v.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
+        _ => Err(ConfigError::Timeout { var, value: v }),
     }
 }
 
@@ -260,18 +318,43 @@ pub fn resolve_host(
         (None, None) => Sourced::new(DEFAULT_HOST.to_owned(), Source::Default),
     };
     let url = parse_host(&chosen.value).map_err(|reason| ConfigError::BadHost {
-        value: chosen.value.clone(),
+        value: redact_host_text(&chosen.value),
         origin: chosen.source.clone(),
         reason,
     })?;
     Ok(Sourced::new(url, chosen.source))
 }
 
-/// Parse and check a host URL (http or https, a host name, no query or fragment).
+/// A host as typed, fit for messages whatever it holds, parsed or not: a user name or password
+/// (`user:pw@`) becomes `***@`, a query or fragment (`?token=...`) becomes `?***`.
+pub fn redact_host_text(value: &str) -> String {
+    let value = value.trim();
+    let (scheme, rest) = match value.find("://") {
+        Some(i) => value.split_at(i + 3),
+        None => ("", value),
+    };
+    let (rest, tail) = match rest.find(['?', '#']) {
+        Some(i) => (&rest[..i], "?***"),
+        None => (rest, ""),
+    };
+    let authority_end = rest.find(['/', '\\']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rfind('@') {
+        Some(i) => format!("***@{}", &authority[i + 1..]),
+        None => authority.to_owned(),
+    };
+    format!("{scheme}{authority}{path}{tail}")
+}
+
+/// Parse and check a host URL (http or https, a host name, no query or fragment). The reasons
+/// never repeat a user name, password or query.
 pub fn parse_host(value: &str) -> Result<Url, String> {
     let value = value.trim();
     if !value.contains("://") {
-        return Err(format!("it has no scheme; did you mean https://{value}?"));
+        return Err(format!(
+            "it has no scheme; did you mean https://{}?",
+            redact_host_text(value)
+        ));
     }
     let url = Url::parse(value).map_err(|e| e.to_string())?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -594,6 +677,8 @@ pub enum ConfigError {
     Proxy { var: &'static str, reason: String },
     #[error("could not build the HTTP client: {0}")]
     HttpClient(String),
+    #[error("{var}={value:?} is not a number of seconds between 0 and 86400 (e.g. 30 or 0.5)")]
+    Timeout { var: &'static str, value: String },
 }
 
 /// A URL for messages keeping its query (API URLs carry no secrets in queries), minus userinfo.
@@ -799,6 +884,45 @@ mod tests {
             .with(env::HOST, "eu.posthog.com");
         let msg = Config::resolve(&req(None), &env).unwrap_err().to_string();
         assert!(msg.contains("did you mean https://eu.posthog.com"), "{msg}");
+    }
+
+    #[test]
+    fn a_password_or_query_in_the_host_is_never_shown() {
+        for (host, shown) in [
+            (
+                "https://user:hunter2@eu.posthog.com",
+                "https://***@eu.posthog.com",
+            ),
+            (
+                "https://eu.posthog.com/?token=phx_sekrit",
+                "https://eu.posthog.com/?***",
+            ),
+            ("https://eu.posthog.com#phx_sekrit", "https://eu.posthog.com?***"),
+            (
+                "https://a:hunter2@h:99999/p?token=phx_sekrit",
+                "https://***@h:99999/p?***",
+            ),
+            (
+                "user:hunter2@eu.posthog.com?token=phx_sekrit",
+                "***@eu.posthog.com?***",
+            ),
+            ("ftp://u:hunter2@h", "ftp://***@h"),
+        ] {
+            assert_eq!(redact_host_text(host), shown);
+            let env = MapEnv::new()
+                .with(env::API_KEY, "phx_k")
+                .with(env::PROJECT_ID, "1");
+            let r = ConfigRequest {
+                host: Some(host.into()),
+                ..Default::default()
+            };
+            let msg = Config::resolve(&r, &env).unwrap_err().to_string();
+            assert!(
+                !msg.contains("hunter2") && !msg.contains("sekrit") && !msg.contains("user:"),
+                "{msg}"
+            );
+            assert!(msg.contains("--host"), "{msg}");
+        }
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub const HTTP_PROXY: [&str; 2] = ["HTTP_PROXY", "http_proxy"];
 pub const ALL_PROXY: [&str; 2] = ["ALL_PROXY", "all_proxy"];
 /// Hosts that bypass the proxy (comma-separated; `*` for all).
 pub const NO_PROXY: [&str; 2] = ["NO_PROXY", "no_proxy"];
+/// Connect deadline in seconds (default 10).
+pub const CONNECT_TIMEOUT: &str = "SYMSHIP_CONNECT_TIMEOUT";
+/// Idle deadline in seconds: the longest silence while waiting for an answer (default 30).
+pub const IDLE_TIMEOUT: &str = "SYMSHIP_IDLE_TIMEOUT";
+/// Total deadline of one API request attempt in seconds (default 60; transfers get more for
+/// their size).
+pub const TOTAL_TIMEOUT: &str = "SYMSHIP_TOTAL_TIMEOUT";
 /// Set by CGI servers; then `HTTP_PROXY` may come from a request header and is ignored (httpoxy).
 pub const REQUEST_METHOD: &str = "REQUEST_METHOD";
 

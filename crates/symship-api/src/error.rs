@@ -38,6 +38,29 @@ impl fmt::Display for TransportKind {
     }
 }
 
+/// Which deadline of a request ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// No connection in time.
+    Connect,
+    /// The server was silent for too long.
+    Idle,
+    /// The whole request, answer included, took too long (a server that trickles).
+    Total,
+}
+
+impl Deadline {
+    /// "connect deadline: no connection within 10 s", ...
+    pub fn describe(self, after: Duration) -> String {
+        let secs = after.as_secs_f64();
+        match self {
+            Deadline::Connect => format!("connect deadline: no connection within {secs} s"),
+            Deadline::Idle => format!("idle deadline: the server sent nothing for {secs} s"),
+            Deadline::Total => format!("total deadline: no complete answer within {secs} s"),
+        }
+    }
+}
+
 /// An HTTP error answer, with what the server said.
 #[derive(Debug, Clone)]
 pub struct HttpFailure {
@@ -82,6 +105,9 @@ pub enum ApiError {
         url: String,
         reason: String,
     },
+    /// The answer's body is larger than this endpoint's answers can be; the rest was not read.
+    #[error("{method} {url}: the answer is larger than {limit} bytes, which no answer of this endpoint can be; refusing to read more (is --host a PostHog instance, or is a proxy in the way?)")]
+    TooLarge { method: String, url: String, limit: u64 },
     /// An id from the server (or caller) that is not safe to put into a URL.
     #[error("refusing to use {what} {value:?} in a URL: {reason}")]
     InvalidId {
@@ -142,7 +168,7 @@ impl ApiError {
         match self {
             ApiError::Http(h) => is_retryable_status(h.status),
             ApiError::Transport { kind, .. } => *kind != TransportKind::Other,
-            ApiError::Decode { .. } | ApiError::InvalidId { .. } => false,
+            ApiError::Decode { .. } | ApiError::InvalidId { .. } | ApiError::TooLarge { .. } => false,
         }
     }
 
@@ -158,22 +184,49 @@ impl ApiError {
         )
     }
 
-    pub(crate) fn transport(service: Service, method: &str, url: &Url, err: reqwest::Error) -> ApiError {
+    /// A reqwest failure. A timeout says which deadline (connect or idle) ran out.
+    pub(crate) fn transport(
+        service: Service,
+        method: &str,
+        url: &Url,
+        err: reqwest::Error,
+        deadlines: &crate::config::Deadlines,
+    ) -> ApiError {
+        let timeout = err.is_timeout();
         let kind = if err.is_connect() {
             TransportKind::Connect
-        } else if err.is_timeout() {
+        } else if timeout {
             TransportKind::Timeout
         } else if err.is_request() || err.is_body() || err.is_decode() {
             TransportKind::Interrupted
         } else {
             TransportKind::Other
         };
+        let chain = error_chain(&err.without_url());
+        let message = match (timeout, kind) {
+            (true, TransportKind::Connect) => {
+                format!("{} ({chain})", Deadline::Connect.describe(deadlines.connect))
+            }
+            (true, _) => format!("{} ({chain})", Deadline::Idle.describe(deadlines.idle)),
+            _ => chain,
+        };
         ApiError::Transport {
             service,
             method: method.to_owned(),
             url: display_url(service, url),
             kind,
-            message: error_chain(&err.without_url()),
+            message,
+        }
+    }
+
+    /// The total deadline of a request ran out.
+    pub fn total_deadline(service: Service, method: &str, url: &Url, after: Duration) -> ApiError {
+        ApiError::Transport {
+            service,
+            method: method.to_owned(),
+            url: display_url(service, url),
+            kind: TransportKind::Timeout,
+            message: Deadline::Total.describe(after),
         }
     }
 }

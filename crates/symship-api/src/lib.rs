@@ -16,10 +16,15 @@ pub mod retry;
 pub mod token;
 pub mod urls;
 
-pub use client::{build_http_client, check_storage_response, storage_transport_error, Client, RateLimiter};
-pub use config::{Config, ConfigError, ConfigRequest, Credentials, NetworkConfig, Source, Sourced};
+pub use client::{
+    build_http_client, check_storage_response, read_body, read_prefix, storage_transport_error, BodyError,
+    Client, RateLimiter, MAX_API_BODY, MAX_ERROR_BODY,
+};
+pub use config::{
+    Config, ConfigError, ConfigRequest, Credentials, Deadlines, NetworkConfig, Source, Sourced,
+};
 pub use env::{Env, MapEnv, ProcessEnv};
-pub use error::{ApiError, HttpFailure, Service, TransportKind};
+pub use error::{ApiError, Deadline, HttpFailure, Service, TransportKind};
 pub use models::*;
 pub use retry::{retry, RetryEvent, RetryObserver, RetryPolicy, Retryable, TracingRetryObserver};
 pub use token::ApiToken;

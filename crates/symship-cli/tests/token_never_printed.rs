@@ -112,3 +112,41 @@ fn no_token_in_any_output_at_trace_level() {
         "the runs printed enough to make the check meaningful ({seen} bytes)"
     );
 }
+
+#[test]
+fn a_password_or_token_in_the_host_is_never_printed() {
+    let build = tempfile::tempdir().unwrap();
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), build.path());
+    for host in [
+        "https://deploy:hunter2secret@eu.posthog.com",
+        "https://eu.posthog.com/?token=phx_tokeninquery1234",
+        "http://127.0.0.1:9/#phx_tokeninfragment12",
+        "deploy:hunter2secret@eu.posthog.com?token=phx_tokeninquery1234",
+    ] {
+        for (flag, env) in [(true, false), (false, true)] {
+            let mut cmd = symship();
+            cmd.args(["-vv", "sourcemap", "upload", "-d", "."])
+                .current_dir(build.path())
+                .env("POSTHOG_CLI_PROJECT_ID", "1")
+                .env("POSTHOG_CLI_API_KEY", "phx_keykeykeykeykey")
+                .env("RUST_LOG", "trace");
+            if flag {
+                cmd.arg("--host").arg(host);
+            }
+            if env {
+                cmd.env("POSTHOG_CLI_HOST", host);
+            }
+            let out = run(&mut cmd);
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(out.status.code(), Some(2), "refused as a usage error: {text}");
+            assert!(text.contains("is not usable"), "the refusal is explained: {text}");
+            for secret in ["hunter2secret", "tokeninquery", "tokeninfragment", "deploy:"] {
+                assert!(!text.contains(secret), "{host}: {secret} printed: {text}");
+            }
+        }
+    }
+}

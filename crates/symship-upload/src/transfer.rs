@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use symship_api::{check_storage_response, storage_transport_error, ApiError, Client, RetryEvent, Retryable};
+use symship_api::{check_storage_response, ApiError, Client, RetryEvent, Retryable};
 use symship_api::{PresignedPost, StartedUpload};
 use url::Url;
 
@@ -133,7 +133,27 @@ pub(crate) fn deadline(t: &Target, issued: Instant) -> Option<Instant> {
     Some(issued + usable - margin)
 }
 
+/// One attempt, within the total deadline of a transfer of this size.
 async fn send_once(client: &Client, target: &Target, body: &Bytes) -> Result<(), ApiError> {
+    let total = client.deadlines().transfer_total(body.len() as u64);
+    match tokio::time::timeout(total, send_once_untimed(client, target, body)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let (method, url) = match target {
+                Target::Put(u) => ("PUT", u),
+                Target::Post { url, .. } => ("POST", url),
+            };
+            Err(ApiError::total_deadline(
+                symship_api::Service::Storage,
+                method,
+                url,
+                total,
+            ))
+        }
+    }
+}
+
+async fn send_once_untimed(client: &Client, target: &Target, body: &Bytes) -> Result<(), ApiError> {
     let http = client.http();
     match target {
         Target::Put(url) => {
@@ -142,7 +162,7 @@ async fn send_once(client: &Client, target: &Target, body: &Bytes) -> Result<(),
                 .body(reqwest::Body::from(body.clone()))
                 .send()
                 .await
-                .map_err(|e| storage_transport_error("PUT", url, e))?;
+                .map_err(|e| client.storage_error("PUT", url, e))?;
             check_storage_response("PUT", url, resp).await?;
         }
         Target::Post { url, fields } => {
@@ -161,7 +181,7 @@ async fn send_once(client: &Client, target: &Target, body: &Bytes) -> Result<(),
                 .multipart(form)
                 .send()
                 .await
-                .map_err(|e| storage_transport_error("POST", url, e))?;
+                .map_err(|e| client.storage_error("POST", url, e))?;
             check_storage_response("POST", url, resp).await?;
         }
     }

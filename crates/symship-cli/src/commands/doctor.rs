@@ -221,6 +221,10 @@ fn config_hint(e: &ConfigError) -> (&'static str, &'static str) {
         ConfigError::CaCert { .. } => ("tls", "point --ca-cert or SSL_CERT_FILE at a readable PEM bundle"),
         ConfigError::Proxy { .. } => ("proxy", "set the proxy variable to http://HOST:PORT"),
         ConfigError::HttpClient(_) => ("network", "check the TLS and proxy settings"),
+        ConfigError::Timeout { .. } => (
+            "network",
+            "set SYMSHIP_CONNECT_TIMEOUT, SYMSHIP_IDLE_TIMEOUT or SYMSHIP_TOTAL_TIMEOUT to a number of seconds",
+        ),
     }
 }
 

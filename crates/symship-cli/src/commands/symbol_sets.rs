@@ -335,38 +335,63 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
     Ok(Exit::Success)
 }
 
-/// GET a presigned object URL (no API key), with the client's retry policy.
+/// The largest object a download reads: PostHog stores symbol sets up to 100 MiB; anything
+/// larger is refused as it arrives (the container is decoded in memory, so this bounds it).
+const MAX_OBJECT_BYTES: u64 = symship_upload::container::MAX_SET_BYTES + 1024 * 1024;
+
+/// GET a presigned object URL (no API key), with the client's retry policy, a body of at most
+/// [`MAX_OBJECT_BYTES`] and the total deadline of a transfer of that size.
 async fn fetch_object(client: &Client, url: &str) -> Result<Vec<u8>, ApiError> {
     let shown = url.split('?').next().unwrap_or_default().to_owned();
+    let total = client.deadlines().transfer_total(MAX_OBJECT_BYTES);
     symship_api::retry(
         client.retry_policy(),
         client.observer(),
         &format!("GET {shown}"),
         |_| {
             let shown = shown.clone();
-            async move {
+            let shown_in = shown.clone();
+            let attempt = async move {
                 let resp = client
                     .http()
                     .get(url)
                     .send()
                     .await
                     .map_err(|e| match e.url().cloned() {
-                        Some(u) => symship_api::storage_transport_error("GET", &u, e),
+                        Some(u) => client.storage_error("GET", &u, e),
                         None => ApiError::Transport {
                             service: symship_api::Service::Storage,
                             method: "GET".into(),
-                            url: shown.clone(),
+                            url: shown_in.clone(),
                             kind: symship_api::TransportKind::Other,
                             message: e.to_string(),
                         },
                     })?;
                 let u = resp.url().clone();
                 let resp = symship_api::check_storage_response("GET", &u, resp).await?;
-                let body = resp
-                    .bytes()
+                let body = symship_api::read_body(resp, MAX_OBJECT_BYTES)
                     .await
-                    .map_err(|e| symship_api::storage_transport_error("GET", &u, e))?;
+                    .map_err(|e| match e {
+                        symship_api::BodyError::Transport(e) => client.storage_error("GET", &u, e),
+                        symship_api::BodyError::TooLarge => ApiError::TooLarge {
+                            method: "GET".into(),
+                            url: symship_api::config::redact_url(&u),
+                            limit: MAX_OBJECT_BYTES,
+                        },
+                    })?;
                 Ok(body.to_vec())
+            };
+            async move {
+                match tokio::time::timeout(total, attempt).await {
+                    Ok(r) => r,
+                    Err(_) => Err(ApiError::Transport {
+                        service: symship_api::Service::Storage,
+                        method: "GET".into(),
+                        url: shown.clone(),
+                        kind: symship_api::TransportKind::Timeout,
+                        message: symship_api::Deadline::Total.describe(total),
+                    }),
+                }
             }
         },
     )
