@@ -22,6 +22,8 @@ fn faulty(seed: u64) -> Config {
             FaultRule::new("bulk_check_upload", FaultKind::TooManyRequests { retry_after: 1 }).first_n(1),
             FaultRule::new("bulk_start_upload", FaultKind::TooManyRequests { retry_after: 1 }).first_n(1),
             FaultRule::new("s3_put", FaultKind::Reset).rate(0.15),
+            // handled (committed), then the answer is cut
+            FaultRule::new("bulk_finish_upload", FaultKind::Reset).rate(0.3),
         ],
         ..Default::default()
     }
@@ -90,6 +92,11 @@ fn under_faults_the_account_is_exact_and_a_second_run_completes() {
             finished, uploaded,
             "seed {seed}: finished on the server == reported uploaded"
         );
+        assert!(
+            finished.is_disjoint(&failed),
+            "seed {seed}: no chunk listed as failed is finished on the server: {:?}",
+            finished.intersection(&failed).collect::<Vec<_>>()
+        );
         // the faults did hit
         let reqs = server.requests();
         assert!(
@@ -100,7 +107,12 @@ fn under_faults_the_account_is_exact_and_a_second_run_completes() {
             reqs.iter().any(|r| r.fault.as_deref() == Some("reset")),
             "no reset injected"
         );
-        let checks: Vec<_> = reqs.iter().filter(|r| r.route == "bulk_check_upload").collect();
+        // (checks after the first start are a lost finish being verified)
+        let first_start = reqs.iter().position(|r| r.route == "bulk_start_upload").unwrap();
+        let checks: Vec<_> = reqs[..first_start]
+            .iter()
+            .filter(|r| r.route == "bulk_check_upload")
+            .collect();
         assert_eq!(checks.len(), 2, "the 429 was retried once: {checks:?}");
         assert_eq!(checks[0].status, 429);
 
@@ -128,6 +140,44 @@ fn under_faults_the_account_is_exact_and_a_second_run_completes() {
         let finished = assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
         assert_eq!(finished.len(), N);
     }
+}
+
+#[test]
+fn a_lost_finish_answer_is_asked_about_not_guessed() {
+    // One batch; every attempt of its finish is handled (the server records the hashes) and
+    // then the connection is cut before the answer arrives.
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Reset).first_n(4)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    generate(&dir, 6, 1, "lost");
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    let finishes = requests(&server, "bulk_finish_upload");
+    assert_eq!(finishes.len(), 4, "all attempts lost their answer: {finishes:?}");
+    assert!(finishes.iter().all(|r| r.fault.as_deref() == Some("reset")));
+    assert_eq!(code, 0, "{stderr}\n{:#}", summary["failed"]);
+    let (uploaded, present, failed) = outcome_sets(&summary);
+    assert!(failed.is_empty() && present.is_empty(), "{summary:#}");
+    let finished = assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
+    assert_eq!(finished, uploaded);
+    assert_eq!(finished.len(), 6);
+    // the server was asked after the finish
+    let reqs = server.requests();
+    let last_finish = reqs
+        .iter()
+        .rposition(|r| r.route == "bulk_finish_upload")
+        .unwrap();
+    assert!(
+        reqs[last_finish..].iter().any(|r| r.route == "bulk_check_upload"),
+        "{:?}",
+        route_counts(&reqs)
+    );
 }
 
 #[test]

@@ -24,6 +24,15 @@ pub const HEADER_LEN: usize = MAGIC.len() + 4 + 4 + 1;
 /// The largest symbol set PostHog accepts (compressed container bytes).
 pub const MAX_SET_BYTES: u64 = 100 * 1024 * 1024;
 
+/// Whether the container of a chunk and map of `input` bytes in all could be over
+/// [`MAX_SET_BYTES`]: zstd never makes data larger than its compress bound, so below that the
+/// size need not be measured before the upload is started.
+pub fn could_exceed_limit(input: u64) -> bool {
+    let raw = input.saturating_add(16);
+    let bound = zstd::zstd_safe::compress_bound(raw.min(usize::MAX as u64) as usize) as u64;
+    bound.saturating_add(HEADER_LEN as u64 + 64) > MAX_SET_BYTES
+}
+
 /// Builds the SourceAndMap container for an injected chunk and its map.
 pub fn source_and_map(source: &[u8], map: &[u8]) -> std::io::Result<Vec<u8>> {
     let raw_len = 8 + source.len() as u64 + 8 + map.len() as u64;
@@ -97,6 +106,21 @@ mod tests {
             assert_eq!(back.minified_source, src);
             assert_eq!(back.sourcemap, map);
         }
+    }
+
+    #[test]
+    fn the_size_bound_is_safe() {
+        assert!(!could_exceed_limit(1024));
+        assert!(!could_exceed_limit(99 * 1024 * 1024));
+        assert!(could_exceed_limit(MAX_SET_BYTES));
+        // incompressible input right under the line still fits
+        let n = 64 * 1024;
+        let data: Vec<u8> = (0..n as u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let c = source_and_map(&data, b"{}").unwrap();
+        let bound = zstd::zstd_safe::compress_bound(n + 2 + 16) + HEADER_LEN;
+        assert!(c.len() <= bound, "{} <= {bound}", c.len());
     }
 
     #[test]

@@ -720,10 +720,12 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option
                 Some(c) => Ok((Some(c), item.hold.take())),
                 // A large pair whose size is not known yet is built once, when its transfer
                 // comes, rather than here and again there: it is started without a declared
-                // length, so it goes by presigned POST.
+                // length, so it goes by presigned POST. Unless it could be too large: that is
+                // found out before the start, so no unfinished symbol set is left behind.
                 None if item.light.content_length.is_none()
                     && run.client.is_some()
-                    && run.pairs[item.idx].input_len() >= run.big_input =>
+                    && run.pairs[item.idx].input_len() >= run.big_input
+                    && !crate::container::could_exceed_limit(item.light.input_bytes) =>
                 {
                     Ok((None, None))
                 }
@@ -776,10 +778,13 @@ enum Sent {
     Transfer(TransferError),
 }
 
+#[derive(Clone)]
 struct Landed {
     idx: usize,
     symbol_set_id: Uuid,
     content_hash: String,
+    /// What the check and start calls said about it (to ask the server again).
+    entry: SymbolSetUpload,
 }
 
 /// One batch: containers, start, transfers, finish. Returns the chunks whose presigned URL
@@ -933,6 +938,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 idx: item.idx,
                 symbol_set_id,
                 content_hash: item.light.content_hash.clone(),
+                entry: run.entry(&item.light, true),
             }),
             // Never sent: it waited too long for a transfer slot. Other chunks were being sent
             // meanwhile, so starting it again always makes progress.
@@ -968,6 +974,86 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
 }
 
 async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) {
+    let e = match finish_call(run, attempt_id, &landed).await {
+        Ok(()) => {
+            for l in landed {
+                run.set_status(l.idx, Status::Uploaded);
+            }
+            return;
+        }
+        Err(e) => e,
+    };
+    // The answer is not the whole truth: a lost answer (reset, deadline, 5xx after the commit)
+    // may hide a finish that was recorded, and `file_not_found` fails the whole call for one
+    // chunk (another upload of the same chunk may have moved its object). Ask the server which
+    // chunks it now holds finished with this content before calling any of them failed.
+    let not_committed = e.has_code("file_not_found") || e.has_code("symbol_set_not_found");
+    let (held, open) = match held_finished(run, &landed).await {
+        Ok(x) => x,
+        Err(check_err) => {
+            let code = finish_code(&e);
+            for l in landed {
+                run.fail(
+                    l.idx,
+                    &code,
+                    format!("{e}; the bytes were sent but the server did not confirm them as finished, and asking it failed too ({check_err}); a re-run sends what is missing"),
+                );
+            }
+            return;
+        }
+    };
+    for l in held {
+        // Our own finish, when its answer was lost; another upload's, when ours was refused.
+        run.set_status(
+            l.idx,
+            if not_committed {
+                Status::AlreadyPresent
+            } else {
+                Status::Uploaded
+            },
+        );
+    }
+    if open.is_empty() {
+        return;
+    }
+    if !not_committed || open.len() == 1 {
+        let code = finish_code(&e);
+        for l in open {
+            run.fail(
+                l.idx,
+                &code,
+                format!("{e}; the bytes were sent but the server holds no finished symbol set with this content (asked with bulk_check_upload), so the chunk is not counted (a re-run sends it again)"),
+            );
+        }
+        return;
+    }
+    // One refused chunk fails the whole call: finish the others one by one.
+    for l in open {
+        let one = vec![l];
+        match finish_call(run, attempt_id, &one).await {
+            Ok(()) => run.set_status(one[0].idx, Status::Uploaded),
+            Err(e1) => {
+                let held_now = matches!(held_finished(run, &one).await, Ok((h, _)) if !h.is_empty());
+                if held_now {
+                    run.set_status(one[0].idx, Status::AlreadyPresent);
+                } else {
+                    run.fail(
+                        one[0].idx,
+                        &finish_code(&e1),
+                        format!("{e1}; the bytes were sent but the server did not record them as finished (asked with bulk_check_upload), so the chunk is not counted (a re-run sends it again)"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn finish_code(e: &ApiError) -> String {
+    e.code()
+        .map_or("finish_failed".to_owned(), |c| format!("finish_failed:{c}"))
+}
+
+async fn finish_call(run: &Arc<Run>, attempt_id: Uuid, landed: &[Landed]) -> Result<(), ApiError> {
     let req = BulkFinishRequest {
         content_hashes: landed
             .iter()
@@ -977,28 +1063,35 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) {
         upload_run_id: run.run_id,
     };
     run.count("bulk_finish_upload");
-    match run
-        .timed(Phase::Finish, run.client().bulk_finish_upload(&req))
+    run.timed(Phase::Finish, run.client().bulk_finish_upload(&req))
         .await
-    {
-        Ok(_) => {
-            for l in landed {
-                run.set_status(l.idx, Status::Uploaded);
-            }
-        }
-        Err(e) => {
-            let code = e
-                .code()
-                .map_or("finish_failed".to_owned(), |c| format!("finish_failed:{c}"));
-            for l in landed {
-                run.fail(
-                    l.idx,
-                    &code,
-                    format!("{e}; the bytes were sent but the server did not record them as finished, so the chunk is not counted (a re-run sends it again)"),
-                );
-            }
+        .map(|_| ())
+}
+
+/// Splits `landed` into the chunks the server holds finished with this content (absent from a
+/// `bulk_check_upload` answer) and the others.
+async fn held_finished(run: &Arc<Run>, landed: &[Landed]) -> Result<(Vec<Landed>, Vec<Landed>), ApiError> {
+    // With force, a chunk is left out only when it is finished with an identical hash (with
+    // skip_on_conflict, a conflicting one would be left out too).
+    let req = BulkCheckRequest {
+        symbol_sets: landed.iter().map(|l| l.entry.clone()).collect(),
+        force: true,
+        skip_on_conflict: false,
+    };
+    run.count("bulk_check_upload");
+    let resp = run.client().bulk_check_upload(&req).await?;
+    let wanted: std::collections::HashSet<&str> =
+        resp.chunk_ids_to_upload.iter().map(String::as_str).collect();
+    let mut held = Vec::new();
+    let mut open = Vec::new();
+    for l in landed.iter().cloned() {
+        if wanted.contains(l.entry.chunk_id.as_str()) {
+            open.push(l);
+        } else {
+            held.push(l);
         }
     }
+    Ok((held, open))
 }
 
 #[cfg(test)]
