@@ -47,10 +47,10 @@ fn lock_and_sweep(selection: &Selection, no_wait: bool) -> anyhow::Result<symshi
         symship_fs::Wait::Block
     };
     let lock = symship_fs::DirLock::acquire(&dirs, wait, &mut |dir| {
-        crate::output::get().eprint(&format!(
+        crate::output::get().eprint(&crate::untrusted::neutralize(&format!(
             "Blocking: waiting for another symship run to finish with {} (--no-wait fails instead)\n",
             dir.display()
-        ));
+        )));
     })?;
     let wants_node_modules = selection.include.iter().any(|p| p.contains("node_modules"));
     for root in selection.roots.iter().filter(|r| r.is_dir()) {

@@ -168,7 +168,7 @@ impl Output {
     /// `RUST_LOG` filter hides it.
     pub fn fatal(&self, message: &str) {
         self.stop_bars();
-        self.eprint(&format!("error: {message}\n"));
+        self.eprint(&neutralize(&format!("error: {message}\n")));
     }
 
     /// Writes `text` to stderr without tearing a bar.
