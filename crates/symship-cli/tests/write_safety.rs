@@ -88,100 +88,65 @@ struct Mode {
     rerun_may_find_nothing: bool,
 }
 
+const INJECT_V1: &[&str] = &[
+    "sourcemap",
+    "inject",
+    "-d",
+    "build",
+    "--release-name",
+    "app",
+    "--release-version",
+    "1",
+];
+const INJECT_V2: &[&str] = &[
+    "sourcemap",
+    "inject",
+    "-d",
+    "build",
+    "--release-name",
+    "app",
+    "--release-version",
+    "2",
+];
+const SYMBOL_SET_V1: &[&str] = &[
+    "sourcemap",
+    "inject",
+    "-d",
+    "build",
+    "--release-mode",
+    "symbol-set",
+    "--release-name",
+    "app",
+    "--release-version",
+    "1",
+];
+const SYMBOL_SET_V2: &[&str] = &[
+    "sourcemap",
+    "inject",
+    "-d",
+    "build",
+    "--release-mode",
+    "symbol-set",
+    "--release-name",
+    "app",
+    "--release-version",
+    "2",
+];
+
+#[rustfmt::skip]
 const MODES: &[Mode] = &[
-    Mode {
-        name: "first stamp, event mode",
-        before: &[],
-        step: &["sourcemap", "inject", "-d", "build"],
-        random_ids: false,
-        rerun_may_find_nothing: false,
-    },
-    Mode {
-        name: "release restamp, event mode",
-        before: &[
-            "sourcemap",
-            "inject",
-            "-d",
-            "build",
-            "--release-name",
-            "app",
-            "--release-version",
-            "1",
-        ],
-        step: &[
-            "sourcemap",
-            "inject",
-            "-d",
-            "build",
-            "--release-name",
-            "app",
-            "--release-version",
-            "2",
-        ],
-        random_ids: false,
-        rerun_may_find_nothing: false,
-    },
-    Mode {
-        name: "first stamp, symbol-set mode",
-        before: &[],
-        step: &[
-            "sourcemap",
-            "inject",
-            "-d",
-            "build",
-            "--release-mode",
-            "symbol-set",
-            "--release-name",
-            "app",
-            "--release-version",
-            "1",
-        ],
-        random_ids: true,
-        rerun_may_find_nothing: false,
-    },
-    Mode {
-        name: "release restamp, symbol-set mode",
-        before: &[
-            "sourcemap",
-            "inject",
-            "-d",
-            "build",
-            "--release-mode",
-            "symbol-set",
-            "--release-name",
-            "app",
-            "--release-version",
-            "1",
-        ],
-        step: &[
-            "sourcemap",
-            "inject",
-            "-d",
-            "build",
-            "--release-mode",
-            "symbol-set",
-            "--release-name",
-            "app",
-            "--release-version",
-            "2",
-        ],
-        random_ids: true,
-        rerun_may_find_nothing: false,
-    },
+    Mode { name: "first stamp, event mode", before: &[], step: &["sourcemap", "inject", "-d", "build"],
+           random_ids: false, rerun_may_find_nothing: false },
+    Mode { name: "release restamp, event mode", before: INJECT_V1, step: INJECT_V2,
+           random_ids: false, rerun_may_find_nothing: false },
+    Mode { name: "first stamp, symbol-set mode", before: &[], step: SYMBOL_SET_V1,
+           random_ids: true, rerun_may_find_nothing: false },
+    Mode { name: "release restamp, symbol-set mode", before: SYMBOL_SET_V1, step: SYMBOL_SET_V2,
+           random_ids: true, rerun_may_find_nothing: false },
     Mode {
         name: "process --delete-after",
         before: &[],
-        step: &[
-            "sourcemap",
-            "process",
-            "-d",
-            "build",
-            "--delete-after",
-            "--release-name",
-            "app",
-            "--release-version",
-            "1",
-        ],
+        step: &["sourcemap", "process", "-d", "build", "--delete-after", "--release-name", "app", "--release-version", "1"],
         random_ids: false,
         rerun_may_find_nothing: true,
     },
@@ -274,16 +239,7 @@ fn two_concurrent_runs_on_one_directory_leave_the_clean_runs_files() {
     generate(&base.join("build"), 40, 2, "conc");
     let clean_dir = root.path().join("clean");
     copy_dir(&base, &clean_dir);
-    let inject: &[&str] = &[
-        "sourcemap",
-        "inject",
-        "-d",
-        "build",
-        "--release-name",
-        "app",
-        "--release-version",
-        "1",
-    ];
+    let inject = INJECT_V1;
     assert!(run(&server, &clean_dir, inject, None).status.success());
     let clean = files(&clean_dir.join("build"));
     let process: &[&str] = &[
