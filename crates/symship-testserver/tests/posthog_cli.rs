@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use common::*;
 use symship_testserver::{Config, Mode, TestServer};
 
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 fn posthog_cli() -> PathBuf {
     let p = std::env::var_os("SYMSHIP_POSTHOG_CLI")
         .filter(|p| !p.is_empty())
@@ -72,6 +73,7 @@ fn fixture() -> tempfile::TempDir {
     dir
 }
 
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 fn run(server: &TestServer, cwd: &Path, args: &[&str]) -> Output {
     let out = Command::new(posthog_cli())
         .args(args)

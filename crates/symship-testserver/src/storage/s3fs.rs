@@ -12,6 +12,7 @@ pub const S3FS_VERSION: &str = "0.17.0";
 
 /// Where s3s-fs is looked for when no path is given: `$SYMSHIP_S3FS`, else
 /// `${SYMSHIP_TOOLS:-$HOME/.cache/symship/tools}/s3s-fs-0.17.0/bin/s3s-fs`.
+#[allow(clippy::disallowed_methods)] // test infrastructure: where the harness installed its tools
 pub fn default_s3fs_path() -> PathBuf {
     if let Some(p) = std::env::var_os("SYMSHIP_S3FS").filter(|p| !p.is_empty()) {
         return PathBuf::from(p);
