@@ -223,8 +223,27 @@ fn a_run_killed_at_any_write_step_then_run_again_gives_the_clean_runs_files() {
                 "{}: step {n}",
                 mode.name
             );
+            // The server's side: every symbol set it holds is finished (the uploads of the
+            // delete-after mode land whatever the kill interrupted), and nothing broke its rules.
+            let sets = server.symbol_sets();
+            assert!(
+                sets.iter()
+                    .all(|s| s.content_hash.is_some() && s.storage_ptr.is_some()),
+                "{}: step {n}: an unfinished symbol set on the server: {sets:?}",
+                mode.name
+            );
+            assert!(
+                server.violations().is_empty(),
+                "{}: {:?}",
+                mode.name,
+                server.violations()
+            );
         }
         assert!(killed >= 6, "{}: only {killed} write steps", mode.name);
+        if mode.rerun_may_find_nothing {
+            // Both chunks of the build, uploaded once each (the same content every round).
+            assert_eq!(server.symbol_sets().len(), 2, "{}", mode.name);
+        }
     }
 }
 
