@@ -8,7 +8,7 @@ mod upload_common;
 use std::path::{Path, PathBuf};
 
 use symship_scan::ReleaseMode;
-use symship_testserver::{Config, TestServer};
+use symship_testserver::{Config, FaultKind, FaultRule, TestServer};
 use upload_common::*;
 
 fn webpack(tmp: &Path, server: &TestServer) -> PathBuf {
@@ -286,4 +286,121 @@ fn release_mismatch_is_retried_without_the_release_unless_told_not_to() {
         .iter()
         .all(|s| s.release_id.map(|r| r.to_string()) == Some(r1.clone())));
     assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::SymbolSet);
+}
+
+/// Maps that hold nothing (an index map with no sections, as Next.js 16 Turbopack writes for server
+/// chunks; a map with empty mappings, as Nuxt writes) are not uploaded, and `--delete-after` deletes
+/// them with their chunk's reference, as posthog-cli does: the run paired them, so none is left to be
+/// deployed. A map whose chunk failed to land stays, and is named.
+#[test]
+fn delete_after_deletes_empty_maps_with_their_reference() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vite");
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &dir);
+    let empties = [
+        ("server-chunk.js", r#"{"version":3,"sections":[]}"#),
+        (
+            "nuxt-empty.js",
+            r#"{"version":3,"file":"nuxt-empty.js","sources":[],"names":[],"mappings":""}"#,
+        ),
+    ];
+    for (name, map) in empties {
+        std::fs::write(
+            dir.join("assets").join(name),
+            format!("export const x=1;\n//# sourceMappingURL={name}.map\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("assets").join(format!("{name}.map")), map).unwrap();
+    }
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 4, "{summary}");
+    for (name, _) in empties {
+        let file = dir.join("assets").join(name);
+        assert!(
+            !dir.join("assets").join(format!("{name}.map")).exists(),
+            "the empty map of {name} is left: {summary}"
+        );
+        assert!(!has_reference(&file), "{name} still references its deleted map");
+        assert!(std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("export const x=1;"));
+        let deleted = summary["deleted"].as_array().unwrap();
+        assert!(
+            deleted
+                .iter()
+                .any(|d| d.as_str().unwrap().ends_with(&format!("{name}.map"))),
+            "{name}.map is reported deleted: {summary}"
+        );
+    }
+    assert_eq!(summary["deleted"].as_array().unwrap().len(), 6, "{summary}");
+    let left: Vec<_> = walk_maps(&dir);
+    assert!(left.is_empty(), "maps left: {left:?}");
+    assert!(server.violations().is_empty());
+}
+
+/// A map whose chunk failed to land is kept (and named) even when an empty map in the same run is
+/// deleted.
+#[test]
+fn delete_after_keeps_the_map_of_a_failed_chunk_next_to_deleted_empty_ones() {
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Config::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vite");
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &dir);
+    std::fs::write(
+        dir.join("assets/server-chunk.js"),
+        "export const x=1;\n//# sourceMappingURL=server-chunk.js.map\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("assets/server-chunk.js.map"),
+        r#"{"version":3,"sections":[]}"#,
+    )
+    .unwrap();
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "process",
+                "--delete-after",
+                "--batch-size",
+                "2",
+                "--concurrency",
+                "1",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!dir.join("assets/server-chunk.js.map").exists(), "{summary}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert!(!failed.is_empty(), "{summary}");
+    for f in failed {
+        let file = PathBuf::from(f["file"].as_str().unwrap());
+        let map = PathBuf::from(format!("{}.map", file.display()));
+        assert!(map.exists(), "the map of failed {} was deleted", file.display());
+        assert!(has_reference(&file));
+        assert!(stderr.contains(&file.file_name().unwrap().to_string_lossy().to_string()));
+    }
+}
+
+fn walk_maps(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_maps(&p));
+        } else if p.extension().is_some_and(|x| x == "map") {
+            out.push(p);
+        }
+    }
+    out
 }

@@ -31,7 +31,7 @@ pub struct Violation {
     pub ref_: String,
     pub storage_ptr: String,
     /// Which check failed: `container` (not a posthog-symbol-data SourceAndMap), `map_json`
-    /// (the map is not JSON), `chunk_id` (the map's `chunk_id` differs from the ref).
+    /// (the map is not a JSON object). The map's `chunk_id` is not checked: PostHog never reads it.
     pub kind: String,
     pub detail: String,
 }

@@ -1,7 +1,10 @@
 //! `--delete-after` (spec §5.5): once a run is over, remove the `sourceMappingURL` line from each
 //! chunk the server verifiably holds, but only if the file is unchanged since it was read for
 //! the upload, and delete a map only when every chunk of this run that references it was
-//! verified. With no failures at all, CSS maps under the roots are cleaned up as well.
+//! verified. A map that holds nothing (skipped as `empty_map`: Turbopack's index maps without
+//! sections, Nuxt's empty maps) goes too, with its chunk's reference, as posthog-cli does: there is
+//! nothing to upload, and it must not be deployed. With no failures at all, CSS maps under the roots
+//! are cleaned up as well.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -79,7 +82,7 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
     // map path -> every referencing chunk is verified and unchanged
     let mut maps: BTreeMap<PathBuf, bool> = BTreeMap::new();
     for c in &report.chunks {
-        let mut ok = report.is_verified(c);
+        let mut ok = report.is_verified(c) || c.status.is_empty_map();
         if !ok {
             out.kept.push((
                 c.source.clone(),

@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::prepare::{self, Light, PrepError};
-use crate::report::{ChunkReport, Phase, PhaseTiming, Reporter, Status, UploadReport};
+use crate::report::{ChunkReport, Phase, PhaseTiming, Reporter, Status, UploadReport, EMPTY_MAP};
 use crate::transfer::{self, TransferContext, TransferError};
 
 /// `BULK_CHECK_UPLOAD_MAX_SYMBOL_SETS`.
@@ -219,6 +219,10 @@ impl Run {
         c.content_hash = Some(l.content_hash.clone());
         c.bytes = l.content_length;
         c.source_digest = Some(l.digest);
+    }
+
+    fn note_digest(&self, idx: usize, digest: [u8; 32]) {
+        self.chunks.lock().expect("lock")[idx].source_digest = Some(digest);
     }
 
     fn note_bytes(&self, idx: usize, bytes: u64) {
@@ -520,6 +524,11 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
                 run.set_status(idx, Status::Skipped { code, reason });
                 continue;
             }
+            Err(PrepError::Empty { reason, digest }) => {
+                run.note_digest(idx, digest);
+                run.set_status(idx, Status::empty_map(reason));
+                continue;
+            }
             Err(PrepError::TooLarge { bytes }) => {
                 run.note_bytes(idx, bytes);
                 run.set_status(idx, Status::TooLarge { bytes });
@@ -760,6 +769,7 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option
             Err(PrepError::Skip { code, reason } | PrepError::Failed { code, reason }) => {
                 run.fail(item.idx, &code, reason)
             }
+            Err(PrepError::Empty { reason, .. }) => run.fail(item.idx, EMPTY_MAP, reason),
         }
     }
     out
@@ -928,6 +938,10 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             }
             Err(Sent::Prep(PrepError::Skip { code, reason } | PrepError::Failed { code, reason })) => {
                 run.fail(item.idx, &code, reason);
+                continue;
+            }
+            Err(Sent::Prep(PrepError::Empty { reason, .. })) => {
+                run.fail(item.idx, EMPTY_MAP, reason);
                 continue;
             }
             Err(Sent::Transfer(e)) => Err(e),

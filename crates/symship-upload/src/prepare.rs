@@ -42,6 +42,9 @@ pub(crate) enum PrepError {
     TooLarge { bytes: u64 },
     /// Could be sent before, cannot now (changed during the run, container failed).
     Failed { code: String, reason: String },
+    /// The map holds nothing (no mappings, sources or names; an index map without sections): not
+    /// sent, but paired, so `--delete-after` removes it. `digest` is the chunk's as read.
+    Empty { reason: String, digest: [u8; 32] },
 }
 
 fn skip(pair: &Pair, e: SkipReason) -> PrepError {
@@ -126,7 +129,13 @@ pub(crate) fn light(
             });
         }
     }
-    let p = payload_of(pair, source, map_bytes, mode).map_err(|e| skip(pair, e))?;
+    let p = payload_of(pair, source, map_bytes, mode).map_err(|e| match e {
+        SkipReason::EmptyMap { .. } => PrepError::Empty {
+            reason: format!("{} {e}", pair.source.display()),
+            digest,
+        },
+        e => skip(pair, e),
+    })?;
     let map_digest: [u8; 32] = match raw_map_digest {
         Some(d) if p.map_as_read => d,
         _ => Sha256::digest(&p.map).into(),

@@ -33,6 +33,10 @@ impl Phase {
     }
 }
 
+/// The code of a chunk skipped because its map holds nothing (no mappings, sources or names, or an
+/// index map without sections).
+pub const EMPTY_MAP: &str = "empty_map";
+
 /// The final state of one chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
@@ -63,6 +67,20 @@ impl Status {
             Status::Skipped { code, .. } | Status::Failed { code, .. } => code,
             Status::WouldUpload => "would_upload",
         }
+    }
+
+    /// Skipped because its map holds nothing ([`EMPTY_MAP`]).
+    pub fn empty_map(reason: String) -> Status {
+        Status::Skipped {
+            code: EMPTY_MAP.into(),
+            reason,
+        }
+    }
+
+    /// Whether the chunk was skipped because its map holds nothing: there is nothing to upload,
+    /// and `--delete-after` removes the map as it does an uploaded one.
+    pub fn is_empty_map(&self) -> bool {
+        matches!(self, Status::Skipped { code, .. } if code == EMPTY_MAP)
     }
 
     /// Uploaded or already present (with `--skip-on-conflict`, see [`UploadReport::is_verified`]).
