@@ -181,6 +181,68 @@ fn a_lost_finish_answer_is_asked_about_not_guessed() {
 }
 
 #[test]
+fn two_uploads_of_one_build_at_once_both_account_exactly() {
+    // Two CI steps upload the same build at the same moment: each start of a chunk the other
+    // also started moves its object, so a finish can be refused with file_not_found for a chunk
+    // the other upload finishes. Neither run may call such a chunk failed.
+    for round in 0..3 {
+        let server = start(Config {
+            // slow transfers make the two runs' batches interleave
+            faults: vec![FaultRule::new("s3_put", FaultKind::Latency { ms: 15 })],
+            ..Default::default()
+        });
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("build");
+        generate(&dir, 60, 1, &format!("twin{round}_"));
+        let out = symship_for(&server, tmp.path())
+            .args(["sourcemap", "inject", "-d"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let spawn = || {
+            symship_for(&server, tmp.path())
+                .args([
+                    "--output",
+                    "json",
+                    "sourcemap",
+                    "upload",
+                    "--batch-size",
+                    "5",
+                    "--concurrency",
+                    "4",
+                    "-d",
+                ])
+                .arg(&dir)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (a, b) = (spawn(), spawn());
+        let mut all = Vec::new();
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let summary: serde_json::Value =
+                serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("no summary ({e}): {stderr}"));
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: {stderr}\n{:#}",
+                summary["failed"]
+            );
+            let (uploaded, present, failed) = outcome_sets(&summary);
+            assert!(failed.is_empty(), "round {round}: {:#}", summary["failed"]);
+            assert_eq!(uploaded.len() + present.len(), 60);
+            all = chunks(&summary);
+        }
+        let finished = assert_server_holds_exactly(&server, &all, ReleaseMode::Event);
+        assert_eq!(finished.len(), 60, "round {round}");
+    }
+}
+
+#[test]
 fn urls_that_expire_while_waiting_are_started_again_before_sending() {
     let server = start(Config {
         faults: vec![

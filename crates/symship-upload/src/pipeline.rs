@@ -788,13 +788,14 @@ enum Sent {
     Transfer(TransferError),
 }
 
-#[derive(Clone)]
 struct Landed {
     idx: usize,
     symbol_set_id: Uuid,
     content_hash: String,
     /// What the check and start calls said about it (to ask the server again).
     entry: SymbolSetUpload,
+    /// To start it again when another upload of the same chunk replaced its object.
+    item: Item,
 }
 
 /// One batch: containers, start, transfers, finish. Returns the chunks whose presigned URL
@@ -953,6 +954,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 symbol_set_id,
                 content_hash: item.light.content_hash.clone(),
                 entry: run.entry(&item.light, true),
+                item,
             }),
             // Never sent: it waited too long for a transfer slot. Other chunks were being sent
             // meanwhile, so starting it again always makes progress.
@@ -982,28 +984,30 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
         }
     }
     if !landed.is_empty() {
-        finish(&run, attempt_id, landed).await;
+        again.extend(finish(&run, attempt_id, landed).await);
     }
     again
 }
 
-async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) {
+/// Finishes the landed chunks. Returns those to start again: their object was replaced by
+/// another upload of the same chunk that has not finished yet.
+async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<Item> {
     let e = match finish_call(run, attempt_id, &landed).await {
         Ok(()) => {
             for l in landed {
                 run.set_status(l.idx, Status::Uploaded);
             }
-            return;
+            return Vec::new();
         }
         Err(e) => e,
     };
     // The answer is not the whole truth: a lost answer (reset, deadline, 5xx after the commit)
     // may hide a finish that was recorded, and `file_not_found` fails the whole call for one
-    // chunk (another upload of the same chunk may have moved its object). Ask the server which
-    // chunks it now holds finished with this content before calling any of them failed.
+    // chunk (another upload of the same chunk started it again, which moved its object). Ask the
+    // server which chunks it now holds finished with this content before calling any failed.
     let not_committed = e.has_code("file_not_found") || e.has_code("symbol_set_not_found");
-    let (held, open) = match held_finished(run, &landed).await {
-        Ok(x) => x,
+    let held = match held_finished(run, &landed).await {
+        Ok(h) => h,
         Err(check_err) => {
             let code = finish_code(&e);
             for l in landed {
@@ -1013,24 +1017,26 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) {
                     format!("{e}; the bytes were sent but the server did not confirm them as finished, and asking it failed too ({check_err}); a re-run sends what is missing"),
                 );
             }
-            return;
+            return Vec::new();
         }
     };
-    for l in held {
-        // Our own finish, when its answer was lost; another upload's, when ours was refused.
-        run.set_status(
-            l.idx,
-            if not_committed {
-                Status::AlreadyPresent
-            } else {
-                Status::Uploaded
-            },
-        );
+    let mut open = Vec::new();
+    for (l, held) in landed.into_iter().zip(held) {
+        if held {
+            // Our own finish, when its answer was lost; another upload's, when ours was refused.
+            run.set_status(
+                l.idx,
+                if not_committed {
+                    Status::AlreadyPresent
+                } else {
+                    Status::Uploaded
+                },
+            );
+        } else {
+            open.push(l);
+        }
     }
-    if open.is_empty() {
-        return;
-    }
-    if !not_committed || open.len() == 1 {
+    if !not_committed {
         let code = finish_code(&e);
         for l in open {
             run.fail(
@@ -1039,27 +1045,40 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) {
                 format!("{e}; the bytes were sent but the server holds no finished symbol set with this content (asked with bulk_check_upload), so the chunk is not counted (a re-run sends it again)"),
             );
         }
-        return;
+        return Vec::new();
     }
-    // One refused chunk fails the whole call: finish the others one by one.
+    // One refused chunk fails the whole call: finish the others one by one. A chunk whose own
+    // finish is refused had its object replaced by another upload that has not finished: start
+    // it again (a start after the other upload finished finds it present).
+    let mut again = Vec::new();
     for l in open {
-        let one = vec![l];
-        match finish_call(run, attempt_id, &one).await {
-            Ok(()) => run.set_status(one[0].idx, Status::Uploaded),
-            Err(e1) => {
-                let held_now = matches!(held_finished(run, &one).await, Ok((h, _)) if !h.is_empty());
-                if held_now {
-                    run.set_status(one[0].idx, Status::AlreadyPresent);
-                } else {
-                    run.fail(
-                        one[0].idx,
-                        &finish_code(&e1),
-                        format!("{e1}; the bytes were sent but the server did not record them as finished (asked with bulk_check_upload), so the chunk is not counted (a re-run sends it again)"),
-                    );
-                }
+        let one = [l];
+        let e1 = match finish_call(run, attempt_id, &one).await {
+            Ok(()) => {
+                run.set_status(one[0].idx, Status::Uploaded);
+                continue;
             }
+            Err(e1) => e1,
+        };
+        let [l] = one;
+        if matches!(
+            held_finished(run, std::slice::from_ref(&l)).await.as_deref(),
+            Ok([true])
+        ) {
+            run.set_status(l.idx, Status::AlreadyPresent);
+        } else if e1.has_code("file_not_found") && l.item.restarts < run.opts.max_restarts {
+            let mut item = l.item;
+            item.restarts += 1;
+            again.push(item);
+        } else {
+            run.fail(
+                l.idx,
+                &finish_code(&e1),
+                format!("{e1}; the bytes were sent but the server did not record them as finished (asked with bulk_check_upload), so the chunk is not counted (a re-run sends it again)"),
+            );
         }
     }
+    again
 }
 
 fn finish_code(e: &ApiError) -> String {
@@ -1082,9 +1101,9 @@ async fn finish_call(run: &Arc<Run>, attempt_id: Uuid, landed: &[Landed]) -> Res
         .map(|_| ())
 }
 
-/// Splits `landed` into the chunks the server holds finished with this content (absent from a
-/// `bulk_check_upload` answer) and the others.
-async fn held_finished(run: &Arc<Run>, landed: &[Landed]) -> Result<(Vec<Landed>, Vec<Landed>), ApiError> {
+/// For each landed chunk, whether the server holds it finished with this content (it is absent
+/// from a `bulk_check_upload` answer).
+async fn held_finished(run: &Arc<Run>, landed: &[Landed]) -> Result<Vec<bool>, ApiError> {
     // With force, a chunk is left out only when it is finished with an identical hash (with
     // skip_on_conflict, a conflicting one would be left out too).
     let req = BulkCheckRequest {
@@ -1096,16 +1115,10 @@ async fn held_finished(run: &Arc<Run>, landed: &[Landed]) -> Result<(Vec<Landed>
     let resp = run.client().bulk_check_upload(&req).await?;
     let wanted: std::collections::HashSet<&str> =
         resp.chunk_ids_to_upload.iter().map(String::as_str).collect();
-    let mut held = Vec::new();
-    let mut open = Vec::new();
-    for l in landed.iter().cloned() {
-        if wanted.contains(l.entry.chunk_id.as_str()) {
-            open.push(l);
-        } else {
-            held.push(l);
-        }
-    }
-    Ok((held, open))
+    Ok(landed
+        .iter()
+        .map(|l| !wanted.contains(l.entry.chunk_id.as_str()))
+        .collect())
 }
 
 #[cfg(test)]
