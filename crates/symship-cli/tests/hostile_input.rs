@@ -227,14 +227,22 @@ fn answers_of_2_gb_are_cut_off_with_bounded_memory() {
 fn a_server_that_drips_or_stalls_ends_in_a_deadline_naming_the_endpoint() {
     // Drip: a byte every 100 ms (idle never fires), total 1.5 s. Stall: no answer for 30 s,
     // idle 0.5 s.
-    for (rule, deadline) in [
+    // A stalled object store: the transfer's idle deadline, naming the PUT.
+    for (rule, deadline, endpoint) in [
         (
             FaultRule::new("bulk_start_upload", FaultKind::Drip { ms: 100 }),
             "total deadline",
+            "bulk_start_upload",
         ),
         (
             FaultRule::new("bulk_start_upload", FaultKind::Latency { ms: 30_000 }),
             "idle deadline",
+            "bulk_start_upload",
+        ),
+        (
+            FaultRule::new("s3_put", FaultKind::Latency { ms: 30_000 }),
+            "idle deadline",
+            "PUT http://",
         ),
     ] {
         let server = start(Config {
@@ -259,7 +267,7 @@ fn a_server_that_drips_or_stalls_ends_in_a_deadline_naming_the_endpoint() {
         assert_eq!(failed.len(), 3, "{summary:#}");
         for (_, error) in &failed {
             assert!(
-                error.contains("bulk_start_upload") && error.contains(deadline),
+                error.contains(endpoint) && error.contains(deadline),
                 "the error names the endpoint and the {deadline}: {error}"
             );
         }
