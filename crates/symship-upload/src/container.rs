@@ -53,6 +53,32 @@ pub fn source_and_map(source: &[u8], map: &[u8]) -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// The most a downloaded container may decompress to (PostHog's symbolication bounds memory
+/// with the same frame header field): a 100 MiB container of maps rarely holds more than a few
+/// hundred MiB.
+pub const MAX_DECOMPRESSED: u64 = 1024 * 1024 * 1024;
+
+/// Checks, before anything is decompressed, that a v2 zstd container declares its decompressed
+/// size in the frame header and that it is at most `max` (a small object that would expand to
+/// gigabytes is refused). v1 and uncompressed containers are as large as they are.
+pub fn check_declared_size(bytes: &[u8], max: u64) -> Result<(), String> {
+    if bytes.len() <= HEADER_LEN || !bytes.starts_with(MAGIC) {
+        return Ok(()); // not a v2 container: the reader says what is wrong
+    }
+    let version = u32::from_le_bytes(bytes[22..26].try_into().expect("4 bytes"));
+    if version != VERSION || bytes[30] != COMPRESSION_ZSTD {
+        return Ok(());
+    }
+    match zstd::zstd_safe::get_frame_content_size(&bytes[HEADER_LEN..]) {
+        Ok(Some(n)) if n <= max => Ok(()),
+        Ok(Some(n)) => Err(format!(
+            "it would decompress to {n} bytes, more than the {max} a symbol set can hold; not decompressed"
+        )),
+        Ok(None) => Err("its zstd frame does not declare its decompressed size (posthog-cli's and symship's always do); not decompressed".into()),
+        Err(_) => Err("its zstd frame header is not valid".into()),
+    }
+}
+
 /// Reads a SourceAndMap container (v1 or v2) with the official `posthog-symbol-data` reader:
 /// `(minified source, map)`. For checks and `symbol-sets extract`-like tools.
 pub fn read(bytes: &[u8]) -> Result<(String, String), String> {
@@ -121,6 +147,37 @@ mod tests {
         let c = source_and_map(&data, b"{}").unwrap();
         let bound = zstd::zstd_safe::compress_bound(n + 2 + 16) + HEADER_LEN;
         assert!(c.len() <= bound, "{} <= {bound}", c.len());
+    }
+
+    #[test]
+    fn a_container_declaring_more_than_the_limit_is_refused_before_decompression() {
+        let ok = source_and_map(b"x", b"{}").unwrap();
+        assert_eq!(check_declared_size(&ok, MAX_DECOMPRESSED), Ok(()));
+        // zeros compress to almost nothing: a bomb (64 MiB against a 16 MiB limit here; the
+        // real limit is MAX_DECOMPRESSED)
+        let mut bomb = Vec::new();
+        bomb.extend_from_slice(MAGIC);
+        bomb.extend_from_slice(&VERSION.to_le_bytes());
+        bomb.extend_from_slice(&SOURCE_AND_MAP.to_le_bytes());
+        bomb.push(COMPRESSION_ZSTD);
+        let n = 64u64 << 20;
+        let mut enc = zstd::stream::write::Encoder::new(bomb, 1).unwrap();
+        enc.set_pledged_src_size(Some(n)).unwrap();
+        std::io::copy(&mut std::io::Read::take(std::io::repeat(0), n), &mut enc).unwrap();
+        let bomb = enc.finish().unwrap();
+        assert!(bomb.len() < 1024 * 1024, "{}", bomb.len());
+        let err = check_declared_size(&bomb, 16 << 20).unwrap_err();
+        assert!(err.contains(&n.to_string()), "{err}");
+        assert_eq!(check_declared_size(&bomb, n), Ok(()));
+        // a frame without a declared size
+        let mut enc = zstd::stream::write::Encoder::new(ok[..HEADER_LEN].to_vec(), 3).unwrap();
+        std::io::Write::write_all(&mut enc, b"abc").unwrap();
+        let unknown = enc.finish().unwrap();
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&unknown[HEADER_LEN..]),
+            Ok(None)
+        ));
+        assert!(check_declared_size(&unknown, MAX_DECOMPRESSED).is_err());
     }
 
     #[test]

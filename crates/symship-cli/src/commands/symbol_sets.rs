@@ -301,6 +301,8 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
         }
         Ok(fetch_object(&client, &url).await?)
     })??;
+    symship_upload::container::check_declared_size(&bytes, symship_upload::container::MAX_DECOMPRESSED)
+        .map_err(|e| anyhow!("symbol set {} (ref {}): {e}", set.id, set.reference))?;
     let (source, map) = symship_upload::container::read(&bytes).map_err(|e| {
         anyhow!(
             "symbol set {} (ref {}): {}",
