@@ -79,10 +79,11 @@ fn main() -> ExitCode {
         }
     };
     if exit != Exit::Success && cli.global.no_fail {
-        tracing::warn!(
-            "--no-fail: exiting 0 although the run did not succeed (exit code would be {})",
+        // Printed directly: neither -q nor a RUST_LOG filter may hide why a failed run exits 0.
+        output::get().eprint(&format!(
+            "warning: --no-fail: exiting 0 although the run did not succeed (exit code would be {})\n",
             exit as u8
-        );
+        ));
         output::get().no_fail_annotation(exit as u8);
         return ExitCode::SUCCESS;
     }

@@ -409,10 +409,15 @@ pub fn report(summary: &mut Summary, global: &GlobalArgs) -> anyhow::Result<()> 
     let out = get();
     summary.wall_ms = out.phase_millis();
     out.stop_bars();
+    // The verdict (`error: ...` for a run that did not succeed) is printed in every form: the
+    // JSON document goes to stdout, and -q keeps only the failures and the verdict.
     match global.output {
-        OutputFormat::Json => summary.print_json()?,
+        OutputFormat::Json => {
+            summary.print_json()?;
+            out.eprint(&neutralize(&render_verdict(summary)));
+        }
         OutputFormat::Text if global.quiet => {
-            let failures = render_failures(summary);
+            let failures = render_failures(summary) + &render_verdict(summary);
             if !failures.is_empty() {
                 out.eprint(&neutralize(&failures));
             }

@@ -473,3 +473,37 @@ fn the_posthog_cli_personality() {
         "{stderr}"
     );
 }
+
+/// The verdict of a run that did not succeed is printed on stderr with `-q` and with
+/// `--output json` too (the README: "The error that ends a run is always printed"); `--no-fail`
+/// says why it exits 0 even with `-q`.
+#[test]
+fn the_verdict_is_printed_with_quiet_and_json_output() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for flags in [&["-q"][..], &["--output", "json"][..]] {
+        let (code, stderr) = code_of(
+            symship_for(&server, tmp.path())
+                .args(flags)
+                .args(["sourcemap", "inject", "-d"])
+                .arg(&empty),
+        );
+        assert_eq!(code, 3, "{flags:?}: {stderr}");
+        assert!(
+            stderr.contains("error: nothing found to process"),
+            "{flags:?}: {stderr}"
+        );
+    }
+    let (code, stderr) = code_of(
+        symship_for(&server, tmp.path())
+            .args(["-q", "--no-fail", "sourcemap", "inject", "-d"])
+            .arg(&empty),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("--no-fail: exiting 0 although the run did not succeed (exit code would be 3)"),
+        "{stderr}"
+    );
+}

@@ -431,3 +431,69 @@ fn a_failed_write_exits_1_and_names_the_file() {
     assert_eq!(summary["exit_code"], 1);
     assert_eq!(files(&build), before, "the build is as it was");
 }
+
+/// `--delete-after` that cannot rewrite a chunk (here: the file size limit) leaves the reference
+/// and the map: a failure named in `not_written` and in the verdict, not a "--strict" skip.
+#[cfg(unix)]
+#[test]
+fn a_failed_delete_after_rewrite_is_named_and_exits_1() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    generate(&build, 1, 8, "strip");
+    let inject = run(&server, tmp.path(), INJECT_V1, None);
+    assert!(
+        inject.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inject.stderr)
+    );
+    let mut c = symship_for(&server, tmp.path());
+    let envs: Vec<_> = c
+        .get_envs()
+        .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+        .collect();
+    c = Command::new("sh");
+    for (k, v) in envs {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let out = c
+        .args(["-c", "trap '' XFSZ; ulimit -f 4; exec \"$0\" \"$@\""])
+        .arg(env!("CARGO_BIN_EXE_symship"))
+        .args([
+            "sourcemap",
+            "process",
+            "-d",
+            "build",
+            "--delete-after",
+            "--output",
+            "json",
+        ])
+        .args(&INJECT_V1[4..])
+        .env("SYMSHIP_NO_CACHE", "1")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let failed = summary["not_written"].as_array().expect("not_written");
+    assert_eq!(failed.len(), 1, "{summary:#}");
+    assert!(
+        failed[0]["file"].as_str().unwrap().ends_with("c0.js"),
+        "{summary:#}"
+    );
+    assert_eq!(failed[0]["code"], "rewrite_failed", "{summary:#}");
+    assert!(
+        stderr.contains("error: 1 file(s) could not be written"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--strict"), "{stderr}");
+    // Nothing half done: the chunk keeps its reference and the map is still there.
+    assert!(std::fs::read_to_string(build.join("c0.js"))
+        .unwrap()
+        .contains("sourceMappingURL=c0.js.map"));
+    assert!(build.join("c0.js.map").exists());
+}

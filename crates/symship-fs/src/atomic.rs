@@ -11,11 +11,15 @@ use crate::roots::{resolve_inside, OutsideRoot};
 const TEMP_PREFIX: &str = ".symship-";
 const TEMP_SUFFIX: &str = ".tmp";
 
-/// Whether a file name is one of symship's temporary files (`.symship-<random>.tmp`, the same
-/// shape since symship 0.1.0), which only a killed run leaves behind.
+/// Whether a file name is one of symship's temporary files, which only a killed run leaves
+/// behind: `.symship-` + the 6 random letters and digits `tempfile` draws + `.tmp`, the same shape
+/// since symship 0.1.0. A user's `.symship-notes.tmp` does not match.
 pub fn is_temp_name(name: &OsStr) -> bool {
-    name.to_str()
-        .is_some_and(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX) && n.len() > 13)
+    name.to_str().is_some_and(|n| {
+        n.strip_prefix(TEMP_PREFIX)
+            .and_then(|n| n.strip_suffix(TEMP_SUFFIX))
+            .is_some_and(|random| random.len() == 6 && random.bytes().all(|b| b.is_ascii_alphanumeric()))
+    })
 }
 
 /// A write into a build that did not happen.
@@ -240,6 +244,8 @@ mod tests {
         fs::write(nm.join(".symship-q1w2e3.tmp"), "").unwrap();
         fs::write(sub.join("app.js"), "").unwrap();
         fs::write(sub.join(".symship.tmp"), "not ours: too short").unwrap();
+        fs::write(sub.join(".symship-notes.tmp"), "a user's file").unwrap();
+        fs::write(sub.join(".symship-ab_def.tmp"), "not tempfile's letters").unwrap();
         fs::write(sub.join("x.symship-abcdef.tmp"), "not ours").unwrap();
         let mut removed = sweep(dir.path(), &|p| p.ends_with("node_modules"));
         removed.sort();
@@ -250,7 +256,16 @@ mod tests {
                 sub.join(".symship-Ab12Cd.tmp")
             ]
         );
-        assert_eq!(names(&sub), [".symship.tmp", "app.js", "x.symship-abcdef.tmp"]);
+        assert_eq!(
+            names(&sub),
+            [
+                ".symship-ab_def.tmp",
+                ".symship-notes.tmp",
+                ".symship.tmp",
+                "app.js",
+                "x.symship-abcdef.tmp"
+            ]
+        );
         assert_eq!(names(&nm), [".symship-q1w2e3.tmp"]);
     }
 

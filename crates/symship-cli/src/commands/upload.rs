@@ -231,6 +231,15 @@ fn upload_pairs(
         let (outcome, errors) = symship_upload::delete_after(&report, &roots);
         for e in &errors {
             tracing::error!("{e}");
+            // A reference that could not be removed or a map that could not be deleted stays in
+            // the build: a failure, named in the report (`not written`).
+            let symship_upload::DeleteError::Io { action, path, .. } = e;
+            summary.not_written.push(FailedChunk {
+                file: path.display().to_string(),
+                chunk_id: None,
+                code: format!("{action}_failed"),
+                error: e.to_string(),
+            });
         }
         for (path, why) in &outcome.kept {
             tracing::debug!("--delete-after kept {}: {why}", path.display());
