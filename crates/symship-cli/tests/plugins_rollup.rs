@@ -4,7 +4,8 @@
 //! platform's binary package, packed by `scripts/npm-pack` from the binary this test run built and
 //! installed with `npm install` from those tarballs next to the plugin (whose own dependency
 //! `@posthog/cli` also claims `node_modules/.bin/posthog-cli`). Against the test server:
-//! - without `cliBinaryPath` (the plugin finds `node_modules/.bin/posthog-cli`) and with it, the
+//! - without `cliBinaryPath` (symship added to a project that has the plugin: the plugin finds
+//!   symship's `node_modules/.bin/posthog-cli`) and with it (the launcher's path), the
 //!   build succeeds, every chunk the build wrote is finished on the server under the chunk id the
 //!   plugin stamped, the release is the one the plugin resolved, and no map is left;
 //! - with a wrong key the build fails and its output carries the server's reason.
@@ -244,7 +245,9 @@ fn rollup_plugin_finds_symship_in_node_modules_bin_and_every_chunk_lands() {
     let tmp = tempfile::tempdir().unwrap();
     let proj = project(tmp.path());
     // the plugin looks up `posthog-cli` in node_modules/.bin; @posthog/cli (the plugin's own
-    // dependency, its binary not downloaded here) claims that name too: symship's must win
+    // dependency, its binary not downloaded here) claims that name too. Installing symship into a
+    // project that has the plugin links symship's (a fresh install of both links @posthog/cli's:
+    // hence the README's cliBinaryPath)
     let out = run(Command::new(proj.join("node_modules/.bin/posthog-cli"))
         .arg("--version")
         .current_dir(&proj));
@@ -263,7 +266,9 @@ fn rollup_plugin_with_cli_binary_path_lands_and_a_bad_key_fails_with_the_servers
     let server = start(Config::default());
     let tmp = tempfile::tempdir().unwrap();
     let proj = project(tmp.path());
-    let cli = "node_modules/.bin/posthog-cli";
+    // the value the README gives: the launcher itself, not node_modules/.bin/posthog-cli, which a
+    // fresh `npm install` links to @posthog/cli's launcher instead
+    let cli = "node_modules/symship/bin/posthog-cli.js";
 
     let out = build(&server, &proj, "phx_not_a_valid_key_0123456789", Some(cli));
     let log = text(&out);
