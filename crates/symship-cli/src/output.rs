@@ -575,9 +575,27 @@ fn render_failures(s: &Summary) -> String {
     t
 }
 
+fn run_errors(s: &Summary) -> &[String] {
+    s.upload.as_ref().map_or(&[], |u| u.errors.as_slice())
+}
+
+/// Skipped files named in the exit-3 verdict.
+const MAX_VERDICT_FILES: usize = 5;
+
 fn render_verdict(s: &Summary) -> String {
     match s.exit_code {
         0 => String::new(),
+        1 if !run_errors(s).is_empty() => {
+            let mut t = String::new();
+            for e in run_errors(s) {
+                t.push_str(&format!("error: {e}\n"));
+            }
+            t.push_str(&format!(
+                "error: {} chunk(s) did not land (exit code 1)\n",
+                failed_count(s)
+            ));
+            t
+        }
         1 if !s.not_written.is_empty() => format!(
             "error: {} file(s) could not be written (exit code 1); fix the cause named above and run again\n",
             s.not_written.len()
@@ -587,6 +605,23 @@ fn render_verdict(s: &Summary) -> String {
             failed_count(s)
         ),
         1 => "error: files were skipped and --strict is set (exit code 1)\n".into(),
+        3 if !s.skipped.is_empty() => {
+            let mut t = format!(
+                "error: nothing to process: {} file(s) were found, and every one was skipped (exit code 3):\n",
+                s.skipped.len()
+            );
+            for f in s.skipped.iter().take(MAX_VERDICT_FILES) {
+                t.push_str(&format!("  {}: {}\n", f.file, f.reason));
+            }
+            if s.skipped.len() > MAX_VERDICT_FILES {
+                t.push_str(&format!(
+                    "  and {} more (`--output json` lists them all)\n",
+                    s.skipped.len() - MAX_VERDICT_FILES
+                ));
+            }
+            t.push_str("fix what each reason says, or pass --allow-empty to accept a run that sends nothing\n");
+            t
+        }
         3 => "error: nothing found to process: no JavaScript file with a sourcemap (and, for upload, a chunk id) \
               under the given paths; check --directory, run the build (and `symship sourcemap inject`) first, or \
               pass --allow-empty (exit code 3)\n"

@@ -56,6 +56,8 @@ pub struct UploadSummary {
     pub stripped: Vec<String>,
     pub deleted: Vec<String>,
     pub warnings: Vec<String>,
+    /// Run-level errors, each said once (an unreachable object storage host).
+    pub errors: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

@@ -245,7 +245,8 @@ fn json_summary_snapshot() {
             "upload_wall_ms",
             "stripped",
             "deleted",
-            "warnings"
+            "warnings",
+            "errors"
         ]
     );
     for phase in ["scan", "inject", "upload"] {

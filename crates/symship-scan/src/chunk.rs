@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use crate::lex;
 use crate::snippet::{self, FoundSnippet};
 
 /// posthog-cli's namespace for content-derived chunk ids (spec §5.3).
@@ -18,41 +19,45 @@ pub fn stable_chunk_id(source: &str) -> String {
 pub struct Existing {
     pub chunk_id: String,
     pub snippet: Option<FoundSnippet>,
-    /// The exact `\n//# chunkId=<id>` comment, when present.
+    /// The `//# chunkId=` comment's removal range (its line), when present.
     pub comment: Option<std::ops::Range<usize>>,
+    /// The id that comment names (another id than the snippet's when it is stale).
+    pub comment_id: Option<String>,
 }
 
-/// Reads back an injection: the trailing comment is authoritative (as in posthog-cli); without it,
-/// the snippet itself identifies the chunk (minifiers strip comments, posthog-js#4596).
+/// Reads back an injection. The chunk id is what the file registers at runtime (the snippet at
+/// its top, whatever a minifier did to it, spec §8); without a snippet, the trailing
+/// `//# chunkId=` comment (posthog-cli's reading).
 pub fn existing(source: &str) -> Option<Existing> {
-    if let Some((id, _)) = snippet::comment_chunk_id(source) {
-        let id = id.to_string();
-        let comment_text = snippet::comment(&id);
-        let comment = source.find(&comment_text).map(|s| s..s + comment_text.len());
-        let snippet = snippet::find(source).filter(|s| s.chunk_id == id);
-        return Some(Existing {
-            chunk_id: id,
-            snippet,
-            comment,
-        });
-    }
-    let found = snippet::find(source)?;
+    existing_in(source, &lex::outline(source), &lex::head(source))
+}
+
+/// [`existing`] with the chunk already read.
+pub fn existing_in(source: &str, outline: &lex::Outline, head: &lex::Head) -> Option<Existing> {
+    let snippet = snippet::find_in(source, head);
+    let comment = snippet::comment_in(source, outline, "//# chunkId=");
+    let chunk_id = match (&snippet, &comment) {
+        (Some(s), _) => s.chunk_id.clone(),
+        (None, Some((id, _))) => id.to_string(),
+        (None, None) => return None,
+    };
     Some(Existing {
-        chunk_id: found.chunk_id.clone(),
-        snippet: Some(found),
-        comment: None,
+        chunk_id,
+        snippet,
+        comment_id: comment.as_ref().map(|(id, _)| id.to_string()),
+        comment: comment.map(|(_, r)| r),
     })
 }
 
 /// A `//# debugId=` comment's value.
 pub fn debug_id_comment(source: &str) -> Option<&str> {
-    snippet::last_comment(source, "//# debugId=").map(|(v, _)| v.trim())
+    snippet::comment_in(source, &lex::outline(source), "//# debugId=").map(|(v, _)| v)
 }
 
 /// Where a new snippet goes: byte offset, and the generated (line, UTF-16 column) there.
 /// Normally the very start (as posthog-cli); after a `#!` line, which must stay first for the file
-/// to run; after a byte-order mark; and after a `"use strict"` directive, which only works as the
-/// first statement.
+/// to run; after a byte-order mark; and after the whole directive prologue (`"use strict"` and
+/// the like, with any comments before and between them), which only works before other code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InsertAt {
     pub offset: usize,
@@ -61,43 +66,14 @@ pub struct InsertAt {
 }
 
 pub fn insertion_point(source: &str) -> InsertAt {
-    let mut at = InsertAt {
-        offset: 0,
-        line: 0,
-        column: 0,
-    };
-    if source.starts_with("#!") {
-        match source.find('\n') {
-            Some(nl) => {
-                at = InsertAt {
-                    offset: nl + 1,
-                    line: 1,
-                    column: 0,
-                };
-            }
-            None => {
-                return InsertAt {
-                    offset: source.len(),
-                    line: 0,
-                    column: source.encode_utf16().count(),
-                }
-            }
-        }
-    } else if source.starts_with('\u{feff}') {
-        at = InsertAt {
-            offset: 3,
-            line: 0,
-            column: 1,
-        };
-    }
-    for directive in ["\"use strict\";", "'use strict';"] {
-        if source[at.offset..].starts_with(directive) {
-            at.offset += directive.len();
-            at.column += directive.len();
-            break;
-        }
-    }
-    at
+    insertion_point_in(source, &lex::head(source))
+}
+
+/// [`insertion_point`] with the head already read.
+pub fn insertion_point_in(source: &str, head: &lex::Head) -> InsertAt {
+    let offset = head.insert_at;
+    let (line, column) = position_of(source, offset);
+    InsertAt { offset, line, column }
 }
 
 /// The (line, UTF-16 column) of a byte offset.
@@ -162,6 +138,14 @@ mod tests {
                 column: 1
             }
         );
+        assert_eq!(
+            insertion_point("/*! banner */\n'use strict';\nf();"),
+            InsertAt {
+                offset: 27,
+                line: 1,
+                column: 13
+            }
+        );
         assert_eq!(position_of("ab\né𝄞x", 9), (1, 3));
     }
 
@@ -179,5 +163,12 @@ mod tests {
         let e = existing(&stripped).unwrap();
         assert_eq!((e.chunk_id.as_str(), e.comment), (id, None));
         assert!(existing("a();").is_none());
+        // A stale comment: the snippet (what runs) wins.
+        let stale = format!("{snip}a();{}", snippet::comment("other"));
+        let e = existing(&stale).unwrap();
+        assert_eq!(
+            (e.chunk_id.as_str(), e.comment_id.as_deref()),
+            (id, Some("other"))
+        );
     }
 }

@@ -325,12 +325,16 @@ pub fn payload_of(
         map: map_name.clone(),
         error,
     };
+    let preamble = crate::map::preamble_len(&map_bytes) > 0;
     let doc = MapDoc::parse(map_bytes).map_err(|e| bad(e.to_string()))?;
     if doc.is_empty() {
         // Uploads nothing a frame could be resolved with (posthog-cli skips these too).
         return Err(SkipReason::EmptyMap { map: map_name });
     }
-    payload_from(&pair.source, source, doc, mode).map_err(bad)
+    let mut p = payload_from(&pair.source, source, doc, mode).map_err(bad)?;
+    // A byte-order mark or `)]}'` line is not sent: the map sent differs from the file's bytes.
+    p.map_as_read &= !preamble;
+    Ok(p)
 }
 
 /// Builds the payload from an injected chunk's text and its map.

@@ -109,6 +109,20 @@ fn map_name(pair: &Pair) -> String {
     }
 }
 
+/// Why one chunk could not be edited.
+enum WorkError {
+    /// The map cannot be edited (the message says why).
+    Map(String),
+    /// The snippet was rewritten by a minifier: it cannot be replaced in place.
+    Rewritten,
+}
+
+impl From<String> for WorkError {
+    fn from(e: String) -> WorkError {
+        WorkError::Map(e)
+    }
+}
+
 /// A source being edited with its map.
 struct Work<'a> {
     text: String,
@@ -177,7 +191,7 @@ impl Work<'_> {
         Ok(())
     }
 
-    fn run(&mut self) -> Result<Outcome, String> {
+    fn run(&mut self) -> Result<Outcome, WorkError> {
         let existing = chunk::existing(&self.text);
         let map_id = self.map.chunk_id();
         match self.opts.mode {
@@ -186,7 +200,11 @@ impl Work<'_> {
         }
     }
 
-    fn run_event(&mut self, existing: Option<Existing>, map_id: Option<String>) -> Result<Outcome, String> {
+    fn run_event(
+        &mut self,
+        existing: Option<Existing>,
+        map_id: Option<String>,
+    ) -> Result<Outcome, WorkError> {
         let Some(existing) = existing else {
             let chunk_id = self
                 .adopted_debug_id()
@@ -198,6 +216,9 @@ impl Work<'_> {
         let mut changed = false;
         if let (Some(release), Some(found)) = (self.opts.release_id.as_deref(), &existing.snippet) {
             if found.release_id.as_deref() != Some(release) {
+                if !found.canonical {
+                    return Err(WorkError::Rewritten);
+                }
                 // Swap only the snippet: the chunk id stays, the map moves by the length change.
                 let owns_map = map_id.as_deref().is_none_or(|m| m == id);
                 let (line, column) = chunk::position_of(&self.text, found.span.start);
@@ -210,8 +231,12 @@ impl Work<'_> {
                 changed = true;
             }
         }
-        if existing.comment.is_none() && existing.snippet.is_some() {
-            // A minifier stripped the comment; restore it so every tool can read the id.
+        if existing.snippet.is_some() && existing.comment_id.as_deref() != Some(id.as_str()) {
+            // A minifier stripped the comment (or it names another id than the snippet
+            // registers): write the registered id, so every tool reads what posthog-js reads.
+            if let Some(stale) = existing.comment.clone() {
+                self.text.replace_range(stale, "");
+            }
             self.text.push_str(&snippet::comment(&id));
             changed = true;
         }
@@ -230,7 +255,7 @@ impl Work<'_> {
         &mut self,
         existing: Option<Existing>,
         map_id: Option<String>,
-    ) -> Result<Outcome, String> {
+    ) -> Result<Outcome, WorkError> {
         let release = self.opts.release_id.as_deref();
         if let Some(e) = &existing {
             let map_is_this_chunks = !self.sole_user || map_id.as_deref().is_none_or(|m| m == e.chunk_id);
@@ -239,6 +264,13 @@ impl Work<'_> {
                     chunk_id: e.chunk_id.clone(),
                 });
             }
+        }
+        if existing
+            .as_ref()
+            .and_then(|e| e.snippet.as_ref())
+            .is_some_and(|s| !s.canonical)
+        {
+            return Err(WorkError::Rewritten);
         }
         // A map used by this chunk alone that already carries a chunk id and the release asked
         // for was written by a run killed before it wrote the chunk: finish that run's work
@@ -333,9 +365,12 @@ fn run_one(
         opts,
         sole_user,
     };
-    let outcome = work.run().map_err(|error| SkipReason::BadMap {
-        map: map_name(pair),
-        error,
+    let outcome = work.run().map_err(|e| match e {
+        WorkError::Map(error) => SkipReason::BadMap {
+            map: map_name(pair),
+            error,
+        },
+        WorkError::Rewritten => SkipReason::SnippetRewritten,
     })?;
     Ok((work.text, outcome))
 }

@@ -13,6 +13,7 @@ pub mod chunk;
 pub mod hash;
 pub mod inject;
 pub mod json;
+pub mod lex;
 pub mod map;
 pub mod pair;
 pub mod select;
@@ -54,7 +55,7 @@ pub enum SkipReason {
     Unreadable(String),
     #[error("is part of a symbolic-link loop; the loop was not followed")]
     SymlinkLoop,
-    #[error("references the sourcemap {map}, which is outside the scanned directory {root}; scan a directory that contains both")]
+    #[error("references the sourcemap {map}, which is outside the scanned directory {root}; scan a directory that contains both, or name the file itself (-d FILE or --stdin): it is then its own root for the map it references")]
     MapOutsideRoot { map: PathBuf, root: PathBuf },
     #[error("would pair with {map} by name, but so would {claimants:?}; add a sourceMappingURL comment to say which")]
     AmbiguousMap { map: PathBuf, claimants: Vec<PathBuf> },
@@ -69,6 +70,8 @@ pub enum SkipReason {
     Write(String),
     #[error("is not written: {0}")]
     LinkOutsideRoot(String),
+    #[error("has a chunk-id snippet that a minifier rewrote after injection, so symship cannot replace it in place (the chunk keeps the chunk id and release it registers); set the release in the bundler plugin, or inject after minifying")]
+    SnippetRewritten,
 }
 
 impl SkipReason {
@@ -85,6 +88,7 @@ impl SkipReason {
             SkipReason::EmptyMap { .. } => "empty_map",
             SkipReason::Write(_) => "write_failed",
             SkipReason::LinkOutsideRoot(_) => "link_outside_root",
+            SkipReason::SnippetRewritten => "snippet_rewritten",
         }
     }
 

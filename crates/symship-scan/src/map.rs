@@ -26,6 +26,23 @@ pub enum MapError {
     SectionUrl,
 }
 
+/// Bytes before a map's JSON that the source map spec allows and readers skip: a UTF-8
+/// byte-order mark, and a first line starting with `)]}'` (a guard against cross-site script
+/// inclusion).
+pub fn preamble_len(bytes: &[u8]) -> usize {
+    let mut n = 0;
+    if bytes.starts_with(b"\xEF\xBB\xBF") {
+        n = 3;
+    }
+    if bytes[n..].starts_with(b")]}'") {
+        n += bytes[n..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len() - n, |i| i + 1);
+    }
+    n
+}
+
 /// A parsed sourcemap document.
 #[derive(Debug)]
 pub struct MapDoc {
@@ -42,7 +59,11 @@ fn string_member(bytes: &[u8], obj: &Object, key: &str) -> Option<String> {
 
 impl MapDoc {
     /// Validates the JSON completely, then indexes its top level.
-    pub fn parse(bytes: Vec<u8>) -> Result<MapDoc, MapError> {
+    pub fn parse(mut bytes: Vec<u8>) -> Result<MapDoc, MapError> {
+        let skip = preamble_len(&bytes);
+        if skip > 0 {
+            bytes.drain(..skip);
+        }
         // serde_json skips an ignored value without recursion; the depth is checked here so that
         // nothing later (the canonical writer of the hash recurses per level) meets a deeper map.
         serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)?;
@@ -236,15 +257,65 @@ fn shift_mappings(
         col += d;
         if col >= column as i64 {
             let new = d + delta;
-            if col + delta < column as i64 {
-                return Err(MapError::Mappings("a mapping points into the removed snippet"));
+            if col + delta >= column as i64 {
+                let mut enc = Vec::new();
+                vlq::encode(new, &mut enc);
+                edits.replace(range.start + pos..range.start + pos + used, enc);
+                return Ok(());
             }
-            let mut enc = Vec::new();
-            vlq::encode(new, &mut enc);
-            edits.replace(range.start + pos..range.start + pos + used, enc);
-            return Ok(());
+            // A removal over segments (a composed map maps the snippet too): those segments
+            // move to where the removed text began; the first one after it keeps its place.
+            return clamp_removed(s, range.start, pos, col - d, column as i64, delta, edits);
         }
         // Skip the rest of this segment.
+        pos += used;
+        while let Some(&b) = s.get(pos) {
+            if b == b',' || b == b';' {
+                break;
+            }
+            pos += 1;
+        }
+    }
+}
+
+/// Rewrites the generated columns of one line's segments from `pos` on (the first at or after
+/// `column`, which lies in the removed `column..column - delta`): segments in the removed range
+/// go to `column`, the first segment after it to its column plus `delta`.
+fn clamp_removed(
+    s: &[u8],
+    offset: usize,
+    mut pos: usize,
+    mut prev_abs: i64,
+    column: i64,
+    delta: i64,
+    edits: &mut Edits,
+) -> Result<(), MapError> {
+    let removed_end = column - delta;
+    let mut new_prev = prev_abs;
+    loop {
+        match s.get(pos) {
+            None | Some(b';') => return Ok(()),
+            Some(b',') => {
+                pos += 1;
+                continue;
+            }
+            _ => {}
+        }
+        let (d, used) = vlq::decode(&s[pos..]).ok_or(MapError::Mappings("invalid base64 VLQ"))?;
+        let abs = prev_abs + d;
+        let (new_abs, done) = if abs < removed_end {
+            (column, false)
+        } else {
+            (abs + delta, true)
+        };
+        let mut enc = Vec::new();
+        vlq::encode(new_abs - new_prev, &mut enc);
+        edits.replace(offset + pos..offset + pos + used, enc);
+        if done {
+            return Ok(());
+        }
+        prev_abs = abs;
+        new_prev = new_abs;
         pos += used;
         while let Some(&b) = s.get(pos) {
             if b == b',' || b == b';' {

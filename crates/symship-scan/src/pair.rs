@@ -39,26 +39,20 @@ impl Pair {
 
 const URL_PREFIXES: [&str; 2] = ["//# sourceMappingURL=", "//@ sourceMappingURL="];
 
-/// The value of the last `sourceMappingURL` comment line (trimmed), with the byte range of the
-/// value in `source`.
+/// The value of the last `sourceMappingURL` comment (a real comment: text inside a string,
+/// template literal or regex is not one), trimmed, with the byte range of the value in `source`.
 pub fn sourcemap_reference(source: &str) -> Option<(&str, std::ops::Range<usize>)> {
-    let mut end = source.len();
-    loop {
-        let line_start = source[..end].rfind('\n').map_or(0, |i| i + 1);
-        let line = &source[line_start..end];
-        let trimmed = line.trim();
-        for prefix in URL_PREFIXES {
-            if let Some(value) = trimmed.strip_prefix(prefix) {
-                let value = value.trim();
-                let start = value.as_ptr() as usize - source.as_ptr() as usize;
-                return Some((value, start..start + value.len()));
-            }
-        }
-        if line_start == 0 {
-            return None;
-        }
-        end = line_start - 1;
-    }
+    let outline = crate::lex::outline(source);
+    outline.last(source, &URL_PREFIXES).map(|(_, v, r)| (v, r))
+}
+
+/// The range that removes the last `sourceMappingURL` comment without moving a line of code
+/// (see [`crate::lex::removal_range`]).
+pub fn sourcemap_reference_removal(source: &str) -> Option<std::ops::Range<usize>> {
+    let outline = crate::lex::outline(source);
+    outline
+        .last(source, &URL_PREFIXES)
+        .map(|(m, _, _)| crate::lex::removal_range(source, m))
 }
 
 /// True for a `data:` URL carrying a base64 JSON map.
@@ -93,38 +87,101 @@ pub fn encode_data_url(original: &str, map: &[u8]) -> String {
     format!("{meta},{}", base64::engine::general_purpose::STANDARD.encode(map))
 }
 
-fn candidates_for(source: &Path, reference: Option<&str>, prefix: Option<&str>) -> Vec<PathBuf> {
+/// `root` and the directories between it and `dir` (nearest first); `dir` alone when it is not
+/// under `root`.
+fn bases(dir: &Path, root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![dir.to_path_buf()];
+    if dir.starts_with(root) {
+        let mut d = dir;
+        while d != root {
+            match d.parent() {
+                Some(p) => {
+                    out.push(p.to_path_buf());
+                    d = p;
+                }
+                None => break,
+            }
+        }
+    }
+    out
+}
+
+/// Splits a reference into (scheme and authority, path): `https://cdn/a/b.map` gives
+/// (`https://cdn`, `/a/b.map`); `//cdn/a.map` gives (`//cdn`, `/a.map`); a path gives ("", path).
+fn split_url(r: &str) -> (&str, &str) {
+    let after = if let Some((scheme, rest)) = r.split_once("://").filter(|(s, _)| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+    }) {
+        scheme.len() + 3 + rest.find('/').unwrap_or(rest.len())
+    } else if let Some(rest) = r.strip_prefix("//") {
+        2 + rest.find('/').unwrap_or(rest.len())
+    } else {
+        0
+    };
+    r.split_at(after)
+}
+
+/// Where a chunk's map may be, in order: what its reference names (relative to the chunk; an
+/// absolute URL or path through the public path prefix, which may itself be a full URL, then by
+/// the URL's trailing path segments under the chunk's directory and its parents up to the root),
+/// then `<file>.map`.
+fn candidates_for(source: &Path, root: &Path, reference: Option<&str>, prefix: Option<&str>) -> Vec<PathBuf> {
     let dir = source.parent().unwrap_or(Path::new("."));
-    let mut out = Vec::new();
+    let mut out: Vec<PathBuf> = Vec::new();
+    let push = |p: PathBuf, out: &mut Vec<PathBuf>| {
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    };
     if let Some(reference) = reference {
+        let reference = reference.split(['?', '#']).next().unwrap_or_default();
         let decoded = percent_encoding::percent_decode_str(reference)
             .decode_utf8_lossy()
             .into_owned();
-        // An absolute URL: only its file name can be looked for next to the chunk.
-        let decoded = match decoded.split_once("://") {
-            Some((_, rest)) => rest.rsplit('/').next().unwrap_or_default().to_string(),
-            None => decoded,
-        };
-        let decoded = decoded.split(['?', '#']).next().unwrap_or_default().to_string();
-        if !decoded.is_empty() {
-            out.push(dir.join(&decoded));
+        let (origin, path) = split_url(&decoded);
+        if !decoded.is_empty() && origin.is_empty() && !path.starts_with('/') {
+            push(dir.join(&decoded), &mut out);
+        } else if !decoded.is_empty() {
+            if origin.is_empty() {
+                // an absolute path, as it is on this machine
+                push(dir.join(path), &mut out);
+            }
+            let bases = bases(dir, root);
             if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
                 let prefix = prefix.trim_end_matches('/');
-                for stripped in [
-                    decoded.strip_prefix(prefix),
-                    decoded.strip_prefix(&format!("{prefix}/")),
-                ]
-                .into_iter()
-                .flatten()
-                {
-                    out.push(dir.join(stripped.trim_start_matches('/')));
+                let (p_origin, p_path) = split_url(prefix);
+                let rest = if p_origin.is_empty() {
+                    path.strip_prefix(p_path)
+                } else {
+                    decoded.strip_prefix(prefix)
+                };
+                if let Some(rest) = rest.filter(|r| r.is_empty() || r.starts_with('/')) {
+                    let rest = rest.trim_start_matches('/');
+                    if !rest.is_empty() {
+                        for base in &bases {
+                            push(base.join(rest), &mut out);
+                        }
+                    }
+                }
+            }
+            // Without a matching prefix: the URL's trailing path segments, longest first.
+            let segments: Vec<&str> = path
+                .split('/')
+                .filter(|s| !s.is_empty() && *s != "." && *s != "..")
+                .collect();
+            for k in (1..=segments.len()).rev() {
+                let tail = segments[segments.len() - k..].join("/");
+                for base in &bases {
+                    push(base.join(&tail), &mut out);
                 }
             }
         }
     }
     let mut next_to = source.as_os_str().to_owned();
     next_to.push(".map");
-    out.push(PathBuf::from(next_to));
+    push(PathBuf::from(next_to), &mut out);
     out
 }
 
@@ -133,12 +190,25 @@ fn guessed(source: &Path) -> PathBuf {
     source.with_extension("map")
 }
 
-/// A pair, if its map lies inside the scanned root.
-fn accept(path: PathBuf, root: PathBuf, map: &Path) -> Result<Pair, Skipped> {
+/// Whether a map file can be used: a regular file that opens for reading.
+fn usable(p: &Path) -> bool {
+    p.is_file() && std::fs::File::open(p).is_ok()
+}
+
+/// A pair, if its map lies inside the scanned root (or the chunk was named on its own, by
+/// `--stdin` or `-d FILE`: then it is its own root for the map it references).
+fn accept(path: PathBuf, root: PathBuf, named: bool, map: &Path) -> Result<Pair, Skipped> {
     match map.canonicalize() {
         Ok(map) if map.starts_with(&root) => Ok(Pair {
             source: path,
             root,
+            map: MapLocation::File(map),
+        }),
+        // A named file's root grows to the closest directory that holds its map too (inject
+        // writes both, and writes nothing outside a pair's root).
+        Ok(map) if named => Ok(Pair {
+            source: path,
+            root: common_ancestor(&root, &map),
             map: MapLocation::File(map),
         }),
         Ok(map) => Err(Skipped {
@@ -152,6 +222,18 @@ fn accept(path: PathBuf, root: PathBuf, map: &Path) -> Result<Pair, Skipped> {
     }
 }
 
+/// The closest directory above (or at) `dir` that contains `path`.
+fn common_ancestor(dir: &Path, path: &Path) -> PathBuf {
+    let mut d = dir;
+    while !path.starts_with(d) {
+        match d.parent() {
+            Some(p) => d = p,
+            None => break,
+        }
+    }
+    d.to_path_buf()
+}
+
 /// Pairs every candidate with its map. `read` returns a chunk's text (or why it cannot).
 pub fn pair_all(
     candidates: Vec<Candidate>,
@@ -160,8 +242,8 @@ pub fn pair_all(
 ) -> (Vec<Pair>, Vec<Skipped>) {
     let mut pairs = Vec::new();
     let mut skipped = Vec::new();
-    let mut guesses: HashMap<PathBuf, Vec<(PathBuf, PathBuf)>> = HashMap::new();
-    for Candidate { path, root } in candidates {
+    let mut guesses: HashMap<PathBuf, Vec<(PathBuf, PathBuf, bool)>> = HashMap::new();
+    for Candidate { path, root, named } in candidates {
         let text = match read(&path) {
             Ok(t) => t,
             Err(reason) => {
@@ -171,45 +253,72 @@ pub fn pair_all(
         };
         let reference = sourcemap_reference(&text).map(|(v, _)| v.to_string());
         drop(text);
-        if reference.as_deref().is_some_and(is_data_url) {
-            pairs.push(Pair {
-                source: path,
-                root,
-                map: MapLocation::Inline,
-            });
-            continue;
-        }
-        let found = candidates_for(&path, reference.as_deref(), prefix)
-            .into_iter()
-            .find(|p| p.is_file());
-        match found {
-            Some(map) => match accept(path, root, &map) {
-                Ok(p) => pairs.push(p),
-                Err(s) => skipped.push(s),
-            },
-            None => {
-                let guess = guessed(&path);
-                if guess.is_file() {
-                    guesses.entry(guess.clone()).or_default().push((path, root));
-                } else {
-                    skipped.push(Skipped {
-                        path,
-                        reason: SkipReason::NoMap { reference },
+        // An inline map is used when its data decodes; a bad one falls through to the files.
+        let mut bad_inline = None;
+        if let Some(r) = reference.as_deref().filter(|r| is_data_url(r)) {
+            match decode_data_url(r) {
+                Ok(_) => {
+                    pairs.push(Pair {
+                        source: path,
+                        root,
+                        map: MapLocation::Inline,
                     });
+                    continue;
+                }
+                Err(error) => {
+                    bad_inline = Some(SkipReason::BadMap {
+                        map: format!("{} (inline)", path.display()),
+                        error,
+                    })
                 }
             }
+        }
+        let file_ref = reference.as_deref().filter(|r| !is_data_url(r));
+        let mut first_refusal = None;
+        let mut paired = false;
+        for candidate in candidates_for(&path, &root, file_ref, prefix) {
+            if !usable(&candidate) {
+                continue;
+            }
+            match accept(path.clone(), root.clone(), named, &candidate) {
+                Ok(p) => {
+                    pairs.push(p);
+                    paired = true;
+                    break;
+                }
+                Err(s) => {
+                    first_refusal.get_or_insert(s);
+                }
+            }
+        }
+        if paired {
+            continue;
+        }
+        let guess = guessed(&path);
+        if usable(&guess) {
+            guesses
+                .entry(guess.clone())
+                .or_default()
+                .push((path, root, named));
+        } else if let Some(s) = first_refusal {
+            skipped.push(s);
+        } else {
+            skipped.push(Skipped {
+                path,
+                reason: bad_inline.unwrap_or(SkipReason::NoMap { reference }),
+            });
         }
     }
     for (map, claimants) in guesses {
         if claimants.len() == 1 {
-            let (path, root) = claimants.into_iter().next().expect("one");
-            match accept(path, root, &map) {
+            let (path, root, named) = claimants.into_iter().next().expect("one");
+            match accept(path, root, named, &map) {
                 Ok(p) => pairs.push(p),
                 Err(s) => skipped.push(s),
             }
         } else {
-            let others: Vec<PathBuf> = claimants.iter().map(|(p, _)| p.clone()).collect();
-            for (path, _) in claimants {
+            let others: Vec<PathBuf> = claimants.iter().map(|(p, _, _)| p.clone()).collect();
+            for (path, _, _) in claimants {
                 skipped.push(Skipped {
                     path,
                     reason: SkipReason::AmbiguousMap {
@@ -242,24 +351,43 @@ mod tests {
     fn candidate_paths() {
         let c = candidates_for(
             Path::new("/b/js/app.js"),
+            Path::new("/b"),
             Some("/static/js/app%20x.js.map?v=1"),
             Some("/static/js"),
         );
         assert_eq!(
-            c,
+            &c[..3],
             [
                 PathBuf::from("/static/js/app x.js.map"),
                 PathBuf::from("/b/js/app x.js.map"),
-                PathBuf::from("/b/js/app x.js.map"),
-                PathBuf::from("/b/js/app.js.map")
+                PathBuf::from("/b/app x.js.map"),
             ]
         );
+        assert_eq!(c.last().unwrap(), &PathBuf::from("/b/js/app.js.map"));
+        // A full URL prefix: the rest of the URL under the chunk's directory first.
+        let c = candidates_for(
+            Path::new("/b/static/js/480.js"),
+            Path::new("/b"),
+            Some("https://cdn.example.com/static/js/maps/480.js.map"),
+            Some("https://cdn.example.com/static/js/"),
+        );
+        assert_eq!(c[0], PathBuf::from("/b/static/js/maps/480.js.map"));
+        // No prefix: the URL's trailing segments, longest first, up to the root.
         let c = candidates_for(
             Path::new("/b/app.js"),
+            Path::new("/b"),
             Some("https://cdn.example.com/a/app.js.map"),
             None,
         );
-        assert_eq!(c[0], PathBuf::from("/b/app.js.map"));
+        assert_eq!(c[0], PathBuf::from("/b/a/app.js.map"));
+        assert_eq!(c[1], PathBuf::from("/b/app.js.map"));
+        assert!(c.iter().all(|p| p.starts_with("/b")));
+    }
+
+    #[test]
+    fn references_in_strings_are_not_references() {
+        let s = "f(`\n//# sourceMappingURL=data:application/json;base64,`+x);";
+        assert_eq!(sourcemap_reference(s), None);
     }
 
     #[test]

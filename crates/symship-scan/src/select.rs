@@ -25,6 +25,9 @@ pub struct Selection {
 pub struct Candidate {
     pub path: PathBuf,
     pub root: PathBuf,
+    /// Named on its own (`--stdin`, `-d FILE`), not found by walking a directory: its own root
+    /// for the map it references.
+    pub named: bool,
 }
 
 /// File extensions of JavaScript chunks.
@@ -81,7 +84,11 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
     let mut seen = HashSet::new();
     let mut found = Vec::new();
     let mut skipped = Vec::new();
-    let mut add = |path: &Path, root: &Path, found: &mut Vec<Candidate>, skipped: &mut Vec<Skipped>| {
+    let mut add = |path: &Path,
+                   root: &Path,
+                   named: bool,
+                   found: &mut Vec<Candidate>,
+                   skipped: &mut Vec<Skipped>| {
         match path.canonicalize() {
             Ok(canonical) => {
                 let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
@@ -89,18 +96,19 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
                     // A symbolic link (to the file or a directory above it) leads out of the
                     // scanned directory: inject would write there. Not followed.
                     skipped.push(Skipped {
-                        path: path.to_path_buf(),
-                        reason: SkipReason::LinkOutsideRoot(format!(
-                            "it is a symbolic link to {}, outside the scanned directory {}; symship does not \
-                             write outside the directories it scans (pass the link's target directory instead)",
-                            canonical.display(),
-                            root.display()
-                        )),
-                    });
+                            path: path.to_path_buf(),
+                            reason: SkipReason::LinkOutsideRoot(format!(
+                                "it is a symbolic link to {}, outside the scanned directory {}; symship does not \
+                                 write outside the directories it scans (pass the link's target directory instead)",
+                                canonical.display(),
+                                root.display()
+                            )),
+                        });
                 } else if seen.insert(canonical.clone()) {
                     found.push(Candidate {
                         path: canonical,
                         root,
+                        named,
                     });
                 }
             }
@@ -122,7 +130,7 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
             if is_javascript(root) && filter.accepts(root, parent) {
-                add(root, parent, &mut found, &mut skipped);
+                add(root, parent, true, &mut found, &mut skipped);
             }
             continue;
         }
@@ -150,7 +158,7 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
             }
             let path = entry.path();
             if entry.file_type().is_file() && is_javascript(path) && filter.accepts(path, root) {
-                add(path, root, &mut found, &mut skipped);
+                add(path, root, false, &mut found, &mut skipped);
             }
         }
     }
@@ -165,7 +173,7 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
                 reason: SkipReason::Unreadable("no such file".into()),
             });
         } else if path.is_file() && is_javascript(path) && filter.accepts(path, parent) {
-            add(path, parent, &mut found, &mut skipped);
+            add(path, parent, true, &mut found, &mut skipped);
         }
     }
     Ok((found, skipped))

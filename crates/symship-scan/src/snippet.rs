@@ -4,6 +4,8 @@
 
 use std::ops::Range;
 
+use crate::lex::{self, Kind, Token};
+
 /// Everything up to the point where the two variants differ.
 const HEAD: &str = r#"!function(){try{var e="undefined"!=typeof window?window:"undefined"!=typeof global?global:"undefined"!=typeof globalThis?globalThis:"undefined"!=typeof self?self:{}"#;
 /// Chunk-only variant, after HEAD, before the JSON chunk id.
@@ -19,10 +21,6 @@ const TAIL: &str = r#")}catch(e){}}();"#;
 
 /// The comment appended after the code (no trailing newline).
 pub const COMMENT_PREFIX: &str = "\n//# chunkId=";
-
-/// The longest JSON string literal taken for an embedded release id, as posthog-cli does.
-const MAX_RELEASE_LITERAL: usize = 256;
-const MAX_CHUNK_LITERAL: usize = 256;
 
 fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialize")
@@ -50,93 +48,106 @@ pub fn comment(chunk_id: &str) -> String {
 /// A snippet found in a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FoundSnippet {
+    /// The snippet statement (its `;` included).
     pub span: Range<usize>,
     pub chunk_id: String,
     pub release_id: Option<String>,
+    /// The span is byte for byte what [`render`] writes for these ids (not rewritten by a
+    /// minifier), so it can be replaced in place.
+    pub canonical: bool,
 }
 
-/// Parses a JSON string literal that starts at `s[0]`, of at most `max` bytes.
-fn json_literal(s: &str, max: usize) -> Option<(String, usize)> {
-    let bytes = s.as_bytes();
-    if bytes.first() != Some(&b'"') {
-        return None;
-    }
-    let mut i = 1;
-    while i < bytes.len() && i <= max {
-        match bytes[i] {
-            b'"' => {
-                let value: String = serde_json::from_str(&s[..=i]).ok()?;
-                return Some((value, i + 1));
+fn is_punct(src: &str, t: &Token, c: u8) -> bool {
+    t.kind == Kind::Punct && src.as_bytes()[t.start] == c
+}
+
+fn is_name(src: &str, t: &Token, name: &str) -> bool {
+    t.kind == Kind::Name && &src[t.range()] == name
+}
+
+/// The chunk id the statement registers: `_posthogChunkIds[<key>] = <literal>`.
+fn registered_chunk_id(src: &str, toks: &[Token]) -> Option<String> {
+    let mut i = 0;
+    while i + 1 < toks.len() {
+        if is_name(src, &toks[i], "_posthogChunkIds") && is_punct(src, &toks[i + 1], b'[') {
+            let mut depth = 0;
+            let mut j = i + 1;
+            while j < toks.len() {
+                if is_punct(src, &toks[j], b'[') {
+                    depth += 1;
+                } else if is_punct(src, &toks[j], b']') {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                j += 1;
             }
-            b'\\' => i += 2,
-            b'\n' => return None,
-            _ => i += 1,
+            let assign = toks.get(j + 1).filter(|t| is_punct(src, t, b'='));
+            let not_compare = toks.get(j + 2).is_some_and(|t| !is_punct(src, t, b'='));
+            if assign.is_some() && not_compare {
+                if let Some(v) = toks.get(j + 2).and_then(|t| lex::literal_value(src, t)) {
+                    return Some(v);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The release id the statement registers: the first literal after `_posthogReleaseId`, in the
+/// same assignment.
+fn registered_release_id(src: &str, toks: &[Token]) -> Option<String> {
+    let k = toks.iter().position(|t| is_name(src, t, "_posthogReleaseId"))?;
+    for t in &toks[k + 1..] {
+        if is_punct(src, t, b';') || is_punct(src, t, b',') {
+            return None;
+        }
+        if matches!(t.kind, Kind::Str | Kind::Template) {
+            return lex::literal_value(src, t);
         }
     }
     None
 }
 
-fn parse_at(source: &str, start: usize) -> Option<FoundSnippet> {
-    let rest = &source[start + HEAD.len()..];
-    let (release_id, rest, used) = if let Some(r) = rest.strip_prefix(CHUNK_ONLY_MID) {
-        (None, r, HEAD.len() + CHUNK_ONLY_MID.len())
-    } else if let Some(r) = rest.strip_prefix(RELEASE_MID) {
-        let (release, n) = json_literal(r, MAX_RELEASE_LITERAL)?;
-        let r2 = r[n..].strip_prefix(RELEASE_MID2)?;
-        (
-            Some(release),
-            r2,
-            HEAD.len() + RELEASE_MID.len() + n + RELEASE_MID2.len(),
-        )
-    } else {
-        return None;
-    };
-    let (chunk_id, n) = json_literal(rest, MAX_CHUNK_LITERAL)?;
-    rest[n..].strip_prefix(TAIL)?;
-    let end = start + used + n + TAIL.len();
+/// The snippet of a chunk, recognised by what it does, not by its bytes: the first statement
+/// after the directive prologue registers `_posthogChunkIds[...] = "<id>"` (what posthog-js
+/// reads, spec §8), whatever a minifier did to its code. A registration further down the file
+/// (a bundled library's own) is not this chunk's.
+pub fn find(source: &str) -> Option<FoundSnippet> {
+    find_in(source, &lex::head(source))
+}
+
+/// [`find`] with the head already read.
+pub fn find_in(source: &str, head: &lex::Head) -> Option<FoundSnippet> {
+    let toks = &head.first;
+    let chunk_id = registered_chunk_id(source, toks)?;
+    let release_id = registered_release_id(source, toks);
+    let span = toks.first()?.start..toks.last()?.end;
+    let canonical = source[span.clone()] == render(&chunk_id, release_id.as_deref());
     Some(FoundSnippet {
-        span: start..end,
+        span,
         chunk_id,
         release_id,
+        canonical,
     })
 }
 
-/// Finds an injected snippet (either variant) anywhere in the source: the first complete one.
-/// This is what recognises a chunk whose `//# chunkId=` comment a minifier stripped.
-pub fn find(source: &str) -> Option<FoundSnippet> {
-    let mut from = 0;
-    while let Some(offset) = source[from..].find(HEAD) {
-        let start = from + offset;
-        if let Some(found) = parse_at(source, start) {
-            return Some(found);
-        }
-        from = start + 1;
-    }
-    None
-}
-
-/// The value of the last line that starts with `prefix` (as posthog-cli reads `//# chunkId=` and
-/// `//# debugId=`), with its byte range including the preceding newline when there is one.
-pub fn last_comment<'a>(source: &'a str, prefix: &str) -> Option<(&'a str, Range<usize>)> {
-    let mut end = source.len();
-    loop {
-        let line_start = source[..end].rfind('\n').map_or(0, |i| i + 1);
-        let line = &source[line_start..end];
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        if let Some(value) = line.strip_prefix(prefix) {
-            let range_start = line_start.saturating_sub(1);
-            return Some((value, range_start..end));
-        }
-        if line_start == 0 {
-            return None;
-        }
-        end = line_start - 1;
-    }
-}
-
-/// The chunk id in the trailing comment, if any.
+/// The value of the last `//# chunkId=` comment (a real comment, not text in a string), with
+/// the range that removes it without moving a line of code.
 pub fn comment_chunk_id(source: &str) -> Option<(&str, Range<usize>)> {
-    last_comment(source, "//# chunkId=")
+    comment_in(source, &lex::outline(source), "//# chunkId=")
+}
+
+/// The value of the last magic comment starting with `prefix`, with its removal range.
+pub fn comment_in<'s>(
+    source: &'s str,
+    outline: &lex::Outline,
+    prefix: &str,
+) -> Option<(&'s str, Range<usize>)> {
+    let (m, value, _) = outline.last(source, &[prefix])?;
+    Some((value, lex::removal_range(source, m)))
 }
 
 #[cfg(test)]
@@ -169,23 +180,40 @@ mod tests {
     fn finds_both_variants_and_escaped_ids() {
         for release in [None, Some("r\"1")] {
             let snippet = render("a\"b", release);
-            let source = format!("x;{snippet}y();");
+            let source = format!("{snippet}y();");
             let found = find(&source).unwrap();
-            assert_eq!(found.span, 2..2 + snippet.len());
+            assert_eq!(found.span, 0..snippet.len());
             assert_eq!(found.chunk_id, "a\"b");
             assert_eq!(found.release_id.as_deref(), release);
+            assert!(found.canonical);
+            // not at the top: a bundled library's registration, not this chunk's
+            assert_eq!(find(&format!("x;{snippet}y();")), None);
         }
         assert_eq!(find(&format!("{HEAD};broken")), None);
     }
 
     #[test]
-    fn reads_the_last_comment_line() {
+    fn recognises_a_minifier_rewritten_snippet() {
+        let src = "(function(){try{var e=typeof window<`u`?window:{},t=new e.Error().stack;t&&(e._posthogChunkIds=e._posthogChunkIds||{},e._posthogChunkIds[t]=`7d1e0b7a-3c2f-4b8e-9a55-2f1c8e4d6b10`)}catch{}})();function lazy(){}";
+        let f = find(src).unwrap();
+        assert_eq!(f.chunk_id, "7d1e0b7a-3c2f-4b8e-9a55-2f1c8e4d6b10");
+        assert_eq!(&src[f.span.end..], "function lazy(){}");
+        assert!(!f.canonical);
+        let src = "'use strict';!function(){var e=globalThis;e._posthogReleaseId||=\"r1\";e._posthogChunkIds[(new Error).stack]=\"c1\"}(),main();";
+        let f = find(src).unwrap();
+        assert_eq!((f.chunk_id.as_str(), f.release_id.as_deref()), ("c1", Some("r1")));
+        assert_eq!(&src[f.span.end..], ",main();");
+        assert_eq!(find("var s='_posthogChunkIds[n]=\"x\"';"), None);
+    }
+
+    #[test]
+    fn reads_the_last_comment() {
         let s = "a\n//# chunkId=one\nb\n//# chunkId=two";
         let (v, r) = comment_chunk_id(s).unwrap();
         assert_eq!(v, "two");
         assert_eq!(&s[r], "\n//# chunkId=two");
-        assert_eq!(comment_chunk_id("  //# chunkId=x"), None);
         let (v, r) = comment_chunk_id("//# chunkId=z\r\n").unwrap();
-        assert_eq!((v, r), ("z", 0..14));
+        assert_eq!((v, r), ("z", 0..15));
+        assert_eq!(comment_chunk_id("x=`\n//# chunkId=z`"), None);
     }
 }

@@ -49,6 +49,10 @@ pub struct Mode {
     pub transfer_acceleration: bool,
     /// `OBJECT_STORAGE_ENABLED=false`: uploads fail with `object_storage_required`.
     pub object_storage_disabled: bool,
+    /// Upload URLs name this `host:port` instead of the S3 front, as a self-hosted server whose
+    /// object storage endpoint is an internal name does (`objectstorage.invalid:19000` never
+    /// resolves: a client's attempts there never reach anything).
+    pub public_storage_host: Option<String>,
 }
 
 /// How to start a [`TestServer`].

@@ -207,6 +207,7 @@ impl TestServer {
             s3: Upstream::new(child.addr),
             front: local(&front_l)?,
             accel_front: accel_l.as_ref().map(local).transpose()?,
+            public_host: cfg.mode.public_storage_host.clone(),
         };
 
         let shared = Arc::new(Shared {

@@ -36,8 +36,20 @@ pub enum DeleteError {
     },
 }
 
-/// The text without its last `sourceMappingURL` comment line (JS `//#`/`//@` or CSS `/*#`), or
-/// `None` when it has none.
+/// A JavaScript chunk without its last `sourceMappingURL` comment (the one its map was paired
+/// through), or `None` when it has none. Only a real comment is removed (text in a string,
+/// template literal or regex is code), and no line that code is on moves: the comment's own line
+/// goes only when nothing but comments follows it.
+pub fn strip_js_reference(text: &str) -> Option<String> {
+    let range = symship_scan::pair::sourcemap_reference_removal(text)?;
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..range.start]);
+    out.push_str(&text[range.end..]);
+    Some(out)
+}
+
+/// The text without its last `sourceMappingURL` comment line (CSS `/*#`, or JS `//#`/`//@` by
+/// lines), or `None` when it has none.
 pub fn strip_reference(text: &str) -> Option<String> {
     let mut end = text.len();
     loop {
@@ -82,7 +94,7 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
     // map path -> every referencing chunk is verified and unchanged
     let mut maps: BTreeMap<PathBuf, bool> = BTreeMap::new();
     for c in &report.chunks {
-        let mut ok = report.is_verified(c) || c.status.is_empty_map();
+        let mut ok = report.is_verified(c) || c.status.is_empty_map() || is_verified_copy(report, c);
         if !ok {
             out.kept.push((
                 c.source.clone(),
@@ -142,6 +154,21 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
     (out, errors)
 }
 
+/// A byte-identical copy of a verified chunk (a build that writes one chunk under two names): the
+/// server holds its symbol set under the same chunk id, so its reference can go too.
+fn is_verified_copy(report: &UploadReport, c: &crate::ChunkReport) -> bool {
+    let crate::Status::Duplicate { of } = &c.status else {
+        return false;
+    };
+    report.chunks.iter().any(|o| {
+        &o.source == of
+            && report.is_verified(o)
+            && o.chunk_id == c.chunk_id
+            && o.source_digest.is_some()
+            && o.source_digest == c.source_digest
+    })
+}
+
 /// `Ok(Some(changed))` when stripped (or nothing to strip), `Ok(None)` when the file changed.
 fn strip_one(path: &Path, expected: Option<[u8; 32]>) -> Result<Option<bool>, DeleteError> {
     let bytes = std::fs::read(path).map_err(|source| DeleteError::Io {
@@ -155,7 +182,7 @@ fn strip_one(path: &Path, expected: Option<[u8; 32]>) -> Result<Option<bool>, De
     let Ok(text) = std::str::from_utf8(&bytes) else {
         return Ok(None);
     };
-    match strip_reference(text) {
+    match strip_js_reference(text) {
         None => Ok(Some(false)),
         Some(new) => {
             symship_fs::replace_if_changed(path, new.as_bytes()).map_err(|source| DeleteError::Io {

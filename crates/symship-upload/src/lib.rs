@@ -29,4 +29,5 @@ pub use delete::{delete_after, DeleteError, DeleteOutcome};
 pub use memo::HashMemo;
 pub use pipeline::{plan, upload, UploadOptions, CHECK_BATCH, CHECK_BYTES};
 pub use report::{ChunkReport, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
+pub use transfer::UnreachableHost;
 pub use uuid::Uuid;

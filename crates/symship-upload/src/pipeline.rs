@@ -124,6 +124,8 @@ struct Run {
     drop_release: AtomicBool,
     no_check: AtomicBool,
     fallback_latch: AtomicBool,
+    /// Object storage hosts reached or given up on.
+    hosts: transfer::Hosts,
     calls: Mutex<BTreeMap<&'static str, u64>>,
     bytes_sent: AtomicU64,
     timings: Mutex<BTreeMap<Phase, Timing>>,
@@ -439,6 +441,7 @@ async fn run(
         drop_release: AtomicBool::new(false),
         no_check: AtomicBool::new(false),
         fallback_latch: AtomicBool::new(false),
+        hosts: transfer::Hosts::default(),
         calls: Mutex::new(BTreeMap::new()),
         bytes_sent: AtomicU64::new(0),
         timings: Mutex::new(BTreeMap::new()),
@@ -493,6 +496,7 @@ async fn run(
         warnings: run.warnings.into_inner().expect("lock"),
         presence_unverified: run.opts.effective_conflict().1,
         hashes_from_cache: run.memo_hits.into_inner() as usize,
+        unreachable_storage: run.hosts.unreachable(),
     }
 }
 
@@ -912,6 +916,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 client: run.client(),
                 latch: &run.fallback_latch,
                 on_attempt: &count,
+                hosts: &run.hosts,
             };
             let r = run
                 .timed(
@@ -981,6 +986,9 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 run.fail(item.idx, &code, e.to_string());
             }
             Err(TransferError::BadUrl(msg)) => run.fail(item.idx, "bad_presigned_url", msg),
+            Err(e @ TransferError::Unreachable { .. }) => {
+                run.fail(item.idx, "storage_unreachable", e.to_string())
+            }
         }
     }
     if !landed.is_empty() {

@@ -131,6 +131,21 @@ pub struct UploadReport {
     pub presence_unverified: bool,
     /// Content hashes served by the memo of an earlier run instead of computed.
     pub hashes_from_cache: usize,
+    /// Object storage hosts that could not be reached: nothing more was sent there.
+    pub unreachable_storage: Vec<crate::UnreachableHost>,
+}
+
+impl crate::UnreachableHost {
+    /// The one error a run prints for this host: what failed, why, and what to do.
+    pub fn message(&self) -> String {
+        format!(
+            "object storage host {} could not be reached from this machine ({} attempts; last: {}). \
+             The upload URLs come from the PostHog server's object storage settings (self-hosted: the \
+             public endpoint of its S3 or MinIO storage), and that host must be reachable from where \
+             symship runs; nothing more was sent there",
+            self.host, self.attempts, self.last_error
+        )
+    }
 }
 
 impl UploadReport {

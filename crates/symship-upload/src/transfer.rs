@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use symship_api::{check_storage_response, ApiError, Client, RetryEvent, Retryable};
+use symship_api::{check_storage_response, ApiError, Client, RetryEvent, Retryable, TransportKind};
 use symship_api::{PresignedPost, StartedUpload};
 use url::Url;
 
@@ -29,6 +29,73 @@ pub(crate) enum TransferError {
     Failed(ApiError),
     /// The server handed out a URL we refuse to use.
     BadUrl(String),
+    /// The object storage host could not be reached ([`UNREACHABLE_AFTER`] connection or name
+    /// resolution failures this run, none reached it): nothing more is sent there.
+    Unreachable { host: String },
+}
+
+/// Connection or name-resolution failures to one object storage host, never reached this run,
+/// after which nothing more is sent there.
+pub(crate) const UNREACHABLE_AFTER: u32 = 3;
+
+#[derive(Default)]
+struct HostState {
+    reached: bool,
+    failures: u32,
+    last_error: String,
+    /// Until the host answers once, one transfer at a time tries it, so an unreachable host
+    /// costs [`UNREACHABLE_AFTER`] attempts, not one per concurrent transfer.
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// What a run learned about its object storage hosts.
+#[derive(Default)]
+pub(crate) struct Hosts {
+    hosts: std::sync::Mutex<std::collections::BTreeMap<String, HostState>>,
+}
+
+/// An unreachable host: its name, the attempts made, the last error.
+#[derive(Debug, Clone)]
+pub struct UnreachableHost {
+    pub host: String,
+    pub attempts: u32,
+    pub last_error: String,
+}
+
+impl Hosts {
+    fn with<T>(&self, host: &str, f: impl FnOnce(&mut HostState) -> T) -> T {
+        let mut m = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        f(m.entry(host.to_owned()).or_default())
+    }
+
+    fn dead(s: &HostState) -> bool {
+        !s.reached && s.failures >= UNREACHABLE_AFTER
+    }
+
+    /// The hosts given up on, in name order.
+    pub(crate) fn unreachable(&self) -> Vec<UnreachableHost> {
+        let m = self.hosts.lock().unwrap_or_else(|e| e.into_inner());
+        m.iter()
+            .filter(|(_, s)| Self::dead(s))
+            .map(|(h, s)| UnreachableHost {
+                host: h.clone(),
+                attempts: s.failures,
+                last_error: s.last_error.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `host:port` of a target (the port when the URL names one).
+fn host_of(t: &Target) -> String {
+    let u = match t {
+        Target::Put(u) | Target::Post { url: u, .. } => u,
+    };
+    let host = u.host_str().unwrap_or_default();
+    match u.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_owned(),
+    }
 }
 
 impl std::fmt::Display for TransferError {
@@ -37,6 +104,12 @@ impl std::fmt::Display for TransferError {
             TransferError::Expired { message, .. } => write!(f, "{message}"),
             TransferError::Failed(e) => write!(f, "{e}"),
             TransferError::BadUrl(m) => write!(f, "{m}"),
+            TransferError::Unreachable { host } => {
+                write!(
+                    f,
+                    "not sent: object storage host {host} cannot be reached from this machine"
+                )
+            }
         }
     }
 }
@@ -195,6 +268,7 @@ pub(crate) struct TransferContext<'a> {
     pub latch: &'a AtomicBool,
     /// Called once per HTTP attempt (for request counts).
     pub on_attempt: &'a (dyn Fn() + Send + Sync),
+    pub hosts: &'a Hosts,
 }
 
 fn is_expired(e: &ApiError) -> bool {
@@ -225,6 +299,21 @@ pub(crate) async fn send(
         } else {
             &primary
         };
+        let host = host_of(target);
+        let (reached, gate) = ctx.hosts.with(&host, |h| (h.reached, h.gate.clone()));
+        let _first_contact = if reached {
+            None
+        } else {
+            Some(gate.lock_owned().await)
+        };
+        if ctx.hosts.with(&host, |h| Hosts::dead(h)) {
+            if !on_fallback && fallback.is_some() {
+                on_fallback = true;
+                primary_transport_failures = primary_transport_failures.max(2);
+                continue;
+            }
+            return Err(TransferError::Unreachable { host });
+        }
         if deadline(target, issued).is_some_and(|d| Instant::now() >= d) {
             return Err(TransferError::Expired {
                 message: format!("the presigned URL for {what} expired before its transfer could start"),
@@ -237,6 +326,7 @@ pub(crate) async fn send(
         }
         let err = match send_once(ctx.client, target, body).await {
             Ok(()) => {
+                ctx.hosts.with(&host, |h| h.reached = true);
                 if on_fallback && primary_transport_failures >= 2 {
                     ctx.latch.store(true, Ordering::Relaxed);
                 }
@@ -244,6 +334,22 @@ pub(crate) async fn send(
             }
             Err(e) => e,
         };
+        if matches!(
+            err,
+            ApiError::Transport {
+                kind: TransportKind::Connect,
+                ..
+            }
+        ) {
+            let dead = ctx.hosts.with(&host, |h| {
+                h.failures += 1;
+                h.last_error = err.to_string();
+                Hosts::dead(h)
+            });
+            if dead && (fallback.is_none() || on_fallback) {
+                return Err(TransferError::Unreachable { host });
+            }
+        }
         // Storage may refuse an expired URL by closing the connection before its 403 is read
         // (seen under load): a transport failure once the URL's validity has run out is treated
         // as the refusal it most likely is, so the chunk gets a fresh URL instead of retries of

@@ -403,7 +403,8 @@ fn check_directory(args: &DoctorArgs, report: &mut Report) -> anyhow::Result<()>
         let hint = match s.reason.code() {
             "no_map" => "generate a sourcemap for it, or leave it out with --exclude",
             "ambiguous_map" => "add a //# sourceMappingURL comment to say which map is its own",
-            "map_outside_root" => "scan a directory that contains both the chunk and its map",
+            "map_outside_root" => "scan a directory that contains both the chunk and its map, or name the file itself (-d FILE or --stdin)",
+            "snippet_rewritten" => "set the release in the bundler plugin, or inject after minifying",
             "bad_map" | "empty_map" => "check the bundler's sourcemap settings and rebuild",
             "not_utf8" => "JavaScript chunks must be UTF-8; exclude this file with --exclude",
             _ => "check the file's permissions, or leave it out with --exclude",

@@ -25,6 +25,11 @@ impl symship_upload::Reporter for LogReporter {
     fn chunk_done(&self, c: &ChunkReport) {
         let id = c.chunk_id.as_deref().unwrap_or("-");
         match &c.status {
+            // Not sent to an unreachable storage host: the run's one error says why, the
+            // summary lists each chunk; a log line per chunk would only repeat it.
+            Status::Failed { code, reason } if code == "storage_unreachable" => {
+                tracing::debug!("failed {} ({id}): {code}: {reason}", c.source.display())
+            }
             Status::Failed { code, reason } => {
                 tracing::warn!("failed {} ({id}): {code}: {reason}", c.source.display())
             }
@@ -164,6 +169,7 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
             .collect(),
         upload_wall_ms: report.wall.as_millis() as u64,
         warnings: report.warnings.clone(),
+        errors: report.unreachable_storage.iter().map(|h| h.message()).collect(),
         ..Default::default()
     };
     summary.chunks.clear();
@@ -242,7 +248,7 @@ fn upload_pairs(
             });
         }
         for (path, why) in &outcome.kept {
-            tracing::debug!("--delete-after kept {}: {why}", path.display());
+            tracing::warn!("--delete-after kept {}: {why}", path.display());
         }
         Some((outcome, errors.is_empty()))
     } else {
@@ -252,6 +258,13 @@ fn upload_pairs(
         None
     };
     fill(summary, &report, deleted.as_ref().map(|(d, _)| d));
+    if let (Some((outcome, _)), Some(up)) = (&deleted, summary.upload.as_mut()) {
+        // Whatever --delete-after left in the build is named, so no deployed map stays silently.
+        for (path, why) in &outcome.kept {
+            up.warnings
+                .push(format!("--delete-after kept {}: {why}", path.display()));
+        }
+    }
     let sendable = report
         .chunks
         .iter()

@@ -346,10 +346,12 @@ pub fn start_upload(ctx: &Ctx) -> ViewResult {
     let key = ObjectStorage::new_key();
     let t = now();
     let expiry = ctx.decision.presign_expiry.unwrap_or(LEGACY_UPLOAD_EXPIRY_SECS);
-    let presigned = ctx
-        .shared
-        .storage
-        .presigned_post(ctx.shared.storage.front, &key, expiry, t);
+    let presigned = ctx.shared.storage.presigned_post(
+        &ctx.shared.storage.upload_host(ctx.shared.storage.front),
+        &key,
+        expiry,
+        t,
+    );
     let id = ctx.shared.mutate(|st| {
         logic::create_symbol_set(
             st,

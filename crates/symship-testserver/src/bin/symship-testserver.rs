@@ -37,6 +37,10 @@ struct Args {
     /// OBJECT_STORAGE_ENABLED=false: uploads fail with object_storage_required.
     #[arg(long)]
     object_storage_disabled: bool,
+    /// Upload URLs name this host:port instead of the local S3 front (e.g. an internal name
+    /// such as objectstorage.invalid:19000, which clients cannot reach).
+    #[arg(long)]
+    public_storage_host: Option<String>,
     /// A fault rule ROUTE:KIND[:rate=R][:first_n=N], KIND = status=N | 429=SECS | latency=MS |
     /// reset | expiry=SECS | huge=MIB[/STATUS] | drip=MS | hostile=STATUS; e.g.
     /// s3_put:status=503:first_n=2 (repeatable).
@@ -65,6 +69,7 @@ async fn main() -> ExitCode {
             old_server: args.old_server,
             transfer_acceleration: args.transfer_acceleration,
             object_storage_disabled: args.object_storage_disabled,
+            public_storage_host: args.public_storage_host.clone(),
         },
         faults: args.faults.clone(),
         seed: args.seed,

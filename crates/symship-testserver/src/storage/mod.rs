@@ -35,6 +35,8 @@ pub struct ObjectStorage {
     pub s3: Upstream,
     pub front: SocketAddr,
     pub accel_front: Option<SocketAddr>,
+    /// [`crate::Mode::public_storage_host`]: the host upload URLs name instead of the fronts.
+    pub public_host: Option<String>,
 }
 
 /// `generate_symbol_set_upload_presigned_urls`: the POST (and fallback), and when the length is
@@ -80,7 +82,7 @@ impl ObjectStorage {
     /// boto3 `generate_presigned_post` with `["content-length-range", 0, 100 MiB]`.
     pub fn presigned_post(
         &self,
-        at: SocketAddr,
+        at: &str,
         key: &str,
         expires: u64,
         now: OffsetDateTime,
@@ -100,7 +102,7 @@ impl ObjectStorage {
     /// A PUT URL signed for exactly `content_length` bytes.
     pub fn presigned_put(
         &self,
-        at: SocketAddr,
+        at: &str,
         key: &str,
         content_length: u64,
         expires: u64,
@@ -108,7 +110,7 @@ impl ObjectStorage {
     ) -> String {
         self.creds.presign_url(
             "PUT",
-            &at.to_string(),
+            at,
             &self.object_path(key),
             &[("content-length", content_length.to_string())],
             now,
@@ -127,6 +129,12 @@ impl ObjectStorage {
         )
     }
 
+    /// The host an upload URL names for a front: the front itself, or the configured public
+    /// host (which may be unreachable, as a self-hosted server's internal storage name is).
+    pub fn upload_host(&self, front: SocketAddr) -> String {
+        self.public_host.clone().unwrap_or_else(|| front.to_string())
+    }
+
     /// The URLs `bulk_start_upload` hands out for one key.
     pub fn upload_urls(
         &self,
@@ -137,9 +145,10 @@ impl ObjectStorage {
         now: OffsetDateTime,
     ) -> UploadUrls {
         let (primary, fallback) = match self.accel_front {
-            Some(accel) => (accel, Some(self.front)),
-            None => (self.front, None),
+            Some(accel) => (self.upload_host(accel), Some(self.upload_host(self.front))),
+            None => (self.upload_host(self.front), None),
         };
+        let (primary, fallback) = (primary.as_str(), fallback.as_deref());
         let put = content_length.filter(|_| offer_put);
         UploadUrls {
             presigned_url: self.presigned_post(primary, key, expires, now),
@@ -197,7 +206,7 @@ impl ObjectStorage {
     /// presigned PUT straight to s3s-fs.
     pub async fn put(&self, key: &str, data: bytes::Bytes) -> Result<(), BoxError> {
         let url = self.presigned_put(
-            self.s3.addr(),
+            &self.s3.addr().to_string(),
             key,
             data.len() as u64,
             60,
