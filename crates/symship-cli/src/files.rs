@@ -1,7 +1,7 @@
 //! Turning `FileSelection` flags into what the scanner walks, and pairing.
 
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use symship_scan::{pair_all, select, Pair, Selection, Skipped};
@@ -59,23 +59,25 @@ fn lock_and_sweep(selection: &Selection, no_wait: bool) -> anyhow::Result<symshi
             tracing::info!("removed {}, left by an interrupted symship run", p.display());
         }
     }
-    let named_files = selection
+    // A named file: its own directory only, not below it; each directory once, however many
+    // files of it are named (the plugins name every chunk on --stdin or with --file).
+    let named_dirs: std::collections::BTreeSet<&Path> = selection
         .roots
         .iter()
         .filter(|r| !r.is_dir())
-        .chain(&selection.paths);
-    for path in named_files {
-        // A named file: its own directory only, not below it.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if let Ok(entries) = std::fs::read_dir(dir) {
-                for e in entries.flatten() {
-                    if symship_fs::is_temp_name(&e.file_name()) && std::fs::remove_file(e.path()).is_ok() {
-                        tracing::info!(
-                            "removed {}, left by an interrupted symship run",
-                            e.path().display()
-                        );
-                    }
-                }
+        .chain(&selection.paths)
+        .filter_map(|p| p.parent().filter(|d| !d.as_os_str().is_empty()))
+        .collect();
+    for dir in named_dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if symship_fs::is_temp_name(&e.file_name()) && std::fs::remove_file(e.path()).is_ok() {
+                tracing::info!(
+                    "removed {}, left by an interrupted symship run",
+                    e.path().display()
+                );
             }
         }
     }
