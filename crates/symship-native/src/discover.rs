@@ -1,0 +1,235 @@
+//! Finding native debug files under a directory (posthog-cli 0.19.0's `debug_symbols::discover`
+//! and `dsym::find_dsym_bundles`, `kinds-and-explain.md` §3.3-3.4).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::inspect::{inspect, Finding, Format, Slice};
+use crate::reason::Reason;
+
+/// A file or slice that is not uploaded, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    /// The fat slice's architecture, if it is one.
+    pub arch: Option<String>,
+    pub reason: Reason,
+}
+
+/// A `.dSYM` bundle and what its `Contents/Resources/DWARF/` files hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bundle {
+    /// The `<Name>.dSYM` directory.
+    pub path: PathBuf,
+    /// One per architecture slice with an `LC_UUID` and DWARF, in file-name then slice order.
+    pub slices: Vec<Slice>,
+    /// DWARF files or slices that cannot be uploaded.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Bundle {
+    /// The bundle's file name (`MyApp.app.dSYM`).
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// What a directory holds, sorted by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    /// `.dSYM` bundles (their files are not looked at as loose files).
+    pub bundles: Vec<Bundle>,
+    /// Loose ELF and Mach-O objects to upload, one per debug id (the richer of two files with one
+    /// id: more DWARF bytes, then the larger).
+    pub slices: Vec<Slice>,
+    /// Everything passed over with a reason (split DWARF, no debug info, no id, duplicates, ...).
+    pub skipped: Vec<Skipped>,
+}
+
+/// The walk's error: the directory itself cannot be listed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read the directory {}: {source}", .path.display())]
+pub struct WalkError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+fn walk(dir: &Path) -> walkdir::IntoIter {
+    walkdir::WalkDir::new(dir)
+        .follow_links(true)
+        .sort_by_file_name()
+        .into_iter()
+}
+
+fn is_dsym(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "dSYM")
+}
+
+/// The `.dSYM` bundles under `dir` (links followed; a bundle's own contents are not searched for
+/// more bundles), each inspected. Only `dir` itself being unreadable is an error.
+pub fn find_bundles(dir: &Path) -> Result<Vec<Bundle>, WalkError> {
+    let mut out = Vec::new();
+    let mut it = walk(dir);
+    while let Some(entry) = it.next() {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.depth() == 0 => return Err(walk_error(dir, e)),
+            Err(_) => continue,
+        };
+        if entry.file_type().is_dir() && is_dsym(entry.path()) {
+            out.push(bundle(entry.path()));
+            it.skip_current_dir();
+        }
+    }
+    Ok(out)
+}
+
+fn walk_error(dir: &Path, e: walkdir::Error) -> WalkError {
+    let source = e
+        .into_io_error()
+        .unwrap_or_else(|| std::io::Error::other("a link loop"));
+    WalkError {
+        path: dir.to_path_buf(),
+        source,
+    }
+}
+
+/// Inspects one `.dSYM` bundle: every file in `Contents/Resources/DWARF/`, sorted by name.
+pub fn bundle(path: &Path) -> Bundle {
+    let mut b = Bundle {
+        path: path.to_path_buf(),
+        slices: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let dwarf_dir = path.join("Contents/Resources/DWARF");
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(&dwarf_dir) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect(),
+        Err(e) => {
+            b.skipped.push(Skipped {
+                path: dwarf_dir,
+                arch: None,
+                reason: Reason::Unreadable(format!("a dSYM bundle needs Contents/Resources/DWARF/: {e}")),
+            });
+            return b;
+        }
+    };
+    files.sort();
+    for f in files {
+        for finding in inspect(&f) {
+            match finding {
+                Finding::Slice(s) if s.format == Format::MachO => b.slices.push(s),
+                Finding::Slice(s) => b.skipped.push(Skipped {
+                    path: s.path,
+                    arch: None,
+                    reason: Reason::Unparseable(
+                        "a dSYM's DWARF file must be a Mach-O file, this is an ELF file".into(),
+                    ),
+                }),
+                Finding::Skipped { path, arch, reason } => b.skipped.push(Skipped { path, arch, reason }),
+            }
+        }
+    }
+    b
+}
+
+/// Everything under `dir` for `symbol-sets upload`: dSYM bundles, loose ELF/Mach-O objects
+/// (deduplicated by debug id, keeping the richer), and what is skipped. Unreadable entries below
+/// `dir` are skipped with [`Reason::Unreadable`].
+pub fn discover(dir: &Path) -> Result<Discovery, WalkError> {
+    let mut d = Discovery::default();
+    let mut it = walk(dir);
+    while let Some(entry) = it.next() {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) if e.depth() == 0 => return Err(walk_error(dir, e)),
+            Err(e) => {
+                let path = e
+                    .path()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| dir.to_path_buf());
+                d.skipped.push(Skipped {
+                    path,
+                    arch: None,
+                    reason: Reason::Unreadable(e.to_string()),
+                });
+                continue;
+            }
+        };
+        let path = entry.path();
+        if entry.file_type().is_dir() {
+            if is_dsym(path) {
+                d.bundles.push(bundle(path));
+                it.skip_current_dir();
+            }
+            continue;
+        }
+        if path.extension().is_some_and(|e| e == "dwo" || e == "dwp") {
+            d.skipped.push(Skipped {
+                path: path.to_path_buf(),
+                arch: None,
+                reason: Reason::SplitDwarf,
+            });
+            continue;
+        }
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        for finding in inspect(path) {
+            match finding {
+                Finding::Slice(s) => d.slices.push(s),
+                Finding::Skipped { path, arch, reason } => d.skipped.push(Skipped { path, arch, reason }),
+            }
+        }
+    }
+    let (slices, dupes) = dedupe(std::mem::take(&mut d.slices));
+    d.slices = slices;
+    d.skipped.extend(dupes);
+    Ok(d)
+}
+
+/// One slice per debug id: the one with more DWARF bytes, then the larger (posthog-cli keeps the
+/// larger file), then the first found. The others are [`Reason::Duplicate`].
+pub fn dedupe(slices: Vec<Slice>) -> (Vec<Slice>, Vec<Skipped>) {
+    let mut kept: Vec<Slice> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut losers = Vec::new();
+    for s in slices {
+        match at.get(&s.debug_id) {
+            None => {
+                at.insert(s.debug_id.clone(), kept.len());
+                kept.push(s);
+            }
+            Some(&i) => {
+                let richer = (s.debug_bytes, s.len) > (kept[i].debug_bytes, kept[i].len);
+                let loser = if richer {
+                    std::mem::replace(&mut kept[i], s)
+                } else {
+                    s
+                };
+                losers.push(loser);
+            }
+        }
+    }
+    let dupes = losers
+        .into_iter()
+        .map(|l| {
+            let winner = &kept[at[&l.debug_id]];
+            Skipped {
+                arch: (l.offset != 0).then(|| l.arch.clone()),
+                reason: Reason::Duplicate {
+                    debug_id: l.debug_id.clone(),
+                    kept: winner.path.clone(),
+                },
+                path: l.path,
+            }
+        })
+        .collect();
+    (kept, dupes)
+}

@@ -1,0 +1,167 @@
+//! The payload of an `AppleDsym`/`ElfDebugInfo` container: a zip with the slice's bytes as
+//! `dwarf` at the root (`posthog-protocol.md` §6, posthog-cli 0.19.0's `into_upload` and
+//! `zip_dwarf_binary`), deflated, written into an anonymous temporary file.
+//!
+//! The slice is streamed from its file through the deflater in 256 KiB reads, so memory stays
+//! flat whatever its size; the zip is read back from the temporary file by the container writer.
+//! Entries carry the zip epoch (1980-01-01) as their time, so the same input gives the same zip
+//! and the same `content_hash` on every run.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::Digest as _;
+use zip::write::SimpleFileOptions;
+
+use crate::inspect::Slice;
+
+/// The zip entry holding the object's bytes.
+pub const DWARF_ENTRY: &str = "dwarf";
+
+/// A zip written to a temporary file (deleted when dropped).
+#[derive(Debug)]
+pub struct Zipped {
+    /// Positioned anywhere; [`Zipped::reader`] rewinds it.
+    file: File,
+    /// Bytes of the zip.
+    pub len: u64,
+    /// SHA-256 of the slice's bytes as read into the zip.
+    pub digest: [u8; 32],
+}
+
+impl Zipped {
+    /// The zip from its first byte.
+    pub fn reader(&mut self) -> io::Result<&mut File> {
+        self.file.seek(SeekFrom::Start(0))?;
+        Ok(&mut self.file)
+    }
+}
+
+/// Why a slice could not be zipped.
+#[derive(Debug, thiserror::Error)]
+pub enum PackageError {
+    #[error("cannot read {}: {source}", .path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} is shorter than when it was inspected (it changed during the run); upload again once the build is done", .path.display())]
+    Shrunk { path: PathBuf },
+    #[error("cannot write the zip of {} into a temporary file: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn options(len: u64) -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .large_file(len >= u64::from(u32::MAX))
+}
+
+/// Zips `slice` (its byte range of its file) as [`DWARF_ENTRY`], plus `extra` entries (name,
+/// bytes: the `__source/` bundle), into a fresh temporary file.
+pub fn zip_slice(slice: &Slice, extra: &[(String, Vec<u8>)]) -> Result<Zipped, PackageError> {
+    let read_err = |source| PackageError::Read {
+        path: slice.path.clone(),
+        source,
+    };
+    let write_err = |source| PackageError::Write {
+        path: slice.path.clone(),
+        source,
+    };
+    let zip_err = |e: zip::result::ZipError| write_err(io::Error::other(e));
+    let mut input = File::open(&slice.path).map_err(read_err)?;
+    input.seek(SeekFrom::Start(slice.offset)).map_err(read_err)?;
+    let out = tempfile::tempfile().map_err(write_err)?;
+    let mut zip = zip::ZipWriter::new(out);
+    zip.start_file(DWARF_ENTRY, options(slice.len)).map_err(zip_err)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut left = slice.len;
+    let mut buf = vec![0u8; 256 * 1024];
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = input.read(&mut buf[..want]).map_err(read_err)?;
+        if n == 0 {
+            return Err(PackageError::Shrunk {
+                path: slice.path.clone(),
+            });
+        }
+        hasher.update(&buf[..n]);
+        zip.write_all(&buf[..n]).map_err(write_err)?;
+        left -= n as u64;
+    }
+    for (name, bytes) in extra {
+        zip.start_file(name.as_str(), options(bytes.len() as u64))
+            .map_err(zip_err)?;
+        zip.write_all(bytes).map_err(write_err)?;
+    }
+    let mut file = zip.finish().map_err(zip_err)?;
+    let len = file.stream_position().map_err(write_err)?;
+    Ok(Zipped {
+        file,
+        len,
+        digest: hasher.finalize().into(),
+    })
+}
+
+/// Why a payload could not be unpacked.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error("the symbol set's payload is not a valid zip: {0}")]
+    Zip(String),
+    #[error("cannot write {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Unpacks a native payload zip into `dir` (created), as posthog-cli 0.19.0's `extract_dsym_zip`
+/// does: each entry at its name with every component other than a normal one (`..`, `.`, a
+/// root) dropped; entries left empty are skipped. Entries are streamed to disk. Returns the
+/// files written, in zip order.
+pub fn unzip_into<R: Read + Seek>(zip_bytes: R, dir: &Path) -> Result<Vec<PathBuf>, ExtractError> {
+    let mut archive = zip::ZipArchive::new(zip_bytes).map_err(|e| ExtractError::Zip(e.to_string()))?;
+    let mut written = Vec::new();
+    for i in 0..archive.len() {
+        let mut entry = archive
+            .by_index(i)
+            .map_err(|e| ExtractError::Zip(e.to_string()))?;
+        let safe: PathBuf = Path::new(entry.name())
+            .components()
+            .filter_map(|c| match c {
+                std::path::Component::Normal(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        if safe.as_os_str().is_empty() || entry.is_dir() {
+            continue;
+        }
+        let path = dir.join(&safe);
+        let werr = |source| ExtractError::Write {
+            path: path.clone(),
+            source,
+        };
+        let parent = path.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent).map_err(werr)?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".symship-")
+            .suffix(".tmp")
+            .tempfile_in(parent)
+            .map_err(werr)?;
+        io::copy(&mut entry, tmp.as_file_mut()).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => ExtractError::Zip(e.to_string()),
+            _ => werr(e),
+        })?;
+        tmp.persist(&path).map_err(|e| werr(e.error))?;
+        written.push(path);
+    }
+    Ok(written)
+}

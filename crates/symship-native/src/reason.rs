@@ -1,0 +1,67 @@
+//! Why a native file is not uploaded, each with a stable code and what to do (the cases
+//! posthog-cli 0.19.0's `report_problems` warns about, `kinds-and-explain.md` §3.3, plus the
+//! files it cannot read).
+
+use std::path::PathBuf;
+
+/// Why an ELF or Mach-O object (or a split-DWARF file) is not uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Reason {
+    /// An executable or library without DWARF (stripped, or built without `-g`; a Mach-O
+    /// executable whose DWARF is in its dSYM).
+    #[error(
+        "has no debug info; build with debug info (-g; Rust: debug = \"line-tables-only\" in [profile.release]) \
+         and upload before stripping, or upload the dSYM / objcopy --only-keep-debug companion instead"
+    )]
+    NoDebugInfo,
+    /// An ELF with DWARF but no GNU build id: crash events could never name it.
+    #[error(
+        "has debug info but no GNU build id, so no crash can be matched to it; link with -Wl,--build-id=sha1 \
+         (Rust: -C link-arg=-Wl,--build-id=sha1; Go: -ldflags=-B=gobuildid)"
+    )]
+    NoBuildId,
+    /// A Mach-O with DWARF but no (or a nil) `LC_UUID`.
+    #[error(
+        "has debug info but no LC_UUID, so no crash can be matched to it; link without -no_uuid \
+         (Apple's ld adds an LC_UUID by default; Go 1.19's linker writes none)"
+    )]
+    NoUuid,
+    /// A Mach-O whose DWARF sections are compressed (`__zdebug_*`, Go's default on macOS), which
+    /// PostHog cannot read.
+    #[error(
+        "carries compressed DWARF (__zdebug_* sections), which PostHog cannot symbolicate with; \
+         rebuild with -ldflags=-compressdwarf=false (Go) and upload that binary"
+    )]
+    CompressedDwarf,
+    /// A `.dwo`/`.dwp` split-DWARF file, which PostHog does not read.
+    #[error(
+        "is split DWARF (.dwo/.dwp), which PostHog does not read; build with the debug info in the binary \
+         (no -gsplit-dwarf), or upload an objcopy --only-keep-debug companion"
+    )]
+    SplitDwarf,
+    /// Another file has the same debug id and more DWARF; that one is uploaded.
+    #[error("has the debug id {debug_id} of {}, which carries at least as much debug info and is uploaded instead", .kept.display())]
+    Duplicate { debug_id: String, kept: PathBuf },
+    /// It could not be opened or read.
+    #[error("cannot be read: {0}")]
+    Unreadable(String),
+    /// It starts like an ELF or Mach-O file but its headers are not valid.
+    #[error("is not a valid ELF or Mach-O file: {0}")]
+    Unparseable(String),
+}
+
+impl Reason {
+    /// A stable code for reports (JSON, `explain`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Reason::NoDebugInfo => "no_debug_info",
+            Reason::NoBuildId => "no_build_id",
+            Reason::NoUuid => "no_uuid",
+            Reason::CompressedDwarf => "compressed_dwarf",
+            Reason::SplitDwarf => "split_dwarf",
+            Reason::Duplicate { .. } => "duplicate_debug_id",
+            Reason::Unreadable(_) => "unreadable",
+            Reason::Unparseable(_) => "unparseable",
+        }
+    }
+}

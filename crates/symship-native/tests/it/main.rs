@@ -1,0 +1,7 @@
+//! symship-native's integration tests, on the real files of `fixtures/native` (see its README).
+//!
+//! - `fixtures`: every debug id equals what `readelf -n` / `llvm-dwarfdump --uuid` print
+//!   (`fixtures/native/refs.txt`), every skip reason comes from a real file, the zip's `dwarf` is
+//!   the slice `llvm-lipo -thin` writes.
+
+mod fixtures;
