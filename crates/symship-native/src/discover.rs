@@ -233,3 +233,28 @@ pub fn dedupe(slices: Vec<Slice>) -> (Vec<Slice>, Vec<Skipped>) {
         .collect();
     (kept, dupes)
 }
+
+/// One slice per debug id, the first one found winning (`symbol-sets upload` lists dSYM slices
+/// before loose files, so a dSYM wins over its executable, as posthog-cli's
+/// `merge_uploads_prefer_dsym` does). The others are [`Reason::Duplicate`].
+pub fn dedupe_keep_first(slices: Vec<Slice>) -> (Vec<Slice>, Vec<Skipped>) {
+    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut kept = Vec::new();
+    let mut dupes = Vec::new();
+    for s in slices {
+        if let Some(first) = seen.get(&s.debug_id) {
+            dupes.push(Skipped {
+                arch: (s.offset != 0).then(|| s.arch.clone()),
+                reason: Reason::Duplicate {
+                    debug_id: s.debug_id.clone(),
+                    kept: first.clone(),
+                },
+                path: s.path,
+            });
+        } else {
+            seen.insert(s.debug_id.clone(), s.path.clone());
+            kept.push(s);
+        }
+    }
+    (kept, dupes)
+}

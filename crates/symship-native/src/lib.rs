@@ -25,6 +25,7 @@ pub mod discover;
 pub mod id;
 pub mod inspect;
 pub mod package;
+
 mod reason;
 
 pub use discover::{discover, Bundle, Discovery, Skipped};

@@ -165,3 +165,39 @@ pub fn unzip_into<R: Read + Seek>(zip_bytes: R, dir: &Path) -> Result<Vec<PathBu
     }
     Ok(written)
 }
+
+/// What PostHog needs of a native payload (the test server's check): a zip whose `dwarf` entry is
+/// one object of `format` (ELF, or one thin Mach-O slice) whose own debug id is `reference`.
+/// `Err` says what is wrong. `dwarf` is unpacked into a temporary file to be inspected.
+pub fn verify_payload(zip_bytes: &[u8], format: crate::Format, reference: &str) -> Result<(), String> {
+    let mut archive =
+        zip::ZipArchive::new(io::Cursor::new(zip_bytes)).map_err(|e| format!("not a zip: {e}"))?;
+    let mut entry = archive
+        .by_name(DWARF_ENTRY)
+        .map_err(|_| format!("the zip has no `{DWARF_ENTRY}` entry at its root"))?;
+    let mut tmp = tempfile::NamedTempFile::new().map_err(|e| format!("temporary file: {e}"))?;
+    io::copy(&mut entry, tmp.as_file_mut()).map_err(|e| format!("cannot unpack `{DWARF_ENTRY}`: {e}"))?;
+    let found = crate::inspect(tmp.path());
+    match &found[..] {
+        [crate::Finding::Slice(s)] if s.format != format => Err(format!(
+            "`{DWARF_ENTRY}` is a {:?} file, not {format:?}",
+            s.format
+        )),
+        [crate::Finding::Slice(s)] if s.offset != 0 => {
+            Err(format!("`{DWARF_ENTRY}` is a fat Mach-O, not one slice"))
+        }
+        [crate::Finding::Slice(s)] if s.debug_id == reference => Ok(()),
+        [crate::Finding::Slice(s)] => Err(format!(
+            "`{DWARF_ENTRY}` has the debug id {}, not the ref {reference}",
+            s.debug_id
+        )),
+        [] => Err(format!(
+            "`{DWARF_ENTRY}` is not an ELF or Mach-O executable, library or debug file"
+        )),
+        [crate::Finding::Skipped { reason, .. }] => Err(format!("`{DWARF_ENTRY}` {reason}")),
+        more => Err(format!(
+            "`{DWARF_ENTRY}` holds {} objects (a fat Mach-O), not one slice",
+            more.len()
+        )),
+    }
+}

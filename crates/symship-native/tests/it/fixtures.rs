@@ -294,3 +294,66 @@ fn zips_hold_what_posthog_cli_sends() {
         }
     }
 }
+
+#[test]
+fn posthog_cli_payloads_verify_and_wrong_ones_do_not() {
+    let recorded = root().join("posthog-cli-0.19.0");
+    for (scenario, format) in [("elf", Format::Elf), ("dsym", Format::MachO)] {
+        for e in std::fs::read_dir(recorded.join(scenario).join("payloads")).unwrap() {
+            let p = e.unwrap().path();
+            let r = p.file_stem().unwrap().to_string_lossy().into_owned();
+            let zip = std::fs::read(&p).unwrap();
+            assert_eq!(
+                package::verify_payload(&zip, format, &r),
+                Ok(()),
+                "{}",
+                p.display()
+            );
+            let other = if format == Format::Elf {
+                Format::MachO
+            } else {
+                Format::Elf
+            };
+            assert!(package::verify_payload(&zip, other, &r).is_err());
+            let wrong =
+                package::verify_payload(&zip, format, "00000000-0000-0000-0000-000000000000").unwrap_err();
+            assert!(wrong.contains(&r), "{wrong}");
+        }
+    }
+    // a whole fat DWARF file as `dwarf` is not one slice; a file without debug info says so
+    let zip_of = |path: &Path| {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut buf);
+        w.start_file("dwarf", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        std::io::Write::write_all(&mut w, &std::fs::read(path).unwrap()).unwrap();
+        w.finish().unwrap();
+        buf.into_inner()
+    };
+    let fat = zip_of(&root().join("macho/hello-fat.dSYM/Contents/Resources/DWARF/hello-fat"));
+    let e = package::verify_payload(&fat, Format::MachO, "4C4C44D0-5555-3144-A1A6-90248F0DD418").unwrap_err();
+    assert!(e.contains("not one slice"), "{e}");
+    let stripped = zip_of(&root().join("elf/hello-stripped"));
+    let e =
+        package::verify_payload(&stripped, Format::Elf, "f734873c-9dcd-04d1-273a-d1a45db9639b").unwrap_err();
+    assert!(e.contains("no debug info"), "{e}");
+}
+
+#[test]
+fn a_dsym_slice_wins_over_its_executable_when_listed_first() {
+    // Both hello-fat.dSYM and the loose ELF hello share no ids; make two lists of one id.
+    let d = discover(&root().join("elf")).unwrap();
+    let hello = d
+        .slices
+        .iter()
+        .find(|s| s.path.ends_with("elf/hello"))
+        .unwrap()
+        .clone();
+    let mut companion = hello.clone();
+    companion.path = root().join("elf/hello.debug");
+    let (kept, dupes) = symship_native::discover::dedupe_keep_first(vec![companion.clone(), hello.clone()]);
+    assert_eq!(kept, vec![companion.clone()]);
+    assert_eq!(dupes.len(), 1);
+    assert_eq!(dupes[0].path, hello.path);
+    assert!(matches!(&dupes[0].reason, Reason::Duplicate { kept, .. } if kept == &companion.path));
+}
