@@ -1,0 +1,444 @@
+//! The real inputs of `fixtures/cases/` (issue 13), each run through the real `symship` binary
+//! and, where it uploads, `symship-testserver` over s3s-fs, asserting the expected behaviour of
+//! `fixtures/cases/CASES.md`. Plus the unreachable object storage situation, built here.
+//!
+//! `SYMSHIP_CASES_BIN` runs them against another build of symship (how they were seen to fail
+//! on the code before the fix).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+use symship_scan::ReleaseMode;
+use symship_test_support::*;
+use symship_testserver::{Config, Mode, TestServer};
+
+use crate::support::*;
+
+/// A fresh copy of a case folder, in a temp dir outside any git repository.
+fn case(name: &str) -> (tempfile::TempDir, PathBuf) {
+    fixture_copy(&format!("cases/{name}"))
+}
+
+/// `symship` against `server`, or the build named by `SYMSHIP_CASES_BIN`.
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
+fn symship(server: &TestServer, cwd: &Path) -> Command {
+    let c = symship_for(server, cwd);
+    match std::env::var_os("SYMSHIP_CASES_BIN") {
+        Some(bin) => on_program(&c, bin),
+        None => c,
+    }
+}
+
+fn node(file: &Path) -> String {
+    let out = Command::new("node").arg(file).output().expect("node runs");
+    assert!(
+        out.status.success(),
+        "node {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The one finished symbol set on the server: (ref, stored source, stored map).
+fn only_set(server: &TestServer) -> (String, String, Value) {
+    let sets: Vec<_> = server
+        .symbol_sets()
+        .into_iter()
+        .filter(|s| s.content_hash.is_some())
+        .collect();
+    assert_eq!(sets.len(), 1, "one finished set: {sets:?}");
+    let object = server
+        .object_bytes(sets[0].storage_ptr.as_deref().unwrap())
+        .unwrap();
+    let (src, map) = symship_upload::container::read(&object).unwrap();
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+    (sets[0].ref_.clone(), src, serde_json::from_str(&map).unwrap())
+}
+
+fn registrations(js: &str) -> usize {
+    js.matches("_posthogChunkIds[").count()
+}
+
+#[test]
+fn string_literal_delete_after() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("string-literal-delete-after");
+    let js = dir.join("codegen.js");
+    let before = node(&js);
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["uploaded"], 1, "{summary:#}");
+    assert!(!dir.join("codegen.js.map").exists(), "the map goes");
+    let after = std::fs::read_to_string(&js).unwrap();
+    assert!(
+        after.contains("\n//# sourceMappingURL=${name}.map\n`"),
+        "the line inside the template literal stays:\n{after}"
+    );
+    assert_eq!(node(&js), before, "the program prints the same as before");
+}
+
+#[test]
+fn string_literal_inline_map() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("string-literal-inline-map");
+    let before = node(&dir.join("codegen.js"));
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let c = chunks(&summary);
+    assert_eq!(c.len(), 1, "{summary:#}");
+    assert!(
+        c[0].1.ends_with("codegen.js.map"),
+        "paired with the map beside it: {c:?}"
+    );
+    assert_eq!(c[0].3, "uploaded");
+    assert_server_holds_exactly(&server, &c, ReleaseMode::Event);
+    assert_eq!(node(&dir.join("codegen.js")), before);
+}
+
+#[test]
+fn minifier_rewritten_snippet() {
+    const ID: &str = "7d1e0b7a-3c2f-4b8e-9a55-2f1c8e4d6b10";
+    let server = start(Config::default());
+    let (tmp, dir) = case("minifier-rewritten-snippet");
+    let js = dir.join("lazy-Dx1q.js");
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let c = chunks(&summary);
+    assert_eq!(
+        (c[0].2.as_str(), c[0].3.as_str()),
+        (ID, "uploaded"),
+        "{summary:#}"
+    );
+    let text = std::fs::read_to_string(&js).unwrap();
+    assert_eq!(registrations(&text), 1, "never a second snippet:\n{text}");
+    let (set, src, map) = only_set(&server);
+    assert_eq!(set, ID, "the id posthog-js reads is the one uploaded");
+    assert_eq!(src, text);
+    assert_eq!(map["chunk_id"], ID);
+    // `upload` afterwards: the same id, nothing new.
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "upload", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(chunks(&summary)[0].2, ID);
+    assert_eq!(only_set(&server).0, ID);
+    assert_eq!(registrations(&std::fs::read_to_string(&js).unwrap()), 1);
+}
+
+#[test]
+fn late_minify_composed_map() {
+    const ID: &str = "8b6ab95e-1c53-4cbd-bfb6-0cfc88062e86";
+    let server = start(Config::default());
+    let (tmp, dir) = case("late-minify-composed-map");
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let c = chunks(&summary);
+    assert_eq!(
+        (c[0].2.as_str(), c[0].3.as_str()),
+        (ID, "uploaded"),
+        "{summary:#}"
+    );
+    assert_eq!(only_set(&server).0, ID, "uploaded under the snippet's id");
+    assert_eq!(
+        registrations(&std::fs::read_to_string(dir.join("main.js")).unwrap()),
+        1
+    );
+}
+
+#[test]
+fn full_url_public_path() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("full-url-public-path");
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "process",
+                "-p",
+                "https://cdn.example.com/static/js/",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["pairs_found"], 1, "{summary:#}");
+    let c = chunks(&summary);
+    assert!(c[0].1.ends_with("static/js/maps/480.710a7446.js.map"), "{c:?}");
+    assert_eq!(c[0].3, "uploaded");
+    assert_server_holds_exactly(&server, &c, ReleaseMode::Event);
+}
+
+#[test]
+fn stdin_map_in_sibling_dir() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("stdin-map-in-sibling-dir");
+    let js = dir.join("dist/assets/index.js");
+    // As PostHog's webpack and rollup plugins call the CLI: the paths on stdin.
+    let mut cmd = symship(&server, tmp.path());
+    cmd.args(["sourcemap", "process", "--stdin", "--output", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, "{}", js.display()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let summary: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    assert_eq!(out.status.code(), Some(0), "{}\n{summary:#}", text(&out));
+    let c = chunks(&summary);
+    assert_eq!(c.len(), 1, "{summary:#}");
+    assert!(c[0].1.ends_with("dist/maps/assets/index.js.map"), "{c:?}");
+    assert_eq!(c[0].3, "uploaded");
+    assert_server_holds_exactly(&server, &c, ReleaseMode::Event);
+
+    // `-d FILE` names the file too: its own root. (Already uploaded: present.)
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&js),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["pairs_found"], 1, "{summary:#}");
+    // A walked directory that does not hold the map still refuses it.
+    let (code, summary, _) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(dir.join("dist/assets")),
+    );
+    assert_eq!(code, 3, "{summary:#}");
+    assert_eq!(summary["skipped"][0]["code"], "map_outside_root", "{summary:#}");
+}
+
+#[test]
+fn duplicate_copy_delete_after() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("duplicate-copy-delete-after");
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert!(
+        !dir.join("toolbar-3f9a1c.js.map").exists(),
+        "the map is deleted: {summary:#}"
+    );
+    for name in ["toolbar.js", "toolbar-3f9a1c.js"] {
+        let t = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert!(!t.contains("sourceMappingURL"), "{name} keeps a reference:\n{t}");
+    }
+    assert_eq!(summary["deleted"].as_array().unwrap().len(), 1, "{summary:#}");
+    assert_eq!(summary["stripped"].as_array().unwrap().len(), 2, "{summary:#}");
+    assert!(summary["warnings"].as_array().unwrap().is_empty(), "{summary:#}");
+}
+
+/// When --delete-after keeps a map (here: storage refused the upload), it says which file still
+/// references it and why, in the log and in the JSON warnings.
+#[test]
+fn duplicate_copy_delete_after_names_what_it_keeps() {
+    let server = start(Config {
+        faults: vec!["s3_put:status=400".parse().unwrap()],
+        ..Config::default()
+    });
+    let (tmp, dir) = case("duplicate-copy-delete-after");
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}\n{summary:#}");
+    assert!(dir.join("toolbar-3f9a1c.js.map").exists());
+    let warnings: Vec<&str> = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    for name in ["toolbar.js", "toolbar-3f9a1c.js", "toolbar-3f9a1c.js.map"] {
+        assert!(
+            warnings
+                .iter()
+                .any(|w| w.contains(&format!("/{name}:")) && w.contains("kept")),
+            "{name} is named in a warning: {warnings:#?}"
+        );
+        if !name.ends_with(".map") {
+            let t = std::fs::read_to_string(dir.join(name)).unwrap();
+            assert!(
+                t.contains("sourceMappingURL"),
+                "{name} keeps its reference while its map stays"
+            );
+        }
+    }
+    assert!(
+        stderr.contains("--delete-after kept"),
+        "and in the log:\n{stderr}"
+    );
+}
+
+#[test]
+fn all_skipped_message() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("all-skipped-message");
+    let out = symship(&server, tmp.path())
+        .args(["sourcemap", "process", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(t.contains("1 file(s) were found"), "says files were found:\n{t}");
+    assert!(t.contains("app.js"), "names the file:\n{t}");
+    assert!(t.contains("mappings"), "says why it was skipped:\n{t}");
+    assert!(
+        !t.contains("check --directory"),
+        "not the 'nothing found' hint:\n{t}"
+    );
+}
+
+#[test]
+fn directive_after_banner() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("directive-after-banner");
+    let js = dir.join("helper.cjs.js");
+    assert_eq!(node(&js), "strict=true\n");
+    let out = symship(&server, tmp.path())
+        .args(["sourcemap", "inject", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let t = std::fs::read_to_string(&js).unwrap();
+    assert!(
+        t.starts_with("/*! helper v1.0.0 | MIT */\n'use strict';!function(){"),
+        "the snippet goes after the whole directive prologue:\n{t}"
+    );
+    assert_eq!(node(&js), "strict=true\n", "still strict");
+    // The map moved with the code: it still resolves, and a re-run changes nothing.
+    let again = symship(&server, tmp.path())
+        .args(["sourcemap", "inject", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert_eq!(std::fs::read_to_string(&js).unwrap(), t);
+}
+
+#[test]
+fn map_with_bom() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("map-with-bom");
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["uploaded"], 1, "{summary:#}");
+    let (id, _, map) = only_set(&server);
+    assert_eq!(map["chunk_id"], id.as_str());
+    assert_eq!(
+        map["sources"][0], "src/win.ts",
+        "the stored map is the JSON after the mark"
+    );
+}
+
+/// A self-hosted server whose upload URLs name internal object storage this machine cannot
+/// resolve: a few attempts, one error naming the host and the fix, every chunk not uploaded.
+#[test]
+fn unreachable_object_storage() {
+    let server = start(Config {
+        mode: Mode {
+            public_storage_host: Some("objectstorage.invalid:19000".into()),
+            ..Mode::default()
+        },
+        ..Config::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist");
+    generate(&dir, 100, 1, "unreachable");
+    let started = std::time::Instant::now();
+    let out = symship(&server, tmp.path())
+        .args(["sourcemap", "process", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let host_errors: Vec<&str> = t
+        .lines()
+        .filter(|l| l.contains("objectstorage.invalid:19000") && l.contains("must be reachable"))
+        .collect();
+    assert_eq!(
+        host_errors.len(),
+        1,
+        "one error naming the host and the fix:\n{t}"
+    );
+    assert!(host_errors[0].contains("object storage settings"), "{t}");
+    assert!(
+        !t.contains("re-run the same command"),
+        "no advice to re-run:\n{t}"
+    );
+
+    // The same again as JSON: every chunk listed, and the attempts on that host counted.
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "upload", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 100, "{summary:#}");
+    assert!(
+        failed.iter().all(|f| f["code"] == "storage_unreachable"),
+        "{summary:#}"
+    );
+    let transfers = summary["requests"]["transfer"].as_u64().unwrap_or(0);
+    assert!(
+        (1..=3).contains(&transfers),
+        "a handful of attempts on the unreachable host, not one per chunk: {transfers}"
+    );
+    assert_eq!(summary["errors"].as_array().unwrap().len(), 1, "{summary:#}");
+    assert!(
+        server.requests().iter().all(|r| !r.server.starts_with("s3")),
+        "nothing reached storage"
+    );
+    assert!(
+        t.lines().count() < 150,
+        "one line per chunk in the summary, not a log of retries:\n{t}"
+    );
+    // seconds, not minutes (0.1.0: 19 s for 100 chunks); the bound that matters is the requests
+    assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
+}

@@ -1,0 +1,488 @@
+//! Every exit code of the README's table, from the real binary against the test server:
+//! 0 success, 1 some chunks failed (partial failures injected by the server), 2 usage or
+//! configuration error, 3 nothing found (and `--allow-empty`), and `--no-fail`.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use symship_test_support::*;
+use symship_testserver::{Config, FaultKind, FaultRule, TestServer};
+
+use crate::support::*;
+
+fn code_of(cmd: &mut Command) -> (i32, String) {
+    let out = cmd.output().expect("run symship");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A build of `n` small chunks in `tmp/build`.
+fn build(tmp: &Path, n: usize, tag: &str) -> std::path::PathBuf {
+    let dir = tmp.join("build");
+    generate(&dir, n, 1, tag);
+    dir
+}
+
+fn process(server: &TestServer, tmp: &Path, dir: &Path, extra: &[&str]) -> (i32, Value, String) {
+    run_json(
+        symship_for(server, tmp)
+            .args(["sourcemap", "process", "--batch-size", "2", "--concurrency", "1"])
+            .args(extra)
+            .arg("-d")
+            .arg(dir),
+    )
+}
+
+fn failed_ids(summary: &Value) -> Vec<String> {
+    summary["failed"]
+        .as_array()
+        .expect("failed list")
+        .iter()
+        .map(|f| f["chunk_id"].as_str().expect("chunk id of a failure").to_owned())
+        .collect()
+}
+
+#[test]
+fn exit_0_when_every_chunk_lands() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 6, "ok");
+    let (code, summary, stderr) = process(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["exit_code"], 0);
+    assert_eq!(summary["uploaded"], 6);
+    assert_eq!(failed_ids(&summary).len(), 0);
+}
+
+/// `bulk_finish_upload` refuses one batch (a permanent 400, not retried): the two chunks of that
+/// batch did not land, the other four did. Exit 1, and the failures name file, chunk id and code.
+#[test]
+fn exit_1_when_finish_fails_for_one_batch() {
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 6, "fin");
+    let (code, summary, stderr) = process(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 1, "{stderr}\n{summary:#}");
+    assert_eq!(summary["exit_code"], 1);
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "one batch of two failed: {summary:#}");
+    assert_eq!(summary["uploaded"], 4, "{summary:#}");
+    for f in failed {
+        let file = f["file"].as_str().unwrap();
+        assert!(file.ends_with(".js") && Path::new(file).exists(), "{f}");
+        assert!(!f["code"].as_str().unwrap().is_empty(), "{f}");
+        assert!(!f["error"].as_str().unwrap().is_empty(), "{f}");
+    }
+    // the server agrees: exactly the four reported uploaded are finished
+    let finished = assert_server_holds_exactly(&server, &chunks(&summary), symship_scan::ReleaseMode::Event);
+    assert_eq!(finished.len(), 4);
+    for id in failed_ids(&summary) {
+        assert!(
+            !finished.contains(&id),
+            "{id} reported failed but finished on the server"
+        );
+    }
+    // and the log names the failed files on stderr
+    for f in failed {
+        assert!(stderr.contains(f["file"].as_str().unwrap()), "{stderr}");
+    }
+}
+
+/// Object storage refuses one transfer for good (a 400 is not retried): exactly that chunk
+/// fails, the rest land, exit 1.
+#[test]
+fn exit_1_when_one_transfer_is_refused() {
+    let server = start(Config {
+        faults: vec![FaultRule::new("s3_put", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 5, "put");
+    let (code, summary, stderr) = process(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 1, "{stderr}\n{summary:#}");
+    assert_eq!(failed_ids(&summary).len(), 1, "{summary:#}");
+    assert_eq!(summary["uploaded"], 4, "{summary:#}");
+    let finished = assert_server_holds_exactly(&server, &chunks(&summary), symship_scan::ReleaseMode::Event);
+    assert_eq!(finished.len(), 4);
+}
+
+/// `--no-fail` turns the same partial failure into exit 0, loudly: a warning that names the
+/// exit code it replaced; the JSON summary still says 1 and lists the failure.
+#[test]
+fn no_fail_exits_0_but_says_so() {
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 4, "nf");
+    let (code, summary, stderr) = process(&server, tmp.path(), &dir, &["--no-fail"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["exit_code"], 1, "the summary keeps the real outcome");
+    assert_eq!(failed_ids(&summary).len(), 2);
+    assert!(
+        stderr.contains("--no-fail") && stderr.contains("would be 1"),
+        "a loud warning: {stderr}"
+    );
+    assert!(
+        !stderr.contains("::warning"),
+        "no annotation outside GitHub Actions"
+    );
+    // in GitHub Actions, also an annotation on the run page
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 4, "nf");
+    let out = symship_for(&server, tmp.path())
+        .env("GITHUB_ACTIONS", "true")
+        .args(["--no-fail", "sourcemap", "process", "--batch-size", "2", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr.contains("::warning title=symship --no-fail::the run did not succeed (exit code would be 1)"),
+        "{stderr}"
+    );
+    // without --no-fail the same faults exit 1 (the flag is what made the difference)
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 4, "nf");
+    let (code, _, _) = process(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 1);
+}
+
+#[test]
+fn exit_1_when_nothing_lands() {
+    let server = start(Config {
+        faults: vec![FaultRule::new(
+            "bulk_finish_upload",
+            FaultKind::Status { status: 400 },
+        )],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 3, "all");
+    let (code, summary, stderr) = process(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(summary["uploaded"], 0);
+    assert_eq!(failed_ids(&summary).len(), 3);
+}
+
+#[test]
+fn exit_3_when_nothing_is_found_by_any_command_and_0_with_allow_empty() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(empty.join("sub")).unwrap();
+    std::fs::write(empty.join("readme.txt"), "no javascript here").unwrap();
+    for cmd in ["inject", "upload", "process"] {
+        let (code, stderr) = code_of(
+            symship_for(&server, tmp.path())
+                .args(["sourcemap", cmd, "-d"])
+                .arg(&empty),
+        );
+        assert_eq!(code, 3, "{cmd}: {stderr}");
+        assert!(
+            stderr.contains("--allow-empty"),
+            "{cmd} says how to accept it: {stderr}"
+        );
+        let (code, stderr) = code_of(
+            symship_for(&server, tmp.path())
+                .args(["sourcemap", cmd, "--allow-empty", "-d"])
+                .arg(&empty),
+        );
+        assert_eq!(code, 0, "{cmd} --allow-empty: {stderr}");
+    }
+    // --no-fail also accepts it, with a warning
+    let (code, stderr) = code_of(
+        symship_for(&server, tmp.path())
+            .args(["--no-fail", "sourcemap", "process", "-d"])
+            .arg(&empty),
+    );
+    assert_eq!(code, 0);
+    assert!(stderr.contains("would be 3"), "{stderr}");
+    assert!(
+        server.requests().is_empty(),
+        "nothing found, nothing asked: {:?}",
+        server.requests()
+    );
+}
+
+#[test]
+fn exit_2_on_usage_and_configuration_errors() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 2, "use");
+    let missing = tmp.path().join("does-not-exist");
+    let bare = || symship_in(tmp.path());
+    let cases: Vec<(&str, Command)> = vec![
+        ("unknown flag", {
+            let mut c = symship_for(&server, tmp.path());
+            c.args(["sourcemap", "upload", "--no-such-flag"]);
+            c
+        }),
+        ("unknown command", {
+            let mut c = symship_for(&server, tmp.path());
+            c.args(["sourcemap", "shipit"]);
+            c
+        }),
+        ("no directory", {
+            let mut c = symship_for(&server, tmp.path());
+            c.args(["sourcemap", "process"]);
+            c
+        }),
+        ("missing directory", {
+            let mut c = symship_for(&server, tmp.path());
+            c.args(["sourcemap", "process", "-d"]).arg(&missing);
+            c
+        }),
+        ("batch size 0", {
+            let mut c = symship_for(&server, tmp.path());
+            c.args(["sourcemap", "upload", "--batch-size", "0", "-d"])
+                .arg(&dir);
+            c
+        }),
+        ("concurrency 0", {
+            let mut c = symship_for(&server, tmp.path());
+            c.args(["sourcemap", "upload", "--concurrency", "0", "-d"])
+                .arg(&dir);
+            c
+        }),
+        ("bad --output", {
+            let mut c = symship_for(&server, tmp.path());
+            c.args(["--output", "xml", "sourcemap", "inject", "-d"]).arg(&dir);
+            c
+        }),
+        ("no credentials for upload", {
+            let mut c = bare();
+            c.args(["sourcemap", "upload", "-d"]).arg(&dir);
+            c
+        }),
+        ("no credentials for process", {
+            let mut c = bare();
+            c.args(["sourcemap", "process", "-d"]).arg(&dir);
+            c
+        }),
+        ("malformed host", {
+            let mut c = symship_for(&server, tmp.path());
+            c.args(["--host", "not a url", "sourcemap", "upload", "-d"])
+                .arg(&dir);
+            c
+        }),
+    ];
+    for (what, mut cmd) in cases {
+        let (code, stderr) = code_of(&mut cmd);
+        assert_eq!(code, 2, "{what}: {stderr}");
+        assert!(!stderr.trim().is_empty(), "{what}: says why");
+    }
+    assert!(
+        server.requests().is_empty(),
+        "a usage error never reaches the server: {:?}",
+        server.requests()
+    );
+}
+
+/// `--strict` turns skipped files into exit 1 (inject and process).
+#[test]
+fn strict_makes_skipped_files_exit_1() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 2, "st");
+    std::fs::write(
+        dir.join("nomap.js"),
+        "console.log(1)\n//# sourceMappingURL=missing.js.map\n",
+    )
+    .unwrap();
+    let (code, stderr) = code_of(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "inject", "--strict", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let (code, stderr) = code_of(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "inject", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(
+        code, 0,
+        "without --strict a skipped file is reported, not failed: {stderr}"
+    );
+    assert!(stderr.contains("nomap.js"), "{stderr}");
+}
+
+/// PostHog's bundler plugins spawn the CLI with `RUST_LOG=posthog_cli=<logLevel>`; an error that
+/// ends the run is printed whatever that filter says (it used to go only through the log).
+#[test]
+fn the_error_that_ends_a_run_is_printed_under_any_rust_log() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 2, "log");
+    for rust_log in ["posthog_cli=info", "off", "posthog_cli=error"] {
+        // A wrong key: the server answers 401 "Invalid personal API key.".
+        let (code, stderr) = code_of(
+            symship_for(&server, tmp.path())
+                .env("RUST_LOG", rust_log)
+                .env("POSTHOG_CLI_API_KEY", "phx_not_the_right_key")
+                .args([
+                    "sourcemap",
+                    "process",
+                    "--release-name",
+                    "app",
+                    "--release-version",
+                    "1",
+                ])
+                .arg("-d")
+                .arg(&dir),
+        );
+        assert_ne!(code, 0, "RUST_LOG={rust_log}: {stderr}");
+        assert!(
+            stderr.contains("error: ") && stderr.contains("Invalid personal API key."),
+            "RUST_LOG={rust_log}: the server's reason is printed: {stderr}"
+        );
+        // No credentials at all: a configuration error, exit 2, still explained.
+        let (code, stderr) = code_of(
+            symship_for(&server, tmp.path())
+                .env("RUST_LOG", rust_log)
+                .env_remove("POSTHOG_CLI_API_KEY")
+                .args(["sourcemap", "upload", "-d"])
+                .arg(&dir),
+        );
+        assert_eq!(code, 2, "RUST_LOG={rust_log}: {stderr}");
+        assert!(
+            stderr.contains("error: ") && stderr.contains("POSTHOG_CLI_API_KEY"),
+            "RUST_LOG={rust_log}: {stderr}"
+        );
+    }
+    // `posthog_cli=debug` sets symship's own level: the debug lines appear.
+    let (_, stderr) = code_of(
+        symship_for(&server, tmp.path())
+            .env("RUST_LOG", "posthog_cli=debug")
+            .args(["sourcemap", "inject", "-d"])
+            .arg(&dir),
+    );
+    assert!(
+        stderr.contains("DEBUG"),
+        "posthog_cli=debug shows symship's debug lines: {stderr}"
+    );
+}
+
+/// Under the name `posthog-cli` (a link, as npm's `.bin` holds it) the binary answers `--version`
+/// with a posthog-cli version first (posthog-react-native's scripts parse the first N.N.N), and a
+/// run that finds nothing exits 0 with a warning (PostHog's Rollup plugin relies on it). Under
+/// its own name the exit code stays 3. Failures keep their exit codes and reasons under both.
+#[cfg(unix)]
+#[test]
+fn the_posthog_cli_personality() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
+    // The same scrubbed environment and credentials as `symship_for`, under the other name.
+    let as_posthog_cli = || on_program(&symship_for(&server, tmp.path()), bin.join("posthog-cli"));
+    let out = as_posthog_cli().arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(version.starts_with("posthog-cli 0.19.0 (symship "), "{version}");
+    let out = symship_for(&server, tmp.path())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("symship {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::write(empty.join("nomap.js"), "console.log(1)\n").unwrap();
+    for cmd in ["process", "upload", "inject"] {
+        let (code, stderr) = code_of(
+            as_posthog_cli()
+                .env("RUST_LOG", "posthog_cli=info")
+                .args(["sourcemap", cmd, "--directory"])
+                .arg(&empty),
+        );
+        assert_eq!(code, 0, "posthog-cli sourcemap {cmd} on nothing: {stderr}");
+        assert!(stderr.contains("nothing found to process"), "{cmd}: {stderr}");
+        let (code, _) = code_of(
+            symship_for(&server, tmp.path())
+                .args(["sourcemap", cmd, "--directory"])
+                .arg(&empty),
+        );
+        assert_eq!(code, 3, "symship sourcemap {cmd} on nothing");
+    }
+
+    // A wrong key under the personality: the server's reason is printed, the exit is not 0.
+    let dir = build(tmp.path(), 1, "pers");
+    let (code, stderr) = code_of(
+        as_posthog_cli()
+            .env("RUST_LOG", "posthog_cli=info")
+            .env("POSTHOG_CLI_API_KEY", "phx_wrong")
+            .args(["sourcemap", "process", "--directory"])
+            .arg(&dir),
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(stderr.contains("Invalid personal API key."), "{stderr}");
+    // An unreachable host: named in the error.
+    let (code, stderr) = code_of(
+        as_posthog_cli()
+            .env("RUST_LOG", "posthog_cli=info")
+            .env("POSTHOG_CLI_HOST", "http://127.0.0.1:9")
+            .args(["sourcemap", "process", "--directory"])
+            .arg(&dir),
+    );
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("error: ") && stderr.contains("127.0.0.1:9"),
+        "{stderr}"
+    );
+}
+
+/// The verdict of a run that did not succeed is printed on stderr with `-q` and with
+/// `--output json` too (the README: "The error that ends a run is always printed"); `--no-fail`
+/// says why it exits 0 even with `-q`.
+#[test]
+fn the_verdict_is_printed_with_quiet_and_json_output() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for flags in [&["-q"][..], &["--output", "json"][..]] {
+        let (code, stderr) = code_of(
+            symship_for(&server, tmp.path())
+                .args(flags)
+                .args(["sourcemap", "inject", "-d"])
+                .arg(&empty),
+        );
+        assert_eq!(code, 3, "{flags:?}: {stderr}");
+        assert!(
+            stderr.contains("error: nothing found to process"),
+            "{flags:?}: {stderr}"
+        );
+    }
+    let (code, stderr) = code_of(
+        symship_for(&server, tmp.path())
+            .args(["-q", "--no-fail", "sourcemap", "inject", "-d"])
+            .arg(&empty),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("--no-fail: exiting 0 although the run did not succeed (exit code would be 3)"),
+        "{stderr}"
+    );
+}

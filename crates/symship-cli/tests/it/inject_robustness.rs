@@ -1,0 +1,242 @@
+//! Inject under a kill, and on bad input.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use symship_test_support::*;
+
+/// A generated build: `n` chunks, each with a map carrying some `sourcesContent` weight.
+fn generate(dir: &Path, n: usize) {
+    let content = "x".repeat(60_000);
+    for i in 0..n {
+        let js = format!(
+            "var a{i}=function(){{return {i}}};console.log(a{i}());\n//# sourceMappingURL=c{i}.js.map\n"
+        );
+        let map = format!(
+            r#"{{"version":3,"file":"c{i}.js","sources":["src/c{i}.ts"],"sourcesContent":["{content}"],"names":["a{i}"],"mappings":"AAAA,IAAIA,EAAE;AACN"}}"#
+        );
+        fs::write(dir.join(format!("c{i}.js")), js).unwrap();
+        fs::write(dir.join(format!("c{i}.js.map")), map).unwrap();
+    }
+}
+
+fn inject_cmd(dir: &Path) -> std::process::Command {
+    let mut c = symship();
+    c.args(["-q", "sourcemap", "inject", "--directory"]).arg(dir);
+    c
+}
+
+#[test]
+fn a_killed_run_leaves_every_file_old_or_new_and_a_rerun_finishes() {
+    let n = 400;
+    let original = tempfile::tempdir().unwrap();
+    generate(original.path(), n);
+    // The expected result: event mode is deterministic.
+    let expected = tempfile::tempdir().unwrap();
+    copy_dir(original.path(), expected.path());
+    assert!(output(&mut inject_cmd(expected.path())).status.success());
+
+    let mut interrupted = 0;
+    for delay_ms in [5u64, 20, 60, 120] {
+        let work = tempfile::tempdir().unwrap();
+        copy_dir(original.path(), work.path());
+        let mut child = inject_cmd(work.path()).spawn().unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL: no cleanup code runs
+        let status = child.wait().unwrap();
+        let mut new = 0;
+        for rel in files(original.path()) {
+            let got = fs::read(work.path().join(&rel)).unwrap();
+            let old = fs::read(original.path().join(&rel)).unwrap();
+            let want = fs::read(expected.path().join(&rel)).unwrap();
+            assert!(
+                got == old || got == want,
+                "{} is neither old nor new after a kill at {delay_ms} ms",
+                rel.display()
+            );
+            new += usize::from(got == want && got != old);
+        }
+        // No half-written file under a target name; temporary files are not JavaScript.
+        for rel in files(work.path()) {
+            let name = rel.to_string_lossy();
+            assert!(
+                name.ends_with(".js") || name.ends_with(".map") || name.ends_with(".tmp"),
+                "{name}"
+            );
+        }
+        if !status.success() && new < 2 * n {
+            interrupted += 1;
+        }
+        // A re-run completes the job, and lands exactly on the uninterrupted result.
+        assert!(output(&mut inject_cmd(work.path())).status.success());
+        for rel in files(original.path()) {
+            assert!(
+                fs::read(work.path().join(&rel)).unwrap() == fs::read(expected.path().join(&rel)).unwrap(),
+                "{} differs after the re-run (kill at {delay_ms} ms)",
+                rel.display()
+            );
+        }
+    }
+    assert!(
+        interrupted >= 1,
+        "no run was actually interrupted; the corpus is too small to test a kill"
+    );
+}
+
+#[test]
+fn bad_input_is_reported_by_name_and_the_rest_goes_on() {
+    let root = tempfile::tempdir().unwrap();
+    let dist = root.path().join("dist");
+    fs::create_dir(&dist).unwrap();
+    // A good pair.
+    fs::write(
+        dist.join("good.js"),
+        "console.log(1);\n//# sourceMappingURL=good.js.map\n",
+    )
+    .unwrap();
+    fs::write(
+        dist.join("good.js.map"),
+        r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    // Malformed map JSON.
+    fs::write(
+        dist.join("broken.js"),
+        "console.log(2);\n//# sourceMappingURL=broken.js.map\n",
+    )
+    .unwrap();
+    fs::write(dist.join("broken.js.map"), r#"{"version":3,"mappings":"AAAA""#).unwrap();
+    // A map reference that escapes the scanned directory.
+    fs::write(
+        root.path().join("outside.js.map"),
+        r#"{"version":3,"sources":["o.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    fs::write(
+        dist.join("escape.js"),
+        "console.log(3);\n//# sourceMappingURL=../outside.js.map\n",
+    )
+    .unwrap();
+    // A symlink loop.
+    std::os::unix::fs::symlink(&dist, dist.join("loop")).unwrap();
+    // A file that is not UTF-8.
+    fs::write(
+        dist.join("latin1.js"),
+        b"var s='\xe9';\n//# sourceMappingURL=latin1.js.map\n",
+    )
+    .unwrap();
+    fs::write(
+        dist.join("latin1.js.map"),
+        r#"{"version":3,"sources":["l.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    // A 200 MB map.
+    let big = format!(
+        r#"{{"version":3,"sources":["big.ts"],"sourcesContent":["{}"],"names":[],"mappings":"AAAA"}}"#,
+        "y".repeat(200 * 1024 * 1024)
+    );
+    fs::write(
+        dist.join("big.js"),
+        "console.log(4);\n//# sourceMappingURL=big.js.map\n",
+    )
+    .unwrap();
+    fs::write(dist.join("big.js.map"), big).unwrap();
+
+    let out = output(
+        symship()
+            .args(["--output", "json", "sourcemap", "inject", "-d"])
+            .arg(&dist),
+    );
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "skips are not failures unless --strict: {err}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped = summary["skipped"].as_array().unwrap();
+    let reason_for = |file: &str| -> (String, String) {
+        let s = skipped
+            .iter()
+            .find(|s| s["file"].as_str().unwrap().ends_with(file))
+            .unwrap_or_else(|| panic!("{file} not reported as skipped: {summary}"));
+        (
+            s["code"].as_str().unwrap().to_string(),
+            s["reason"].as_str().unwrap().to_string(),
+        )
+    };
+    assert_eq!(reason_for("broken.js").0, "bad_map");
+    assert!(
+        reason_for("broken.js").1.contains("broken.js.map"),
+        "{:?}",
+        reason_for("broken.js")
+    );
+    assert_eq!(reason_for("escape.js").0, "map_outside_root");
+    assert!(reason_for("escape.js").1.contains("outside.js.map"));
+    assert_eq!(reason_for("latin1.js").0, "not_utf8");
+    assert_eq!(reason_for("loop").0, "symlink_loop");
+    // Each skip is also said on stderr, naming the file.
+    for name in ["broken.js", "escape.js", "latin1.js", "loop"] {
+        assert!(err.contains(name), "stderr does not name {name}: {err}");
+    }
+    // The good pair and the big one were injected; the broken ones are untouched.
+    assert_eq!(summary["injected"], 2, "{summary}");
+    assert!(fs::read_to_string(dist.join("good.js"))
+        .unwrap()
+        .contains("//# chunkId="));
+    assert!(fs::read_to_string(dist.join("big.js"))
+        .unwrap()
+        .contains("//# chunkId="));
+    assert!(
+        err.contains("big.js.map") && err.contains("100 MiB"),
+        "the big map gets a warning: {err}"
+    );
+    assert_eq!(
+        fs::read_to_string(dist.join("broken.js")).unwrap(),
+        "console.log(2);\n//# sourceMappingURL=broken.js.map\n"
+    );
+    assert!(!fs::read_to_string(dist.join("escape.js"))
+        .unwrap()
+        .contains("chunkId"));
+
+    // With --strict the same run fails.
+    fs::write(
+        dist.join("broken2.js"),
+        "console.log(5);\n//# sourceMappingURL=broken.js.map\n",
+    )
+    .unwrap();
+    let out = output(
+        symship()
+            .args(["sourcemap", "inject", "--strict", "-d"])
+            .arg(&dist),
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+#[test]
+fn nothing_found_exits_3_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("no-map.js"), "x();").unwrap();
+    let out = output(symship().args(["sourcemap", "inject", "-d"]).arg(dir.path()));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-map.js"),
+        "the file without a map is named: {}",
+        stderr(&out)
+    );
+    let out = output(
+        symship()
+            .args(["sourcemap", "inject", "--allow-empty", "-d"])
+            .arg(dir.path()),
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let out = output(
+        symship()
+            .args(["sourcemap", "inject", "-d"])
+            .arg(dir.path().join("missing")),
+    );
+    assert_eq!(out.status.code(), Some(2), "a missing directory is a usage error");
+    let out = output(symship().args(["sourcemap", "inject"]));
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,60 @@
+//! symship-cli's integration tests: ONE test binary (as cargo's tests/testsuite and ripgrep's
+//! tests/tests.rs), so the ~25 files link once instead of once each. Each module runs the real
+//! `symship` binary (`symship_test_support::symship`, one environment scrub), mostly against
+//! `symship-testserver` over s3s-fs on loopback, and asserts what the server received and stored.
+//!
+//! Tests run as threads of this one process: a test must not change the process's environment,
+//! working directory, limits or signal handling (give them to the child command instead).
+//! Run one module with `cargo test -p symship-cli --test it <module>::`.
+//!
+//! A new test file goes into the list below as a module.
+
+// Shared helpers that need symship's own crates or this crate's snapshots.
+mod support;
+
+// Real inputs of fixtures/cases/ (issue 13).
+mod cases;
+
+// The command line: exit codes, --help snapshots, output (bars, summaries, GitHub Actions).
+mod cli_exit_codes;
+mod cli_help;
+mod cli_output;
+
+// The GitHub Action (action.yml, scripts/action-run.sh, scripts/action-install.sh).
+mod cli_action;
+mod cli_action_install;
+
+// `sourcemap inject`: fixtures, releases, kills and bad input.
+mod inject_fixtures;
+mod inject_release;
+mod inject_robustness;
+
+// Hostile input (deep maps, huge lines, odd names) against the test server.
+mod hostile_input;
+
+// Management commands: doctor, release, symbol-sets list/get/download/delete/prune.
+mod manage_doctor;
+mod manage_prune;
+mod manage_release;
+mod manage_symbol_sets;
+
+// Packaging: the npm launcher, PostHog's Rollup plugin with cliBinaryPath.
+mod npm_launcher;
+mod plugins_rollup;
+
+// Release resolution, and agreement with posthog-cli 0.19.0.
+mod release_posthog_cli;
+mod release_resolve;
+
+// The token is never printed, at any log level.
+mod token_never_printed;
+
+// `sourcemap process|upload`: fixtures, conflicts, faults, the hash cache, scale.
+mod upload_conflicts;
+mod upload_faults;
+mod upload_fixtures;
+mod upload_memo;
+mod upload_scale;
+
+// Writing into a user's build safely: kills at every write step, concurrent runs, the lock.
+mod write_safety;

@@ -1,0 +1,406 @@
+//! Conflicts and `--delete-after`: changed content under a known chunk id fails exactly that
+//! chunk with what to do (`--force` / `--skip-on-conflict`); `--delete-after` strips and deletes
+//! only what the server verifiably holds; `release_id_mismatch` is retried without the release
+//! unless `--skip-release-on-fail=false`.
+
+use std::path::{Path, PathBuf};
+
+use symship_scan::ReleaseMode;
+use symship_test_support::*;
+use symship_testserver::{Config, FaultKind, FaultRule, TestServer};
+
+use crate::support::*;
+
+fn webpack(tmp: &Path, server: &TestServer) -> PathBuf {
+    let dir = tmp.join("webpack");
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), &dir);
+    let out = symship_for(server, tmp)
+        .args(["sourcemap", "inject", "--release-mode", "symbol-set", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    dir
+}
+
+fn upload(server: &TestServer, cwd: &Path, dir: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
+    run_json(
+        symship_for(server, cwd)
+            .args(["sourcemap", "upload", "--release-mode", "symbol-set"])
+            .args(extra)
+            .arg("-d")
+            .arg(dir),
+    )
+}
+
+fn has_reference(p: &Path) -> bool {
+    std::fs::read_to_string(p).unwrap().contains("sourceMappingURL=")
+}
+
+#[test]
+fn changed_content_fails_exactly_that_chunk_and_delete_after_keeps_it() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = webpack(tmp.path(), &server);
+    let (code, first, stderr) = upload(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(first["uploaded"], 5);
+
+    // change one chunk's content; its chunk id stays
+    let changed = dir.join("chart.23cf0de2.chunk.js");
+    let text = std::fs::read_to_string(&changed).unwrap();
+    std::fs::write(
+        &changed,
+        text.replacen("//# sourceMappingURL=", "/*rebuilt*/\n//# sourceMappingURL=", 1),
+    )
+    .unwrap();
+    let changed_map = dir.join("chart.23cf0de2.chunk.js.map");
+
+    let (code, summary, stderr) = upload(&server, tmp.path(), &dir, &["--delete-after"]);
+    assert_eq!(code, 1, "{stderr}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0]["file"], changed.display().to_string());
+    assert_eq!(failed[0]["code"], "content_hash_mismatch");
+    let why = failed[0]["error"].as_str().unwrap();
+    assert!(
+        why.contains("--force") && why.contains("--skip-on-conflict"),
+        "{why}"
+    );
+    assert_eq!(summary["skipped_already_present"], 4);
+    // --delete-after: the 4 verified chunks lose their reference and their maps; the failed one keeps both
+    for (file, map, _, outcome) in chunks(&summary) {
+        let (file, map) = (PathBuf::from(file), PathBuf::from(map));
+        if file == changed {
+            assert_eq!(outcome, "content_hash_mismatch");
+            assert!(has_reference(&file), "failed chunk keeps its sourceMappingURL");
+            assert!(map.exists(), "failed chunk keeps its map");
+        } else {
+            assert_eq!(outcome, "already_present");
+            assert!(
+                !has_reference(&file),
+                "{} still references its map",
+                file.display()
+            );
+            assert!(!map.exists(), "{} not deleted", map.display());
+            assert!(
+                std::fs::read_to_string(&file).unwrap().contains("//# chunkId="),
+                "only the reference line goes"
+            );
+        }
+    }
+    assert_eq!(summary["deleted"].as_array().unwrap().len(), 4);
+    assert!(changed_map.exists());
+
+    // --skip-on-conflict keeps the server's content and succeeds
+    // (with --delete-after its map stays: "present" no longer proves the server has this content)
+    let (code, summary, stderr) = upload(
+        &server,
+        tmp.path(),
+        &dir,
+        &["--skip-on-conflict", "--delete-after"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 0);
+    assert_eq!(summary["skipped_already_present"], 1);
+    assert!(changed_map.exists() && has_reference(&changed));
+
+    // --force replaces it; now --delete-after removes the last map too
+    let (code, summary, stderr) = upload(&server, tmp.path(), &dir, &["--force", "--delete-after"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 1);
+    assert!(!changed_map.exists());
+    assert!(!has_reference(&changed));
+    let set = server
+        .symbol_sets()
+        .into_iter()
+        .find(|s| {
+            s.content_hash.is_some()
+                && chunks(&summary)
+                    .iter()
+                    .any(|c| c.2 == s.ref_ && c.0 == changed.display().to_string())
+        })
+        .expect("the forced set is finished");
+    let object = server.object_bytes(set.storage_ptr.as_deref().unwrap()).unwrap();
+    let (src, _) = symship_upload::container::read(&object).unwrap();
+    assert!(src.contains("/*rebuilt*/"), "the server holds the new content");
+    assert!(server.violations().is_empty());
+}
+
+#[test]
+fn event_mode_delete_after_cleans_js_and_css_maps_when_all_landed() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vite");
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &dir);
+    std::fs::write(
+        dir.join("assets/site.css"),
+        "a{color:red}\n/*# sourceMappingURL=site.css.map */\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("assets/site.css.map"),
+        r#"{"version":3,"sources":["a.css"],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "process",
+                "--delete-after",
+                "--skip-on-conflict",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("--skip-on-conflict is ignored"),
+        "event mode warns: {stderr}"
+    );
+    let all = chunks(&summary);
+    assert!(!all.is_empty());
+    assert_server_holds_exactly_after_strip(&server, &all);
+    for (file, map, _, _) in &all {
+        assert!(!has_reference(Path::new(file)));
+        assert!(!Path::new(map).exists());
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.join("assets/site.css")).unwrap(),
+        "a{color:red}\n"
+    );
+    assert!(!dir.join("assets/site.css.map").exists());
+    // event mode always forces
+    assert!(requests(&server, "bulk_start_upload")
+        .iter()
+        .all(|r| r.body.as_ref().unwrap()["force"] == true));
+}
+
+/// After --delete-after the files changed, so compare the stored objects' maps only by chunk id.
+fn assert_server_holds_exactly_after_strip(server: &TestServer, all: &[(String, String, String, String)]) {
+    assert!(server.violations().is_empty());
+    for (_, _, id, _) in all {
+        let set = server
+            .symbol_sets()
+            .into_iter()
+            .find(|s| &s.ref_ == id)
+            .unwrap_or_else(|| panic!("{id} not on the server"));
+        assert!(set.content_hash.is_some());
+        let (src, map) = symship_upload::container::read(
+            &server.object_bytes(set.storage_ptr.as_deref().unwrap()).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            src.contains("sourceMappingURL="),
+            "the uploaded source is as it was before stripping"
+        );
+        let map: serde_json::Value = serde_json::from_str(&map).unwrap();
+        assert_eq!(map["chunk_id"], id.as_str());
+    }
+}
+
+fn create_release(server: &TestServer, version: &str) -> String {
+    let env = symship_api::MapEnv::new()
+        .with("POSTHOG_CLI_API_KEY", &server.api_key())
+        .with("POSTHOG_CLI_PROJECT_ID", &server.project_id().to_string())
+        .with("POSTHOG_CLI_HOST", &server.base_url())
+        .with("POSTHOG_HOME", "/nonexistent");
+    let config = symship_api::Config::resolve(&Default::default(), &env).unwrap();
+    let client = symship_api::Client::new(&config).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let release = rt
+        .block_on(client.create_release(&symship_api::CreateRelease {
+            metadata: None,
+            hash_id: Some(format!("h{}", version.replace('.', "_"))),
+            version: version.into(),
+            project: "app".into(),
+        }))
+        .unwrap();
+    release.id.to_string()
+}
+
+fn set_release(dir: &Path, release: &str) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().and_then(|e| e.to_str()) == Some("map") {
+            let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+            v["release_id"] = serde_json::Value::String(release.into());
+            std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn release_mismatch_is_retried_without_the_release_unless_told_not_to() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = webpack(tmp.path(), &server);
+    let r1 = create_release(&server, "1.0.0");
+    let r2 = create_release(&server, "2.0.0");
+    set_release(&dir, &r1);
+    let (code, summary, stderr) = upload(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 5);
+    assert!(server
+        .symbol_sets()
+        .iter()
+        .all(|s| s.release_id.map(|r| r.to_string()) == Some(r1.clone())));
+
+    set_release(&dir, &r2);
+    let (code, summary, stderr) = upload(
+        &server,
+        tmp.path(),
+        &dir,
+        &["--force", "--skip-release-on-fail=false"],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 5, "{failed:#?}");
+    assert!(
+        failed.iter().all(|f| f["code"] == "release_id_mismatch"),
+        "{failed:#?}"
+    );
+    assert!(
+        requests(&server, "s3_put").len() == 5,
+        "nothing was sent for the mismatching run"
+    );
+
+    let (code, summary, stderr) = upload(&server, tmp.path(), &dir, &["--force"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("without a release"), "{stderr}");
+    assert_eq!(summary["uploaded"], 5);
+    let starts = requests(&server, "bulk_start_upload");
+    let last = starts.last().unwrap().body.as_ref().unwrap();
+    assert!(last["symbol_sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["release_id"].is_null()));
+    // the sets keep their first release; their content is the new one
+    assert!(server
+        .symbol_sets()
+        .iter()
+        .all(|s| s.release_id.map(|r| r.to_string()) == Some(r1.clone())));
+    assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::SymbolSet);
+}
+
+/// Maps that hold nothing (an index map with no sections, as Next.js 16 Turbopack writes for server
+/// chunks; a map with empty mappings, as Nuxt writes) are not uploaded, and `--delete-after` deletes
+/// them with their chunk's reference, as posthog-cli does: the run paired them, so none is left to be
+/// deployed. A map whose chunk failed to land stays, and is named.
+#[test]
+fn delete_after_deletes_empty_maps_with_their_reference() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vite");
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &dir);
+    let empties = [
+        ("server-chunk.js", r#"{"version":3,"sections":[]}"#),
+        (
+            "nuxt-empty.js",
+            r#"{"version":3,"file":"nuxt-empty.js","sources":[],"names":[],"mappings":""}"#,
+        ),
+    ];
+    for (name, map) in empties {
+        std::fs::write(
+            dir.join("assets").join(name),
+            format!("export const x=1;\n//# sourceMappingURL={name}.map\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("assets").join(format!("{name}.map")), map).unwrap();
+    }
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 4, "{summary}");
+    for (name, _) in empties {
+        let file = dir.join("assets").join(name);
+        assert!(
+            !dir.join("assets").join(format!("{name}.map")).exists(),
+            "the empty map of {name} is left: {summary}"
+        );
+        assert!(!has_reference(&file), "{name} still references its deleted map");
+        assert!(std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("export const x=1;"));
+        let deleted = summary["deleted"].as_array().unwrap();
+        assert!(
+            deleted
+                .iter()
+                .any(|d| d.as_str().unwrap().ends_with(&format!("{name}.map"))),
+            "{name}.map is reported deleted: {summary}"
+        );
+    }
+    assert_eq!(summary["deleted"].as_array().unwrap().len(), 6, "{summary}");
+    let left: Vec<_> = walk_maps(&dir);
+    assert!(left.is_empty(), "maps left: {left:?}");
+    assert!(server.violations().is_empty());
+}
+
+/// A map whose chunk failed to land is kept (and named) even when an empty map in the same run is
+/// deleted.
+#[test]
+fn delete_after_keeps_the_map_of_a_failed_chunk_next_to_deleted_empty_ones() {
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Config::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("vite");
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &dir);
+    std::fs::write(
+        dir.join("assets/server-chunk.js"),
+        "export const x=1;\n//# sourceMappingURL=server-chunk.js.map\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("assets/server-chunk.js.map"),
+        r#"{"version":3,"sections":[]}"#,
+    )
+    .unwrap();
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "process",
+                "--delete-after",
+                "--batch-size",
+                "2",
+                "--concurrency",
+                "1",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!dir.join("assets/server-chunk.js.map").exists(), "{summary}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert!(!failed.is_empty(), "{summary}");
+    for f in failed {
+        let file = PathBuf::from(f["file"].as_str().unwrap());
+        let map = PathBuf::from(format!("{}.map", file.display()));
+        assert!(map.exists(), "the map of failed {} was deleted", file.display());
+        assert!(has_reference(&file));
+        assert!(stderr.contains(&file.file_name().unwrap().to_string_lossy().to_string()));
+    }
+}
+
+fn walk_maps(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk_maps(&p));
+        } else if p.extension().is_some_and(|x| x == "map") {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -1,0 +1,142 @@
+//! The content-hash cache (`SYMSHIP_CACHE_DIR`): a re-run serves hashes from it and sends
+//! exactly what a run without it sends; a changed file is hashed again whatever its size and
+//! mtime; a broken cache file is ignored; `SYMSHIP_NO_CACHE=1` writes none.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use symship_scan::ReleaseMode;
+use symship_test_support::*;
+use symship_testserver::{Config, TestServer};
+
+use crate::support::*;
+
+/// chunk id -> content hash, as sent in the server's `bulk_check_upload` requests since `from`.
+fn checked_hashes(server: &TestServer, from: usize) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for r in &server.requests()[from..] {
+        if r.route != "bulk_check_upload" {
+            continue;
+        }
+        for s in r.body.as_ref().unwrap()["symbol_sets"].as_array().unwrap() {
+            out.insert(
+                s["chunk_id"].as_str().unwrap().to_owned(),
+                s["content_hash"].as_str().unwrap().to_owned(),
+            );
+        }
+    }
+    out
+}
+
+fn cache_entries(dir: &Path) -> usize {
+    let text = std::fs::read_to_string(dir.join("content-hashes.json")).expect("the cache was written");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["entries"].as_object().unwrap().len()
+}
+
+#[test]
+fn a_rerun_hashes_from_the_cache_and_sends_what_an_uncached_run_sends() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let (name, dist) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n.contains("vite"))
+        .expect("vite fixture");
+    let dir = tmp.path().join(&name);
+    copy_dir(&dist, &dir);
+    let with_cache = |args: &[&str]| {
+        let mut c = symship_for(&server, tmp.path());
+        c.env("SYMSHIP_CACHE_DIR", &cache).args(args).arg(&dir);
+        c
+    };
+
+    let (code, summary, stderr) = run_json(&mut with_cache(&["sourcemap", "process", "-d"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["hashes_from_cache"], 0);
+    let uploaded = summary["uploaded"].as_u64().unwrap() as usize;
+    assert!(uploaded >= 2, "{summary:#}");
+    assert_eq!(cache_entries(&cache), uploaded, "one entry per hashed pair");
+    let cold = checked_hashes(&server, 0);
+    assert_eq!(cold.len(), uploaded);
+
+    // The re-run's hashes come from the cache, and are the same.
+    let before = server.requests().len();
+    let (code, summary, stderr) = run_json(&mut with_cache(&["sourcemap", "upload", "-d"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 0);
+    assert_eq!(
+        summary["hashes_from_cache"].as_u64(),
+        Some(uploaded as u64),
+        "{summary:#}"
+    );
+    assert_eq!(checked_hashes(&server, before), cold);
+    assert!(!server.requests()[before..].iter().any(is_transfer));
+
+    // Change one map without changing its size, and give it back its mtime: the cache is keyed
+    // by content, so the pair is hashed again and sent.
+    let mut maps: Vec<_> = std::fs::read_dir(dir.join("assets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "map"))
+        .collect();
+    maps.sort();
+    let map = maps[0].clone();
+    let mtime = std::fs::metadata(&map).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&map).unwrap();
+    // The first letter of the first name.
+    let at = text.find("\"names\":[\"").expect("names") + 10;
+    let c = text.as_bytes()[at];
+    let swapped = if c == b'x' { "y" } else { "x" };
+    let changed = format!("{}{}{}", &text[..at], swapped, &text[at + 1..]);
+    assert_eq!(changed.len(), text.len());
+    std::fs::write(&map, &changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&map)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+
+    let before = server.requests().len();
+    let (code, summary, stderr) = run_json(&mut with_cache(&["sourcemap", "upload", "-d"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        summary["uploaded"], 1,
+        "exactly the changed pair is sent: {summary:#}"
+    );
+    assert_eq!(summary["hashes_from_cache"].as_u64(), Some(uploaded as u64 - 1));
+    let cached_run = checked_hashes(&server, before);
+    let differing: Vec<_> = cached_run
+        .iter()
+        .filter(|(id, h)| cold.get(*id) != Some(h))
+        .collect();
+    assert_eq!(differing.len(), 1, "{differing:?}");
+    assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
+
+    // Without the cache, the same hashes (computed from scratch), and no cache file written.
+    let bare_cache = tmp.path().join("unused-cache");
+    let before = server.requests().len();
+    let (code, _, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .env("SYMSHIP_CACHE_DIR", &bare_cache)
+            .env("SYMSHIP_NO_CACHE", "1")
+            .args(["sourcemap", "upload", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(checked_hashes(&server, before), cached_run);
+    assert!(!bare_cache.exists(), "SYMSHIP_NO_CACHE=1 writes no cache");
+
+    // A broken cache file is ignored (and replaced).
+    std::fs::write(
+        cache.join("content-hashes.json"),
+        "{\"format\": 7, \"entries\": [",
+    )
+    .unwrap();
+    let before = server.requests().len();
+    let (code, _, stderr) = run_json(&mut with_cache(&["sourcemap", "upload", "-d"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(checked_hashes(&server, before), cached_run);
+    assert_eq!(cache_entries(&cache), uploaded);
+}
