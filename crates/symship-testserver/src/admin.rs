@@ -6,6 +6,9 @@
 //! - `GET /_admin/violations`
 //! - `POST /_admin/reset`
 //! - `GET /_admin/faults`, `POST`/`PUT /_admin/faults` with a JSON list of fault rules
+//! - `GET /_admin/load`: requests in flight at most, upload arrivals, throttled requests
+//! - `GET /_admin/throttle`, `PUT /_admin/throttle` with `"posthog"`, `"20/second,100/minute"`
+//!   (DRF rates) or `null` (off)
 //! - `POST /_admin/clock/age` with `{"ref": "...", "last_used": "<rfc3339>"|null, "created_at": "<rfc3339>"}`
 //! - `GET /_admin/object?ptr=symbolsets/<uuid>`: the stored bytes
 
@@ -29,6 +32,7 @@ pub fn reset(shared: &Shared) {
     shared.violations.lock().expect("violations lock").clear();
     shared.unchecked.lock().expect("unchecked lock").clear();
     shared.fault_bytes.store(0, std::sync::atomic::Ordering::Relaxed);
+    shared.load.reset();
     let mut f = shared.faults.lock().expect("faults lock");
     let rules = f.rules();
     f.set(rules);
@@ -125,6 +129,31 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
                 };
             shared.faults.lock().expect("lock").set(rules.clone());
             reply(StatusCode::OK, serde_json::to_value(rules)?)
+        }
+        (Method::GET, "/_admin/load") => reply(StatusCode::OK, serde_json::to_value(shared.load.stats())?),
+        (Method::GET, "/_admin/throttle") => reply(
+            StatusCode::OK,
+            json!(shared.load.throttle().map(|t| t.to_string())),
+        ),
+        (Method::POST | Method::PUT, "/_admin/throttle") => {
+            let throttle = match json_body() {
+                Ok(Value::Null) => None,
+                Ok(Value::String(s)) => match s.parse::<crate::load::Throttle>() {
+                    Ok(t) => Some(t),
+                    Err(e) => return bad(e),
+                },
+                Ok(other) => {
+                    return bad(format!(
+                        "expected \"posthog\", \"N/PERIOD,...\" or null, got {other}"
+                    ))
+                }
+                Err(e) => return bad(e),
+            };
+            shared.load.set_throttle(throttle);
+            reply(
+                StatusCode::OK,
+                json!(shared.load.throttle().map(|t| t.to_string())),
+            )
         }
         (Method::POST, "/_admin/clock/age") => {
             let v = match json_body() {

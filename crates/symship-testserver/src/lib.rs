@@ -23,6 +23,7 @@ mod api;
 mod errors;
 mod faults;
 mod http;
+mod load;
 mod logic;
 mod record;
 mod server;
@@ -32,6 +33,7 @@ mod storage;
 use std::path::PathBuf;
 
 pub use faults::{FaultKind, FaultRule, HOSTILE_CODE, HOSTILE_DETAIL};
+pub use load::{LoadStats, Rate, Throttle};
 pub use record::{RecordedRequest, Violation};
 pub use server::{start_async, TestServer};
 pub use state::{ReleaseState, SymbolSetState};
@@ -67,6 +69,9 @@ pub struct Config {
     pub s3fs: Option<PathBuf>,
     pub mode: Mode,
     pub faults: Vec<FaultRule>,
+    /// PostHog's per-key throttle of the symbol-set endpoints (429 with `Retry-After`), off when
+    /// `None`; [`Throttle::posthog`] has the spec's rates (§2.6).
+    pub throttle: Option<Throttle>,
     /// Seed of the fault generator and of the generated API keys.
     pub seed: u64,
     /// The one project (team) this server hosts.
@@ -81,6 +86,7 @@ impl Default for Config {
             s3fs: None,
             mode: Mode::default(),
             faults: Vec::new(),
+            throttle: None,
             seed: 0,
             project_id: 1,
         }

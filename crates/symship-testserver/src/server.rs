@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub s3fs_pid: u32,
     /// Bytes of `huge_body` and `drip` fault answers handed to connections.
     pub fault_bytes: Arc<std::sync::atomic::AtomicU64>,
+    /// The throttle and the in-flight counters.
+    pub load: crate::load::Load,
 }
 
 impl Shared {
@@ -221,6 +223,7 @@ impl TestServer {
             storage,
             s3fs_pid: child.pid(),
             fault_bytes: Default::default(),
+            load: crate::load::Load::new(cfg.throttle.clone()),
         });
 
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -359,6 +362,17 @@ impl TestServer {
 
     pub fn faults(&self) -> Vec<FaultRule> {
         self.shared.faults.lock().expect("faults lock").rules()
+    }
+
+    /// Switches PostHog's per-key throttle on (with these rates) or off, and forgets its history.
+    pub fn set_throttle(&self, throttle: Option<crate::Throttle>) {
+        self.shared.load.set_throttle(throttle);
+    }
+
+    /// Requests in flight at most, upload arrivals and throttled requests since start or the
+    /// last [`TestServer::reset`].
+    pub fn load(&self) -> crate::LoadStats {
+        self.shared.load.stats()
     }
 
     /// Bytes of `huge_body` and `drip` fault answers handed to connections so far (what the

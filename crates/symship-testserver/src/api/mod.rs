@@ -91,6 +91,7 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
     if req.uri().path().starts_with("/_admin") {
         return crate::admin::handle(shared, req).await;
     }
+    let _in_flight = shared.load.api_request();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let raw_query = req.uri().query().map(str::to_owned);
@@ -133,7 +134,17 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
                 .as_deref()
                 .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
                 .unwrap_or_default();
-            match authenticate(&shared, &parts.headers, &r.team, &r.route) {
+            // DRF: authentication and permissions, then the throttles, then the view.
+            let auth = authenticate(&shared, &parts.headers, &r.team, &r.route).and_then(|team| {
+                let wait = crate::load::bearer(&parts.headers)
+                    .filter(|_| crate::load::throttled_route(route_name))
+                    .and_then(|key| shared.load.check(key));
+                match wait {
+                    Some(secs) => Err(ApiError::throttled(secs)),
+                    None => Ok(team),
+                }
+            });
+            match auth {
                 Err(e) => Err(e),
                 Ok(team) => {
                     let host = parts

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use symship_testserver::{Config, FaultRule, Mode, TestServer};
+use symship_testserver::{Config, FaultRule, Mode, TestServer, Throttle};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +46,10 @@ struct Args {
     /// s3_put:status=503:first_n=2 (repeatable).
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<FaultRule>,
+    /// PostHog's per-key throttle of the symbol-set endpoints (429 with Retry-After): `posthog`
+    /// (1200/minute and 12000/hour, spec §2.6) or DRF rates such as `20/second,100/minute`.
+    #[arg(long, env = "SYMSHIP_TESTSERVER_THROTTLE", value_parser = parse_throttle)]
+    throttle: Option<Throttle>,
     /// Seed of fault injection and generated keys.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -55,6 +59,10 @@ struct Args {
 }
 
 fn parse_fault(s: &str) -> Result<FaultRule, String> {
+    s.parse()
+}
+
+fn parse_throttle(s: &str) -> Result<Throttle, String> {
     s.parse()
 }
 
@@ -72,6 +80,7 @@ async fn main() -> ExitCode {
             public_storage_host: args.public_storage_host.clone(),
         },
         faults: args.faults.clone(),
+        throttle: args.throttle.clone(),
         seed: args.seed,
         project_id: args.project_id,
     };
