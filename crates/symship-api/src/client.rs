@@ -148,8 +148,20 @@ pub struct Client {
     retry: RetryPolicy,
     observer: Arc<dyn RetryObserver>,
     limiter: Option<Arc<RateLimiter>>,
+    /// No API request goes out before this instant: the end of the last `Retry-After` a 429
+    /// asked for, shared by every clone so that concurrent calls wait together.
+    paused_until: Arc<std::sync::Mutex<Option<Instant>>>,
     deadlines: Deadlines,
 }
+
+/// How long one API call may spend waiting out 429s (`Retry-After`), in all. These waits are not
+/// attempts and do not count against [`RetryPolicy::max_total`]: a throttled call is paced, not
+/// failed (PostHog throttles symbol-set endpoints per key, spec §2.6).
+pub const MAX_THROTTLED: Duration = Duration::from_secs(600);
+
+/// The least wait after a 429: DRF writes `Retry-After` in whole seconds rounded down, so `0`
+/// means "within a second".
+const MIN_THROTTLE_WAIT: Duration = Duration::from_secs(1);
 
 impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -189,6 +201,7 @@ impl Client {
                 .network
                 .rate_limit_per_minute
                 .map(|n| Arc::new(RateLimiter::per_minute(n))),
+            paused_until: Arc::default(),
             deadlines: config.network.deadlines(),
         })
     }
@@ -261,6 +274,11 @@ impl Client {
 
     /// [`Client::execute`] with the largest answer body this endpoint can send. Every attempt
     /// has the total deadline, shortened to what is left of the retry policy's `max_total`.
+    ///
+    /// A 429 with a `Retry-After` of at most the policy's `max_retry_after` is waited out (at
+    /// least [`MIN_THROTTLE_WAIT`]) and sent again without using an attempt, up to
+    /// [`MAX_THROTTLED`] of waiting per call; every API call of this client (and its clones)
+    /// waits until then too. The client-side `--rate-limit` counts each request sent.
     pub async fn execute_capped(
         &self,
         method: Method,
@@ -272,24 +290,82 @@ impl Client {
         let what = format!("{method} {shown}");
         let body = body.map(bytes::Bytes::from);
         let started = Instant::now();
-        retry(&self.retry, self.observer.as_ref(), &what, |attempt| {
+        let throttled = std::sync::Mutex::new(Duration::ZERO);
+        let throttled = &throttled;
+        let what = &what;
+        retry(&self.retry, self.observer.as_ref(), what, |attempt| {
             let (method, url, body) = (method.clone(), url.clone(), body.clone());
-            let left = self.retry.max_total.saturating_sub(started.elapsed());
-            let total = self.deadlines.total.min(left.max(Duration::from_secs(1)));
             async move {
-                if let Some(limiter) = &self.limiter {
-                    limiter.acquire().await;
-                }
-                let m = method.as_str().to_owned();
-                match tokio::time::timeout(total, self.attempt(method, url.clone(), body, attempt, max_body))
+                loop {
+                    self.wait_for_pause().await;
+                    if let Some(limiter) = &self.limiter {
+                        limiter.acquire().await;
+                    }
+                    let waited = *throttled.lock().expect("lock");
+                    let left = self
+                        .retry
+                        .max_total
+                        .saturating_sub(started.elapsed().saturating_sub(waited));
+                    let total = self.deadlines.total.min(left.max(Duration::from_secs(1)));
+                    let m = method.as_str().to_owned();
+                    let r = match tokio::time::timeout(
+                        total,
+                        self.attempt(method.clone(), url.clone(), body.clone(), attempt, max_body),
+                    )
                     .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(ApiError::total_deadline(Service::Api, &m, &url, total)),
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(ApiError::total_deadline(Service::Api, &m, &url, total)),
+                    };
+                    let (err, retry_after) = match r {
+                        Err(ApiError::Http(h)) if h.status == 429 => {
+                            let ra = h.retry_after;
+                            (ApiError::Http(h), ra)
+                        }
+                        other => return other,
+                    };
+                    let wait = match retry_after {
+                        Some(ra) if ra <= self.retry.max_retry_after => ra.max(MIN_THROTTLE_WAIT),
+                        _ => return Err(err),
+                    };
+                    {
+                        let mut t = throttled.lock().expect("lock");
+                        if *t + wait > MAX_THROTTLED {
+                            return Err(err);
+                        }
+                        *t += wait;
+                    }
+                    self.pause_for(wait);
+                    let msg = err.to_string();
+                    self.observer.on_retry(&crate::retry::RetryEvent {
+                        what,
+                        attempt,
+                        max_attempts: self.retry.max_attempts,
+                        delay: wait,
+                        from_retry_after: true,
+                        error: &msg,
+                    });
                 }
             }
         })
         .await
+    }
+
+    /// Holds every API call of this client back for `wait` from now (or longer, if a pause
+    /// already runs longer).
+    fn pause_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut p = self.paused_until.lock().expect("pause lock");
+        if p.is_none_or(|t| t < until) {
+            *p = Some(until);
+        }
+    }
+
+    async fn wait_for_pause(&self) {
+        let until = *self.paused_until.lock().expect("pause lock");
+        if let Some(t) = until {
+            tokio::time::sleep_until(t.into()).await;
+        }
     }
 
     async fn attempt(
