@@ -19,6 +19,7 @@
 
 pub mod container;
 pub mod delete;
+pub mod limit;
 pub mod memo;
 mod pipeline;
 mod prepare;
@@ -26,6 +27,7 @@ pub mod report;
 mod transfer;
 
 pub use delete::{delete_after, DeleteError, DeleteOutcome};
+pub use limit::{Concurrency, LimitStats};
 pub use memo::HashMemo;
 pub use pipeline::{plan, upload, UploadOptions, CHECK_BATCH, CHECK_BYTES};
 pub use report::{ChunkReport, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
