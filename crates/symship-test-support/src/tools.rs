@@ -38,11 +38,12 @@ pub fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// posthog-cli 0.19.0 (the reference client): `SYMSHIP_POSTHOG_CLI`, else the copy
+/// posthog-cli 0.19.0 (the reference client): `SYMSHIP_POSTHOG_CLI` if set and not empty, else the copy
 /// `scripts/install-tools posthog-cli` put under [`tools_dir`]; a loud failure if missing.
 #[allow(clippy::disallowed_methods)] // the test harness's own setting, not symship's
 pub fn posthog_cli() -> PathBuf {
     let p = std::env::var_os("SYMSHIP_POSTHOG_CLI")
+        .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| tools_dir().join("posthog-cli-0.19.0/bin/posthog-cli"));
     assert!(

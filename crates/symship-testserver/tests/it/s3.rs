@@ -1,9 +1,7 @@
 //! The real S3 (s3s-fs) does its job: forged, expired and oversized uploads are refused, and
 //! `bulk_finish_upload` then fails with `file_not_found`.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use symship_testserver::{Config, FaultKind, FaultRule, TestServer};
 

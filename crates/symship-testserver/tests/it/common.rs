@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests: a started server, an HTTP client that speaks to it
+//! Helpers of the test server's own tests: a started server (symship-test-support), an HTTP client that speaks to it
 //! like posthog-cli does, containers built with posthog-symbol-data, and S3 uploads.
 #![allow(dead_code)]
 
@@ -7,18 +7,8 @@ use std::collections::HashMap;
 use posthog_symbol_data::{write_symbol_data, SourceAndMap};
 use reqwest::blocking::{multipart, Client, Response};
 use serde_json::{json, Value};
-use symship_testserver::{Config, TestServer};
-
-pub fn start(cfg: Config) -> TestServer {
-    match TestServer::start(cfg) {
-        Ok(s) => s,
-        Err(e) => panic!("test server did not start: {e}"),
-    }
-}
-
-pub fn server() -> TestServer {
-    start(Config::default())
-}
+pub use symship_test_support::{server, start};
+use symship_testserver::TestServer;
 
 /// (chunk_id, release_id, content_hash, content_length)
 pub type Set<'s> = (&'s str, Option<&'s str>, Option<&'s str>, Option<u64>);

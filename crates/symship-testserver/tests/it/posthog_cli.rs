@@ -1,35 +1,12 @@
 //! Conformance with the reference client: posthog-cli 0.19.0 (`sourcemap process`, `release
 //! resolve`) against the test server; every chunk stored, finished and its container valid.
 
-mod common;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-use common::*;
+use crate::common::*;
+use symship_test_support::posthog_cli;
 use symship_testserver::{Config, Mode, TestServer};
-
-#[allow(clippy::disallowed_methods)] // test harness settings from the environment
-fn posthog_cli() -> PathBuf {
-    let p = std::env::var_os("SYMSHIP_POSTHOG_CLI")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let tools = std::env::var_os("SYMSHIP_TOOLS")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/symship/tools")
-                });
-            tools.join("posthog-cli-0.19.0/bin/posthog-cli")
-        });
-    assert!(
-        p.is_file(),
-        "posthog-cli 0.19.0 not found at {}: run scripts/install-tools posthog-cli",
-        p.display()
-    );
-    p
-}
 
 /// Appendix A's input pair, plus a second pair in a subdirectory, in a temp dir outside any git
 /// repository.

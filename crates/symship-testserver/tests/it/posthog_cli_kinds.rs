@@ -4,13 +4,12 @@
 //! accepted, finished, stored as the container type of its kind, and its payload must equal the
 //! golden one recorded by the fixtures' `record-reference.sh`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 use posthog_symbol_data::{read_symbol_data, HermesMap, ProguardMapping};
+use symship_test_support::posthog_cli;
 use symship_testserver::{Config, TestServer};
 
 const HERMES_CHUNK_ID: &str = "9d56951e-981d-4597-990e-2402c3b1d1a8";
@@ -24,28 +23,6 @@ const RELEASE: [&str; 6] = [
     "--build",
     "1",
 ];
-
-#[allow(clippy::disallowed_methods)] // test harness settings from the environment
-fn posthog_cli() -> PathBuf {
-    let p = std::env::var_os("SYMSHIP_POSTHOG_CLI")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let tools = std::env::var_os("SYMSHIP_TOOLS")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/symship/tools")
-                });
-            tools.join("posthog-cli-0.19.0/bin/posthog-cli")
-        });
-    assert!(
-        p.is_file(),
-        "posthog-cli 0.19.0 not found at {}: run scripts/install-tools posthog-cli",
-        p.display()
-    );
-    p
-}
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")

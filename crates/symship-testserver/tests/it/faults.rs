@@ -1,10 +1,8 @@
 //! Fault injection: one test per kind, counting what the client saw.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use symship_testserver::{Config, FaultKind, FaultRule};
 

@@ -1,9 +1,7 @@
 //! The upload flow end to end against the real S3 (s3s-fs): presigned PUT and POST round trips,
 //! finish, download, and what the server recorded.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use posthog_symbol_data::{write_symbol_data, SourceAndMap};
 use serde_json::json;
 

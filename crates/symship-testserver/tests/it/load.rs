@@ -1,8 +1,6 @@
 //! The throttle (PostHog's per-key 429s, spec §2.6) and the in-flight counters.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use symship_testserver::{Config, FaultKind, FaultRule, Throttle};
 

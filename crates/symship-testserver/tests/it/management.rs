@@ -1,9 +1,7 @@
 //! §2.9 legacy endpoints, §2.10 management endpoints (list filters, pagination, retrieve,
 //! delete, bulk_delete, download) and §4 releases (CRUD, hash lookup, the create race).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use symship_testserver::OffsetDateTime;
 

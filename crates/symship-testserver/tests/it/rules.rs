@@ -1,8 +1,6 @@
 //! §3 rules, one test each, and the §2.8 error codes with their status and body, over HTTP.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use symship_testserver::{Config, Mode, OffsetDateTime};
 

@@ -2,12 +2,10 @@
 //! survive a restart with `--data-dir`, a clean exit on SIGTERM/SIGINT that stops s3s-fs, and
 //! a clear error when s3s-fs is missing.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 struct Running {
