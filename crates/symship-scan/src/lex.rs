@@ -18,7 +18,7 @@
 //!   expression followed by `/` is never written in practice, by people or minifiers);
 //! - after any other punctuator, and at the start: a regex.
 //!
-//! The property test in `tests/lex_props.rs` checks these boundaries on generated code against a
+//! The property test in `tests/it/lex_props.rs` checks these boundaries on generated code against a
 //! generator that knows them, and inject + strip against the token stream.
 
 use std::ops::Range;

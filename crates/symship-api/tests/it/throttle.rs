@@ -1,11 +1,9 @@
 //! 429s (PostHog's per-key throttle, spec §2.6) are waited out on every upload endpoint, not
 //! counted as attempts and not failed.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use symship_api::{BulkCheckRequest, BulkFinishRequest, BulkStartRequest, ConfigRequest, SymbolSetUpload};
 use symship_testserver::{FaultKind, FaultRule};
 use uuid::Uuid;

@@ -1,11 +1,9 @@
 //! symship-api against the real local test server (symship-testserver over s3s-fs).
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use symship_api::env::{self, MapEnv};
 use symship_api::{
     ApiError, Client, Config, ConfigRequest, CreateRelease, RetryEvent, Source, TransportKind,

@@ -1,0 +1,18 @@
+//! symship-scan's integration tests: ONE test binary (as cargo's tests/testsuite), each module
+//! below a former test file. They call the library only (no process, no network).
+//!
+//! Run one module with `cargo test -p symship-scan --test it <module>::`. A new test file goes
+//! into the list below as a module.
+
+// The golden vectors of spec Appendix A, observed from posthog-cli 0.19.0.
+mod appendix_a;
+
+// Property tests of the JavaScript scan over generated chunks (failures persist next to the
+// module, in lex_props.proptest-regressions).
+mod lex_props;
+
+// Shared maps, symbol-set mode and stripped comments.
+mod modes;
+
+// Which files a selection finds.
+mod select;
