@@ -45,3 +45,16 @@ pub fn route_counts(reqs: &[RecordedRequest]) -> BTreeMap<String, usize> {
 pub fn is_transfer(r: &RecordedRequest) -> bool {
     r.server.starts_with("s3") && matches!(r.method.as_str(), "PUT" | "POST")
 }
+
+/// [`start`] inside a tokio runtime (the server runs on it); for `#[tokio::test]`s.
+pub async fn start_async(cfg: Config) -> TestServer {
+    match symship_testserver::start_async(cfg).await {
+        Ok(s) => s,
+        Err(e) => panic!("symship-testserver did not start ({e}); run scripts/install-tools s3s-fs"),
+    }
+}
+
+/// [`start_async`] with the default configuration.
+pub async fn server_async() -> TestServer {
+    start_async(Config::default()).await
+}

@@ -1,4 +1,4 @@
-//! Loopback helpers for the integration tests: the test server, an HTTP proxy (absolute-form
+//! Loopback helpers for the integration tests: the test server (symship-test-support's), an HTTP proxy (absolute-form
 //! forwarding and CONNECT tunnels), a reverse proxy that serves the API under a path prefix,
 //! and a TLS endpoint with a generated CA in front of the test server.
 #![allow(dead_code)]
@@ -24,11 +24,7 @@ pub mod bytes_compat {
     pub use hyper::body::Bytes;
 }
 
-pub async fn server() -> TestServer {
-    symship_testserver::start_async(Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("test server did not start: {e}"))
-}
+pub use symship_test_support::server_async as server;
 
 /// An environment pointing at the server with its full-scope key.
 pub fn env_for(server: &TestServer) -> MapEnv {

@@ -22,10 +22,10 @@ impl<'a> Env<'a> {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_symship"));
-        symship_test_support::scrub(&mut cmd);
-        cmd.env("HOME", self.home.path())
-            .current_dir(self.cwd.path())
+        // Credentials come from $HOME/.posthog here, so POSTHOG_HOME is not set.
+        let mut cmd = symship_test_support::symship_in(self.cwd.path());
+        cmd.env_remove("POSTHOG_HOME")
+            .env("HOME", self.home.path())
             .args(args);
         if let Some(s) = self.server {
             cmd.env("POSTHOG_CLI_HOST", s.base_url())

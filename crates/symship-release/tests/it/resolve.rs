@@ -6,13 +6,8 @@ use std::process::Command;
 use symship_api::env::{self, MapEnv};
 use symship_api::{Client, Config, ConfigRequest};
 use symship_release::{hash_id, resolve, Outcome, ReleaseInputs, Resolution};
+use symship_test_support::server_async as server;
 use symship_testserver::{FaultKind, FaultRule, TestServer};
-
-async fn server() -> TestServer {
-    symship_testserver::start_async(Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("test server: {e}"))
-}
 
 fn client(server: &TestServer) -> Client {
     let env = MapEnv::new()
