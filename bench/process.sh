@@ -16,9 +16,13 @@
 # the cold run computes every hash and the re-run finds what the cold run remembered, as on a machine
 # that runs the same job twice.
 #
+#   OUT_SUFFIX         appended to the results file's name (e.g. `2k`)
 #   LATENCY_MS         when set, every request to the test server (API and S3) waits this long before it
 #                      is handled (its `latency` fault on all routes), as a remote PostHog and object store
 #                      would; the table then says so. Default: none (loopback).
+#   THROTTLE           the test server's per-key throttle of the symbol-set endpoints (429 with Retry-After):
+#                      `posthog` (default: PostHog's 1200/minute and 12000/hour, spec §2.6), DRF rates such as
+#                      `20/second,100/minute`, or `off`. The 429s each run got are in the table.
 #   SERVER_TMPDIR      where the test server keeps its S3 objects (default /dev/shm when it is a writable
 #                      tmpfs, else $TMPDIR). The server stands in for PostHog and its remote object store; on
 #                      the local disk its file creation (s3s-fs writes a file per object) took half of both
@@ -57,6 +61,8 @@ if [ -n "$latency" ]; then
   [[ "$latency" =~ ^[0-9]+$ ]] || die "LATENCY_MS must be a whole number of milliseconds"
   server_args=(--fault "*:latency=$latency" --fault "s3_*:latency=$latency")
 fi
+throttle="${THROTTLE:-posthog}"
+[ "$throttle" = off ] || server_args+=(--throttle "$throttle")
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
   if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
@@ -82,6 +88,7 @@ admin() {
   python3 -c 'import sys,urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' "$host/_admin/$1"
 }
 finished_sets() { admin state | python3 -c 'import json,sys; print(sum(1 for s in json.load(sys.stdin)["symbol_sets"] if s["content_hash"]))'; }
+throttled() { admin load | python3 -c 'import json,sys; print(json.load(sys.stdin)["throttled"])'; }
 transfers() { admin requests | python3 -c 'import json,sys; print(sum(1 for r in json.load(sys.stdin) if r["server"].startswith("s3") and r["method"] in ("PUT","POST")))'; }
 
 # run_tool <tool> <dir> <label>: one timed `sourcemap process` there; prints "wall cpu rss_kb"
@@ -138,6 +145,7 @@ for c in "${corpora[@]}"; do
       log "$c: $t cold (run $r/$runs): ${w}s wall, ${cpu}s CPU, $((m / 1024)) MB, $sets sets finished, $sent_cold transfers"
       read -r w2 cpu2 m2 < <(run_tool "$t" "$tmp/build" rerun)
       sent_rerun=$(( $(transfers) - sent_cold ))
+      res["$c/$t/429"]="$(throttled)"
       res["$c/$t/rerun"]+="$w2 $cpu2 $m2"$'\n'; res["$c/$t/rerun/walls"]+="$w2 "
       log "$c: $t re-run (run $r/$runs): ${w2}s wall, ${cpu2}s CPU, $((m2 / 1024)) MB, $sent_rerun transfers"
       # Every run must finish every set and re-send nothing; the table shows the last run's.
@@ -157,13 +165,13 @@ for c in "${corpora[@]}"; do
     for phase in cold rerun; do
       read -r w cpu m <<<"${res["$c/$t/$phase"]}"
       read -r pw pcpu pm <<<"${res["$c/posthog-cli/$phase"]:-0 0 0}"
-      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $w | $cpu | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $(ratio "$w" "$pw") | $(paired "${res["$c/$t/$phase/walls"]}" "${res["$c/posthog-cli/$phase/walls"]:-}") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
+      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $w | $cpu | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $([ $phase = rerun ] && echo "${res["$c/$t/429"]:-0}" || echo -) | $(ratio "$w" "$pw") | $(paired "${res["$c/$t/$phase/walls"]}" "${res["$c/posthog-cli/$phase/walls"]:-}") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
     done
   done
 done
 
 mkdir -p "$root/bench/results"
-out="$root/bench/results/process-$(date +%F)${latency:+-latency-${latency}ms}.md"
+out="$root/bench/results/process-$(date +%F)${latency:+-latency-${latency}ms}${OUT_SUFFIX:+-$OUT_SUFFIX}.md"
 {
   echo "# process benchmark, $(date '+%F %H:%M %Z')"
   echo
@@ -178,14 +186,15 @@ out="$root/bench/results/process-$(date +%F)${latency:+-latency-${latency}ms}.md
   echo "RSS. *sets*: symbol sets finished on the server after the cold run; *sent*: transfers during the re-run."
   echo "Median of $runs run(s) per tool, the tools alternating within each run."
   [ -n "$latency" ] && echo "Every request to the test server (API and S3) waited ${latency} ms before it was handled (LATENCY_MS)."
+  [ "$throttle" != off ] && echo "The server throttled the symbol-set endpoints per key at \`$throttle\` (THROTTLE; \`posthog\` is 1200/minute and 12000/hour); *429s*: answers 429 the tool got in both runs."
   echo "The server's S3 objects are kept in \`${server_tmp:-${TMPDIR:-/tmp}}\` (SERVER_TMPDIR)."
   echo "Ratios against posthog-cli (targets for symship: cold wall <= 0.40, re-run wall <= 0.30, RSS <= 100 MiB)."
   echo
   echo "*wall vs ph, per run*: the lowest and highest ratio of the runs side by side (run 1 against run 1, ...): how"
   echo "far the machine's noise moves one measurement."
   echo
-  echo "| corpus | JS / maps | size | tool | run | wall s | CPU s | peak RSS MB | sets | sent | wall vs ph | wall vs ph, per run | CPU vs ph | RSS vs ph |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| corpus | JS / maps | size | tool | run | wall s | CPU s | peak RSS MB | sets | sent | 429s | wall vs ph | wall vs ph, per run | CPU vs ph | RSS vs ph |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } >"$out"
 log "wrote $out"

@@ -206,9 +206,9 @@ pub struct UploadOnlyArgs {
     /// Symbol sets per bulk_start_upload request
     #[arg(long, default_value_t = 50)]
     pub batch_size: usize,
-    /// Concurrent transfers to object storage
-    #[arg(long, env = "POSTHOG_CLI_SOURCEMAP_UPLOAD_CONCURRENCY", default_value_t = 10)]
-    pub concurrency: usize,
+    /// Concurrent transfers to object storage (default: found by the run, from 10 up to 128)
+    #[arg(long, env = "POSTHOG_CLI_SOURCEMAP_UPLOAD_CONCURRENCY")]
+    pub concurrency: Option<usize>,
     /// Replace symbol sets whose content differs
     #[arg(long, conflicts_with = "skip_on_conflict")]
     pub force: bool,

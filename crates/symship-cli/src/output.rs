@@ -500,6 +500,9 @@ pub fn render_text(s: &Summary) -> String {
     if let Some(up) = &s.upload {
         row(&mut t, "failed", up.failed.len().to_string());
         row(&mut t, "bytes sent", human_bytes(up.bytes));
+        if up.concurrency.reached > 0 {
+            row(&mut t, "transfers", render_concurrency(&up.concurrency));
+        }
     }
     if let Some(id) = &s.release_id {
         row(&mut t, "release", id.clone());
@@ -521,6 +524,21 @@ pub fn render_text(s: &Summary) -> String {
     t.push_str(&render_failures(s));
     t.push_str(&render_verdict(s));
     t
+}
+
+/// `24 at once at most (found; limit 26 of 128, 1 back-off)` or `10 at once at most (--concurrency 10)`.
+fn render_concurrency(c: &crate::summary::ConcurrencySummary) -> String {
+    if c.mode == "fixed" {
+        return format!("{} at once at most (--concurrency {})", c.reached, c.ceiling);
+    }
+    let backoffs = c.overload_backoffs + c.latency_backoffs;
+    format!(
+        "{} at once at most (found; limit {} of {}, {backoffs} back-off{})",
+        c.reached,
+        c.peak_limit,
+        c.ceiling,
+        if backoffs == 1 { "" } else { "s" }
+    )
 }
 
 fn render_times(s: &Summary) -> String {

@@ -52,12 +52,45 @@ pub struct UploadSummary {
     /// Per phase: summed busy time and first-to-last span, in milliseconds (phases overlap).
     pub timings_ms: std::collections::BTreeMap<String, PhaseMillis>,
     pub upload_wall_ms: u64,
+    /// How many transfers ran at once: found by the run (`auto`) or `--concurrency N` (`fixed`).
+    pub concurrency: ConcurrencySummary,
     /// `--delete-after`: chunks whose sourceMappingURL line was removed, maps deleted.
     pub stripped: Vec<String>,
     pub deleted: Vec<String>,
     pub warnings: Vec<String>,
     /// Run-level errors, each said once (an unreachable object storage host).
     pub errors: Vec<String>,
+}
+
+/// The transfer limit of a run (`symship_upload::LimitStats`).
+#[derive(Debug, Default, Serialize)]
+pub struct ConcurrencySummary {
+    /// `auto` (found by the run) or `fixed` (`--concurrency N`).
+    pub mode: &'static str,
+    /// The most transfers at once the limit could allow (the fixed count when fixed).
+    pub ceiling: usize,
+    /// The most transfers that ran at once.
+    pub reached: usize,
+    /// The highest limit found, and the limit at the end.
+    pub peak_limit: usize,
+    pub final_limit: usize,
+    /// Back-offs for overload (429, 503, resets, timeouts) and for risen latency.
+    pub overload_backoffs: u64,
+    pub latency_backoffs: u64,
+}
+
+impl From<symship_upload::LimitStats> for ConcurrencySummary {
+    fn from(s: symship_upload::LimitStats) -> Self {
+        ConcurrencySummary {
+            mode: if s.auto { "auto" } else { "fixed" },
+            ceiling: s.ceiling,
+            reached: s.peak_in_flight,
+            peak_limit: s.peak_limit,
+            final_limit: s.final_limit,
+            overload_backoffs: s.overload_backoffs,
+            latency_backoffs: s.latency_backoffs,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]

@@ -33,7 +33,7 @@ mod storage;
 use std::path::PathBuf;
 
 pub use faults::{FaultKind, FaultRule, HOSTILE_CODE, HOSTILE_DETAIL};
-pub use load::{LoadStats, Rate, Throttle};
+pub use load::{Arrival, LoadStats, Rate, Throttle};
 pub use record::{RecordedRequest, Violation};
 pub use server::{start_async, TestServer};
 pub use state::{ReleaseState, SymbolSetState};

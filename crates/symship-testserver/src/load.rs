@@ -159,8 +159,8 @@ pub(crate) struct Load {
     api: Gauge,
     storage: Gauge,
     throttled: AtomicU64,
-    /// Storage requests (PUT and POST) in flight when each arrived, itself included, in order.
-    arrivals: Mutex<Vec<u32>>,
+    /// Per upload (PUT or POST) to storage, in order of arrival.
+    arrivals: Mutex<Vec<Arrival>>,
 }
 
 /// Leaves its gauge when dropped (the request ended, however it ended).
@@ -170,6 +170,15 @@ impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.leave();
     }
+}
+
+/// One upload to an S3 front, as it arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Arrival {
+    /// Requests to the S3 fronts in flight then, this one included.
+    pub in_flight: u32,
+    /// Whether an injected fault (status, 429, reset, ...) hit it; latency alone is not one.
+    pub faulted: bool,
 }
 
 /// What the server saw of the load since start or the last reset.
@@ -183,9 +192,8 @@ pub struct LoadStats {
     pub storage_max_in_flight: u64,
     /// Requests to the S3 fronts.
     pub storage_requests: u64,
-    /// For each upload (PUT or POST) to an S3 front, in order of arrival: how many front requests
-    /// were in flight then, itself included.
-    pub upload_arrivals: Vec<u32>,
+    /// Each upload (PUT or POST) to an S3 front, in order of arrival.
+    pub upload_arrivals: Vec<Arrival>,
     /// API requests answered 429 by the throttle (injected 429 faults not included).
     pub throttled: u64,
     /// The throttle in force, if any (DRF rates, e.g. `1200/minute,12000/hour`).
@@ -208,11 +216,14 @@ impl Load {
         InFlight(&self.api)
     }
 
-    /// A request to an S3 front; `upload` for PUT and POST.
-    pub fn storage_request(&self, upload: bool) -> InFlight<'_> {
+    /// A request to an S3 front; `upload` for PUT and POST, `faulted` when a fault hit it.
+    pub fn storage_request(&self, upload: bool, faulted: bool) -> InFlight<'_> {
         let n = self.storage.enter();
         if upload {
-            self.arrivals.lock().expect("arrivals lock").push(n as u32);
+            self.arrivals.lock().expect("arrivals lock").push(Arrival {
+                in_flight: n as u32,
+                faulted,
+            });
         }
         InFlight(&self.storage)
     }
@@ -360,15 +371,20 @@ mod tests {
     fn gauges_count_what_is_in_flight() {
         let load = Load::new(None);
         {
-            let _a = load.storage_request(true);
-            let _b = load.storage_request(true);
-            let _c = load.storage_request(false);
+            let _a = load.storage_request(true, false);
+            let _b = load.storage_request(true, true);
+            let _c = load.storage_request(false, false);
         }
-        let _d = load.storage_request(true);
+        let _d = load.storage_request(true, false);
         let s = load.stats();
         assert_eq!(s.storage_max_in_flight, 3);
         assert_eq!(s.storage_requests, 4);
-        assert_eq!(s.upload_arrivals, vec![1, 2, 1]);
+        let seen: Vec<(u32, bool)> = s
+            .upload_arrivals
+            .iter()
+            .map(|a| (a.in_flight, a.faulted))
+            .collect();
+        assert_eq!(seen, vec![(1, false), (2, true), (1, false)]);
         assert_eq!(load.check("k"), None, "no throttle, nothing refused");
     }
 }

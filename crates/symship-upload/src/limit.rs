@@ -8,10 +8,12 @@
 //! - **Congestion avoidance**: after that, one more per `limit` successes (one per round trip).
 //! - **Back-off**: a 429, 503 (S3's `SlowDown`), reset or timeout multiplies the limit by 0.7; a
 //!   latency rise does too, by 0.9: when the recent mean latency per transfer (per 256 KiB for
-//!   large ones) is more than twice the best mean seen and at least 20 ms above it, more
-//!   transfers no longer add throughput (throughput = in flight / latency), they only queue.
-//!   One back-off per round trip: failures of transfers that began before the last back-off do
-//!   not cut again.
+//!   large ones) is more than twice the best mean seen since the last back-off and at least
+//!   20 ms above it, more transfers no longer add throughput (throughput = in flight /
+//!   latency), they only queue. After a back-off the baseline is learned again, so a path that
+//!   is simply slower is not cut down step by step.
+//!   One back-off per round trip: failures of attempts sent before the last back-off do not
+//!   cut again.
 //! - **Bounds**: at least 2, at most the ceiling (`Auto { ceiling }`); the memory budget of the
 //!   pipeline bounds the bytes held independently of this count.
 //!
@@ -86,6 +88,22 @@ pub enum Outcome {
     Other,
 }
 
+impl Outcome {
+    /// How a failed request to object storage reads: 429, 502, 503 (S3's `SlowDown`), 504, a
+    /// timeout or a broken connection are load; anything else is not.
+    pub fn of_error(e: &symship_api::ApiError) -> Outcome {
+        use symship_api::{ApiError, TransportKind};
+        match e {
+            ApiError::Http(h) if matches!(h.status, 429 | 502 | 503 | 504) => Outcome::Overload,
+            ApiError::Transport {
+                kind: TransportKind::Timeout | TransportKind::Interrupted,
+                ..
+            } => Outcome::Overload,
+            _ => Outcome::Other,
+        }
+    }
+}
+
 /// What the limiter did over a run (for the summary and the JSON report).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LimitStats {
@@ -158,8 +176,10 @@ impl State {
         self.limit = (self.limit * factor).max(MIN_LIMIT as f64);
         self.slow_start = false;
         self.last_backoff = Some(Instant::now());
-        // the latency baseline is learned again at the new level
+        // the latency baseline is learned again at the new level: latency that stays high with
+        // fewer transfers is the path's, not queueing this run caused
         self.recent = None;
+        self.best = None;
         self.samples = 0;
         true
     }
@@ -233,7 +253,7 @@ impl Limiter {
         s.stats.peak_in_flight = s.stats.peak_in_flight.max(s.in_flight);
         Some(Permit {
             limiter: self.clone(),
-            began: Instant::now(),
+            began: Mutex::new(Instant::now()),
             done: false,
         })
     }
@@ -291,26 +311,32 @@ impl Limiter {
 #[derive(Debug)]
 pub struct Permit {
     limiter: Arc<Limiter>,
-    began: Instant,
+    /// When the current attempt was sent.
+    began: Mutex<Instant>,
     done: bool,
 }
 
 impl Permit {
-    /// The transfer's bytes are ready and it is being sent now: its latency counts from here
-    /// (building a large container after taking the slot is not the network's time).
-    pub fn sending(&mut self) {
-        self.began = Instant::now();
+    /// An attempt is being sent now: its latency counts from here (building a large container
+    /// after taking the slot, or a retry's wait, is not the network's time), and its failure
+    /// may back off again even when an earlier attempt's did.
+    pub fn sending(&self) {
+        *self.began.lock().expect("permit lock") = Instant::now();
+    }
+
+    fn began(&self) -> Instant {
+        *self.began.lock().expect("permit lock")
     }
 
     /// An attempt failed and will be tried again (the slot is kept).
     pub fn attempt_failed(&self, outcome: Outcome) {
-        self.limiter.signal(self.began, outcome);
+        self.limiter.signal(self.began(), outcome);
     }
 
     /// The transfer ended.
     pub fn finish(mut self, outcome: Outcome) {
         self.done = true;
-        self.limiter.signal(self.began, outcome);
+        self.limiter.signal(self.began(), outcome);
         self.limiter.release();
     }
 }
@@ -448,9 +474,17 @@ mod tests {
         let p = l.try_acquire().unwrap();
         p.attempt_failed(Outcome::Overload);
         assert_eq!(l.limit(), 7);
-        // the same transfer failing for good does not cut twice
+        // the same attempt failing for good does not cut twice
         p.finish(Outcome::Overload);
         assert_eq!(l.limit(), 7);
+        // a retry sent after the cut that fails again does
+        let p = l.try_acquire().unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+        p.attempt_failed(Outcome::Overload);
+        std::thread::sleep(Duration::from_millis(2));
+        p.sending();
+        p.finish(Outcome::Overload);
+        assert_eq!(l.limit(), 3);
         assert_eq!(l.stats().peak_in_flight, 1);
     }
 

@@ -3,7 +3,7 @@
 //! ```text
 //! pairs ─▶ read+hash (blocking pool, memory-gated) ─▶ dedupe ─▶ bulk_check_upload (≤1000)
 //!        ─▶ batches of --batch-size: build containers ─▶ bulk_start_upload ─▶ transfers
-//!           (≤ --concurrency in the whole run) ─▶ bulk_finish_upload
+//!           (≤ the run's limit, see [`crate::limit`]) ─▶ bulk_finish_upload
 //! ```
 //!
 //! A few batches are in flight at once, so batch k+1 is built and started while batch k is
@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::limit::{Concurrency, Limiter, Outcome};
 use crate::prepare::{self, Light, PrepError};
 use crate::report::{ChunkReport, Phase, PhaseTiming, Reporter, Status, UploadReport, EMPTY_MAP};
 use crate::transfer::{self, TransferContext, TransferError};
@@ -40,8 +41,9 @@ pub struct UploadOptions {
     pub mode: ReleaseMode,
     /// Symbol sets per `bulk_start_upload` (posthog-cli default 50).
     pub batch_size: usize,
-    /// Transfers to object storage at once, in the whole run (default 10).
-    pub concurrency: usize,
+    /// Transfers to object storage at once, in the whole run: found by the run (default) or
+    /// fixed (`--concurrency N`).
+    pub concurrency: Concurrency,
     pub force: bool,
     pub skip_on_conflict: bool,
     /// On `release_id_mismatch`, send again without releases (default true).
@@ -66,7 +68,7 @@ impl Default for UploadOptions {
         UploadOptions {
             mode: ReleaseMode::Event,
             batch_size: 50,
-            concurrency: 10,
+            concurrency: Concurrency::default(),
             force: false,
             skip_on_conflict: false,
             skip_release_on_fail: true,
@@ -143,7 +145,10 @@ struct Run {
     /// a heap per thread that allocated, so few, long-lived threads keep the high-water mark low.
     small: Mutex<std::sync::mpsc::Sender<Job>>,
     big: Mutex<std::sync::mpsc::Sender<Job>>,
-    transfers: Arc<Semaphore>,
+    transfers: Arc<Limiter>,
+    /// Budget (KiB) for containers built when their transfer comes (large ones, or dropped from
+    /// `held`): however many transfers the limit allows, these hold at most this much at once.
+    built_late: Arc<Semaphore>,
     /// Chunks started (holding live presigned URLs) but not yet transferring: a batch starts
     /// only when there is room, so URLs are issued just before they are used.
     waiting: Arc<Semaphore>,
@@ -187,6 +192,10 @@ fn workers(n: usize, name: &str) -> std::sync::mpsc::Sender<Job> {
 impl Run {
     fn client(&self) -> &Client {
         self.client.as_ref().expect("network phases run with a client")
+    }
+
+    fn built_late_kib(&self) -> usize {
+        ((self.opts.held_memory / 1024) as usize).max(1024)
     }
 
     fn count(&self, endpoint: &'static str) {
@@ -409,7 +418,7 @@ async fn run(
     let started = Instant::now();
     let mut opts = opts.clone();
     opts.batch_size = opts.batch_size.max(1);
-    opts.concurrency = opts.concurrency.max(1);
+    let ceiling = opts.concurrency.ceiling();
     let threads = if opts.prepare_threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
@@ -453,8 +462,9 @@ async fn run(
         big_input: (opts.prepare_memory / 16).min(BIG_INPUT),
         small: Mutex::new(workers(threads, "symship-prepare")),
         big: Mutex::new(workers(2, "symship-prepare-large")),
-        transfers: Arc::new(Semaphore::new(opts.concurrency)),
-        waiting: Arc::new(Semaphore::new(opts.batch_size.max(opts.concurrency))),
+        transfers: Limiter::new(opts.concurrency),
+        built_late: Arc::new(Semaphore::new(((opts.held_memory / 1024) as usize).max(1024))),
+        waiting: Arc::new(Semaphore::new(opts.batch_size.max(ceiling))),
         warnings: Mutex::new(Vec::new()),
         memo_hits: AtomicU64::new(0),
         opts,
@@ -497,6 +507,7 @@ async fn run(
         presence_unverified: run.opts.effective_conflict().1,
         hashes_from_cache: run.memo_hits.into_inner() as usize,
         unreachable_storage: run.hosts.unreachable(),
+        concurrency: run.transfers.stats(),
     }
 }
 
@@ -690,7 +701,7 @@ fn release_dropped(run: &Run, err: &ApiError) {
 /// Forms batches from the checked chunks and keeps a few in flight.
 async fn coordinate(run: Arc<Run>, mut rx: mpsc::UnboundedReceiver<Item>) {
     let batch = run.opts.batch_size;
-    let max_in_flight = 2 + run.opts.concurrency.div_ceil(batch);
+    let max_in_flight = 2 + run.opts.concurrency.ceiling().div_ceil(batch);
     let mut pending: VecDeque<Item> = VecDeque::new();
     let mut in_flight: JoinSet<Vec<Item>> = JoinSet::new();
     let mut upstream_done = false;
@@ -886,12 +897,23 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
     let outcomes = futures::future::join_all(sends.into_iter().map(|(item, bytes, started, place)| {
         let run = run.clone();
         async move {
-            let _slot = run.transfers.clone().acquire_owned().await.expect("open");
+            let slot = run.transfers.acquire().await;
             drop(place);
+            let mut _late = None;
             let bytes = match bytes {
                 Some(b) => b,
                 None => {
-                    // large, or dropped to stay within the memory budget: built now
+                    // large, or dropped to stay within the memory budget: built now, within
+                    // the budget of late builds (its input size bounds its container's)
+                    let kib =
+                        (run.pairs[item.idx].input_len() / 1024).clamp(1, run.built_late_kib() as u64) as u32;
+                    _late = Some(
+                        run.built_late
+                            .clone()
+                            .acquire_many_owned(kib)
+                            .await
+                            .expect("open"),
+                    );
                     let light = item.light.clone();
                     let mode = run.opts.mode;
                     match run
@@ -911,11 +933,16 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 item.light.chunk_id,
                 run.pairs[item.idx].source.display()
             );
-            let count = || run.count("transfer");
+            let count = || {
+                run.count("transfer");
+                slot.sending();
+            };
+            let on_retry = |e: &ApiError| slot.attempt_failed(Outcome::of_error(e));
             let ctx = TransferContext {
                 client: run.client(),
                 latch: &run.fallback_latch,
                 on_attempt: &count,
+                on_retry: &on_retry,
                 hosts: &run.hosts,
             };
             let r = run
@@ -924,6 +951,13 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                     transfer::send(&ctx, &started, issued, &bytes, &what),
                 )
                 .await;
+            slot.finish(match &r {
+                Ok(()) => Outcome::Sent {
+                    bytes: bytes.len() as u64,
+                },
+                Err(TransferError::Failed(e)) => Outcome::of_error(e),
+                Err(_) => Outcome::Other,
+            });
             if r.is_ok() {
                 run.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 run.reporter.transferred(&item.light.chunk_id, bytes.len() as u64);

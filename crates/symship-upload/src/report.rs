@@ -133,6 +133,8 @@ pub struct UploadReport {
     pub hashes_from_cache: usize,
     /// Object storage hosts that could not be reached: nothing more was sent there.
     pub unreachable_storage: Vec<crate::UnreachableHost>,
+    /// What the transfer limit did: fixed or found, the most transfers at once, back-offs.
+    pub concurrency: crate::LimitStats,
 }
 
 impl crate::UnreachableHost {

@@ -268,6 +268,8 @@ pub(crate) struct TransferContext<'a> {
     pub latch: &'a AtomicBool,
     /// Called once per HTTP attempt (for request counts).
     pub on_attempt: &'a (dyn Fn() + Send + Sync),
+    /// Called with each failed attempt that will be tried again (for the concurrency limit).
+    pub on_retry: &'a (dyn Fn(&ApiError) + Send + Sync),
     pub hosts: &'a Hosts,
 }
 
@@ -387,6 +389,7 @@ pub(crate) async fn send(
         let Some(delay) = policy.delay(attempt, err.retry_after(), unit) else {
             return Err(TransferError::Failed(err));
         };
+        (ctx.on_retry)(&err);
         let msg = err.to_string();
         ctx.client.observer().on_retry(&RetryEvent {
             what,

@@ -60,7 +60,7 @@ fn options(
     if up.batch_size == 0 {
         return Err(UsageError("--batch-size must be at least 1".into()).into());
     }
-    if up.concurrency == 0 {
+    if up.concurrency == Some(0) {
         return Err(UsageError("--concurrency must be at least 1".into()).into());
     }
     let release_id = release_id
@@ -85,7 +85,10 @@ fn options(
         held_memory: tuned.held_memory,
         mode: scan_mode(mode),
         batch_size: up.batch_size,
-        concurrency: up.concurrency,
+        concurrency: up.concurrency.map_or_else(
+            symship_upload::Concurrency::default,
+            symship_upload::Concurrency::Fixed,
+        ),
         force: up.force,
         skip_on_conflict: up.skip_on_conflict,
         skip_release_on_fail,
@@ -168,6 +171,7 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
             })
             .collect(),
         upload_wall_ms: report.wall.as_millis() as u64,
+        concurrency: report.concurrency.into(),
         warnings: report.warnings.clone(),
         errors: report.unreachable_storage.iter().map(|h| h.message()).collect(),
         ..Default::default()

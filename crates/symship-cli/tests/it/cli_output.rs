@@ -228,6 +228,7 @@ fn json_summary_snapshot() {
             "requests",
             "timings_ms",
             "upload_wall_ms",
+            "concurrency",
             "stripped",
             "deleted",
             "warnings",

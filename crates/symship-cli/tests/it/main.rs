@@ -49,7 +49,9 @@ mod release_resolve;
 // The token is never printed, at any log level.
 mod token_never_printed;
 
-// `sourcemap process|upload`: fixtures, conflicts, faults, the hash cache, scale.
+// `sourcemap process|upload`: the transfer limit, fixtures, conflicts, faults, the hash cache,
+// scale.
+mod upload_concurrency;
 mod upload_conflicts;
 mod upload_faults;
 mod upload_fixtures;

@@ -31,8 +31,10 @@ pub async fn handle(
         _ => "other",
     };
     let route = format!("{name}_{op}");
-    let _in_flight = shared.load.storage_request(matches!(op, "put" | "post"));
     let decision = shared.faults.lock().expect("faults lock").decide(&route);
+    let _in_flight = shared
+        .load
+        .storage_request(matches!(op, "put" | "post"), decision.fault.is_some());
     let label = decision.label();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);

@@ -123,7 +123,8 @@ fn requests_in_flight_are_counted() {
     assert_eq!(load.storage_max_in_flight, 3, "{load:?}");
     assert_eq!(load.storage_requests, 3);
     assert_eq!(load.upload_arrivals.len(), 3);
-    assert_eq!(load.upload_arrivals.iter().max(), Some(&3));
+    assert_eq!(load.upload_arrivals.iter().map(|a| a.in_flight).max(), Some(3));
+    assert!(load.upload_arrivals.iter().all(|a| !a.faulted));
     server.reset();
     let load = server.load();
     assert_eq!((load.api_max_in_flight, load.storage_requests), (0, 0));
