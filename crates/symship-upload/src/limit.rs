@@ -13,7 +13,7 @@
 //!   latency), they only queue. After a back-off the baseline is learned again, so a path that
 //!   is simply slower is not cut down step by step.
 //!   One back-off per round trip: failures of attempts sent before the last back-off do not
-//!   cut again.
+//!   cut again, nor does any failure within one mean latency (at least 50 ms) of it.
 //! - **Bounds**: at least 2, at most the ceiling (`Auto { ceiling }`); the memory budget of the
 //!   pipeline bounds the bytes held independently of this count.
 //!
@@ -47,6 +47,8 @@ const LATENCY_FLOOR: Duration = Duration::from_millis(20);
 const LATENCY_WARMUP: u64 = 8;
 /// The weight of a new latency sample in the recent mean.
 const EWMA_ALPHA: f64 = 0.2;
+/// The least time between two back-offs, in seconds (a round trip on loopback is far shorter).
+const MIN_ROUND_TRIP: f64 = 0.05;
 /// A transfer's latency is judged per this many bytes (small chunks: per transfer).
 const LATENCY_UNIT: u64 = 256 * 1024;
 
@@ -130,8 +132,10 @@ struct State {
     limit: f64,
     in_flight: usize,
     slow_start: bool,
-    /// Failures of transfers acquired before this do not back off again.
+    /// Failures of attempts sent before this do not back off again.
     last_backoff: Option<Instant>,
+    /// The mean latency when the last back-off came (seconds): no other back-off within it.
+    round_trip: f64,
     recent: Option<f64>,
     best: Option<f64>,
     samples: u64,
@@ -152,6 +156,7 @@ impl State {
             in_flight: 0,
             slow_start: true,
             last_backoff: None,
+            round_trip: MIN_ROUND_TRIP,
             recent: None,
             best: None,
             samples: 0,
@@ -170,9 +175,13 @@ impl State {
     }
 
     fn backoff(&mut self, factor: f64, began: Instant) -> bool {
-        if self.last_backoff.is_some_and(|t| began < t) {
+        if self
+            .last_backoff
+            .is_some_and(|t| began < t || t.elapsed().as_secs_f64() < self.round_trip)
+        {
             return false;
         }
+        self.round_trip = self.recent.unwrap_or(self.round_trip).max(MIN_ROUND_TRIP);
         self.limit = (self.limit * factor).max(MIN_LIMIT as f64);
         self.slow_start = false;
         self.last_backoff = Some(Instant::now());
@@ -374,6 +383,8 @@ mod tests {
     }
 
     const SENT: Outcome = Outcome::Sent { bytes: 1000 };
+    /// Longer than the least time between two back-offs.
+    const ROUND_TRIP: Duration = Duration::from_millis(60);
 
     #[tokio::test]
     async fn fixed_never_moves_and_caps_in_flight() {
@@ -449,7 +460,8 @@ mod tests {
         assert_eq!(l.limit(), 28, "28 + 28/28.x rounds down");
         steady(&l, &mut held, 28, SENT);
         assert_eq!(l.limit(), 29);
-        // a failure of a transfer begun after the cut cuts again
+        // a failure of a transfer begun after the cut, a round trip later, cuts again
+        std::thread::sleep(ROUND_TRIP);
         steady(&l, &mut held, 1, Outcome::Overload);
         assert_eq!(l.limit(), 20);
         // other failures are not load
@@ -458,8 +470,11 @@ mod tests {
         assert_eq!(l.limit(), 20);
         held.clear();
         for _ in 0..20 {
+            std::thread::sleep(ROUND_TRIP);
             l.try_acquire().unwrap().finish(Outcome::Overload);
         }
+        // within a round trip of the last cut, nothing cuts
+        l.try_acquire().unwrap().finish(Outcome::Overload);
         assert_eq!(l.limit(), MIN_LIMIT);
         let s = l.stats();
         assert_eq!(
@@ -478,10 +493,10 @@ mod tests {
         p.finish(Outcome::Overload);
         assert_eq!(l.limit(), 7);
         // a retry sent after the cut that fails again does
+        std::thread::sleep(ROUND_TRIP);
         let p = l.try_acquire().unwrap();
-        std::thread::sleep(Duration::from_millis(2));
         p.attempt_failed(Outcome::Overload);
-        std::thread::sleep(Duration::from_millis(2));
+        std::thread::sleep(ROUND_TRIP);
         p.sending();
         p.finish(Outcome::Overload);
         assert_eq!(l.limit(), 3);
