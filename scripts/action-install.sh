@@ -46,9 +46,10 @@ case "${1:-}" in
     if [ -n "$want" ] && [ "$want" != "$version" ]; then
       die "this action's source is symship $version, not $want: pin the action to the matching tag (uses: .../symship@v$want) or leave version empty"
     fi
-    # The cache key covers the version and every source file that goes into the binary.
-    hash="$(cd "$src" && find Cargo.toml Cargo.lock crates/symship-cli crates/symship-scan crates/symship-api \
-      crates/symship-release crates/symship-upload -type f -not -path '*/tests/*' -print0 2>/dev/null |
+    # The cache key covers the version and every source file that goes into the binary: every crate
+    # but the test-only ones, so that a new crate is covered without editing this list.
+    hash="$(cd "$src" && find Cargo.toml Cargo.lock crates -type f -not -path '*/tests/*' \
+      -not -path 'crates/symship-testserver/*' -not -path 'crates/symship-test-support/*' -print0 2>/dev/null |
       sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
     key="symship-${RUNNER_OS:-local}-${RUNNER_ARCH:-local}-$version-$hash"
     dir="${HOME}/.cache/symship-action/$key"
