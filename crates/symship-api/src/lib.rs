@@ -11,6 +11,7 @@ pub mod client;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod events;
 pub mod models;
 pub mod retry;
 pub mod token;

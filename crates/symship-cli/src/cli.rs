@@ -99,6 +99,37 @@ pub enum SourcemapCommand {
     Upload(UploadArgs),
     /// Inject, then upload what was injected, over one walk of the build output
     Process(ProcessArgs),
+    /// Resolve a minified position (LINE:COL, as a stack trace prints it) on a local build, as PostHog does
+    Resolve(ResolveArgs),
+    /// Explain why the frames of an error event did or did not resolve (event id, exported event, or one frame)
+    Explain(ExplainArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ResolveArgs {
+    /// The minified chunk (its map is found by its sourceMappingURL or <file>.map), or the map itself
+    #[arg(value_name = "FILE.js|FILE.map")]
+    pub file: PathBuf,
+    /// Line and column as a stack trace prints them (1-based line; the column is used as PostHog uses it)
+    #[arg(value_name = "LINE:COL")]
+    pub position: String,
+}
+
+#[derive(Debug, Clone, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["event_id", "event", "frame"])))]
+pub struct ExplainArgs {
+    /// The $exception event's id (read with GET /api/environments/{project}/events/{id}; needs query:read)
+    #[arg(value_name = "EVENT_ID")]
+    pub event_id: Option<String>,
+    /// An exported $exception event (JSON: the event, or the events API's answer)
+    #[arg(long, value_name = "FILE.json")]
+    pub event: Option<PathBuf>,
+    /// One frame: the script URL, its line and column, as a stack trace prints them
+    #[arg(long, value_name = "URL:LINE:COL")]
+    pub frame: Option<String>,
+    /// The chunk id of the --frame (what posthog-js would have sent with it)
+    #[arg(long, value_name = "ID", requires = "frame")]
+    pub chunk_id: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

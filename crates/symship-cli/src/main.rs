@@ -55,6 +55,8 @@ fn main() -> ExitCode {
         Command::Sourcemap(SourcemapCommand::Inject(a)) => commands::inject::run(a, &cli.global),
         Command::Sourcemap(SourcemapCommand::Upload(a)) => commands::upload::upload(a, &cli.global),
         Command::Sourcemap(SourcemapCommand::Process(a)) => commands::upload::process(a, &cli.global),
+        Command::Sourcemap(SourcemapCommand::Resolve(a)) => commands::resolve::run(a, &cli.global),
+        Command::Sourcemap(SourcemapCommand::Explain(a)) => commands::explain::run(a, &cli.global),
         Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, &cli.global),
         Command::Release(ReleaseCommand::List) => commands::release::list(&cli.global),
         Command::Release(ReleaseCommand::Get(a)) => commands::release::get(a, &cli.global),

@@ -16,6 +16,7 @@ pub mod json;
 pub mod lex;
 pub mod map;
 pub mod pair;
+pub mod resolve;
 pub mod select;
 pub mod snippet;
 mod vlq;

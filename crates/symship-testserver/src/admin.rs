@@ -27,6 +27,7 @@ pub fn reset(shared: &Shared) {
     shared.mutate(|st| {
         st.symbol_sets.clear();
         st.releases.clear();
+        st.events.clear();
     });
     shared.records.lock().expect("records lock").clear();
     shared.violations.lock().expect("violations lock").clear();

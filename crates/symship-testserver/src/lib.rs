@@ -36,7 +36,7 @@ pub use faults::{FaultKind, FaultRule, HOSTILE_CODE, HOSTILE_DETAIL};
 pub use load::{Arrival, LoadStats, Rate, Throttle};
 pub use record::{RecordedRequest, Violation};
 pub use server::{start_async, TestServer};
-pub use state::{ReleaseState, SymbolSetState};
+pub use state::{ReleaseState, StoredEvent, SymbolSetState};
 pub use storage::s3fs::default_s3fs_path;
 pub use time::OffsetDateTime;
 

@@ -24,6 +24,8 @@ pub const BUCKET: &str = "posthog";
 pub const ALL_SCOPES: &str = "*";
 pub const SCOPE_READ: &str = "error_tracking:read";
 pub const SCOPE_WRITE: &str = "error_tracking:write";
+/// The events API's scope (kinds-and-explain.md §4.5).
+pub const SCOPE_QUERY_READ: &str = "query:read";
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -171,8 +173,14 @@ impl TestServer {
                 ],
                 symbol_sets: Vec::new(),
                 releases: Vec::new(),
+                project_token: String::new(),
+                events: Vec::new(),
             },
         };
+        let mut state = state;
+        if state.project_token.is_empty() {
+            state.project_token = format!("phc_{}", hex::encode(rng.random::<[u8; 16]>()));
+        }
         if let Some(p) = &state_path {
             state.save(p)?;
         }
@@ -291,6 +299,28 @@ impl TestServer {
     /// A `phx_` key with every scope (`POSTHOG_CLI_API_KEY`).
     pub fn api_key(&self) -> String {
         self.key_with(ALL_SCOPES)
+    }
+
+    /// The project API key (`phc_...`) that capture requests must carry (posthog-js's token).
+    pub fn project_token(&self) -> String {
+        self.shared.state.lock().expect("state lock").project_token.clone()
+    }
+
+    /// The events captured so far, oldest first.
+    pub fn events(&self) -> Vec<crate::state::StoredEvent> {
+        self.shared.state.lock().expect("state lock").events.clone()
+    }
+
+    /// Records a failure on the symbol set with this ref, as PostHog's symbolication service does
+    /// when it cannot use a set (the set keeps its other fields). `false` if there is none.
+    pub fn set_failure_reason(&self, chunk_id: &str, reason: &str) -> bool {
+        self.shared.mutate(|st| match st.symbol_sets.iter_mut().find(|s| s.ref_ == chunk_id) {
+            Some(s) => {
+                s.failure_reason = Some(reason.to_owned());
+                true
+            }
+            None => false,
+        })
     }
 
     /// A `phx_` key with only `error_tracking:read` (for 403 tests).

@@ -49,6 +49,17 @@ pub struct ApiKey {
     pub scopes: Vec<String>,
 }
 
+/// A captured event, as the events API returns it (kinds-and-explain.md §4.5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    pub uuid: Uuid,
+    pub event: String,
+    pub distinct_id: String,
+    pub properties: serde_json::Value,
+    /// As the client sent it (ISO 8601), else the capture time.
+    pub timestamp: String,
+}
+
 /// Everything that survives a restart with `--data-dir`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct State {
@@ -56,6 +67,12 @@ pub struct State {
     pub keys: Vec<ApiKey>,
     pub symbol_sets: Vec<SymbolSetState>,
     pub releases: Vec<ReleaseState>,
+    /// The project API key (`phc_...`) capture requests carry; empty in a state file written
+    /// before events were stored (one is made at start).
+    #[serde(default)]
+    pub project_token: String,
+    #[serde(default)]
+    pub events: Vec<StoredEvent>,
 }
 
 impl State {

@@ -1,7 +1,9 @@
 //! One module per command.
 pub mod completions;
 pub mod doctor;
+pub mod explain;
 pub mod inject;
 pub mod release;
+pub mod resolve;
 pub mod symbol_sets;
 pub mod upload;

@@ -343,7 +343,7 @@ const MAX_OBJECT_BYTES: u64 = symship_upload::container::MAX_SET_BYTES + 1024 * 
 
 /// GET a presigned object URL (no API key), with the client's retry policy, a body of at most
 /// [`MAX_OBJECT_BYTES`] and the total deadline of a transfer of that size.
-async fn fetch_object(client: &Client, url: &str) -> Result<Vec<u8>, ApiError> {
+pub(crate) async fn fetch_object(client: &Client, url: &str) -> Result<Vec<u8>, ApiError> {
     let shown = url.split('?').next().unwrap_or_default().to_owned();
     let total = client.deadlines().transfer_total(MAX_OBJECT_BYTES);
     symship_api::retry(

@@ -2,6 +2,7 @@
 //! injection, recording, and the views of `symbol_sets` (§2) and `releases` (§4).
 
 mod pagination;
+mod events;
 mod releases;
 pub mod routes;
 mod symbol_sets;
@@ -18,7 +19,7 @@ use crate::errors::ApiError;
 use crate::faults::{Decision, FaultKind};
 use crate::http::{collect_body, cut_body, full, Body, BoxError};
 use crate::record::RecordedRequest;
-use crate::server::{Shared, ALL_SCOPES, SCOPE_READ, SCOPE_WRITE};
+use crate::server::{Shared, ALL_SCOPES, SCOPE_QUERY_READ, SCOPE_READ, SCOPE_WRITE};
 use routes::Route;
 
 /// What a view answers: a status and an optional JSON body.
@@ -97,6 +98,10 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
     let raw_query = req.uri().query().map(str::to_owned);
     let (parts, body) = req.into_parts();
     let body = collect_body(body, None).await.map_err(|(_, e)| e)?.0;
+
+    if events::is_capture_path(&path) && method == http::Method::POST {
+        return Ok(capture_response(&shared, &path, raw_query.as_deref(), &parts.headers, &body));
+    }
 
     let resolved = routes::resolve(&method, &path, shared.mode.old_server);
     let route_name = resolved.as_ref().map(|r| r.route.name()).unwrap_or("unknown");
@@ -297,6 +302,14 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, team: &str, route: &Route)
     if team_id != st.project_id {
         return Err(ApiError::project_not_found());
     }
+    if route.is_events() {
+        let ok = key.scopes.iter().any(|k| k == ALL_SCOPES || k == SCOPE_QUERY_READ);
+        return if ok {
+            Ok(team_id)
+        } else {
+            Err(ApiError::missing_scope(SCOPE_QUERY_READ))
+        };
+    }
     let needed = if route.is_read() { SCOPE_READ } else { SCOPE_WRITE };
     let has = |s: &str| key.scopes.iter().any(|k| k == s);
     let ok = has(ALL_SCOPES) || has(needed) || (needed == SCOPE_READ && has(SCOPE_WRITE));
@@ -327,5 +340,55 @@ async fn dispatch(ctx: Ctx, route: Route) -> ViewResult {
         Route::ReleasesUpdate(id) | Route::ReleasesPartialUpdate(id) => releases::update(&ctx, &id),
         Route::ReleasesDestroy(id) => releases::destroy(&ctx, &id),
         Route::ReleasesByHash(h) => releases::by_hash(&ctx, &h),
+        Route::EventsList => events::list(&ctx.shared, ctx.param("event"), ctx.param("limit")),
+        Route::EventsRetrieve(id) => events::retrieve(&ctx.shared, &id),
     }
+}
+
+/// Answers a capture request (no personal key: the project token is in the body), recorded as
+/// route `capture`.
+fn capture_response(
+    shared: &Shared,
+    path: &str,
+    raw_query: Option<&str>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response<Body> {
+    let query: Vec<(String, String)> = raw_query
+        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let header = |name: http::header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let result = events::capture(
+        shared,
+        &query,
+        &header(http::header::CONTENT_TYPE),
+        &header(http::header::CONTENT_ENCODING),
+        body,
+    );
+    let (status, json) = match result {
+        Ok(r) => (r.status, r.body.unwrap_or(Value::Null)),
+        Err(e) => (e.status, e.body),
+    };
+    shared.record(RecordedRequest {
+        server: "api".into(),
+        route: "capture".into(),
+        method: "POST".into(),
+        path: path.to_owned(),
+        query: raw_query.map(str::to_owned),
+        body: None,
+        status: status.as_u16(),
+        bytes: Some(body.len() as u64),
+        fault: None,
+    });
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(full(Bytes::from(serde_json::to_vec(&json).expect("json"))))
+        .expect("a valid response")
 }

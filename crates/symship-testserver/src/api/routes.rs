@@ -30,6 +30,9 @@ pub enum Route {
     ReleasesPartialUpdate(String),
     ReleasesDestroy(String),
     ReleasesByHash(String),
+    // events (kinds-and-explain.md §4.5)
+    EventsList,
+    EventsRetrieve(String),
 }
 
 impl Route {
@@ -56,7 +59,14 @@ impl Route {
             Route::ReleasesPartialUpdate(_) => "releases_partial_update",
             Route::ReleasesDestroy(_) => "releases_destroy",
             Route::ReleasesByHash(_) => "releases_hash",
+            Route::EventsList => "events_list",
+            Route::EventsRetrieve(_) => "events_retrieve",
         }
+    }
+
+    /// The events routes, which need `query:read` rather than an error-tracking scope.
+    pub fn is_events(&self) -> bool {
+        matches!(self, Route::EventsList | Route::EventsRetrieve(_))
     }
 
     /// `scope_object_read_actions`; everything else needs `error_tracking:write`.
@@ -88,6 +98,24 @@ fn lookup_ok(s: &str) -> bool {
 pub fn resolve(method: &Method, path: &str, old_server: bool) -> Result<Resolved, ApiError> {
     let trimmed = path.strip_suffix('/').unwrap_or(path);
     let segs: Vec<&str> = trimmed.split('/').collect();
+    // ["", "api", base, id, "events", [id]]
+    if segs.len() >= 5
+        && segs[0].is_empty()
+        && segs[1] == "api"
+        && (segs[2] == "projects" || segs[2] == "environments")
+        && segs[4] == "events"
+    {
+        let route = match (&segs[5..], method.as_str()) {
+            ([], "GET") => Route::EventsList,
+            ([id], "GET") if lookup_ok(id) => Route::EventsRetrieve(id.to_string()),
+            ([] | [_], m) if m != "GET" => return Err(ApiError::method_not_allowed(m)),
+            _ => return Err(ApiError::not_found()),
+        };
+        return Ok(Resolved {
+            team: segs[3].to_owned(),
+            route,
+        });
+    }
     // ["", "api", base, id, "error_tracking", resource, rest...]
     if segs.len() < 6 || !segs[0].is_empty() || segs[1] != "api" || segs[4] != "error_tracking" {
         return Err(ApiError::not_found());
