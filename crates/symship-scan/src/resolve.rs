@@ -55,11 +55,7 @@ pub enum NoToken {
     /// The nearest token before the position is on an earlier line: the map has nothing on this
     /// line up to this column (a line the map does not cover, or a position past the file's end).
     #[error("the map has no token on line {line} at or before column {column}; the nearest is on line {token_line} (1-based lines)")]
-    EarlierLine {
-        line: u32,
-        column: u32,
-        token_line: u32,
-    },
+    EarlierLine { line: u32, column: u32, token_line: u32 },
     /// The token found maps to no original location (a one-field mapping segment).
     #[error("the token at line {line}, column {column} (1-based line) maps to no original location")]
     Unmapped { line: u32, column: u32 },
@@ -200,7 +196,10 @@ impl Lookup {
                 token_line: found.line + 1,
             });
         }
-        let token = self.map.get_token(found.token as usize).expect("index entries name tokens of the map");
+        let token = self
+            .map
+            .get_token(found.token as usize)
+            .expect("index entries name tokens of the map");
         let src = token.get_src_id();
         let has_file = src < self.map.get_source_count();
         if !has_file && token.get_src_line() == u32::MAX && token.get_src_col() == u32::MAX {
@@ -283,7 +282,10 @@ pub fn open_local(path: &std::path::Path) -> Result<LocalMap, ResolveError> {
         }
     } else {
         let b = read(path)?;
-        (Some(path.to_path_buf()), Some(String::from_utf8_lossy(&b).into_owned()))
+        (
+            Some(path.to_path_buf()),
+            Some(String::from_utf8_lossy(&b).into_owned()),
+        )
     };
     let chunk_id = chunk_text
         .as_deref()
@@ -307,7 +309,13 @@ pub fn open_local(path: &std::path::Path) -> Result<LocalMap, ResolveError> {
                 let named = other
                     .map(|r| r.split(['?', '#']).next().unwrap_or("").to_owned())
                     .filter(|r| !r.is_empty() && !r.contains("://"))
-                    .map(|r| dir.join(percent_encoding::percent_decode_str(&r).decode_utf8_lossy().as_ref()));
+                    .map(|r| {
+                        dir.join(
+                            percent_encoding::percent_decode_str(&r)
+                                .decode_utf8_lossy()
+                                .as_ref(),
+                        )
+                    });
                 let mut beside = path.as_os_str().to_owned();
                 beside.push(".map");
                 let beside = PathBuf::from(beside);

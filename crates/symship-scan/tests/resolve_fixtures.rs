@@ -129,7 +129,14 @@ fn every_mapped_token_of_every_fixture_map() {
             let (line, col) = t.get_dst();
             let want = expected(&sm, line, col);
             let got = ours(&l, line + 1, col);
-            assert_eq!(got, want, "{} token at {}:{} (0-based)", path.display(), line, col);
+            assert_eq!(
+                got,
+                want,
+                "{} token at {}:{} (0-based)",
+                path.display(),
+                line,
+                col
+            );
             resolved += usize::from(got.is_some());
         }
     }
@@ -155,7 +162,9 @@ fn a_1_based_column_probes_one_to_the_right() {
                 let want = expected(sm, b.get_dst_line(), b.get_dst_col());
                 let got = got.ok().map(|o| (o.source, o.line, o.column, o.name));
                 assert_eq!(got, want, "{}", path.display());
-                if want.is_some_and(|w| w != expected(sm, a.get_dst_line(), a.get_dst_col()).unwrap_or_default()) {
+                if want
+                    .is_some_and(|w| w != expected(sm, a.get_dst_line(), a.get_dst_col()).unwrap_or_default())
+                {
                     seen += 1;
                 }
             }

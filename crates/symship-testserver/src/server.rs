@@ -303,7 +303,12 @@ impl TestServer {
 
     /// The project API key (`phc_...`) that capture requests must carry (posthog-js's token).
     pub fn project_token(&self) -> String {
-        self.shared.state.lock().expect("state lock").project_token.clone()
+        self.shared
+            .state
+            .lock()
+            .expect("state lock")
+            .project_token
+            .clone()
     }
 
     /// The events captured so far, oldest first.
@@ -314,13 +319,15 @@ impl TestServer {
     /// Records a failure on the symbol set with this ref, as PostHog's symbolication service does
     /// when it cannot use a set (the set keeps its other fields). `false` if there is none.
     pub fn set_failure_reason(&self, chunk_id: &str, reason: &str) -> bool {
-        self.shared.mutate(|st| match st.symbol_sets.iter_mut().find(|s| s.ref_ == chunk_id) {
-            Some(s) => {
-                s.failure_reason = Some(reason.to_owned());
-                true
-            }
-            None => false,
-        })
+        self.shared.mutate(
+            |st| match st.symbol_sets.iter_mut().find(|s| s.ref_ == chunk_id) {
+                Some(s) => {
+                    s.failure_reason = Some(reason.to_owned());
+                    true
+                }
+                None => false,
+            },
+        )
     }
 
     /// A `phx_` key with only `error_tracking:read` (for 403 tests).

@@ -7,7 +7,9 @@
 //! 1. the frame has a position (`lineno`/`colno`; without one PostHog treats it as not minified);
 //! 2. the frame has a `chunk_id` (posthog-js tags frames of injected files only);
 //! 3. a symbol set with that ref exists;
-//! 4. it has no `failure_reason`, and it is finished (its file is stored);
+//! 4. it has no `failure_reason`, and it is finished: its file is in object storage (a started,
+//!    unfinished set has a `storage_ptr` that names no object; protocol §3 "If finish is never
+//!    called");
 //! 5. its release (shown, never a broken link);
 //! 6. its stored chunk is the file that ran (the frame's line and column exist in it, and it
 //!    registers the same chunk id);
@@ -21,7 +23,7 @@ use std::collections::HashMap;
 use anyhow::{anyhow, bail};
 use serde::Serialize;
 use serde_json::{json, Value};
-use symship_api::{ApiError, Client, SymbolSet};
+use symship_api::{Client, SymbolSet};
 use symship_scan::resolve::{Lookup, Original, ResolveError};
 
 use crate::api;
@@ -76,14 +78,18 @@ impl Verdict {
         match self {
             Verdict::Resolved => "resolved",
             Verdict::NoLocation => "no line and column: PostHog shows the frame as it is (not minified)",
-            Verdict::OtherPlatform => "not a JavaScript frame; explain reads web and node JavaScript frames only",
+            Verdict::OtherPlatform => {
+                "not a JavaScript frame; explain reads web and node JavaScript frames only"
+            }
             Verdict::NoChunkId => "the SDK sent no chunk id with this frame",
             Verdict::NotUploaded => "no symbol set has this chunk id",
             Verdict::NotFinished => "the symbol set's upload never finished",
             Verdict::UploadFailed => "PostHog recorded a failure for this symbol set",
             Verdict::WrongBytes => "the symbol set was uploaded for other bytes than the file that ran",
             Verdict::PositionOutsideMap => "the sourcemap has no token at this position",
-            Verdict::UnreadableSymbolSet => "the stored symbol set cannot be read as JavaScript and a sourcemap",
+            Verdict::UnreadableSymbolSet => {
+                "the stored symbol set cannot be read as JavaScript and a sourcemap"
+            }
         }
     }
 
@@ -98,7 +104,7 @@ impl Verdict {
                 "the file was injected but its symbol set was never uploaded to this project: run `symship sourcemap upload -d DIR` on the exact files you deployed (check the host and project id too)"
             }
             Verdict::NotFinished => {
-                "an upload started this symbol set but never stored its file (it failed or was interrupted): run `symship sourcemap upload -d DIR` on the same files again; it finishes the set"
+                "an upload started this symbol set but its file never reached object storage (the upload failed or was interrupted before it finished; PostHog drops such a set at its first lookup): run `symship sourcemap upload -d DIR` on the same files again"
             }
             Verdict::UploadFailed => {
                 "fix what the failure says, then upload the chunk again with `symship sourcemap upload -d DIR --force` so PostHog stores a new copy"
@@ -166,7 +172,10 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         let uuid = crate::commands::symbol_sets::parse_uuid(id.trim(), "event id")?;
         let c = api::client_from_globals(global)?;
         let e = api::block_on(c.get_event(uuid))?.map_err(|e| match e.status() {
-            Some(404) => anyhow!("no event {id} in project {}: check the id and the project (POSTHOG_CLI_PROJECT_ID)", c.project_id()),
+            Some(404) => anyhow!(
+                "no event {id} in project {}: check the id and the project (POSTHOG_CLI_PROJECT_ID)",
+                c.project_id()
+            ),
             Some(403) => anyhow!("{e}: reading events needs a personal API key with the query:read scope"),
             _ => anyhow::Error::new(e),
         })?;
@@ -190,7 +199,12 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
 
     let broken = reports
         .iter()
-        .filter(|r| !matches!(r.verdict, Verdict::Resolved | Verdict::NoLocation | Verdict::OtherPlatform))
+        .filter(|r| {
+            !matches!(
+                r.verdict,
+                Verdict::Resolved | Verdict::NoLocation | Verdict::OtherPlatform
+            )
+        })
         .count();
     if global.output == OutputFormat::Json {
         let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -226,7 +240,9 @@ fn frame_event(spec: &str, chunk_id: Option<&str>) -> anyhow::Result<EventIn> {
         id: None,
         timestamp: None,
         release_id: None,
-        exceptions: vec![json!({"type": "Error", "value": "(--frame)", "stacktrace": {"type": "raw", "frames": [frame]}})],
+        exceptions: vec![
+            json!({"type": "Error", "value": "(--frame)", "stacktrace": {"type": "raw", "frames": [frame]}}),
+        ],
     })
 }
 
@@ -336,7 +352,10 @@ impl FrameIn {
     /// The links that need no server: platform, position, chunk id.
     fn precheck(&mut self) {
         let platform = self.report.platform.clone().unwrap_or_default();
-        if !matches!(platform.as_str(), "web:javascript" | "javascript" | "node:javascript" | "") {
+        if !matches!(
+            platform.as_str(),
+            "web:javascript" | "javascript" | "node:javascript" | ""
+        ) {
             self.link("platform", false, platform);
             return self.end(Verdict::OtherPlatform);
         }
@@ -344,7 +363,11 @@ impl FrameIn {
             self.link("position", false, "no lineno/colno");
             return self.end(Verdict::NoLocation);
         };
-        self.link("position", true, format!("line {l}, column {c} (as the engine printed them)"));
+        self.link(
+            "position",
+            true,
+            format!("line {l}, column {c} (as the engine printed them)"),
+        );
         match self.report.chunk_id.clone() {
             Some(id) => self.link("chunk id", true, id),
             None => {
@@ -357,7 +380,7 @@ impl FrameIn {
 
 async fn walk_all(client: &Client, frames: Vec<FrameIn>) -> Vec<FrameReport> {
     let mut sets: HashMap<String, Result<Option<SymbolSet>, String>> = HashMap::new();
-    let mut stored: HashMap<String, Result<Stored, String>> = HashMap::new();
+    let mut stored: HashMap<String, Result<Stored, Fetch>> = HashMap::new();
     let mut out = Vec::new();
     for mut f in frames {
         if !f.ended() {
@@ -375,10 +398,13 @@ async fn walk(
     client: &Client,
     f: &mut FrameIn,
     sets: &mut HashMap<String, Result<Option<SymbolSet>, String>>,
-    stored: &mut HashMap<String, Result<Stored, String>>,
+    stored: &mut HashMap<String, Result<Stored, Fetch>>,
 ) {
     let id = f.report.chunk_id.clone().expect("checked");
-    let (lineno, colno) = (f.report.lineno.expect("checked"), f.report.colno.expect("checked"));
+    let (lineno, colno) = (
+        f.report.lineno.expect("checked"),
+        f.report.colno.expect("checked"),
+    );
     if !sets.contains_key(&id) {
         let r = client.find_symbol_set(&id).await.map_err(|e| e.to_string());
         sets.insert(id.clone(), r);
@@ -390,7 +416,11 @@ async fn walk(
             return f.end(Verdict::NotUploaded);
         }
         Ok(None) => {
-            f.link("symbol set", false, format!("no symbol set with ref {id} in project {}", client.project_id()));
+            f.link(
+                "symbol set",
+                false,
+                format!("no symbol set with ref {id} in project {}", client.project_id()),
+            );
             return f.end(Verdict::NotUploaded);
         }
         Ok(Some(s)) => s.clone(),
@@ -425,18 +455,30 @@ async fn walk(
         stored.insert(id.clone(), r);
     }
     let s = match &stored[&id] {
-        Err(e) => {
+        Err(Fetch::Missing(e)) => {
+            f.link("download", false, e.clone());
+            return f.end(Verdict::NotFinished);
+        }
+        Err(Fetch::Other(e)) => {
             f.link("download", false, e.clone());
             return f.end(Verdict::UnreadableSymbolSet);
         }
         Ok(s) => s,
     };
-    f.link("download", true, format!("{} bytes of JavaScript and its map", s.source.len()));
+    f.link(
+        "download",
+        true,
+        format!("{} bytes of JavaScript and its map", s.source.len()),
+    );
     if let Some(problem) = wrong_bytes(&s.source, &id, lineno, colno) {
         f.link("same bytes", false, problem);
         return f.end(Verdict::WrongBytes);
     }
-    f.link("same bytes", true, format!("the stored chunk registers {id} and has line {lineno} up to column {colno}"));
+    f.link(
+        "same bytes",
+        true,
+        format!("the stored chunk registers {id} and has line {lineno} up to column {colno}"),
+    );
     let lookup = match &s.lookup {
         Ok(l) => l,
         Err(e) => {
@@ -460,7 +502,11 @@ async fn walk(
             f.end(Verdict::Resolved)
         }
         Err(ResolveError::TokenNotFound { why, .. }) => {
-            f.link("resolve", false, format!("token not found for {lineno}:{colno}: {why}"));
+            f.link(
+                "resolve",
+                false,
+                format!("token not found for {lineno}:{colno}: {why}"),
+            );
             f.end(Verdict::PositionOutsideMap)
         }
         Err(e) => {
@@ -496,22 +542,39 @@ fn wrong_bytes(source: &str, id: &str, lineno: u32, colno: u32) -> Option<String
     None
 }
 
-async fn download(client: &Client, set: &SymbolSet) -> Result<Stored, String> {
-    let url = client
-        .symbol_set_download_url(set.id)
-        .await
-        .map_err(|e: ApiError| format!("no download link: {e}"))?
-        .url;
+/// Why a set's file could not be had.
+enum Fetch {
+    /// There is no file: the set was started, its upload never reached object storage.
+    Missing(String),
+    Other(String),
+}
+
+async fn download(client: &Client, set: &SymbolSet) -> Result<Stored, Fetch> {
+    let url = match client.symbol_set_download_url(set.id).await {
+        Ok(u) => u.url,
+        Err(e) if e.status() == Some(404) => {
+            return Err(Fetch::Missing(format!("the server has no file for it: {e}")))
+        }
+        Err(e) => return Err(Fetch::Other(format!("no download link: {e}"))),
+    };
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err("the server's download link is not an http(s) URL".into());
+        return Err(Fetch::Other(
+            "the server's download link is not an http(s) URL".into(),
+        ));
     }
-    let bytes = fetch_object(client, &url)
-        .await
-        .map_err(|e| format!("download failed: {e}"))?;
+    let bytes = match fetch_object(client, &url).await {
+        Ok(b) => b,
+        Err(e) if e.status() == Some(404) => {
+            return Err(Fetch::Missing(format!(
+                "its storage_ptr names no object in object storage ({e}): the upload never finished"
+            )))
+        }
+        Err(e) => return Err(Fetch::Other(format!("download failed: {e}"))),
+    };
     symship_upload::container::check_declared_size(&bytes, symship_upload::container::MAX_DECOMPRESSED)
-        .map_err(|e| e.to_string())?;
+        .map_err(Fetch::Other)?;
     let (source, map) = symship_upload::container::read(&bytes)
-        .map_err(|e| format!("not a JavaScript symbol set: {e}"))?;
+        .map_err(|e| Fetch::Other(format!("not a JavaScript symbol set: {e}")))?;
     let label = format!("the map of symbol set {}", set.reference);
     let lookup = Lookup::parse(map.as_bytes(), &label);
     Ok(Stored { source, lookup })
@@ -522,8 +585,16 @@ fn text_report(event: &EventIn, reports: &[FrameReport], broken: usize) -> Strin
     match &event.id {
         Some(id) => out.push_str(&format!(
             "event {id}{}{}\n",
-            event.timestamp.as_deref().map(|t| format!(" at {t}")).unwrap_or_default(),
-            event.release_id.as_deref().map(|r| format!(", $release_id {r}")).unwrap_or_default()
+            event
+                .timestamp
+                .as_deref()
+                .map(|t| format!(" at {t}"))
+                .unwrap_or_default(),
+            event
+                .release_id
+                .as_deref()
+                .map(|r| format!(", $release_id {r}"))
+                .unwrap_or_default()
         )),
         None => out.push_str("frame given on the command line\n"),
     }
@@ -594,7 +665,9 @@ mod tests {
     fn wrong_bytes_reads_lines_and_registration() {
         let src = "line one\nshort\n";
         assert!(wrong_bytes(src, "id", 3, 1).unwrap().contains("has 2 lines"));
-        assert!(wrong_bytes(src, "id", 2, 9).unwrap().contains("5 characters long"));
+        assert!(wrong_bytes(src, "id", 2, 9)
+            .unwrap()
+            .contains("5 characters long"));
         assert_eq!(wrong_bytes(src, "id", 2, 6), None);
     }
 }

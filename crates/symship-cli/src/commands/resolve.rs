@@ -49,7 +49,11 @@ pub fn run(args: &ResolveArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         out.push_str(&format!("  map       {map}\n"));
         out.push_str(&format!(
             "  chunk id  {}\n",
-            describe_ids(local.chunk_id.as_deref(), local.map_chunk_id.as_deref(), local.chunk.is_some())
+            describe_ids(
+                local.chunk_id.as_deref(),
+                local.map_chunk_id.as_deref(),
+                local.chunk.is_some()
+            )
         ));
         match &result {
             Ok(o) => out.push_str(&original_text(o, "  ")),
@@ -68,9 +72,13 @@ pub fn run(args: &ResolveArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
 fn describe_ids(chunk: Option<&str>, map: Option<&str>, has_chunk: bool) -> String {
     match (chunk, map) {
         (Some(c), Some(m)) if c == m => c.to_owned(),
-        (Some(c), Some(m)) => format!("{c} (the map says {m}: the pair was injected twice or mixed up; upload the chunk's own map)"),
+        (Some(c), Some(m)) => format!(
+            "{c} (the map says {m}: the pair was injected twice or mixed up; upload the chunk's own map)"
+        ),
         (Some(c), None) => format!("{c} (the map has no chunk_id: run `symship sourcemap inject` on both)"),
-        (None, Some(m)) if has_chunk => format!("none in the chunk (the map says {m}: the chunk was rebuilt or copied after injection)"),
+        (None, Some(m)) if has_chunk => {
+            format!("none in the chunk (the map says {m}: the chunk was rebuilt or copied after injection)")
+        }
         (None, Some(m)) => format!("{m} (from the map; the chunk is not beside it)"),
         (None, None) => "none: not injected (run `symship sourcemap inject` before deploying)".to_owned(),
     }
@@ -97,7 +105,9 @@ pub fn original_text(o: &Original, indent: &str) -> String {
         o.token_column
     ));
     if let Some(ctx) = &o.context {
-        let width = (ctx.after.last().map_or(ctx.line.number, |l| l.number) + 1).to_string().len();
+        let width = (ctx.after.last().map_or(ctx.line.number, |l| l.number) + 1)
+            .to_string()
+            .len();
         let line = |l: &resolve::ContextLine, mark: &str| {
             format!("{indent}  {mark} {:>width$} | {}\n", l.number + 1, l.text)
         };

@@ -44,7 +44,12 @@ fn capture_error(status: StatusCode, code: &str, detail: &str) -> ApiError {
 
 /// Decodes a capture body into its JSON value, as PostHog's capture service reads the
 /// encodings posthog-js sends.
-pub fn decode_capture(query: &[(String, String)], content_type: &str, content_encoding: &str, body: &[u8]) -> Result<Value, String> {
+pub fn decode_capture(
+    query: &[(String, String)],
+    content_type: &str,
+    content_encoding: &str,
+    body: &[u8],
+) -> Result<Value, String> {
     let compression = query
         .iter()
         .find(|(k, _)| k == "compression")
@@ -82,7 +87,13 @@ pub fn decode_capture(query: &[(String, String)], content_type: &str, content_en
 }
 
 /// Handles one capture request: stores its events and answers `{"status": 1}`.
-pub fn capture(shared: &Shared, query: &[(String, String)], content_type: &str, content_encoding: &str, body: &[u8]) -> ViewResult {
+pub fn capture(
+    shared: &Shared,
+    query: &[(String, String)],
+    content_type: &str,
+    content_encoding: &str,
+    body: &[u8],
+) -> ViewResult {
     let value = decode_capture(query, content_type, content_encoding, body)
         .map_err(|e| ApiError::validation("invalid_payload", format!("Malformed request data: {e}")))?;
     let (api_key, events) = match value {
@@ -95,7 +106,12 @@ pub fn capture(shared: &Shared, query: &[(String, String)], content_type: &str, 
         }
         Value::Array(a) => (None, a),
         v @ Value::Object(_) => (None, vec![v]),
-        _ => return Err(ApiError::validation("invalid_payload", "expected an event, a list or a batch")),
+        _ => {
+            return Err(ApiError::validation(
+                "invalid_payload",
+                "expected an event, a list or a batch",
+            ))
+        }
     };
     let token = shared.state.lock().expect("state lock").project_token.clone();
     let mut stored = Vec::with_capacity(events.len());
@@ -103,7 +119,11 @@ pub fn capture(shared: &Shared, query: &[(String, String)], content_type: &str, 
         let key = api_key
             .clone()
             .or_else(|| e.get("api_key").and_then(Value::as_str).map(str::to_owned))
-            .or_else(|| e.pointer("/properties/token").and_then(Value::as_str).map(str::to_owned));
+            .or_else(|| {
+                e.pointer("/properties/token")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            });
         match key {
             None => {
                 return Err(capture_error(
@@ -122,7 +142,10 @@ pub fn capture(shared: &Shared, query: &[(String, String)], content_type: &str, 
             Some(_) => {}
         }
         let Some(name) = e.get("event").and_then(Value::as_str) else {
-            return Err(ApiError::validation("invalid_payload", "an event without \"event\""));
+            return Err(ApiError::validation(
+                "invalid_payload",
+                "an event without \"event\"",
+            ));
         };
         let properties = e.get("properties").cloned().unwrap_or_else(|| json!({}));
         let distinct_id = e
@@ -185,7 +208,10 @@ pub fn retrieve(shared: &Shared, id: &str) -> ViewResult {
 
 /// `GET events/?event=&limit=`: newest first.
 pub fn list(shared: &Shared, event: Option<&str>, limit: Option<&str>) -> ViewResult {
-    let limit = limit.and_then(|l| l.parse::<usize>().ok()).unwrap_or(100).clamp(1, 1000);
+    let limit = limit
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 1000);
     let st = shared.state.lock().expect("state lock");
     let mut results: Vec<&StoredEvent> = st
         .events
@@ -194,5 +220,8 @@ pub fn list(shared: &Shared, event: Option<&str>, limit: Option<&str>) -> ViewRe
         .collect();
     results.sort_by(|a, b| b.timestamp.cmp(&a.timestamp));
     let results: Vec<Value> = results.into_iter().take(limit).map(event_json).collect();
-    Ok(Reply::json(StatusCode::OK, json!({"next": null, "results": results})))
+    Ok(Reply::json(
+        StatusCode::OK,
+        json!({"next": null, "results": results}),
+    ))
 }

@@ -1,8 +1,8 @@
 //! The PostHog API server: routing, authentication (§1, §2.8 "Other responses"), fault
 //! injection, recording, and the views of `symbol_sets` (§2) and `releases` (§4).
 
-mod pagination;
 mod events;
+mod pagination;
 mod releases;
 pub mod routes;
 mod symbol_sets;
@@ -100,7 +100,13 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
     let body = collect_body(body, None).await.map_err(|(_, e)| e)?.0;
 
     if events::is_capture_path(&path) && method == http::Method::POST {
-        return Ok(capture_response(&shared, &path, raw_query.as_deref(), &parts.headers, &body));
+        return Ok(capture_response(
+            &shared,
+            &path,
+            raw_query.as_deref(),
+            &parts.headers,
+            &body,
+        ));
     }
 
     let resolved = routes::resolve(&method, &path, shared.mode.old_server);
@@ -303,7 +309,10 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, team: &str, route: &Route)
         return Err(ApiError::project_not_found());
     }
     if route.is_events() {
-        let ok = key.scopes.iter().any(|k| k == ALL_SCOPES || k == SCOPE_QUERY_READ);
+        let ok = key
+            .scopes
+            .iter()
+            .any(|k| k == ALL_SCOPES || k == SCOPE_QUERY_READ);
         return if ok {
             Ok(team_id)
         } else {
