@@ -29,6 +29,9 @@ mod inject_fixtures;
 mod inject_release;
 mod inject_robustness;
 
+// `sourcemap explain` and `resolve` on real $exception events from @posthog/core (issue 19).
+mod explain;
+
 // Hostile input (deep maps, huge lines, odd names) against the test server.
 mod hostile_input;
 

@@ -7,14 +7,11 @@
 //! error and sends it to the test server's capture path, then runs `symship sourcemap explain` on
 //! the stored event and asserts the verdict and the hint of every in-app frame.
 
-mod upload_common;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
+use symship_test_support::{copy_dir, node, repo_root, start, symship_for};
 use symship_testserver::{Config, FaultKind, FaultRule, TestServer};
-use upload_common::{copy_dir, repo_root, start, symship_for};
 
 const APP: &str = "fixtures/esbuild-node-hashbang/dist";
 
@@ -53,7 +50,7 @@ fn symship_ok(server: &TestServer, dir: &Path, args: &[&str]) {
 /// server stored.
 fn crash(server: &TestServer, dir: &Path) -> String {
     let before = server.events().len();
-    let out = Command::new("node")
+    let out = node()
         .arg("--require")
         .arg(harness())
         .arg(dir.join("cli.js"))
