@@ -16,3 +16,6 @@ mod modes;
 
 // Which files a selection finds.
 mod select;
+
+// resolve against the sourcemap crate's own lookup under cymbal's conventions, on every fixture map.
+mod resolve_fixtures;

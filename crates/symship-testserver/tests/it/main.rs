@@ -23,6 +23,9 @@ mod rules;
 // §2.9 legacy and §2.10 management endpoints, §4 releases.
 mod management;
 
+// Events: the capture paths and encodings posthog-js and @posthog/core use, the events API.
+mod events;
+
 // The binary: dotenv lines, --data-dir, clean exit on signals.
 mod binary;
 

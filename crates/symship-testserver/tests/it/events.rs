@@ -3,8 +3,6 @@
 //! magic bytes alone), refuse an unknown project token, and the events API serves what was
 //! stored, to a key with `query:read` only.
 
-mod common;
-
 use std::io::Write as _;
 
 use base64::Engine as _;
@@ -24,7 +22,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 
 #[test]
 fn capture_encodings_and_the_events_api() {
-    let server = common::server();
+    let server = crate::common::server();
     let base = server.base_url();
     let token = server.project_token();
     assert!(token.starts_with("phc_"), "{token}");
