@@ -291,6 +291,25 @@ pub enum SymbolSetsCommand {
     Delete(SymbolSetDeleteArgs),
     /// Delete symbol sets that no error has used for a while
     Prune(SymbolSetPruneArgs),
+    /// Unpack a symbol-set container file (any kind) offline, as posthog-cli's extract does
+    Extract(SymbolSetExtractArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SymbolSetExtractArgs {
+    /// The container file (as stored in PostHog's object storage)
+    pub file: PathBuf,
+    /// Directory to write into: <name>.js + <name>.js.map, <name>.hbc.map, <name>.txt, or <name>/ with
+    /// a native zip's entries (dwarf, __source/...). posthog-cli's `-o`; its `--output` is
+    /// symship's global output format, hence `--out-dir`
+    #[arg(
+        short = 'o',
+        long = "out-dir",
+        visible_alias = "output-dir",
+        value_name = "DIR",
+        default_value = "."
+    )]
+    pub out_dir: PathBuf,
 }
 
 /// The `status` filter of the symbol set list.

@@ -2,6 +2,7 @@
 pub mod completions;
 pub mod doctor;
 pub mod explain;
+pub mod extract;
 pub mod inject;
 pub mod release;
 pub mod resolve;

@@ -34,6 +34,7 @@ pub fn run(cmd: &SymbolSetsCommand, global: &GlobalArgs) -> anyhow::Result<Exit>
         SymbolSetsCommand::Download(a) => download(a, global),
         SymbolSetsCommand::Delete(a) => delete(a, global),
         SymbolSetsCommand::Prune(a) => prune(a, global),
+        SymbolSetsCommand::Extract(a) => crate::commands::extract::extract(a, global),
     }
 }
 

@@ -45,6 +45,9 @@ mod manage_symbol_sets;
 mod npm_launcher;
 mod plugins_rollup;
 
+// `symbol-sets extract`: every container kind, offline.
+mod symbol_sets_extract;
+
 // Release resolution, and agreement with posthog-cli 0.19.0.
 mod release_posthog_cli;
 mod release_resolve;
