@@ -43,6 +43,8 @@ pub enum Verdict {
     OtherPlatform,
     /// The SDK sent no chunk id with the frame.
     NoChunkId,
+    /// The server could not be asked about the symbol set (network, key, host).
+    LookupFailed,
     /// No symbol set has the frame's chunk id as its ref.
     NotUploaded,
     /// The set exists but its file was never stored (the upload did not finish).
@@ -64,6 +66,7 @@ impl Verdict {
             Verdict::NoLocation => "no_location",
             Verdict::OtherPlatform => "other_platform",
             Verdict::NoChunkId => "no_chunk_id",
+            Verdict::LookupFailed => "lookup_failed",
             Verdict::NotUploaded => "not_uploaded",
             Verdict::NotFinished => "not_finished",
             Verdict::UploadFailed => "upload_failed",
@@ -82,6 +85,7 @@ impl Verdict {
                 "not a JavaScript frame; explain reads web and node JavaScript frames only"
             }
             Verdict::NoChunkId => "the SDK sent no chunk id with this frame",
+            Verdict::LookupFailed => "the server could not be asked about the symbol set",
             Verdict::NotUploaded => "no symbol set has this chunk id",
             Verdict::NotFinished => "the symbol set's upload never finished",
             Verdict::UploadFailed => "PostHog recorded a failure for this symbol set",
@@ -99,6 +103,9 @@ impl Verdict {
             Verdict::Resolved | Verdict::NoLocation | Verdict::OtherPlatform => return None,
             Verdict::NoChunkId => {
                 "the file that ran carries no chunk-id snippet: it was not injected, or the deployed file is not the injected one (injected after deploy, or rebuilt since), or the SDK is too old to tag frames with chunk ids. Run `symship sourcemap process -d DIR` (inject and upload) on the build output before deploying it, deploy those files unchanged, and use a current posthog-js / @posthog/core"
+            }
+            Verdict::LookupFailed => {
+                "check the host, the project id and the key (it needs error_tracking:read), and the network; `symship doctor` checks them and `-v` shows every request"
             }
             Verdict::NotUploaded => {
                 "the file was injected but its symbol set was never uploaded to this project: run `symship sourcemap upload -d DIR` on the exact files you deployed (check the host and project id too)"
@@ -412,8 +419,7 @@ async fn walk(
     let set = match &sets[&id] {
         Err(e) => {
             f.link("symbol set", false, format!("could not ask the server: {e}"));
-            // not a verdict about the chain: the lookup itself failed
-            return f.end(Verdict::NotUploaded);
+            return f.end(Verdict::LookupFailed);
         }
         Ok(None) => {
             f.link(
