@@ -120,6 +120,13 @@ pub struct ChunkEntry {
     pub map: String,
     pub chunk_id: String,
     pub outcome: String,
+    /// The symbol set's kind (`symship_core::kind::Kind::code`: `source_and_map`, `hermes_map`,
+    /// `proguard_mapping`, ...).
+    pub kind: String,
+    /// The symbol set's ref (the chunk id of web and Hermes sets, the map id of ProGuard ones);
+    /// `chunk_id` says the same, under the name the PostHog API gives it.
+    #[serde(rename = "ref")]
+    pub reference: String,
 }
 
 impl Summary {

@@ -40,15 +40,7 @@ use crate::map::MapDoc;
 use crate::pair::{self, MapLocation, Pair};
 use crate::{snippet, SkipReason};
 
-/// Where the release id lives (`--release-mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReleaseMode {
-    /// Content-derived chunk ids; the release id is embedded in the chunk's snippet.
-    #[default]
-    Event,
-    /// Random UUIDv7 chunk ids; the release id is stamped into the map.
-    SymbolSet,
-}
+pub use symship_core::release_mode::ReleaseMode;
 
 #[derive(Debug, Clone, Default)]
 pub struct InjectOptions {

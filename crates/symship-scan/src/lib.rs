@@ -18,6 +18,7 @@ pub mod map;
 pub mod pair;
 pub mod resolve;
 pub mod select;
+pub mod set;
 pub mod snippet;
 mod vlq;
 

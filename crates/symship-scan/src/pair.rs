@@ -7,14 +7,8 @@ use std::path::{Path, PathBuf};
 use crate::select::Candidate;
 use crate::{SkipReason, Skipped};
 
-/// Where a chunk's map lives.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum MapLocation {
-    /// A separate file.
-    File(PathBuf),
-    /// A base64 `data:` URL in the chunk's own `sourceMappingURL` comment.
-    Inline,
-}
+/// Where a chunk's map lives (the pipeline's vocabulary: `symship_core::set::MapLocation`).
+pub use symship_core::set::MapLocation;
 
 /// A chunk and its map.
 #[derive(Debug, Clone)]

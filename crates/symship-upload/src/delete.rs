@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use symship_scan::MapLocation;
+use symship_core::set::MapLocation;
 
 use crate::report::UploadReport;
 
@@ -125,7 +125,7 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
                 }
             }
         }
-        if let MapLocation::File(m) = &c.map {
+        if let Some(MapLocation::File(m)) = &c.map {
             let e = maps.entry(m.clone()).or_insert(true);
             *e &= ok;
         }
@@ -273,7 +273,8 @@ mod tests {
         }
         crate::ChunkReport {
             source: src,
-            map: MapLocation::File(dir.join(map)),
+            kind: symship_core::kind::Kind::SourceAndMap,
+            map: Some(MapLocation::File(dir.join(map))),
             chunk_id: Some(name.into()),
             content_hash: None,
             bytes: None,

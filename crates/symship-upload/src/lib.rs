@@ -1,28 +1,27 @@
 //! symship-upload: gets a build's symbol sets into PostHog, fast, with flat memory, and with an
 //! honest account of every chunk.
 //!
-//! - [`container`]: the posthog-symbol-data v2 SourceAndMap container (spec §6).
 //! - [`upload`] / [`plan`]: the pipeline over the protocol of spec §2 (`bulk_check_upload`,
-//!   `bulk_start_upload`, presigned transfer, `bulk_finish_upload`); `plan` is `--dry-run`.
+//!   `bulk_start_upload`, presigned transfer, `bulk_finish_upload`), for symbol sets of any kind
+//!   ([`symship_core::set::SymbolSet`]: the pipeline knows no kind); `plan` is `--dry-run`.
+//! - [`container`]: re-exported from `symship_core::container` (the posthog-symbol-data container).
 //! - [`delete_after`]: `--delete-after` with the safety rules of spec §5.5.
 //! - [`Reporter`]: progress callbacks; the library never prints.
 //!
 //! A chunk is [`Status::Uploaded`] only after `bulk_finish_upload` succeeded for it.
 //!
 //! ```no_run
-//! # async fn f(client: symship_api::Client, pairs: Vec<symship_scan::Pair>) {
+//! # async fn f(client: symship_api::Client, sets: Vec<std::sync::Arc<dyn symship_core::set::SymbolSet>>) {
 //! use std::sync::Arc;
-//! let report = symship_upload::upload(&client, pairs, &Default::default(), Arc::new(symship_upload::NoReporter)).await;
+//! let report = symship_upload::upload(&client, sets, &Default::default(), Arc::new(symship_upload::NoReporter)).await;
 //! assert!(!report.has_failures());
 //! # }
 //! ```
 
-pub mod container;
 pub mod delete;
 pub mod limit;
 pub mod memo;
 mod pipeline;
-mod prepare;
 pub mod report;
 mod transfer;
 
@@ -31,5 +30,8 @@ pub use limit::{Concurrency, LimitStats};
 pub use memo::HashMemo;
 pub use pipeline::{plan, upload, UploadOptions, CHECK_BATCH, CHECK_BYTES};
 pub use report::{ChunkReport, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
+pub use symship_core::container;
+pub use symship_core::kind::Kind;
+pub use symship_core::set::SymbolSet;
 pub use transfer::UnreachableHost;
 pub use uuid::Uuid;

@@ -17,7 +17,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use symship_scan::ReleaseMode;
 use uuid::Uuid;
 
 /// Changes whenever what is computed (or how) may change: the crate version covers the hash
@@ -28,45 +27,15 @@ const FORMAT: &str = concat!("symship-hash-memo/1 symship-upload/", env!("CARGO_
 /// 200 bytes each in memory.
 pub const MAX_ENTRIES: usize = 20_000;
 
-/// What identifies a computation: the bytes read and the mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Key {
-    pub source: [u8; 32],
-    pub map: [u8; 32],
-    pub symbol_set_mode: bool,
-}
+pub(crate) use symship_core::set::{CacheKey as Key, Cached as Value};
 
-impl Key {
-    pub fn new(source: [u8; 32], map: [u8; 32], mode: ReleaseMode) -> Key {
-        Key {
-            source,
-            map,
-            symbol_set_mode: mode == ReleaseMode::SymbolSet,
-        }
-    }
-
-    /// The key in memory and on disk: one SHA-256 of the mode and both digests.
-    fn id(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(if self.symbol_set_mode { b"s" } else { b"e" });
-        h.update(self.source);
-        h.update(self.map);
-        h.finalize().into()
-    }
-}
-
-/// What the computation gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Value {
-    pub chunk_id: String,
-    /// The map's own `release_id`.
-    pub release_id: Option<String>,
-    /// Hex SHA-512.
-    pub content_hash: String,
-    /// The container's size, where it was built.
-    pub content_length: Option<u64>,
-    /// SHA-256 of the map as sent, with this chunk's `chunk_id`.
-    pub map_digest: [u8; 32],
+/// The key in memory and on disk: one SHA-256 of the mode and both digests.
+fn id(key: &Key) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(if key.symbol_set_mode { b"s" } else { b"e" });
+    h.update(key.source);
+    h.update(key.map);
+    h.finalize().into()
 }
 
 /// A [`Value`] in a fixed 140 bytes (ids as UUID bytes, hashes as bytes), so a memo of
@@ -91,13 +60,13 @@ fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
 impl Packed {
     fn pack(v: &Value, used: u64) -> Option<Packed> {
         Some(Packed {
-            chunk_id: uuid_bytes(&v.chunk_id)?,
+            chunk_id: uuid_bytes(&v.reference)?,
             release_id: match &v.release_id {
                 None => None,
                 Some(r) => Some(uuid_bytes(r)?),
             },
             content_hash: hex::decode(&v.content_hash).ok()?.try_into().ok()?,
-            map_digest: v.map_digest,
+            map_digest: v.check,
             content_length: v.content_length,
             used,
         })
@@ -105,13 +74,13 @@ impl Packed {
 
     fn unpack(&self) -> Value {
         Value {
-            chunk_id: Uuid::from_bytes(self.chunk_id).hyphenated().to_string(),
+            reference: Uuid::from_bytes(self.chunk_id).hyphenated().to_string(),
             release_id: self
                 .release_id
                 .map(|r| Uuid::from_bytes(r).hyphenated().to_string()),
             content_hash: hex::encode(self.content_hash),
             content_length: self.content_length,
-            map_digest: self.map_digest,
+            check: self.map_digest,
         }
     }
 }
@@ -136,11 +105,11 @@ struct File {
 fn from_stored(k: &str, s: Stored) -> Option<([u8; 32], Packed)> {
     let key: [u8; 32] = hex::decode(k).ok()?.try_into().ok()?;
     let v = Value {
-        chunk_id: s.chunk_id,
+        reference: s.chunk_id,
         release_id: s.release_id,
         content_hash: s.content_hash,
         content_length: s.content_length,
-        map_digest: hex::decode(&s.map_digest).ok()?.try_into().ok()?,
+        check: hex::decode(&s.map_digest).ok()?.try_into().ok()?,
     };
     Some((key, Packed::pack(&v, s.used)?))
 }
@@ -189,7 +158,7 @@ impl HashMemo {
 
     pub(crate) fn get(&self, key: &Key) -> Option<Value> {
         let mut entries = self.entries.lock().expect("lock");
-        let p = entries.get_mut(&key.id())?;
+        let p = entries.get_mut(&id(key))?;
         p.used = now();
         Some(p.unpack())
     }
@@ -197,7 +166,7 @@ impl HashMemo {
     /// Remembers a result (one whose ids are not canonical UUIDs is not remembered).
     pub(crate) fn put(&self, key: Key, value: Value) {
         if let Some(p) = Packed::pack(&value, now()) {
-            self.entries.lock().expect("lock").insert(key.id(), p);
+            self.entries.lock().expect("lock").insert(id(&key), p);
         }
     }
 
@@ -230,6 +199,15 @@ impl HashMemo {
     }
 }
 
+impl symship_core::set::HashCache for HashMemo {
+    fn get(&self, key: &Key) -> Option<Value> {
+        HashMemo::get(self, key)
+    }
+    fn put(&self, key: Key, value: Value) {
+        HashMemo::put(self, key, value)
+    }
+}
+
 #[derive(Serialize)]
 struct FileOut<'a> {
     format: &'a str,
@@ -245,11 +223,11 @@ impl Serialize for Entries<'_> {
             (
                 hex::encode(k),
                 Stored {
-                    chunk_id: v.chunk_id,
+                    chunk_id: v.reference,
                     release_id: v.release_id,
                     content_hash: v.content_hash,
                     content_length: v.content_length,
-                    map_digest: hex::encode(v.map_digest),
+                    map_digest: hex::encode(v.check),
                     used: p.used,
                 },
             )
@@ -271,14 +249,15 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use symship_core::release_mode::ReleaseMode;
 
     fn value(hash_byte: u8) -> Value {
         Value {
-            chunk_id: "0192d8a0-0000-7000-8000-000000000001".into(),
+            reference: "0192d8a0-0000-7000-8000-000000000001".into(),
             release_id: Some("0192d8a0-0000-7000-8000-0000000000ff".into()),
             content_hash: hex::encode([hash_byte; 64]),
             content_length: Some(7),
-            map_digest: [0xab; 32],
+            check: [0xab; 32],
         }
     }
 
@@ -293,7 +272,7 @@ mod tests {
         memo.put(k, value(1));
         // Ids that would not read back equal are not remembered.
         let upper = Value {
-            chunk_id: "0192D8A0-0000-7000-8000-000000000001".into(),
+            reference: "0192D8A0-0000-7000-8000-000000000001".into(),
             ..value(2)
         };
         memo.put(Key::new([9; 32], [9; 32], ReleaseMode::Event), upper);
@@ -336,7 +315,7 @@ mod tests {
             memo.entries
                 .lock()
                 .unwrap()
-                .insert(Key::new(source, [0; 32], ReleaseMode::Event).id(), p);
+                .insert(id(&Key::new(source, [0; 32], ReleaseMode::Event)), p);
         }
         memo.save().unwrap();
         let again = HashMemo::load(&path);

@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use symship_api::{ApiError, BulkCheckRequest, BulkFinishRequest, BulkStartRequest, Client, SymbolSetUpload};
-use symship_scan::{Pair, ReleaseMode};
+use symship_core::release_mode::ReleaseMode;
+use symship_core::set::{Context, HashCache, Prepared as Light, SetError as PrepError, SymbolSet};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
 use crate::limit::{Concurrency, Limiter, Outcome};
-use crate::prepare::{self, Light, PrepError};
 use crate::report::{ChunkReport, Phase, PhaseTiming, Reporter, Status, UploadReport, EMPTY_MAP};
 use crate::transfer::{self, TransferContext, TransferError};
 
@@ -97,6 +97,8 @@ impl UploadOptions {
 struct Item {
     idx: usize,
     light: Light,
+    /// The container, built ahead of its transfer and kept while the budget allows.
+    container: Option<Bytes>,
     /// Memory budget taken by `light.container` while it is kept.
     hold: Option<OwnedSemaphorePermit>,
     /// Fresh URLs after storage refused an expired one.
@@ -119,7 +121,7 @@ struct Timing {
 struct Run {
     client: Option<Client>,
     opts: UploadOptions,
-    pairs: Vec<Pair>,
+    sets: Vec<Arc<dyn SymbolSet>>,
     reporter: Arc<dyn Reporter>,
     run_id: Uuid,
     chunks: Mutex<Vec<ChunkReport>>,
@@ -226,7 +228,7 @@ impl Run {
     fn note_light(&self, idx: usize, l: &Light) {
         let mut chunks = self.chunks.lock().expect("lock");
         let c = &mut chunks[idx];
-        c.chunk_id = Some(l.chunk_id.clone());
+        c.chunk_id = Some(l.reference.clone());
         c.content_hash = Some(l.content_hash.clone());
         c.bytes = l.content_length;
         c.source_digest = Some(l.digest);
@@ -256,9 +258,9 @@ impl Run {
     async fn prepare<T: Send + 'static>(
         self: &Arc<Self>,
         pair_idx: usize,
-        f: impl FnOnce(&Pair) -> T + Send + 'static,
+        f: impl FnOnce(&dyn SymbolSet) -> T + Send + 'static,
     ) -> T {
-        let pair = self.pairs[pair_idx].clone();
+        let pair = self.sets[pair_idx].clone();
         // A pair's preparation holds its chunk and its map as read (the map is not copied when it
         // already names the chunk), the hash's pristine copy of the chunk, and the container:
         // counted up, under one and a half times the input for the large maps of mermaid and
@@ -276,7 +278,7 @@ impl Run {
         self.timed(Phase::Prepare, async move {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let job: Job = Box::new(move || {
-                let _ = tx.send(f(&pair));
+                let _ = tx.send(f(&*pair));
             });
             let queue = if size >= self.big_input {
                 &self.big
@@ -312,7 +314,7 @@ impl Run {
 
     fn entry(&self, l: &Light, with_length: bool) -> SymbolSetUpload {
         SymbolSetUpload {
-            chunk_id: l.chunk_id.clone(),
+            chunk_id: l.reference.clone(),
             release_id: self.release_for(l),
             content_hash: Some(l.content_hash.clone()),
             content_length: if with_length { l.content_length } else { None },
@@ -389,29 +391,33 @@ impl Run {
     }
 
     fn conflict_text(&self, idx: usize, l: &Light) -> String {
-        conflict_reason(&l.chunk_id, &self.pairs[idx].source.display().to_string())
+        conflict_reason(&l.reference, &self.sets[idx].path().display().to_string())
     }
 }
 
 /// Uploads every pair. Never fails as a whole: each chunk's fate is in the report.
 pub async fn upload(
     client: &Client,
-    pairs: Vec<Pair>,
+    sets: Vec<Arc<dyn SymbolSet>>,
     opts: &UploadOptions,
     reporter: Arc<dyn Reporter>,
 ) -> UploadReport {
-    run(Some(client.clone()), pairs, opts, reporter).await
+    run(Some(client.clone()), sets, opts, reporter).await
 }
 
 /// `--dry-run`: reads, hashes and builds every container locally, sends nothing, needs no
 /// credentials. Uploadable chunks get [`Status::WouldUpload`] with their sizes.
-pub async fn plan(pairs: Vec<Pair>, opts: &UploadOptions, reporter: Arc<dyn Reporter>) -> UploadReport {
-    run(None, pairs, opts, reporter).await
+pub async fn plan(
+    sets: Vec<Arc<dyn SymbolSet>>,
+    opts: &UploadOptions,
+    reporter: Arc<dyn Reporter>,
+) -> UploadReport {
+    run(None, sets, opts, reporter).await
 }
 
 async fn run(
     client: Option<Client>,
-    pairs: Vec<Pair>,
+    sets: Vec<Arc<dyn SymbolSet>>,
     opts: &UploadOptions,
     reporter: Arc<dyn Reporter>,
 ) -> UploadReport {
@@ -425,12 +431,13 @@ async fn run(
         opts.prepare_threads
     };
     let prep_memory_kib = (opts.prepare_memory / 1024).clamp(1024, u32::MAX as u64 / 2) as u32;
-    reporter.total(pairs.len());
-    let chunks = pairs
+    reporter.total(sets.len());
+    let chunks = sets
         .iter()
         .map(|p| ChunkReport {
-            source: p.source.clone(),
-            map: p.map.clone(),
+            kind: p.kind(),
+            source: p.path().to_path_buf(),
+            map: p.map().cloned(),
             chunk_id: None,
             content_hash: None,
             bytes: None,
@@ -443,7 +450,7 @@ async fn run(
         .collect();
     let run = Arc::new(Run {
         client,
-        pairs,
+        sets,
         reporter,
         run_id: Uuid::now_v7(),
         chunks: Mutex::new(chunks),
@@ -516,14 +523,19 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
     let mode = run.opts.mode;
     let fallback = run.opts.release_id;
     let memo = run.opts.memo.clone();
-    let mut results = futures::stream::iter(0..run.pairs.len())
+    let mut results = futures::stream::iter(0..run.sets.len())
         .map(|idx| {
             let run = run.clone();
             let memo = memo.clone();
             async move {
                 let r = run
                     .prepare(idx, move |p| {
-                        prepare::light(p, mode, fallback, true, memo.as_deref())
+                        p.prepare(&Context {
+                            mode,
+                            release_id: fallback,
+                            build_small: true,
+                            memo: memo.as_deref().map(|m| m as &dyn HashCache),
+                        })
                     })
                     .await;
                 (idx, r)
@@ -532,7 +544,7 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
         .buffered(threads * 4);
     let mut seen: HashMap<String, usize> = HashMap::new();
     while let Some((idx, r)) = results.next().await {
-        run.reporter.prepared(&run.pairs[idx].source);
+        run.reporter.prepared(run.sets[idx].path());
         let light = match r {
             Ok(l) => l,
             Err(PrepError::Skip { code, reason }) => {
@@ -558,25 +570,25 @@ async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
         if light.cached {
             run.memo_hits.fetch_add(1, Ordering::Relaxed);
         }
-        if let Some(&first) = seen.get(&light.chunk_id) {
+        if let Some(&first) = seen.get(&light.reference) {
             run.set_status(
                 idx,
                 Status::Duplicate {
-                    of: run.pairs[first].source.clone(),
+                    of: run.sets[first].path().to_path_buf(),
                 },
             );
             continue;
         }
-        seen.insert(light.chunk_id.clone(), idx);
+        seen.insert(light.reference.clone(), idx);
         let mut light = light;
         let (container, hold) = match light.container.take() {
-            Some(c) => run.keep(c),
+            Some(c) => run.keep(Bytes::from(c)),
             None => (None, None),
         };
-        light.container = container;
         let item = Item {
             idx,
             light,
+            container,
             hold,
             restarts: 0,
             waits: 0,
@@ -635,7 +647,7 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
                 let asked = items.len();
                 let (needed, present): (Vec<Item>, Vec<Item>) = items
                     .into_iter()
-                    .partition(|i| wanted.contains(i.light.chunk_id.as_str()));
+                    .partition(|i| wanted.contains(i.light.reference.as_str()));
                 run.reporter.checked(asked, needed.len());
                 for i in present {
                     run.set_status(i.idx, Status::AlreadyPresent);
@@ -654,7 +666,7 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
         let positions: HashMap<&str, usize> = items
             .iter()
             .enumerate()
-            .map(|(p, i)| (i.light.chunk_id.as_str(), p))
+            .map(|(p, i)| (i.light.reference.as_str(), p))
             .collect();
         match run.classify(&err, &positions, "check") {
             CallFailure::RetryWithoutRelease => {
@@ -736,11 +748,10 @@ async fn coordinate(run: Arc<Run>, mut rx: mpsc::UnboundedReceiver<Item>) {
 /// Builds the containers of a batch (event mode, or dropped to save memory) to learn their
 /// sizes. Each is kept for its transfer if the memory budget allows, else built again then.
 async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option<Bytes>)> {
-    let mode = run.opts.mode;
     let built = futures::future::join_all(items.into_iter().map(|mut item| {
         let run = run.clone();
         async move {
-            let r = match item.light.container.take() {
+            let r = match item.container.take() {
                 Some(c) => Ok((Some(c), item.hold.take())),
                 // A large pair whose size is not known yet is built once, when its transfer
                 // comes, rather than here and again there: it is started without a declared
@@ -748,19 +759,17 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option
                 // found out before the start, so no unfinished symbol set is left behind.
                 None if item.light.content_length.is_none()
                     && run.client.is_some()
-                    && run.pairs[item.idx].input_len() >= run.big_input
+                    && run.sets[item.idx].input_len() >= run.big_input
                     && !crate::container::could_exceed_limit(item.light.input_bytes) =>
                 {
                     Ok((None, None))
                 }
                 None => {
                     let light = item.light.clone();
-                    run.prepare(item.idx, move |p| prepare::heavy(p, mode, &light))
-                        .await
-                        .map(|c| {
-                            item.light.content_length = Some(c.len() as u64);
-                            run.keep(c)
-                        })
+                    run.prepare(item.idx, move |p| rebuild(p, &light)).await.map(|c| {
+                        item.light.content_length = Some(c.len() as u64);
+                        run.keep(c)
+                    })
                 }
             };
             (item, r)
@@ -795,6 +804,25 @@ async fn dry_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
         run.set_status(item.idx, Status::WouldUpload);
     }
     Vec::new()
+}
+
+/// Builds the container of a set checked earlier ([`SymbolSet::write_container`] checks its
+/// input is what was prepared), then makes sure the container is what was hashed and checked.
+fn rebuild(set: &dyn SymbolSet, expected: &Light) -> Result<Bytes, PrepError> {
+    let c = set.write_container(expected)?;
+    if c.len() as u64 > crate::container::MAX_SET_BYTES {
+        return Err(PrepError::TooLarge {
+            bytes: c.len() as u64,
+        });
+    }
+    let changed = || PrepError::changed(set.path());
+    if expected.hash_is_container && crate::container::content_hash(&c) != expected.content_hash {
+        return Err(changed());
+    }
+    if expected.content_length.is_some_and(|len| len != c.len() as u64) {
+        return Err(changed());
+    }
+    Ok(Bytes::from(c))
 }
 
 /// Why a chunk's transfer did not happen.
@@ -851,7 +879,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
         let positions: HashMap<&str, usize> = ready
             .iter()
             .enumerate()
-            .map(|(p, (i, _))| (i.light.chunk_id.as_str(), p))
+            .map(|(p, (i, _))| (i.light.reference.as_str(), p))
             .collect();
         match run.classify(&err, &positions, "start") {
             CallFailure::RetryWithoutRelease => {
@@ -885,7 +913,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
     let mut id_map = resp.id_map;
     let mut sends = Vec::new();
     for (item, bytes) in ready {
-        match id_map.remove(&item.light.chunk_id) {
+        match id_map.remove(&item.light.reference) {
             None => run.set_status(item.idx, Status::AlreadyPresent),
             Some(started) => {
                 let place = room.split(1).expect("one permit per chunk");
@@ -906,7 +934,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                     // large, or dropped to stay within the memory budget: built now, within
                     // the budget of late builds (its input size bounds its container's)
                     let kib =
-                        (run.pairs[item.idx].input_len() / 1024).clamp(1, run.built_late_kib() as u64) as u32;
+                        (run.sets[item.idx].input_len() / 1024).clamp(1, run.built_late_kib() as u64) as u32;
                     _late = Some(
                         run.built_late
                             .clone()
@@ -915,11 +943,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                             .expect("open"),
                     );
                     let light = item.light.clone();
-                    let mode = run.opts.mode;
-                    match run
-                        .prepare(item.idx, move |p| prepare::heavy(p, mode, &light))
-                        .await
-                    {
+                    match run.prepare(item.idx, move |p| rebuild(p, &light)).await {
                         Ok(b) => {
                             run.note_bytes(item.idx, b.len() as u64);
                             b
@@ -930,8 +954,8 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             };
             let what = format!(
                 "upload of chunk {} ({})",
-                item.light.chunk_id,
-                run.pairs[item.idx].source.display()
+                item.light.reference,
+                run.sets[item.idx].path().display()
             );
             let count = || {
                 run.count("transfer");
@@ -960,7 +984,8 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             });
             if r.is_ok() {
                 run.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                run.reporter.transferred(&item.light.chunk_id, bytes.len() as u64);
+                run.reporter
+                    .transferred(&item.light.reference, bytes.len() as u64);
             }
             drop(bytes);
             (item, started.symbol_set_id, r.map_err(Sent::Transfer))

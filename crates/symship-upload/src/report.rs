@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use symship_scan::MapLocation;
+use symship_core::kind::Kind;
+use symship_core::set::MapLocation;
 
 /// The stages of the pipeline (they overlap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -89,11 +90,16 @@ impl Status {
     }
 }
 
-/// One chunk's account.
+/// One symbol set's account (a "chunk" for web builds, where the pipeline began).
 #[derive(Debug, Clone)]
 pub struct ChunkReport {
+    /// Its kind (the container type).
+    pub kind: Kind,
+    /// The file it was found as ([`symship_core::set::SymbolSet::path`]).
     pub source: PathBuf,
-    pub map: MapLocation,
+    /// Its separate map (web chunks).
+    pub map: Option<MapLocation>,
+    /// Its ref (chunk id, map id, debug id), once it was read.
     pub chunk_id: Option<String>,
     pub content_hash: Option<String>,
     /// Container bytes (when it was built).

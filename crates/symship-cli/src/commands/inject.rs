@@ -128,6 +128,8 @@ pub fn inject_all(
                     },
                     chunk_id: o.chunk_id().to_string(),
                     outcome: outcome.into(),
+                    kind: symship_upload::Kind::SourceAndMap.code().into(),
+                    reference: o.chunk_id().to_string(),
                 });
             }
             Err(reason) if reason.is_failure() => summary.not_written.push(FailedChunk {

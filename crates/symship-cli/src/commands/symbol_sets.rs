@@ -309,7 +309,7 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
             "symbol set {} (ref {}): {}",
             set.id,
             set.reference,
-            container_problem(&bytes, &e)
+            container_problem(&e)
         )
     })?;
     std::fs::create_dir_all(&dir)
@@ -402,26 +402,15 @@ pub(crate) async fn fetch_object(client: &Client, url: &str) -> Result<Vec<u8>, 
 }
 
 /// Why a stored object is not a SourceAndMap container, in words.
-fn container_problem(bytes: &[u8], reader_error: &str) -> String {
-    const MAGIC: &[u8] = b"posthog_error_tracking";
-    if bytes.len() < MAGIC.len() + 8 || !bytes.starts_with(MAGIC) {
-        return format!(
-            "the stored object ({} bytes) is not a PostHog symbol-set container",
-            bytes.len()
-        );
+fn container_problem(e: &symship_upload::container::ReadError) -> String {
+    use symship_upload::container::ReadError;
+    match e {
+        ReadError::OtherKind { .. } => format!("{e}; `posthog-cli symbol-sets download` unpacks other kinds"),
+        ReadError::Payload { reason, .. } => {
+            format!("the JavaScript container could not be read: {reason}")
+        }
+        e => e.to_string(),
     }
-    let kind = u32::from_le_bytes(bytes[26..30].try_into().expect("4 bytes"));
-    let name = match kind {
-        2 => return format!("the JavaScript container could not be read: {reader_error}"),
-        3 => "a Hermes map",
-        4 => "a ProGuard mapping",
-        5 => "an Apple dSYM",
-        6 => "ELF debug info",
-        _ => "an unknown kind",
-    };
-    format!(
-        "it holds {name} (container type {kind}), not JavaScript and a sourcemap; `posthog-cli symbol-sets download` unpacks other kinds"
-    )
 }
 
 /// posthog-cli's `derive_base_name` (last path segment, known extensions stripped), then made

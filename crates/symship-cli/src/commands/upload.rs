@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use symship_api::env::{self, Env as _, ProcessEnv};
 use symship_api::Client;
 use symship_scan::{MapLocation, Outcome, Pair};
+use symship_upload::SymbolSet;
 use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
 
 use crate::cli::{GlobalArgs, ProcessArgs, ReleaseMode, UploadArgs, UploadOnlyArgs};
@@ -51,7 +52,7 @@ impl symship_upload::Reporter for LogReporter {
     }
 }
 
-fn options(
+pub(crate) fn options(
     mode: ReleaseMode,
     up: &UploadOnlyArgs,
     skip_release_on_fail: bool,
@@ -196,7 +197,9 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
                 }
                 summary.chunks.push(ChunkEntry {
                     file,
-                    map: map_name(&c.map),
+                    map: c.map.as_ref().map(map_name).unwrap_or_default(),
+                    kind: c.kind.code().to_string(),
+                    reference: c.chunk_id.clone().unwrap_or_default(),
                     chunk_id: c.chunk_id.clone().unwrap_or_default(),
                     outcome: status.code().to_string(),
                 });
@@ -214,10 +217,10 @@ fn print(summary: &mut Summary, global: &GlobalArgs) -> anyhow::Result<()> {
     crate::output::report(summary, global)
 }
 
-struct Shared<'a> {
-    global: &'a GlobalArgs,
-    up: &'a UploadOnlyArgs,
-    allow_empty: bool,
+pub(crate) struct Shared<'a> {
+    pub global: &'a GlobalArgs,
+    pub up: &'a UploadOnlyArgs,
+    pub allow_empty: bool,
 }
 
 /// Uploads `pairs` (or plans it with --dry-run), applies --delete-after, fills the summary.
@@ -229,16 +232,33 @@ fn upload_pairs(
     summary: &mut Summary,
 ) -> anyhow::Result<Exit> {
     let roots = roots(&pairs);
+    let sets = pairs
+        .into_iter()
+        .map(|p| Arc::new(p) as Arc<dyn SymbolSet>)
+        .collect();
+    upload_sets(s, client, sets, &roots, opts, summary)
+}
+
+/// Uploads symbol sets of any kind (or plans it with --dry-run), applies --delete-after (within
+/// `roots`), fills the summary.
+pub(crate) fn upload_sets(
+    s: &Shared<'_>,
+    client: Option<Client>,
+    sets: Vec<Arc<dyn SymbolSet>>,
+    roots: &[PathBuf],
+    opts: &UploadOptions,
+    summary: &mut Summary,
+) -> anyhow::Result<Exit> {
     let rt = runtime()?;
     let reporter = Arc::new(crate::output::UploadProgress::new(LogReporter));
     let report = match &client {
-        Some(c) => rt.block_on(symship_upload::upload(c, pairs, opts, reporter)),
-        None => rt.block_on(symship_upload::plan(pairs, opts, reporter)),
+        Some(c) => rt.block_on(symship_upload::upload(c, sets, opts, reporter)),
+        None => rt.block_on(symship_upload::plan(sets, opts, reporter)),
     };
     drop(rt);
     save_memo(opts);
     let deleted = if s.up.delete_after && client.is_some() {
-        let (outcome, errors) = symship_upload::delete_after(&report, &roots);
+        let (outcome, errors) = symship_upload::delete_after(&report, roots);
         for e in &errors {
             tracing::error!("{e}");
             // A reference that could not be removed or a map that could not be deleted stays in
@@ -396,8 +416,9 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
             .iter()
             .filter_map(|r| {
                 r.result.as_ref().ok().map(|o: &Outcome| ChunkReport {
+                    kind: symship_upload::Kind::SourceAndMap,
                     source: r.pair.source.clone(),
-                    map: r.pair.map.clone(),
+                    map: Some(r.pair.map.clone()),
                     chunk_id: Some(o.chunk_id().to_string()),
                     content_hash: None,
                     bytes: None,

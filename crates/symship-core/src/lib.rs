@@ -1,0 +1,12 @@
+//! symship-core: the vocabulary of a symbol set, shared by the upload pipeline and every kind
+//! (no network; the only I/O is writing a container into a `Write`).
+//!
+//! - [`kind`]: the kinds of symbol set, one per posthog-symbol-data container type (spec §6).
+//! - [`set`]: the [`set::SymbolSet`] trait a kind implements for the upload pipeline.
+//! - [`container`]: the container's framing: streamed write, read, describe.
+//! - [`release_mode`]: where the release id lives (`--release-mode`).
+
+pub mod container;
+pub mod kind;
+pub mod release_mode;
+pub mod set;

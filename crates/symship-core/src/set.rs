@@ -1,0 +1,265 @@
+//! The [`SymbolSet`] trait: what the upload pipeline needs from a kind, and nothing more.
+//!
+//! The pipeline (`symship-upload`) reads every set once on its memory-gated preparation threads
+//! ([`SymbolSet::prepare`]: ref, release, content hash, maybe the container), asks the server which
+//! it lacks, and builds a container again only when its transfer comes
+//! ([`SymbolSet::write_container`], which must refuse input that changed since it was prepared).
+//! Everything else (retries, conflicts, the memo, the report, exit codes) is the pipeline's, the
+//! same for every kind. A kind lives in its own crate or module and depends on this crate, never
+//! on the pipeline (`design.md`, "Target layout"):
+//!
+//! | kind | where | ref |
+//! |---|---|---|
+//! | [`Kind::SourceAndMap`] | `symship_scan::Pair` (web chunks) | chunk id |
+//! | [`Kind::HermesMap`] | `symship_scan::hermes` | chunk id |
+//! | [`Kind::ProguardMapping`] | `symship-proguard` | `--map-id` |
+//!
+//! A minimal kind, one file whose text is the payload:
+//!
+//! ```
+//! use std::path::{Path, PathBuf};
+//! use symship_core::{container, kind::Kind, set::*};
+//!
+//! #[derive(Debug)]
+//! struct Text { path: PathBuf, reference: String }
+//!
+//! impl SymbolSet for Text {
+//!     fn kind(&self) -> Kind { Kind::ProguardMapping }
+//!     fn path(&self) -> &Path { &self.path }
+//!     fn input_len(&self) -> u64 { std::fs::metadata(&self.path).map_or(0, |m| m.len()) }
+//!     fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
+//!         let bytes = std::fs::read(&self.path).map_err(|e| SetError::unreadable(&self.path, &e))?;
+//!         let c = container::build(self.kind(), &[&bytes]).map_err(|e| SetError::container(&self.path, &e))?;
+//!         Ok(Prepared::of_container(self.reference.clone(), cx.release_id, &bytes, c))
+//!     }
+//!     fn write_container(&self, p: &Prepared) -> Result<Vec<u8>, SetError> {
+//!         let bytes = std::fs::read(&self.path).map_err(|e| SetError::unreadable(&self.path, &e))?;
+//!         p.unchanged(&self.path, digest(&bytes), digest(&bytes))?;
+//!         container::build(self.kind(), &[&bytes]).map_err(|e| SetError::container(&self.path, &e))
+//!     }
+//! }
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use sha2::Digest as _;
+use uuid::Uuid;
+
+use crate::kind::Kind;
+use crate::release_mode::ReleaseMode;
+
+/// Where a web chunk's map is (reports and `--delete-after` name it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MapLocation {
+    /// A separate file.
+    File(PathBuf),
+    /// A base64 `data:` URL in the chunk's own `sourceMappingURL` comment.
+    Inline,
+}
+
+/// A symbol set found on disk, not read yet. Implementations are cheap to hold (paths and sizes):
+/// a run holds all of them at once.
+pub trait SymbolSet: Send + Sync + std::fmt::Debug + 'static {
+    /// Its kind (the container type it is uploaded as).
+    fn kind(&self) -> Kind;
+    /// The file reports name it by (web: the chunk; Hermes: the composed map; ProGuard: the mapping).
+    fn path(&self) -> &Path;
+    /// Its separate map, where the kind has one (web chunks); `None` for one-file kinds.
+    fn map(&self) -> Option<&MapLocation> {
+        None
+    }
+    /// Bytes it reads to prepare (sizes the pipeline's memory gate; an estimate is fine).
+    fn input_len(&self) -> u64;
+    /// Reads it and computes what the check and start calls send: its ref, release and
+    /// `content_hash`, and, when that is how the hash is defined or it is cheap
+    /// ([`Context::build_small`]), its container. Runs on a blocking thread.
+    fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError>;
+    /// Builds its container again for the transfer (streamed into [`crate::container::Writer`]),
+    /// after checking the input is what `prepared` was computed from ([`Prepared::unchanged`]);
+    /// a changed input is [`SetError::changed`]. Runs on a blocking thread.
+    fn write_container(&self, prepared: &Prepared) -> Result<Vec<u8>, SetError>;
+}
+
+/// What preparing a set is given.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// `--release-mode` (kinds without one ignore it).
+    pub mode: ReleaseMode,
+    /// The run's release (symbol-set mode: for sets that carry none; ProGuard: the created release).
+    pub release_id: Option<Uuid>,
+    /// Build the container now if it is small (it would be read again for its transfer otherwise).
+    pub build_small: bool,
+    /// Content hashes of earlier runs (see `symship_upload::HashMemo`).
+    pub memo: Option<&'a dyn HashCache>,
+}
+
+/// A prepared set: what the run keeps of it (a few hundred bytes, plus the container while the
+/// memory budget allows).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The symbol set's ref (chunk id, map id, debug id).
+    pub reference: String,
+    pub release_id: Option<Uuid>,
+    /// Hex SHA-512 sent as `content_hash` (spec §2.7).
+    pub content_hash: String,
+    /// `content_hash` is the SHA-512 of the container (so a rebuilt container is checked against
+    /// it); `false` for web event mode, whose hash covers the content, not the container.
+    pub hash_is_container: bool,
+    /// The container's size, when it was built.
+    pub content_length: Option<u64>,
+    /// The container, when it was built and is kept.
+    pub container: Option<Vec<u8>>,
+    /// SHA-256 of [`SymbolSet::path`] as read (reports; `--delete-after` compares it).
+    pub digest: [u8; 32],
+    /// The kind's SHA-256 of the rest of its input (web: the map as sent), compared again when
+    /// the container is rebuilt.
+    pub check: [u8; 32],
+    /// The hash came from the memo of an earlier run.
+    pub cached: bool,
+    /// Bytes read.
+    pub input_bytes: u64,
+}
+
+/// SHA-256 of `bytes`.
+pub fn digest(bytes: &[u8]) -> [u8; 32] {
+    sha2::Sha256::digest(bytes).into()
+}
+
+impl Prepared {
+    /// A set whose `content_hash` is its container's SHA-512 (Hermes, ProGuard, native, web in
+    /// symbol-set mode); `input` is the file at [`SymbolSet::path`] as read.
+    pub fn of_container(
+        reference: String,
+        release_id: Option<Uuid>,
+        input: &[u8],
+        container: Vec<u8>,
+    ) -> Prepared {
+        let d = digest(input);
+        Prepared {
+            reference,
+            release_id,
+            content_hash: crate::container::content_hash(&container),
+            hash_is_container: true,
+            content_length: Some(container.len() as u64),
+            container: Some(container),
+            digest: d,
+            check: d,
+            cached: false,
+            input_bytes: input.len() as u64,
+        }
+    }
+
+    /// `Ok` if the input read again has the digests it had when prepared.
+    pub fn unchanged(&self, path: &Path, digest: [u8; 32], check: [u8; 32]) -> Result<(), SetError> {
+        if digest == self.digest && check == self.check {
+            Ok(())
+        } else {
+            Err(SetError::changed(path))
+        }
+    }
+}
+
+/// Why a set is not sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetError {
+    /// Not uploadable as it is (no chunk id, unreadable, not a valid mapping); the reason says
+    /// what to do. The run goes on.
+    Skip { code: String, reason: String },
+    /// The container is over [`crate::container::MAX_SET_BYTES`].
+    TooLarge { bytes: u64 },
+    /// Could be sent before, cannot now (changed during the run, the container failed): a failure.
+    Failed { code: String, reason: String },
+    /// Holds nothing (a map without mappings, sources or names): not sent, but found, so
+    /// `--delete-after` removes it. `digest` is [`SymbolSet::path`]'s as read.
+    Empty { reason: String, digest: [u8; 32] },
+}
+
+impl SetError {
+    /// The file could not be read.
+    pub fn unreadable(path: &Path, e: &std::io::Error) -> SetError {
+        SetError::Skip {
+            code: "unreadable".into(),
+            reason: format!("{} cannot be read: {e}", path.display()),
+        }
+    }
+
+    /// Compressing failed.
+    pub fn container(path: &Path, e: &std::io::Error) -> SetError {
+        SetError::Failed {
+            code: "container_failed".into(),
+            reason: format!("could not compress the symbol set of {}: {e}", path.display()),
+        }
+    }
+
+    /// The input changed between its preparation and its transfer.
+    pub fn changed(path: &Path) -> SetError {
+        SetError::Failed {
+            code: "changed_during_upload".into(),
+            reason: format!(
+                "{} changed while it was being uploaded; run the upload again once the build is done",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// What identifies a content-hash computation: the bytes read and the mode (web chunks: the
+/// chunk's and the map's SHA-256 as read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    pub source: [u8; 32],
+    pub map: [u8; 32],
+    pub symbol_set_mode: bool,
+}
+
+impl CacheKey {
+    pub fn new(source: [u8; 32], map: [u8; 32], mode: ReleaseMode) -> CacheKey {
+        CacheKey {
+            source,
+            map,
+            symbol_set_mode: mode == ReleaseMode::SymbolSet,
+        }
+    }
+}
+
+/// What a content-hash computation gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cached {
+    /// The ref.
+    pub reference: String,
+    /// The set's own release id as it carries it (a web map's `release_id`).
+    pub release_id: Option<String>,
+    /// Hex SHA-512.
+    pub content_hash: String,
+    /// The container's size, where it was built.
+    pub content_length: Option<u64>,
+    /// [`Prepared::check`].
+    pub check: [u8; 32],
+}
+
+/// Content hashes remembered across runs, shared by the preparation threads of one run. A kind
+/// may ignore it; a miss costs only time.
+pub trait HashCache: Send + Sync {
+    fn get(&self, key: &CacheKey) -> Option<Cached>;
+    fn put(&self, key: CacheKey, value: Cached);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_compares_both_digests() {
+        let c = crate::container::build(Kind::ProguardMapping, &[b"a -> b:\n"]).unwrap();
+        let p = Prepared::of_container("m".into(), None, b"a -> b:\n", c.clone());
+        assert_eq!(p.content_hash, crate::container::content_hash(&c));
+        assert_eq!(p.content_length, Some(c.len() as u64));
+        let path = Path::new("mapping.txt");
+        assert_eq!(p.unchanged(path, digest(b"a -> b:\n"), p.check), Ok(()));
+        let err = p.unchanged(path, digest(b"a -> c:\n"), p.check).unwrap_err();
+        assert!(
+            matches!(&err, SetError::Failed { code, .. } if code == "changed_during_upload"),
+            "{err:?}"
+        );
+    }
+}

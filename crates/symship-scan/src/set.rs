@@ -1,0 +1,184 @@
+//! A web chunk and its map as a [`SymbolSet`] of kind SourceAndMap: reading a pair, hashing it
+//! and (when its turn comes) building its container (spec §2.7, §6). Runs on the upload
+//! pipeline's blocking threads.
+
+use std::path::Path;
+
+use symship_core::container::{self, MAX_SET_BYTES};
+use symship_core::kind::Kind;
+use symship_core::set::{digest, CacheKey, Cached, Context, MapLocation, Prepared, SetError, SymbolSet};
+use uuid::Uuid;
+
+use crate::hash::{payload, payload_of, read_pair, sha512_hex, Payload};
+use crate::{Pair, ReleaseMode, SkipReason};
+
+/// Pairs up to this size get their container built while they are read anyway.
+const SMALL_PAIR: usize = 256 * 1024;
+
+fn skip(pair: &Pair, e: SkipReason) -> SetError {
+    SetError::Skip {
+        code: e.code().to_string(),
+        reason: format!("{} {e}", pair.source.display()),
+    }
+}
+
+fn build(pair: &Pair, p: &Payload) -> Result<Vec<u8>, SetError> {
+    let c = container::source_and_map(p.source.as_bytes(), &p.map)
+        .map_err(|e| SetError::container(&pair.source, &e))?;
+    if c.len() as u64 > MAX_SET_BYTES {
+        return Err(SetError::TooLarge {
+            bytes: c.len() as u64,
+        });
+    }
+    Ok(c)
+}
+
+fn release(
+    pair: &Pair,
+    map_release: Option<&str>,
+    mode: ReleaseMode,
+    fallback: Option<Uuid>,
+) -> Result<Option<Uuid>, SetError> {
+    if mode == ReleaseMode::Event {
+        // posthog-cli strips the release in event mode: it travels with the chunk's snippet.
+        return Ok(None);
+    }
+    match map_release {
+        None => Ok(fallback),
+        Some(r) => Uuid::parse_str(r).map(Some).map_err(|_| SetError::Skip {
+            code: "invalid_release_id".into(),
+            reason: format!(
+                "the map of {} has release_id {r:?}, which is not a UUID; inject again (`symship sourcemap inject --release-mode symbol-set`)",
+                pair.source.display()
+            ),
+        }),
+    }
+}
+
+impl SymbolSet for Pair {
+    fn kind(&self) -> Kind {
+        Kind::SourceAndMap
+    }
+
+    fn path(&self) -> &Path {
+        &self.source
+    }
+
+    fn map(&self) -> Option<&MapLocation> {
+        Some(&self.map)
+    }
+
+    fn input_len(&self) -> u64 {
+        Pair::input_len(self)
+    }
+
+    /// Reads and hashes a pair. In symbol-set mode the hash covers the container, so it is
+    /// built here; in event mode it is not (a re-run of an unchanged build never compresses
+    /// anything). With a memo, bytes met before are only read and digested.
+    fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
+        let pair = self;
+        let mode = cx.mode;
+        let (source, map_bytes) = read_pair(pair).map_err(|e| skip(pair, e))?;
+        let input_bytes = (source.len() + map_bytes.len()) as u64;
+        let source_digest = digest(source.as_bytes());
+        let raw_map_digest: Option<[u8; 32]> = cx.memo.map(|_| digest(&map_bytes));
+        let key = raw_map_digest.map(|m| CacheKey::new(source_digest, m, mode));
+        if let (Some(memo), Some(key)) = (cx.memo, &key) {
+            if let Some(v) = memo.get(key) {
+                return Ok(Prepared {
+                    release_id: release(pair, v.release_id.as_deref(), mode, cx.release_id)?,
+                    reference: v.reference,
+                    content_hash: v.content_hash,
+                    hash_is_container: mode == ReleaseMode::SymbolSet,
+                    content_length: v.content_length,
+                    container: None,
+                    digest: source_digest,
+                    check: v.check,
+                    cached: true,
+                    input_bytes,
+                });
+            }
+        }
+        let p = payload_of(pair, source, map_bytes, mode).map_err(|e| match e {
+            SkipReason::EmptyMap { .. } => SetError::Empty {
+                reason: format!("{} {e}", pair.source.display()),
+                digest: source_digest,
+            },
+            e => skip(pair, e),
+        })?;
+        let map_digest: [u8; 32] = match raw_map_digest {
+            Some(d) if p.map_as_read => d,
+            _ => digest(&p.map),
+        };
+        let release_id = release(pair, p.release_id.as_deref(), mode, cx.release_id)?;
+        let prepared = match mode {
+            ReleaseMode::Event => {
+                let content_hash = p.content_hash.clone().ok_or_else(|| SetError::Failed {
+                    code: "no_content_hash".into(),
+                    reason: format!("no event-mode content hash for {}", pair.source.display()),
+                })?;
+                // A small pair is compressed now (cheap) rather than read again for its
+                // transfer; a large one only when it is known to be needed.
+                let container = if cx.build_small && p.source.len() + p.map.len() <= SMALL_PAIR {
+                    Some(build(pair, &p)?)
+                } else {
+                    None
+                };
+                Prepared {
+                    reference: p.chunk_id.clone(),
+                    release_id,
+                    content_hash,
+                    hash_is_container: false,
+                    content_length: container.as_ref().map(|c| c.len() as u64),
+                    container,
+                    digest: source_digest,
+                    check: map_digest,
+                    cached: false,
+                    input_bytes,
+                }
+            }
+            ReleaseMode::SymbolSet => {
+                let c = build(pair, &p)?;
+                Prepared {
+                    reference: p.chunk_id.clone(),
+                    release_id,
+                    content_hash: sha512_hex(&[&c]),
+                    hash_is_container: true,
+                    content_length: Some(c.len() as u64),
+                    container: Some(c),
+                    digest: source_digest,
+                    check: map_digest,
+                    cached: false,
+                    input_bytes,
+                }
+            }
+        };
+        if let (Some(memo), Some(key)) = (cx.memo, key) {
+            memo.put(
+                key,
+                Cached {
+                    reference: prepared.reference.clone(),
+                    release_id: p.release_id.clone(),
+                    content_hash: prepared.content_hash.clone(),
+                    content_length: prepared.content_length,
+                    check: prepared.check,
+                },
+            );
+        }
+        Ok(prepared)
+    }
+
+    /// Builds the container of a chunk checked earlier, and makes sure it is still what was
+    /// hashed and checked (the file may have changed in between): the chunk and the map must
+    /// have the digests they had then. The event-mode hash is not computed again (equal bytes
+    /// hash equal).
+    fn write_container(&self, expected: &Prepared) -> Result<Vec<u8>, SetError> {
+        // Symbol-set mode's payload skips the event hash; the bytes are the same in both modes.
+        let p = payload(self, ReleaseMode::SymbolSet).map_err(|e| skip(self, e))?;
+        expected.unchanged(&self.source, digest(p.source.as_bytes()), digest(&p.map))?;
+        if p.chunk_id != expected.reference {
+            return Err(SetError::changed(&self.source));
+        }
+        build(self, &p)
+    }
+}
