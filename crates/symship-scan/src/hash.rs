@@ -339,6 +339,13 @@ pub fn payload_of(
 
 /// Builds the payload from an injected chunk's text and its map.
 pub fn payload_from(path: &Path, source: String, doc: MapDoc, mode: ReleaseMode) -> Result<Payload, String> {
+    if doc.pending_snippet_len().is_some() {
+        // Its positions are for a snippet the chunk does not hold: never sent as it is.
+        return Err(format!(
+            "was shifted by a `sourcemap inject` that was interrupted before it rewrote {}; run `symship sourcemap inject` again (or `sourcemap process`)",
+            path.display()
+        ));
+    }
     let existing = chunk::existing(&source);
     let (chunk_id, native) = match &existing {
         Some(e) => (e.chunk_id.clone(), false),

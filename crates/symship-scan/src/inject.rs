@@ -3,11 +3,13 @@
 //!
 //! # Crash consistency
 //!
-//! The run holds the build directory's lock (`symship_fs::DirLock`), so no other run writes
-//! there meanwhile, and it has swept the temporary files of killed runs. Each file is replaced
-//! atomically (`symship_fs::write`), so a kill leaves every file old or new. For one chunk and
-//! its map the order is: **the map first, then the chunk**. What a re-run finds after a kill
-//! between the two, and does:
+//! The run holds the lock of every directory it writes into (`symship_fs::DirLock`), so no other
+//! run writes there meanwhile, and it has swept the temporary files of killed runs. Each file is
+//! replaced atomically (`symship_fs::write`), so a kill leaves every file old or new. For one
+//! chunk and its map file the order is: **the map first, then the chunk**, and, when the chunk's
+//! snippet changes length, **the map a second time** to clear a mark. What a re-run finds after a
+//! kill between two writes, and does (the same command line; a kill before the first write or
+//! after the last leaves the state of no run or of one whole run):
 //!
 //! - *First stamp, event mode*: the map carries the `chunk_id` member and is shifted, the chunk
 //!   has no snippet. The chunk id is derived from the chunk's bytes, so the re-run computes the
@@ -19,13 +21,29 @@
 //!   the chunk the old snippet. The re-run finds the old snippet's id differs from the map's and
 //!   the map's release is already the new one; it adopts the map's chunk id, replaces the snippet
 //!   (same length) and does not shift.
-//! - *Release restamp, event mode*: a release id replaced by another of the same length shifts
-//!   nothing, so the state is the same either way. **Known gap**: a chunk first stamped without
-//!   a release and then stamped with one shifts its map by the snippet's growth; a kill between
-//!   the map's write and the chunk's leaves a map shifted once too often for that line's first
-//!   segment, and a re-run cannot tell. Re-run the build in that case.
+//! - *Release restamp, event mode, same length* (a release id replaced by another UUID): the
+//!   map does not change, only the chunk is written; nothing to recognise.
+//! - *Release restamp, event mode, another length* (a chunk first stamped without a release,
+//!   then with one: the snippet grows by 84 bytes and more): the positions after the snippet move,
+//!   and the map alone cannot say which snippet it was shifted for. So the first write is the
+//!   shifted map with the member `x_symship_pending_snippet: <the new snippet's length>`
+//!   (`map::PENDING_SNIPPET`), the second the chunk, the third the map without that member.
+//!   - killed after the first write: the map's mark says it is shifted for the new length while
+//!     the chunk holds the old snippet; the re-run shifts by the difference between the length it
+//!     writes and the mark (none, with the same release), writes the chunk, then clears the mark;
+//!   - killed after the second: the chunk holds the snippet of the marked length; the re-run
+//!     shifts nothing, and writes the map without the mark.
+//!
+//!   A re-run with another release (or none) shifts from the marked length to the one it writes,
+//!   so the map always ends shifted for the chunk's snippet. `sourcemap upload` refuses a map that
+//!   carries the mark (skipped, `bad_map`, "run inject again"): the mark never reaches the server.
+//!   Inline maps are written with their chunk in one write and never carry it.
 //! - *`--delete-after`*: the chunk's reference is removed first, then the map; a re-run pairs
 //!   the chunk with `<file>.map` by name, finds the set already uploaded, and deletes the map.
+//!
+//! The tests `write_safety::a_run_killed_at_any_write_step_then_run_again_gives_the_clean_runs_files`
+//! kill a run after each write step of each of these modes and compare the re-run's files and
+//! the server's symbol sets with one clean run's.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -122,6 +140,8 @@ struct Work<'a> {
     opts: &'a InjectOptions,
     /// The map is used by this chunk alone (not a map several chunks share).
     sole_user: bool,
+    /// The map is a file of its own, written before the chunk (not inline in the chunk).
+    separate_map: bool,
 }
 
 impl Work<'_> {
@@ -132,6 +152,17 @@ impl Work<'_> {
             .map_err(|e| e.to_string())?;
         self.apply_map(edits);
         Ok(())
+    }
+
+    /// Marks the map as shifted for a snippet of `len` bytes that the chunk does not hold yet
+    /// (`map::PENDING_SNIPPET`), or clears that mark.
+    fn set_pending(&mut self, len: Option<usize>) {
+        let mut edits = Edits::default();
+        match len {
+            Some(len) => self.map.set_pending_edit(len, &mut edits),
+            None => self.map.clear_pending_edit(&mut edits),
+        }
+        self.apply_map(edits);
     }
 
     fn apply_map(&mut self, edits: Edits) {
@@ -164,7 +195,10 @@ impl Work<'_> {
             let (line, column) = chunk::position_of(&self.text, s.span.start);
             self.text.replace_range(s.span.clone(), "");
             if owns_map {
-                self.shift(line, column, -(s.span.len() as i64))?;
+                // The map may have been shifted for another snippet by an interrupted run.
+                let basis = self.map.pending_snippet_len().unwrap_or(s.span.len());
+                self.shift(line, column, -(basis as i64))?;
+                self.set_pending(None);
             }
         }
         Ok(())
@@ -206,21 +240,33 @@ impl Work<'_> {
         };
         let id = existing.chunk_id.clone();
         let mut changed = false;
-        if let (Some(release), Some(found)) = (self.opts.release_id.as_deref(), &existing.snippet) {
-            if found.release_id.as_deref() != Some(release) {
-                if !found.canonical {
-                    return Err(WorkError::Rewritten);
+        if let Some(found) = &existing.snippet {
+            let owns_map = map_id.as_deref().is_none_or(|m| m == id);
+            let (line, column) = chunk::position_of(&self.text, found.span.start);
+            let held = found.span.len();
+            let mut wanted = held;
+            if let Some(release) = self.opts.release_id.as_deref() {
+                if found.release_id.as_deref() != Some(release) {
+                    if !found.canonical {
+                        return Err(WorkError::Rewritten);
+                    }
+                    // Swap only the snippet: the chunk id stays, the map moves by the length change.
+                    let new = snippet::render(&id, Some(release));
+                    wanted = new.len();
+                    self.text.replace_range(found.span.clone(), &new);
+                    changed = true;
                 }
-                // Swap only the snippet: the chunk id stays, the map moves by the length change.
-                let owns_map = map_id.as_deref().is_none_or(|m| m == id);
-                let (line, column) = chunk::position_of(&self.text, found.span.start);
-                let new = snippet::render(&id, Some(release));
-                let delta = new.len() as i64 - found.span.len() as i64;
-                self.text.replace_range(found.span.clone(), &new);
-                if owns_map {
-                    self.shift(line, column, delta)?;
+            }
+            if owns_map {
+                // The map's positions are for the chunk's snippet, or for the one an interrupted
+                // run shifted it for (its mark says which length).
+                let basis = self.map.pending_snippet_len().unwrap_or(held);
+                if wanted != basis {
+                    self.shift(line, column, wanted as i64 - basis as i64)?;
                 }
-                changed = true;
+                // Until the chunk is written, the map runs ahead of it: say so in the map.
+                let pending = (self.separate_map && wanted != held).then_some(wanted);
+                self.set_pending(pending);
             }
         }
         if existing.snippet.is_some() && existing.comment_id.as_deref() != Some(id.as_str()) {
@@ -351,11 +397,13 @@ fn run_one(
     opts: &InjectOptions,
     sole_user: bool,
 ) -> Result<(String, Outcome), SkipReason> {
+    let separate_map = matches!(pair.map, MapLocation::File(_));
     let mut work = Work {
         text,
         map,
         opts,
         sole_user,
+        separate_map,
     };
     let outcome = work.run().map_err(|e| match e {
         WorkError::Map(error) => SkipReason::BadMap {
@@ -425,15 +473,17 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                 }
             }
             // The map first: if the run dies before the chunk is written, the next run finds a
-            // map that already carries the chunk id and does not shift it twice.
+            // map that already carries the chunk id (or the pending mark) and does not shift it
+            // twice.
             let mut map_error = None;
             if !opts.dry_run && map.dirty {
                 if let Err(e) = write(&group[0], map_path, &map.bytes) {
                     map_error = Some(e);
                 }
             }
+            let mut rs = Vec::with_capacity(group.len());
             for ((pair, text), outcome) in group.iter().zip(texts).zip(outcomes) {
-                let r = match (&map_error, outcome, text) {
+                rs.push(match (&map_error, outcome, text) {
                     (Some(e), Ok(_), _) => Err(e.clone()),
                     (None, Ok(outcome), Some(text)) => {
                         if opts.dry_run || !outcome.changed() {
@@ -444,7 +494,24 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
                     }
                     (_, Err(e), _) => Err(e),
                     (None, Ok(_), None) => unreachable!("a text exists for every successful chunk"),
-                };
+                });
+            }
+            // Every chunk holds what the map was shifted for: the third write clears the mark.
+            // A chunk that could not be written keeps it, for the next run.
+            let all_written = rs
+                .iter()
+                .all(|r| !matches!(r, Err(SkipReason::Write(_) | SkipReason::LinkOutsideRoot(_))));
+            if !opts.dry_run && map_error.is_none() && all_written && map.pending_snippet_len().is_some() {
+                let mut edits = Edits::default();
+                map.clear_pending_edit(&mut edits);
+                let bytes = edits.apply(&map.bytes);
+                if let Err(e) = write(&group[0], map_path, &bytes) {
+                    for r in rs.iter_mut().filter(|r| r.is_ok()) {
+                        *r = Err(e.clone());
+                    }
+                }
+            }
+            for (pair, r) in group.iter().zip(rs) {
                 done(pair, r, &mut results);
             }
         }

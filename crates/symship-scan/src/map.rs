@@ -43,6 +43,16 @@ pub fn preamble_len(bytes: &[u8]) -> usize {
     n
 }
 
+/// The map member that marks an interrupted inject: its value is the length in bytes of the
+/// snippet the map's positions were shifted for, while the chunk still holds a snippet of another
+/// length. `sourcemap inject` writes it with the map, before the chunk, when a snippet changes
+/// length (an event-mode chunk first stamped without a release gets one), and removes it with a
+/// third write once the chunk is written; a re-run that finds it shifts from that length instead
+/// of the chunk's (see `inject`'s module documentation). An `x_` member, which the source map
+/// specification (ECMA-426) reserves for extensions and readers ignore, but symship never uploads
+/// a map that carries it: its positions do not fit the chunk until inject has run again.
+pub const PENDING_SNIPPET: &str = "x_symship_pending_snippet";
+
 /// A parsed sourcemap document.
 #[derive(Debug)]
 pub struct MapDoc {
@@ -142,6 +152,42 @@ impl MapDoc {
                 let comma = if self.obj.members.is_empty() { "" } else { "," };
                 edits.insert(self.obj.open + 1, format!("\"{key}\":{literal}{comma}"));
             }
+        }
+    }
+
+    /// The snippet length the map's positions were shifted for by an inject that was interrupted
+    /// before it wrote the chunk ([`PENDING_SNIPPET`]), if the map carries that mark.
+    pub fn pending_snippet_len(&self) -> Option<usize> {
+        let m = self.obj.get(PENDING_SNIPPET)?;
+        std::str::from_utf8(&self.bytes[m.value.clone()])
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    /// An edit that sets the [`PENDING_SNIPPET`] mark to `len` (added as the first member, as
+    /// `"x_symship_pending_snippet":<len>,`, so that [`MapDoc::clear_pending_edit`] restores the
+    /// exact bytes it had before).
+    pub fn set_pending_edit(&self, len: usize, edits: &mut Edits) {
+        match self.obj.get(PENDING_SNIPPET) {
+            Some(m) => edits.replace(m.value.clone(), len.to_string()),
+            None => {
+                let comma = if self.obj.members.is_empty() { "" } else { "," };
+                edits.insert(self.obj.open + 1, format!("\"{PENDING_SNIPPET}\":{len}{comma}"));
+            }
+        }
+    }
+
+    /// An edit that removes the [`PENDING_SNIPPET`] mark: exactly the bytes
+    /// [`MapDoc::set_pending_edit`] added (the member and the comma right after it).
+    pub fn clear_pending_edit(&self, edits: &mut Edits) {
+        let Some(m) = self.obj.get(PENDING_SNIPPET) else {
+            return;
+        };
+        if self.bytes.get(m.value.end) == Some(&b',') {
+            edits.replace(m.span.start..m.value.end + 1, Vec::new());
+        } else {
+            self.remove_edit(PENDING_SNIPPET, edits);
         }
     }
 

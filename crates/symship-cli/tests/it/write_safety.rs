@@ -136,6 +136,11 @@ const MODES: &[Mode] = &[
            random_ids: false, rerun_may_find_nothing: false },
     Mode { name: "release restamp, event mode", before: INJECT_V1, step: INJECT_V2,
            random_ids: false, rerun_may_find_nothing: false },
+    // The snippet grows by the release (309 -> 393 bytes): the map is written twice, marked
+    // between the two writes.
+    Mode { name: "release stamped on a chunk first stamped without one, event mode",
+           before: &["sourcemap", "inject", "-d", "build"], step: INJECT_V1,
+           random_ids: false, rerun_may_find_nothing: false },
     Mode { name: "first stamp, symbol-set mode", before: &[], step: SYMBOL_SET_V1,
            random_ids: true, rerun_may_find_nothing: false },
     Mode { name: "release restamp, symbol-set mode", before: SYMBOL_SET_V1, step: SYMBOL_SET_V2,
@@ -469,4 +474,59 @@ fn a_failed_delete_after_rewrite_is_named_and_exits_1() {
         .unwrap()
         .contains("sourceMappingURL=c0.js.map"));
     assert!(build.join("c0.js.map").exists());
+}
+
+/// An inject killed between the map's write and the chunk's, while the chunk's snippet grows by
+/// a release, leaves the map marked (`x_symship_pending_snippet`): `upload` does not send that
+/// map (its positions do not fit the chunk), it names the chunk and says to inject again; after
+/// inject runs again the mark is gone and the upload sends the set.
+#[test]
+fn a_map_marked_by_an_interrupted_inject_is_never_uploaded() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    generate(&build, 1, 1, "mark");
+    let first = run(&server, tmp.path(), &["sourcemap", "inject", "-d", "build"], None);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    // Write steps of the map: temporary file written (1), exchanged into place (2).
+    let killed = run(&server, tmp.path(), INJECT_V1, Some(2));
+    assert_eq!(killed.status.code(), None, "killed by the abort");
+    let map = std::fs::read_to_string(build.join("c0.js.map")).unwrap();
+    assert!(map.contains("\"x_symship_pending_snippet\":393"), "{map}");
+
+    let upload: &[&str] = &["sourcemap", "upload", "-d", "build", "--output", "json"];
+    let out = run(&server, tmp.path(), upload, None);
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let skipped = summary["skipped"].as_array().expect("skipped");
+    assert_eq!(skipped.len(), 1, "{summary:#}");
+    assert!(
+        skipped[0]["file"].as_str().unwrap().ends_with("c0.js"),
+        "{summary:#}"
+    );
+    assert_eq!(skipped[0]["code"], "bad_map", "{summary:#}");
+    assert!(
+        summary
+            .to_string()
+            .contains("run `symship sourcemap inject` again"),
+        "{summary:#}"
+    );
+    assert!(server.symbol_sets().is_empty(), "{:?}", server.symbol_sets());
+
+    let again = run(&server, tmp.path(), INJECT_V1, None);
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(!std::fs::read_to_string(build.join("c0.js.map"))
+        .unwrap()
+        .contains("x_symship"));
+    let out = run(&server, tmp.path(), upload, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(server.symbol_sets().len(), 1);
 }
