@@ -103,11 +103,14 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     renamed
 }
 
-/// Removes a file as one write step (counted by [`fault`]); a file already gone is fine.
-pub fn remove(path: &Path) -> std::io::Result<()> {
+/// Removes a file (a symbolic link itself, not what it points to) as one write step (counted by
+/// [`fault`]). Returns whether it existed: `Ok(false)` when it was already gone, which is fine
+/// (a run killed after removing it, run again).
+pub fn remove(path: &Path) -> std::io::Result<bool> {
     let r = match fs::remove_file(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        r => r,
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
     };
     fault::step();
     r
@@ -137,6 +140,21 @@ pub fn sweep(root: &Path, skip_dir: &dyn Fn(&Path) -> bool) -> Vec<PathBuf> {
         }
     }
     removed
+}
+
+/// Removes the temporary files that killed runs left in `dir` itself (not below it: the
+/// directory of a file named on its own, or of the map it references) and returns their paths.
+/// Call it under the [`crate::DirLock`] of `dir`, as [`sweep`].
+pub fn sweep_dir(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| is_temp_name(&e.file_name()) && e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .filter(|p| fs::remove_file(p).is_ok())
+        .collect()
 }
 
 #[cfg(unix)]
@@ -267,6 +285,21 @@ mod tests {
             ]
         );
         assert_eq!(names(&nm), [".symship-q1w2e3.tmp"]);
+        // One directory, not below it.
+        fs::write(sub.join(".symship-Zz9Yy8.tmp"), "").unwrap();
+        assert_eq!(sweep_dir(&nm), [nm.join(".symship-q1w2e3.tmp")]);
+        assert!(sweep_dir(dir.path()).is_empty());
+        assert_eq!(names(&nm), Vec::<String>::new());
+    }
+
+    #[test]
+    fn remove_says_whether_the_file_existed() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.js.map");
+        fs::write(&p, "{}").unwrap();
+        assert!(remove(&p).unwrap());
+        assert!(!remove(&p).unwrap());
+        assert!(remove(dir.path()).is_err(), "a directory is not removed");
     }
 
     #[test]

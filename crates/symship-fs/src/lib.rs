@@ -32,6 +32,8 @@ pub mod fault;
 mod lock;
 mod roots;
 
-pub use atomic::{is_temp_name, remove, replace_if_changed, sweep, write, write_within, WriteError};
+pub use atomic::{
+    is_temp_name, remove, replace_if_changed, sweep, sweep_dir, write, write_within, WriteError,
+};
 pub use lock::{DirLock, LockError, Wait};
 pub use roots::{resolve_inside, OutsideRoot};

@@ -136,11 +136,10 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
                 .push((map, "a chunk referencing it was not verified uploaded".into()));
             continue;
         }
-        let removed = std::fs::remove_file(&map);
-        symship_fs::fault::step();
-        match removed {
-            Ok(()) => out.deleted.push(map),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        match symship_fs::remove(&map) {
+            Ok(true) => out.deleted.push(map),
+            // Already gone (a run killed after deleting it): nothing deleted by this run.
+            Ok(false) => {}
             Err(source) => errors.push(DeleteError::Io {
                 action: "delete",
                 path: map,
@@ -223,8 +222,9 @@ fn css_cleanup(roots: &[PathBuf], out: &mut DeleteOutcome, errors: &mut Vec<Dele
                     }
                 }
             }
-            match std::fs::remove_file(&map) {
-                Ok(()) => out.deleted.push(map),
+            match symship_fs::remove(&map) {
+                Ok(true) => out.deleted.push(map),
+                Ok(false) => {}
                 Err(source) => errors.push(DeleteError::Io {
                     action: "delete",
                     path: map,
