@@ -1,10 +1,11 @@
 //! Turning `FileSelection` flags into what the scanner walks, and pairing.
 
+use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use symship_scan::{pair_all, select, Pair, Selection, Skipped};
+use symship_scan::{pair_all, select, MapLocation, Pair, Selection, Skipped};
 
 use crate::cli::FileSelection;
 use crate::exit::UsageError;
@@ -37,10 +38,21 @@ pub struct Scan {
     pub lock: Option<symship_fs::DirLock>,
 }
 
-/// Takes the lock of every directory the run writes into, then removes what killed runs left
-/// there (`symship_fs::sweep`), before anything is read.
-fn lock_and_sweep(selection: &Selection, no_wait: bool) -> anyhow::Result<symship_fs::DirLock> {
-    let dirs: Vec<PathBuf> = selection.roots.iter().chain(&selection.paths).cloned().collect();
+/// Takes the lock of the scanned directories and of the directories of named files, plus
+/// `more` (directories found to be written into by an earlier attempt), then removes what killed
+/// runs left there (`symship_fs::sweep`), before anything is read.
+fn lock_and_sweep(
+    selection: &Selection,
+    more: &BTreeSet<PathBuf>,
+    no_wait: bool,
+) -> anyhow::Result<symship_fs::DirLock> {
+    let dirs: Vec<PathBuf> = selection
+        .roots
+        .iter()
+        .chain(&selection.paths)
+        .chain(more)
+        .cloned()
+        .collect();
     let wait = if no_wait {
         symship_fs::Wait::NoWait
     } else {
@@ -53,35 +65,54 @@ fn lock_and_sweep(selection: &Selection, no_wait: bool) -> anyhow::Result<symshi
         )));
     })?;
     let wants_node_modules = selection.include.iter().any(|p| p.contains("node_modules"));
+    let mut removed = Vec::new();
     for root in selection.roots.iter().filter(|r| r.is_dir()) {
-        let removed = symship_fs::sweep(root, &|d| !wants_node_modules && d.ends_with("node_modules"));
-        for p in &removed {
-            tracing::info!("removed {}, left by an interrupted symship run", p.display());
-        }
+        removed.extend(symship_fs::sweep(root, &|d| {
+            !wants_node_modules && d.ends_with("node_modules")
+        }));
     }
     // A named file: its own directory only, not below it; each directory once, however many
     // files of it are named (the plugins name every chunk on --stdin or with --file).
-    let named_dirs: std::collections::BTreeSet<&Path> = selection
+    let named_dirs: BTreeSet<&Path> = selection
         .roots
         .iter()
         .filter(|r| !r.is_dir())
         .chain(&selection.paths)
         .filter_map(|p| p.parent().filter(|d| !d.as_os_str().is_empty()))
+        .chain(more.iter().map(PathBuf::as_path))
         .collect();
     for dir in named_dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            continue;
+        removed.extend(symship_fs::sweep_dir(dir));
+    }
+    log_removed(&removed);
+    Ok(lock)
+}
+
+fn log_removed(removed: &[PathBuf]) {
+    for p in removed {
+        tracing::info!("removed {}, left by an interrupted symship run", p.display());
+    }
+}
+
+/// The directories the pairs' files are in (where inject and `--delete-after` write) that `lock`
+/// does not cover: a named file's map in another folder (`--stdin` naming `dist/a.js` whose map
+/// is `maps/a.js.map`).
+fn uncovered_dirs(pairs: &[Pair], lock: &symship_fs::DirLock) -> BTreeSet<PathBuf> {
+    let mut dirs = BTreeSet::new();
+    for p in pairs {
+        let map = match &p.map {
+            MapLocation::File(m) => Some(m.as_path()),
+            MapLocation::Inline => None,
         };
-        for e in entries.flatten() {
-            if symship_fs::is_temp_name(&e.file_name()) && std::fs::remove_file(e.path()).is_ok() {
-                tracing::info!(
-                    "removed {}, left by an interrupted symship run",
-                    e.path().display()
-                );
+        for file in std::iter::once(p.source.as_path()).chain(map) {
+            if let Some(dir) = file.parent() {
+                if !lock.covers(dir) {
+                    dirs.insert(dir.to_path_buf());
+                }
             }
         }
     }
-    Ok(lock)
+    dirs
 }
 
 /// Walks the selection and pairs chunks with maps; with `Writes::Yes`, under the lock.
@@ -117,12 +148,50 @@ pub fn scan(files: &FileSelection, public_path_prefix: Option<&str>, writes: Wri
             }
         }
     }
-    let lock = match writes {
-        Writes::No => None,
-        Writes::Yes { no_wait } => Some(lock_and_sweep(&selection, no_wait)?),
+    let walk = || -> anyhow::Result<(Vec<Pair>, Vec<Skipped>)> {
+        let (candidates, mut skipped) = select(&selection).map_err(|e| UsageError(e.to_string()))?;
+        let (pairs, more) = pair_all(candidates, public_path_prefix, symship_scan::read_source);
+        skipped.extend(more);
+        Ok((pairs, skipped))
     };
-    let (candidates, mut skipped) = select(&selection).map_err(|e| UsageError(e.to_string()))?;
-    let (pairs, more) = pair_all(candidates, public_path_prefix, symship_scan::read_source);
-    skipped.extend(more);
-    Ok(Scan { pairs, skipped, lock })
+    let Writes::Yes { no_wait } = writes else {
+        let (pairs, skipped) = walk()?;
+        return Ok(Scan {
+            pairs,
+            skipped,
+            lock: None,
+        });
+    };
+    // Which directories a run writes into is known only once it has paired (a named file's map
+    // may sit in another folder). Those are added to the lock without waiting; when another run
+    // holds one, everything is released and locked again in order (waiting then cannot
+    // deadlock), and the scan is repeated, since the files may have changed meanwhile.
+    let mut more = BTreeSet::new();
+    loop {
+        let mut lock = lock_and_sweep(&selection, &more, no_wait)?;
+        let (pairs, skipped) = walk()?;
+        let missing = uncovered_dirs(&pairs, &lock);
+        if missing.is_empty() {
+            return Ok(Scan {
+                pairs,
+                skipped,
+                lock: Some(lock),
+            });
+        }
+        match lock.extend(&missing.iter().collect::<Vec<_>>()) {
+            Ok(()) => {
+                let removed: Vec<PathBuf> = missing.iter().flat_map(|d| symship_fs::sweep_dir(d)).collect();
+                log_removed(&removed);
+                return Ok(Scan {
+                    pairs,
+                    skipped,
+                    lock: Some(lock),
+                });
+            }
+            Err(symship_fs::LockError::Busy { .. }) if !no_wait && !missing.is_subset(&more) => {
+                more.extend(missing);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

@@ -24,7 +24,7 @@ pub enum LockError {
     Io { dir: PathBuf, source: std::io::Error },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Mode {
     Shared,
     Exclusive,
@@ -39,9 +39,28 @@ enum Mode {
 /// released by the kernel when the process ends however it ends, and honoured by other symship
 /// runs only. Directories that cannot be opened (an ancestor without read permission) are not
 /// locked; a root that cannot be opened is an error.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct DirLock {
-    _held: Vec<File>,
+    held: BTreeMap<PathBuf, (File, Mode)>,
+}
+
+/// The directories to lock for `roots` (canonical): each root exclusive, its ancestors shared.
+fn wanted<P: AsRef<Path>>(roots: &[P]) -> BTreeMap<PathBuf, Mode> {
+    let mut wanted: BTreeMap<PathBuf, Mode> = BTreeMap::new();
+    for root in roots {
+        let Ok(mut dir) = root.as_ref().canonicalize() else {
+            // A root that does not exist is reported by the scan, which comes next.
+            continue;
+        };
+        if !dir.is_dir() {
+            dir.pop();
+        }
+        for ancestor in dir.ancestors().skip(1) {
+            wanted.entry(ancestor.to_path_buf()).or_insert(Mode::Shared);
+        }
+        wanted.insert(dir, Mode::Exclusive);
+    }
+    wanted
 }
 
 impl DirLock {
@@ -52,26 +71,49 @@ impl DirLock {
         wait: Wait,
         on_wait: &mut dyn FnMut(&Path),
     ) -> Result<DirLock, LockError> {
-        let mut wanted: BTreeMap<PathBuf, Mode> = BTreeMap::new();
-        for root in roots {
-            let Ok(mut dir) = root.as_ref().canonicalize() else {
-                // A root that does not exist is reported by the scan, which comes next.
-                continue;
-            };
-            if !dir.is_dir() {
-                dir.pop();
-            }
-            for ancestor in dir.ancestors().skip(1) {
-                wanted.entry(ancestor.to_path_buf()).or_insert(Mode::Shared);
-            }
-            wanted.insert(dir, Mode::Exclusive);
-        }
-        let mut held = Vec::with_capacity(wanted.len());
+        let mut lock = DirLock::default();
+        lock.take(wanted(roots), wait, on_wait)?;
+        Ok(lock)
+    }
+
+    /// Whether a run holding this lock may write into `dir` (canonical): it is a root locked
+    /// exclusive, or inside one (another run writing there would need that root shared).
+    pub fn covers(&self, dir: &Path) -> bool {
+        dir.ancestors()
+            .any(|d| matches!(self.held.get(d), Some((_, Mode::Exclusive))))
+    }
+
+    /// Adds `roots` to the lock without waiting: a directory that another run holds gives
+    /// [`LockError::Busy`] (locks added before it stay held until the value is dropped). Taking a
+    /// lock after others are held could deadlock with a run that takes them the other way round,
+    /// so a caller that would rather wait drops this lock and acquires everything again, in order.
+    pub fn extend<P: AsRef<Path>>(&mut self, roots: &[P]) -> Result<(), LockError> {
+        let want: BTreeMap<PathBuf, Mode> = wanted(roots)
+            .into_iter()
+            .filter(|(dir, mode)| {
+                let held = self.held.get(dir).map(|(_, m)| *m);
+                !self.covers(dir) && held < Some(*mode)
+            })
+            .collect();
+        self.take(want, Wait::NoWait, &mut |_| {})
+    }
+
+    fn take(
+        &mut self,
+        wanted: BTreeMap<PathBuf, Mode>,
+        wait: Wait,
+        on_wait: &mut dyn FnMut(&Path),
+    ) -> Result<(), LockError> {
         for (dir, mode) in wanted {
-            let file = match File::open(&dir) {
-                Ok(f) => f,
-                Err(_) if mode == Mode::Shared => continue,
-                Err(source) => return Err(LockError::Io { dir, source }),
+            // A directory held shared and now wanted exclusive is converted on the same handle
+            // (flock on another handle of this process would conflict with our own lock).
+            let file = match self.held.remove(&dir) {
+                Some((f, _)) => f,
+                None => match File::open(&dir) {
+                    Ok(f) => f,
+                    Err(_) if mode == Mode::Shared => continue,
+                    Err(source) => return Err(LockError::Io { dir, source }),
+                },
             };
             let tried = match mode {
                 Mode::Shared => file.try_lock_shared(),
@@ -98,9 +140,9 @@ impl DirLock {
                 Err(TryLockError::Error(e)) if e.kind() == std::io::ErrorKind::Unsupported => continue,
                 Err(TryLockError::Error(source)) => return Err(LockError::Io { dir, source }),
             }
-            held.push(file);
+            self.held.insert(dir, (file, mode));
         }
-        Ok(DirLock { _held: held })
+        Ok(())
     }
 }
 
@@ -136,6 +178,33 @@ mod tests {
         assert!(matches!(take(&[&dist]), Err(LockError::Busy { .. })));
         drop((inner, unrelated));
         take(&[&dist, &assets.join("x.js")]).unwrap();
+    }
+
+    #[test]
+    fn extend_adds_a_directory_elsewhere_or_says_it_is_busy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dist = tmp.path().join("dist");
+        let maps = tmp.path().join("maps");
+        std::fs::create_dir_all(dist.join("assets")).unwrap();
+        std::fs::create_dir_all(&maps).unwrap();
+        let mut first = take(&[&dist]).unwrap();
+        assert!(first.covers(&dist.canonicalize().unwrap().join("assets")));
+        assert!(!first.covers(&maps.canonicalize().unwrap()));
+        // A directory inside a held root needs nothing more; one elsewhere is added.
+        first.extend(&[dist.join("assets")]).unwrap();
+        first.extend(&[&maps]).unwrap();
+        assert!(first.covers(&maps.canonicalize().unwrap()));
+        assert!(matches!(take(&[&maps]), Err(LockError::Busy { .. })));
+        drop(first);
+        let other = take(&[&maps]).unwrap();
+        let mut second = take(&[&dist]).unwrap();
+        assert!(
+            matches!(second.extend(&[&maps]), Err(LockError::Busy { dir }) if dir == maps.canonicalize().unwrap())
+        );
+        drop(other);
+        // The parent of held roots, held shared so far, is converted to exclusive.
+        second.extend(&[&maps, &tmp.path().to_path_buf()]).unwrap();
+        assert!(second.covers(&tmp.path().canonicalize().unwrap()));
     }
 
     #[test]

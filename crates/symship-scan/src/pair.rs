@@ -192,18 +192,31 @@ fn usable(p: &Path) -> bool {
 /// A pair, if its map lies inside the scanned root (or the chunk was named on its own, by
 /// `--stdin` or `-d FILE`: then it is its own root for the map it references).
 fn accept(path: PathBuf, root: PathBuf, named: bool, map: &Path) -> Result<Pair, Skipped> {
+    // Where the reference leads as written (`..` taken lexically), before any link is followed.
+    let as_named = crate::select::lexical(map);
     match map.canonicalize() {
         Ok(map) if map.starts_with(&root) => Ok(Pair {
             source: path,
             root,
             map: MapLocation::File(map),
         }),
-        // A named file's root grows to the closest directory that holds its map too (inject
-        // writes both, and writes nothing outside a pair's root).
-        Ok(map) if named => Ok(Pair {
+        // A named file's root grows to the closest directory that holds its map too, as the
+        // reference names it (inject writes both, and writes nothing outside a pair's root); a
+        // symbolic link on the way must not lead out of that directory.
+        Ok(map) if named && map.starts_with(common_ancestor(&root, &as_named)) => Ok(Pair {
             source: path,
             root: common_ancestor(&root, &map),
             map: MapLocation::File(map),
+        }),
+        Ok(map) if named => Err(Skipped {
+            reason: SkipReason::LinkOutsideRoot(format!(
+                "its sourcemap {} resolves through a symbolic link to {}, outside {}; symship does not write \
+                 through a link out of the directory a file is named in (name the link's target instead)",
+                as_named.display(),
+                map.display(),
+                common_ancestor(&root, &as_named).display()
+            )),
+            path,
         }),
         Ok(map) => Err(Skipped {
             path,

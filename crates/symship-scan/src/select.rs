@@ -72,6 +72,58 @@ impl Filter {
     }
 }
 
+/// `path` with `.` and `..` taken lexically (as written, before any symbolic link is followed).
+pub fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The current directory's tree, for paths named on their own: a named path that lies in it as
+/// written must resolve inside it, as a file found by walking `-d` must resolve inside `-d`.
+struct Tree {
+    cwd: Option<PathBuf>,
+    /// Lexical parent directory -> whether it lies in the tree through a prefix that resolves
+    /// to the current directory (an absolute path through a link to it, such as a logical $PWD).
+    through_link: std::collections::HashMap<PathBuf, bool>,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        Tree {
+            cwd: std::env::current_dir().ok().and_then(|d| d.canonicalize().ok()),
+            through_link: Default::default(),
+        }
+    }
+
+    /// The current directory, when `path` (as named) lies in its tree.
+    fn holding(&mut self, path: &Path) -> Option<PathBuf> {
+        let cwd = self.cwd.as_ref()?;
+        let abs = lexical(&cwd.join(path));
+        if abs.starts_with(cwd) {
+            return Some(cwd.clone());
+        }
+        let parent = abs.parent()?.to_path_buf();
+        let inside = *self.through_link.entry(parent).or_insert_with_key(|parent| {
+            parent
+                .ancestors()
+                .any(|a| a.canonicalize().is_ok_and(|c| c == *cwd))
+        });
+        inside.then(|| cwd.clone())
+    }
+}
+
 /// Walks the selection. Unreadable entries, symlink loops and escaping paths are reported as
 /// skipped, not fatal; a root that does not exist is an error.
 pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), ScanError> {
@@ -84,6 +136,7 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
     let mut seen = HashSet::new();
     let mut found = Vec::new();
     let mut skipped = Vec::new();
+    let mut tree = Tree::new();
     let mut add = |path: &Path,
                    root: &Path,
                    named: bool,
@@ -92,7 +145,24 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
         match path.canonicalize() {
             Ok(canonical) => {
                 let root = root.canonicalize().unwrap_or_else(|_| root.to_path_buf());
-                if !canonical.starts_with(&root) {
+                // A path named on its own in the current directory's tree, through a link to a
+                // directory outside it (`dist/vendor/lib.js` with `dist/vendor` a link out).
+                let tree_left = named
+                    .then(|| tree.holding(path))
+                    .flatten()
+                    .filter(|cwd| !canonical.starts_with(cwd));
+                if let Some(cwd) = tree_left {
+                    skipped.push(Skipped {
+                        path: path.to_path_buf(),
+                        reason: SkipReason::LinkOutsideRoot(format!(
+                            "it resolves through a symbolic link to {}, outside the current directory {} that the path \
+                             is named in; symship does not write through a link out of the tree it is given (name the \
+                             link's target instead)",
+                            canonical.display(),
+                            cwd.display()
+                        )),
+                    });
+                } else if !canonical.starts_with(&root) {
                     // A symbolic link (to the file or a directory above it) leads out of the
                     // scanned directory: inject would write there. Not followed.
                     skipped.push(Skipped {

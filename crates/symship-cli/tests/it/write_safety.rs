@@ -530,3 +530,157 @@ fn a_map_marked_by_an_interrupted_inject_is_never_uploaded() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(server.symbol_sets().len(), 1);
 }
+
+fn symship_with_stdin(cwd: &Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = symship_in(cwd)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn skipped_codes(summary: &serde_json::Value) -> Vec<(String, String)> {
+    summary["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["file"].as_str().unwrap().to_owned(),
+                s["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Paths named on `--stdin` (as `find build -name '*.js'` or a plugin lists them) are not written
+/// through a symbolic link that leads out of the current directory's tree: neither a chunk under
+/// a linked directory nor a map its reference reaches through a link. They are skipped with
+/// `link_outside_root`; the chunk inside is injected (exit 0, as for other skips).
+#[cfg(unix)]
+#[test]
+fn paths_named_on_stdin_are_not_written_through_a_link_out_of_the_tree() {
+    let tmp = tempfile::tempdir().unwrap();
+    let project = tmp.path().join("project");
+    let outside = tmp.path().join("vendor");
+    let build = project.join("build");
+    generate(&outside, 1, 1, "outside");
+    generate(&build, 1, 1, "inside");
+    std::os::unix::fs::symlink(&outside, build.join("vendor")).unwrap();
+    // A chunk inside whose map reference goes through the link.
+    std::fs::copy(outside.join("c0.js.map"), outside.join("lib.js.map")).unwrap();
+    std::fs::write(
+        build.join("lib.js"),
+        "function lib(){}\n//# sourceMappingURL=vendor/lib.js.map\n",
+    )
+    .unwrap();
+    let before = files(&outside);
+    let out = symship_with_stdin(
+        &project,
+        &["sourcemap", "inject", "--stdin", "--output", "json"],
+        "build/c0.js\nbuild/vendor/c0.js\nbuild/lib.js\n",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(files(&outside), before, "nothing outside the tree was written");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let skipped = skipped_codes(&summary);
+    for name in ["build/vendor/c0.js", "build/lib.js"] {
+        assert!(
+            skipped
+                .iter()
+                .any(|(f, c)| f.ends_with(name) && c == "link_outside_root"),
+            "{name}: {skipped:?}"
+        );
+    }
+    assert_eq!(summary["injected"], 1, "{summary:#}");
+    // The same named with an absolute path through a link to the current directory.
+    let alias = tmp.path().join("alias");
+    std::os::unix::fs::symlink(&project, &alias).unwrap();
+    let out = symship_with_stdin(
+        &project,
+        &["sourcemap", "inject", "--stdin", "--output", "json"],
+        &format!("{}\n", alias.join("build/vendor/c0.js").display()),
+    );
+    assert_eq!(files(&outside), before, "nothing outside the tree was written");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(
+        skipped_codes(&summary).first().map(|(_, c)| c.as_str()),
+        Some("link_outside_root"),
+        "{summary:#}"
+    );
+}
+
+/// A file named on `--stdin` whose map sits in another folder (`dist/a.js` with
+/// `../maps/a.js.map`): the run locks that folder too, so it waits for (or, with `--no-wait`,
+/// refuses) a run that holds it, and writes nothing meanwhile.
+#[test]
+fn the_lock_covers_a_named_files_map_in_another_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    let maps = tmp.path().join("maps");
+    generate(&dist, 1, 1, "apart");
+    std::fs::create_dir_all(&maps).unwrap();
+    std::fs::rename(dist.join("c0.js.map"), maps.join("c0.js.map")).unwrap();
+    let js = std::fs::read_to_string(dist.join("c0.js"))
+        .unwrap()
+        .replace("sourceMappingURL=c0.js.map", "sourceMappingURL=../maps/c0.js.map");
+    std::fs::write(dist.join("c0.js"), &js).unwrap();
+    let before = files(tmp.path());
+
+    let held = std::fs::File::open(&maps).unwrap();
+    held.lock().unwrap();
+    let args = ["sourcemap", "inject", "--stdin", "--no-wait"];
+    let out = symship_with_stdin(tmp.path(), &args, "dist/c0.js\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("another symship run is writing to"), "{stderr}");
+    assert!(stderr.contains("maps"), "{stderr}");
+    assert_eq!(files(tmp.path()), before, "nothing written");
+
+    // Without --no-wait the run waits for the holder, then injects both files.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let dir = tmp.path().to_path_buf();
+    let waiter = std::thread::spawn(move || {
+        let mut child = symship_in(&dir)
+            .args(["sourcemap", "inject", "--stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"dist/c0.js\n").unwrap();
+        }
+        let mut stderr = child.stderr.take().unwrap();
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 256];
+        while !String::from_utf8_lossy(&seen).contains("Blocking") {
+            let n = std::io::Read::read(&mut stderr, &mut buf).unwrap();
+            assert!(n > 0, "ended without waiting: {}", String::from_utf8_lossy(&seen));
+            seen.extend_from_slice(&buf[..n]);
+        }
+        tx.send(String::from_utf8_lossy(&seen).into_owned()).unwrap();
+        std::io::Read::read_to_end(&mut stderr, &mut seen).unwrap();
+        (child.wait().unwrap(), String::from_utf8_lossy(&seen).into_owned())
+    });
+    let blocking = rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap();
+    assert!(blocking.contains("maps"), "{blocking}");
+    assert_eq!(files(tmp.path()), before, "nothing written while it waits");
+    drop(held);
+    let (status, stderr) = waiter.join().unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(std::fs::read_to_string(dist.join("c0.js"))
+        .unwrap()
+        .contains("_posthogChunkIds"));
+    assert!(std::fs::read_to_string(maps.join("c0.js.map"))
+        .unwrap()
+        .contains("\"chunk_id\""));
+}
