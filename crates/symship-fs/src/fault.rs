@@ -4,7 +4,8 @@
 //! killed with `kill -9`: no destructor runs, nothing is cleaned up) right after the Nth write
 //! step of this crate. The steps of one [`crate::write`] are: the temporary file is written and
 //! closed; it takes the target's place; on Linux, the old content (swapped under the temporary
-//! name) is removed. A file removal by [`crate::remove`] is one step. Unset, each step costs one
+//! name) is removed (for a [`crate::Replaced`], in [`crate::Replaced::remove_all`], one step per
+//! old content). A file removal by [`crate::remove`] is one step. Unset, each step costs one
 //! relaxed atomic increment.
 
 use std::sync::atomic::{AtomicU64, Ordering};

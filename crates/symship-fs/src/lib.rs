@@ -5,17 +5,21 @@
 //! # The write protocol
 //!
 //! - **One writer per build directory** ([`DirLock`]): `inject`, `process` and `upload
-//!   --delete-after` hold an advisory lock (`flock`) on each scanned directory, exclusive, and a
-//!   shared one on each of its ancestors, taken outermost first. So two runs on one directory, or
-//!   on a directory and one inside it, never interleave their writes: the second waits (or fails
-//!   at once with `--no-wait`). Runs on unrelated directories do not wait for each other.
+//!   --delete-after` hold an advisory lock (`flock`) on each directory they write into (the
+//!   scanned ones, and the folder of a named file's map elsewhere, added with
+//!   [`DirLock::extend`]), exclusive, and a shared one on each of its ancestors, taken outermost
+//!   first. So two runs on one directory, or on a directory and one inside it, never interleave
+//!   their writes: the second waits (or fails at once with `--no-wait`). Runs on unrelated
+//!   directories do not wait for each other.
 //! - **Atomic replacement with fresh files** ([`write`]): the new content goes to a new temporary
 //!   file in the target's directory, named `.symship-<random>.tmp` ([`is_temp_name`]), created
 //!   for this write alone (never an inode that held another file), and then takes the target's
 //!   name in one rename. A kill at any point leaves the target either old or new, never partial.
+//!   Inject hands the replaced contents to a [`Replaced`], which removes them together at the end
+//!   of the run rather than one by one after each exchange (faster on ext4).
 //! - **Leftovers are swept** ([`sweep`]): a run killed between creating a temporary file and
 //!   renaming it (or, on Linux, between exchanging it with the target and unlinking the old
-//!   content) leaves a `.symship-*.tmp` file, which may hold a whole sourcemap. Every writing run
+//!   content, at once or at the end of the run) leaves a `.symship-*.tmp` file, which may hold a whole sourcemap. Every writing run
 //!   removes such files from its directories under the lock, before it reads anything, so after
 //!   any run that finished, none is left to be deployed.
 //! - **Writes stay inside the roots** ([`write_within`]): the path written must resolve (through
@@ -33,7 +37,8 @@ mod lock;
 mod roots;
 
 pub use atomic::{
-    is_temp_name, remove, replace_if_changed, sweep, sweep_dir, write, write_within, WriteError,
+    is_temp_name, remove, replace_if_changed, sweep, sweep_dir, write, write_within, write_within_deferred,
+    Replaced, WriteError,
 };
 pub use lock::{DirLock, LockError, Wait};
 pub use roots::{resolve_inside, OutsideRoot};

@@ -416,7 +416,13 @@ fn run_one(
 }
 
 /// Handles one group: the chunks that share one map file (usually one chunk).
-fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> Vec<PairResult> {
+fn process_group(
+    group: &[Pair],
+    opts: &InjectOptions,
+    reporter: &dyn Reporter,
+    replaced: &symship_fs::Replaced,
+) -> Vec<PairResult> {
+    let write = |pair: &Pair, path: &Path, bytes: &[u8]| write(pair, path, bytes, replaced);
     let mut results = Vec::with_capacity(group.len());
     let done = |pair: &Pair, result: Result<Outcome, SkipReason>, results: &mut Vec<PairResult>| {
         let r = PairResult {
@@ -519,9 +525,10 @@ fn process_group(group: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) 
     results
 }
 
-/// Replaces `path` (the pair's chunk or map) atomically, if it resolves inside the pair's root.
-fn write(pair: &Pair, path: &Path, bytes: &[u8]) -> Result<(), SkipReason> {
-    symship_fs::write_within(&pair.root, path, bytes).map_err(|e| match e {
+/// Replaces `path` (the pair's chunk or map) atomically, if it resolves inside the pair's root;
+/// the old content goes to `replaced`, removed at the end of the run.
+fn write(pair: &Pair, path: &Path, bytes: &[u8], replaced: &symship_fs::Replaced) -> Result<(), SkipReason> {
+    symship_fs::write_within_deferred(&pair.root, path, bytes, replaced).map_err(|e| match e {
         symship_fs::WriteError::OutsideRoot(e) => SkipReason::LinkOutsideRoot(e.to_string()),
         symship_fs::WriteError::Io { .. } => SkipReason::Write(e.to_string()),
     })
@@ -548,6 +555,9 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
     }
     .min(work.len().max(1));
     let next = AtomicUsize::new(0);
+    // The old contents of replaced files, removed together once every group is written (a
+    // leftover of a kill in between is swept by the next run).
+    let replaced = symship_fs::Replaced::default();
     let collected = Mutex::new(Vec::with_capacity(pairs.len()));
     // A group holds about twice its input while it is edited (the map and its edited copy), so
     // large groups take turns: memory stays bounded by one large group, whatever the build.
@@ -565,11 +575,13 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(group) = work.get(i) else { break };
                 let _turn = is_large(group).then(|| large.lock().unwrap_or_else(|e| e.into_inner()));
-                let r = process_group(group, opts, reporter);
+                let r = process_group(group, opts, reporter, &replaced);
                 collected.lock().expect("no worker panicked").extend(r);
             });
         }
     });
+    // What cannot be removed now stays a `.symship-*.tmp` file for the next run's sweep.
+    replaced.remove_all();
     let mut results = collected.into_inner().expect("no worker panicked");
     let order: std::collections::HashMap<&Path, usize> = pairs
         .iter()
