@@ -5,11 +5,41 @@
 //! @posthog/rollup-plugin uploads through posthog-cli, injecting in memory) or with another chunk's
 //! (a map shared by several chunks). Uses the official crate, not a copy.
 
-use posthog_symbol_data::{read_symbol_data, SourceAndMap};
+//!
+//! AppleDsym (5) and ElfDebugInfo (6) containers: the payload must be a zip whose `dwarf` entry is
+//! one Mach-O slice / one ELF file whose own debug id (`LC_UUID` upper-case; the GNU build id as
+//! posthog-cli's debug id) is the set's ref (`symship_native::package::verify_payload`): cymbal
+//! finds the debug file by that ref, so any other file would symbolicate nothing.
 
-/// `Err((kind, detail))` names the failed check: `container` or `map_json`. (`_ref` is the symbol
-/// set's ref, for the detail of a future check; the map's `chunk_id` need not match it.)
-pub fn check(bytes: &[u8], _ref: &str) -> Result<(), (&'static str, String)> {
+use posthog_symbol_data::{read_symbol_data, AppleDsym, ElfDebugInfo, SourceAndMap};
+
+/// The container's type tag, when the bytes start with a container header.
+fn type_tag(bytes: &[u8]) -> Option<u32> {
+    let magic = b"posthog_error_tracking";
+    (bytes.len() >= magic.len() + 8 && bytes.starts_with(magic))
+        .then(|| u32::from_le_bytes(bytes[26..30].try_into().expect("4 bytes")))
+}
+
+/// `Err((kind, detail))` names the failed check: `container`, `map_json` or `native_payload`.
+/// (`reference` is the symbol set's ref: native payloads must carry it as their own debug id; a
+/// map's `chunk_id` need not match it.)
+pub fn check(bytes: &[u8], reference: &str) -> Result<(), (&'static str, String)> {
+    let native = |zip: &[u8], format| {
+        symship_native::package::verify_payload(zip, format, reference).map_err(|e| ("native_payload", e))
+    };
+    match type_tag(bytes) {
+        Some(5) => {
+            let d: AppleDsym = read_symbol_data(bytes)
+                .map_err(|e| ("container", format!("not an AppleDsym container: {e}")))?;
+            return native(&d.data, symship_native::Format::MachO);
+        }
+        Some(6) => {
+            let d: ElfDebugInfo = read_symbol_data(bytes)
+                .map_err(|e| ("container", format!("not an ElfDebugInfo container: {e}")))?;
+            return native(&d.data, symship_native::Format::Elf);
+        }
+        _ => {}
+    }
     let data: SourceAndMap =
         read_symbol_data(bytes).map_err(|e| ("container", format!("not a SourceAndMap container: {e}")))?;
     let map: serde_json::Value = serde_json::from_str(&data.sourcemap)
@@ -23,6 +53,45 @@ pub fn check(bytes: &[u8], _ref: &str) -> Result<(), (&'static str, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn native_payloads_must_carry_their_ref_as_their_own_debug_id() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/native/posthog-cli-0.19.0");
+        let read = |rel: &str| std::fs::read(dir.join(rel)).unwrap();
+        let elf_ref = "f734873c-9dcd-04d1-273a-d1a45db9639b";
+        let mac_ref = "4C4C44D0-5555-3144-A1A6-90248F0DD418";
+        let elf = write_symbol_data(ElfDebugInfo {
+            data: read(&format!("elf/payloads/{elf_ref}.bin")),
+        })
+        .unwrap();
+        let mac = write_symbol_data(AppleDsym {
+            data: read(&format!("dsym/payloads/{mac_ref}.bin")),
+        })
+        .unwrap();
+        // what posthog-cli 0.19.0 uploaded is accepted
+        assert_eq!(check(&elf, elf_ref), Ok(()));
+        assert_eq!(check(&mac, mac_ref), Ok(()));
+        // under another ref, as the other kind, or not a zip: refused
+        assert_eq!(
+            check(&elf, "00000000-0000-0000-0000-000000000000").unwrap_err().0,
+            "native_payload"
+        );
+        assert_eq!(
+            check(&mac, &mac_ref.to_lowercase()).unwrap_err().0,
+            "native_payload"
+        );
+        let swapped = write_symbol_data(AppleDsym {
+            data: read(&format!("elf/payloads/{elf_ref}.bin")),
+        })
+        .unwrap();
+        assert_eq!(check(&swapped, elf_ref).unwrap_err().0, "native_payload");
+        let junk = write_symbol_data(ElfDebugInfo {
+            data: b"not a zip".to_vec(),
+        })
+        .unwrap();
+        assert_eq!(check(&junk, elf_ref).unwrap_err().0, "native_payload");
+    }
     use posthog_symbol_data::{write_symbol_data, write_symbol_data_uncompressed};
 
     fn sam(map: &str) -> SourceAndMap {
