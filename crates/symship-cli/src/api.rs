@@ -104,7 +104,21 @@ pub fn resolve_release(
     args: &ReleaseArgs,
     global: &GlobalArgs,
 ) -> anyhow::Result<Option<symship_api::Release>> {
-    let inputs = release_inputs_from_args(&args.identity)?;
+    resolve_release_from(args, global, None)
+}
+
+/// [`resolve_release`] with git discovery starting at `git_start` instead of the current
+/// directory (posthog-cli starts at the mapping's directory for `proguard upload`, at the
+/// packager map for `hermes clone` and at `--directory` for `hermes upload`).
+pub fn resolve_release_from(
+    args: &ReleaseArgs,
+    global: &GlobalArgs,
+    git_start: Option<&Path>,
+) -> anyhow::Result<Option<symship_api::Release>> {
+    let mut inputs = release_inputs_from_args(&args.identity)?;
+    if let Some(start) = git_start {
+        inputs.cwd = start.to_path_buf();
+    }
     let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)? {
         symship_release::Planned::Ready(p) => p,
         symship_release::Planned::Unavailable { reason } => {

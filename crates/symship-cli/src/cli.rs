@@ -79,6 +79,15 @@ pub enum Command {
     /// Inject chunk ids into JavaScript files and their sourcemaps, and upload them
     #[command(subcommand)]
     Sourcemap(SourcemapCommand),
+    /// React Native (Hermes): copy chunk ids into composed maps and upload them
+    #[command(subcommand)]
+    Hermes(HermesCommand),
+    /// Android: upload ProGuard and R8 mappings
+    #[command(subcommand)]
+    Proguard(ProguardCommand),
+    /// posthog-cli's older names (`exp hermes`, `exp proguard`), which released build plugins run
+    #[command(subcommand, hide = true)]
+    Exp(ExpCommand),
     /// Work with releases
     #[command(subcommand)]
     Release(ReleaseCommand),
@@ -130,6 +139,30 @@ pub struct ExplainArgs {
     /// The chunk id of the --frame (what posthog-js would have sent with it)
     #[arg(long, value_name = "ID", requires = "frame")]
     pub chunk_id: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HermesCommand {
+    /// Copy the chunk id and release of Metro's packager map into the composed Hermes map
+    Clone(HermesCloneArgs),
+    /// Upload the composed Hermes maps of a directory
+    Upload(HermesUploadArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProguardCommand {
+    /// Upload a ProGuard or R8 mapping file under its map id
+    Upload(ProguardUploadArgs),
+}
+
+/// posthog-cli 0.19.0 keeps `exp hermes` and `exp proguard` as hidden aliases (PostHog's Android
+/// Gradle plugin runs `exp proguard upload`).
+#[derive(Debug, Subcommand)]
+pub enum ExpCommand {
+    #[command(subcommand)]
+    Hermes(HermesCommand),
+    #[command(subcommand)]
+    Proguard(ProguardCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -434,4 +467,69 @@ pub struct DoctorArgs {
     /// Public path prefix to strip from sourceMappingURL values
     #[arg(short = 'p', long, value_name = "PREFIX")]
     pub public_path_prefix: Option<String>,
+}
+
+// ---- hermes, proguard ----
+
+/// `--force` / `--skip-on-conflict` (posthog-cli's UploadConflictArgs).
+#[derive(Debug, Clone, Args)]
+pub struct ConflictArgs {
+    /// Replace symbol sets whose content differs
+    #[arg(long, conflicts_with = "skip_on_conflict")]
+    pub force: bool,
+    /// Keep symbol sets whose content differs, skipping the new content
+    #[arg(long)]
+    pub skip_on_conflict: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HermesCloneArgs {
+    /// Metro's packager map (the one carrying the chunk id), e.g. index.android.bundle.packager.map
+    #[arg(short, long, value_name = "PATH")]
+    pub minified_map_path: PathBuf,
+    /// The composed map the build wrote (Metro + hermesc), e.g. index.android.bundle.map
+    #[arg(short, long, value_name = "PATH")]
+    pub composed_map_path: PathBuf,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    /// Where the release id lives (event: not in the maps)
+    #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
+    pub release_mode: ReleaseMode,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HermesUploadArgs {
+    /// The directory holding the composed maps (every file in it is looked at)
+    #[arg(short, long, value_name = "PATH")]
+    pub directory: PathBuf,
+    /// Symbol sets per bulk_start_upload request
+    #[arg(long, default_value_t = 50)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub conflict: ConflictArgs,
+    /// Where the release id lives (event: not sent; uploads always replace changed content)
+    #[arg(long, value_enum, env = "POSTHOG_RELEASE_MODE", default_value_t = ReleaseMode::Event)]
+    pub release_mode: ReleaseMode,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProguardUploadArgs {
+    /// The mapping file R8 or ProGuard wrote (e.g. app/build/outputs/mapping/release/mapping.txt)
+    #[arg(short, long, value_name = "PATH")]
+    pub path: PathBuf,
+    /// The id the app reports with each Java frame (PostHog's Gradle plugin derives it)
+    #[arg(short, long, value_name = "ID")]
+    pub map_id: String,
+    /// Symbol sets per bulk_start_upload request
+    #[arg(long, default_value_t = 50)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub conflict: ConflictArgs,
+    /// Deprecated and ignored (released Gradle plugins pass it); reads no environment
+    #[arg(long, value_enum, hide = true)]
+    pub release_mode: Option<ReleaseMode>,
 }

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command, ReleaseCommand, SourcemapCommand};
+use crate::cli::{Cli, Command, ExpCommand, ReleaseCommand, SourcemapCommand};
 use crate::exit::{Exit, UsageError};
 
 /// glibc gives each allocating thread its own heap ("arena") and keeps their free space; with
@@ -57,6 +57,10 @@ fn main() -> ExitCode {
         Command::Sourcemap(SourcemapCommand::Process(a)) => commands::upload::process(a, &cli.global),
         Command::Sourcemap(SourcemapCommand::Resolve(a)) => commands::resolve::run(a, &cli.global),
         Command::Sourcemap(SourcemapCommand::Explain(a)) => commands::explain::run(a, &cli.global),
+        Command::Hermes(c) | Command::Exp(ExpCommand::Hermes(c)) => commands::hermes::run(c, &cli.global),
+        Command::Proguard(c) | Command::Exp(ExpCommand::Proguard(c)) => {
+            commands::proguard::run(c, &cli.global)
+        }
         Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, &cli.global),
         Command::Release(ReleaseCommand::List) => commands::release::list(&cli.global),
         Command::Release(ReleaseCommand::Get(a)) => commands::release::get(a, &cli.global),

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 
 pub mod chunk;
 pub mod hash;
+pub mod hermes;
 pub mod inject;
 pub mod json;
 pub mod lex;

@@ -304,14 +304,52 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
     })??;
     symship_upload::container::check_declared_size(&bytes, symship_upload::container::MAX_DECOMPRESSED)
         .map_err(|e| anyhow!("symbol set {} (ref {}): {e}", set.id, set.reference))?;
-    let (source, map) = symship_upload::container::read(&bytes).map_err(|e| {
+    use symship_upload::container::Payload;
+    let problem = |e: symship_upload::container::ReadError| {
         anyhow!(
             "symbol set {} (ref {}): {}",
             set.id,
             set.reference,
             container_problem(&e)
         )
-    })?;
+    };
+    // posthog-cli's `symbol-sets download` names: HermesMap -> <base>.hbc.map, ProguardMapping ->
+    // <base>.txt (spec kinds-and-explain.md §3.6).
+    let single = match symship_upload::container::read_any(&bytes).map_err(problem)? {
+        Payload::SourceAndMap { .. } => None,
+        Payload::HermesMap(text) => Some((dir.join(format!("{base}.hbc.map")), text)),
+        Payload::ProguardMapping(text) => Some((dir.join(format!("{base}.txt")), text)),
+        p => bail!(
+            "symbol set {} (ref {}) holds {} (container type {}); `posthog-cli symbol-sets download` unpacks it",
+            set.id,
+            set.reference,
+            p.kind().describe(),
+            p.kind().tag()
+        ),
+    };
+    if let Some((path, text)) = single {
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("could not create the output directory {}", dir.display()))?;
+        write_replacing(&path, text.as_bytes())?;
+        tracing::info!(
+            "symbol set {} ({} bytes): wrote {}",
+            set.reference,
+            bytes.len(),
+            path.display()
+        );
+        if global.output == OutputFormat::Json {
+            print_json(&json!({
+                "id": set.id,
+                "ref": set.reference,
+                "file": path,
+                "bytes": text.len(),
+            }))?;
+        } else {
+            print(&format!("{}\n", path.display()))?;
+        }
+        return Ok(Exit::Success);
+    }
+    let (source, map) = symship_upload::container::read(&bytes).map_err(problem)?;
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("could not create the output directory {}", dir.display()))?;
     write_replacing(&js, source.as_bytes())?;

@@ -377,6 +377,13 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     Ok(exit)
 }
 
+/// Records the exit code in the summary and prints it.
+pub(crate) fn finish(summary: &mut Summary, exit: Exit, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    summary.exit_code = exit as u8;
+    print(summary, global)?;
+    Ok(exit)
+}
+
 /// `symship sourcemap process`: inject, then upload exactly the pairs inject handled (one walk).
 pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let inject = &args.inject;

@@ -35,6 +35,9 @@ mod explain;
 // Hostile input (deep maps, huge lines, odd names) against the test server.
 mod hostile_input;
 
+// Hermes (React Native) and ProGuard/R8 (Android): posthog-cli's argv, payloads, faults.
+mod kinds;
+
 // Management commands: doctor, release, symbol-sets list/get/download/delete/prune.
 mod manage_doctor;
 mod manage_prune;

@@ -11,7 +11,16 @@
 //! posthog-cli's debug id) is the set's ref (`symship_native::package::verify_payload`): cymbal
 //! finds the debug file by that ref, so any other file would symbolicate nothing.
 
-use posthog_symbol_data::{read_symbol_data, AppleDsym, ElfDebugInfo, SourceAndMap};
+//!
+//! HermesMap (3): the map must decode as a Hermes map with the `sourcemap` crate
+//! (`SourceMapHermes::from_slice`, which cymbal's `hermesmap.rs` calls): a flat map with
+//! `x_facebook_sources`; anything else is "Invalid map" there. ProguardMapping (4): the text must
+//! pass `proguard::ProguardMapping::is_valid` (cymbal's `FetchedMapping::new` refuses it with
+//! `InvalidMapping` otherwise).
+
+use posthog_symbol_data::{
+    read_symbol_data, AppleDsym, ElfDebugInfo, HermesMap, ProguardMapping, SourceAndMap,
+};
 
 /// The container's type tag, when the bytes start with a container header.
 fn type_tag(bytes: &[u8]) -> Option<u32> {
@@ -37,6 +46,28 @@ pub fn check(bytes: &[u8], reference: &str) -> Result<(), (&'static str, String)
             let d: ElfDebugInfo = read_symbol_data(bytes)
                 .map_err(|e| ("container", format!("not an ElfDebugInfo container: {e}")))?;
             return native(&d.data, symship_native::Format::Elf);
+        }
+        Some(3) => {
+            let data: HermesMap = read_symbol_data(bytes)
+                .map_err(|e| ("container", format!("not a HermesMap container: {e}")))?;
+            sourcemap::SourceMapHermes::from_slice(data.sourcemap.as_bytes()).map_err(|e| {
+                (
+                    "hermes_map",
+                    format!("cymbal cannot read the map as a Hermes map (a flat map with x_facebook_sources): {e}"),
+                )
+            })?;
+            return Ok(());
+        }
+        Some(4) => {
+            let data: ProguardMapping = read_symbol_data(bytes)
+                .map_err(|e| ("container", format!("not a ProguardMapping container: {e}")))?;
+            if !proguard::ProguardMapping::new(data.content.as_bytes()).is_valid() {
+                return Err((
+                    "proguard_mapping",
+                    "not a valid ProGuard mapping (no class line followed by a member in the first 50 records)".into(),
+                ));
+            }
+            return Ok(());
         }
         _ => {}
     }
@@ -150,5 +181,45 @@ mod tests {
         let mut trailing = write_symbol_data_uncompressed(sam(r#"{"chunk_id":"a"}"#)).unwrap();
         trailing.push(0);
         assert_eq!(check(&trailing, "a").unwrap_err().0, "container");
+    }
+
+    fn fixture(rel: &str) -> String {
+        std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../fixtures")
+                .join(rel),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn hermes_maps_are_read_as_cymbal_reads_them() {
+        let hermes = |map: String| write_symbol_data(HermesMap { sourcemap: map }).unwrap();
+        // the composed map the build wrote: flat, x_facebook_sources, x_hermes_function_offsets
+        assert_eq!(
+            check(&hermes(fixture("hermes/posthog/index.android.bundle.map")), "a"),
+            Ok(())
+        );
+        // Metro's packager map is an index map: not a Hermes map for cymbal
+        let packager = hermes(fixture("hermes/posthog/index.android.bundle.packager.map"));
+        assert_eq!(check(&packager, "a").unwrap_err().0, "hermes_map");
+        // hermesc's own map has no x_facebook_sources
+        let compiler = hermes(fixture("hermes/posthog/index.android.bundle.hbc.map"));
+        assert_eq!(check(&compiler, "a").unwrap_err().0, "hermes_map");
+        assert_eq!(check(&hermes("{".into()), "a").unwrap_err().0, "hermes_map");
+    }
+
+    #[test]
+    fn proguard_mappings_must_be_valid() {
+        let pg = |content: String| write_symbol_data(ProguardMapping { content }).unwrap();
+        for f in [
+            "proguard/proguard-6.2.2/mapping.txt",
+            "proguard/r8-derived/mapping.txt",
+        ] {
+            assert_eq!(check(&pg(fixture(f)), "m"), Ok(()), "{f}");
+        }
+        assert_eq!(check(&pg("hello".into()), "m").unwrap_err().0, "proguard_mapping");
+        // a ProGuard container is not read as SourceAndMap
+        assert_eq!(check(&pg("".into()), "m").unwrap_err().0, "proguard_mapping");
     }
 }

@@ -1,0 +1,159 @@
+//! `symship hermes clone | upload` (posthog-cli 0.19.0 `sourcemaps/hermes/{clone,upload}.rs`,
+//! spec `kinds-and-explain.md` §1.5-1.6): what PostHog's React Native Gradle and Xcode scripts
+//! run after a release build composed its Hermes map.
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use symship_scan::hermes::{self, HermesError, MapContent};
+use symship_upload::SymbolSet;
+
+use crate::cli::{GlobalArgs, HermesCloneArgs, HermesCommand, HermesUploadArgs, ReleaseMode, UploadOnlyArgs};
+use crate::commands::upload::{options, upload_sets, Shared};
+use crate::exit::Exit;
+use crate::summary::Summary;
+
+pub fn run(cmd: &HermesCommand, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    match cmd {
+        HermesCommand::Clone(a) => clone(a, global),
+        HermesCommand::Upload(a) => upload(a, global),
+    }
+}
+
+fn load_error(what: &str, e: HermesError) -> anyhow::Error {
+    match e {
+        HermesError::Read { path, source } => {
+            anyhow!("Failed to load {what} map at '{}': {source}", path.display())
+        }
+        HermesError::NotAMap { path, reason } => {
+            anyhow!("Failed to load {what} map at '{}': {reason}", path.display())
+        }
+        e => e.into(),
+    }
+}
+
+/// `symship hermes clone -m PACKAGER_MAP -c COMPOSED_MAP`.
+pub fn clone(args: &HermesCloneArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let packager = &args.minified_map_path;
+    let composed = &args.composed_map_path;
+    // Both maps are read before the release is resolved: a wrong path fails without a request.
+    let p = MapContent::load(packager).map_err(|e| load_error("minified", e))?;
+    MapContent::load(composed).map_err(|e| load_error("composed", e))?;
+    let release_id = match args.release_mode {
+        ReleaseMode::Event => None,
+        ReleaseMode::SymbolSet => {
+            let start = packager.parent().filter(|d| !d.as_os_str().is_empty());
+            crate::api::resolve_release_from(&args.release, global, start)?.map(|r| r.id.to_string())
+        }
+    };
+    let Some(id) = p.upload_id().map(str::to_owned) else {
+        tracing::warn!(
+            "{} has no chunk id (no chunk_id, chunkId or debugId): the composed map gets none, and `hermes upload` will skip it. \
+             Is posthog-react-native's Metro serializer (or Expo's config) set up?",
+            packager.display()
+        );
+        if global.dry_run {
+            return Ok(Exit::Success);
+        }
+        hermes::clone(packager, composed, release_id.as_deref()).map_err(|e| load_error("composed", e))?;
+        return Ok(Exit::Success);
+    };
+    if global.dry_run {
+        tracing::info!(
+            "--dry-run: would copy chunk id {id} into {} (release {})",
+            composed.display(),
+            release_id.as_deref().unwrap_or("none")
+        );
+        return Ok(Exit::Success);
+    }
+    let done = hermes::clone(packager, composed, release_id.as_deref())?;
+    if done.packager_rewritten {
+        tracing::info!(
+            "set release {} in {}",
+            release_id.as_deref().unwrap_or("none"),
+            packager.display()
+        );
+    }
+    tracing::info!(
+        "Successfully cloned metadata to {} (chunk id {id})",
+        composed.display()
+    );
+    Ok(Exit::Success)
+}
+
+/// `symship hermes upload --directory DIR`.
+pub fn upload(args: &HermesUploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    let client = if global.dry_run {
+        None
+    } else {
+        Some(crate::api::client_from_globals(global)?)
+    };
+    let identity = &args.release.identity;
+    if args.release_mode == ReleaseMode::Event
+        && (identity.release_name.is_none() || identity.release_version.is_none() || identity.build.is_none())
+        && identity.info_plist.is_none()
+    {
+        tracing::warn!(
+            "--release-mode=event resolves each exception's release from the app's namespace and version. \
+             Pass --release-name, --release-version and --build matching the app's bundle identifier or \
+             applicationId, its version and its build number, or exceptions will report no release."
+        );
+    }
+    let dir = args.directory.canonicalize().map_err(|e| {
+        anyhow!(
+            "Directory '{}' not found or inaccessible: {e}",
+            args.directory.display()
+        )
+    })?;
+    tracing::info!("Processing directory: {}", dir.display());
+    let candidates = hermes::candidates(&dir)?;
+    // The release is resolved (created) as posthog-cli does, in both modes; event mode does not
+    // send it (the app reports its release with each event).
+    let release = crate::api::resolve_release_from(&args.release, global, Some(&dir))?;
+    let release_id = match args.release_mode {
+        ReleaseMode::Event => None,
+        ReleaseMode::SymbolSet => release.map(|r| r.id.to_string()),
+    };
+    let up = UploadOnlyArgs {
+        delete_after: false,
+        batch_size: args.batch_size,
+        concurrency: None,
+        force: args.conflict.force,
+        skip_on_conflict: args.conflict.skip_on_conflict,
+    };
+    let opts = options(
+        args.release_mode,
+        &up,
+        args.release.skip_release_on_fail,
+        release_id.as_deref(),
+    )?;
+    let sets: Vec<Arc<dyn SymbolSet>> = candidates
+        .into_iter()
+        .map(|m| Arc::new(m) as Arc<dyn SymbolSet>)
+        .collect();
+    let mut summary = Summary {
+        schema_version: crate::summary::SCHEMA_VERSION,
+        command: "hermes upload".into(),
+        dry_run: global.dry_run,
+        release_id,
+        pairs_found: sets.len(),
+        ..Default::default()
+    };
+    let shared = Shared {
+        global,
+        up: &up,
+        allow_empty: true,
+    };
+    let exit = upload_sets(&shared, client, sets, &[], &opts, &mut summary)?;
+    // No map with a chunk id: posthog-cli fails the run (exit 1), and so does symship.
+    if summary.chunks.is_empty() {
+        crate::commands::upload::finish(&mut summary, Exit::Failed, global)?;
+        return Err(anyhow!(
+            "No hermes sourcemaps with a chunk id found under {} — nothing was uploaded. Check that bundling \
+             produced .map files and that they carry a chunk id or debugId (`symship hermes clone` copies it \
+             from Metro's packager map).",
+            dir.display()
+        ));
+    }
+    crate::commands::upload::finish(&mut summary, exit, global)
+}

@@ -1,0 +1,87 @@
+//! `symship proguard upload` (posthog-cli 0.19.0 `proguard/upload.rs`, spec `kinds-and-explain.md`
+//! §2.3): one ProGuard or R8 mapping, checked with the proguard parser, sent as a ProguardMapping
+//! symbol set under `--map-id`, bound to the release the flags (or git) name.
+
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use symship_upload::SymbolSet;
+
+use crate::cli::{GlobalArgs, ProguardCommand, ProguardUploadArgs, ReleaseMode, UploadOnlyArgs};
+use crate::commands::upload::{options, upload_sets, Shared};
+use crate::exit::Exit;
+use crate::summary::Summary;
+
+pub fn run(cmd: &ProguardCommand, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    match cmd {
+        ProguardCommand::Upload(a) => upload(a, global),
+    }
+}
+
+/// `symship proguard upload --path FILE --map-id ID`.
+pub fn upload(args: &ProguardUploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+    if args.release_mode.is_some() {
+        tracing::warn!(
+            "--release-mode is deprecated and does nothing for ProGuard mappings: the mapping is uploaded \
+             bound to the release this build resolves. Remove the flag."
+        );
+    }
+    let client = if global.dry_run {
+        None
+    } else {
+        Some(crate::api::client_from_globals(global)?)
+    };
+    let path = args
+        .path
+        .canonicalize()
+        .map_err(|e| anyhow!("Path {} canonicalization failed: {e}", args.path.display()))?;
+    let checked = symship_proguard::check(&path)?;
+    tracing::info!(
+        "{}: a {} mapping of {} bytes{}",
+        path.display(),
+        if checked.r8 { "R8" } else { "ProGuard" },
+        checked.len,
+        if checked.line_info {
+            ""
+        } else {
+            " without line numbers (stack traces will map names only)"
+        }
+    );
+    // The release the build resolves (flags, else git from the mapping's directory); its id is
+    // stamped on the upload whatever the release mode, as posthog-cli does.
+    let release = crate::api::resolve_release_from(&args.release, global, path.parent())?;
+    let release_id = release.map(|r| r.id.to_string());
+    let up = UploadOnlyArgs {
+        delete_after: false,
+        batch_size: args.batch_size,
+        concurrency: None,
+        force: args.conflict.force,
+        skip_on_conflict: args.conflict.skip_on_conflict,
+    };
+    // Symbol-set mode in the pipeline: the conflict flags as given, the release sent.
+    let opts = options(
+        ReleaseMode::SymbolSet,
+        &up,
+        args.release.skip_release_on_fail,
+        release_id.as_deref(),
+    )?;
+    let sets: Vec<Arc<dyn SymbolSet>> = vec![Arc::new(symship_proguard::Mapping {
+        path,
+        map_id: args.map_id.clone(),
+    })];
+    let mut summary = Summary {
+        schema_version: crate::summary::SCHEMA_VERSION,
+        command: "proguard upload".into(),
+        dry_run: global.dry_run,
+        release_id,
+        pairs_found: sets.len(),
+        ..Default::default()
+    };
+    let shared = Shared {
+        global,
+        up: &up,
+        allow_empty: false,
+    };
+    let exit = upload_sets(&shared, client, sets, &[], &opts, &mut summary)?;
+    crate::commands::upload::finish(&mut summary, exit, global)
+}

@@ -1,0 +1,405 @@
+//! Hermes and ProGuard/R8 (issue 16), with the real `symship` binary against the test server, on
+//! the real fixtures (`fixtures/hermes`, `fixtures/proguard`): the argv PostHog's Gradle tasks pass
+//! to posthog-cli runs unchanged; each set is stored, finished, of its kind's container type, its
+//! payload equal to what posthog-cli 0.19.0 sent (the recorded references), and `symbol-sets
+//! download` gives it back byte for byte; a failed finish of one set exits 1 naming it, and a
+//! re-run sends only it.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use symship_test_support::*;
+use symship_testserver::{Config, FaultKind, FaultRule, TestServer};
+use symship_upload::container::{self, Payload};
+
+const HERMES_CHUNK_ID: &str = "9d56951e-981d-4597-990e-2402c3b1d1a8";
+const PROGUARD_MAP_ID: &str = "6322fcf1-2071-3e2c-be64-68917a9cfecf";
+const R8_MAP_ID: &str = "58e5f053-e1ef-3b27-aa91-33925018acc2";
+const RELEASE: [&str; 6] = [
+    "--release-name",
+    "com.symship.fixture",
+    "--release-version",
+    "1.0.0",
+    "--build",
+    "1",
+];
+const PACKAGER: &str =
+    "android/app/build/intermediates/sourcemaps/react/release/index.android.bundle.packager.map";
+const COMPOSED_DIR: &str = "android/app/build/generated/sourcemaps/react/release";
+
+fn fixtures() -> PathBuf {
+    repo_root().join("fixtures")
+}
+
+/// A React Native Android build's maps (the PostHog fixture) where the Gradle plugin writes them.
+fn android_build() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let packager = tmp.path().join(PACKAGER);
+    let composed = tmp.path().join(COMPOSED_DIR).join("index.android.bundle.map");
+    for (from, to) in [
+        ("hermes/posthog/index.android.bundle.packager.map", &packager),
+        ("hermes/posthog/index.android.bundle.map", &composed),
+    ] {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures().join(from), to).unwrap();
+    }
+    (tmp, packager, composed)
+}
+
+/// The one stored set with this ref: finished, no failure, its container of `kind`; its payload.
+fn stored(server: &TestServer, reference: &str, kind: symship_upload::Kind) -> Payload {
+    let set = server
+        .symbol_sets()
+        .into_iter()
+        .find(|s| s.ref_ == reference)
+        .unwrap_or_else(|| panic!("no set {reference}: {:?}", server.symbol_sets()));
+    assert!(set.failure_reason.is_none(), "{set:?}");
+    let hash = set
+        .content_hash
+        .as_deref()
+        .unwrap_or_else(|| panic!("not finished: {set:?}"));
+    let object = server.object_bytes(set.storage_ptr.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        hash,
+        container::content_hash(&object),
+        "content_hash is the SHA-512 of the object"
+    );
+    let payload = container::read_any(&object).unwrap();
+    assert_eq!(payload.kind(), kind);
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+    payload
+}
+
+fn text(p: &Payload) -> &str {
+    match p {
+        Payload::HermesMap(t) | Payload::ProguardMapping(t) => t,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `symbol-sets download --ref` writes `name` in a fresh directory; its bytes.
+fn downloaded(server: &TestServer, cwd: &Path, reference: &str, name: &str) -> String {
+    let out = cwd.join("download");
+    ok(
+        symship_for(server, cwd)
+            .args(["symbol-sets", "download", "--ref", reference, "-o"])
+            .arg(&out),
+        0,
+    );
+    std::fs::read_to_string(out.join(name)).unwrap()
+}
+
+#[test]
+fn hermes_gradle_argv_clone_and_upload_equal_posthog_cli() {
+    for (mode, golden_dir) in [("event", "gradle-event"), ("symbol-set", "gradle-symbol-set")] {
+        let server = server();
+        let (tmp, packager, composed) = android_build();
+        let composed_dir = composed.parent().unwrap().to_path_buf();
+        // posthog-react-native 4.78.0's posthog.gradle: absolute paths, release flags, and
+        // --release-mode only in event mode (symbol-set mode comes from the environment).
+        let mut clone: Vec<String> = vec![
+            "hermes".into(),
+            "clone".into(),
+            "--minified-map-path".into(),
+            packager.display().to_string(),
+            "--composed-map-path".into(),
+            composed.display().to_string(),
+        ];
+        let mut upload: Vec<String> = vec![
+            "hermes".into(),
+            "upload".into(),
+            "--directory".into(),
+            composed_dir.display().to_string(),
+        ];
+        for a in [&mut clone, &mut upload] {
+            a.extend(RELEASE.iter().map(|s| s.to_string()));
+            if mode == "event" {
+                a.extend(["--release-mode".into(), "event".into()]);
+            }
+        }
+        let cwd = tmp.path().join("android");
+        for argv in [&clone, &upload] {
+            ok(
+                symship_for(&server, &cwd)
+                    .env("POSTHOG_RELEASE_MODE", mode)
+                    .args(argv),
+                0,
+            );
+        }
+        let payload = stored(&server, HERMES_CHUNK_ID, symship_upload::Kind::HermesMap);
+        let set = server.symbol_sets().pop().unwrap();
+        let release = server.releases();
+        assert_eq!(
+            release.len(),
+            1,
+            "the release is created in both modes, as posthog-cli does"
+        );
+        let golden = std::fs::read_to_string(fixtures().join(format!(
+            "hermes/posthog-cli-0.19.0/{golden_dir}/payloads/{HERMES_CHUNK_ID}.json"
+        )))
+        .unwrap();
+        let golden = match mode {
+            "event" => {
+                assert_eq!(set.release_id, None, "event mode sends no release");
+                golden
+            }
+            _ => {
+                let id = set.release_id.expect("symbol-set mode binds the release");
+                assert_eq!(id, release[0].id);
+                golden.replace("<release-1>", &id.to_string())
+            }
+        };
+        assert_eq!(text(&payload), golden, "{mode}: the payload is posthog-cli's");
+        assert_eq!(
+            downloaded(
+                &server,
+                tmp.path(),
+                HERMES_CHUNK_ID,
+                &format!("{HERMES_CHUNK_ID}.hbc.map")
+            ),
+            golden
+        );
+    }
+}
+
+#[test]
+fn hermes_upload_refuses_the_packager_map_and_names_it() {
+    let server = server();
+    let (tmp, packager, composed) = android_build();
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "clone", "-m"])
+            .arg(&packager)
+            .arg("-c")
+            .arg(&composed),
+        0,
+    );
+    // the packager map (chunkId, no x_hermes_function_offsets) beside the composed map
+    std::fs::copy(
+        &packager,
+        composed.with_file_name("index.android.bundle.packager.map"),
+    )
+    .unwrap();
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "upload", "-d"])
+            .arg(composed.parent().unwrap()),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{summary}");
+    assert_eq!(failed[0]["code"], "not_hermes_map");
+    assert!(
+        failed[0]["file"].as_str().unwrap().ends_with("packager.map"),
+        "{summary}"
+    );
+    assert!(failed[0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("x_hermes_function_offsets"));
+}
+
+#[test]
+fn hermes_upload_without_any_chunk_id_fails() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("hermes/plain/index.android.bundle.map"),
+        tmp.path().join("index.android.bundle.map"),
+    )
+    .unwrap();
+    let r = run(symship_for(&server, tmp.path()).args(["hermes", "upload", "--directory", "."]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("No hermes sourcemaps with a chunk id found"),
+        "{}",
+        r.stderr
+    );
+    assert!(server.symbol_sets().is_empty());
+}
+
+#[test]
+fn proguard_gradle_argv_uploads_proguard_and_r8_mappings() {
+    for (file, map_id, golden_dir) in [
+        ("proguard-6.2.2/mapping.txt", PROGUARD_MAP_ID, "gradle-event"),
+        ("r8-derived/mapping.txt", R8_MAP_ID, "r8-gradle-event"),
+    ] {
+        let server = server();
+        let tmp = tempfile::tempdir().unwrap();
+        let mapping = tmp.path().join("app/build/outputs/mapping/release/mapping.txt");
+        std::fs::create_dir_all(mapping.parent().unwrap()).unwrap();
+        std::fs::copy(fixtures().join("proguard").join(file), &mapping).unwrap();
+        // posthog-android's PostHogUploadProguardMappingsTask argv
+        let mut argv: Vec<String> = vec![
+            "exp".into(),
+            "proguard".into(),
+            "upload".into(),
+            "--path".into(),
+            mapping.display().to_string(),
+            "--map-id".into(),
+            map_id.into(),
+        ];
+        argv.extend(RELEASE.iter().map(|s| s.to_string()));
+        argv.extend(["--release-mode".into(), "event".into()]);
+        let r = ok(
+            symship_for(&server, tmp.path())
+                .env("POSTHOG_RELEASE_MODE", "event")
+                .args(&argv),
+            0,
+        );
+        assert!(r.stderr.contains("--release-mode is deprecated"), "{}", r.stderr);
+        let payload = stored(&server, map_id, symship_upload::Kind::ProguardMapping);
+        let golden = std::fs::read_to_string(fixtures().join(format!(
+            "proguard/posthog-cli-0.19.0/{golden_dir}/payloads/{map_id}.txt"
+        )))
+        .unwrap();
+        assert_eq!(text(&payload), golden, "{file}: the payload is posthog-cli's");
+        let set = server.symbol_sets().pop().unwrap();
+        assert_eq!(
+            set.release_id,
+            Some(server.releases()[0].id),
+            "bound to the build's release"
+        );
+        assert_eq!(
+            downloaded(&server, tmp.path(), map_id, &format!("{map_id}.txt")),
+            golden
+        );
+    }
+}
+
+#[test]
+fn proguard_refuses_what_is_not_a_mapping() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("mapping.txt"), "not a mapping\n").unwrap();
+    let r = run(symship_for(&server, tmp.path()).args([
+        "proguard",
+        "upload",
+        "--path",
+        "mapping.txt",
+        "--map-id",
+        "x",
+    ]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is not a valid ProGuard mapping file"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
+        "nothing sent"
+    );
+}
+
+/// `bulk_finish_upload` refused once (400: not retried): that set fails, exit 1, named; the
+/// re-run sends it and only it.
+fn finish_fails_once() -> Config {
+    Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Default::default()
+    }
+}
+
+fn transfers(server: &TestServer) -> usize {
+    server.requests().iter().filter(|r| is_transfer(r)).count()
+}
+
+#[test]
+fn a_failed_finish_of_one_hermes_set_exits_1_and_the_rerun_sends_only_it() {
+    let server = start(finish_fails_once());
+    let (tmp, packager, composed) = android_build();
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "clone", "-m"])
+            .arg(&packager)
+            .arg("-c")
+            .arg(&composed),
+        0,
+    );
+    // a second composed map under another chunk id
+    let mut other: Value = serde_json::from_slice(&std::fs::read(&composed).unwrap()).unwrap();
+    other["chunk_id"] = Value::String("0192d8a0-0000-7000-8000-00000000abcd".into());
+    std::fs::write(
+        composed.with_file_name("other.map"),
+        serde_json::to_vec(&other).unwrap(),
+    )
+    .unwrap();
+    let dir = composed.parent().unwrap().to_path_buf();
+    let upload = |server: &TestServer| {
+        run_json(
+            symship_for(server, tmp.path())
+                .args(["hermes", "upload", "--batch-size", "1", "-d"])
+                .arg(&dir),
+        )
+    };
+    let (code, summary, stderr) = upload(&server);
+    assert_eq!(code, 1, "{stderr}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{summary}");
+    let failed_id = failed[0]["chunk_id"].as_str().unwrap().to_owned();
+    assert!(
+        failed[0]["code"].as_str().unwrap().starts_with("finish_failed"),
+        "{summary}"
+    );
+    assert_eq!(summary["uploaded"], 1);
+    let before = transfers(&server);
+    let (code, summary, stderr) = upload(&server);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(transfers(&server) - before, 1, "the re-run sends one set");
+    let outcomes: Vec<(String, String)> = summary["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["ref"].as_str().unwrap().to_owned(),
+                c["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        outcomes.contains(&(failed_id.clone(), "uploaded".into())),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|(_, o)| o == "uploaded").count(),
+        1,
+        "{outcomes:?}"
+    );
+    for c in summary["chunks"].as_array().unwrap() {
+        assert_eq!(c["kind"], "hermes_map");
+    }
+    stored(&server, &failed_id, symship_upload::Kind::HermesMap);
+}
+
+#[test]
+fn a_failed_finish_of_a_proguard_set_exits_1_and_the_rerun_sends_it() {
+    let server = start(finish_fails_once());
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("proguard/proguard-6.2.2/mapping.txt"),
+        tmp.path().join("mapping.txt"),
+    )
+    .unwrap();
+    let upload = || {
+        run_json(symship_for(&server, tmp.path()).args([
+            "proguard",
+            "upload",
+            "-p",
+            "mapping.txt",
+            "-m",
+            PROGUARD_MAP_ID,
+        ]))
+    };
+    let (code, summary, stderr) = upload();
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(summary["failed"][0]["chunk_id"], PROGUARD_MAP_ID, "{summary}");
+    assert_eq!(summary["chunks"][0]["kind"], "proguard_mapping");
+    let before = transfers(&server);
+    let (code, summary, stderr) = upload();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 1, "{summary}");
+    assert_eq!(transfers(&server) - before, 1);
+    stored(&server, PROGUARD_MAP_ID, symship_upload::Kind::ProguardMapping);
+}
