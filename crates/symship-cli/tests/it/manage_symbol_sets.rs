@@ -456,33 +456,48 @@ fn store_raw(server: &symship_testserver::TestServer, reference: &str, bytes: Ve
 }
 
 #[test]
-fn download_refuses_what_is_not_javascript() {
+fn download_unpacks_hermes_and_refuses_what_it_cannot_unpack() {
     let server = server();
     let tmp = tempfile::tempdir().unwrap();
-    // A v2 Hermes container (type 3, uncompressed) and bytes that are no container at all.
-    let mut hermes = b"posthog_error_tracking".to_vec();
-    hermes.extend(2u32.to_le_bytes());
-    hermes.extend(3u32.to_le_bytes());
-    hermes.push(0);
-    hermes.extend(br#"{"version":3,"mappings":"","x_hermes_function_offsets":{}}"#);
-    store_raw(&server, "hermes-chunk", hermes);
+    // A v2 Hermes container (type 3, uncompressed): unpacked as posthog-cli does, to <ref>.hbc.map.
+    let map = br#"{"version":3,"mappings":"","x_hermes_function_offsets":{}}"#;
+    let container = |kind: u32, payload: &[u8]| {
+        let mut c = b"posthog_error_tracking".to_vec();
+        c.extend(2u32.to_le_bytes());
+        c.extend(kind.to_le_bytes());
+        c.push(0);
+        c.extend(payload);
+        c
+    };
+    store_raw(&server, "hermes-chunk", container(3, map));
+    // An ElfDebugInfo container (type 6): not unpacked by download; and bytes that are no container.
+    store_raw(&server, "elf-set", container(6, b"PK\x05\x06"));
     store_raw(&server, "garbage-chunk", b"not a container".to_vec());
     let out = tmp.path().join("out");
     let r = ok(
         symship_for(&server, tmp.path())
             .args(["symbol-sets", "download", "--ref", "hermes-chunk", "-o"])
             .arg(&out),
-        1,
+        0,
     );
-    assert!(
-        r.stderr.contains("holds a Hermes map (container type 3)"),
+    assert_eq!(
+        std::fs::read(out.join("hermes-chunk.hbc.map")).unwrap(),
+        map,
         "{}",
         r.stderr
     );
+    let elsewhere = tmp.path().join("elsewhere");
+    let r = ok(
+        symship_for(&server, tmp.path())
+            .args(["symbol-sets", "download", "--ref", "elf-set", "-o"])
+            .arg(&elsewhere),
+        1,
+    );
+    assert!(r.stderr.contains("(container type 6)"), "{}", r.stderr);
     let r = ok(
         symship_for(&server, tmp.path())
             .args(["symbol-sets", "download", "--ref", "garbage-chunk", "-o"])
-            .arg(&out),
+            .arg(&elsewhere),
         1,
     );
     assert!(
@@ -490,5 +505,5 @@ fn download_refuses_what_is_not_javascript() {
         "{}",
         r.stderr
     );
-    assert!(!out.exists(), "nothing written");
+    assert!(!elsewhere.exists(), "nothing written for what was refused");
 }
