@@ -328,3 +328,36 @@ fn each_broken_link_has_its_verdict_and_hint() {
     assert_eq!(code, 1);
     assert_verdict(&r, "not_finished", "never reached object storage");
 }
+
+/// A lookup the server refuses (here a 403 on every API route) is `lookup_failed` with the
+/// host/key/network hint, never read as "not uploaded": the set may well be there.
+#[test]
+fn a_refused_lookup_is_lookup_failed_not_not_uploaded() {
+    let server = start(Config::default());
+    let dir = app();
+    symship_ok(&server, dir.path(), &["sourcemap", "process", "-d", "."]);
+    let chunk_id = chunk_id_of(dir.path());
+    assert_eq!(server.symbol_sets().len(), 1, "the set is uploaded");
+    server.set_faults(vec![FaultRule {
+        route: "*".into(),
+        kind: FaultKind::Status { status: 403 },
+        rate: 1.0,
+        first_n: None,
+    }]);
+    let (code, r) = explain(
+        &server,
+        dir.path(),
+        &["--frame", "file:///app/cli.js:2:380", "--chunk-id", &chunk_id],
+    );
+    assert_eq!(code, 1, "{r:#}");
+    let frames = frames(&r);
+    assert_eq!(frames.len(), 1, "{r:#}");
+    assert_eq!(frames[0]["code"], "lookup_failed", "{r:#}");
+    assert!(
+        frames[0]["hint"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("check the host"),
+        "{r:#}"
+    );
+}
