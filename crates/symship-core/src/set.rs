@@ -13,6 +13,7 @@
 //! | [`Kind::SourceAndMap`] | `symship_scan::Pair` (web chunks) | chunk id |
 //! | [`Kind::HermesMap`] | `symship_scan::hermes` | chunk id |
 //! | [`Kind::ProguardMapping`] | `symship-proguard` | `--map-id` |
+//! | [`Kind::AppleDsym`], [`Kind::ElfDebugInfo`] | `symship_native::NativeSet` | LC_UUID / debug id of the build id |
 //!
 //! A minimal kind, one file whose text is the payload:
 //!

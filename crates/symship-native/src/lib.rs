@@ -10,6 +10,8 @@
 //! - [`Reason`] says why a file is not uploaded and what to do.
 //! - [`package`] writes the payload zip (`dwarf` = the slice's bytes) into a temporary file,
 //!   streamed, and unpacks one again.
+//! - [`set::NativeSet`] is one slice as a symbol set of the upload pipeline (`AppleDsym` or
+//!   `ElfDebugInfo`), its container built with flat memory.
 //!
 //! ```no_run
 //! let found = symship_native::discover::discover(std::path::Path::new("target/release")).unwrap();
@@ -25,9 +27,11 @@ pub mod discover;
 pub mod id;
 pub mod inspect;
 pub mod package;
+pub mod set;
 
 mod reason;
 
 pub use discover::{discover, Bundle, Discovery, Skipped};
 pub use inspect::{inspect, Finding, Format, Slice};
 pub use reason::Reason;
+pub use set::NativeSet;
