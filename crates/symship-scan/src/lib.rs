@@ -1,6 +1,6 @@
-//! Finds the JavaScript chunks of a build and their sourcemaps, gives each chunk a chunk id,
-//! injects the snippet posthog-js reads, keeps every map true to its chunk, and computes what an
-//! upload sends. No network.
+//! Finds the JavaScript chunks of a build (web chunks, or React Native's Metro bundles before
+//! hermesc) and their sourcemaps, gives each chunk a chunk id, injects the snippet posthog-js
+//! reads, keeps every map true to its chunk, and computes what an upload sends. No network.
 //!
 //! Compatibility: the snippet, the `//# chunkId=` comment and the chunk ids are byte-for-byte what
 //! posthog-cli 0.19.0 writes (spec §5), so either tool understands the other's output. Where
@@ -25,7 +25,7 @@ mod vlq;
 
 pub use inject::{inject, InjectOptions, Outcome, PairResult, ReleaseMode, Reporter};
 pub use pair::{pair_all, MapLocation, Pair};
-pub use select::{select, Candidate, Selection};
+pub use select::{select, select_matching, Candidate, Matcher, Selection};
 
 /// A fatal problem with what the user asked for.
 #[derive(Debug, thiserror::Error)]

@@ -1,5 +1,6 @@
 //! Which files to look at: directory roots walked recursively, single files, and paths read from
-//! standard input, filtered by `--include`/`--exclude` globs (spec §5.4).
+//! standard input, filtered by `--include`/`--exclude` globs (spec §5.4), picked by the name of
+//! the chunks a command injects ([`Matcher`]: web JavaScript, or React Native's Metro bundles).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,38 @@ pub fn is_javascript(path: &Path) -> bool {
         path.extension().and_then(|e| e.to_str()),
         Some("js" | "mjs" | "cjs")
     )
+}
+
+/// File extensions of Metro's bundles: `index.android.bundle` (Android), `main.jsbundle` (iOS).
+/// posthog-cli 0.19.0's `hermes inject` picks exactly these (`hermes/inject.rs::is_metro_bundle`,
+/// spec `kinds-and-explain.md` §1.4). A bundle hermesc already compiled (the `.hbc` moved over
+/// it) is found too and then skipped as not UTF-8, as posthog-cli skips it.
+pub fn is_metro_bundle(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("bundle" | "jsbundle")
+    )
+}
+
+/// Which files a walk takes as chunks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Matcher {
+    /// Web JavaScript, `.js`, `.mjs`, `.cjs` (`sourcemap inject | upload | process`).
+    #[default]
+    JavaScript,
+    /// React Native's Metro bundles, `.bundle` and `.jsbundle` (`hermes inject`), before hermesc
+    /// compiles them.
+    MetroBundle,
+}
+
+impl Matcher {
+    /// Whether `path` is named as a chunk of this kind (its extension; the file is not read).
+    pub fn matches(self, path: &Path) -> bool {
+        match self {
+            Matcher::JavaScript => is_javascript(path),
+            Matcher::MetroBundle => is_metro_bundle(path),
+        }
+    }
 }
 
 fn globset(patterns: &[String], flag: &str) -> Result<GlobSet, ScanError> {
@@ -124,9 +157,17 @@ impl Tree {
     }
 }
 
-/// Walks the selection. Unreadable entries, symlink loops and escaping paths are reported as
-/// skipped, not fatal; a root that does not exist is an error.
+/// Walks the selection for JavaScript chunks ([`select_matching`] with [`Matcher::JavaScript`]).
 pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), ScanError> {
+    select_matching(selection, Matcher::JavaScript)
+}
+
+/// Walks the selection for the chunks `matcher` names. Unreadable entries, symlink loops and
+/// escaping paths are reported as skipped, not fatal; a root that does not exist is an error.
+pub fn select_matching(
+    selection: &Selection,
+    matcher: Matcher,
+) -> Result<(Vec<Candidate>, Vec<Skipped>), ScanError> {
     let filter = Filter {
         include: globset(&selection.include, "--include")?,
         exclude: globset(&selection.exclude, "--exclude")?,
@@ -199,7 +240,7 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
-            if is_javascript(root) && filter.accepts(root, parent) {
+            if matcher.matches(root) && filter.accepts(root, parent) {
                 add(root, parent, true, &mut found, &mut skipped);
             }
             continue;
@@ -227,7 +268,7 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
                 continue;
             }
             let path = entry.path();
-            if entry.file_type().is_file() && is_javascript(path) && filter.accepts(path, root) {
+            if entry.file_type().is_file() && matcher.matches(path) && filter.accepts(path, root) {
                 add(path, root, false, &mut found, &mut skipped);
             }
         }
@@ -242,7 +283,7 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
                 path: path.clone(),
                 reason: SkipReason::Unreadable("no such file".into()),
             });
-        } else if path.is_file() && is_javascript(path) && filter.accepts(path, parent) {
+        } else if path.is_file() && matcher.matches(path) && filter.accepts(path, parent) {
             add(path, parent, true, &mut found, &mut skipped);
         }
     }

@@ -17,5 +17,8 @@ mod modes;
 // Which files a selection finds.
 mod select;
 
+// React Native's Metro bundles (`hermes inject`) on the real Metro build in fixtures/hermes.
+mod metro;
+
 // resolve against the sourcemap crate's own lookup under cymbal's conventions, on every fixture map.
 mod resolve_fixtures;
