@@ -28,6 +28,7 @@ pub mod id;
 pub mod inspect;
 pub mod package;
 pub mod set;
+pub mod source;
 
 mod reason;
 

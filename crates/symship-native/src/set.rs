@@ -23,6 +23,7 @@ use symship_core::set::{Context, Prepared, SetError, SymbolSet};
 
 use crate::inspect::{Format, Slice};
 use crate::package::{self, PackageError, Zipped};
+use crate::source::{self, SourceOptions};
 
 /// Containers up to this size (bytes) are kept in memory from preparation to transfer, when the
 /// pipeline asks for small containers ([`Context::build_small`]).
@@ -38,6 +39,10 @@ pub struct NativeSet {
     slice: Slice,
     /// Slices of at least this many bytes are spooled ([`SPOOL_FROM`]).
     spool_from: u64,
+    /// `--include-source`: the `__source/` bundle goes into the zip.
+    sources: Option<SourceOptions>,
+    /// Source files the DWARF names that were left out of the bundle, and why.
+    source_warnings: Mutex<Vec<String>>,
     /// The container written by `prepare`, for `write_container`: its hex SHA-512, its size and
     /// the file (deleted when dropped).
     spool: Mutex<Option<Spool>>,
@@ -56,8 +61,22 @@ impl NativeSet {
         NativeSet {
             slice,
             spool_from: SPOOL_FROM,
+            sources: None,
+            source_warnings: Mutex::new(Vec::new()),
             spool: Mutex::new(None),
         }
+    }
+
+    /// Adds the `__source/` bundle of the files its DWARF names ([`crate::source`]).
+    pub fn with_sources(mut self, opts: SourceOptions) -> NativeSet {
+        self.sources = Some(opts);
+        self
+    }
+
+    /// What was left out of its source bundle, and why (one line each; empty without
+    /// `--include-source`).
+    pub fn source_warnings(&self) -> Vec<String> {
+        self.source_warnings.lock().expect("warnings lock").clone()
     }
 
     /// Spools the container of slices of at least `bytes` bytes (default [`SPOOL_FROM`]).
@@ -80,7 +99,19 @@ impl NativeSet {
     }
 
     fn zip(&self) -> Result<Zipped, SetError> {
-        package::zip_slice(&self.slice, &[]).map_err(failed)
+        let extra = match &self.sources {
+            None => Vec::new(),
+            Some(opts) => {
+                // DWARF that cannot be read for its paths is uploaded without sources
+                let b = source::bundle(&self.slice, opts).unwrap_or_else(|e| source::SourceBundle {
+                    entries: Vec::new(),
+                    warnings: vec![format!("{e}; uploaded without its sources")],
+                });
+                *self.source_warnings.lock().expect("warnings lock") = b.warnings;
+                b.entries
+            }
+        };
+        package::zip_slice(&self.slice, &extra).map_err(failed)
     }
 
     fn container_err(&self, e: io::Error) -> SetError {

@@ -3,5 +3,7 @@
 //! - `fixtures`: every debug id equals what `readelf -n` / `llvm-dwarfdump --uuid` print
 //!   (`fixtures/native/refs.txt`), every skip reason comes from a real file, the zip's `dwarf` is
 //!   the slice `llvm-lipo -thin` writes.
+//! - `sources`: the `__source/` bundle of `--include-source` on a gcc build made in the test.
 
 mod fixtures;
+mod sources;
