@@ -681,6 +681,26 @@ pub enum ConfigError {
     Timeout { var: &'static str, value: String },
 }
 
+impl ConfigError {
+    /// The registry's code of this problem; its hint says what to do (`symship doctor` prints it).
+    pub fn code(&self) -> symship_core::Code {
+        use symship_core::Code;
+        match self {
+            ConfigError::MissingCredentials { .. } => Code::MissingCredentials,
+            ConfigError::ProjectToken { .. } => Code::ProjectToken,
+            ConfigError::NotPersonalKey { .. } => Code::NotPersonalKey,
+            ConfigError::BadProjectId { .. } => Code::BadProjectId,
+            ConfigError::BadHost { .. } => Code::BadHost,
+            ConfigError::DotenvRead { .. } | ConfigError::DotenvSyntax { .. } => Code::DotenvFile,
+            ConfigError::CredentialsFile { .. } => Code::CredentialsFile,
+            ConfigError::CaCert { .. } => Code::CaCert,
+            ConfigError::Proxy { .. } => Code::Proxy,
+            ConfigError::HttpClient(_) => Code::HttpClient,
+            ConfigError::Timeout { .. } => Code::Timeout,
+        }
+    }
+}
+
 /// A URL for messages keeping its query (API URLs carry no secrets in queries), minus userinfo.
 pub fn redact_url_keep_query(url: &Url) -> String {
     let mut u = url.clone();

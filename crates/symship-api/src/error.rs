@@ -50,14 +50,33 @@ pub enum Deadline {
 }
 
 impl Deadline {
-    /// "connect deadline: no connection within 10 s", ...
+    /// "connect deadline: no connection within 10 s", ... The duration is rounded for people
+    /// (`60 s`, `59.7 s`, `0.5 s`): an attempt cut short by the retry budget has what was left
+    /// of it, which is no round number.
     pub fn describe(self, after: Duration) -> String {
-        let secs = after.as_secs_f64();
+        let secs = seconds(after);
         match self {
             Deadline::Connect => format!("connect deadline: no connection within {secs} s"),
             Deadline::Idle => format!("idle deadline: the server sent nothing for {secs} s"),
             Deadline::Total => format!("total deadline: no complete answer within {secs} s"),
         }
+    }
+}
+
+/// Seconds as people write them: one decimal at most from 1 s up (`60`, `59.7`, `1.5`), two below
+/// (`0.5`, `0.25`), no trailing zeros.
+fn seconds(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    let text = if secs >= 1.0 {
+        format!("{secs:.1}")
+    } else {
+        format!("{secs:.2}")
+    };
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    if text.is_empty() {
+        "0".to_owned()
+    } else {
+        text.to_owned()
     }
 }
 
@@ -412,6 +431,33 @@ pub(crate) fn http_failure(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deadlines_are_printed_in_round_seconds() {
+        // An attempt cut short by the retry budget once printed "59.689311673 s".
+        assert_eq!(
+            Deadline::Total.describe(Duration::from_secs_f64(59.689_311_673)),
+            "total deadline: no complete answer within 59.7 s"
+        );
+        assert_eq!(
+            Deadline::Total.describe(Duration::from_secs(60)),
+            "total deadline: no complete answer within 60 s"
+        );
+        assert_eq!(
+            Deadline::Connect.describe(Duration::from_secs(10)),
+            "connect deadline: no connection within 10 s"
+        );
+        assert_eq!(
+            Deadline::Idle.describe(Duration::from_millis(500)),
+            "idle deadline: the server sent nothing for 0.5 s"
+        );
+        assert_eq!(
+            Deadline::Total.describe(Duration::from_millis(1_500)),
+            "total deadline: no complete answer within 1.5 s"
+        );
+        assert_eq!(seconds(Duration::from_millis(250)), "0.25");
+        assert_eq!(seconds(Duration::ZERO), "0");
+    }
 
     #[test]
     fn parses_posthog_error_bodies() {

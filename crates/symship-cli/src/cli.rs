@@ -97,7 +97,14 @@ pub enum Command {
     /// Check the configuration, the host, the key's scopes and (with -d) a build directory
     Doctor(DoctorArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout
-    Completions(crate::commands::completions::CompletionsArgs),
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ use symship_scan::{pair_all, select, MapLocation, Pair, Selection, Skipped};
 
 use crate::cli::FileSelection;
 use crate::exit::UsageError;
+use crate::printer::Printer;
 
 /// Paths from `--stdin`, read once (posthog-cli read stdin twice in `process`, posthog#51885).
 fn stdin_paths() -> anyhow::Result<Vec<PathBuf>> {
@@ -45,6 +46,7 @@ fn lock_and_sweep(
     selection: &Selection,
     more: &BTreeSet<PathBuf>,
     no_wait: bool,
+    printer: &Printer,
 ) -> anyhow::Result<symship_fs::DirLock> {
     let dirs: Vec<PathBuf> = selection
         .roots
@@ -59,7 +61,7 @@ fn lock_and_sweep(
         symship_fs::Wait::Block
     };
     let lock = symship_fs::DirLock::acquire(&dirs, wait, &mut |dir| {
-        crate::output::get().eprint(&crate::untrusted::neutralize(&format!(
+        printer.eprint(&crate::untrusted::neutralize(&format!(
             "Blocking: waiting for another symship run to finish with {} (--no-wait fails instead)\n",
             dir.display()
         )));
@@ -116,7 +118,12 @@ fn uncovered_dirs(pairs: &[Pair], lock: &symship_fs::DirLock) -> BTreeSet<PathBu
 }
 
 /// Walks the selection and pairs chunks with maps; with `Writes::Yes`, under the lock.
-pub fn scan(files: &FileSelection, public_path_prefix: Option<&str>, writes: Writes) -> anyhow::Result<Scan> {
+pub fn scan(
+    files: &FileSelection,
+    public_path_prefix: Option<&str>,
+    writes: Writes,
+    printer: &Printer,
+) -> anyhow::Result<Scan> {
     if files.directories.is_empty() && !files.stdin {
         return Err(UsageError(
             "give at least one --directory (or --stdin with paths on standard input)".into(),
@@ -168,7 +175,7 @@ pub fn scan(files: &FileSelection, public_path_prefix: Option<&str>, writes: Wri
     // deadlock), and the scan is repeated, since the files may have changed meanwhile.
     let mut more = BTreeSet::new();
     loop {
-        let mut lock = lock_and_sweep(&selection, &more, no_wait)?;
+        let mut lock = lock_and_sweep(&selection, &more, no_wait, printer)?;
         let (pairs, skipped) = walk()?;
         let missing = uncovered_dirs(&pairs, &lock);
         if missing.is_empty() {

@@ -1,13 +1,14 @@
 //! The `symship` binary.
-mod api;
 mod cli;
 mod commands;
 mod exit;
 mod files;
-mod output;
+mod manage;
 mod personality;
+mod printer;
 mod release;
-mod summary;
+mod report;
+mod settings;
 mod untrusted;
 
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command, ExpCommand, ReleaseCommand, SourcemapCommand};
-use crate::exit::{Exit, UsageError};
+use crate::settings::Settings;
 
 /// glibc gives each allocating thread its own heap ("arena") and keeps their free space; with
 /// several threads preparing large pairs, `sourcemap process` peaked about 70 MB higher than with
@@ -43,60 +44,46 @@ fn limit_malloc_arenas() {}
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let personality = personality::Personality::from_argv0(std::env::args_os().next().as_deref());
-    personality.install();
     let mut command = Cli::command().version(&*Box::leak(personality.version().into_boxed_str()));
     if personality == personality::Personality::PosthogCli {
         command = command.name(personality.name()).bin_name(personality.name());
     }
     let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
-    output::init(&cli.global);
-    init_tracing(&cli.global);
-    let result = match &cli.command {
-        Command::Sourcemap(SourcemapCommand::Inject(a)) => commands::inject::run(a, &cli.global),
-        Command::Sourcemap(SourcemapCommand::Upload(a)) => commands::upload::upload(a, &cli.global),
-        Command::Sourcemap(SourcemapCommand::Process(a)) => commands::upload::process(a, &cli.global),
-        Command::Sourcemap(SourcemapCommand::Resolve(a)) => commands::resolve::run(a, &cli.global),
-        Command::Sourcemap(SourcemapCommand::Explain(a)) => commands::explain::run(a, &cli.global),
-        Command::Hermes(c) | Command::Exp(ExpCommand::Hermes(c)) => commands::hermes::run(c, &cli.global),
-        Command::Proguard(c) | Command::Exp(ExpCommand::Proguard(c)) => {
-            commands::proguard::run(c, &cli.global)
-        }
-        Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, &cli.global),
-        Command::Release(ReleaseCommand::List) => commands::release::list(&cli.global),
-        Command::Release(ReleaseCommand::Get(a)) => commands::release::get(a, &cli.global),
-        Command::Release(ReleaseCommand::Delete(a)) => commands::release::delete(a, &cli.global),
-        Command::Release(ReleaseCommand::Create(a)) => commands::release::create(a, &cli.global),
-        Command::SymbolSets(c) => commands::symbol_sets::run(c, &cli.global),
-        Command::Doctor(a) => commands::doctor::run(a, &cli.global),
-        Command::Completions(a) => commands::completions::run(a),
-    };
-    let exit = match result {
-        Ok(exit) => exit,
-        Err(err) => {
-            let usage = err.chain().any(|c| c.is::<UsageError>());
-            // Printed directly, never only through `tracing`: PostHog's bundler plugins set
-            // `RUST_LOG=posthog_cli=<level>`, and a log filter must not hide why the run ended.
-            output::get().fatal(&format!("{err:#}"));
-            if usage {
-                Exit::Usage
-            } else {
-                Exit::Failed
-            }
-        }
-    };
-    if exit != Exit::Success && cli.global.no_fail {
-        // Printed directly: neither -q nor a RUST_LOG filter may hide why a failed run exits 0.
-        output::get().eprint(&format!(
-            "warning: --no-fail: exiting 0 although the run did not succeed (exit code would be {})\n",
-            exit as u8
-        ));
-        output::get().no_fail_annotation(exit as u8);
-        return ExitCode::SUCCESS;
-    }
-    ExitCode::from(exit as u8)
+    let settings = Settings::resolve(cli.global.clone(), personality);
+    init_tracing(&settings);
+    let result = run(&cli.command, &settings);
+    let (configs, clients, runtimes) = settings.made();
+    tracing::debug!(
+        "resolved the configuration {configs} time(s), built {clients} API client(s), started {runtimes} runtime(s)"
+    );
+    exit::finish(result, &settings)
 }
 
-fn init_tracing(global: &cli::GlobalArgs) {
+fn run(command: &Command, s: &Settings) -> anyhow::Result<exit::Exit> {
+    match command {
+        Command::Sourcemap(SourcemapCommand::Inject(a)) => commands::inject::run(a, s),
+        Command::Sourcemap(SourcemapCommand::Upload(a)) => commands::upload::upload(a, s),
+        Command::Sourcemap(SourcemapCommand::Process(a)) => commands::upload::process(a, s),
+        Command::Sourcemap(SourcemapCommand::Resolve(a)) => commands::resolve::run(a, s),
+        Command::Sourcemap(SourcemapCommand::Explain(a)) => commands::explain::run(a, s),
+        Command::Hermes(c) | Command::Exp(ExpCommand::Hermes(c)) => commands::hermes::run(c, s),
+        Command::Proguard(c) | Command::Exp(ExpCommand::Proguard(c)) => commands::proguard::run(c, s),
+        Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, s),
+        Command::Release(ReleaseCommand::List) => commands::release::list(s),
+        Command::Release(ReleaseCommand::Get(a)) => commands::release::get(a, s),
+        Command::Release(ReleaseCommand::Delete(a)) => commands::release::delete(a, s),
+        Command::Release(ReleaseCommand::Create(a)) => commands::release::create(a, s),
+        Command::SymbolSets(c) => commands::symbol_sets::run(c, s),
+        Command::Doctor(a) => commands::doctor::run(a, s),
+        Command::Completions(a) => commands::completions::run(a, s),
+    }
+}
+
+/// The `tracing` subscriber, writing through the printer (around the bars). `tracing`'s global
+/// dispatcher is the one process-wide state left: every crate logs through it, and it holds a
+/// clone of the run's printer, not a global of ours.
+fn init_tracing(settings: &Settings) {
+    let global = &settings.global;
     use tracing_subscriber::field::MakeExt as _;
     use tracing_subscriber::EnvFilter;
     let default = match (global.quiet, global.verbose) {
@@ -125,7 +112,7 @@ fn init_tracing(global: &cli::GlobalArgs) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .fmt_fields(fields)
-        .with_writer(output::log_writer)
+        .with_writer(settings.printer.clone())
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .without_time()

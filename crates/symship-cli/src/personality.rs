@@ -3,12 +3,13 @@
 //! `node_modules/.bin` or on `PATH`). The `posthog-cli` personality behaves as posthog-cli 0.19.0
 //! where a caller can observe it: `--version` prints a posthog-cli version first (the React Native
 //! scripts parse the first `N.N.N` and need at least 0.16.0), and a run that finds nothing to
-//! process warns and exits 0 (the Rollup/Vite plugin relies on that). Everything else, flags and
-//! exit codes of failures included, is the same under both names.
+//! process exits as posthog-cli 0.19.0 does (`crate::exit::decide`): `sourcemap upload` warns and
+//! exits 0 (the Rollup/Vite plugin relies on that), `sourcemap inject` and `process` say "no
+//! source files found" and exit 1. Everything else, flags and exit codes of failures included, is
+//! the same under both names. The personality travels in `Settings`; nothing global holds it.
 
 use std::ffi::OsStr;
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// The posthog-cli release whose observable behaviour the personality follows.
 pub const POSTHOG_CLI_VERSION: &str = "0.19.0";
@@ -18,8 +19,6 @@ pub enum Personality {
     Symship,
     PosthogCli,
 }
-
-static CURRENT: OnceLock<Personality> = OnceLock::new();
 
 impl Personality {
     /// From the program name (`argv[0]`): `posthog-cli` (or `posthog-cli.exe`) is the
@@ -34,15 +33,6 @@ impl Personality {
         } else {
             Personality::Symship
         }
-    }
-
-    /// Sets the personality of this process (once, in `main`).
-    pub fn install(self) {
-        let _ = CURRENT.set(self);
-    }
-
-    pub fn current() -> Personality {
-        *CURRENT.get().unwrap_or(&Personality::Symship)
     }
 
     /// The text of `--version` (after the program name).

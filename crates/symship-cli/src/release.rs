@@ -1,13 +1,101 @@
-//! Which release a command injects or uploads with.
+//! Which release a command injects or uploads with, and the release inputs from the flags.
 
-use symship_api::{Config, ConfigError, ProcessEnv};
+use std::path::Path;
 
-use crate::cli::{GlobalArgs, ReleaseArgs, ReleaseMode};
+use symship_api::ProcessEnv;
+use symship_release::ReleaseInputs;
+
+use crate::cli::{ReleaseArgs, ReleaseIdentityArgs, ReleaseMode};
+use crate::exit::UsageError;
+use crate::settings::Settings;
 
 /// Whether any flag names a release (or where to read one).
 pub fn has_release_flags(r: &ReleaseArgs) -> bool {
     let r = &r.identity;
     r.release_name.is_some() || r.release_version.is_some() || r.build.is_some() || r.info_plist.is_some()
+}
+
+/// Release inputs from the release flags, with the current directory as the git start.
+pub fn release_inputs(
+    name: Option<&str>,
+    version: Option<&str>,
+    build: Option<&str>,
+    info_plist: Option<&Path>,
+) -> anyhow::Result<ReleaseInputs> {
+    let cwd =
+        std::env::current_dir().map_err(|e| anyhow::anyhow!("cannot read the current directory: {e}"))?;
+    Ok(ReleaseInputs {
+        name: name.map(str::to_owned),
+        version: version.map(str::to_owned),
+        build: build.map(str::to_owned),
+        info_plist: info_plist.map(Path::to_owned),
+        cwd,
+    })
+}
+
+/// [`release_inputs`] from the release flags (`--release-name`, `--release-version`, `--build`,
+/// `--info-plist`).
+pub fn release_inputs_from_args(args: &ReleaseIdentityArgs) -> anyhow::Result<ReleaseInputs> {
+    release_inputs(
+        args.release_name.as_deref(),
+        args.release_version.as_deref(),
+        args.build.as_deref(),
+        args.info_plist.as_deref(),
+    )
+}
+
+/// Map a release error to the exit code it deserves: a bad Info.plist is a usage error (2),
+/// a server failure is a failure (1).
+pub fn release_error(e: symship_release::ReleaseError) -> anyhow::Error {
+    match e {
+        symship_release::ReleaseError::InfoPlist { .. } => UsageError(e.to_string()).into(),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// Resolve the release for inject/upload: `Ok(None)` when no flags, no Info.plist and no git
+/// name one (the reason is logged at info). In `--dry-run`, no request is made and `Ok(None)`
+/// is returned after logging what would be resolved.
+pub fn resolve_release(
+    args: &ReleaseArgs,
+    settings: &Settings,
+) -> anyhow::Result<Option<symship_api::Release>> {
+    resolve_release_from(args, settings, None)
+}
+
+/// [`resolve_release`] with git discovery starting at `git_start` instead of the current
+/// directory (posthog-cli starts at the mapping's directory for `proguard upload`, at the
+/// packager map for `hermes clone` and at `--directory` for `hermes upload`).
+pub fn resolve_release_from(
+    args: &ReleaseArgs,
+    settings: &Settings,
+    git_start: Option<&std::path::Path>,
+) -> anyhow::Result<Option<symship_api::Release>> {
+    let mut inputs = release_inputs_from_args(&args.identity)?;
+    if let Some(start) = git_start {
+        inputs.cwd = start.to_path_buf();
+    }
+    let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)? {
+        symship_release::Planned::Ready(p) => p,
+        symship_release::Planned::Unavailable { reason } => {
+            tracing::info!("{reason}");
+            return Ok(None);
+        }
+    };
+    if settings.global.dry_run {
+        tracing::info!(
+            "--dry-run: would resolve release {} of {} (hash_id {})",
+            plan.version,
+            plan.name,
+            plan.hash_id
+        );
+        return Ok(None);
+    }
+    let client = settings.client()?;
+    let (release, _) = settings
+        .block_on(symship_release::fetch_or_create(client, &plan))?
+        .map_err(release_error)?;
+    Ok(Some(release))
 }
 
 /// The release id to embed (event mode) or stamp into the maps (symbol-set mode).
@@ -19,22 +107,18 @@ pub fn has_release_flags(r: &ReleaseArgs) -> bool {
 pub fn for_inject(
     release: &ReleaseArgs,
     mode: ReleaseMode,
-    global: &GlobalArgs,
+    settings: &Settings,
 ) -> anyhow::Result<Option<String>> {
-    if !has_release_flags(release) {
-        // Anything else than missing credentials (a malformed key, a bad host) is reported by the
-        // resolution below.
-        if let Err(ConfigError::MissingCredentials { .. }) =
-            Config::resolve(&crate::api::config_request(global), &ProcessEnv)
-        {
-            tracing::info!("no PostHog credentials configured: injecting chunk ids without a release");
-            return Ok(None);
-        }
+    // Anything else than missing credentials (a malformed key, a bad host) is reported by the
+    // resolution below.
+    if !has_release_flags(release) && !settings.has_credentials() {
+        tracing::info!("no PostHog credentials configured: injecting chunk ids without a release");
+        return Ok(None);
     }
-    let resolved = crate::api::resolve_release(release, global)?;
+    let resolved = resolve_release(release, settings)?;
     match &resolved {
         Some(r) => tracing::info!("release {}@{} ({})", r.project, r.version, r.id),
-        None if mode == ReleaseMode::Event && !global.dry_run => {
+        None if mode == ReleaseMode::Event && !settings.global.dry_run => {
             tracing::warn!(
                 "no release could be resolved: injecting chunk ids only, events will carry no release"
             )

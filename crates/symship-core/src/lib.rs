@@ -5,8 +5,12 @@
 //! - [`set`]: the [`set::SymbolSet`] trait a kind implements for the upload pipeline.
 //! - [`container`]: the container's framing: streamed write, read, describe.
 //! - [`release_mode`]: where the release id lives (`--release-mode`).
+//! - [`code`]: the closed registry of every code symship reports, with a title and a hint each.
 
+pub mod code;
 pub mod container;
 pub mod kind;
 pub mod release_mode;
 pub mod set;
+
+pub use code::{Code, CodeKind};

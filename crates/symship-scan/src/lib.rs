@@ -8,6 +8,7 @@
 //! shifted line and the `chunk_id` member change.
 
 use std::path::PathBuf;
+pub use symship_core::Code;
 
 pub mod chunk;
 pub mod hash;
@@ -78,20 +79,20 @@ pub enum SkipReason {
 }
 
 impl SkipReason {
-    /// A short stable code for machine-readable output.
-    pub fn code(&self) -> &'static str {
+    /// The reason's code in the registry ([`Code`]; its string is the stable one printed).
+    pub fn code(&self) -> Code {
         match self {
-            SkipReason::NoMap { .. } => "no_map",
-            SkipReason::NotUtf8 => "not_utf8",
-            SkipReason::Unreadable(_) => "unreadable",
-            SkipReason::SymlinkLoop => "symlink_loop",
-            SkipReason::MapOutsideRoot { .. } => "map_outside_root",
-            SkipReason::AmbiguousMap { .. } => "ambiguous_map",
-            SkipReason::BadMap { .. } => "bad_map",
-            SkipReason::EmptyMap { .. } => "empty_map",
-            SkipReason::Write(_) => "write_failed",
-            SkipReason::LinkOutsideRoot(_) => "link_outside_root",
-            SkipReason::SnippetRewritten => "snippet_rewritten",
+            SkipReason::NoMap { .. } => Code::NoMap,
+            SkipReason::NotUtf8 => Code::NotUtf8,
+            SkipReason::Unreadable(_) => Code::Unreadable,
+            SkipReason::SymlinkLoop => Code::SymlinkLoop,
+            SkipReason::MapOutsideRoot { .. } => Code::MapOutsideRoot,
+            SkipReason::AmbiguousMap { .. } => Code::AmbiguousMap,
+            SkipReason::BadMap { .. } => Code::BadMap,
+            SkipReason::EmptyMap { .. } => Code::EmptyMap,
+            SkipReason::Write(_) => Code::WriteFailed,
+            SkipReason::LinkOutsideRoot(_) => Code::LinkOutsideRoot,
+            SkipReason::SnippetRewritten => Code::SnippetRewritten,
         }
     }
 

@@ -36,6 +36,18 @@ pub enum DeleteError {
     },
 }
 
+impl DeleteError {
+    /// The registry's code: `read_failed`, `rewrite_failed` or `delete_failed`.
+    pub fn code(&self) -> symship_core::Code {
+        let DeleteError::Io { action, .. } = self;
+        match *action {
+            "read" => symship_core::Code::ReadFailed,
+            "rewrite" => symship_core::Code::RewriteFailed,
+            _ => symship_core::Code::DeleteFailed,
+        }
+    }
+}
+
 /// A JavaScript chunk without its last `sourceMappingURL` comment (the one its map was paired
 /// through), or `None` when it has none. Only a real comment is removed (text in a string,
 /// template literal or regex is code), and no line that code is on moves: the comment's own line

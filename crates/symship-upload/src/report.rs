@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use symship_core::kind::Kind;
 use symship_core::set::MapLocation;
+use symship_core::Code;
 
 /// The stages of the pipeline (they overlap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,7 +37,7 @@ impl Phase {
 
 /// The code of a chunk skipped because its map holds nothing (no mappings, sources or names, or an
 /// index map without sections).
-pub const EMPTY_MAP: &str = "empty_map";
+pub const EMPTY_MAP: &str = Code::EmptyMap.as_str();
 
 /// The final state of one chunk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +63,9 @@ impl Status {
     pub fn code(&self) -> &str {
         match self {
             Status::Uploaded => "uploaded",
-            Status::AlreadyPresent => "already_present",
-            Status::TooLarge { .. } => "too_large",
-            Status::Duplicate { .. } => "duplicate",
+            Status::AlreadyPresent => Code::AlreadyPresent.as_str(),
+            Status::TooLarge { .. } => Code::TooLarge.as_str(),
+            Status::Duplicate { .. } => Code::Duplicate.as_str(),
             Status::Skipped { code, .. } | Status::Failed { code, .. } => code,
             Status::WouldUpload => "would_upload",
         }

@@ -4,26 +4,16 @@
 //! zsh: `symship completions zsh > "${fpath[1]}/_symship"`;
 //! fish: `symship completions fish > ~/.config/fish/completions/symship.fish`.
 
-use std::io::Write;
+use clap::CommandFactory;
 
-use clap::{Args, CommandFactory};
-use clap_complete::Shell;
-
+use crate::cli::CompletionsArgs;
 use crate::exit::Exit;
+use crate::settings::Settings;
 
-#[derive(Debug, Clone, Args)]
-pub struct CompletionsArgs {
-    /// The shell to complete for
-    #[arg(value_enum)]
-    pub shell: Shell,
-}
-
-pub fn run(args: &CompletionsArgs) -> anyhow::Result<Exit> {
+pub fn run(args: &CompletionsArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let mut cmd = crate::cli::Cli::command();
     let mut script = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "symship", &mut script);
-    let mut out = std::io::stdout().lock();
-    out.write_all(&script)?;
-    out.flush()?;
+    settings.printer.stdout(&script)?;
     Ok(Exit::Success)
 }

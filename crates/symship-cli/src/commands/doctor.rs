@@ -8,10 +8,10 @@ use symship_api::{
     SymbolSetUpload,
 };
 
-use crate::api;
-use crate::cli::{DoctorArgs, FileSelection, GlobalArgs, OutputFormat};
-use crate::commands::symbol_sets::{print, print_json};
+use crate::cli::{DoctorArgs, FileSelection, OutputFormat};
 use crate::exit::Exit;
+use crate::manage::{print, print_json};
+use crate::settings::Settings;
 
 /// How a check went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,13 +72,11 @@ impl Report {
     }
 }
 
-const CREDENTIALS_HINT: &str = "set POSTHOG_CLI_API_KEY (a personal API key, phx_...) and POSTHOG_CLI_PROJECT_ID, pass --dotenv-file, or run `posthog-cli login`";
-
-pub fn run(args: &DoctorArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: &DoctorArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let mut report = Report::default();
-    let config = check_config(global, &mut report);
+    let config = check_config(settings, &mut report);
     match config {
-        Some(config) => check_server(&config, &mut report),
+        Some(config) => check_server(settings, &config, &mut report),
         None => {
             report.skipped("connection", "not tried: the configuration is incomplete");
             report.skipped("read access", "not checked: the configuration is incomplete");
@@ -86,19 +84,22 @@ pub fn run(args: &DoctorArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         }
     }
     if !args.directories.is_empty() {
-        check_directory(args, &mut report)?;
+        check_directory(args, &settings.printer, &mut report)?;
     }
     let healthy = report.healthy();
-    if global.output == OutputFormat::Json {
-        print_json(&json!({
-            "healthy": healthy,
-            "findings": report.findings.iter().map(|f| json!({
-                "check": f.check,
-                "status": f.status.as_str(),
-                "message": f.message,
-                "hint": f.hint,
-            })).collect::<Vec<Value>>(),
-        }))?;
+    if settings.global.output == OutputFormat::Json {
+        print_json(
+            &settings.printer,
+            &json!({
+                "healthy": healthy,
+                "findings": report.findings.iter().map(|f| json!({
+                    "check": f.check,
+                    "status": f.status.as_str(),
+                    "message": f.message,
+                    "hint": f.hint,
+                })).collect::<Vec<Value>>(),
+            }),
+        )?;
     } else {
         let mut text = String::new();
         for f in &report.findings {
@@ -125,14 +126,16 @@ pub fn run(args: &DoctorArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 if problems == 1 { "" } else { "s" }
             ));
         }
-        print(&text)?;
+        print(&settings.printer, &text)?;
     }
     Ok(if healthy { Exit::Success } else { Exit::Failed })
 }
 
 /// Resolves the configuration as every other command does and reports each setting's source.
-fn check_config(global: &GlobalArgs, report: &mut Report) -> Option<Config> {
-    let config = match Config::resolve(&api::config_request(global), &ProcessEnv) {
+/// (Its own resolution, not [`Settings::config`]: doctor reports the warnings as findings
+/// instead of logging them.)
+fn check_config(settings: &Settings, report: &mut Report) -> Option<Config> {
+    let config = match Config::resolve(&settings.config_request(), &ProcessEnv) {
         Ok(c) => c,
         Err(e) => {
             let (check, hint) = config_hint(&e);
@@ -191,46 +194,25 @@ fn check_config(global: &GlobalArgs, report: &mut Report) -> Option<Config> {
     Some(config)
 }
 
+/// The check a configuration problem belongs to, and the registry's hint for it.
 fn config_hint(e: &ConfigError) -> (&'static str, &'static str) {
-    match e {
-        ConfigError::MissingCredentials { .. } => ("credentials", CREDENTIALS_HINT),
-        ConfigError::ProjectToken { .. } => (
-            "api key",
-            "phc_ project tokens can only send events; create a personal API key with the error_tracking:write scope (PostHog: Settings > Personal API keys) and use it instead",
-        ),
-        ConfigError::NotPersonalKey { .. } => (
-            "api key",
-            "personal API keys start with phx_; copy the whole key from PostHog: Settings > Personal API keys",
-        ),
-        ConfigError::BadProjectId { .. } => (
-            "project id",
-            "use the number after /project/ in your PostHog URL, e.g. POSTHOG_CLI_PROJECT_ID=12345",
-        ),
-        ConfigError::BadHost { .. } => (
-            "host",
-            "use the instance's base URL, e.g. https://us.posthog.com or https://eu.posthog.com",
-        ),
-        ConfigError::DotenvRead { .. } | ConfigError::DotenvSyntax { .. } => (
-            "dotenv file",
-            "fix the file: one KEY=VALUE per line, # for comments",
-        ),
-        ConfigError::CredentialsFile { .. } => (
-            "credentials file",
-            "fix or delete the file and run `posthog-cli login` again",
-        ),
-        ConfigError::CaCert { .. } => ("tls", "point --ca-cert or SSL_CERT_FILE at a readable PEM bundle"),
-        ConfigError::Proxy { .. } => ("proxy", "set the proxy variable to http://HOST:PORT"),
-        ConfigError::HttpClient(_) => ("network", "check the TLS and proxy settings"),
-        ConfigError::Timeout { .. } => (
-            "network",
-            "set SYMSHIP_CONNECT_TIMEOUT, SYMSHIP_IDLE_TIMEOUT or SYMSHIP_TOTAL_TIMEOUT to a number of seconds",
-        ),
-    }
+    let check = match e {
+        ConfigError::MissingCredentials { .. } => "credentials",
+        ConfigError::ProjectToken { .. } | ConfigError::NotPersonalKey { .. } => "api key",
+        ConfigError::BadProjectId { .. } => "project id",
+        ConfigError::BadHost { .. } => "host",
+        ConfigError::DotenvRead { .. } | ConfigError::DotenvSyntax { .. } => "dotenv file",
+        ConfigError::CredentialsFile { .. } => "credentials file",
+        ConfigError::CaCert { .. } => "tls",
+        ConfigError::Proxy { .. } => "proxy",
+        ConfigError::HttpClient(_) | ConfigError::Timeout { .. } => "network",
+    };
+    (check, e.code().hint())
 }
 
 /// Reaches the host with a harmless read (`GET symbol_sets/?limit=1`), then checks upload
 /// rights with `bulk_check_upload` for a chunk id that does not exist (it creates nothing).
-fn check_server(config: &Config, report: &mut Report) {
+fn check_server(settings: &Settings, config: &Config, report: &mut Report) {
     let client = match Client::new(config) {
         Ok(c) => c.with_retry_policy(RetryPolicy::none()),
         Err(e) => {
@@ -243,7 +225,7 @@ fn check_server(config: &Config, report: &mut Report) {
     };
     let host = config.host.value.to_string();
     let project = config.credentials.project_id.value;
-    let outcome = api::block_on(async {
+    let outcome = settings.block_on(async {
         let read = client
             .list_symbol_sets(&SymbolSetQuery {
                 limit: Some(1),
@@ -354,7 +336,11 @@ fn check_server(config: &Config, report: &mut Report) {
 }
 
 /// Walks and pairs `--directory` as `sourcemap inject` would.
-fn check_directory(args: &DoctorArgs, report: &mut Report) -> anyhow::Result<()> {
+fn check_directory(
+    args: &DoctorArgs,
+    printer: &crate::printer::Printer,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let selection = FileSelection {
         directories: args.directories.clone(),
         stdin: false,
@@ -365,6 +351,7 @@ fn check_directory(args: &DoctorArgs, report: &mut Report) -> anyhow::Result<()>
         &selection,
         args.public_path_prefix.as_deref(),
         crate::files::Writes::No,
+        printer,
     )?;
     let shown: Vec<String> = args.directories.iter().map(|d| d.display().to_string()).collect();
     let shown = shown.join(", ");
@@ -400,15 +387,7 @@ fn check_directory(args: &DoctorArgs, report: &mut Report) -> anyhow::Result<()>
         );
     }
     for s in &skipped {
-        let hint = match s.reason.code() {
-            "no_map" => "generate a sourcemap for it, or leave it out with --exclude",
-            "ambiguous_map" => "add a //# sourceMappingURL comment to say which map is its own",
-            "map_outside_root" => "scan a directory that contains both the chunk and its map, or name the file itself (-d FILE or --stdin)",
-            "snippet_rewritten" => "set the release in the bundler plugin, or inject after minifying",
-            "bad_map" | "empty_map" => "check the bundler's sourcemap settings and rebuild",
-            "not_utf8" => "JavaScript chunks must be UTF-8; exclude this file with --exclude",
-            _ => "check the file's permissions, or leave it out with --exclude",
-        };
+        let hint = s.reason.code().hint();
         report.problem("build", format!("{} {}", s.path.display(), s.reason), hint);
     }
     Ok(())

@@ -26,10 +26,11 @@ use serde_json::{json, Value};
 use symship_api::{Client, SymbolSet};
 use symship_scan::resolve::{Lookup, Original, ResolveError};
 
-use crate::api;
-use crate::cli::{ExplainArgs, GlobalArgs, OutputFormat};
-use crate::commands::symbol_sets::{fetch_object, print, print_json};
+use crate::cli::{ExplainArgs, OutputFormat};
+use crate::commands::symbol_sets::fetch_object;
 use crate::exit::{Exit, UsageError};
+use crate::manage::{print, print_json};
+use crate::settings::Settings;
 
 /// The first broken link of a frame, or its good end. Stable codes for `--output json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -164,8 +165,8 @@ struct EventIn {
     exceptions: Vec<Value>,
 }
 
-pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let mut client: Option<Client> = None;
+pub fn run(args: &ExplainArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let mut client: Option<&Client> = None;
     let event = if let Some(spec) = &args.frame {
         frame_event(spec, args.chunk_id.as_deref())?
     } else if let Some(path) = &args.event {
@@ -176,16 +177,20 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         event_from_json(v).map_err(|e| UsageError(format!("{}: {e}", path.display())))?
     } else {
         let id = args.event_id.as_deref().unwrap_or_default();
-        let uuid = crate::commands::symbol_sets::parse_uuid(id.trim(), "event id")?;
-        let c = api::client_from_globals(global)?;
-        let e = api::block_on(c.get_event(uuid))?.map_err(|e| match e.status() {
-            Some(404) => anyhow!(
-                "no event {id} in project {}: check the id and the project (POSTHOG_CLI_PROJECT_ID)",
-                c.project_id()
-            ),
-            Some(403) => anyhow!("{e}: reading events needs a personal API key with the query:read scope"),
-            _ => anyhow::Error::new(e),
-        })?;
+        let uuid = crate::manage::parse_uuid(id.trim(), "event id")?;
+        let c = settings.client()?;
+        let e = settings
+            .block_on(c.get_event(uuid))?
+            .map_err(|e| match e.status() {
+                Some(404) => anyhow!(
+                    "no event {id} in project {}: check the id and the project (POSTHOG_CLI_PROJECT_ID)",
+                    c.project_id()
+                ),
+                Some(403) => {
+                    anyhow!("{e}: reading events needs a personal API key with the query:read scope")
+                }
+                _ => anyhow::Error::new(e),
+            })?;
         client = Some(c);
         if e.event != "$exception" {
             bail!("event {id} is a {:?} event, not $exception", e.event);
@@ -197,10 +202,10 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
     let frames = collect_frames(&event.exceptions);
     let needs_server = frames.iter().any(|f| !f.ended());
     if needs_server && client.is_none() {
-        client = Some(api::client_from_globals(global)?);
+        client = Some(settings.client()?);
     }
     let reports = match &client {
-        Some(c) => api::block_on(walk_all(c, frames))?,
+        Some(c) => settings.block_on(walk_all(c, frames))?,
         None => frames.into_iter().map(|f| f.finish_without_server()).collect(),
     };
 
@@ -213,18 +218,21 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
             )
         })
         .count();
-    if global.output == OutputFormat::Json {
+    if settings.global.output == OutputFormat::Json {
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for r in &reports {
             *counts.entry(r.code).or_default() += 1;
         }
-        print_json(&json!({
-            "event": {"id": event.id, "timestamp": event.timestamp, "release_id": event.release_id},
-            "frames": reports,
-            "summary": {"in_app_frames": reports.len(), "broken": broken, "verdicts": counts},
-        }))?;
+        print_json(
+            &settings.printer,
+            &json!({
+                "event": {"id": event.id, "timestamp": event.timestamp, "release_id": event.release_id},
+                "frames": reports,
+                "summary": {"in_app_frames": reports.len(), "broken": broken, "verdicts": counts},
+            }),
+        )?;
     } else {
-        print(&text_report(&event, &reports, broken))?;
+        print(&settings.printer, &text_report(&event, &reports, broken))?;
     }
     Ok(if broken == 0 { Exit::Success } else { Exit::Failed })
 }

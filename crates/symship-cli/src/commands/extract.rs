@@ -12,9 +12,11 @@ use posthog_symbol_data::{
     read_symbol_data, AppleDsym, ElfDebugInfo, HermesMap, ProguardMapping, SourceAndMap,
 };
 
-use crate::cli::{GlobalArgs, OutputFormat, SymbolSetExtractArgs};
-use crate::commands::symbol_sets::{print, print_json, safe_base_name};
+use crate::cli::{OutputFormat, SymbolSetExtractArgs};
+use crate::commands::symbol_sets::safe_base_name;
 use crate::exit::Exit;
+use crate::manage::{print, print_json};
+use crate::settings::Settings;
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<PathBuf> {
     symship_fs::write(path, bytes).map_err(|e| anyhow!("could not write {}: {e}", path.display()))?;
@@ -28,7 +30,7 @@ fn type_tag(bytes: &[u8]) -> Option<u32> {
         .then(|| u32::from_le_bytes(bytes[26..30].try_into().expect("4 bytes")))
 }
 
-pub fn extract(args: &SymbolSetExtractArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn extract(args: &SymbolSetExtractArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let file = &args.file;
     let bytes = std::fs::read(file).with_context(|| format!("Failed to read file {}", file.display()))?;
     let name = file
@@ -38,13 +40,16 @@ pub fn extract(args: &SymbolSetExtractArgs, global: &GlobalArgs) -> anyhow::Resu
     let base = safe_base_name(&name).unwrap_or_else(|| "symbol_set".into());
     symship_upload::container::check_declared_size(&bytes, symship_upload::container::MAX_DECOMPRESSED)
         .map_err(|e| anyhow!("{}: {e}", file.display()))?;
-    if global.dry_run {
+    if settings.global.dry_run {
         let tag = type_tag(&bytes).map_or("no container".to_string(), |t| format!("container type {t}"));
-        print(&format!(
-            "--dry-run: would extract {} ({tag}) into {}\n",
-            file.display(),
-            args.out_dir.display()
-        ))?;
+        print(
+            &settings.printer,
+            &format!(
+                "--dry-run: would extract {} ({tag}) into {}\n",
+                file.display(),
+                args.out_dir.display()
+            ),
+        )?;
         return Ok(Exit::Success);
     }
     let bad = |e: posthog_symbol_data::SymbolDataError| {
@@ -110,10 +115,16 @@ pub fn extract(args: &SymbolSetExtractArgs, global: &GlobalArgs) -> anyhow::Resu
     for f in &written {
         tracing::info!("Wrote {}", f.display());
     }
-    if global.output == OutputFormat::Json {
-        print_json(&serde_json::json!({ "file": file, "kind": kind, "written": written }))?;
+    if settings.global.output == OutputFormat::Json {
+        print_json(
+            &settings.printer,
+            &serde_json::json!({ "file": file, "kind": kind, "written": written }),
+        )?;
     } else {
-        print(&format!("Extracted {what} to {}\n", out.display()))?;
+        print(
+            &settings.printer,
+            &format!("Extracted {what} to {}\n", out.display()),
+        )?;
     }
     Ok(Exit::Success)
 }

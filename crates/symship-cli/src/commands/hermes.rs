@@ -8,15 +8,16 @@ use anyhow::anyhow;
 use symship_scan::hermes::{self, HermesError, MapContent};
 use symship_upload::SymbolSet;
 
-use crate::cli::{GlobalArgs, HermesCloneArgs, HermesCommand, HermesUploadArgs, ReleaseMode, UploadOnlyArgs};
+use crate::cli::{HermesCloneArgs, HermesCommand, HermesUploadArgs, ReleaseMode, UploadOnlyArgs};
 use crate::commands::upload::{options, upload_sets, Shared};
 use crate::exit::Exit;
-use crate::summary::Summary;
+use crate::report::Summary;
+use crate::settings::Settings;
 
-pub fn run(cmd: &HermesCommand, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(cmd: &HermesCommand, settings: &Settings) -> anyhow::Result<Exit> {
     match cmd {
-        HermesCommand::Clone(a) => clone(a, global),
-        HermesCommand::Upload(a) => upload(a, global),
+        HermesCommand::Clone(a) => clone(a, settings),
+        HermesCommand::Upload(a) => upload(a, settings),
     }
 }
 
@@ -33,7 +34,7 @@ fn load_error(what: &str, e: HermesError) -> anyhow::Error {
 }
 
 /// `symship hermes clone -m PACKAGER_MAP -c COMPOSED_MAP`.
-pub fn clone(args: &HermesCloneArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let packager = &args.minified_map_path;
     let composed = &args.composed_map_path;
     // Both maps are read before the release is resolved: a wrong path fails without a request.
@@ -43,7 +44,7 @@ pub fn clone(args: &HermesCloneArgs, global: &GlobalArgs) -> anyhow::Result<Exit
         ReleaseMode::Event => None,
         ReleaseMode::SymbolSet => {
             let start = packager.parent().filter(|d| !d.as_os_str().is_empty());
-            crate::api::resolve_release_from(&args.release, global, start)?.map(|r| r.id.to_string())
+            crate::release::resolve_release_from(&args.release, settings, start)?.map(|r| r.id.to_string())
         }
     };
     let Some(id) = p.upload_id().map(str::to_owned) else {
@@ -52,13 +53,13 @@ pub fn clone(args: &HermesCloneArgs, global: &GlobalArgs) -> anyhow::Result<Exit
              Is posthog-react-native's Metro serializer (or Expo's config) set up?",
             packager.display()
         );
-        if global.dry_run {
+        if settings.global.dry_run {
             return Ok(Exit::Success);
         }
         hermes::clone(packager, composed, release_id.as_deref()).map_err(|e| load_error("composed", e))?;
         return Ok(Exit::Success);
     };
-    if global.dry_run {
+    if settings.global.dry_run {
         tracing::info!(
             "--dry-run: would copy chunk id {id} into {} (release {})",
             composed.display(),
@@ -82,11 +83,11 @@ pub fn clone(args: &HermesCloneArgs, global: &GlobalArgs) -> anyhow::Result<Exit
 }
 
 /// `symship hermes upload --directory DIR`.
-pub fn upload(args: &HermesUploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let client = if global.dry_run {
+pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let client = if settings.global.dry_run {
         None
     } else {
-        Some(crate::api::client_from_globals(global)?)
+        Some(settings.client()?)
     };
     let identity = &args.release.identity;
     if args.release_mode == ReleaseMode::Event
@@ -109,7 +110,7 @@ pub fn upload(args: &HermesUploadArgs, global: &GlobalArgs) -> anyhow::Result<Ex
     let candidates = hermes::candidates(&dir)?;
     // The release is resolved (created) as posthog-cli does, in both modes; event mode does not
     // send it (the app reports its release with each event).
-    let release = crate::api::resolve_release_from(&args.release, global, Some(&dir))?;
+    let release = crate::release::resolve_release_from(&args.release, settings, Some(&dir))?;
     let release_id = match args.release_mode {
         ReleaseMode::Event => None,
         ReleaseMode::SymbolSet => release.map(|r| r.id.to_string()),
@@ -132,22 +133,23 @@ pub fn upload(args: &HermesUploadArgs, global: &GlobalArgs) -> anyhow::Result<Ex
         .map(|m| Arc::new(m) as Arc<dyn SymbolSet>)
         .collect();
     let mut summary = Summary {
-        schema_version: crate::summary::SCHEMA_VERSION,
+        schema_version: crate::report::SCHEMA_VERSION,
         command: "hermes upload".into(),
-        dry_run: global.dry_run,
+        dry_run: settings.global.dry_run,
         release_id,
         pairs_found: sets.len(),
         ..Default::default()
     };
     let shared = Shared {
-        global,
+        settings,
         up: &up,
         allow_empty: true,
     };
-    let exit = upload_sets(&shared, client, sets, &[], &opts, &mut summary)?;
+    let end = upload_sets(&shared, client, sets, &[], &opts, &mut summary)?;
+    let exit = crate::exit::decide(crate::exit::Run::Upload, &end, settings.personality);
     // No map with a chunk id: posthog-cli fails the run (exit 1), and so does symship.
     if summary.chunks.is_empty() {
-        crate::commands::upload::finish(&mut summary, Exit::Failed, global)?;
+        crate::commands::upload::finish(&mut summary, Exit::Failed, settings)?;
         return Err(anyhow!(
             "No hermes sourcemaps with a chunk id found under {} — nothing was uploaded. Check that bundling \
              produced .map files and that they carry a chunk id or debugId (`symship hermes clone` copies it \
@@ -155,5 +157,5 @@ pub fn upload(args: &HermesUploadArgs, global: &GlobalArgs) -> anyhow::Result<Ex
             dir.display()
         ));
     }
-    crate::commands::upload::finish(&mut summary, exit, global)
+    crate::commands::upload::finish(&mut summary, exit, settings)
 }

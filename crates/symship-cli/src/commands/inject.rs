@@ -1,10 +1,11 @@
 //! `symship sourcemap inject`
 use symship_scan::{inject, InjectOptions, MapLocation, Outcome, PairResult, Reporter};
 
-use crate::cli::{GlobalArgs, InjectArgs, ReleaseMode};
-use crate::exit::Exit;
+use crate::cli::{InjectArgs, ReleaseMode};
+use crate::exit::{Exit, Run, RunEnd};
 use crate::files;
-use crate::summary::{ChunkEntry, FailedChunk, SkippedFile, Summary};
+use crate::report::{ChunkEntry, FailedChunk, SkippedFile, Summary};
+use crate::settings::Settings;
 
 struct LogReporter;
 
@@ -50,10 +51,12 @@ pub fn scan_mode(mode: ReleaseMode) -> symship_scan::ReleaseMode {
 /// Injects and returns the summary plus the results (for `process`, which uploads them).
 pub fn inject_all(
     args: &InjectArgs,
-    global: &GlobalArgs,
+    settings: &Settings,
     release_id: Option<String>,
 ) -> anyhow::Result<(Summary, Vec<PairResult>, Option<symship_fs::DirLock>)> {
-    let scanning = crate::output::get().phase("scan", "pairs", None);
+    let global = &settings.global;
+    let printer = &settings.printer;
+    let scanning = printer.phase("scan", "pairs", None);
     let writes = if global.dry_run {
         files::Writes::No
     } else {
@@ -65,6 +68,7 @@ pub fn inject_all(
         &args.chunks.files,
         args.chunks.public_path_prefix.as_deref(),
         writes,
+        printer,
     )?;
     scanning.finish(&format!(
         "{} pairs found, {} files skipped",
@@ -80,15 +84,15 @@ pub fn inject_all(
         dry_run: global.dry_run,
         threads: 0,
     };
-    let injecting = crate::output::get().phase("inject", "pairs", Some(pairs.len() as u64));
-    let progress = crate::output::InjectProgress {
+    let injecting = printer.phase("inject", "pairs", Some(pairs.len() as u64));
+    let progress = crate::printer::InjectProgress {
         inner: &LogReporter,
         phase: &injecting,
     };
     let results = inject(&pairs, &opts, &progress);
     injecting.finish(&format!("{} pairs", results.len()));
     let mut summary = Summary {
-        schema_version: crate::summary::SCHEMA_VERSION,
+        schema_version: crate::report::SCHEMA_VERSION,
         command: "sourcemap inject".into(),
         dry_run: global.dry_run,
         release_id,
@@ -148,20 +152,20 @@ pub fn inject_all(
     Ok((summary, results, lock))
 }
 
-pub fn run(args: &InjectArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let release_id = crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, global)?;
-    let (mut summary, _, _lock) = inject_all(args, global, release_id)?;
-    let processed = summary.injected + summary.updated + summary.unchanged;
-    let exit = if !summary.not_written.is_empty() {
-        Exit::Failed
-    } else if processed == 0 && !args.allow_empty {
-        crate::exit::nothing_found()
-    } else if args.strict && !summary.skipped.is_empty() {
-        Exit::Failed
-    } else {
-        Exit::Success
+pub fn run(args: &InjectArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let release_id = crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?;
+    let (mut summary, _, _lock) = inject_all(args, settings, release_id)?;
+    let end = RunEnd {
+        failed: !summary.not_written.is_empty(),
+        processed: summary.injected + summary.updated + summary.unchanged,
+        skipped: !summary.skipped.is_empty(),
+        strict: args.strict,
+        allow_empty: args.allow_empty,
     };
+    let exit = crate::exit::decide(Run::Inject, &end, settings.personality);
+    summary.nothing_found = end.nothing_found();
     summary.exit_code = exit as u8;
-    crate::output::report(&mut summary, global)?;
+    let g = &settings.global;
+    crate::report::print(&mut summary, &settings.printer, g.output, g.quiet)?;
     Ok(exit)
 }

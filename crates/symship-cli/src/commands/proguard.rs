@@ -7,29 +7,30 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use symship_upload::SymbolSet;
 
-use crate::cli::{GlobalArgs, ProguardCommand, ProguardUploadArgs, ReleaseMode, UploadOnlyArgs};
+use crate::cli::{ProguardCommand, ProguardUploadArgs, ReleaseMode, UploadOnlyArgs};
 use crate::commands::upload::{options, upload_sets, Shared};
 use crate::exit::Exit;
-use crate::summary::Summary;
+use crate::report::Summary;
+use crate::settings::Settings;
 
-pub fn run(cmd: &ProguardCommand, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(cmd: &ProguardCommand, settings: &Settings) -> anyhow::Result<Exit> {
     match cmd {
-        ProguardCommand::Upload(a) => upload(a, global),
+        ProguardCommand::Upload(a) => upload(a, settings),
     }
 }
 
 /// `symship proguard upload --path FILE --map-id ID`.
-pub fn upload(args: &ProguardUploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn upload(args: &ProguardUploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     if args.release_mode.is_some() {
         tracing::warn!(
             "--release-mode is deprecated and does nothing for ProGuard mappings: the mapping is uploaded \
              bound to the release this build resolves. Remove the flag."
         );
     }
-    let client = if global.dry_run {
+    let client = if settings.global.dry_run {
         None
     } else {
-        Some(crate::api::client_from_globals(global)?)
+        Some(settings.client()?)
     };
     let path = args
         .path
@@ -49,7 +50,7 @@ pub fn upload(args: &ProguardUploadArgs, global: &GlobalArgs) -> anyhow::Result<
     );
     // The release the build resolves (flags, else git from the mapping's directory); its id is
     // stamped on the upload whatever the release mode, as posthog-cli does.
-    let release = crate::api::resolve_release_from(&args.release, global, path.parent())?;
+    let release = crate::release::resolve_release_from(&args.release, settings, path.parent())?;
     let release_id = release.map(|r| r.id.to_string());
     let up = UploadOnlyArgs {
         delete_after: false,
@@ -70,18 +71,19 @@ pub fn upload(args: &ProguardUploadArgs, global: &GlobalArgs) -> anyhow::Result<
         map_id: args.map_id.clone(),
     })];
     let mut summary = Summary {
-        schema_version: crate::summary::SCHEMA_VERSION,
+        schema_version: crate::report::SCHEMA_VERSION,
         command: "proguard upload".into(),
-        dry_run: global.dry_run,
+        dry_run: settings.global.dry_run,
         release_id,
         pairs_found: sets.len(),
         ..Default::default()
     };
     let shared = Shared {
-        global,
+        settings,
         up: &up,
         allow_empty: false,
     };
-    let exit = upload_sets(&shared, client, sets, &[], &opts, &mut summary)?;
-    crate::commands::upload::finish(&mut summary, exit, global)
+    let end = upload_sets(&shared, client, sets, &[], &opts, &mut summary)?;
+    let exit = crate::exit::decide(crate::exit::Run::Upload, &end, settings.personality);
+    crate::commands::upload::finish(&mut summary, exit, settings)
 }

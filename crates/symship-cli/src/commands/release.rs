@@ -1,19 +1,17 @@
 //! `symship release resolve`: print the release for a name and version (from flags, Info.plist,
 //! CI or git), creating it if needed, as posthog-cli does.
 
-use std::io::Write as _;
-
 use symship_api::ProcessEnv;
 use symship_release::{Planned, ReleasePlan};
 
-use crate::api;
-use crate::cli::{
-    GlobalArgs, OutputFormat, ReleaseCreateArgs, ReleaseDeleteArgs, ReleaseGetArgs, ReleaseResolveArgs,
-};
+use crate::cli::{OutputFormat, ReleaseCreateArgs, ReleaseDeleteArgs, ReleaseGetArgs, ReleaseResolveArgs};
 use crate::exit::Exit;
+use crate::manage::find_release;
+use crate::release as api;
+use crate::settings::Settings;
 
-pub fn resolve(args: &ReleaseResolveArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    let json = args.json || global.output == OutputFormat::Json;
+pub fn resolve(args: &ReleaseResolveArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let json = args.json || settings.global.output == OutputFormat::Json;
     let inputs = api::release_inputs_from_args(&args.identity)?;
     // Plan first: with nothing to resolve, no credentials are needed and nothing is sent.
     let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(api::release_error)? {
@@ -21,7 +19,7 @@ pub fn resolve(args: &ReleaseResolveArgs, global: &GlobalArgs) -> anyhow::Result
         Planned::Unavailable { reason } => {
             tracing::info!("{reason}");
             if json {
-                out("null\n")?;
+                out(settings, "null\n")?;
             }
             return Ok(Exit::Success);
         }
@@ -29,13 +27,14 @@ pub fn resolve(args: &ReleaseResolveArgs, global: &GlobalArgs) -> anyhow::Result
     for note in &plan.notes {
         tracing::debug!("{note}");
     }
-    if global.dry_run {
-        out(&dry_run_text(&plan, json)?)?;
+    if settings.global.dry_run {
+        out(settings, &dry_run_text(&plan, json)?)?;
         return Ok(Exit::Success);
     }
-    let client = api::client_from_globals(global)?;
-    let (release, outcome) =
-        api::block_on(symship_release::fetch_or_create(&client, &plan))?.map_err(api::release_error)?;
+    let client = settings.client()?;
+    let (release, outcome) = settings
+        .block_on(symship_release::fetch_or_create(client, &plan))?
+        .map_err(api::release_error)?;
     tracing::debug!("release {} ({outcome:?})", release.id);
     if json {
         let v = serde_json::json!({
@@ -44,9 +43,9 @@ pub fn resolve(args: &ReleaseResolveArgs, global: &GlobalArgs) -> anyhow::Result
             "version": release.version,
             "project": release.project,
         });
-        out(&format!("{}\n", serde_json::to_string_pretty(&v)?))?;
+        out(settings, &format!("{}\n", serde_json::to_string_pretty(&v)?))?;
     } else {
-        out(&format!("{}\n", release.id))?;
+        out(settings, &format!("{}\n", release.id))?;
     }
     Ok(Exit::Success)
 }
@@ -68,49 +67,13 @@ fn dry_run_text(plan: &ReleasePlan, json: bool) -> anyhow::Result<String> {
     ))
 }
 
-fn out(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(crate::untrusted::neutralize(text).as_bytes())?;
-    stdout.flush()?;
-    Ok(())
+fn out(settings: &Settings, text: &str) -> anyhow::Result<()> {
+    settings
+        .printer
+        .stdout(crate::untrusted::neutralize(text).as_bytes())
 }
 
 // ---- release list | get | delete | create ----
-
-/// The release named by `spec`: a release id (UUID), or `NAME@VERSION` (split at the last `@`,
-/// so `@scope/app@1.0` works), looked up by its hash_id as posthog-cli computes it.
-pub(crate) async fn find_release(
-    client: &symship_api::Client,
-    spec: &str,
-) -> anyhow::Result<symship_api::Release> {
-    use crate::commands::symbol_sets::{check_uuid, parse_uuid};
-    if check_uuid(spec, "release id").is_ok() {
-        return client
-            .get_release(parse_uuid(spec, "release id")?)
-            .await
-            .map_err(|e| {
-                if e.status() == Some(404) {
-                    anyhow::anyhow!("no release with id {spec} in this project")
-                } else {
-                    e.into()
-                }
-            });
-    }
-    let Some((name, version)) = spec
-        .rsplit_once('@')
-        .filter(|(n, v)| !n.is_empty() && !v.is_empty())
-    else {
-        return Err(crate::exit::UsageError(format!(
-            "release {spec:?}: expected a release id (UUID) or NAME@VERSION (e.g. my-app@1.2.0)"
-        ))
-        .into());
-    };
-    let hash = symship_release::hash_id(name, version);
-    client
-        .get_release_by_hash(&hash)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no release {version} of {name} in this project (hash_id {hash})"))
-}
 
 /// A release with a fixed set of keys.
 fn release_json(r: &symship_api::Release) -> serde_json::Value {
@@ -124,15 +87,18 @@ fn release_json(r: &symship_api::Release) -> serde_json::Value {
     })
 }
 
-pub fn list(global: &GlobalArgs) -> anyhow::Result<Exit> {
-    use crate::commands::symbol_sets::{print, print_json, short_time, table};
-    let client = api::client_from_globals(global)?;
-    let releases = api::block_on(client.list_releases_all(Some(100)))??;
-    if global.output == OutputFormat::Json {
-        print_json(&serde_json::json!({
-            "count": releases.len(),
-            "releases": releases.iter().map(release_json).collect::<Vec<_>>(),
-        }))?;
+pub fn list(settings: &Settings) -> anyhow::Result<Exit> {
+    use crate::manage::{print, print_json, short_time, table};
+    let client = settings.client()?;
+    let releases = settings.block_on(client.list_releases_all(Some(100)))??;
+    if settings.global.output == OutputFormat::Json {
+        print_json(
+            &settings.printer,
+            &serde_json::json!({
+                "count": releases.len(),
+                "releases": releases.iter().map(release_json).collect::<Vec<_>>(),
+            }),
+        )?;
     } else {
         let mut text = table(
             &["ID", "NAME", "VERSION", "CREATED"],
@@ -153,17 +119,17 @@ pub fn list(global: &GlobalArgs) -> anyhow::Result<Exit> {
             releases.len(),
             if releases.len() == 1 { "" } else { "s" }
         ));
-        print(&text)?;
+        print(&settings.printer, &text)?;
     }
     Ok(Exit::Success)
 }
 
-pub fn get(args: &ReleaseGetArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    use crate::commands::symbol_sets::{print, print_json, release_label};
-    let client = api::client_from_globals(global)?;
-    let release = api::block_on(find_release(&client, &args.release))??;
-    if global.output == OutputFormat::Json {
-        print_json(&release_json(&release))?;
+pub fn get(args: &ReleaseGetArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    use crate::manage::{print, print_json, release_label};
+    let client = settings.client()?;
+    let release = settings.block_on(find_release(client, &args.release))??;
+    if settings.global.output == OutputFormat::Json {
+        print_json(&settings.printer, &release_json(&release))?;
     } else {
         let mut text = format!(
             "id:          {}\nrelease:     {}\nhash_id:     {}\ncreated:     {}\n",
@@ -179,16 +145,16 @@ pub fn get(args: &ReleaseGetArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
                 }
             }
         }
-        print(&text)?;
+        print(&settings.printer, &text)?;
     }
     Ok(Exit::Success)
 }
 
-pub fn delete(args: &ReleaseDeleteArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    use crate::commands::symbol_sets::{print, print_json, release_brief, release_label};
+pub fn delete(args: &ReleaseDeleteArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    use crate::manage::{print, print_json, release_brief, release_label};
     // Malformed specs are usage errors before anything is sent.
     for spec in &args.releases {
-        if crate::commands::symbol_sets::check_uuid(spec, "release id").is_err()
+        if crate::manage::check_uuid(spec, "release id").is_err()
             && !spec
                 .rsplit_once('@')
                 .is_some_and(|(n, v)| !n.is_empty() && !v.is_empty())
@@ -199,14 +165,14 @@ pub fn delete(args: &ReleaseDeleteArgs, global: &GlobalArgs) -> anyhow::Result<E
             .into());
         }
     }
-    let client = api::client_from_globals(global)?;
+    let client = settings.client()?;
     let mut deleted = Vec::new();
     let mut failed = 0usize;
-    api::block_on(async {
+    settings.block_on(async {
         for spec in &args.releases {
             let outcome = async {
-                let r = find_release(&client, spec).await?;
-                if !global.dry_run {
+                let r = find_release(client, spec).await?;
+                if !settings.global.dry_run {
                     client.delete_release(r.id).await?;
                 }
                 anyhow::Ok(r)
@@ -216,7 +182,7 @@ pub fn delete(args: &ReleaseDeleteArgs, global: &GlobalArgs) -> anyhow::Result<E
                 Ok(r) => {
                     tracing::info!(
                         "{} release {} ({})",
-                        if global.dry_run {
+                        if settings.global.dry_run {
                             "--dry-run: would delete"
                         } else {
                             "deleted"
@@ -233,22 +199,25 @@ pub fn delete(args: &ReleaseDeleteArgs, global: &GlobalArgs) -> anyhow::Result<E
             }
         }
     })?;
-    if global.output == OutputFormat::Json {
-        print_json(&serde_json::json!({
-            "dry_run": global.dry_run,
-            "deleted": deleted.iter().map(release_brief).collect::<Vec<_>>(),
-            "failed": failed,
-        }))?;
+    if settings.global.output == OutputFormat::Json {
+        print_json(
+            &settings.printer,
+            &serde_json::json!({
+                "dry_run": settings.global.dry_run,
+                "deleted": deleted.iter().map(release_brief).collect::<Vec<_>>(),
+                "failed": failed,
+            }),
+        )?;
     } else {
         let text: String = deleted.iter().map(|r| format!("{}\n", r.id)).collect();
-        print(&text)?;
+        print(&settings.printer, &text)?;
     }
     Ok(if failed > 0 { Exit::Failed } else { Exit::Success })
 }
 
-pub fn create(args: &ReleaseCreateArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
-    use crate::commands::symbol_sets::{print, print_json};
-    let json = global.output == OutputFormat::Json;
+pub fn create(args: &ReleaseCreateArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    use crate::manage::{print, print_json};
+    let json = settings.global.output == OutputFormat::Json;
     let inputs = api::release_inputs(Some(&args.name), Some(&args.version), args.build.as_deref(), None)?;
     let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(api::release_error)? {
         Planned::Ready(plan) => plan,
@@ -261,13 +230,14 @@ pub fn create(args: &ReleaseCreateArgs, global: &GlobalArgs) -> anyhow::Result<E
     for note in &plan.notes {
         tracing::debug!("{note}");
     }
-    if global.dry_run {
-        out(&dry_run_text(&plan, json)?)?;
+    if settings.global.dry_run {
+        out(settings, &dry_run_text(&plan, json)?)?;
         return Ok(Exit::Success);
     }
-    let client = api::client_from_globals(global)?;
-    let (release, outcome) =
-        api::block_on(symship_release::fetch_or_create(&client, &plan))?.map_err(api::release_error)?;
+    let client = settings.client()?;
+    let (release, outcome) = settings
+        .block_on(symship_release::fetch_or_create(client, &plan))?
+        .map_err(api::release_error)?;
     let created = outcome == symship_release::Outcome::Created;
     tracing::info!(
         "{} release {} of {} ({})",
@@ -279,9 +249,9 @@ pub fn create(args: &ReleaseCreateArgs, global: &GlobalArgs) -> anyhow::Result<E
     if json {
         let mut v = release_json(&release);
         v["created"] = serde_json::Value::Bool(created);
-        print_json(&v)?;
+        print_json(&settings.printer, &v)?;
     } else {
-        print(&format!("{}\n", release.id))?;
+        print(&settings.printer, &format!("{}\n", release.id))?;
     }
     Ok(Exit::Success)
 }

@@ -7,11 +7,12 @@
 use serde_json::json;
 use symship_scan::resolve::{self, Original, ResolveError};
 
-use crate::cli::{GlobalArgs, OutputFormat, ResolveArgs};
-use crate::commands::symbol_sets::{print, print_json};
+use crate::cli::{OutputFormat, ResolveArgs};
 use crate::exit::{Exit, UsageError};
+use crate::manage::{print, print_json};
+use crate::settings::Settings;
 
-pub fn run(args: &ResolveArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(args: &ResolveArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let (lineno, colno) = resolve::parse_position(&args.position).ok_or_else(|| {
         UsageError(format!(
             "position {:?} is not LINE:COL (the line and column a stack trace prints, e.g. 1:1234)",
@@ -26,19 +27,22 @@ pub fn run(args: &ResolveArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         Err(e) => return Err(e.into()),
     };
     let result = local.lookup.resolve_frame(lineno, colno);
-    if global.output == OutputFormat::Json {
-        print_json(&json!({
-            "file": args.file,
-            "chunk": local.chunk,
-            "map": local.map_path,
-            "chunk_id": local.chunk_id,
-            "map_chunk_id": local.map_chunk_id,
-            "lineno": lineno,
-            "colno": colno,
-            "lookup": {"line": lineno.saturating_sub(1), "column": colno},
-            "resolved": result.as_ref().ok(),
-            "error": result.as_ref().err().map(|e| e.to_string()),
-        }))?;
+    if settings.global.output == OutputFormat::Json {
+        print_json(
+            &settings.printer,
+            &json!({
+                "file": args.file,
+                "chunk": local.chunk,
+                "map": local.map_path,
+                "chunk_id": local.chunk_id,
+                "map_chunk_id": local.map_chunk_id,
+                "lineno": lineno,
+                "colno": colno,
+                "lookup": {"line": lineno.saturating_sub(1), "column": colno},
+                "resolved": result.as_ref().ok(),
+                "error": result.as_ref().err().map(|e| e.to_string()),
+            }),
+        )?;
     } else {
         let mut out = String::new();
         let map = match &local.map_path {
@@ -59,7 +63,7 @@ pub fn run(args: &ResolveArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
             Ok(o) => out.push_str(&original_text(o, "  ")),
             Err(e) => out.push_str(&format!("  not resolved: {e}\n")),
         }
-        print(&out)?;
+        print(&settings.printer, &out)?;
     }
     Ok(if result.is_ok() {
         Exit::Success

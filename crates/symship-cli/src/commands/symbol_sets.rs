@@ -5,21 +5,23 @@
 //! typed calls take `Uuid`), and downloaded files are named from a sanitised base name inside
 //! the output directory only.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::Path;
-use std::str::FromStr;
 
 use anyhow::{anyhow, bail, Context as _};
-use serde_json::{json, Value};
+use serde_json::json;
 use symship_api::{ApiError, Client, Release, SymbolSet, SymbolSetOrder, SymbolSetQuery, SymbolSetStatus};
 
-use crate::api;
 use crate::cli::{
-    GlobalArgs, OutputFormat, StatusArg, SymbolSetDeleteArgs, SymbolSetDownloadArgs, SymbolSetGetArgs,
-    SymbolSetListArgs, SymbolSetPruneArgs, SymbolSetsCommand,
+    OutputFormat, StatusArg, SymbolSetDeleteArgs, SymbolSetDownloadArgs, SymbolSetGetArgs, SymbolSetListArgs,
+    SymbolSetPruneArgs, SymbolSetsCommand,
 };
-use crate::commands::release::find_release;
 use crate::exit::{Exit, UsageError};
+use crate::manage::{
+    check_uuid, find_release, format_rfc3339, now_unix, parse_age, parse_rfc3339, parse_uuid, print,
+    print_json, release_brief, release_label, set_json, short_time, table,
+};
+use crate::settings::Settings;
 
 /// Ids per `bulk_delete` request.
 const DELETE_BATCH: usize = 100;
@@ -27,25 +29,25 @@ const DELETE_BATCH: usize = 100;
 const PAGE_SIZE: u32 = 100;
 
 /// Runs one `symbol-sets` subcommand.
-pub fn run(cmd: &SymbolSetsCommand, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn run(cmd: &SymbolSetsCommand, settings: &Settings) -> anyhow::Result<Exit> {
     match cmd {
-        SymbolSetsCommand::List(a) => list(a, global),
-        SymbolSetsCommand::Get(a) => get(a, global),
-        SymbolSetsCommand::Download(a) => download(a, global),
-        SymbolSetsCommand::Delete(a) => delete(a, global),
-        SymbolSetsCommand::Prune(a) => prune(a, global),
-        SymbolSetsCommand::Extract(a) => crate::commands::extract::extract(a, global),
+        SymbolSetsCommand::List(a) => list(a, settings),
+        SymbolSetsCommand::Get(a) => get(a, settings),
+        SymbolSetsCommand::Download(a) => download(a, settings),
+        SymbolSetsCommand::Delete(a) => delete(a, settings),
+        SymbolSetsCommand::Prune(a) => prune(a, settings),
+        SymbolSetsCommand::Extract(a) => crate::commands::extract::extract(a, settings),
     }
 }
 
 // ---- list ----
 
-pub fn list(args: &SymbolSetListArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn list(args: &SymbolSetListArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let order_by = args.order_by.as_deref().map(parse_order).transpose()?;
-    let client = api::client_from_globals(global)?;
-    let (release, sets) = api::block_on(async {
+    let client = settings.client()?;
+    let (release, sets) = settings.block_on(async {
         let release = match &args.release {
-            Some(spec) => Some(find_release(&client, spec).await?),
+            Some(spec) => Some(find_release(client, spec).await?),
             None => None,
         };
         let query = SymbolSetQuery {
@@ -56,16 +58,16 @@ pub fn list(args: &SymbolSetListArgs, global: &GlobalArgs) -> anyhow::Result<Exi
             limit: Some(PAGE_SIZE),
             ..Default::default()
         };
-        let sets = list_sets(&client, query, release.as_ref()).await?;
+        let sets = list_sets(client, query, release.as_ref()).await?;
         anyhow::Ok((release, sets))
     })??;
-    if global.output == OutputFormat::Json {
+    if settings.global.output == OutputFormat::Json {
         let v = json!({
             "count": sets.len(),
             "release": release.as_ref().map(release_brief),
             "symbol_sets": sets.iter().map(set_json).collect::<Vec<_>>(),
         });
-        print_json(&v)?;
+        print_json(&settings.printer, &v)?;
     } else {
         let mut text = table(
             &["ID", "REF", "CREATED", "LAST USED", "STORED", "RELEASE"],
@@ -90,7 +92,7 @@ pub fn list(args: &SymbolSetListArgs, global: &GlobalArgs) -> anyhow::Result<Exi
             sets.len(),
             if sets.len() == 1 { "" } else { "s" }
         ));
-        print(&text)?;
+        print(&settings.printer, &text)?;
     }
     Ok(Exit::Success)
 }
@@ -156,12 +158,12 @@ fn parse_order(s: &str) -> anyhow::Result<SymbolSetOrder> {
 
 // ---- get ----
 
-pub fn get(args: &SymbolSetGetArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn get(args: &SymbolSetGetArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let target = Target::from_args(args.id.as_deref(), args.reference.as_deref())?;
-    let client = api::client_from_globals(global)?;
-    let set = api::block_on(target.fetch(&client))??;
-    if global.output == OutputFormat::Json {
-        print_json(&set_json(&set))?;
+    let client = settings.client()?;
+    let set = settings.block_on(target.fetch(client))??;
+    if settings.global.output == OutputFormat::Json {
+        print_json(&settings.printer, &set_json(&set))?;
     } else {
         let mut text = String::new();
         let mut line = |k: &str, v: &str| text.push_str(&format!("{k:<13}{v}\n"));
@@ -177,7 +179,7 @@ pub fn get(args: &SymbolSetGetArgs, global: &GlobalArgs) -> anyhow::Result<Exit>
             Some(r) => line("release:", &format!("{} ({})", release_label(r), r.id)),
             None => line("release:", "-"),
         }
-        print(&text)?;
+        print(&settings.printer, &text)?;
     }
     Ok(Exit::Success)
 }
@@ -223,42 +225,9 @@ impl Target {
     }
 }
 
-/// Checks the canonical 8-4-4-4-12 hex form (or 32 bare hex digits).
-pub fn check_uuid(s: &str, what: &str) -> anyhow::Result<()> {
-    let hex = |part: &str| part.bytes().all(|b| b.is_ascii_hexdigit());
-    let parts: Vec<&str> = s.split('-').collect();
-    let ok = match parts.as_slice() {
-        [a, b, c, d, e] => {
-            a.len() == 8
-                && b.len() == 4
-                && c.len() == 4
-                && d.len() == 4
-                && e.len() == 12
-                && parts.iter().all(|p| hex(p))
-        }
-        [whole] => whole.len() == 32 && hex(whole),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(UsageError(format!(
-            "{what} {s:?} is not a UUID (like 0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f)"
-        ))
-        .into())
-    }
-}
-
-/// A checked UUID string as the id type the typed calls take.
-pub fn parse_uuid<T: FromStr>(s: &str, what: &str) -> anyhow::Result<T> {
-    check_uuid(s, what)?;
-    s.parse::<T>()
-        .map_err(|_| UsageError(format!("{what} {s:?} is not a UUID")).into())
-}
-
 // ---- download ----
 
-pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn download(args: &SymbolSetDownloadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let id = match (&args.id, &args.id_flag) {
         (Some(_), Some(_)) => {
             return Err(UsageError("give the id once (positionally or with --id)".into()).into())
@@ -267,8 +236,8 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
     };
     let target = Target::from_args(id, args.reference.as_deref())?;
     let dir = args.out_dir.clone();
-    let client = api::client_from_globals(global)?;
-    let set = api::block_on(target.fetch(&client))??;
+    let client = settings.client()?;
+    let set = settings.block_on(target.fetch(client))??;
     if !set.is_uploaded() {
         bail!(
             "symbol set {} (ref {}) has no uploaded file: its upload never finished; upload the build again",
@@ -284,15 +253,18 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
     };
     let js = dir.join(format!("{base}.js"));
     let js_map = dir.join(format!("{base}.js.map"));
-    if global.dry_run {
-        print(&format!(
-            "--dry-run: would write {} and {}\n",
-            js.display(),
-            js_map.display()
-        ))?;
+    if settings.global.dry_run {
+        print(
+            &settings.printer,
+            &format!(
+                "--dry-run: would write {} and {}\n",
+                js.display(),
+                js_map.display()
+            ),
+        )?;
         return Ok(Exit::Success);
     }
-    let bytes = api::block_on(async {
+    let bytes = settings.block_on(async {
         let url = client.symbol_set_download_url(set.id).await?.url;
         if !(url.starts_with("https://") || url.starts_with("http://")) {
             bail!(
@@ -300,7 +272,7 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
                 set.id
             );
         }
-        Ok(fetch_object(&client, &url).await?)
+        Ok(fetch_object(client, &url).await?)
     })??;
     symship_upload::container::check_declared_size(&bytes, symship_upload::container::MAX_DECOMPRESSED)
         .map_err(|e| anyhow!("symbol set {} (ref {}): {e}", set.id, set.reference))?;
@@ -337,15 +309,18 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
             bytes.len(),
             path.display()
         );
-        if global.output == OutputFormat::Json {
-            print_json(&json!({
-                "id": set.id,
-                "ref": set.reference,
-                "file": path,
-                "bytes": text.len(),
-            }))?;
+        if settings.global.output == OutputFormat::Json {
+            print_json(
+                &settings.printer,
+                &json!({
+                    "id": set.id,
+                    "ref": set.reference,
+                    "file": path,
+                    "bytes": text.len(),
+                }),
+            )?;
         } else {
-            print(&format!("{}\n", path.display()))?;
+            print(&settings.printer, &format!("{}\n", path.display()))?;
         }
         return Ok(Exit::Success);
     }
@@ -361,17 +336,23 @@ pub fn download(args: &SymbolSetDownloadArgs, global: &GlobalArgs) -> anyhow::Re
         js.display(),
         js_map.display()
     );
-    if global.output == OutputFormat::Json {
-        print_json(&json!({
-            "id": set.id,
-            "ref": set.reference,
-            "source": js,
-            "map": js_map,
-            "source_bytes": source.len(),
-            "map_bytes": map.len(),
-        }))?;
+    if settings.global.output == OutputFormat::Json {
+        print_json(
+            &settings.printer,
+            &json!({
+                "id": set.id,
+                "ref": set.reference,
+                "source": js,
+                "map": js_map,
+                "source_bytes": source.len(),
+                "map_bytes": map.len(),
+            }),
+        )?;
     } else {
-        print(&format!("{}\n{}\n", js.display(), js_map.display()))?;
+        print(
+            &settings.printer,
+            &format!("{}\n{}\n", js.display(), js_map.display()),
+        )?;
     }
     Ok(Exit::Success)
 }
@@ -486,7 +467,7 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 // ---- delete ----
 
-pub fn delete(args: &SymbolSetDeleteArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn delete(args: &SymbolSetDeleteArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let mut ids: Vec<String> = Vec::new();
     for id in &args.ids {
         check_uuid(id, "symbol set id")?;
@@ -495,13 +476,13 @@ pub fn delete(args: &SymbolSetDeleteArgs, global: &GlobalArgs) -> anyhow::Result
             ids.push(id);
         }
     }
-    if global.dry_run {
-        report_deleted(global, &ids, None, true)?;
+    if settings.global.dry_run {
+        report_deleted(settings, &ids, None, true)?;
         return Ok(Exit::Success);
     }
-    let client = api::client_from_globals(global)?;
-    let deleted = api::block_on(delete_ids(&client, &ids))??;
-    report_deleted(global, &ids, Some(deleted), false)?;
+    let client = settings.client()?;
+    let deleted = settings.block_on(delete_ids(client, &ids))??;
+    report_deleted(settings, &ids, Some(deleted), false)?;
     if deleted < ids.len() as u64 {
         tracing::error!(
             "{} of {} symbol sets were not found (already deleted, or ids of another project)",
@@ -535,40 +516,49 @@ async fn delete_ids(client: &Client, ids: &[String]) -> anyhow::Result<u64> {
 }
 
 fn report_deleted(
-    global: &GlobalArgs,
+    settings: &Settings,
     ids: &[String],
     deleted: Option<u64>,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    if global.output == OutputFormat::Json {
-        print_json(&json!({
-            "dry_run": dry_run,
-            "requested": ids.len(),
-            "deleted": deleted,
-            "ids": ids,
-        }))
+    if settings.global.output == OutputFormat::Json {
+        print_json(
+            &settings.printer,
+            &json!({
+                "dry_run": dry_run,
+                "requested": ids.len(),
+                "deleted": deleted,
+                "ids": ids,
+            }),
+        )
     } else if dry_run {
-        print(&format!(
-            "--dry-run: would delete {} symbol set{}\n",
-            ids.len(),
-            if ids.len() == 1 { "" } else { "s" }
-        ))
+        print(
+            &settings.printer,
+            &format!(
+                "--dry-run: would delete {} symbol set{}\n",
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" }
+            ),
+        )
     } else {
-        print(&format!(
-            "deleted {} of {} symbol set{}\n",
-            deleted.unwrap_or(0),
-            ids.len(),
-            if ids.len() == 1 { "" } else { "s" }
-        ))
+        print(
+            &settings.printer,
+            &format!(
+                "deleted {} of {} symbol set{}\n",
+                deleted.unwrap_or(0),
+                ids.len(),
+                if ids.len() == 1 { "" } else { "s" }
+            ),
+        )
     }
 }
 
 // ---- prune ----
 
-pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn prune(args: &SymbolSetPruneArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let age = parse_age(&args.unused_for)?;
     let interactive = std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    if !global.dry_run && !args.yes && !interactive {
+    if !settings.global.dry_run && !args.yes && !interactive {
         return Err(UsageError(
             "prune deletes symbol sets: pass --yes to confirm (standard input is not a terminal to ask on), or --dry-run to only list them"
                 .into(),
@@ -577,10 +567,10 @@ pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<E
     }
     let now = now_unix();
     let cutoff = now - age;
-    let client = api::client_from_globals(global)?;
-    let (release, sets) = api::block_on(async {
+    let client = settings.client()?;
+    let (release, sets) = settings.block_on(async {
         let release = match &args.release {
-            Some(spec) => Some(find_release(&client, spec).await?),
+            Some(spec) => Some(find_release(client, spec).await?),
             None => None,
         };
         let query = SymbolSetQuery {
@@ -588,7 +578,7 @@ pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<E
             limit: Some(PAGE_SIZE),
             ..Default::default()
         };
-        let sets = list_sets(&client, query, release.as_ref()).await?;
+        let sets = list_sets(client, query, release.as_ref()).await?;
         anyhow::Ok((release, sets))
     })??;
     let mut stale = Vec::new();
@@ -607,7 +597,7 @@ pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<E
     // Longest idle first.
     stale.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.reference.cmp(&b.0.reference)));
     let cutoff_text = format_rfc3339(cutoff);
-    let json = global.output == OutputFormat::Json;
+    let json = settings.global.output == OutputFormat::Json;
     if !json {
         let mut text = format!(
             "{} symbol set{} unused since {cutoff_text}{}:\n",
@@ -633,19 +623,19 @@ pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<E
                 })
                 .collect(),
         ));
-        print(&text)?;
+        print(&settings.printer, &text)?;
     }
     let ids: Vec<String> = stale.iter().map(|(s, _)| s.id.to_string()).collect();
     let mut deleted = None;
     let mut exit = Exit::Success;
-    if !global.dry_run && !ids.is_empty() {
+    if !settings.global.dry_run && !ids.is_empty() {
         let question = match ids.len() {
             1 => "Delete this symbol set? [y/N] ".to_owned(),
             n => format!("Delete these {n} symbol sets? [y/N] "),
         };
-        let go = args.yes || confirm(&question)?;
+        let go = args.yes || confirm(&settings.printer, &question)?;
         if go {
-            let n = api::block_on(delete_ids(&client, &ids))??;
+            let n = settings.block_on(delete_ids(client, &ids))??;
             if n < ids.len() as u64 {
                 tracing::warn!(
                     "{} of {} symbol sets were already gone",
@@ -660,294 +650,39 @@ pub fn prune(args: &SymbolSetPruneArgs, global: &GlobalArgs) -> anyhow::Result<E
         }
     }
     if json {
-        print_json(&json!({
-            "dry_run": global.dry_run,
-            "unused_for": args.unused_for,
-            "cutoff": cutoff_text,
-            "release": release.as_ref().map(release_brief),
-            "candidates": stale.iter().map(|(s, _)| set_json(s)).collect::<Vec<_>>(),
-            "deleted": deleted.unwrap_or(0),
-        }))?;
-    } else if global.dry_run {
-        print("--dry-run: nothing deleted\n")?;
+        print_json(
+            &settings.printer,
+            &json!({
+                "dry_run": settings.global.dry_run,
+                "unused_for": args.unused_for,
+                "cutoff": cutoff_text,
+                "release": release.as_ref().map(release_brief),
+                "candidates": stale.iter().map(|(s, _)| set_json(s)).collect::<Vec<_>>(),
+                "deleted": deleted.unwrap_or(0),
+            }),
+        )?;
+    } else if settings.global.dry_run {
+        print(&settings.printer, "--dry-run: nothing deleted\n")?;
     } else if let Some(n) = deleted {
-        print(&format!(
-            "deleted {n} symbol set{}\n",
-            if n == 1 { "" } else { "s" }
-        ))?;
+        print(
+            &settings.printer,
+            &format!("deleted {n} symbol set{}\n", if n == 1 { "" } else { "s" }),
+        )?;
     }
     Ok(exit)
 }
 
 /// Asks on the terminal (stderr), reads one line from stdin.
-fn confirm(question: &str) -> anyhow::Result<bool> {
-    let mut err = std::io::stderr().lock();
-    err.write_all(crate::untrusted::neutralize(question).as_bytes())?;
-    err.flush()?;
+fn confirm(printer: &crate::printer::Printer, question: &str) -> anyhow::Result<bool> {
+    printer.eprint(&crate::untrusted::neutralize(question));
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer)?;
     Ok(matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
 }
 
-/// `90d`, `12h`, `2w`, `30m`, `45s` as seconds.
-pub fn parse_age(s: &str) -> anyhow::Result<i64> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: i64 = num.parse().map_err(|_| {
-        UsageError(format!(
-            "--unused-for {s:?}: expected a number and a unit, like 90d, 12h, 2w, 30m or 45s"
-        ))
-    })?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => {
-            return Err(UsageError(format!(
-                "--unused-for {s:?}: the unit must be s, m (minutes), h, d or w, like 90d"
-            ))
-            .into())
-        }
-    };
-    if n <= 0 {
-        return Err(UsageError(format!("--unused-for {s:?} must be more than zero")).into());
-    }
-    n.checked_mul(unit_secs)
-        .filter(|v| *v < 400 * 365 * 86_400)
-        .ok_or_else(|| UsageError(format!("--unused-for {s:?} is too long")).into())
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// Unix seconds of an RFC 3339 time (`2026-11-22T10:00:00.123456Z`, `...+01:00`); fractions
-/// are dropped.
-pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let b = s.as_bytes();
-    if b.len() < 20
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || !matches!(b[10], b'T' | b't' | b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (y, mo, d, h, mi, sec) = (
-        num(0..4)?,
-        num(5..7)?,
-        num(8..10)?,
-        num(11..13)?,
-        num(14..16)?,
-        num(17..19)?,
-    );
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &frac[digits..];
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        tz if tz.len() == 6 && matches!(&tz[..1], "+" | "-") && &tz[3..4] == ":" => {
-            let oh: i64 = tz[1..3].parse().ok()?;
-            let om: i64 = tz[4..6].parse().ok()?;
-            let off = oh * 3_600 + om * 60;
-            if &tz[..1] == "-" {
-                -off
-            } else {
-                off
-            }
-        }
-        _ => return None,
-    };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3_600 + mi * 60 + sec - offset)
-}
-
-/// `YYYY-MM-DDTHH:MM:SSZ`.
-pub fn format_rfc3339(t: i64) -> String {
-    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3_600,
-        secs % 3_600 / 60,
-        secs % 60
-    )
-}
-
-// ---- output helpers (shared with `release` and `doctor`) ----
-
-/// One symbol set with a fixed set of keys (null when unknown).
-pub fn set_json(s: &SymbolSet) -> Value {
-    json!({
-        "id": s.id,
-        "ref": s.reference,
-        "created_at": s.created_at,
-        "last_used": s.last_used,
-        "has_uploaded_file": s.is_uploaded(),
-        "failure_reason": s.failure_reason,
-        "release": s.release.as_ref().map(release_brief),
-    })
-}
-
-/// `{id, hash_id, project, version}`.
-pub fn release_brief(r: &Release) -> Value {
-    json!({"id": r.id, "hash_id": r.hash_id, "project": r.project, "version": r.version})
-}
-
-/// `project@version`.
-pub fn release_label(r: &Release) -> String {
-    format!("{}@{}", r.project, r.version)
-}
-
-/// `2026-11-22 10:00:00` from an RFC 3339 time; `-` when absent.
-pub fn short_time(t: Option<&str>) -> String {
-    match t {
-        Some(t) => match parse_rfc3339(t) {
-            Some(secs) => format_rfc3339(secs)
-                .replace('T', " ")
-                .trim_end_matches('Z')
-                .to_owned(),
-            None => t.to_owned(),
-        },
-        None => "-".to_owned(),
-    }
-}
-
-/// Left-aligned columns separated by two spaces.
-pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut l = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(cell);
-            } else {
-                l.push_str(&format!("{cell:<w$}  "));
-            }
-        }
-        l.truncate(l.trim_end().len());
-        l.push('\n');
-        l
-    };
-    let mut out = line(headers.to_vec());
-    for row in &rows {
-        out.push_str(&line(row.iter().map(String::as_str).collect()));
-    }
-    out
-}
-
-/// Writes to stdout, [`neutralize`](crate::untrusted::neutralize)d (refs, ids and names come
-/// from the server); a closed pipe (`| head`) is not an error.
-pub fn print(text: &str) -> anyhow::Result<()> {
-    print_raw(&crate::untrusted::neutralize(text))
-}
-
-fn print_raw(text: &str) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|_| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
-/// Pretty JSON and a newline on stdout (serde_json escapes control characters itself; the
-/// text is not neutralised, which would break its escapes).
-pub fn print_json(v: &Value) -> anyhow::Result<()> {
-    print_raw(&format!("{}\n", serde_json::to_string_pretty(v)?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_round_trips() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2000-03-01T00:00:00Z"), Some(951_868_800));
-        assert_eq!(
-            parse_rfc3339("2026-11-22T10:00:00.123456Z"),
-            parse_rfc3339("2026-11-22T11:00:00+01:00")
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-22T10:00:00-02:30"),
-            parse_rfc3339("2026-11-22T12:30:00Z")
-        );
-        for t in [0, 951_868_800, 1_795_000_000, -86_401] {
-            assert_eq!(parse_rfc3339(&format_rfc3339(t)), Some(t), "{t}");
-        }
-        assert_eq!(format_rfc3339(1_795_000_000), "2026-11-18T11:06:40Z"); // date -u -d @1795000000
-        assert_eq!(format_rfc3339(-86_401), "1969-12-30T23:59:59Z");
-        for bad in [
-            "",
-            "2026-11-22",
-            "2026-13-01T00:00:00Z",
-            "2026-11-22T10:00:00",
-            "2026-11-22T10:00:00.Z",
-            "x026-11-22T10:00:00Z",
-        ] {
-            assert_eq!(parse_rfc3339(bad), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn ages() {
-        assert_eq!(parse_age("90d").unwrap(), 90 * 86_400);
-        assert_eq!(parse_age("2w").unwrap(), 14 * 86_400);
-        assert_eq!(parse_age("12h").unwrap(), 12 * 3_600);
-        assert_eq!(parse_age("30m").unwrap(), 1_800);
-        for bad in ["90", "d", "0d", "-1d", "90y", "1.5d", "99999999999999d"] {
-            assert!(parse_age(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn base_names_are_safe() {
@@ -963,26 +698,5 @@ mod tests {
         assert_eq!(safe_base_name("/").as_deref(), None);
         assert_eq!(safe_base_name("\u{0}\n").as_deref(), None);
         assert_eq!(safe_base_name(&"x".repeat(500)).map(|s| s.len()), Some(120));
-    }
-
-    #[test]
-    fn uuids_are_checked() {
-        assert!(check_uuid("0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f", "id").is_ok());
-        assert!(check_uuid("0192F3A18C4E7D2B9F601A2B3C4D5E6F", "id").is_ok());
-        for bad in [
-            "",
-            "../x",
-            "0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6",
-            "0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6g",
-            "0192f3a1/8c4e-7d2b-9f60-1a2b3c4d5e6f",
-        ] {
-            assert!(check_uuid(bad, "id").is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn tables_align() {
-        let t = table(&["A", "BB"], vec![vec!["xxx".into(), "y".into()]]);
-        assert_eq!(t, "A    BB\nxxx  y\n");
     }
 }

@@ -10,11 +10,12 @@ use symship_scan::{MapLocation, Outcome, Pair};
 use symship_upload::SymbolSet;
 use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
 
-use crate::cli::{GlobalArgs, ProcessArgs, ReleaseMode, UploadArgs, UploadOnlyArgs};
+use crate::cli::{ProcessArgs, ReleaseMode, UploadArgs, UploadOnlyArgs};
 use crate::commands::inject::{inject_all, scan_mode};
-use crate::exit::{Exit, UsageError};
+use crate::exit::{Exit, Run, RunEnd, UsageError};
 use crate::files;
-use crate::summary::{ChunkEntry, FailedChunk, PhaseMillis, SkippedFile, Summary, UploadSummary};
+use crate::report::{ChunkEntry, FailedChunk, PhaseMillis, SkippedFile, Summary, UploadSummary};
+use crate::settings::Settings;
 
 /// Logs progress through `tracing` (stderr).
 struct LogReporter;
@@ -26,9 +27,10 @@ impl symship_upload::Reporter for LogReporter {
     fn chunk_done(&self, c: &ChunkReport) {
         let id = c.chunk_id.as_deref().unwrap_or("-");
         match &c.status {
-            // Not sent to an unreachable storage host: the run's one error says why, the
-            // summary lists each chunk; a log line per chunk would only repeat it.
-            Status::Failed { code, reason } if code == "storage_unreachable" => {
+            // Not sent to an unreachable storage host, or refused for the key (401/403): a
+            // failure of the whole run, which the summary names with each chunk; a log line per
+            // chunk only repeated it (a 401 was printed twice for one chunk).
+            Status::Failed { code, reason } if run_level(code) => {
                 tracing::debug!("failed {} ({id}): {code}: {reason}", c.source.display())
             }
             Status::Failed { code, reason } => {
@@ -50,6 +52,20 @@ impl symship_upload::Reporter for LogReporter {
     fn warning(&self, message: &str) {
         tracing::warn!("{message}");
     }
+}
+
+/// A failure that is the run's, not the chunk's: every chunk of the run fails the same way.
+fn run_level(code: &str) -> bool {
+    use symship_core::Code;
+    matches!(
+        Code::from_code_str(code),
+        Some(
+            Code::StorageUnreachable
+                | Code::AuthenticationFailed
+                | Code::NotAuthenticated
+                | Code::PermissionDenied
+        )
+    )
 }
 
 pub(crate) fn options(
@@ -123,14 +139,6 @@ fn save_memo(opts: &UploadOptions) {
             tracing::debug!("could not save the content-hash cache (the next run hashes again): {e}");
         }
     }
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("could not start the async runtime")
 }
 
 fn roots(pairs: &[Pair]) -> Vec<PathBuf> {
@@ -213,24 +221,26 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
     summary.upload = Some(up);
 }
 
-fn print(summary: &mut Summary, global: &GlobalArgs) -> anyhow::Result<()> {
-    crate::output::report(summary, global)
+fn print(summary: &mut Summary, settings: &Settings) -> anyhow::Result<()> {
+    let g = &settings.global;
+    crate::report::print(summary, &settings.printer, g.output, g.quiet)
 }
 
 pub(crate) struct Shared<'a> {
-    pub global: &'a GlobalArgs,
+    pub settings: &'a Settings,
     pub up: &'a UploadOnlyArgs,
     pub allow_empty: bool,
 }
 
-/// Uploads `pairs` (or plans it with --dry-run), applies --delete-after, fills the summary.
+/// Uploads `pairs` (or plans it with --dry-run), applies --delete-after, fills the summary;
+/// returns how the run ended (for the exit code).
 fn upload_pairs(
     s: &Shared<'_>,
-    client: Option<Client>,
+    client: Option<&Client>,
     pairs: Vec<Pair>,
     opts: &UploadOptions,
     summary: &mut Summary,
-) -> anyhow::Result<Exit> {
+) -> anyhow::Result<RunEnd> {
     let roots = roots(&pairs);
     let sets = pairs
         .into_iter()
@@ -240,22 +250,25 @@ fn upload_pairs(
 }
 
 /// Uploads symbol sets of any kind (or plans it with --dry-run), applies --delete-after (within
-/// `roots`), fills the summary.
+/// `roots`), fills the summary; returns how the run ended (for the exit code).
 pub(crate) fn upload_sets(
     s: &Shared<'_>,
-    client: Option<Client>,
+    client: Option<&Client>,
     sets: Vec<Arc<dyn SymbolSet>>,
     roots: &[PathBuf],
     opts: &UploadOptions,
     summary: &mut Summary,
-) -> anyhow::Result<Exit> {
-    let rt = runtime()?;
-    let reporter = Arc::new(crate::output::UploadProgress::new(LogReporter));
-    let report = match &client {
-        Some(c) => rt.block_on(symship_upload::upload(c, sets, opts, reporter)),
-        None => rt.block_on(symship_upload::plan(sets, opts, reporter)),
+) -> anyhow::Result<RunEnd> {
+    let reporter = Arc::new(crate::printer::UploadProgress::new(
+        &s.settings.printer,
+        LogReporter,
+    ));
+    let report = match client {
+        Some(c) => s
+            .settings
+            .block_on(symship_upload::upload(c, sets, opts, reporter))?,
+        None => s.settings.block_on(symship_upload::plan(sets, opts, reporter))?,
     };
-    drop(rt);
     save_memo(opts);
     let deleted = if s.up.delete_after && client.is_some() {
         let (outcome, errors) = symship_upload::delete_after(&report, roots);
@@ -263,11 +276,11 @@ pub(crate) fn upload_sets(
             tracing::error!("{e}");
             // A reference that could not be removed or a map that could not be deleted stays in
             // the build: a failure, named in the report (`not written`).
-            let symship_upload::DeleteError::Io { action, path, .. } = e;
+            let symship_upload::DeleteError::Io { path, .. } = e;
             summary.not_written.push(FailedChunk {
                 file: path.display().to_string(),
                 chunk_id: None,
-                code: format!("{action}_failed"),
+                code: e.code().into(),
                 error: e.to_string(),
             });
         }
@@ -294,28 +307,27 @@ pub(crate) fn upload_sets(
         .iter()
         .filter(|c| !matches!(c.status, Status::Skipped { .. }))
         .count();
-    let exit = if report.has_failures() || deleted.as_ref().is_some_and(|(_, ok)| !ok) {
-        Exit::Failed
-    } else if sendable == 0 && !s.allow_empty {
-        crate::exit::nothing_found()
-    } else {
-        Exit::Success
-    };
-    Ok(exit)
+    Ok(RunEnd {
+        failed: report.has_failures() || deleted.as_ref().is_some_and(|(_, ok)| !ok),
+        processed: sendable,
+        allow_empty: s.allow_empty,
+        ..Default::default()
+    })
 }
 
 /// `symship sourcemap upload`.
-pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let global = &settings.global;
     // Credentials first: a configuration problem ends the run before any work.
     let client = if global.dry_run {
         None
     } else {
-        Some(crate::api::client_from_globals(global)?)
+        Some(settings.client()?)
     };
     let release_id = if args.chunks.release_mode == ReleaseMode::SymbolSet
         && crate::release::has_release_flags(&args.chunks.release)
     {
-        crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, global)?
+        crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?
     } else {
         None
     };
@@ -325,7 +337,7 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         args.chunks.release.skip_release_on_fail,
         release_id.as_deref(),
     )?;
-    let scanning = crate::output::get().phase("scan", "pairs", None);
+    let scanning = settings.printer.phase("scan", "pairs", None);
     let writes = if args.upload.delete_after && !global.dry_run {
         files::Writes::Yes {
             no_wait: args.chunks.no_wait,
@@ -341,6 +353,7 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         &args.chunks.files,
         args.chunks.public_path_prefix.as_deref(),
         writes,
+        &settings.printer,
     )?;
     scanning.finish(&format!(
         "{} pairs found, {} files skipped",
@@ -351,7 +364,7 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         tracing::info!("skipped {}: {}", s.path.display(), s.reason);
     }
     let mut summary = Summary {
-        schema_version: crate::summary::SCHEMA_VERSION,
+        schema_version: crate::report::SCHEMA_VERSION,
         command: "sourcemap upload".into(),
         dry_run: global.dry_run,
         release_id,
@@ -367,30 +380,33 @@ pub fn upload(args: &UploadArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
         ..Default::default()
     };
     let shared = Shared {
-        global,
+        settings,
         up: &args.upload,
         allow_empty: args.allow_empty,
     };
-    let exit = upload_pairs(&shared, client, pairs, &opts, &mut summary)?;
+    let end = upload_pairs(&shared, client, pairs, &opts, &mut summary)?;
+    let exit = crate::exit::decide(Run::Upload, &end, settings.personality);
+    summary.nothing_found = end.nothing_found();
     summary.exit_code = exit as u8;
-    print(&mut summary, shared.global)?;
+    print(&mut summary, settings)?;
     Ok(exit)
 }
 
 /// Records the exit code in the summary and prints it.
-pub(crate) fn finish(summary: &mut Summary, exit: Exit, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub(crate) fn finish(summary: &mut Summary, exit: Exit, settings: &Settings) -> anyhow::Result<Exit> {
     summary.exit_code = exit as u8;
-    print(summary, global)?;
+    print(summary, settings)?;
     Ok(exit)
 }
 
 /// `symship sourcemap process`: inject, then upload exactly the pairs inject handled (one walk).
-pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> {
+pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let global = &settings.global;
     let inject = &args.inject;
     let client = if global.dry_run {
         None
     } else {
-        Some(crate::api::client_from_globals(global)?)
+        Some(settings.client()?)
     };
     let opts = options(
         inject.chunks.release_mode,
@@ -399,9 +415,10 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
         None,
     )?;
     // The release is resolved once and shared by inject and upload.
-    let release_id = crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, global)?;
+    let release_id =
+        crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, settings)?;
     // The lock is held through the upload, so that `--delete-after` writes under it too.
-    let (mut summary, results, _lock) = inject_all(inject, global, release_id.clone())?;
+    let (mut summary, results, _lock) = inject_all(inject, settings, release_id.clone())?;
     summary.command = "sourcemap process".into();
     let mut opts = opts;
     if inject.chunks.release_mode == ReleaseMode::SymbolSet {
@@ -413,11 +430,11 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
             .transpose()?;
     }
     let shared = Shared {
-        global,
+        settings,
         up: &args.upload,
         allow_empty: inject.allow_empty,
     };
-    let mut exit = if global.dry_run {
+    let mut end = if global.dry_run {
         // Nothing was written, so the files on disk are not injected: report from inject's results.
         let chunks: Vec<ChunkReport> = results
             .iter()
@@ -442,10 +459,10 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
         let skipped = std::mem::take(&mut summary.skipped);
         fill(&mut summary, &report, None);
         summary.skipped = skipped;
-        if n == 0 && !inject.allow_empty {
-            crate::exit::nothing_found()
-        } else {
-            Exit::Success
+        RunEnd {
+            processed: n,
+            allow_empty: inject.allow_empty,
+            ..Default::default()
         }
     } else {
         let pairs: Vec<Pair> = results
@@ -455,14 +472,13 @@ pub fn process(args: &ProcessArgs, global: &GlobalArgs) -> anyhow::Result<Exit> 
             .collect();
         upload_pairs(&shared, client, pairs, &opts, &mut summary)?
     };
-    if exit == Exit::Success && inject.strict && !summary.skipped.is_empty() {
-        exit = Exit::Failed;
-    }
-    if !summary.not_written.is_empty() && exit != Exit::Usage {
-        // A chunk that could not be injected was not uploaded either: a failure, not "empty".
-        exit = Exit::Failed;
-    }
+    // A chunk that could not be injected was not uploaded either: a failure, not "empty".
+    end.failed |= !summary.not_written.is_empty();
+    end.skipped = !summary.skipped.is_empty();
+    end.strict = inject.strict;
+    let exit = crate::exit::decide(Run::Process, &end, settings.personality);
+    summary.nothing_found = end.nothing_found();
     summary.exit_code = exit as u8;
-    print(&mut summary, global)?;
+    print(&mut summary, settings)?;
     Ok(exit)
 }

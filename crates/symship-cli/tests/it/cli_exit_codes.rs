@@ -382,8 +382,8 @@ fn the_error_that_ends_a_run_is_printed_under_any_rust_log() {
 
 /// Under the name `posthog-cli` (a link, as npm's `.bin` holds it) the binary answers `--version`
 /// with a posthog-cli version first (posthog-react-native's scripts parse the first N.N.N), and a
-/// run that finds nothing exits 0 with a warning (PostHog's Rollup plugin relies on it). Under
-/// its own name the exit code stays 3. Failures keep their exit codes and reasons under both.
+/// run that finds nothing exits as posthog-cli 0.19.0 does: upload with a warning and 0, inject
+/// and process with 1. Under its own name the exit code stays 3. Failures keep their exit codes and reasons under both.
 #[cfg(unix)]
 #[test]
 fn the_posthog_cli_personality() {
@@ -417,8 +417,15 @@ fn the_posthog_cli_personality() {
                 .args(["sourcemap", cmd, "--directory"])
                 .arg(&empty),
         );
-        assert_eq!(code, 0, "posthog-cli sourcemap {cmd} on nothing: {stderr}");
-        assert!(stderr.contains("nothing found to process"), "{cmd}: {stderr}");
+        // As posthog-cli 0.19.0: upload warns and exits 0, inject and process exit 1
+        // ("no source files found"); release_posthog_cli.rs compares with the real one.
+        if cmd == "upload" {
+            assert_eq!(code, 0, "posthog-cli sourcemap {cmd} on nothing: {stderr}");
+            assert!(stderr.contains("nothing found to process"), "{cmd}: {stderr}");
+        } else {
+            assert_eq!(code, 1, "posthog-cli sourcemap {cmd} on nothing: {stderr}");
+            assert!(stderr.contains("error: no source files found"), "{cmd}: {stderr}");
+        }
         let (code, _) = code_of(
             symship_for(&server, tmp.path())
                 .args(["sourcemap", cmd, "--directory"])
@@ -485,4 +492,62 @@ fn the_verdict_is_printed_with_quiet_and_json_output() {
         stderr.contains("--no-fail: exiting 0 although the run did not succeed (exit code would be 3)"),
         "{stderr}"
     );
+}
+
+/// A key the server refuses (401) is said once on stderr: not once in a log line and again in the
+/// summary (upload), nor twice in one error line (the release error names its cause, which was
+/// printed again as the cause).
+#[test]
+fn a_refused_key_is_printed_once() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 1, "once");
+    for extra in [&[][..], &["--release-name", "app", "--release-version", "1"][..]] {
+        for cmd in ["process", "upload"] {
+            let (code, stderr) = code_of(
+                symship_for(&server, tmp.path())
+                    .env("POSTHOG_CLI_API_KEY", "phx_not_the_right_key")
+                    .args(["sourcemap", cmd])
+                    .args(extra)
+                    .arg("-d")
+                    .arg(&dir),
+            );
+            assert_eq!(code, 1, "{cmd} {extra:?}: {stderr}");
+            assert_eq!(
+                stderr.matches("Invalid personal API key.").count(),
+                1,
+                "{cmd} {extra:?}: the server's reason is printed once:\n{stderr}"
+            );
+        }
+    }
+}
+
+/// `sourcemap process` that resolves a release and uploads reads its configuration once, builds
+/// one API client and runs on one runtime (it used to resolve the configuration three times and
+/// build two clients and two runtimes); `-v` says how many of each the run made.
+#[test]
+fn process_resolves_its_settings_once() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 2, "settings");
+    let (code, stderr) = code_of(
+        symship_for(&server, tmp.path())
+            .args([
+                "-v",
+                "sourcemap",
+                "process",
+                "--release-name",
+                "app",
+                "--release-version",
+                "1",
+            ])
+            .arg("-d")
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("resolved the configuration 1 time(s), built 1 API client(s), started 1 runtime(s)"),
+        "{stderr}"
+    );
+    assert_eq!(server.symbol_sets().len(), 2, "both chunks landed");
 }

@@ -1,6 +1,6 @@
 //! The npm package's JS launcher (npm/symship/lib/launch.js), run straight from the checkout with
 //! `SYMSHIP_BINARY_PATH` pointing at the binary of this test run: the bin `posthog-cli` starts the
-//! binary under that name (its personality: the version line, exit 0 when nothing is found), the bin
+//! binary under that name (its personality: the version line, posthog-cli's exits when nothing is found), the bin
 //! `symship` under its own (exit 3), exit codes come back unchanged, and without a platform package
 //! the launcher says which package is missing and exits 2.
 
@@ -44,14 +44,19 @@ fn exit_codes_come_back_unchanged() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::create_dir(tmp.path().join("empty")).unwrap();
     let inject = ["sourcemap", "inject", "--directory", "empty"];
-    // nothing found: a warning and 0 under posthog-cli, 3 under symship
-    let out = launch("posthog-cli.js", Some(BIN), &inject, tmp.path());
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // (--dry-run: no credentials here, and upload asks for them before it scans)
+    let upload = ["--dry-run", "sourcemap", "upload", "--directory", "empty"];
+    // nothing found: as posthog-cli 0.19.0 under its name (inject 1, upload a warning and 0), 3
+    // under symship
+    for (args, code) in [(&inject[..], 1), (&upload[..], 0)] {
+        let out = launch("posthog-cli.js", Some(BIN), args, tmp.path());
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let out = launch("symship.js", Some(BIN), &inject, tmp.path());
     assert_eq!(
         out.status.code(),

@@ -248,3 +248,77 @@ fn same_create_body_as_posthog_cli_from_ci_variables() {
         assert_eq!(theirs, ours, "{what}");
     }
 }
+
+/// Runs `bin` with the test server's credentials and returns its output, whatever the exit.
+fn run_any(bin: &Path, server: &TestServer, home: &Path, cwd: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::new(bin);
+    scrub(&mut cmd);
+    cmd.env("HOME", home)
+        .env("DO_NOT_TRACK", "1")
+        .env("POSTHOG_CLI_HOST", server.base_url())
+        .env("POSTHOG_CLI_PROJECT_ID", server.project_id().to_string())
+        .env("POSTHOG_CLI_API_KEY", server.api_key())
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()))
+}
+
+/// posthog-cli 0.19.0 on a directory with no source file (empty, or holding only a JS file
+/// without a map), for each argv form: `sourcemap inject` and `process` print "Oops! no source
+/// files found" on stderr and exit 1; `sourcemap upload` warns and exits 0. symship run under the
+/// name `posthog-cli` exits the same way, with its message on stderr and nothing on stdout;
+/// under its own name it keeps its documented exit 3.
+#[cfg(unix)]
+#[test]
+fn an_empty_run_exits_as_posthog_cli_does() {
+    let theirs = posthog_cli();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
+    let ours = bin.join("posthog-cli");
+    let symship = PathBuf::from(env!("CARGO_BIN_EXE_symship"));
+    std::fs::create_dir_all(tmp.path().join("empty")).unwrap();
+    std::fs::create_dir_all(tmp.path().join("nomap")).unwrap();
+    std::fs::write(tmp.path().join("nomap/a.js"), "console.log(1)\n").unwrap();
+    let server = TestServer::start(Default::default()).unwrap();
+    for dir in ["empty", "nomap"] {
+        for flag in ["-d", "--directory"] {
+            for cmd in ["inject", "process", "upload"] {
+                let args = ["sourcemap", cmd, flag, dir];
+                let expected = run_any(&theirs, &server, &home, tmp.path(), &args);
+                let got = run_any(&ours, &server, &home, tmp.path(), &args);
+                let (their_err, our_err) = (
+                    String::from_utf8_lossy(&expected.stderr),
+                    String::from_utf8_lossy(&got.stderr),
+                );
+                assert_eq!(
+                    got.status.code(),
+                    expected.status.code(),
+                    "{args:?}: posthog-cli:\n{their_err}\nsymship as posthog-cli:\n{our_err}"
+                );
+                assert!(expected.stdout.is_empty() && got.stdout.is_empty(), "{args:?}");
+                if cmd == "upload" {
+                    assert_eq!(got.status.code(), Some(0), "{args:?}");
+                    assert!(
+                        our_err.contains("nothing found to process"),
+                        "{args:?}: {our_err}"
+                    );
+                } else {
+                    assert_eq!(got.status.code(), Some(1), "{args:?}");
+                    assert!(
+                        their_err.contains("no source files found"),
+                        "{args:?}: {their_err}"
+                    );
+                    assert!(our_err.contains("no source files found"), "{args:?}: {our_err}");
+                }
+                let own = run_any(&symship, &server, &home, tmp.path(), &args);
+                assert_eq!(own.status.code(), Some(3), "symship {args:?}");
+            }
+        }
+    }
+    assert!(server.symbol_sets().is_empty(), "nothing was uploaded");
+}

@@ -1,7 +1,18 @@
-//! The final account of a run: text for people, one JSON document (`--output json`) for scripts.
+//! The final account of a run: text for people ([`text`]), one JSON document (`--output json`,
+//! [`json`]) for scripts, and in GitHub Actions annotations, a job summary and step outputs
+//! ([`github`]). Rendering is pure (strings); [`print`] writes them through the [`Printer`].
+
+pub mod github;
+pub mod json;
+pub mod text;
+
+use std::collections::BTreeMap;
+
+use crate::cli::OutputFormat;
+use crate::printer::Printer;
+use crate::untrusted::neutralize;
 
 use serde::Serialize;
-use std::io::Write;
 
 /// Version of the JSON summary's schema; bumped on incompatible changes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -25,6 +36,10 @@ pub struct Summary {
     pub exit_code: u8,
     /// Wall time of each phase that ran (`scan`, `inject`, `upload`), in milliseconds.
     pub wall_ms: std::collections::BTreeMap<String, u64>,
+    /// The run found nothing to process (for the verdict; not in the JSON document, whose
+    /// `exit_code` and counts say it).
+    #[serde(skip)]
+    pub nothing_found: bool,
     /// `sourcemap upload` / `process`: what landed on the server (absent for inject).
     #[serde(flatten)]
     pub upload: Option<UploadSummary>,
@@ -129,11 +144,57 @@ pub struct ChunkEntry {
     pub reference: String,
 }
 
-impl Summary {
-    pub fn print_json(&self) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, self)?;
-        writeln!(out)?;
-        Ok(())
+/// Prints the final account (text on stderr, or JSON on stdout), and in GitHub Actions writes
+/// annotations, the job summary and step outputs. Fills `summary.wall_ms` from the phases.
+pub fn print(
+    summary: &mut Summary,
+    printer: &Printer,
+    format: OutputFormat,
+    quiet: bool,
+) -> anyhow::Result<()> {
+    summary.wall_ms = printer.phase_millis();
+    printer.stop_bars();
+    // The verdict (`error: ...` for a run that did not succeed) is printed in every form: the
+    // JSON document goes to stdout, and -q keeps only the failures and the verdict.
+    match format {
+        OutputFormat::Json => {
+            printer.stdout(json::render(summary)?.as_bytes())?;
+            printer.eprint(&neutralize(&text::render_verdict(summary)));
+        }
+        OutputFormat::Text if quiet => {
+            let failures = text::render_failures(summary) + &text::render_verdict(summary);
+            if !failures.is_empty() {
+                printer.eprint(&neutralize(&failures));
+            }
+        }
+        OutputFormat::Text => printer.eprint(&neutralize(&text::render_text(summary))),
     }
+    if let Some(gh) = printer.github() {
+        gh.report(summary, printer);
+    }
+    Ok(())
+}
+
+/// Everything that was skipped, by reason code (file-level skips and the upload's own).
+pub fn skipped_by_reason(s: &Summary) -> BTreeMap<String, usize> {
+    let mut m: BTreeMap<String, usize> = BTreeMap::new();
+    for f in &s.skipped {
+        *m.entry(f.code.clone()).or_default() += 1;
+    }
+    if let Some(up) = &s.upload {
+        for (code, n) in [
+            (symship_core::Code::AlreadyPresent, up.skipped_already_present),
+            (symship_core::Code::TooLarge, up.skipped_too_large),
+            (symship_core::Code::Duplicate, up.skipped_duplicate),
+        ] {
+            if n > 0 {
+                *m.entry(code.into()).or_default() += n;
+            }
+        }
+    }
+    m
+}
+
+pub fn failed_count(s: &Summary) -> usize {
+    s.upload.as_ref().map_or(0, |u| u.failed.len())
 }

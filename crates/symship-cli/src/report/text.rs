@@ -1,0 +1,244 @@
+//! The human summary on stderr: one aligned block, the failures, and what the exit code means.
+
+use std::time::Duration;
+
+use super::{failed_count, skipped_by_reason, Summary};
+
+/// The human summary: one aligned block, then the failures, then what the exit code means.
+pub fn render_text(s: &Summary) -> String {
+    let mut t = String::new();
+    let dry = if s.dry_run {
+        " (dry run: nothing written or sent)"
+    } else {
+        ""
+    };
+    t.push_str(&format!("\nsymship {}{dry}\n", s.command));
+    let row = |t: &mut String, k: &str, v: String| t.push_str(&format!("  {k:<13} {v}\n"));
+    row(&mut t, "pairs found", s.pairs_found.to_string());
+    if s.command != "sourcemap upload" {
+        row(
+            &mut t,
+            if s.dry_run { "would inject" } else { "injected" },
+            format!(
+                "{} (new {}, updated {}, already injected {})",
+                s.injected + s.updated + s.unchanged,
+                s.injected,
+                s.updated,
+                s.unchanged
+            ),
+        );
+    }
+    if let Some(up) = &s.upload {
+        if s.dry_run {
+            row(&mut t, "would upload", up.would_upload.to_string());
+        } else {
+            row(&mut t, "uploaded", up.uploaded.to_string());
+        }
+    }
+    let skipped = skipped_by_reason(s);
+    let total_skipped: usize = skipped.values().sum();
+    let reasons: Vec<String> = skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    row(
+        &mut t,
+        "skipped",
+        if reasons.is_empty() {
+            "0".into()
+        } else {
+            format!("{total_skipped} ({})", reasons.join(", "))
+        },
+    );
+    if let Some(up) = &s.upload {
+        row(&mut t, "failed", up.failed.len().to_string());
+        row(&mut t, "bytes sent", human_bytes(up.bytes));
+        if up.concurrency.reached > 0 {
+            row(&mut t, "transfers", render_concurrency(&up.concurrency));
+        }
+    }
+    if let Some(id) = &s.release_id {
+        row(&mut t, "release", id.clone());
+    }
+    row(&mut t, "time", render_times(s));
+    if let Some(up) = &s.upload {
+        if !up.deleted.is_empty() || !up.stripped.is_empty() {
+            row(
+                &mut t,
+                "delete-after",
+                format!(
+                    "{} sourceMappingURL line(s) removed, {} map(s) deleted",
+                    up.stripped.len(),
+                    up.deleted.len()
+                ),
+            );
+        }
+    }
+    t.push_str(&render_failures(s));
+    t.push_str(&render_verdict(s));
+    t
+}
+
+/// `24 at once at most (found; limit 26 of 128, 1 back-off)` or `10 at once at most (--concurrency 10)`.
+fn render_concurrency(c: &super::ConcurrencySummary) -> String {
+    if c.mode == "fixed" {
+        return format!("{} at once at most (--concurrency {})", c.reached, c.ceiling);
+    }
+    let backoffs = c.overload_backoffs + c.latency_backoffs;
+    format!(
+        "{} at once at most (found; limit {} of {}, {backoffs} back-off{})",
+        c.reached,
+        c.peak_limit,
+        c.ceiling,
+        if backoffs == 1 { "" } else { "s" }
+    )
+}
+
+pub fn render_times(s: &Summary) -> String {
+    let parts: Vec<String> = ["scan", "inject", "upload"]
+        .iter()
+        .filter_map(|p| s.wall_ms.get(*p).map(|ms| format!("{p} {}", human_ms(*ms))))
+        .collect();
+    if let Some(up) = &s.upload {
+        let inner: Vec<String> = ["prepare", "check", "start", "transfer", "finish"]
+            .iter()
+            .filter_map(|p| up.timings_ms.get(*p).map(|t| format!("{p} {}", human_ms(t.span))))
+            .collect();
+        if !inner.is_empty() {
+            return format!(
+                "{} (upload phases, overlapping: {})",
+                parts.join(", "),
+                inner.join(", ")
+            );
+        }
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub fn render_failures(s: &Summary) -> String {
+    let mut t = String::new();
+    if !s.not_written.is_empty() {
+        t.push_str(&format!("not written ({}):\n", s.not_written.len()));
+        for f in &s.not_written {
+            t.push_str(&format!("  {}: {}: {}\n", f.file, f.code, f.error));
+        }
+    }
+    let Some(up) = &s.upload else {
+        return t;
+    };
+    if up.failed.is_empty() {
+        return t;
+    }
+    t.push_str(&format!("not uploaded ({}):\n", up.failed.len()));
+    for f in &up.failed {
+        t.push_str(&format!(
+            "  {} (chunk {}): {}: {}\n",
+            f.file,
+            f.chunk_id.as_deref().unwrap_or("-"),
+            f.code,
+            f.error
+        ));
+    }
+    t
+}
+
+fn run_errors(s: &Summary) -> &[String] {
+    s.upload.as_ref().map_or(&[], |u| u.errors.as_slice())
+}
+
+/// Skipped files named in the exit-3 verdict.
+const MAX_VERDICT_FILES: usize = 5;
+
+pub fn render_verdict(s: &Summary) -> String {
+    match s.exit_code {
+        0 => String::new(),
+        1 if !run_errors(s).is_empty() => {
+            let mut t = String::new();
+            for e in run_errors(s) {
+                t.push_str(&format!("error: {e}\n"));
+            }
+            t.push_str(&format!(
+                "error: {} chunk(s) did not land (exit code 1)\n",
+                failed_count(s)
+            ));
+            t
+        }
+        1 if !s.not_written.is_empty() => format!(
+            "error: {} file(s) could not be written (exit code 1); fix the cause named above and run again\n",
+            s.not_written.len()
+        ),
+        1 if failed_count(s) > 0 => format!(
+            "error: {} chunk(s) did not land (exit code 1); re-run the same command to send only those\n",
+            failed_count(s)
+        ),
+        // The posthog-cli personality's inject and process exit 1 on an empty run, as posthog-cli
+        // 0.19.0 does ("Oops! no source files found").
+        1 if s.nothing_found => "error: no source files found: no JavaScript file with a sourcemap under the given \
+              paths; check --directory and that the build writes sourcemaps (exit code 1, as posthog-cli)\n"
+            .into(),
+        1 => "error: files were skipped and --strict is set (exit code 1)\n".into(),
+        3 if !s.skipped.is_empty() => {
+            let mut t = format!(
+                "error: nothing to process: {} file(s) were found, and every one was skipped (exit code 3):\n",
+                s.skipped.len()
+            );
+            for f in s.skipped.iter().take(MAX_VERDICT_FILES) {
+                t.push_str(&format!("  {}: {}\n", f.file, f.reason));
+            }
+            if s.skipped.len() > MAX_VERDICT_FILES {
+                t.push_str(&format!(
+                    "  and {} more (`--output json` lists them all)\n",
+                    s.skipped.len() - MAX_VERDICT_FILES
+                ));
+            }
+            t.push_str("fix what each reason says, or pass --allow-empty to accept a run that sends nothing\n");
+            t
+        }
+        3 => "error: nothing found to process: no JavaScript file with a sourcemap (and, for upload, a chunk id) \
+              under the given paths; check --directory, run the build (and `symship sourcemap inject`) first, or \
+              pass --allow-empty (exit code 3)\n"
+            .into(),
+        n => format!("error: exit code {n}\n"),
+    }
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if b < 1024 {
+        return format!("{b} B");
+    }
+    let mut v = b as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", UNITS[i])
+}
+
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.2} s", ms as f64 / 1000.0)
+    }
+}
+
+pub fn human_duration(d: Duration) -> String {
+    human_ms(d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
+        assert_eq!(human_ms(999), "999 ms");
+        assert_eq!(human_ms(1500), "1.50 s");
+    }
+}

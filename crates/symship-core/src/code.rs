@@ -1,0 +1,368 @@
+//! The closed registry of every code symship reports: why a file or chunk was skipped, why one
+//! failed, the error codes PostHog's API answers with, and what is wrong with a configuration.
+//!
+//! Each [`Code`] has a stable string (what the text summary, the JSON summary's `code` fields,
+//! the GitHub annotations and `doctor` print; never changed once released), a kind, a short title
+//! and a hint saying what to do, and an anchor in the README's table of codes
+//! (`README.md#codes`, generated from this registry by [`Code::markdown_table`] and compared with
+//! it by a test). The shape follows uv's `Hint` on library errors (`crates/uv-errors`): the code
+//! travels with the error, and the hint is rendered once, wherever it is shown.
+//!
+//! Server codes are PostHog's `code` member of an error answer (`../shared/spec/posthog-protocol.md`
+//! §2.8; drf-exceptions-hog for the authentication and throttling ones). Upload failures that carry
+//! a server or S3 code print it after a colon (`finish_failed:file_too_large`,
+//! `transfer_failed:AccessDenied`): [`Code::parse_reported`] reads both parts.
+
+use std::fmt;
+
+/// What a code says about the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CodeKind {
+    /// A file or chunk left alone on purpose; the run goes on (a failure only with `--strict`).
+    Skip,
+    /// Something symship had to do and could not: the run exits 1.
+    Failure,
+    /// A code PostHog's API answered with; the chunks it concerns did not land.
+    Server,
+    /// The configuration (flags, environment, dotenv or credentials file) is unusable: exit 2.
+    Config,
+}
+
+impl CodeKind {
+    /// The kind as the README's table names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeKind::Skip => "skip",
+            CodeKind::Failure => "failure",
+            CodeKind::Server => "server",
+            CodeKind::Config => "config",
+        }
+    }
+}
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = $code:literal, $kind:ident, $title:literal, $hint:literal; )*) => {
+        /// Every code symship reports (see the module documentation).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Code {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in the README table's order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The stable string printed in the summaries, annotations and `doctor`.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Code::$variant => $code,)* }
+            }
+
+            /// Skip, failure, server or configuration code.
+            pub const fn kind(self) -> CodeKind {
+                match self { $(Code::$variant => CodeKind::$kind,)* }
+            }
+
+            /// What happened, in a few words.
+            pub const fn title(self) -> &'static str {
+                match self { $(Code::$variant => $title,)* }
+            }
+
+            /// What to do about it.
+            pub const fn hint(self) -> &'static str {
+                match self { $(Code::$variant => $hint,)* }
+            }
+        }
+    };
+}
+
+codes! {
+    // --- files the scan or inject left alone ---
+    /// A JavaScript file with no `sourceMappingURL` and no `<file>.map` beside it.
+    NoMap = "no_map", Skip, "no sourcemap found",
+        "generate a sourcemap for it, or leave it out with --exclude";
+    /// A file whose bytes are not UTF-8.
+    NotUtf8 = "not_utf8", Skip, "not UTF-8 text",
+        "JavaScript chunks must be UTF-8; exclude this file with --exclude";
+    /// A file that could not be read.
+    Unreadable = "unreadable", Skip, "cannot be read",
+        "check the file's permissions, or leave it out with --exclude";
+    /// A file reached through a loop of symbolic links.
+    SymlinkLoop = "symlink_loop", Skip, "part of a symbolic-link loop",
+        "remove the loop, or leave the link out with --exclude";
+    /// A chunk whose map lies outside the scanned directory.
+    MapOutsideRoot = "map_outside_root", Skip, "sourcemap outside the scanned directory",
+        "scan a directory that contains both the chunk and its map, or name the file itself (-d FILE or --stdin)";
+    /// Several chunks would pair with one map by name.
+    AmbiguousMap = "ambiguous_map", Skip, "several chunks claim one map",
+        "add a //# sourceMappingURL comment to say which map is its own";
+    /// A map that is not a valid sourcemap.
+    BadMap = "bad_map", Skip, "malformed sourcemap",
+        "check the bundler's sourcemap settings and rebuild";
+    /// A map with no mappings, sources or names (under `--delete-after` it is deleted).
+    EmptyMap = "empty_map", Skip, "empty sourcemap",
+        "check the bundler's sourcemap settings and rebuild";
+    /// A chunk reached through a symbolic link that leads out of the scanned directory.
+    LinkOutsideRoot = "link_outside_root", Skip, "reached through a link out of the directory",
+        "scan the directory the link leads to, or leave the link out with --exclude";
+    /// A chunk-id snippet a minifier rewrote after injection.
+    SnippetRewritten = "snippet_rewritten", Skip, "snippet rewritten by a minifier",
+        "set the release in the bundler plugin, or inject after minifying";
+    // --- chunks the upload did not send ---
+    /// The server already holds identical content.
+    AlreadyPresent = "already_present", Skip, "already on the server",
+        "nothing to do: the server holds this content";
+    /// The compressed symbol set is over PostHog's 100 MiB limit.
+    TooLarge = "too_large", Skip, "over PostHog's 100 MiB limit",
+        "split the chunk in the bundler";
+    /// Another chunk of the run has the same chunk id; only the first is sent.
+    Duplicate = "duplicate", Skip, "chunk id shared with another chunk",
+        "nothing to do for a copy of one chunk; otherwise inject a clean build so each chunk gets its own id";
+    // --- failures of the run ---
+    /// Inject had to write a chunk or its map and could not.
+    WriteFailed = "write_failed", Failure, "could not be written",
+        "check the directory's permissions and free space, then run again";
+    /// `--delete-after` could not read a chunk to remove its `sourceMappingURL` line.
+    ReadFailed = "read_failed", Failure, "chunk not read",
+        "check the file's permissions and run again; until then the chunk still names its map";
+    /// `--delete-after` could not remove a chunk's `sourceMappingURL` line.
+    RewriteFailed = "rewrite_failed", Failure, "reference not removed",
+        "check the file's permissions and run again; until then the chunk still names its map";
+    /// `--delete-after` could not delete an uploaded map.
+    DeleteFailed = "delete_failed", Failure, "map not deleted",
+        "check the directory's permissions and run again; until then the map stays in the build";
+    /// The symbol set could not be compressed.
+    ContainerFailed = "container_failed", Failure, "symbol set not built",
+        "run again; if it persists, report it with the file";
+    /// An event-mode chunk without a content hash (an internal error).
+    NoContentHash = "no_content_hash", Failure, "no content hash",
+        "run again; if it persists, report it with the file";
+    /// The chunk or its map changed between the check and the transfer.
+    ChangedDuringUpload = "changed_during_upload", Failure, "changed while uploading",
+        "run the upload again once the build is done";
+    /// The run ended before this chunk was handled.
+    NotProcessed = "not_processed", Failure, "not handled",
+        "run the same command again";
+    /// `bulk_check_upload` failed for this chunk's batch.
+    CheckFailed = "check_failed", Failure, "check failed",
+        "run the same command again; -v shows every request and retry";
+    /// `bulk_start_upload` failed for this chunk's batch.
+    StartFailed = "start_failed", Failure, "start failed",
+        "run the same command again; -v shows every request and retry";
+    /// Sending the bytes to object storage failed (`:CODE` is S3's error code).
+    TransferFailed = "transfer_failed", Failure, "transfer failed",
+        "run the same command again; check the proxy and network between this machine and object storage";
+    /// `bulk_finish_upload` failed (`:CODE` is PostHog's error code).
+    FinishFailed = "finish_failed", Failure, "finish failed",
+        "run the same command again: chunks that landed are not sent again";
+    /// The presigned upload URL expired, again and again.
+    UrlExpired = "url_expired", Failure, "upload URL expired",
+        "lower --concurrency on a slow link, then run again";
+    /// The server gave an upload URL symship will not use.
+    BadPresignedUrl = "bad_presigned_url", Failure, "unusable upload URL",
+        "check that --host is a PostHog instance (and no proxy rewrites its answers)";
+    /// The object storage host could not be reached.
+    StorageUnreachable = "storage_unreachable", Failure, "object storage unreachable",
+        "let this machine reach the object storage host named in the error (proxy, firewall, DNS), then run again";
+    // --- codes PostHog answers with ---
+    /// The symbol set is registered under another release.
+    ReleaseIdMismatch = "release_id_mismatch", Server, "registered under another release",
+        "pass --skip-release-on-fail to upload without the release, or inject a fresh build";
+    /// The server holds different content for this chunk id.
+    ContentHashMismatch = "content_hash_mismatch", Server, "different content on the server",
+        "--force replaces it; --skip-on-conflict keeps it";
+    /// The server holds this chunk from an older client, without a content hash.
+    ContentHashRequired = "content_hash_required", Server, "held from an older client",
+        "pass --force to replace it";
+    /// One chunk id twice in one request.
+    InvalidChunkIds = "invalid_chunk_ids", Server, "duplicate chunk ids in a request",
+        "run again; if it persists, report it (symship sends each chunk id once)";
+    /// A release id that is not a UUID (in the map or the request), or unknown to the project.
+    InvalidReleaseId = "invalid_release_id", Server, "invalid release id",
+        "inject again (`symship sourcemap inject --release-mode symbol-set`), or check the release flags";
+    /// The server refused the size (over 100 MiB, or an empty object).
+    FileTooLarge = "file_too_large", Server, "size refused by the server",
+        "split the chunk in the bundler";
+    /// `--force` and `--skip-on-conflict` together.
+    InvalidConflictHandling = "invalid_conflict_handling", Server, "conflicting flags",
+        "pass either --force or --skip-on-conflict, not both";
+    /// The PostHog instance has no object storage.
+    ObjectStorageRequired = "object_storage_required", Server, "no object storage on the instance",
+        "enable object storage on the self-hosted instance (OBJECT_STORAGE_ENABLED)";
+    /// `bulk_finish_upload` names a symbol set the server does not know.
+    SymbolSetNotFound = "symbol_set_not_found", Server, "unknown symbol set",
+        "run the same command again";
+    /// `bulk_finish_upload` found no object for the symbol set.
+    FileNotFound = "file_not_found", Server, "uploaded object not found",
+        "run the same command again";
+    /// Creating a release whose hash id another release of the project has (symship then fetches that one).
+    ReleaseHashInUse = "release_hash_in_use", Server, "release hash id taken",
+        "nothing to do: symship uses the release that has it";
+    /// HTTP 401: the key is wrong or revoked.
+    AuthenticationFailed = "authentication_failed", Server, "key refused",
+        "check the personal API key (phx_...) and that --host is the instance it belongs to (EU: https://eu.posthog.com)";
+    /// HTTP 401 without credentials.
+    NotAuthenticated = "not_authenticated", Server, "no key sent",
+        "set POSTHOG_CLI_API_KEY to a personal API key";
+    /// HTTP 403: the key lacks the scope, or the project belongs to another organisation.
+    PermissionDenied = "permission_denied", Server, "not allowed",
+        "give the key the error_tracking:write scope, and check POSTHOG_CLI_PROJECT_ID";
+    /// HTTP 429: too many requests.
+    Throttled = "throttled", Server, "rate limited",
+        "run again later, or lower --rate-limit";
+    // --- configuration ---
+    /// No API key or project id.
+    MissingCredentials = "missing_credentials", Config, "no credentials",
+        "set POSTHOG_CLI_API_KEY (a personal API key, phx_...) and POSTHOG_CLI_PROJECT_ID, pass --dotenv-file, or run `posthog-cli login`";
+    /// A project token (`phc_`) where a personal API key is needed.
+    ProjectToken = "project_token", Config, "project token instead of a personal API key",
+        "phc_ project tokens can only send events; create a personal API key with the error_tracking:write scope (PostHog: Settings > Personal API keys) and use it instead";
+    /// A key that is not a personal API key.
+    NotPersonalKey = "not_personal_key", Config, "not a personal API key",
+        "personal API keys start with phx_; copy the whole key from PostHog: Settings > Personal API keys";
+    /// A project id that is not a number.
+    BadProjectId = "bad_project_id", Config, "bad project id",
+        "use the number after /project/ in your PostHog URL, e.g. POSTHOG_CLI_PROJECT_ID=12345";
+    /// A host that is not an http(s) base URL.
+    BadHost = "bad_host", Config, "bad host",
+        "use the instance's base URL, e.g. https://us.posthog.com or https://eu.posthog.com";
+    /// A dotenv file that cannot be read or parsed.
+    DotenvFile = "dotenv_file", Config, "unusable dotenv file",
+        "fix the file: one KEY=VALUE per line, # for comments";
+    /// posthog-cli's credentials file cannot be read or parsed.
+    CredentialsFile = "credentials_file", Config, "unusable credentials file",
+        "fix or delete the file and run `posthog-cli login` again";
+    /// The CA bundle cannot be read.
+    CaCert = "ca_cert", Config, "unusable CA bundle",
+        "point --ca-cert or SSL_CERT_FILE at a readable PEM bundle";
+    /// A proxy variable that is not a URL.
+    Proxy = "proxy", Config, "bad proxy setting",
+        "set the proxy variable to http://HOST:PORT";
+    /// The HTTP client could not be built.
+    HttpClient = "http_client", Config, "no HTTP client",
+        "check the TLS and proxy settings";
+    /// A deadline variable that is not a number of seconds.
+    Timeout = "timeout", Config, "bad deadline setting",
+        "set SYMSHIP_CONNECT_TIMEOUT, SYMSHIP_IDLE_TIMEOUT or SYMSHIP_TOTAL_TIMEOUT to a number of seconds";
+}
+
+impl Code {
+    /// The code whose string is `s` exactly.
+    pub fn from_code_str(s: &str) -> Option<Code> {
+        Code::ALL.iter().copied().find(|c| c.as_str() == s)
+    }
+
+    /// A code as reported, split into the registered code and the server's (or S3's) code after
+    /// the colon: `finish_failed:file_too_large` is `(FinishFailed, Some("file_too_large"))`.
+    /// `None` for a code the registry does not know (a server code PostHog added later).
+    pub fn parse_reported(s: &str) -> Option<(Code, Option<&str>)> {
+        match s.split_once(':') {
+            Some((head, tail)) => Code::from_code_str(head).map(|c| (c, Some(tail))),
+            None => Code::from_code_str(s).map(|c| (c, None)),
+        }
+    }
+
+    /// The anchor of this code's row in the README's table (`README.md#code-<code>`).
+    pub fn doc_anchor(self) -> String {
+        format!("code-{}", self.as_str())
+    }
+
+    /// The README's table of codes (between its `codes:start` and `codes:end` markers).
+    pub fn markdown_table() -> String {
+        let mut t = String::from("| code | kind | what happened | what to do |\n|---|---|---|---|\n");
+        for c in Code::ALL {
+            t.push_str(&format!(
+                "| <a id=\"{}\"></a>`{}` | {} | {} | {} |\n",
+                c.doc_anchor(),
+                c.as_str(),
+                c.kind().as_str(),
+                c.title(),
+                c.hint().replace('|', "\\|")
+            ));
+        }
+        t
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<Code> for String {
+    fn from(c: Code) -> String {
+        c.as_str().to_owned()
+    }
+}
+
+impl PartialEq<str> for Code {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_snake_case_with_a_title_and_a_hint() {
+        let mut seen = HashSet::new();
+        for c in Code::ALL {
+            let s = c.as_str();
+            assert!(seen.insert(s), "{s} is registered twice");
+            assert!(
+                !s.is_empty()
+                    && s.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{s} is not snake_case"
+            );
+            assert!(!c.title().is_empty(), "{s} has no title");
+            assert!(c.hint().len() > 10, "{s} has no hint");
+            assert_eq!(Code::from_code_str(s), Some(*c));
+        }
+    }
+
+    #[test]
+    fn reported_codes_with_a_server_part() {
+        assert_eq!(
+            Code::parse_reported("finish_failed:file_too_large"),
+            Some((Code::FinishFailed, Some("file_too_large")))
+        );
+        assert_eq!(
+            Code::parse_reported("transfer_failed:AccessDenied"),
+            Some((Code::TransferFailed, Some("AccessDenied")))
+        );
+        assert_eq!(Code::parse_reported("no_map"), Some((Code::NoMap, None)));
+        assert_eq!(Code::parse_reported("something_new"), None);
+    }
+
+    /// The README's table of codes is the registry's: every code, with its hint, and nothing else.
+    #[test]
+    fn the_readme_table_is_the_registry() {
+        let readme = include_str!("../../../README.md");
+        let start =
+            "<!-- codes:start (generated from crates/symship-core/src/code.rs; a test compares) -->\n";
+        let end = "<!-- codes:end -->";
+        let from = readme.find(start).expect("README.md has the codes:start marker") + start.len();
+        let to = from
+            + readme[from..]
+                .find(end)
+                .expect("README.md has the codes:end marker");
+        let expected = Code::markdown_table();
+        assert!(
+            readme[from..to] == expected,
+            "README.md's table of codes differs from the registry; replace it with:\n{expected}"
+        );
+        for c in Code::ALL {
+            assert!(readme[from..to].contains(c.hint().replace('|', "\\|").as_str()));
+        }
+    }
+}
