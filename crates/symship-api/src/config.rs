@@ -711,6 +711,10 @@ pub fn redact_url_keep_query(url: &Url) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests build fixtures in temporary directories"
+)]
 mod tests {
     use super::*;
     use crate::env::MapEnv;

@@ -245,6 +245,10 @@ impl SymbolSet for NativeSet {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests build fixtures in temporary directories"
+)]
 mod tests {
     use super::*;
     use std::path::PathBuf;

@@ -160,6 +160,10 @@ fn build(path: &Path, text: &str) -> Result<Vec<u8>, SetError> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests build fixtures in temporary directories"
+)]
 mod tests {
     use super::*;
 

@@ -89,6 +89,10 @@ fn unescape(s: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests build fixtures in temporary directories"
+)]
 mod tests {
     use super::*;
     use symship_api::env::MapEnv;

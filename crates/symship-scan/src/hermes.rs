@@ -352,6 +352,10 @@ fn build(path: &Path, payload: &[u8]) -> Result<Vec<u8>, SetError> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests build fixtures in temporary directories"
+)]
 mod tests {
     use super::*;
 

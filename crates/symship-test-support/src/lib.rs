@@ -14,6 +14,10 @@
 //!
 //! Tests run as threads of one process per crate: nothing here changes the process's
 //! environment, working directory or limits; everything goes to the child command.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "test infrastructure: fixtures copied into temporary directories"
+)]
 
 pub mod cmd;
 pub mod files;

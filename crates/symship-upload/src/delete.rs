@@ -248,6 +248,10 @@ fn css_cleanup(roots: &[PathBuf], out: &mut DeleteOutcome, errors: &mut Vec<Dele
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "tests build fixtures in temporary directories"
+)]
 mod tests {
     use super::*;
 

@@ -7,6 +7,10 @@
 //! working directory or limits. Run one module with `cargo test -p symship-api --test it <module>::`.
 //!
 //! A new test file goes into the list below as a module.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests build and damage fixtures in temporary directories directly"
+)]
 
 // Loopback helpers: the test server, proxies, a TLS front.
 mod common;

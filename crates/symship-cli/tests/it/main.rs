@@ -8,6 +8,10 @@
 //! Run one module with `cargo test -p symship-cli --test it <module>::`.
 //!
 //! A new test file goes into the list below as a module.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests build and damage fixtures in temporary directories directly"
+)]
 
 // Shared helpers that need symship's own crates or this crate's snapshots.
 mod support;

@@ -4,6 +4,10 @@
 //!   (`fixtures/native/refs.txt`), every skip reason comes from a real file, the zip's `dwarf` is
 //!   the slice `llvm-lipo -thin` writes.
 //! - `sources`: the `__source/` bundle of `--include-source` on a gcc build made in the test.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests build and damage fixtures in temporary directories directly"
+)]
 
 mod fixtures;
 mod sources;

@@ -7,6 +7,10 @@
 //! Run one module with `cargo test -p symship-testserver --test it <module>::`.
 //!
 //! A new test file goes into the list below as a module.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests build and damage fixtures in temporary directories directly"
+)]
 
 // HTTP helpers speaking to the server (an API client, containers, S3 uploads).
 mod common;
