@@ -85,7 +85,10 @@ pub enum Command {
     /// Android: upload ProGuard and R8 mappings
     #[command(subcommand)]
     Proguard(ProguardCommand),
-    /// posthog-cli's older names (`exp hermes`, `exp proguard`), which released build plugins run
+    /// Apple: upload the dSYM bundles of a build (ids read natively, on any OS)
+    #[command(subcommand)]
+    Dsym(DsymCommand),
+    /// posthog-cli's older names (`exp hermes`, `exp proguard`, `exp dsym`), which released build plugins run
     #[command(subcommand, hide = true)]
     Exp(ExpCommand),
     /// Work with releases
@@ -162,14 +165,16 @@ pub enum ProguardCommand {
     Upload(ProguardUploadArgs),
 }
 
-/// posthog-cli 0.19.0 keeps `exp hermes` and `exp proguard` as hidden aliases (PostHog's Android
-/// Gradle plugin runs `exp proguard upload`).
+/// posthog-cli 0.19.0 keeps `exp hermes`, `exp proguard` and `exp dsym` as hidden aliases
+/// (PostHog's Android Gradle plugin runs `exp proguard upload`).
 #[derive(Debug, Subcommand)]
 pub enum ExpCommand {
     #[command(subcommand)]
     Hermes(HermesCommand),
     #[command(subcommand)]
     Proguard(ProguardCommand),
+    #[command(subcommand)]
+    Dsym(DsymCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,7 +330,9 @@ pub enum SymbolSetsCommand {
     List(SymbolSetListArgs),
     /// Show one symbol set, by id or --ref
     Get(SymbolSetGetArgs),
-    /// Download a symbol set and unpack it into <name>.js and <name>.js.map
+    /// Upload ELF and Mach-O files with debug info and dSYM bundles (C, C++, Rust, Go, Swift)
+    Upload(SymbolSetsUploadArgs),
+    /// Download a symbol set and unpack it as extract does (<name>.js + .js.map, .hbc.map, .txt, or <name>/dwarf)
     Download(SymbolSetDownloadArgs),
     /// Delete symbol sets by id
     Delete(SymbolSetDeleteArgs),
@@ -399,10 +406,11 @@ pub struct SymbolSetDownloadArgs {
     /// Symbol set id (posthog-cli's spelling)
     #[arg(long = "id", value_name = "ID", conflicts_with = "reference")]
     pub id_flag: Option<String>,
-    /// Look the set up by its ref (chunk id) instead
+    /// Look the set up by its ref (chunk id, map id, LC_UUID, debug id) instead
     #[arg(long = "ref", value_name = "REF")]
     pub reference: Option<String>,
-    /// Directory to write <name>.js and <name>.js.map into
+    /// Directory to write into: <name>.js + <name>.js.map, <name>.hbc.map, <name>.txt, or <name>/ with
+    /// a native zip's entries (dwarf, __source/...)
     #[arg(
         short = 'o',
         long = "out-dir",
@@ -539,4 +547,56 @@ pub struct ProguardUploadArgs {
     /// Deprecated and ignored (released Gradle plugins pass it); reads no environment
     #[arg(long, value_enum, hide = true)]
     pub release_mode: Option<ReleaseMode>,
+}
+
+// ---- native debug files ----
+
+#[derive(Debug, Subcommand)]
+pub enum DsymCommand {
+    /// Upload the dSYM bundles of a directory, one symbol set per architecture slice
+    Upload(DsymUploadArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DsymUploadArgs {
+    /// The directory holding the .dSYM bundles (searched recursively, links followed)
+    #[arg(short, long, value_name = "PATH")]
+    pub directory: PathBuf,
+    /// The main app's dSYM bundle name (e.g. MyApp.app.dSYM), whose Info.plist names the release
+    /// when the flags do not; default: the first *.app.dSYM, else the first bundle
+    #[arg(long, value_name = "NAME")]
+    pub main_dsym: Option<String>,
+    /// Bundle the source files the DWARF names (__source/), implies --force unless --skip-on-conflict
+    #[arg(long)]
+    pub include_source: bool,
+    /// Symbol sets per bulk_start_upload request (posthog-cli sends 10)
+    #[arg(long, default_value_t = 10)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub conflict: ConflictArgs,
+    /// Deprecated and ignored: dSYMs are always uploaded bound to the release
+    #[arg(long, hide = true)]
+    pub no_release_bind: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct SymbolSetsUploadArgs {
+    /// The directory holding ELF / Mach-O files with debug info and .dSYM bundles
+    #[arg(short, long, value_name = "PATH")]
+    pub directory: PathBuf,
+    /// Bundle the source files the DWARF names (__source/), implies --force unless --skip-on-conflict
+    #[arg(long)]
+    pub include_source: bool,
+    /// With --include-source: only bundle sources under this directory
+    #[arg(long, value_name = "DIR", requires = "include_source")]
+    pub source_root: Option<PathBuf>,
+    /// Symbol sets per bulk_start_upload request (posthog-cli sends 10)
+    #[arg(long, default_value_t = 10)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub release: ReleaseArgs,
+    #[command(flatten)]
+    pub conflict: ConflictArgs,
 }

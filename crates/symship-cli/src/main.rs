@@ -68,6 +68,7 @@ fn run(command: &Command, s: &Settings) -> anyhow::Result<exit::Exit> {
         Command::Sourcemap(SourcemapCommand::Explain(a)) => commands::explain::run(a, s),
         Command::Hermes(c) | Command::Exp(ExpCommand::Hermes(c)) => commands::hermes::run(c, s),
         Command::Proguard(c) | Command::Exp(ExpCommand::Proguard(c)) => commands::proguard::run(c, s),
+        Command::Dsym(c) | Command::Exp(ExpCommand::Dsym(c)) => commands::native::run(c, s),
         Command::Release(ReleaseCommand::Resolve(a)) => commands::release::resolve(a, s),
         Command::Release(ReleaseCommand::List) => commands::release::list(s),
         Command::Release(ReleaseCommand::Get(a)) => commands::release::get(a, s),

@@ -107,6 +107,28 @@ codes! {
     /// A chunk-id snippet a minifier rewrote after injection.
     SnippetRewritten = "snippet_rewritten", Skip, "snippet rewritten by a minifier",
         "set the release in the bundler plugin, or inject after minifying";
+    // --- native debug files `symbol-sets upload` and `dsym upload` left alone ---
+    /// An executable or library without DWARF (stripped, or built without -g).
+    NoDebugInfo = "no_debug_info", Skip, "no debug info",
+        "build with debug info (-g; Rust: debug = \"line-tables-only\") and upload before stripping, or upload the dSYM or objcopy --only-keep-debug companion";
+    /// An ELF file with DWARF but no GNU build id: no crash can be matched to it.
+    NoBuildId = "no_build_id", Skip, "no GNU build id",
+        "link with -Wl,--build-id=sha1 (Rust: -C link-arg=-Wl,--build-id=sha1; Go: -ldflags=-B=gobuildid)";
+    /// A Mach-O file with DWARF but no (or a nil) LC_UUID.
+    NoUuid = "no_uuid", Skip, "no LC_UUID",
+        "link without -no_uuid (Apple's ld adds an LC_UUID by default; Go's linker may write none)";
+    /// A Mach-O file whose DWARF is compressed (`__zdebug_*`, Go's default on macOS).
+    CompressedDwarf = "compressed_dwarf", Skip, "compressed DWARF",
+        "rebuild with -ldflags=-compressdwarf=false (Go) and upload that binary";
+    /// A `.dwo`/`.dwp` split-DWARF file, which PostHog does not read.
+    SplitDwarf = "split_dwarf", Skip, "split DWARF",
+        "build without -gsplit-dwarf, or upload an objcopy --only-keep-debug companion";
+    /// Another file has the same debug id and at least as much DWARF; that one is sent.
+    DuplicateDebugId = "duplicate_debug_id", Skip, "debug id shared with another file",
+        "nothing to do: the file with the most debug info (or the dSYM) is uploaded";
+    /// A file that starts like an ELF or Mach-O file but whose headers are not valid.
+    Unparseable = "unparseable", Skip, "not a valid ELF or Mach-O file",
+        "check the file is complete (not truncated by a failed build), or move it out of the directory";
     // --- chunks the upload did not send ---
     /// The server already holds identical content.
     AlreadyPresent = "already_present", Skip, "already on the server",

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+use symship_core::Code;
+
 /// Why an ELF or Mach-O object (or a split-DWARF file) is not uploaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reason {
@@ -51,17 +53,23 @@ pub enum Reason {
 }
 
 impl Reason {
-    /// A stable code for reports (JSON, `explain`).
-    pub fn code(&self) -> &'static str {
+    /// Its code in symship's registry of codes (`symship_core::Code`: JSON reports, the README's
+    /// table).
+    pub fn registered(&self) -> Code {
         match self {
-            Reason::NoDebugInfo => "no_debug_info",
-            Reason::NoBuildId => "no_build_id",
-            Reason::NoUuid => "no_uuid",
-            Reason::CompressedDwarf => "compressed_dwarf",
-            Reason::SplitDwarf => "split_dwarf",
-            Reason::Duplicate { .. } => "duplicate_debug_id",
-            Reason::Unreadable(_) => "unreadable",
-            Reason::Unparseable(_) => "unparseable",
+            Reason::NoDebugInfo => Code::NoDebugInfo,
+            Reason::NoBuildId => Code::NoBuildId,
+            Reason::NoUuid => Code::NoUuid,
+            Reason::CompressedDwarf => Code::CompressedDwarf,
+            Reason::SplitDwarf => Code::SplitDwarf,
+            Reason::Duplicate { .. } => Code::DuplicateDebugId,
+            Reason::Unreadable(_) => Code::Unreadable,
+            Reason::Unparseable(_) => Code::Unparseable,
         }
+    }
+
+    /// A stable code for reports (JSON, `explain`): [`Reason::registered`]'s string.
+    pub fn code(&self) -> &'static str {
+        self.registered().as_str()
     }
 }

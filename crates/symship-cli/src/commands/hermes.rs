@@ -9,7 +9,7 @@ use symship_scan::hermes::{self, HermesError, MapContent};
 use symship_upload::SymbolSet;
 
 use crate::cli::{HermesCloneArgs, HermesCommand, HermesUploadArgs, ReleaseMode, UploadOnlyArgs};
-use crate::commands::upload::{options, upload_sets, Shared};
+use crate::commands::upload::{options, upload_kind, Shared};
 use crate::exit::Exit;
 use crate::report::Summary;
 use crate::settings::Settings;
@@ -132,21 +132,13 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
         .into_iter()
         .map(|m| Arc::new(m) as Arc<dyn SymbolSet>)
         .collect();
-    let mut summary = Summary {
-        schema_version: crate::report::SCHEMA_VERSION,
-        command: "hermes upload".into(),
-        dry_run: settings.global.dry_run,
-        release_id,
-        pairs_found: sets.len(),
-        ..Default::default()
-    };
     let shared = Shared {
         settings,
         up: &up,
         allow_empty: true,
     };
-    let end = upload_sets(&shared, client, sets, &[], &opts, &mut summary)?;
-    let exit = crate::exit::decide(crate::exit::Run::Upload, &end, settings.personality);
+    let mut summary = Summary::default();
+    let exit = upload_kind(&shared, client, "hermes upload", sets, &opts, &mut summary)?;
     // No map with a chunk id: posthog-cli fails the run (exit 1), and so does symship.
     if summary.chunks.is_empty() {
         crate::commands::upload::finish(&mut summary, Exit::Failed, settings)?;

@@ -5,6 +5,7 @@ pub mod explain;
 pub mod extract;
 pub mod hermes;
 pub mod inject;
+pub mod native;
 pub mod proguard;
 pub mod release;
 pub mod resolve;

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use symship_upload::SymbolSet;
 
 use crate::cli::{ProguardCommand, ProguardUploadArgs, ReleaseMode, UploadOnlyArgs};
-use crate::commands::upload::{options, upload_sets, Shared};
+use crate::commands::upload::{options, upload_kind, Shared};
 use crate::exit::Exit;
 use crate::report::Summary;
 use crate::settings::Settings;
@@ -70,20 +70,12 @@ pub fn upload(args: &ProguardUploadArgs, settings: &Settings) -> anyhow::Result<
         path,
         map_id: args.map_id.clone(),
     })];
-    let mut summary = Summary {
-        schema_version: crate::report::SCHEMA_VERSION,
-        command: "proguard upload".into(),
-        dry_run: settings.global.dry_run,
-        release_id,
-        pairs_found: sets.len(),
-        ..Default::default()
-    };
     let shared = Shared {
         settings,
         up: &up,
         allow_empty: false,
     };
-    let end = upload_sets(&shared, client, sets, &[], &opts, &mut summary)?;
-    let exit = crate::exit::decide(crate::exit::Run::Upload, &end, settings.personality);
+    let mut summary = Summary::default();
+    let exit = upload_kind(&shared, client, "proguard upload", sets, &opts, &mut summary)?;
     crate::commands::upload::finish(&mut summary, exit, settings)
 }

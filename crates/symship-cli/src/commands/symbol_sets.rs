@@ -33,6 +33,7 @@ pub fn run(cmd: &SymbolSetsCommand, settings: &Settings) -> anyhow::Result<Exit>
     match cmd {
         SymbolSetsCommand::List(a) => list(a, settings),
         SymbolSetsCommand::Get(a) => get(a, settings),
+        SymbolSetsCommand::Upload(a) => crate::commands::native::symbol_sets_upload(a, settings),
         SymbolSetsCommand::Download(a) => download(a, settings),
         SymbolSetsCommand::Delete(a) => delete(a, settings),
         SymbolSetsCommand::Prune(a) => prune(a, settings),
@@ -286,18 +287,30 @@ pub fn download(args: &SymbolSetDownloadArgs, settings: &Settings) -> anyhow::Re
         )
     };
     // posthog-cli's `symbol-sets download` names: HermesMap -> <base>.hbc.map, ProguardMapping ->
-    // <base>.txt (spec kinds-and-explain.md §3.6).
+    // <base>.txt, AppleDsym and ElfDebugInfo -> <base>/ with the zip's entries (spec
+    // kinds-and-explain.md §3.6), as `symbol-sets extract` writes them.
     let single = match symship_upload::container::read_any(&bytes).map_err(problem)? {
         Payload::SourceAndMap { .. } => None,
         Payload::HermesMap(text) => Some((dir.join(format!("{base}.hbc.map")), text)),
         Payload::ProguardMapping(text) => Some((dir.join(format!("{base}.txt")), text)),
-        p => bail!(
-            "symbol set {} (ref {}) holds {} (container type {}); `posthog-cli symbol-sets download` unpacks it",
-            set.id,
-            set.reference,
-            p.kind().describe(),
-            p.kind().tag()
-        ),
+        Payload::AppleDsym(zip) | Payload::ElfDebugInfo(zip) => {
+            drop(bytes);
+            let into = dir.join(&base);
+            let written = symship_native::package::unzip_into(std::io::Cursor::new(zip), &into)
+                .map_err(|e| anyhow!("symbol set {} (ref {}): {e}", set.id, set.reference))?;
+            for f in &written {
+                tracing::info!("symbol set {}: wrote {}", set.reference, f.display());
+            }
+            if settings.global.output == OutputFormat::Json {
+                print_json(
+                    &settings.printer,
+                    &json!({ "id": set.id, "ref": set.reference, "dir": into, "written": written }),
+                )?;
+            } else {
+                print(&settings.printer, &format!("{}\n", into.display()))?;
+            }
+            return Ok(Exit::Success);
+        }
     };
     if let Some((path, text)) = single {
         std::fs::create_dir_all(&dir)

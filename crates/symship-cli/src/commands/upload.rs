@@ -249,6 +249,28 @@ fn upload_pairs(
     upload_sets(s, client, sets, &roots, opts, summary)
 }
 
+/// The upload tail of the commands that send one kind's symbol sets (`hermes upload`, `proguard
+/// upload`, `dsym upload`, `symbol-sets upload`): fills the summary's header (command, release,
+/// sets found), runs the one pipeline ([`upload_sets`]: the same retries, memo and report as
+/// JavaScript) and decides the exit code as for `sourcemap upload`. `summary` may already list
+/// the files the command skipped; print it with [`finish`].
+pub(crate) fn upload_kind(
+    s: &Shared<'_>,
+    client: Option<&Client>,
+    command: &str,
+    sets: Vec<Arc<dyn SymbolSet>>,
+    opts: &UploadOptions,
+    summary: &mut Summary,
+) -> anyhow::Result<Exit> {
+    summary.schema_version = crate::report::SCHEMA_VERSION;
+    summary.command = command.into();
+    summary.dry_run = s.settings.global.dry_run;
+    summary.release_id = opts.release_id.map(|r| r.to_string());
+    summary.pairs_found = sets.len();
+    let end = upload_sets(s, client, sets, &[], opts, summary)?;
+    Ok(crate::exit::decide(Run::Upload, &end, s.settings.personality))
+}
+
 /// Uploads symbol sets of any kind (or plans it with --dry-run), applies --delete-after (within
 /// `roots`), fills the summary; returns how the run ended (for the exit code).
 pub(crate) fn upload_sets(

@@ -41,6 +41,8 @@ mod hostile_input;
 
 // Hermes (React Native) and ProGuard/R8 (Android): posthog-cli's argv, payloads, faults.
 mod kinds;
+// Native debug files (dSYM, Mach-O, ELF): refs, payloads against posthog-cli's, reasons, faults.
+mod native_upload;
 
 // Management commands: doctor, release, symbol-sets list/get/download/delete/prune.
 mod manage_doctor;

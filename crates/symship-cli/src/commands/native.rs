@@ -1,0 +1,309 @@
+//! Native debug files (`kinds-and-explain.md` §3): `symship dsym upload -d DIR` (posthog-cli
+//! 0.19.0 `dsym/upload.rs`) and `symship symbol-sets upload -d DIR` (`debug_symbols/upload.rs`),
+//! with the ids read natively by `symship-native` (no `dwarfdump`, no `lipo`: any OS), through the
+//! one upload pipeline (`commands::upload::upload_sets`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::anyhow;
+use symship_api::Client;
+use symship_native::source::SourceOptions;
+use symship_native::{Bundle, NativeSet, Reason, Slice};
+use symship_upload::SymbolSet;
+
+use crate::cli::{
+    ConflictArgs, DsymCommand, DsymUploadArgs, ReleaseArgs, ReleaseMode, SymbolSetsUploadArgs, UploadOnlyArgs,
+};
+use crate::commands::upload::{finish, options, upload_kind, Shared};
+use crate::exit::{Exit, Run, RunEnd, UsageError};
+use crate::personality::Personality;
+use crate::report::{SkippedFile, Summary};
+use crate::settings::Settings;
+
+pub fn run(cmd: &DsymCommand, settings: &Settings) -> anyhow::Result<Exit> {
+    match cmd {
+        DsymCommand::Upload(a) => dsym_upload(a, settings),
+    }
+}
+
+/// posthog-cli's `-d` check: the directory, canonical.
+fn directory(dir: &Path) -> anyhow::Result<PathBuf> {
+    let d = dir
+        .canonicalize()
+        .map_err(|e| UsageError(format!("Path {} canonicalization failed: {e}", dir.display())))?;
+    if !d.is_dir() {
+        return Err(UsageError(format!("Path {} is not a directory", d.display())).into());
+    }
+    Ok(d)
+}
+
+fn skip(summary: &mut Summary, path: &Path, arch: Option<&str>, reason: &Reason) {
+    let file = match arch {
+        Some(a) => format!("{} ({a})", path.display()),
+        None => path.display().to_string(),
+    };
+    tracing::warn!("{file} {reason} (skipped)");
+    summary.skipped.push(SkippedFile {
+        file,
+        code: reason.code().to_string(),
+        reason: format!("{} {reason}", path.display()),
+    });
+}
+
+fn bundle_slices(b: &Bundle, summary: &mut Summary) -> Vec<Slice> {
+    for s in &b.skipped {
+        skip(summary, &s.path, s.arch.as_deref(), &s.reason);
+    }
+    tracing::info!(
+        "dSYM {}: {}",
+        b.path.display(),
+        if b.slices.is_empty() {
+            "nothing to upload".to_string()
+        } else {
+            b.slices
+                .iter()
+                .map(|s| format!("{} ({})", s.debug_id, s.arch))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    b.slices.clone()
+}
+
+/// What the two commands send: the slices, with or without their sources, under a release, with
+/// the conflict flags.
+struct Batch<'a> {
+    command: &'static str,
+    batch_size: usize,
+    slices: Vec<Slice>,
+    sources: Option<SourceOptions>,
+    release_id: Option<String>,
+    release: &'a ReleaseArgs,
+    conflict: &'a ConflictArgs,
+}
+
+/// Uploads the slices in symbol-set mode (the release is sent with each set), in batches of
+/// `--batch-size` (posthog-cli's 10),
+/// with posthog-cli's conflict rule (`--include-source` implies `--force` unless
+/// `--skip-on-conflict`), through the upload tail every kind shares; prints the summary.
+fn send(
+    settings: &Settings,
+    client: Option<&Client>,
+    b: Batch<'_>,
+    mut summary: Summary,
+) -> anyhow::Result<Exit> {
+    let force = b.conflict.force || (b.sources.is_some() && !b.conflict.skip_on_conflict);
+    let up = UploadOnlyArgs {
+        delete_after: false,
+        batch_size: b.batch_size,
+        concurrency: None,
+        force,
+        skip_on_conflict: b.conflict.skip_on_conflict,
+    };
+    let opts = options(
+        ReleaseMode::SymbolSet,
+        &up,
+        b.release.skip_release_on_fail,
+        b.release_id.as_deref(),
+    )?;
+    let native: Vec<Arc<NativeSet>> = b
+        .slices
+        .into_iter()
+        .map(|s| {
+            let set = NativeSet::new(s);
+            Arc::new(match &b.sources {
+                Some(o) => set.with_sources(o.clone()),
+                None => set,
+            })
+        })
+        .collect();
+    let sets: Vec<Arc<dyn SymbolSet>> = native.iter().map(|s| s.clone() as Arc<dyn SymbolSet>).collect();
+    let shared = Shared {
+        settings,
+        up: &up,
+        allow_empty: false,
+    };
+    let exit = upload_kind(&shared, client, b.command, sets, &opts, &mut summary)?;
+    for s in &native {
+        for w in s.source_warnings() {
+            tracing::warn!("{w}");
+        }
+    }
+    finish(&mut summary, exit, settings)
+}
+
+/// Nothing to upload: the summary with what was skipped; exit 3 (symship) or, under the name
+/// posthog-cli, what posthog-cli 0.19.0 does (`posthog_cli_error`: its error and exit 1; `None`:
+/// its info line and exit 0).
+fn nothing(
+    settings: &Settings,
+    command: &str,
+    message: String,
+    posthog_cli_error: bool,
+    mut summary: Summary,
+) -> anyhow::Result<Exit> {
+    if settings.personality == Personality::PosthogCli {
+        if posthog_cli_error {
+            return Err(anyhow!(message));
+        }
+        tracing::info!("{message}");
+        return Ok(Exit::Success);
+    }
+    tracing::warn!("{message}");
+    summary.schema_version = crate::report::SCHEMA_VERSION;
+    summary.command = command.into();
+    summary.dry_run = settings.global.dry_run;
+    summary.nothing_found = true;
+    let exit = crate::exit::decide(Run::Upload, &RunEnd::default(), settings.personality);
+    finish(&mut summary, exit, settings)
+}
+
+/// `symship dsym upload -d DIR`: every `.dSYM` bundle under DIR, one symbol set per architecture
+/// slice of each DWARF file (ref: its `LC_UUID`, upper-case), bound to the release of the flags,
+/// else of `--info-plist`, else of the main dSYM's `Info.plist` (`--main-dsym NAME`, else the
+/// first `*.app.dSYM`, else the first bundle); the release is made before the bundles are read,
+/// as posthog-cli makes it.
+pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    if args.no_release_bind {
+        tracing::warn!(
+            "--no-release-bind is deprecated and does nothing: dSYMs are uploaded bound to the release this build \
+             creates. Remove the flag."
+        );
+    }
+    // credentials first: a configuration problem ends the run before any work
+    let client = if settings.global.dry_run {
+        None
+    } else {
+        Some(settings.client()?)
+    };
+    let dir = directory(&args.directory)?;
+    let bundles = symship_native::discover::find_bundles(&dir)?;
+    if bundles.is_empty() {
+        return nothing(
+            settings,
+            "dsym upload",
+            format!("No dSYM bundles found in {}", dir.display()),
+            false,
+            Summary::default(),
+        );
+    }
+    let main = match &args.main_dsym {
+        Some(name) => bundles.iter().find(|b| &b.name() == name).or_else(|| {
+            tracing::warn!(
+                "--main-dsym {name}: no such bundle under {}; using the first",
+                dir.display()
+            );
+            None
+        }),
+        None => bundles.iter().find(|b| b.name().ends_with(".app.dSYM")),
+    }
+    .or(bundles.first());
+    let mut release = args.release.clone();
+    if release.identity.info_plist.is_none() {
+        if let Some(b) = main {
+            let plist = b.path.join("Contents/Info.plist");
+            if plist.is_file() {
+                tracing::info!("release from {} (the flags win)", plist.display());
+                release.identity.info_plist = Some(plist);
+            }
+        }
+    }
+    let release_id =
+        crate::release::resolve_release_from(&release, settings, Some(&dir))?.map(|r| r.id.to_string());
+    let mut summary = Summary::default();
+    let mut slices = Vec::new();
+    for b in &bundles {
+        slices.extend(bundle_slices(b, &mut summary));
+    }
+    if slices.is_empty() {
+        return nothing(
+            settings,
+            "dsym upload",
+            "No dSYMs to upload".into(),
+            false,
+            summary,
+        );
+    }
+    let batch = Batch {
+        command: "dsym upload",
+        batch_size: args.batch_size,
+        slices,
+        sources: args.include_source.then(SourceOptions::default),
+        release_id,
+        release: &args.release,
+        conflict: &args.conflict,
+    };
+    send(settings, client, batch, summary)
+}
+
+/// `symship symbol-sets upload -d DIR`: ELF and Mach-O files with debug info and `.dSYM` bundles
+/// under DIR; a dSYM's slice wins over a loose Mach-O with the same `LC_UUID`, and of two loose
+/// files with one debug id the one with more DWARF; files that cannot be uploaded are reported
+/// with their reason. The release is made only once something is to be sent.
+pub fn symbol_sets_upload(args: &SymbolSetsUploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let root = match &args.source_root {
+        Some(root) => {
+            let r = root.canonicalize().map_err(|e| {
+                UsageError(format!(
+                    "Source root {} canonicalization failed: {e}",
+                    root.display()
+                ))
+            })?;
+            if !r.is_dir() {
+                return Err(UsageError(format!("Source root {} is not a directory", r.display())).into());
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    let client = if settings.global.dry_run {
+        None
+    } else {
+        Some(settings.client()?)
+    };
+    let dir = directory(&args.directory)?;
+    let found = symship_native::discover(&dir)?;
+    let mut summary = Summary::default();
+    for s in &found.skipped {
+        skip(&mut summary, &s.path, s.arch.as_deref(), &s.reason);
+    }
+    let mut slices: Vec<Slice> = Vec::new();
+    for b in &found.bundles {
+        slices.extend(bundle_slices(b, &mut summary));
+    }
+    // dSYM slices first: a loose Mach-O with the same LC_UUID is its duplicate (posthog-cli's
+    // merge_uploads_prefer_dsym)
+    slices.extend(found.slices);
+    let (slices, dupes) = symship_native::discover::dedupe_keep_first(slices);
+    for d in &dupes {
+        skip(&mut summary, &d.path, d.arch.as_deref(), &d.reason);
+    }
+    if slices.is_empty() {
+        return nothing(
+            settings,
+            "symbol-sets upload",
+            format!(
+                "No ELF or Mach-O files with debug info or dSYM bundles found in {}",
+                dir.display()
+            ),
+            true,
+            summary,
+        );
+    }
+    let release_id =
+        crate::release::resolve_release_from(&args.release, settings, Some(&dir))?.map(|r| r.id.to_string());
+    let batch = Batch {
+        command: "symbol-sets upload",
+        batch_size: args.batch_size,
+        slices,
+        sources: args.include_source.then_some(SourceOptions {
+            root,
+            drop_dependencies: true,
+        }),
+        release_id,
+        release: &args.release,
+        conflict: &args.conflict,
+    };
+    send(settings, client, batch, summary)
+}

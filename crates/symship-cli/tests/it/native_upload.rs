@@ -1,0 +1,493 @@
+//! `symship symbol-sets upload`, `symship dsym upload`, `symbol-sets download` and `extract` of
+//! native debug files (issue 17), with the real binary against the test server over real S3, on the
+//! real files of `fixtures/native`: the refs are what `readelf -n` / `llvm-dwarfdump --uuid` print
+//! (`refs.txt`) and what posthog-cli 0.19.0 sent (its recorded uploads,
+//! `fixtures/native/posthog-cli-0.19.0`), the zip entries the server stores are posthog-cli's, each
+//! skip reason comes from a real file, exit codes are as for JavaScript, and posthog-ios's
+//! `upload-symbols.sh` argv runs unchanged.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use symship_test_support::*;
+use symship_testserver::{Config, FaultKind, FaultRule, TestServer};
+use symship_upload::container::{self, Payload};
+
+type Entries = BTreeMap<String, Vec<u8>>;
+
+fn native(rel: &str) -> PathBuf {
+    repo_root().join("fixtures/native").join(rel)
+}
+
+/// The entries (name -> bytes) of a payload zip, and their names in zip order.
+fn entries(zip_bytes: &[u8]) -> (Entries, Vec<String>) {
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).unwrap();
+    let order: Vec<String> = z.file_names().map(str::to_owned).collect();
+    let all = (0..z.len())
+        .map(|i| {
+            let mut e = z.by_index(i).unwrap();
+            let mut v = Vec::new();
+            e.read_to_end(&mut v).unwrap();
+            (e.name().to_string(), v)
+        })
+        .collect();
+    (all, order)
+}
+
+/// What posthog-cli 0.19.0 uploaded in `scenario`: ref -> zip entries.
+fn recorded(scenario: &str) -> BTreeMap<String, Entries> {
+    let dir = native(&format!("posthog-cli-0.19.0/{scenario}/payloads"));
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            let r = p.file_stem().unwrap().to_string_lossy().into_owned();
+            (r, entries(&std::fs::read(&p).unwrap()).0)
+        })
+        .collect()
+}
+
+/// What the server finished: ref -> (container type tag, zip entries). Each is finished, without
+/// a failure, its `content_hash` the SHA-512 of the stored object.
+fn stored(server: &TestServer) -> BTreeMap<String, (u32, Entries)> {
+    server
+        .symbol_sets()
+        .into_iter()
+        .filter(|s| s.content_hash.is_some())
+        .map(|s| {
+            assert!(s.failure_reason.is_none(), "{s:?}");
+            let bytes = server.object_bytes(s.storage_ptr.as_deref().unwrap()).unwrap();
+            assert_eq!(
+                s.content_hash.as_deref(),
+                Some(container::content_hash(&bytes).as_str())
+            );
+            let tag = u32::from_le_bytes(bytes[26..30].try_into().unwrap());
+            let zip = match container::read_any(&bytes).unwrap() {
+                Payload::AppleDsym(z) | Payload::ElfDebugInfo(z) => z,
+                other => panic!("{}: not a native container: {:?}", s.ref_, other.kind()),
+            };
+            (s.ref_, (tag, entries(&zip).0))
+        })
+        .collect()
+}
+
+fn copy_into(tmp: &Path, rel: &str) -> PathBuf {
+    let dst = tmp.join("build");
+    copy_dir(&native(rel), &dst);
+    dst
+}
+
+/// `(file relative to build/, code)` of the summary's skipped entries, sorted.
+fn skipped(summary: &Value) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = summary["skipped"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{summary:#}"))
+        .iter()
+        .map(|s| {
+            let f = s["file"].as_str().unwrap();
+            let f = f.rsplit_once("build/").map_or(f, |(_, r)| r);
+            (f.to_string(), s["code"].as_str().unwrap().to_string())
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn transfers(server: &TestServer) -> usize {
+    server.requests().iter().filter(|r| is_transfer(r)).count()
+}
+
+fn refs_txt() -> String {
+    std::fs::read_to_string(native("refs.txt")).unwrap()
+}
+
+#[test]
+fn elf_files_land_as_posthog_cli_sends_them() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = copy_into(tmp.path(), "elf");
+    let up = || {
+        run_json(
+            symship_for(&server, tmp.path())
+                .args(["symbol-sets", "upload", "-d"])
+                .arg(&build),
+        )
+    };
+    let (code, summary, stderr) = up();
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let got = stored(&server);
+    let want = recorded("elf");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "refs"
+    );
+    for (r, (tag, e)) in &got {
+        assert!(
+            refs_txt().contains(&format!(" {r}\n")),
+            "{r} is not a debug id of refs.txt"
+        );
+        assert_eq!(*tag, 6, "{r}: ElfDebugInfo");
+        assert!(e == &want[r], "{r}: zip entries differ from posthog-cli's");
+    }
+    assert_eq!(server.violations(), vec![], "the server accepts every set");
+    assert_eq!(
+        skipped(&summary),
+        [
+            ("hello-nobuildid".to_string(), "no_build_id".to_string()),
+            ("hello-stripped".into(), "no_debug_info".into()),
+            ("hello.debug".into(), "duplicate_debug_id".into()),
+            ("split/hello-split.dwp".into(), "split_dwarf".into()),
+            ("split/util.dwo".into(), "split_dwarf".into()),
+        ]
+    );
+    for c in summary["chunks"].as_array().unwrap() {
+        assert_eq!(c["kind"], "elf_debug_info", "{c}");
+    }
+    // a re-run sends nothing: the same zip, the same content hash
+    let before = transfers(&server);
+    let (code, summary, stderr) = up();
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(transfers(&server), before, "{summary:#}");
+    assert_eq!(summary["skipped_already_present"], 3, "{summary:#}");
+}
+
+#[test]
+fn dsym_upload_sends_one_set_per_slice_as_posthog_cli_does() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = copy_into(tmp.path(), "macho");
+    // posthog-cli took the release from thin-arm64.dSYM's Info.plist (the first bundle in its
+    // directory order); --main-dsym names it here
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["dsym", "upload", "--main-dsym", "thin-arm64.dSYM", "-d"])
+            .arg(&build),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let got = stored(&server);
+    let want = recorded("dsym");
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        want.keys().collect::<Vec<_>>(),
+        "refs"
+    );
+    for (r, (tag, e)) in &got {
+        assert!(
+            refs_txt().contains(&format!("UUID: {r} (")),
+            "{r} is not an LC_UUID of refs.txt"
+        );
+        assert_eq!(*tag, 5, "{r}: AppleDsym");
+        assert!(e == &want[r], "{r}: zip entries differ from posthog-cli's");
+    }
+    assert_eq!(server.violations(), vec![]);
+    let releases = server.releases();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    let theirs: Value = serde_json::from_str(
+        &std::fs::read_to_string(native("posthog-cli-0.19.0/dsym/summary.json")).unwrap(),
+    )
+    .unwrap();
+    let their_release = &theirs["symbol_sets"][0]["release"];
+    assert_eq!(releases[0].project, their_release["project"].as_str().unwrap());
+    assert_eq!(releases[0].version, their_release["version"].as_str().unwrap());
+    assert!(server
+        .symbol_sets()
+        .iter()
+        .all(|s| s.release_id == Some(releases[0].id)));
+}
+
+#[test]
+fn posthog_ios_upload_symbols_argv_runs_unchanged() {
+    // build-tools/upload-symbols.sh of posthog-ios: --directory, --main-dsym, --info-plist,
+    // --release-name, --release-version, --build, then --include-source and --skip-on-conflict
+    // from POSTHOG_INCLUDE_SOURCE=1 / POSTHOG_SKIP_ON_CONFLICT=1
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = copy_into(tmp.path(), "macho");
+    let plist = build.join("hello-fat.dSYM/Contents/Info.plist");
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["dsym", "upload", "--directory"])
+            .arg(&build)
+            .args(["--main-dsym", "hello-fat.dSYM", "--info-plist"])
+            .arg(&plist)
+            .args([
+                "--release-name",
+                "com.example.app",
+                "--release-version",
+                "2.1",
+                "--build",
+                "7",
+                "--include-source",
+                "--skip-on-conflict",
+            ]),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let got = stored(&server);
+    assert_eq!(got.len(), 3, "{got:?}");
+    let releases = server.releases();
+    assert_eq!(
+        (releases[0].project.as_str(), releases[0].version.as_str()),
+        ("com.example.app", "2.1+7")
+    );
+    // the deprecated flag is accepted, with a warning, and changes nothing
+    let r = run(symship_for(&server, tmp.path())
+        .args(["dsym", "upload", "--no-release-bind", "-d"])
+        .arg(&build));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--no-release-bind is deprecated"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn mach_o_symbol_sets_upload_reports_every_reason() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = copy_into(tmp.path(), "macho");
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["symbol-sets", "upload", "-d"])
+            .arg(&build),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let got = stored(&server);
+    let want = recorded("macho-symbol-sets");
+    assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
+    for (r, (_, e)) in &got {
+        assert!(e == &want[r], "{r}: zip entries differ from posthog-cli's");
+    }
+    assert_eq!(
+        skipped(&summary),
+        [
+            ("go-nouuid-arm64".to_string(), "no_uuid".to_string()),
+            ("go-zdebug-arm64".into(), "compressed_dwarf".into()),
+            ("hello-fat (arm64)".into(), "no_debug_info".into()),
+            ("hello-fat (x86_64)".into(), "no_debug_info".into()),
+            ("thin-arm64".into(), "no_debug_info".into()),
+        ]
+    );
+    // each reason says what to do
+    for s in summary["skipped"].as_array().unwrap() {
+        assert!(s["reason"].as_str().unwrap().len() > 40, "{s}");
+    }
+}
+
+#[test]
+fn nothing_to_upload_exits_as_for_javascript() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    std::fs::create_dir_all(&build).unwrap();
+    std::fs::copy(native("elf/hello-stripped"), build.join("hello-stripped")).unwrap();
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["symbol-sets", "upload", "-d"])
+            .arg(&build),
+    );
+    assert_eq!(code, 3, "nothing found: {stderr}\n{summary:#}");
+    assert_eq!(
+        skipped(&summary),
+        [("hello-stripped".to_string(), "no_debug_info".to_string())]
+    );
+    let (code, _, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["dsym", "upload", "-d"])
+            .arg(&build),
+    );
+    assert_eq!(code, 3, "no dSYM bundles: {stderr}");
+    assert!(server.symbol_sets().is_empty());
+    // under the name posthog-cli: dsym upload without bundles is posthog-cli's info and exit 0
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
+    let out = on_program(&symship_for(&server, tmp.path()), bin.join("posthog-cli"))
+        .args(["dsym", "upload", "-d"])
+        .arg(&build)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_failed_finish_of_one_set_exits_1_naming_it_and_the_rerun_sends_only_it() {
+    // one set per batch; the first batch's finish is refused (400: not retried): that set fails,
+    // the others land
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let build = copy_into(tmp.path(), "macho");
+    let up = || {
+        run_json(
+            symship_for(&server, tmp.path())
+                .args(["dsym", "upload", "--batch-size", "1", "-d"])
+                .arg(&build),
+        )
+    };
+    let (code, summary, stderr) = up();
+    assert_eq!(code, 1, "{stderr}\n{summary:#}");
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{summary:#}");
+    let failed_ref = failed[0]["chunk_id"].as_str().unwrap().to_owned();
+    assert!(
+        failed[0]["code"].as_str().unwrap().starts_with("finish_failed"),
+        "{summary:#}"
+    );
+    assert!(stderr.contains(&failed_ref), "the failure is named: {stderr}");
+    assert_eq!(summary["uploaded"], 2, "{summary:#}");
+    let before = transfers(&server);
+    let (code, summary, stderr) = up();
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(transfers(&server) - before, 1, "the re-run sends one set");
+    let uploaded: Vec<&str> = summary["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "uploaded")
+        .map(|c| c["ref"].as_str().unwrap())
+        .collect();
+    assert_eq!(uploaded, [failed_ref.as_str()]);
+    assert_eq!(stored(&server).len(), 3);
+}
+
+#[test]
+fn download_and_extract_give_back_the_slice() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = copy_into(tmp.path(), "macho");
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["dsym", "upload", "-d"])
+            .arg(&build),
+        0,
+    );
+    let arm64 = "4C4C44D0-5555-3144-A1A6-90248F0DD418";
+    let want = &recorded("dsym")[arm64]["dwarf"];
+    // download by ref: <ref>/dwarf, as posthog-cli's download writes it
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["symbol-sets", "download", "--ref", arm64, "-o"])
+            .arg(tmp.path().join("dl")),
+        0,
+    );
+    let dwarf = std::fs::read(tmp.path().join("dl").join(arm64).join("dwarf")).unwrap();
+    assert!(
+        &dwarf == want,
+        "the downloaded dwarf is the slice posthog-cli sent"
+    );
+    // extract of the stored object, offline: <base>/dwarf
+    let set = server
+        .symbol_sets()
+        .into_iter()
+        .find(|s| s.ref_ == arm64)
+        .unwrap();
+    let file = tmp.path().join("arm64.dSYM");
+    std::fs::write(
+        &file,
+        server.object_bytes(set.storage_ptr.as_deref().unwrap()).unwrap(),
+    )
+    .unwrap();
+    ok(
+        symship()
+            .args(["symbol-sets", "extract"])
+            .arg(&file)
+            .arg("-o")
+            .arg(tmp.path().join("out")),
+        0,
+    );
+    let dwarf = std::fs::read(tmp.path().join("out/arm64/dwarf")).unwrap();
+    assert!(
+        &dwarf == want,
+        "the extracted dwarf is the slice posthog-cli sent"
+    );
+}
+
+/// `proj/src/{hello.c,util.c,util.h}` and `proj/lib/util.c` (util.c again, renamed), linked into
+/// `proj/build/hello` by gcc with absolute paths in its DWARF, in `tmp`.
+fn gcc_project(tmp: &Path) -> PathBuf {
+    let proj = tmp.canonicalize().unwrap().join("proj");
+    for d in ["src", "lib", "build"] {
+        std::fs::create_dir_all(proj.join(d)).unwrap();
+    }
+    for f in ["hello.c", "util.c", "util.h"] {
+        std::fs::copy(native("src").join(f), proj.join("src").join(f)).unwrap();
+    }
+    std::fs::copy(native("src/util.c"), proj.join("lib/util.c")).unwrap();
+    let abs = |r: &str| proj.join(r).display().to_string();
+    for args in [
+        vec![
+            "-O0",
+            "-g",
+            "-c",
+            "-Dadd=lib_add",
+            "-Dscale=lib_scale",
+            "-I",
+            &abs("src"),
+            &abs("lib/util.c"),
+            "-o",
+            &abs("build/lib.o"),
+        ],
+        vec![
+            "-O0",
+            "-g",
+            "-Wl,--build-id=sha1",
+            &abs("src/hello.c"),
+            &abs("src/util.c"),
+            &abs("build/lib.o"),
+            "-o",
+            &abs("build/hello"),
+        ],
+    ] {
+        let out = Command::new("gcc")
+            .args(&args)
+            .output()
+            .expect("gcc is needed (fixtures/native/tools.sh installs it)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::remove_file(proj.join("build/lib.o")).unwrap();
+    proj
+}
+
+#[test]
+fn include_source_sends_the_zip_posthog_cli_sends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = gcc_project(tmp.path());
+    let theirs = server();
+    let out = on_program(&symship_for(&theirs, &proj), posthog_cli())
+        .args(["symbol-sets", "upload", "-d", "build", "--include-source"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours = server();
+    let (code, summary, stderr) = run_json(symship_for(&ours, &proj).args([
+        "symbol-sets",
+        "upload",
+        "-d",
+        "build",
+        "--include-source",
+    ]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let (theirs, ours) = (stored(&theirs), stored(&ours));
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    for (r, (_, e)) in &ours {
+        assert_eq!(
+            e.keys().collect::<Vec<_>>(),
+            theirs[r].1.keys().collect::<Vec<_>>(),
+            "{r}: zip entry names"
+        );
+        assert!(e == &theirs[r].1, "{r}: zip entries differ from posthog-cli's");
+        assert!(e.contains_key("__source/lib/util.c") && e.contains_key("__source/src/util.c"));
+    }
+}
