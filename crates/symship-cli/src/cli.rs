@@ -279,9 +279,9 @@ pub struct UploadOnlyArgs {
     /// After a verified upload, remove sourceMappingURL comments and delete the maps
     #[arg(long)]
     pub delete_after: bool,
-    /// Symbol sets per bulk_start_upload request
-    #[arg(long, default_value_t = 50)]
-    pub batch_size: usize,
+    /// Symbol sets per bulk_start_upload request [default: 50, doubling per request up to 1000]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Concurrent transfers to object storage (default: found by the run, from 10 up to 128)
     #[arg(long, env = "POSTHOG_CLI_SOURCEMAP_UPLOAD_CONCURRENCY")]
     pub concurrency: Option<usize>,
@@ -517,9 +517,9 @@ pub struct HermesUploadArgs {
     /// The directory holding the composed maps (every file in it is looked at)
     #[arg(short, long, value_name = "PATH")]
     pub directory: PathBuf,
-    /// Symbol sets per bulk_start_upload request
-    #[arg(long, default_value_t = 50)]
-    pub batch_size: usize,
+    /// Symbol sets per bulk_start_upload request [default: 50, doubling per request up to 1000]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     #[command(flatten)]
     pub release: ReleaseArgs,
     #[command(flatten)]
@@ -537,9 +537,9 @@ pub struct ProguardUploadArgs {
     /// The id the app reports with each Java frame (PostHog's Gradle plugin derives it)
     #[arg(short, long, value_name = "ID")]
     pub map_id: String,
-    /// Symbol sets per bulk_start_upload request
-    #[arg(long, default_value_t = 50)]
-    pub batch_size: usize,
+    /// Symbol sets per bulk_start_upload request [default: 50, doubling per request up to 1000]
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     #[command(flatten)]
     pub release: ReleaseArgs,
     #[command(flatten)]

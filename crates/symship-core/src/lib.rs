@@ -6,7 +6,9 @@
 //! - [`container`]: the container's framing: streamed write, read, describe.
 //! - [`release_mode`]: where the release id lives (`--release-mode`).
 //! - [`code`]: the closed registry of every code symship reports, with a title and a hint each.
+//! - [`budget`]: one memory budget for stages that overlap ([`budget::MemoryGate`]).
 
+pub mod budget;
 pub mod code;
 pub mod container;
 pub mod kind;

@@ -26,7 +26,8 @@
 //!   any symbolic link) to a place inside the scanned directory it was found under.
 //! - **Fault points for tests** ([`fault`]): `SYMSHIP_TEST_ABORT_AFTER_WRITE_STEPS=N` aborts the
 //!   process after the Nth write step (temporary file written, renamed, old content removed), as
-//!   a `kill -9` would at that moment. The crash-consistency tests use it.
+//!   a `kill -9` would at that moment. The crash-consistency tests use it; `process`'s overlap test
+//!   holds one write step back instead (`SYMSHIP_TEST_PAUSE_AFTER_WRITE_STEP`).
 //!
 //! What a killed inject leaves, and how the next run recognises it, is stated in
 //! `symship_scan::inject`'s module documentation.

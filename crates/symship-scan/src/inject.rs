@@ -63,6 +63,10 @@ pub use symship_core::release_mode::ReleaseMode;
 #[derive(Debug, Clone, Default)]
 pub struct InjectOptions {
     pub mode: ReleaseMode,
+    /// A memory budget shared with a stage that runs at the same time (`process`: the upload
+    /// of the chunks already injected); each group of pairs holds twice its input from it while
+    /// it is edited. None: inject's own bound (one large group at a time) only.
+    pub memory: Option<std::sync::Arc<dyn symship_core::budget::MemoryGate>>,
     /// The resolved release, if any.
     pub release_id: Option<String>,
     /// Compute everything, write nothing.
@@ -562,19 +566,21 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
     // A group holds about twice its input while it is edited (the map and its edited copy), so
     // large groups take turns: memory stays bounded by one large group, whatever the build.
     let large = Mutex::new(());
-    let is_large = |group: &[Pair]| {
+    let input = |group: &[Pair]| {
         let more_chunks: u64 = group[1..]
             .iter()
             .map(|p| std::fs::metadata(&p.source).map_or(0, |m| m.len()))
             .sum();
-        group[0].input_len() + more_chunks >= LARGE_GROUP
+        group[0].input_len() + more_chunks
     };
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(group) = work.get(i) else { break };
-                let _turn = is_large(group).then(|| large.lock().unwrap_or_else(|e| e.into_inner()));
+                let bytes = input(group);
+                let _turn = (bytes >= LARGE_GROUP).then(|| large.lock().unwrap_or_else(|e| e.into_inner()));
+                let _memory = opts.memory.as_ref().map(|m| m.hold(bytes.saturating_mul(2)));
                 let r = process_group(group, opts, reporter, &replaced);
                 collected.lock().expect("no worker panicked").extend(r);
             });

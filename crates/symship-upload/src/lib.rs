@@ -1,7 +1,8 @@
 //! symship-upload: gets a build's symbol sets into PostHog, fast, with flat memory, and with an
 //! honest account of every chunk.
 //!
-//! - [`upload`] / [`plan`]: the pipeline over the protocol of spec §2 (`bulk_check_upload`,
+//! - [`upload`] / [`plan`] (and [`upload_fed`] / [`plan_fed`], for sets handed over while the
+//!   upload runs, through a [`Feed`]): the pipeline over the protocol of spec §2 (`bulk_check_upload`,
 //!   `bulk_start_upload`, presigned transfer, `bulk_finish_upload`), for symbol sets of any kind
 //!   ([`symship_core::set::SymbolSet`]: the pipeline knows no kind); `plan` is `--dry-run`.
 //! - [`container`]: re-exported from `symship_core::container` (the posthog-symbol-data container).
@@ -18,17 +19,21 @@
 //! # }
 //! ```
 
+pub mod batch;
 pub mod delete;
+pub mod feed;
 pub mod limit;
 pub mod memo;
 mod pipeline;
 pub mod report;
 mod transfer;
 
+pub use batch::BatchSize;
 pub use delete::{delete_after, DeleteError, DeleteOutcome};
+pub use feed::{feed, Fed, Feed, MemoryBudget};
 pub use limit::{Concurrency, LimitStats};
 pub use memo::HashMemo;
-pub use pipeline::{plan, upload, UploadOptions, CHECK_BATCH, CHECK_BYTES};
+pub use pipeline::{plan, plan_fed, upload, upload_fed, UploadOptions, CHECK_BATCH, CHECK_BYTES};
 pub use report::{ChunkReport, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
 pub use symship_core::container;
 pub use symship_core::kind::Kind;

@@ -1,9 +1,9 @@
 //! The upload pipeline. Preparing, checking, starting, transferring and finishing overlap:
 //!
 //! ```text
-//! pairs ─▶ read+hash (blocking pool, memory-gated) ─▶ dedupe ─▶ bulk_check_upload (≤1000)
-//!        ─▶ batches of --batch-size: build containers ─▶ bulk_start_upload ─▶ transfers
-//!           (≤ the run's limit, see [`crate::limit`]) ─▶ bulk_finish_upload
+//! pairs ─▶ read+hash (blocking pool, memory-gated) ─▶ dedupe ─▶ bulk_check_upload (50 … 1000)
+//!        ─▶ batches (50 … 1000, see [`crate::batch`]): build containers ─▶ bulk_start_upload
+//!           ─▶ transfers (≤ the run's limit, see [`crate::limit`]) ─▶ bulk_finish_upload
 //! ```
 //!
 //! A few batches are in flight at once, so batch k+1 is built and started while batch k is
@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
+use crate::batch::{BatchSize, Schedule};
 use crate::limit::{Concurrency, Limiter, Outcome};
 use crate::report::{ChunkReport, Phase, PhaseTiming, Reporter, Status, UploadReport, EMPTY_MAP};
 use crate::transfer::{self, TransferContext, TransferError};
@@ -39,8 +40,8 @@ pub const CHECK_BYTES: u64 = 32 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
     pub mode: ReleaseMode,
-    /// Symbol sets per `bulk_start_upload` (posthog-cli default 50).
-    pub batch_size: usize,
+    /// Symbol sets per `bulk_start_upload`: growing (default) or fixed (`--batch-size N`).
+    pub batch_size: BatchSize,
     /// Transfers to object storage at once, in the whole run: found by the run (default) or
     /// fixed (`--concurrency N`).
     pub concurrency: Concurrency,
@@ -54,6 +55,9 @@ pub struct UploadOptions {
     pub prepare_threads: usize,
     /// Roughly how much memory preparation may use at once, in bytes.
     pub prepare_memory: u64,
+    /// A budget shared with the caller's own stages (`process`: inject), used instead of one of
+    /// `prepare_memory` bytes (see [`crate::feed`]).
+    pub memory: Option<crate::MemoryBudget>,
     /// How many bytes of containers may wait for their transfer; beyond that a container is
     /// built again when its transfer comes (0: always build at transfer time).
     pub held_memory: u64,
@@ -67,7 +71,7 @@ impl Default for UploadOptions {
     fn default() -> Self {
         UploadOptions {
             mode: ReleaseMode::Event,
-            batch_size: 50,
+            batch_size: BatchSize::Auto,
             concurrency: Concurrency::default(),
             force: false,
             skip_on_conflict: false,
@@ -75,6 +79,7 @@ impl Default for UploadOptions {
             release_id: None,
             prepare_threads: 0,
             prepare_memory: 96 * 1024 * 1024,
+            memory: None,
             held_memory: 48 * 1024 * 1024,
             max_restarts: 5,
             memo: None,
@@ -121,7 +126,9 @@ struct Timing {
 struct Run {
     client: Option<Client>,
     opts: UploadOptions,
-    sets: Vec<Arc<dyn SymbolSet>>,
+    /// The sets so far, in the order they arrived (`idx`), and each one's place in the report.
+    sets: std::sync::RwLock<Vec<Arc<dyn SymbolSet>>>,
+    positions: Mutex<Vec<usize>>,
     reporter: Arc<dyn Reporter>,
     run_id: Uuid,
     chunks: Mutex<Vec<ChunkReport>>,
@@ -134,8 +141,7 @@ struct Run {
     bytes_sent: AtomicU64,
     timings: Mutex<BTreeMap<Phase, Timing>>,
     prep_threads: Arc<Semaphore>,
-    prep_memory: Arc<Semaphore>,
-    prep_memory_kib: u32,
+    prep_memory: crate::MemoryBudget,
     /// Budget (KiB) for containers built ahead of their transfer; beyond it a container is
     /// dropped and built again when its transfer comes.
     held: Arc<Semaphore>,
@@ -194,6 +200,34 @@ fn workers(n: usize, name: &str) -> std::sync::mpsc::Sender<Job> {
 impl Run {
     fn client(&self) -> &Client {
         self.client.as_ref().expect("network phases run with a client")
+    }
+
+    /// The set that arrived `idx`th.
+    fn set(&self, idx: usize) -> Arc<dyn SymbolSet> {
+        self.sets.read().expect("lock")[idx].clone()
+    }
+
+    /// Takes in a set handed over at `position`: its index in this run.
+    fn admit(&self, position: usize, set: Arc<dyn SymbolSet>) -> usize {
+        let report = ChunkReport {
+            kind: set.kind(),
+            source: set.path().to_path_buf(),
+            map: set.map().cloned(),
+            chunk_id: None,
+            content_hash: None,
+            bytes: None,
+            source_digest: None,
+            status: Status::Failed {
+                code: NOT_PROCESSED.into(),
+                reason: "the run ended before this chunk was handled".into(),
+            },
+        };
+        let mut sets = self.sets.write().expect("lock");
+        let mut chunks = self.chunks.lock().expect("lock");
+        sets.push(set);
+        chunks.push(report);
+        self.positions.lock().expect("lock").push(position);
+        sets.len() - 1
     }
 
     fn built_late_kib(&self) -> usize {
@@ -260,21 +294,15 @@ impl Run {
         pair_idx: usize,
         f: impl FnOnce(&dyn SymbolSet) -> T + Send + 'static,
     ) -> T {
-        let pair = self.sets[pair_idx].clone();
+        let pair = self.set(pair_idx);
         // A pair's preparation holds its chunk and its map as read (the map is not copied when it
         // already names the chunk), the hash's pristine copy of the chunk, and the container:
         // counted up, under one and a half times the input for the large maps of mermaid and
         // tfjs; twice the input leaves room. (With this estimate and a 96 MiB budget, process
         // on mermaid+tfjs+posthog-js peaked at 75-83 MB.)
         let size = pair.input_len();
-        let kib = (size.saturating_mul(2) / 1024).clamp(1, self.prep_memory_kib as u64) as u32;
         let _thread = self.prep_threads.clone().acquire_owned().await.expect("open");
-        let _mem = self
-            .prep_memory
-            .clone()
-            .acquire_many_owned(kib)
-            .await
-            .expect("open");
+        let _mem = self.prep_memory.acquire(size.saturating_mul(2)).await;
         self.timed(Phase::Prepare, async move {
             let (tx, rx) = tokio::sync::oneshot::channel();
             let job: Job = Box::new(move || {
@@ -391,7 +419,7 @@ impl Run {
     }
 
     fn conflict_text(&self, idx: usize, l: &Light) -> String {
-        conflict_reason(&l.reference, &self.sets[idx].path().display().to_string())
+        conflict_reason(&l.reference, &self.set(idx).path().display().to_string())
     }
 }
 
@@ -402,7 +430,7 @@ pub async fn upload(
     opts: &UploadOptions,
     reporter: Arc<dyn Reporter>,
 ) -> UploadReport {
-    run(Some(client.clone()), sets, opts, reporter).await
+    run(Some(client.clone()), fed_all(sets), opts, reporter).await
 }
 
 /// `--dry-run`: reads, hashes and builds every container locally, sends nothing, needs no
@@ -412,48 +440,64 @@ pub async fn plan(
     opts: &UploadOptions,
     reporter: Arc<dyn Reporter>,
 ) -> UploadReport {
-    run(None, sets, opts, reporter).await
+    run(None, fed_all(sets), opts, reporter).await
+}
+
+/// [`upload`] of the sets handed over through a [`crate::Feed`] while the upload runs (each is
+/// checked, started and sent as soon as it arrives and its batch fills); ends once every
+/// [`crate::Feed`] is dropped and what it sent is handled. The report lists the chunks in the
+/// order of their positions.
+pub async fn upload_fed(
+    client: &Client,
+    fed: crate::Fed,
+    opts: &UploadOptions,
+    reporter: Arc<dyn Reporter>,
+) -> UploadReport {
+    run(Some(client.clone()), fed, opts, reporter).await
+}
+
+/// [`plan`] of the sets handed over through a [`crate::Feed`].
+pub async fn plan_fed(fed: crate::Fed, opts: &UploadOptions, reporter: Arc<dyn Reporter>) -> UploadReport {
+    run(None, fed, opts, reporter).await
+}
+
+fn fed_all(sets: Vec<Arc<dyn SymbolSet>>) -> crate::Fed {
+    let (feed, fed) = crate::feed(sets.len());
+    for (position, set) in sets.into_iter().enumerate() {
+        feed.send(position, set);
+    }
+    fed
 }
 
 async fn run(
     client: Option<Client>,
-    sets: Vec<Arc<dyn SymbolSet>>,
+    fed: crate::Fed,
     opts: &UploadOptions,
     reporter: Arc<dyn Reporter>,
 ) -> UploadReport {
     let started = Instant::now();
     let mut opts = opts.clone();
-    opts.batch_size = opts.batch_size.max(1);
+    if let BatchSize::Fixed(n) = opts.batch_size {
+        opts.batch_size = BatchSize::Fixed(n.max(1));
+    }
     let ceiling = opts.concurrency.ceiling();
     let threads = if opts.prepare_threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         opts.prepare_threads
     };
-    let prep_memory_kib = (opts.prepare_memory / 1024).clamp(1024, u32::MAX as u64 / 2) as u32;
-    reporter.total(sets.len());
-    let chunks = sets
-        .iter()
-        .map(|p| ChunkReport {
-            kind: p.kind(),
-            source: p.path().to_path_buf(),
-            map: p.map().cloned(),
-            chunk_id: None,
-            content_hash: None,
-            bytes: None,
-            source_digest: None,
-            status: Status::Failed {
-                code: NOT_PROCESSED.into(),
-                reason: "the run ended before this chunk was handled".into(),
-            },
-        })
-        .collect();
+    let prep_memory = opts
+        .memory
+        .clone()
+        .unwrap_or_else(|| crate::MemoryBudget::new(opts.prepare_memory));
+    reporter.total(fed.expected);
     let run = Arc::new(Run {
         client,
-        sets,
+        sets: std::sync::RwLock::new(Vec::with_capacity(fed.expected)),
+        positions: Mutex::new(Vec::with_capacity(fed.expected)),
         reporter,
         run_id: Uuid::now_v7(),
-        chunks: Mutex::new(chunks),
+        chunks: Mutex::new(Vec::with_capacity(fed.expected)),
         drop_release: AtomicBool::new(false),
         no_check: AtomicBool::new(false),
         fallback_latch: AtomicBool::new(false),
@@ -462,16 +506,16 @@ async fn run(
         bytes_sent: AtomicU64::new(0),
         timings: Mutex::new(BTreeMap::new()),
         prep_threads: Arc::new(Semaphore::new(threads)),
-        prep_memory: Arc::new(Semaphore::new(prep_memory_kib as usize)),
-        prep_memory_kib,
+        big_input: (prep_memory.kib() as u64 * 1024 / 16).min(BIG_INPUT),
+        prep_memory,
         held: Arc::new(Semaphore::new((opts.held_memory / 1024) as usize)),
         held_kib: (opts.held_memory / 1024) as usize,
-        big_input: (opts.prepare_memory / 16).min(BIG_INPUT),
         small: Mutex::new(workers(threads, "symship-prepare")),
         big: Mutex::new(workers(2, "symship-prepare-large")),
         transfers: Limiter::new(opts.concurrency),
         built_late: Arc::new(Semaphore::new(((opts.held_memory / 1024) as usize).max(1024))),
-        waiting: Arc::new(Semaphore::new(opts.batch_size.max(ceiling))),
+        // a whole batch, plus the chunks of the one before that still wait for a slot
+        waiting: Arc::new(Semaphore::new(opts.batch_size.max() + ceiling)),
         warnings: Mutex::new(Vec::new()),
         memo_hits: AtomicU64::new(0),
         opts,
@@ -484,7 +528,7 @@ async fn run(
 
     let (tx_light, rx_light) = mpsc::channel::<Item>(CHECK_BATCH * 2);
     let (tx_needed, rx_needed) = mpsc::unbounded_channel::<Item>();
-    let light_task = tokio::spawn(light_stage(run.clone(), tx_light, threads));
+    let light_task = tokio::spawn(light_stage(run.clone(), fed.rx, tx_light, threads));
     let check_task = tokio::spawn(check_stage(run.clone(), rx_light, tx_needed));
     coordinate(run.clone(), rx_needed).await;
     light_task.await.expect("light stage does not panic");
@@ -504,8 +548,17 @@ async fn run(
             (p, PhaseTiming { busy: t.busy, span })
         })
         .collect();
+    // in the order of their positions (the order the caller found them in)
+    let mut chunks: Vec<(usize, ChunkReport)> = run
+        .positions
+        .into_inner()
+        .expect("lock")
+        .into_iter()
+        .zip(run.chunks.into_inner().expect("lock"))
+        .collect();
+    chunks.sort_by_key(|(position, _)| *position);
     UploadReport {
-        chunks: run.chunks.into_inner().expect("lock"),
+        chunks: chunks.into_iter().map(|(_, c)| c).collect(),
         bytes_sent: run.bytes_sent.into_inner(),
         requests: run.calls.into_inner().expect("lock"),
         timings,
@@ -518,89 +571,119 @@ async fn run(
     }
 }
 
-/// Reads and hashes every pair (in order, several at once), drops duplicate chunk ids.
-async fn light_stage(run: Arc<Run>, tx: mpsc::Sender<Item>, threads: usize) {
-    let mode = run.opts.mode;
-    let fallback = run.opts.release_id;
-    let memo = run.opts.memo.clone();
-    let mut results = futures::stream::iter(0..run.sets.len())
-        .map(|idx| {
-            let run = run.clone();
-            let memo = memo.clone();
-            async move {
-                let r = run
-                    .prepare(idx, move |p| {
-                        p.prepare(&Context {
-                            mode,
-                            release_id: fallback,
-                            build_small: true,
-                            memo: memo.as_deref().map(|m| m as &dyn HashCache),
-                        })
-                    })
-                    .await;
-                (idx, r)
-            }
-        })
-        .buffered(threads * 4);
+/// Reads and hashes every pair (in the order they arrive, several at once, results in that
+/// order), drops duplicate chunk ids.
+async fn light_stage(
+    run: Arc<Run>,
+    mut arrivals: mpsc::UnboundedReceiver<(usize, Arc<dyn SymbolSet>)>,
+    tx: mpsc::Sender<Item>,
+    threads: usize,
+) {
+    let limit = threads * 4;
+    let mut open = true;
+    let mut preparing = futures::stream::FuturesOrdered::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    while let Some((idx, r)) = results.next().await {
-        run.reporter.prepared(run.sets[idx].path());
-        let light = match r {
-            Ok(l) => l,
-            Err(PrepError::Skip { code, reason }) => {
-                run.set_status(idx, Status::Skipped { code, reason });
-                continue;
-            }
-            Err(PrepError::Empty { reason, digest }) => {
-                run.note_digest(idx, digest);
-                run.set_status(idx, Status::empty_map(reason));
-                continue;
-            }
-            Err(PrepError::TooLarge { bytes }) => {
-                run.note_bytes(idx, bytes);
-                run.set_status(idx, Status::TooLarge { bytes });
-                continue;
-            }
-            Err(PrepError::Failed { code, reason }) => {
-                run.fail(idx, &code, reason);
-                continue;
-            }
-        };
-        run.note_light(idx, &light);
-        if light.cached {
-            run.memo_hits.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some(&first) = seen.get(&light.reference) {
-            run.set_status(
-                idx,
-                Status::Duplicate {
-                    of: run.sets[first].path().to_path_buf(),
-                },
-            );
-            continue;
-        }
-        seen.insert(light.reference.clone(), idx);
-        let mut light = light;
-        let (container, hold) = match light.container.take() {
-            Some(c) => run.keep(Bytes::from(c)),
-            None => (None, None),
-        };
-        let item = Item {
-            idx,
-            light,
-            container,
-            hold,
-            restarts: 0,
-            waits: 0,
-        };
-        if tx.send(item).await.is_err() {
-            return;
+    loop {
+        tokio::select! {
+            biased;
+            a = arrivals.recv(), if open && preparing.len() < limit => match a {
+                Some((position, set)) => {
+                    let idx = run.admit(position, set);
+                    preparing.push_back(prepare_light(run.clone(), idx));
+                }
+                None => open = false,
+            },
+            done = preparing.next(), if !preparing.is_empty() => {
+                let (idx, r) = done.expect("not empty");
+                if let Some(item) = take_light(&run, &mut seen, idx, r) {
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            },
+            else => return,
         }
     }
 }
 
-/// Groups chunks by up to 1000 (or [`CHECK_BYTES`] of input) and asks the server which it lacks.
+async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepError>) {
+    let (mode, fallback, memo) = (run.opts.mode, run.opts.release_id, run.opts.memo.clone());
+    let r = run
+        .prepare(idx, move |p| {
+            p.prepare(&Context {
+                mode,
+                release_id: fallback,
+                build_small: true,
+                memo: memo.as_deref().map(|m| m as &dyn HashCache),
+            })
+        })
+        .await;
+    (idx, r)
+}
+
+/// Records a prepared set; the item to check, unless it was skipped, failed or a duplicate.
+fn take_light(
+    run: &Run,
+    seen: &mut HashMap<String, usize>,
+    idx: usize,
+    r: Result<Light, PrepError>,
+) -> Option<Item> {
+    run.reporter.prepared(run.set(idx).path());
+    let light = match r {
+        Ok(l) => l,
+        Err(PrepError::Skip { code, reason }) => {
+            run.set_status(idx, Status::Skipped { code, reason });
+            return None;
+        }
+        Err(PrepError::Empty { reason, digest }) => {
+            run.note_digest(idx, digest);
+            run.set_status(idx, Status::empty_map(reason));
+            return None;
+        }
+        Err(PrepError::TooLarge { bytes }) => {
+            run.note_bytes(idx, bytes);
+            run.set_status(idx, Status::TooLarge { bytes });
+            return None;
+        }
+        Err(PrepError::Failed { code, reason }) => {
+            run.fail(idx, &code, reason);
+            return None;
+        }
+    };
+    run.note_light(idx, &light);
+    if light.cached {
+        run.memo_hits.fetch_add(1, Ordering::Relaxed);
+    }
+    if let Some(&first) = seen.get(&light.reference) {
+        run.set_status(
+            idx,
+            Status::Duplicate {
+                of: run.set(first).path().to_path_buf(),
+            },
+        );
+        return None;
+    }
+    seen.insert(light.reference.clone(), idx);
+    let mut light = light;
+    let (container, hold) = match light.container.take() {
+        Some(c) => run.keep(Bytes::from(c)),
+        None => (None, None),
+    };
+    let item = Item {
+        idx,
+        light,
+        container,
+        hold,
+        restarts: 0,
+        waits: 0,
+    };
+    Some(item)
+}
+
+/// Groups chunks (50 growing to 1000, or [`CHECK_BYTES`] of input: [`crate::batch`]) and asks
+/// the server which it lacks.
 async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::UnboundedSender<Item>) {
+    let mut sizes = Schedule::checks(CHECK_BATCH, CHECK_BYTES);
     let mut group = Vec::with_capacity(CHECK_BATCH);
     let mut group_bytes = 0u64;
     loop {
@@ -610,9 +693,10 @@ async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::Unbo
             group_bytes += item.light.input_bytes;
             group.push(item);
         }
-        if group.len() >= CHECK_BATCH || group_bytes >= CHECK_BYTES || (closed && !group.is_empty()) {
+        if sizes.full(group.len(), group_bytes) || (closed && !group.is_empty()) {
             let items = std::mem::take(&mut group);
             group_bytes = 0;
+            sizes.advance();
             let needed = if run.client.is_none() || run.no_check.load(Ordering::Relaxed) {
                 items
             } else {
@@ -710,19 +794,22 @@ fn release_dropped(run: &Run, err: &ApiError) {
     }
 }
 
-/// Forms batches from the checked chunks and keeps a few in flight.
+/// Forms batches from the checked chunks (sized by [`crate::batch`]) and keeps a few in flight.
 async fn coordinate(run: Arc<Run>, mut rx: mpsc::UnboundedReceiver<Item>) {
-    let batch = run.opts.batch_size;
-    let max_in_flight = 2 + run.opts.concurrency.ceiling().div_ceil(batch);
+    let mut sizes = Schedule::starts(run.opts.batch_size);
+    let ceiling = run.opts.concurrency.ceiling();
     let mut pending: VecDeque<Item> = VecDeque::new();
+    let mut pending_bytes = 0u64;
     let mut in_flight: JoinSet<Vec<Item>> = JoinSet::new();
     let mut upstream_done = false;
     loop {
-        while in_flight.len() < max_in_flight
-            && (pending.len() >= batch || (upstream_done && !pending.is_empty()))
+        while in_flight.len() < 2 + ceiling.div_ceil(sizes.size())
+            && (sizes.full(pending.len(), pending_bytes) || (upstream_done && !pending.is_empty()))
         {
-            let n = batch.min(pending.len());
+            let n = sizes.take(pending.iter().map(|i| i.light.input_bytes));
             let items: Vec<Item> = pending.drain(..n).collect();
+            pending_bytes -= items.iter().map(|i| i.light.input_bytes).sum::<u64>();
+            sizes.advance();
             if run.client.is_none() {
                 in_flight.spawn(dry_batch(run.clone(), items));
             } else {
@@ -734,11 +821,15 @@ async fn coordinate(run: Arc<Run>, mut rx: mpsc::UnboundedReceiver<Item>) {
         }
         tokio::select! {
             item = rx.recv(), if !upstream_done => match item {
-                Some(i) => pending.push_back(i),
+                Some(i) => {
+                    pending_bytes += i.light.input_bytes;
+                    pending.push_back(i);
+                }
                 None => upstream_done = true,
             },
             done = in_flight.join_next(), if !in_flight.is_empty() => {
                 let again = done.expect("non-empty").expect("batches do not panic");
+                pending_bytes += again.iter().map(|i| i.light.input_bytes).sum::<u64>();
                 pending.extend(again);
             }
         }
@@ -759,7 +850,7 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option
                 // found out before the start, so no unfinished symbol set is left behind.
                 None if item.light.content_length.is_none()
                     && run.client.is_some()
-                    && run.sets[item.idx].input_len() >= run.big_input
+                    && run.set(item.idx).input_len() >= run.big_input
                     && !crate::container::could_exceed_limit(item.light.input_bytes) =>
                 {
                     Ok((None, None))
@@ -934,7 +1025,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                     // large, or dropped to stay within the memory budget: built now, within
                     // the budget of late builds (its input size bounds its container's)
                     let kib =
-                        (run.sets[item.idx].input_len() / 1024).clamp(1, run.built_late_kib() as u64) as u32;
+                        (run.set(item.idx).input_len() / 1024).clamp(1, run.built_late_kib() as u64) as u32;
                     _late = Some(
                         run.built_late
                             .clone()
@@ -955,7 +1046,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             let what = format!(
                 "upload of chunk {} ({})",
                 item.light.reference,
-                run.sets[item.idx].path().display()
+                run.set(item.idx).path().display()
             );
             let count = || {
                 run.count("transfer");

@@ -48,12 +48,43 @@ pub fn scan_mode(mode: ReleaseMode) -> symship_scan::ReleaseMode {
     }
 }
 
-/// Injects and returns the summary plus the results (for `process`, which uploads them).
+/// Where `process` hands each injected pair to its upload (see [`inject_scanned`]).
+pub struct Handoff<'a> {
+    /// The memory budget inject shares with the upload's preparation.
+    pub memory: std::sync::Arc<dyn symship_core::budget::MemoryGate>,
+    /// Called from inject's threads once a pair's files are written, with the pair's position
+    /// in the scan.
+    pub done: &'a (dyn Fn(usize, &PairResult) + Sync),
+}
+
+/// Passes each finished pair on, with its position, after `inner`.
+struct Handing<'a, R> {
+    inner: R,
+    positions: std::collections::HashMap<&'a std::path::Path, usize>,
+    done: &'a (dyn Fn(usize, &PairResult) + Sync),
+}
+
+impl<R: Reporter> Reporter for Handing<'_, R> {
+    fn pair_done(&self, r: &PairResult) {
+        self.inner.pair_done(r);
+        if let Some(&position) = self.positions.get(r.pair.source.as_path()) {
+            (self.done)(position, r);
+        }
+    }
+}
+
+/// Injects and returns the summary plus the results (for `process --dry-run`).
 pub fn inject_all(
     args: &InjectArgs,
     settings: &Settings,
     release_id: Option<String>,
 ) -> anyhow::Result<(Summary, Vec<PairResult>, Option<symship_fs::DirLock>)> {
+    let scan = scan(args, settings)?;
+    Ok(inject_scanned(args, settings, release_id, scan, None))
+}
+
+/// Finds the pairs (and takes the lock of the directories inject writes into).
+pub fn scan(args: &InjectArgs, settings: &Settings) -> anyhow::Result<files::Scan> {
     let global = &settings.global;
     let printer = &settings.printer;
     let scanning = printer.phase("scan", "pairs", None);
@@ -64,7 +95,7 @@ pub fn inject_all(
             no_wait: args.chunks.no_wait,
         }
     };
-    let files::Scan { pairs, skipped, lock } = files::scan(
+    let scan = files::scan(
         &args.chunks.files,
         args.chunks.public_path_prefix.as_deref(),
         writes,
@@ -72,24 +103,56 @@ pub fn inject_all(
     )?;
     scanning.finish(&format!(
         "{} pairs found, {} files skipped",
-        pairs.len(),
-        skipped.len()
+        scan.pairs.len(),
+        scan.skipped.len()
     ));
-    for s in &skipped {
+    for s in &scan.skipped {
         tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
     }
+    Ok(scan)
+}
+
+/// Injects the scanned pairs; returns the summary, the results and the lock. With a
+/// [`Handoff`], each pair goes to `done` as soon as its files are written, and inject takes its
+/// memory from the shared budget.
+pub fn inject_scanned(
+    args: &InjectArgs,
+    settings: &Settings,
+    release_id: Option<String>,
+    scan: files::Scan,
+    handoff: Option<Handoff<'_>>,
+) -> (Summary, Vec<PairResult>, Option<symship_fs::DirLock>) {
+    let global = &settings.global;
+    let files::Scan { pairs, skipped, lock } = scan;
     let opts = InjectOptions {
         mode: scan_mode(args.chunks.release_mode),
         release_id: release_id.clone(),
         dry_run: global.dry_run,
         threads: 0,
+        memory: handoff.as_ref().map(|h| h.memory.clone()),
     };
-    let injecting = printer.phase("inject", "pairs", Some(pairs.len() as u64));
+    let injecting = settings
+        .printer
+        .phase("inject", "pairs", Some(pairs.len() as u64));
     let progress = crate::printer::InjectProgress {
         inner: &LogReporter,
         phase: &injecting,
     };
-    let results = inject(&pairs, &opts, &progress);
+    let results = match &handoff {
+        Some(h) => {
+            let handing = Handing {
+                inner: progress,
+                positions: pairs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| (p.source.as_path(), i))
+                    .collect(),
+                done: h.done,
+            };
+            inject(&pairs, &opts, &handing)
+        }
+        None => inject(&pairs, &opts, &progress),
+    };
     injecting.finish(&format!("{} pairs", results.len()));
     let mut summary = Summary {
         schema_version: crate::report::SCHEMA_VERSION,
@@ -149,7 +212,7 @@ pub fn inject_all(
             }),
         }
     }
-    Ok((summary, results, lock))
+    (summary, results, lock)
 }
 
 pub fn run(args: &InjectArgs, settings: &Settings) -> anyhow::Result<Exit> {

@@ -96,7 +96,7 @@ fn send(
     let force = b.conflict.force || (b.sources.is_some() && !b.conflict.skip_on_conflict);
     let up = UploadOnlyArgs {
         delete_after: false,
-        batch_size: b.batch_size,
+        batch_size: Some(b.batch_size),
         concurrency: None,
         force,
         skip_on_conflict: b.conflict.skip_on_conflict,

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use symship_api::env::{self, Env as _, ProcessEnv};
 use symship_api::Client;
-use symship_scan::{MapLocation, Outcome, Pair};
+use symship_scan::{MapLocation, Outcome, Pair, PairResult};
 use symship_upload::SymbolSet;
 use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
 
 use crate::cli::{ProcessArgs, ReleaseMode, UploadArgs, UploadOnlyArgs};
-use crate::commands::inject::{inject_all, scan_mode};
+use crate::commands::inject::{inject_all, inject_scanned, scan_mode, Handoff};
 use crate::exit::{Exit, Run, RunEnd, UsageError};
 use crate::files;
 use crate::report::{ChunkEntry, FailedChunk, PhaseMillis, SkippedFile, Summary, UploadSummary};
@@ -74,7 +74,7 @@ pub(crate) fn options(
     skip_release_on_fail: bool,
     release_id: Option<&str>,
 ) -> anyhow::Result<UploadOptions> {
-    if up.batch_size == 0 {
+    if up.batch_size == Some(0) {
         return Err(UsageError("--batch-size must be at least 1".into()).into());
     }
     if up.concurrency == Some(0) {
@@ -101,7 +101,9 @@ pub(crate) fn options(
         prepare_memory: tuned.prepare_memory,
         held_memory: tuned.held_memory,
         mode: scan_mode(mode),
-        batch_size: up.batch_size,
+        batch_size: up
+            .batch_size
+            .map_or(symship_upload::BatchSize::Auto, symship_upload::BatchSize::Fixed),
         concurrency: up.concurrency.map_or_else(
             symship_upload::Concurrency::default,
             symship_upload::Concurrency::Fixed,
@@ -281,19 +283,46 @@ pub(crate) fn upload_sets(
     opts: &UploadOptions,
     summary: &mut Summary,
 ) -> anyhow::Result<RunEnd> {
+    let (feed, fed) = symship_upload::feed(sets.len());
+    for (position, set) in sets.into_iter().enumerate() {
+        feed.send(position, set);
+    }
+    drop(feed);
+    let report = upload_fed(s.settings, client, fed, opts)?;
+    Ok(conclude(s, client.is_some(), &report, roots, summary))
+}
+
+/// Uploads (or plans, with --dry-run) the symbol sets handed over through the feed, until every
+/// sender is dropped; saves the content-hash cache.
+fn upload_fed(
+    settings: &Settings,
+    client: Option<&Client>,
+    fed: symship_upload::Fed,
+    opts: &UploadOptions,
+) -> anyhow::Result<UploadReport> {
     let reporter = Arc::new(crate::printer::UploadProgress::new(
-        &s.settings.printer,
+        &settings.printer,
         LogReporter,
     ));
     let report = match client {
-        Some(c) => s
-            .settings
-            .block_on(symship_upload::upload(c, sets, opts, reporter))?,
-        None => s.settings.block_on(symship_upload::plan(sets, opts, reporter))?,
+        Some(c) => settings.block_on(symship_upload::upload_fed(c, fed, opts, reporter))?,
+        None => settings.block_on(symship_upload::plan_fed(fed, opts, reporter))?,
     };
     save_memo(opts);
-    let deleted = if s.up.delete_after && client.is_some() {
-        let (outcome, errors) = symship_upload::delete_after(&report, roots);
+    Ok(report)
+}
+
+/// Applies --delete-after (within `roots`, when something was `sent`), fills the summary;
+/// returns how the run ended (for the exit code).
+fn conclude(
+    s: &Shared<'_>,
+    sent: bool,
+    report: &UploadReport,
+    roots: &[PathBuf],
+    summary: &mut Summary,
+) -> RunEnd {
+    let deleted = if s.up.delete_after && sent {
+        let (outcome, errors) = symship_upload::delete_after(report, roots);
         for e in &errors {
             tracing::error!("{e}");
             // A reference that could not be removed or a map that could not be deleted stays in
@@ -316,7 +345,7 @@ pub(crate) fn upload_sets(
         }
         None
     };
-    fill(summary, &report, deleted.as_ref().map(|(d, _)| d));
+    fill(summary, report, deleted.as_ref().map(|(d, _)| d));
     if let (Some((outcome, _)), Some(up)) = (&deleted, summary.upload.as_mut()) {
         // Whatever --delete-after left in the build is named, so no deployed map stays silently.
         for (path, why) in &outcome.kept {
@@ -329,12 +358,12 @@ pub(crate) fn upload_sets(
         .iter()
         .filter(|c| !matches!(c.status, Status::Skipped { .. }))
         .count();
-    Ok(RunEnd {
+    RunEnd {
         failed: report.has_failures() || deleted.as_ref().is_some_and(|(_, ok)| !ok),
         processed: sendable,
         allow_empty: s.allow_empty,
         ..Default::default()
-    })
+    }
 }
 
 /// `symship sourcemap upload`.
@@ -439,9 +468,6 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
     // The release is resolved once and shared by inject and upload.
     let release_id =
         crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, settings)?;
-    // The lock is held through the upload, so that `--delete-after` writes under it too.
-    let (mut summary, results, _lock) = inject_all(inject, settings, release_id.clone())?;
-    summary.command = "sourcemap process".into();
     let mut opts = opts;
     if inject.chunks.release_mode == ReleaseMode::SymbolSet {
         opts.release_id = release_id
@@ -456,7 +482,9 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         up: &args.upload,
         allow_empty: inject.allow_empty,
     };
-    let mut end = if global.dry_run {
+    // The lock is held through the upload, so that `--delete-after` writes under it too.
+    let (mut summary, mut end, _lock) = if global.dry_run {
+        let (mut summary, results, lock) = inject_all(inject, settings, release_id.clone())?;
         // Nothing was written, so the files on disk are not injected: report from inject's results.
         let chunks: Vec<ChunkReport> = results
             .iter()
@@ -481,19 +509,44 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         let skipped = std::mem::take(&mut summary.skipped);
         fill(&mut summary, &report, None);
         summary.skipped = skipped;
-        RunEnd {
+        let end = RunEnd {
             processed: n,
             allow_empty: inject.allow_empty,
             ..Default::default()
-        }
+        };
+        (summary, end, lock)
     } else {
-        let pairs: Vec<Pair> = results
-            .into_iter()
-            .filter(|r| r.result.is_ok())
-            .map(|r| r.pair)
-            .collect();
-        upload_pairs(&shared, client, pairs, &opts, &mut summary)?
+        // Inject and upload at once: each pair goes to the upload as soon as inject has written
+        // it (and its map), and both take their memory from one budget.
+        let scanned = crate::commands::inject::scan(inject, settings)?;
+        let roots = roots(&scanned.pairs);
+        let budget = symship_upload::MemoryBudget::new(opts.prepare_memory);
+        opts.memory = Some(budget.clone());
+        let (feed, fed) = symship_upload::feed(scanned.pairs.len());
+        let (injected, report) = std::thread::scope(|scope| {
+            let injecting = scope.spawn(|| {
+                // dropped with this thread's closure: the upload then ends once it has sent
+                // what it was handed
+                let done = move |position: usize, r: &PairResult| {
+                    if r.result.is_ok() {
+                        feed.send(position, Arc::new(r.pair.clone()));
+                    }
+                };
+                let handoff = Handoff {
+                    memory: Arc::new(budget),
+                    done: &done,
+                };
+                inject_scanned(inject, settings, release_id.clone(), scanned, Some(handoff))
+            });
+            let report = upload_fed(settings, client, fed, &opts);
+            (injecting.join(), report)
+        });
+        let (mut summary, _, lock) = injected.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        let report = report?;
+        let end = conclude(&shared, true, &report, &roots, &mut summary);
+        (summary, end, lock)
     };
+    summary.command = "sourcemap process".into();
     // A chunk that could not be injected was not uploaded either: a failure, not "empty".
     end.failed |= !summary.not_written.is_empty();
     end.skipped = !summary.skipped.is_empty();

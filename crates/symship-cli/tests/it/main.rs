@@ -71,6 +71,7 @@ mod upload_conflicts;
 mod upload_faults;
 mod upload_fixtures;
 mod upload_memo;
+mod upload_pacing;
 mod upload_scale;
 
 // Writing into a user's build safely: kills at every write step, concurrent runs, the lock.

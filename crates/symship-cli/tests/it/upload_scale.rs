@@ -39,23 +39,24 @@ fn two_thousand_chunks_batch_and_keep_memory_flat() {
 
     let reqs = &server.requests()[before..];
     let counts = route_counts(reqs);
-    // 1,000 per check, --batch-size 50 per start and finish, one PUT per chunk
-    assert_eq!(counts.get("bulk_check_upload"), Some(&2), "{counts:?}");
-    assert_eq!(counts.get("bulk_start_upload"), Some(&40), "{counts:?}");
-    assert_eq!(counts.get("bulk_finish_upload"), Some(&40), "{counts:?}");
+    // checks and starts grow 50, 100, 200, 400, 800 (symship_upload::batch; 2,000 chunks of 24 KiB
+    // stay under its byte bounds), then the 450 left; one finish per start, one PUT per chunk
+    let sizes = |route: &str| -> Vec<usize> {
+        reqs.iter()
+            .filter(|r| r.route == route)
+            .map(|r| r.body.as_ref().unwrap()["symbol_sets"].as_array().unwrap().len())
+            .collect()
+    };
+    assert_eq!(
+        sizes("bulk_check_upload"),
+        [50, 100, 200, 400, 800, 450],
+        "{counts:?}"
+    );
+    let mut starts = sizes("bulk_start_upload");
+    starts.sort_unstable();
+    assert_eq!(starts, [50, 100, 200, 400, 450, 800], "{counts:?}");
+    assert_eq!(counts.get("bulk_finish_upload"), Some(&6), "{counts:?}");
     assert_eq!(counts.get("s3_put"), Some(&2000), "{counts:?}");
-    for r in reqs.iter().filter(|r| r.route == "bulk_start_upload") {
-        assert_eq!(
-            r.body.as_ref().unwrap()["symbol_sets"].as_array().unwrap().len(),
-            50
-        );
-    }
-    for r in reqs.iter().filter(|r| r.route == "bulk_check_upload") {
-        assert_eq!(
-            r.body.as_ref().unwrap()["symbol_sets"].as_array().unwrap().len(),
-            1000
-        );
-    }
     let finished = server
         .symbol_sets()
         .iter()
@@ -75,13 +76,13 @@ fn two_thousand_chunks_batch_and_keep_memory_flat() {
         "peak RSS grew {ratio:.2}x from 200 to 2,000 chunks ({peak_small} KiB -> {peak_large} KiB)"
     );
 
-    // the re-run of the large build: two checks, nothing else
+    // the re-run of the large build: the six checks, nothing else
     let before = server.requests().len();
     let (_, r) = process(&server, tmp.path(), &large);
     assert_eq!(r["skipped_already_present"], 2000);
     let counts = route_counts(&server.requests()[before..]);
     assert_eq!(counts.len(), 1, "{counts:?}");
-    assert_eq!(counts.get("bulk_check_upload"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("bulk_check_upload"), Some(&6), "{counts:?}");
 }
 
 /// On a build of large pairs a check goes out once the chunks waiting for it hold
