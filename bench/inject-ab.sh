@@ -5,6 +5,7 @@
 # the median with the lowest and highest of the per-run ratios B/A and B/posthog-cli.
 #
 # Usage: A=/path/symship-before B=/path/symship-after RUNS=5 CORPORA="vite-app mermaid+tfjs" bench/inject-ab.sh
+# AB_TMPDIR: where the fresh copies go (default /tmp; /dev/shm takes the disk's allocation cost out of the times)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${SYMSHIP_TOOLS:-$HOME/.cache/symship/tools}"
@@ -17,7 +18,7 @@ read -r -a corpora <<<"${CORPORA:-vite-app mermaid+tfjs}"
 for bin in "$A" "$B" "$posthog"; do [ -x "$bin" ] || { echo "inject-ab: $bin is not executable" >&2; exit 1; }; done
 
 one() { # <binary> <corpus> -> "wall rss_kb"
-  local bin="$1" c="$2" tmp; tmp="$(mktemp -d /tmp/symship-ab.XXXXXX)"
+  local bin="$1" c="$2" tmp; tmp="$(mktemp -d "${AB_TMPDIR:-/tmp}/symship-ab.XXXXXX")"
   local parts=(${c//+/ })
   for part in "${parts[@]}"; do
     [ -f "$corpus/$part/.complete" ] || { echo "inject-ab: corpus $part missing: run bench/make-corpus.sh" >&2; exit 1; }

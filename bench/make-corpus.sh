@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Builds the inject benchmark corpora into bench/corpus/ (git-ignored):
 #   bench/corpus/vite-app/    a generated Vite 7 + React app with $PAGES (default 2000) lazily imported pages and
-#                             manualChunks for react, lodash-es and three (bench/vite-app/ is the template)
+#                             manualChunks for react, lodash-es and three (bench/vite-app/ is the template);
+#                             with another PAGES, bench/corpus/vite-app-<PAGES>/ (e.g. PAGES=10000: 10k chunks)
 #   bench/corpus/mermaid/     npm pack mermaid@12.3.0, unpacked (its package/ directory)
 #   bench/corpus/tfjs/        npm pack @tensorflow/tfjs@4.22.0, unpacked
 #   bench/corpus/posthog-js/  npm pack posthog-js@1.449.2, unpacked
 # Downloads and the app build are cached under ${SYMSHIP_TOOLS:-$HOME/.cache/symship/tools}/bench, so a re-run
 # only copies. The corpus copies here are pristine: bench/inject.sh copies them again before each timed run.
-# Usage: bench/make-corpus.sh   (env: PAGES=2000)
+#   bench/corpus/generated-<N>/  with GENERATED=N: N synthetic small chunks and maps (bench/generate-chunks.mjs),
+#                             for builds larger than the Vite app builds in reasonable time (e.g. 50,000)
+# Usage: bench/make-corpus.sh   (env: PAGES=2000, GENERATED=<N>)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cache="${SYMSHIP_TOOLS:-$HOME/.cache/symship/tools}/bench"
 corpus="$here/corpus"
 pages="${PAGES:-2000}"
+app_name=vite-app
+[ "$pages" = 2000 ] || app_name="vite-app-$pages"
 log() { printf 'make-corpus: %s\n' "$*" >&2; }
 mkdir -p "$cache/npm" "$corpus"
 
@@ -54,14 +59,26 @@ if [ ! -f "$app/dist/.complete" ]; then
 else
   log "Vite app with $pages pages is cached at $app"
 fi
-if [ ! -f "$corpus/vite-app/.complete" ] || [ "$(cat "$corpus/vite-app/.complete")" != "$key" ]; then
-  rm -rf "$corpus/vite-app" "$corpus/vite-app.partial"
-  cp -r "$app/dist" "$corpus/vite-app.partial"
-  rm -f "$corpus/vite-app.partial/.complete"; echo "$key" > "$corpus/vite-app.partial/.complete"
-  mv "$corpus/vite-app.partial" "$corpus/vite-app"
+if [ ! -f "$corpus/$app_name/.complete" ] || [ "$(cat "$corpus/$app_name/.complete")" != "$key" ]; then
+  rm -rf "${corpus:?}/$app_name" "$corpus/$app_name.partial"
+  cp -r "$app/dist" "$corpus/$app_name.partial"
+  rm -f "$corpus/$app_name.partial/.complete"; echo "$key" > "$corpus/$app_name.partial/.complete"
+  mv "$corpus/$app_name.partial" "$corpus/$app_name"
 fi
 
-for d in vite-app mermaid tfjs posthog-js; do
+generated=()
+if [ -n "${GENERATED:-}" ]; then
+  g="generated-$GENERATED"; generated=("$g")
+  if [ ! -f "$corpus/$g/.complete" ]; then
+    log "generating $GENERATED chunks into corpus/$g"
+    rm -rf "${corpus:?}/$g" "$corpus/$g.partial"
+    node "$here/generate-chunks.mjs" "$GENERATED" "$corpus/$g.partial"
+    echo "$GENERATED" > "$corpus/$g.partial/.complete"
+    mv "$corpus/$g.partial" "$corpus/$g"
+  fi
+fi
+
+for d in "$app_name" mermaid tfjs posthog-js "${generated[@]}"; do
   js=$(find "$corpus/$d" -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) | wc -l)
   maps=$(find "$corpus/$d" -type f -name '*.map' | wc -l)
   log "corpus/$d: $js JS files, $maps maps, $(du -sh "$corpus/$d" | cut -f1)"
