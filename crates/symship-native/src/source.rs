@@ -3,9 +3,10 @@
 //! zip so PostHog can show the code around a frame.
 //!
 //! 1. Paths: the compile units' main files (`DW_AT_comp_dir` joined with `DW_AT_name`) give the
-//!    project prefix, their longest common directory; every file of every line table (its
-//!    directory joined with its name) under that prefix is kept (all of them if there is no
-//!    prefix).
+//!    project prefix, their longest common directory; every file of every line table (the unit's
+//!    directory, the file's directory and its name joined) that is absolute and under that prefix
+//!    is kept (all absolute ones if there is no prefix). Builds that record relative paths
+//!    (`-fdebug-prefix-map=...=.`) give none, as posthog-cli 0.19.0 finds none in them.
 //! 2. Filters: toolchain and SDK paths are dropped ([`dropped`]); `symbol-sets upload` also drops
 //!    dependency caches ([`SourceOptions::drop_dependencies`]); `--source-root` keeps only paths
 //!    whose canonical form is under it.
@@ -104,7 +105,7 @@ fn dwarf_err(slice: &Slice, e: impl std::fmt::Display) -> SourceError {
     }
 }
 
-/// The source paths of the slice's DWARF (step 1 above), before the filters, sorted.
+/// The absolute source paths of the slice's DWARF (step 1 above), before the filters, sorted.
 pub fn dwarf_paths(slice: &Slice) -> Result<Vec<String>, SourceError> {
     let file = File::open(&slice.path).map_err(|source| SourceError::Read {
         path: slice.path.clone(),
@@ -157,7 +158,12 @@ pub fn dwarf_paths(slice: &Slice) -> Result<Vec<String>, SourceError> {
                 ),
                 None => None,
             };
-            files.insert(join(dir.as_deref(), &name));
+            // a relative directory is under the compile unit's directory (symbolic's absolute
+            // path of a line-table file)
+            let path = join(comp_dir.as_deref(), &join(dir.as_deref(), &name));
+            if path.starts_with('/') {
+                files.insert(path);
+            }
         }
     }
     let prefix = common_dir(&mains);

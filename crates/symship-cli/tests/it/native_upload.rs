@@ -491,3 +491,105 @@ fn include_source_sends_the_zip_posthog_cli_sends() {
         assert!(e.contains_key("__source/lib/util.c") && e.contains_key("__source/src/util.c"));
     }
 }
+
+/// A thin arm64 Mach-O of `fixtures/native/src` (`thin.c`, `util.c`) built by clang 14 and
+/// ld64.lld 14 with absolute paths, and its dSYM by dsymutil 14 (whose line tables name
+/// directories relative to the compile unit's), in `tmp/proj/build/app.dSYM`.
+fn dsym_project(tmp: &Path) -> PathBuf {
+    let proj = tmp.canonicalize().unwrap().join("proj");
+    for d in ["src", "obj", "build"] {
+        std::fs::create_dir_all(proj.join(d)).unwrap();
+    }
+    for f in ["thin.c", "util.c", "util.h"] {
+        std::fs::copy(native("src").join(f), proj.join("src").join(f)).unwrap();
+    }
+    let abs = |r: &str| proj.join(r).display().to_string();
+    let tool = |name: &str, args: &[&str]| {
+        let out = Command::new(name)
+            .args(args)
+            .current_dir(&proj)
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("{name}: {e} (fixtures/native/tools.sh installs clang-14, lld-14, llvm-14)")
+            });
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for f in ["thin", "util"] {
+        let (c, o) = (abs(&format!("src/{f}.c")), abs(&format!("obj/{f}.o")));
+        tool(
+            "clang-14",
+            &[
+                "-g",
+                "-O0",
+                "-I",
+                &abs("src"),
+                "-target",
+                "arm64-apple-macos11",
+                "-c",
+                &c,
+                "-o",
+                &o,
+            ],
+        );
+    }
+    tool(
+        "ld64.lld-14",
+        &[
+            "-arch",
+            "arm64",
+            "-platform_version",
+            "macos",
+            "11.0",
+            "11.0",
+            "-e",
+            "_main",
+            "-o",
+            &abs("obj/app"),
+            &abs("obj/thin.o"),
+            &abs("obj/util.o"),
+        ],
+    );
+    tool("dsymutil-14", &[&abs("obj/app"), "-o", &abs("build/app.dSYM")]);
+    proj
+}
+
+#[test]
+fn dsym_include_source_sends_the_zip_posthog_cli_sends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = dsym_project(tmp.path());
+    // posthog-cli 0.19.0 runs Apple's dwarfdump and lipo: LLVM's play them here
+    let apple = tmp.path().join("apple-tools");
+    std::fs::create_dir_all(&apple).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/llvm-dwarfdump-14", apple.join("dwarfdump")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/llvm-lipo-14", apple.join("lipo")).unwrap();
+    let theirs = server();
+    let out = on_program(&symship_for(&theirs, &proj), posthog_cli())
+        .env("PATH", format!("{}:/usr/bin:/bin", apple.display()))
+        .args(["dsym", "upload", "-d", "build", "--include-source"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours = server();
+    let (code, summary, stderr) =
+        run_json(symship_for(&ours, &proj).args(["dsym", "upload", "-d", "build", "--include-source"]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let (theirs, ours) = (stored(&theirs), stored(&ours));
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    for (r, (_, e)) in &ours {
+        assert_eq!(
+            e.keys().collect::<Vec<_>>(),
+            theirs[r].1.keys().collect::<Vec<_>>(),
+            "{r}: zip entry names"
+        );
+        assert!(e == &theirs[r].1, "{r}: zip entries differ from posthog-cli's");
+        assert!(
+            e.contains_key("__source/thin.c") && e.contains_key("__source/util.c"),
+            "{:?}",
+            e.keys()
+        );
+    }
+}
