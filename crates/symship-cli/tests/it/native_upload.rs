@@ -233,6 +233,35 @@ fn posthog_ios_upload_symbols_argv_runs_unchanged() {
         (releases[0].project.as_str(), releases[0].version.as_str()),
         ("com.example.app", "2.1+7")
     );
+    // the script runs it as posthog-cli: the same argv under that name, a set already there
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
+    let as_posthog_cli = || on_program(&symship_for(&server, tmp.path()), bin.join("posthog-cli"));
+    let version = as_posthog_cli().arg("--version").output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&version.stdout).starts_with("posthog-cli 0.19.0"),
+        "upload-symbols.sh requires posthog-cli >= 0.15.1: {version:?}"
+    );
+    let out = as_posthog_cli()
+        .args(["dsym", "upload", "--directory"])
+        .arg(&build)
+        .args(["--main-dsym", "hello-fat.dSYM", "--info-plist"])
+        .arg(&plist)
+        .args([
+            "--release-name",
+            "com.example.app",
+            "--release-version",
+            "2.1",
+            "--build",
+            "7",
+            "--include-source",
+            "--skip-on-conflict",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stored(&server), got, "nothing changed on the server");
     // the deprecated flag is accepted, with a warning, and changes nothing
     let r = run(symship_for(&server, tmp.path())
         .args(["dsym", "upload", "--no-release-bind", "-d"])
