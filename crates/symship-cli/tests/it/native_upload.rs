@@ -346,6 +346,18 @@ fn nothing_to_upload_exits_as_for_javascript() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // and symbol-sets upload with nothing to send is posthog-cli's error, exit 1
+    let out = on_program(&symship_for(&server, tmp.path()), bin.join("posthog-cli"))
+        .args(["symbol-sets", "upload", "-d"])
+        .arg(&build)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("No ELF or Mach-O files with debug info or dSYM bundles found in"),
+        "{err}"
+    );
 }
 
 #[test]
