@@ -98,7 +98,25 @@ impl NativeSet {
         }
     }
 
+    /// Zips the slice (and its sources), refused as `changed_during_upload` if its file was
+    /// written to, replaced or resized while it was read ([`Stamp`] before and after), or no
+    /// longer has the length it had when inspected: a torn read is never uploaded.
     fn zip(&self) -> Result<Zipped, SetError> {
+        let path = &self.slice.path;
+        let before = Stamp::of(path).map_err(|e| SetError::unreadable(path, &e))?;
+        // offset 0: the object is the whole file (a fat slice starts after the fat header)
+        let whole_file = self.slice.offset == 0;
+        if before.len < self.slice.offset + self.slice.len || whole_file && before.len != self.slice.len {
+            return Err(SetError::changed(path));
+        }
+        let z = self.zip_unchecked()?;
+        match Stamp::of(path) {
+            Ok(after) if after == before => Ok(z),
+            _ => Err(SetError::changed(path)),
+        }
+    }
+
+    fn zip_unchecked(&self) -> Result<Zipped, SetError> {
         let extra = match &self.sources {
             None => Vec::new(),
             Some(opts) => {
@@ -116,6 +134,33 @@ impl NativeSet {
 
     fn container_err(&self, e: io::Error) -> SetError {
         SetError::container(&self.slice.path, &e)
+    }
+}
+
+/// What changes when a file is written to, replaced or resized: its length, modification time
+/// and (Unix) device, inode and status-change time, which a writer cannot set back.
+#[derive(Debug, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    node: (u64, u64, i64, i64),
+}
+
+impl Stamp {
+    fn of(path: &Path) -> io::Result<Stamp> {
+        let m = std::fs::metadata(path)?;
+        #[cfg(unix)]
+        let node = {
+            use std::os::unix::fs::MetadataExt as _;
+            (m.dev(), m.ino(), m.ctime(), m.ctime_nsec())
+        };
+        Ok(Stamp {
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            node,
+        })
     }
 }
 
@@ -395,6 +440,81 @@ mod tests {
             matches!(&e, SetError::Failed { code, .. } if code == "changed_during_upload"),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn a_file_written_to_while_it_is_read_is_changed_during_upload() {
+        // The ELF fixture with 24 MiB of pseudo-random bytes after its own (trailing bytes keep it
+        // a valid ELF): reading and deflating it lasts long enough for the writer below, which
+        // changes one byte every millisecond, to write while it is read.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hello-big");
+        let mut bytes = std::fs::read(fixture("elf/hello")).unwrap();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..(24 << 20) / 8 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let s = crate::inspect(&path)
+            .into_iter()
+            .find_map(|f| match f {
+                crate::Finding::Slice(s) => Some(s),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(s.len, bytes.len() as u64);
+        let set = NativeSet::new(s);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let at = bytes.len() as u64 - 4096;
+        let r = std::thread::scope(|sc| {
+            sc.spawn(|| {
+                use std::io::{Seek, SeekFrom};
+                let mut f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                let mut i = 0u8;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    f.seek(SeekFrom::Start(at)).unwrap();
+                    f.write_all(&[i]).unwrap();
+                    i = i.wrapping_add(1);
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+            });
+            // let the writer start first
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let r = set.prepare(&cx(false));
+            stop.store(true, std::sync::atomic::Ordering::SeqCst);
+            r
+        });
+        match r {
+            Err(SetError::Failed { code, reason }) => {
+                assert_eq!(code, "changed_during_upload");
+                assert!(reason.contains("hello-big"), "{reason}");
+            }
+            other => panic!("a torn read was not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_that_grew_since_it_was_inspected_is_changed_during_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hello");
+        std::fs::copy(fixture("elf/hello"), &path).unwrap();
+        let s = crate::inspect(&path)
+            .into_iter()
+            .find_map(|f| match f {
+                crate::Finding::Slice(s) => Some(s),
+                _ => None,
+            })
+            .unwrap();
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"more").unwrap();
+        drop(f);
+        match NativeSet::new(s).prepare(&cx(true)) {
+            Err(SetError::Failed { code, .. }) => assert_eq!(code, "changed_during_upload"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
