@@ -139,6 +139,16 @@ codes! {
     /// Another chunk of the run has the same chunk id; only the first is sent.
     Duplicate = "duplicate", Skip, "chunk id shared with another chunk",
         "nothing to do for a copy of one chunk; otherwise inject a clean build so each chunk gets its own id";
+    // --- Hermes maps and ProGuard mappings the upload passed over ---
+    /// `hermes upload`: a file under `--directory` that is not a JSON object (the bundle, the bytecode).
+    NotAMap = "not_a_map", Skip, "not a sourcemap",
+        "nothing to do: hermes upload reads every file under --directory and sends only the composed maps";
+    /// `hermes upload`: a map without `chunk_id`, `chunkId` or `debugId`.
+    NoChunkId = "no_chunk_id", Skip, "no chunk id",
+        "run `symship hermes clone` after the build composed the map, or set up posthog-react-native's Metro serializer (or Expo config) so the packager map carries one";
+    /// `proguard upload`: a file the ProGuard mapping parser does not read as a mapping.
+    InvalidMapping = "invalid_mapping", Skip, "not a ProGuard mapping",
+        "pass the mapping R8 or ProGuard wrote, e.g. app/build/outputs/mapping/release/mapping.txt";
     // --- failures of the run ---
     /// Inject had to write a chunk or its map and could not.
     WriteFailed = "write_failed", Failure, "could not be written",
@@ -152,6 +162,10 @@ codes! {
     /// `--delete-after` could not delete an uploaded map.
     DeleteFailed = "delete_failed", Failure, "map not deleted",
         "check the directory's permissions and run again; until then the map stays in the build";
+    /// `hermes upload`: a map with a chunk id but no `x_hermes_function_offsets` (usually Metro's
+    /// packager map beside the composed one); posthog-cli 0.19.0 fails the whole run there.
+    NotHermesMap = "not_hermes_map", Failure, "not a composed Hermes map",
+        "pass --directory the folder of the composed map only, or run `symship hermes clone` to copy the chunk id into the composed map";
     /// The symbol set could not be compressed.
     ContainerFailed = "container_failed", Failure, "symbol set not built",
         "run again; if it persists, report it with the file";

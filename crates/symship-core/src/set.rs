@@ -48,6 +48,7 @@ use uuid::Uuid;
 
 use crate::kind::Kind;
 use crate::release_mode::ReleaseMode;
+use crate::Code;
 
 /// Where a web chunk's map is (reports and `--delete-after` name it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,6 +57,27 @@ pub enum MapLocation {
     File(PathBuf),
     /// A base64 `data:` URL in the chunk's own `sourceMappingURL` comment.
     Inline,
+}
+
+/// What `--delete-after` may do to a set's files on this machine once the server verifiably holds
+/// it (spec §5.5). Web chunks clean up (their maps must not be deployed with the site); the other
+/// kinds keep everything, the default: posthog-cli 0.19.0 has no `--delete-after` for Hermes maps,
+/// ProGuard mappings or native debug files, and a build keeps them for its own crash tools.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Cleanup {
+    /// Remove the last `sourceMappingURL` comment from [`SymbolSet::path`], only if that file is
+    /// unchanged since it was read for the upload.
+    pub strip_reference: bool,
+    /// Files to delete, each once every set of the run that names it is verified on the server
+    /// and had its own file left as it was read (a map several chunks share goes when all landed).
+    pub delete: Vec<PathBuf>,
+}
+
+impl Cleanup {
+    /// Nothing to do.
+    pub fn is_none(&self) -> bool {
+        !self.strip_reference && self.delete.is_empty()
+    }
 }
 
 /// A symbol set found on disk, not read yet. Implementations are cheap to hold (paths and sizes):
@@ -68,6 +90,11 @@ pub trait SymbolSet: Send + Sync + std::fmt::Debug + 'static {
     /// Its separate map, where the kind has one (web chunks); `None` for one-file kinds.
     fn map(&self) -> Option<&MapLocation> {
         None
+    }
+    /// What `--delete-after` may do to its files once the server holds it ([`Cleanup`]; nothing,
+    /// unless the kind says so).
+    fn cleanup(&self) -> Cleanup {
+        Cleanup::default()
     }
     /// Bytes it reads to prepare (sizes the pipeline's memory gate; an estimate is fine).
     fn input_len(&self) -> u64;
@@ -165,11 +192,11 @@ impl Prepared {
 pub enum SetError {
     /// Not uploadable as it is (no chunk id, unreadable, not a valid mapping); the reason says
     /// what to do. The run goes on.
-    Skip { code: String, reason: String },
+    Skip { code: Code, reason: String },
     /// The container is over [`crate::container::MAX_SET_BYTES`].
     TooLarge { bytes: u64 },
     /// Could be sent before, cannot now (changed during the run, the container failed): a failure.
-    Failed { code: String, reason: String },
+    Failed { code: Code, reason: String },
     /// Holds nothing (a map without mappings, sources or names): not sent, but found, so
     /// `--delete-after` removes it. `digest` is [`SymbolSet::path`]'s as read.
     Empty { reason: String, digest: [u8; 32] },
@@ -179,7 +206,7 @@ impl SetError {
     /// The file could not be read.
     pub fn unreadable(path: &Path, e: &std::io::Error) -> SetError {
         SetError::Skip {
-            code: "unreadable".into(),
+            code: Code::Unreadable,
             reason: format!("{} cannot be read: {e}", path.display()),
         }
     }
@@ -187,7 +214,7 @@ impl SetError {
     /// Compressing failed.
     pub fn container(path: &Path, e: &std::io::Error) -> SetError {
         SetError::Failed {
-            code: "container_failed".into(),
+            code: Code::ContainerFailed,
             reason: format!("could not compress the symbol set of {}: {e}", path.display()),
         }
     }
@@ -195,7 +222,7 @@ impl SetError {
     /// The input changed between its preparation and its transfer.
     pub fn changed(path: &Path) -> SetError {
         SetError::Failed {
-            code: "changed_during_upload".into(),
+            code: Code::ChangedDuringUpload,
             reason: format!(
                 "{} changed while it was being uploaded; run the upload again once the build is done",
                 path.display()
@@ -259,7 +286,13 @@ mod tests {
         assert_eq!(p.unchanged(path, digest(b"a -> b:\n"), p.check), Ok(()));
         let err = p.unchanged(path, digest(b"a -> c:\n"), p.check).unwrap_err();
         assert!(
-            matches!(&err, SetError::Failed { code, .. } if code == "changed_during_upload"),
+            matches!(
+                &err,
+                SetError::Failed {
+                    code: Code::ChangedDuringUpload,
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }

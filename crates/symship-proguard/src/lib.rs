@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use symship_core::container;
 use symship_core::kind::Kind;
 use symship_core::set::{digest, Context, Prepared, SetError, SymbolSet};
+use symship_core::Code;
 
 /// Why a file is not a usable mapping.
 #[derive(Debug, thiserror::Error)]
@@ -27,12 +28,12 @@ pub enum ProguardError {
 }
 
 impl ProguardError {
-    /// A short stable code for machine-readable output.
-    pub fn code(&self) -> &'static str {
+    /// Its code in symship's registry (title and hint there).
+    pub fn code(&self) -> Code {
         match self {
-            ProguardError::Unreadable { .. } => "unreadable",
-            ProguardError::NotUtf8 { .. } => "not_utf8",
-            ProguardError::Invalid { .. } => "invalid_mapping",
+            ProguardError::Unreadable { .. } => Code::Unreadable,
+            ProguardError::NotUtf8 { .. } => Code::NotUtf8,
+            ProguardError::Invalid { .. } => Code::InvalidMapping,
         }
     }
 }
@@ -108,7 +109,7 @@ pub struct Mapping {
 
 fn skip(e: ProguardError) -> SetError {
     SetError::Skip {
-        code: e.code().into(),
+        code: e.code(),
         reason: e.to_string(),
     }
 }

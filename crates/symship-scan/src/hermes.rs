@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use symship_core::container;
 use symship_core::kind::Kind;
 use symship_core::set::{digest, Context, Prepared, SetError, SymbolSet};
+use symship_core::Code;
 use uuid::Uuid;
 
 use crate::ReleaseMode;
@@ -235,11 +236,8 @@ pub struct HermesMap {
     pub path: PathBuf,
 }
 
-fn skip(code: &str, reason: String) -> SetError {
-    SetError::Skip {
-        code: code.into(),
-        reason,
-    }
+fn skip(code: Code, reason: String) -> SetError {
+    SetError::Skip { code, reason }
 }
 
 impl HermesMap {
@@ -253,15 +251,15 @@ impl HermesMap {
         let shown = self.path.display();
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             return Err(skip(
-                "not_a_map",
+                Code::NotAMap,
                 format!("{shown} is not a sourcemap (not a JSON object)"),
             ));
         }
         let mut map = MapContent::parse(bytes)
-            .map_err(|reason| skip("not_a_map", format!("{shown} is not a sourcemap: {reason}")))?;
+            .map_err(|reason| skip(Code::NotAMap, format!("{shown} is not a sourcemap: {reason}")))?;
         let Some(id) = map.upload_id().map(str::to_owned) else {
             return Err(skip(
-                "no_chunk_id",
+                Code::NoChunkId,
                 format!("{shown} has no chunk id (no chunk_id, chunkId or debugId): run `symship hermes clone` on it after the build composed it"),
             ));
         };
@@ -275,7 +273,7 @@ impl HermesMap {
         }
         if !map.is_hermes() {
             return Err(SetError::Failed {
-                code: "not_hermes_map".into(),
+                code: Code::NotHermesMap,
                 reason: format!(
                     "{shown} has chunk id {id} but no {FUNCTION_OFFSETS}: it is not the composed Hermes map (a packager map from Metro?); \
                      pass --directory the folder of the composed map only, or run `symship hermes clone` to copy the id into the composed map"
@@ -294,7 +292,7 @@ impl HermesMap {
             None => None,
             Some(r) => Some(Uuid::parse_str(r).map_err(|_| {
                 skip(
-                    "invalid_release_id",
+                    Code::InvalidReleaseId,
                     format!("{shown} has release_id {r:?}, which is not a UUID; clone it again (`symship hermes clone --release-mode symbol-set`)"),
                 )
             })?),
@@ -470,7 +468,7 @@ mod tests {
         // The packager map has a chunkId but no function offsets: a failure, named.
         match skipped(packager) {
             SetError::Failed { code, reason } => {
-                assert_eq!(code, "not_hermes_map");
+                assert_eq!(code, Code::NotHermesMap);
                 assert!(reason.contains("x_hermes_function_offsets"), "{reason}");
             }
             e => panic!("{e:?}"),
@@ -478,13 +476,25 @@ mod tests {
         // The plain composed map (no clone): no chunk id.
         let plain = dir.path().join("plain.map");
         std::fs::copy(fixtures().join("plain/index.android.bundle.map"), &plain).unwrap();
-        assert!(matches!(skipped(plain), SetError::Skip { code, .. } if code == "no_chunk_id"));
+        assert!(matches!(
+            skipped(plain),
+            SetError::Skip {
+                code: Code::NoChunkId,
+                ..
+            }
+        ));
         // The bytecode and the bundle are not maps.
         for f in ["posthog/index.android.bundle.hbc", "posthog/index.android.bundle"] {
             let p = dir.path().join(f.replace('/', "-"));
             std::fs::copy(fixtures().join(f), &p).unwrap();
             assert!(
-                matches!(skipped(p), SetError::Skip { code, .. } if code == "not_a_map"),
+                matches!(
+                    skipped(p),
+                    SetError::Skip {
+                        code: Code::NotAMap,
+                        ..
+                    }
+                ),
                 "{f}"
             );
         }

@@ -6,7 +6,10 @@ use std::path::Path;
 
 use symship_core::container::{self, MAX_SET_BYTES};
 use symship_core::kind::Kind;
-use symship_core::set::{digest, CacheKey, Cached, Context, MapLocation, Prepared, SetError, SymbolSet};
+use symship_core::set::{
+    digest, CacheKey, Cached, Cleanup, Context, MapLocation, Prepared, SetError, SymbolSet,
+};
+use symship_core::Code;
 use uuid::Uuid;
 
 use crate::hash::{payload, payload_of, read_pair, sha512_hex, Payload};
@@ -17,7 +20,7 @@ const SMALL_PAIR: usize = 256 * 1024;
 
 fn skip(pair: &Pair, e: SkipReason) -> SetError {
     SetError::Skip {
-        code: e.code().to_string(),
+        code: e.code(),
         reason: format!("{} {e}", pair.source.display()),
     }
 }
@@ -46,7 +49,7 @@ fn release(
     match map_release {
         None => Ok(fallback),
         Some(r) => Uuid::parse_str(r).map(Some).map_err(|_| SetError::Skip {
-            code: "invalid_release_id".into(),
+            code: Code::InvalidReleaseId,
             reason: format!(
                 "the map of {} has release_id {r:?}, which is not a UUID; inject again (`symship sourcemap inject --release-mode symbol-set`)",
                 pair.source.display()
@@ -66,6 +69,17 @@ impl SymbolSet for Pair {
 
     fn map(&self) -> Option<&MapLocation> {
         Some(&self.map)
+    }
+
+    /// The chunk's `sourceMappingURL` comment goes (an inline map with it), and its map file.
+    fn cleanup(&self) -> Cleanup {
+        Cleanup {
+            strip_reference: true,
+            delete: match &self.map {
+                MapLocation::File(m) => vec![m.clone()],
+                MapLocation::Inline => Vec::new(),
+            },
+        }
     }
 
     fn input_len(&self) -> u64 {
@@ -114,7 +128,7 @@ impl SymbolSet for Pair {
         let prepared = match mode {
             ReleaseMode::Event => {
                 let content_hash = p.content_hash.clone().ok_or_else(|| SetError::Failed {
-                    code: "no_content_hash".into(),
+                    code: Code::NoContentHash,
                     reason: format!("no event-mode content hash for {}", pair.source.display()),
                 })?;
                 // A small pair is compressed now (cheap) rather than read again for its

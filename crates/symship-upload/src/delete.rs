@@ -1,7 +1,9 @@
-//! `--delete-after` (spec §5.5): once a run is over, remove the `sourceMappingURL` line from each
-//! chunk the server verifiably holds, but only if the file is unchanged since it was read for
-//! the upload, and delete a map only when every chunk of this run that references it was
-//! verified. A map that holds nothing (skipped as `empty_map`: Turbopack's index maps without
+//! `--delete-after` (spec §5.5): once a run is over, clean up the files of each symbol set the
+//! server verifiably holds, as its kind says ([`symship_core::set::SymbolSet::cleanup`], carried
+//! in [`crate::ChunkReport::cleanup`]; sets of kinds that keep their files are not looked at).
+//! For web chunks: remove the `sourceMappingURL` line from the chunk, but only if the file is
+//! unchanged since it was read for the upload, and delete a map only when every chunk of this run
+//! that references it was verified. A map that holds nothing (skipped as `empty_map`: Turbopack's index maps without
 //! sections, Nuxt's empty maps) goes too, with its chunk's reference, as posthog-cli does: there is
 //! nothing to upload, and it must not be deployed. With no failures at all, CSS maps under the roots
 //! are cleaned up as well.
@@ -9,17 +11,15 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
-use symship_core::set::MapLocation;
-
 use crate::report::UploadReport;
+use sha2::{Digest, Sha256};
 
 /// What `delete_after` did and did not do.
 #[derive(Debug, Default, Clone)]
 pub struct DeleteOutcome {
     /// Chunks whose `sourceMappingURL` line was removed.
     pub stripped: Vec<PathBuf>,
-    /// Maps deleted (JS and CSS).
+    /// Files deleted (maps of chunks, and CSS maps).
     pub deleted: Vec<PathBuf>,
     /// Files left alone, and why.
     pub kept: Vec<(PathBuf, String)>,
@@ -103,9 +103,9 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome, Vec<DeleteError>) {
     let mut out = DeleteOutcome::default();
     let mut errors = Vec::new();
-    // map path -> every referencing chunk is verified and unchanged
-    let mut maps: BTreeMap<PathBuf, bool> = BTreeMap::new();
-    for c in &report.chunks {
+    // file to delete -> every set naming it is verified and unchanged
+    let mut files: BTreeMap<PathBuf, bool> = BTreeMap::new();
+    for c in report.chunks.iter().filter(|c| !c.cleanup.is_none()) {
         let mut ok = report.is_verified(c) || c.status.is_empty_map() || is_verified_copy(report, c);
         if !ok {
             out.kept.push((
@@ -120,7 +120,7 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
                     }
                 ),
             ));
-        } else {
+        } else if c.cleanup.strip_reference {
             match strip_one(&c.source, c.source_digest) {
                 Ok(Some(true)) => out.stripped.push(c.source.clone()),
                 Ok(Some(false)) => {}
@@ -137,24 +137,26 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
                 }
             }
         }
-        if let Some(MapLocation::File(m)) = &c.map {
-            let e = maps.entry(m.clone()).or_insert(true);
-            *e &= ok;
+        for file in &c.cleanup.delete {
+            *files.entry(file.clone()).or_insert(true) &= ok;
         }
     }
-    for (map, ok) in maps {
+    for (file, ok) in files {
         if !ok {
-            out.kept
-                .push((map, "a chunk referencing it was not verified uploaded".into()));
+            // (a kind that deletes its own file has it named once, with the set's reason)
+            if !out.kept.iter().any(|(k, _)| *k == file) {
+                out.kept
+                    .push((file, "a chunk referencing it was not verified uploaded".into()));
+            }
             continue;
         }
-        match symship_fs::remove(&map) {
-            Ok(true) => out.deleted.push(map),
+        match symship_fs::remove(&file) {
+            Ok(true) => out.deleted.push(file),
             // Already gone (a run killed after deleting it): nothing deleted by this run.
             Ok(false) => {}
             Err(source) => errors.push(DeleteError::Io {
                 action: "delete",
-                path: map,
+                path: file,
                 source,
             }),
         }
@@ -254,6 +256,7 @@ fn css_cleanup(roots: &[PathBuf], out: &mut DeleteOutcome, errors: &mut Vec<Dele
 )]
 mod tests {
     use super::*;
+    use symship_core::set::{Cleanup, MapLocation, SymbolSet};
 
     #[test]
     fn strips_only_the_reference_line() {
@@ -287,16 +290,113 @@ mod tests {
         if changed_after_read {
             std::fs::write(&src, format!("{text}\n// rebuilt")).unwrap();
         }
-        crate::ChunkReport {
+        let pair = symship_scan::Pair {
             source: src,
-            kind: symship_core::kind::Kind::SourceAndMap,
-            map: Some(MapLocation::File(dir.join(map))),
-            chunk_id: Some(name.into()),
+            root: dir.to_owned(),
+            map: MapLocation::File(dir.join(map)),
+        };
+        report_of(&pair, name, digest, status)
+    }
+
+    /// The report the pipeline makes of `set`.
+    fn report_of(
+        set: &dyn SymbolSet,
+        id: &str,
+        digest: [u8; 32],
+        status: crate::Status,
+    ) -> crate::ChunkReport {
+        crate::ChunkReport {
+            source: set.path().to_owned(),
+            kind: set.kind(),
+            map: set.map().cloned(),
+            cleanup: set.cleanup(),
+            chunk_id: Some(id.into()),
             content_hash: None,
             bytes: None,
             source_digest: Some(digest),
             status,
         }
+    }
+
+    /// A kind that deletes its own file once uploaded (no kind of symship does; the rule is the
+    /// kind's, not the pipeline's).
+    #[derive(Debug)]
+    struct SelfDeleting(PathBuf);
+
+    impl SymbolSet for SelfDeleting {
+        fn kind(&self) -> symship_core::kind::Kind {
+            symship_core::kind::Kind::ProguardMapping
+        }
+        fn path(&self) -> &Path {
+            &self.0
+        }
+        fn cleanup(&self) -> Cleanup {
+            Cleanup {
+                strip_reference: false,
+                delete: vec![self.0.clone()],
+            }
+        }
+        fn input_len(&self) -> u64 {
+            0
+        }
+        fn prepare(
+            &self,
+            _: &symship_core::set::Context<'_>,
+        ) -> Result<symship_core::set::Prepared, symship_core::set::SetError> {
+            unreachable!("not uploaded here")
+        }
+        fn write_container(
+            &self,
+            _: &symship_core::set::Prepared,
+        ) -> Result<Vec<u8>, symship_core::set::SetError> {
+            unreachable!("not uploaded here")
+        }
+    }
+
+    #[test]
+    fn each_kind_says_what_goes_and_kinds_that_keep_their_files_are_left_alone() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        // A composed Hermes map (sent as a HermesMap set): it stays, and is not listed as kept.
+        let composed = d.join("index.android.bundle.map");
+        let text = r#"{"chunk_id":"x","version":3,"sources":["a.js"],"names":[],"mappings":"AAAA","x_hermes_function_offsets":{}}"#;
+        std::fs::write(&composed, text).unwrap();
+        let hermes = symship_scan::hermes::candidates(d).unwrap();
+        assert_eq!(hermes.len(), 1);
+        assert_eq!(hermes[0].cleanup(), Cleanup::default());
+        // A kind whose rule is to delete its own file.
+        let own = d.join("mapping.txt");
+        std::fs::write(&own, "a -> b:\n").unwrap();
+        let web = chunk(d, "a.js", "a.js.map", crate::Status::Uploaded, false);
+        let report = UploadReport {
+            chunks: vec![
+                report_of(&hermes[0], "x", digest(text.as_bytes()), crate::Status::Uploaded),
+                report_of(&SelfDeleting(own.clone()), "m", [0; 32], crate::Status::Uploaded),
+                web,
+            ],
+            ..Default::default()
+        };
+        let (out, errors) = delete_after(&report, &[]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(std::fs::read_to_string(&composed).unwrap(), text);
+        assert_eq!(out.deleted, vec![d.join("a.js.map"), own.clone()]);
+        assert!(!own.exists());
+        assert_eq!(out.stripped, vec![d.join("a.js")]);
+        assert!(out.kept.is_empty(), "{:?}", out.kept);
+        // Not verified: the kind's files stay, and are named.
+        std::fs::write(&own, "a -> b:\n").unwrap();
+        let failed = crate::Status::Failed {
+            code: "x".into(),
+            reason: "y".into(),
+        };
+        let report = UploadReport {
+            chunks: vec![report_of(&SelfDeleting(own.clone()), "m", [0; 32], failed)],
+            ..Default::default()
+        };
+        let (out, _) = delete_after(&report, &[]);
+        assert!(own.exists());
+        assert!(out.deleted.is_empty());
+        assert_eq!(out.kept.iter().map(|(p, _)| p).collect::<Vec<_>>(), [&own]);
     }
 
     #[test]

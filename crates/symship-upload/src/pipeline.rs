@@ -213,6 +213,7 @@ impl Run {
             kind: set.kind(),
             source: set.path().to_path_buf(),
             map: set.map().cloned(),
+            cleanup: set.cleanup(),
             chunk_id: None,
             content_hash: None,
             bytes: None,
@@ -632,7 +633,13 @@ fn take_light(
     let light = match r {
         Ok(l) => l,
         Err(PrepError::Skip { code, reason }) => {
-            run.set_status(idx, Status::Skipped { code, reason });
+            run.set_status(
+                idx,
+                Status::Skipped {
+                    code: code.into(),
+                    reason,
+                },
+            );
             return None;
         }
         Err(PrepError::Empty { reason, digest }) => {
@@ -646,7 +653,7 @@ fn take_light(
             return None;
         }
         Err(PrepError::Failed { code, reason }) => {
-            run.fail(idx, &code, reason);
+            run.fail(idx, code.as_str(), reason);
             return None;
         }
     };
@@ -882,7 +889,7 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option
                 run.set_status(item.idx, Status::TooLarge { bytes });
             }
             Err(PrepError::Skip { code, reason } | PrepError::Failed { code, reason }) => {
-                run.fail(item.idx, &code, reason)
+                run.fail(item.idx, code.as_str(), reason)
             }
             Err(PrepError::Empty { reason, .. }) => run.fail(item.idx, EMPTY_MAP, reason),
         }
@@ -1093,7 +1100,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 continue;
             }
             Err(Sent::Prep(PrepError::Skip { code, reason } | PrepError::Failed { code, reason })) => {
-                run.fail(item.idx, &code, reason);
+                run.fail(item.idx, code.as_str(), reason);
                 continue;
             }
             Err(Sent::Prep(PrepError::Empty { reason, .. })) => {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use symship_core::kind::Kind;
-use symship_core::set::MapLocation;
+use symship_core::set::{Cleanup, MapLocation};
 use symship_core::Code;
 
 /// The stages of the pipeline (they overlap).
@@ -100,6 +100,9 @@ pub struct ChunkReport {
     pub source: PathBuf,
     /// Its separate map (web chunks).
     pub map: Option<MapLocation>,
+    /// What `--delete-after` may do to its files once it is verified on the server
+    /// ([`symship_core::set::SymbolSet::cleanup`]; nothing for most kinds).
+    pub cleanup: Cleanup,
     /// Its ref (chunk id, map id, debug id), once it was read.
     pub chunk_id: Option<String>,
     pub content_hash: Option<String>,

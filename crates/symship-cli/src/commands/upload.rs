@@ -493,6 +493,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                     kind: symship_upload::Kind::SourceAndMap,
                     source: r.pair.source.clone(),
                     map: Some(r.pair.map.clone()),
+                    cleanup: r.pair.cleanup(),
                     chunk_id: Some(o.chunk_id().to_string()),
                     content_hash: None,
                     bytes: None,
