@@ -153,6 +153,8 @@ pub struct ExplainArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HermesCommand {
+    /// Inject chunk ids into Metro bundles (.bundle, .jsbundle) and their packager maps, before hermesc
+    Inject(InjectArgs),
     /// Copy the chunk id and release of Metro's packager map into the composed Hermes map
     Clone(HermesCloneArgs),
     /// Upload the composed Hermes maps of a directory

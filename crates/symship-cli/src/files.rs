@@ -5,7 +5,7 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use symship_scan::{pair_all, select, MapLocation, Pair, Selection, Skipped};
+use symship_scan::{pair_all, select_matching, MapLocation, Matcher, Pair, Selection, Skipped};
 
 use crate::cli::FileSelection;
 use crate::exit::UsageError;
@@ -124,6 +124,17 @@ pub fn scan(
     writes: Writes,
     printer: &Printer,
 ) -> anyhow::Result<Scan> {
+    scan_matching(files, public_path_prefix, writes, printer, Matcher::JavaScript)
+}
+
+/// [`scan`] for the chunks `matcher` names (web JavaScript, or Metro bundles for `hermes inject`).
+pub fn scan_matching(
+    files: &FileSelection,
+    public_path_prefix: Option<&str>,
+    writes: Writes,
+    printer: &Printer,
+    matcher: Matcher,
+) -> anyhow::Result<Scan> {
     if files.directories.is_empty() && !files.stdin {
         return Err(UsageError(
             "give at least one --directory (or --stdin with paths on standard input)".into(),
@@ -156,7 +167,8 @@ pub fn scan(
         }
     }
     let walk = || -> anyhow::Result<(Vec<Pair>, Vec<Skipped>)> {
-        let (candidates, mut skipped) = select(&selection).map_err(|e| UsageError(e.to_string()))?;
+        let (candidates, mut skipped) =
+            select_matching(&selection, matcher).map_err(|e| UsageError(e.to_string()))?;
         let (pairs, more) = pair_all(candidates, public_path_prefix, symship_scan::read_source);
         skipped.extend(more);
         Ok((pairs, skipped))

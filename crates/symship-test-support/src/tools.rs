@@ -53,3 +53,29 @@ pub fn posthog_cli() -> PathBuf {
     );
     p
 }
+
+/// React Native 0.88.1's release build tools, as `fixtures/hermes` was built with them
+/// (`scripts/install-tools hermes`, from `fixtures/hermes/tools.sh`).
+pub struct HermesTools {
+    /// hermesc from npm `hermes-compiler` 260318099.0.5 (HBC bytecode version 99).
+    pub hermesc: PathBuf,
+    /// react-native 0.88.1's `scripts/compose-source-maps.js` (run with [`node`]).
+    pub compose: PathBuf,
+}
+
+/// The tools `scripts/install-tools hermes` installed under [`tools_dir`]; a loud failure if missing.
+pub fn hermes_tools() -> HermesTools {
+    let dir = tools_dir().join("fixtures-hermes-rn0.88.1");
+    let tools = HermesTools {
+        hermesc: dir.join("node_modules/hermes-compiler/hermesc/linux64-bin/hermesc"),
+        compose: dir.join("package/scripts/compose-source-maps.js"),
+    };
+    for p in [&tools.hermesc, &tools.compose] {
+        assert!(
+            p.is_file(),
+            "{} not found: run scripts/install-tools hermes",
+            p.display()
+        );
+    }
+    tools
+}

@@ -1,6 +1,7 @@
 //! `symship hermes clone | upload` (posthog-cli 0.19.0 `sourcemaps/hermes/{clone,upload}.rs`,
 //! spec `kinds-and-explain.md` §1.5-1.6): what PostHog's React Native Gradle and Xcode scripts
-//! run after a release build composed its Hermes map.
+//! run after a release build composed its Hermes map. `hermes inject` (§1.4) is `sourcemap
+//! inject` on Metro bundles: `commands/inject.rs`.
 
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use crate::settings::Settings;
 
 pub fn run(cmd: &HermesCommand, settings: &Settings) -> anyhow::Result<Exit> {
     match cmd {
+        HermesCommand::Inject(a) => crate::commands::inject::run_hermes(a, settings),
         HermesCommand::Clone(a) => clone(a, settings),
         HermesCommand::Upload(a) => upload(a, settings),
     }

@@ -1,5 +1,7 @@
-//! `symship sourcemap inject`
-use symship_scan::{inject, InjectOptions, MapLocation, Outcome, PairResult, Reporter};
+//! `symship sourcemap inject` and `symship hermes inject` (posthog-cli 0.19.0's `inject_impl`
+//! with its two matchers, spec §5 and `kinds-and-explain.md` §1.4).
+use symship_scan::{inject, InjectOptions, MapLocation, Matcher, Outcome, PairResult, Reporter};
+use symship_upload::Kind;
 
 use crate::cli::{InjectArgs, ReleaseMode};
 use crate::exit::{Exit, Run, RunEnd};
@@ -73,18 +75,64 @@ impl<R: Reporter> Reporter for Handing<'_, R> {
     }
 }
 
-/// Injects and returns the summary plus the results (for `process --dry-run`).
+/// What an inject command stamps.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// The summary's `command`.
+    pub command: &'static str,
+    /// Which files are chunks.
+    pub matcher: Matcher,
+    /// The kind of the symbol set the chunk id becomes the ref of (the summary's `kind`).
+    pub kind: Kind,
+}
+
+/// Web chunks (`.js`, `.mjs`, `.cjs`), uploaded with their maps.
+pub const WEB: Target = Target {
+    command: "sourcemap inject",
+    matcher: Matcher::JavaScript,
+    kind: Kind::SourceAndMap,
+};
+
+/// React Native's Metro bundles (`.bundle`, `.jsbundle`) before hermesc: the chunk id goes into the
+/// packager map, `hermes clone` copies it into the composed map, which is uploaded as a HermesMap.
+pub const METRO: Target = Target {
+    command: "hermes inject",
+    matcher: Matcher::MetroBundle,
+    kind: Kind::HermesMap,
+};
+
+/// Injects web chunks and returns the summary plus the results (for `process --dry-run`).
 pub fn inject_all(
     args: &InjectArgs,
     settings: &Settings,
     release_id: Option<String>,
 ) -> anyhow::Result<(Summary, Vec<PairResult>, Option<symship_fs::DirLock>)> {
-    let scan = scan(args, settings)?;
-    Ok(inject_scanned(args, settings, release_id, scan, None))
+    inject_target(args, settings, release_id, WEB)
+}
+
+/// Injects the chunks of `target` and returns the summary plus the results.
+pub fn inject_target(
+    args: &InjectArgs,
+    settings: &Settings,
+    release_id: Option<String>,
+    target: Target,
+) -> anyhow::Result<(Summary, Vec<PairResult>, Option<symship_fs::DirLock>)> {
+    let scan = scan_matching(args, settings, target.matcher)?;
+    let (mut summary, results, lock) = inject_scanned(args, settings, release_id, scan, None);
+    summary.command = target.command.into();
+    for c in &mut summary.chunks {
+        c.kind = target.kind.code().into();
+    }
+    Ok((summary, results, lock))
 }
 
 /// Finds the pairs (and takes the lock of the directories inject writes into).
 pub fn scan(args: &InjectArgs, settings: &Settings) -> anyhow::Result<files::Scan> {
+    scan_matching(args, settings, Matcher::JavaScript)
+}
+
+/// [`scan`] for the chunks `matcher` names.
+fn scan_matching(args: &InjectArgs, settings: &Settings, matcher: Matcher) -> anyhow::Result<files::Scan> {
     let global = &settings.global;
     let printer = &settings.printer;
     let scanning = printer.phase("scan", "pairs", None);
@@ -95,11 +143,12 @@ pub fn scan(args: &InjectArgs, settings: &Settings) -> anyhow::Result<files::Sca
             no_wait: args.chunks.no_wait,
         }
     };
-    let scan = files::scan(
+    let scan = files::scan_matching(
         &args.chunks.files,
         args.chunks.public_path_prefix.as_deref(),
         writes,
         printer,
+        matcher,
     )?;
     scanning.finish(&format!(
         "{} pairs found, {} files skipped",
@@ -215,9 +264,33 @@ pub fn inject_scanned(
     (summary, results, lock)
 }
 
+/// `symship sourcemap inject`.
 pub fn run(args: &InjectArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let release_id = crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?;
-    let (mut summary, _, _lock) = inject_all(args, settings, release_id)?;
+    finish_run(args, settings, release_id, WEB)
+}
+
+/// `symship hermes inject`: as `sourcemap inject` on Metro bundles, except that event mode resolves
+/// no release and injects none (posthog-cli 0.19.0's `EventReleaseSource::AppMetadata`: the app
+/// reports its release with each event, and no SDK reads one out of Hermes bytecode); symbol-set
+/// mode resolves (creates) the release and stamps it into the packager map.
+pub fn run_hermes(args: &InjectArgs, settings: &Settings) -> anyhow::Result<Exit> {
+    let release_id = match args.chunks.release_mode {
+        ReleaseMode::Event => None,
+        ReleaseMode::SymbolSet => {
+            crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?
+        }
+    };
+    finish_run(args, settings, release_id, METRO)
+}
+
+fn finish_run(
+    args: &InjectArgs,
+    settings: &Settings,
+    release_id: Option<String>,
+    target: Target,
+) -> anyhow::Result<Exit> {
+    let (mut summary, _, _lock) = inject_target(args, settings, release_id, target)?;
     let end = RunEnd {
         failed: !summary.not_written.is_empty(),
         processed: summary.injected + summary.updated + summary.unchanged,

@@ -44,6 +44,10 @@ mod kinds;
 // Native debug files (dSYM, Mach-O, ELF): refs, payloads against posthog-cli's, reasons, faults.
 mod native_upload;
 
+// hermes inject on the real Metro build beside posthog-cli, then React Native's compose, clone and
+// upload; Expo's EAS argv.
+mod hermes_inject;
+
 // Management commands: doctor, release, symbol-sets list/get/download/delete/prune.
 mod manage_doctor;
 mod manage_prune;
