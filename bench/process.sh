@@ -9,7 +9,10 @@
 #   TESTSERVER_BIN     symship-testserver binary (default target/release/symship-testserver)
 #                      (cargo build --release -p symship-cli -p symship-testserver)
 #   CORPORA            default: "vite-app mermaid+tfjs+posthog-js" (a+b = several corpora in one directory)
-#   BENCH_TOOLS        default: "posthog-cli symship"
+#   BENCH_TOOLS        default: "posthog-cli symship"; `symship-before` is a second symship build
+#                      (SYMSHIP_BEFORE_BIN), for before/after comparisons of a change
+#   SYMSHIP_BEFORE_BIN the `symship-before` binary (e.g. a release build of the commit before a change)
+#   BASELINE           the tool the ratio columns divide by (default posthog-cli; e.g. symship-before)
 #   RUNS               runs per corpus and tool (default 1); the table shows medians (of each column)
 #   SYMSHIP_TOOLS      tools cache (default ~/.cache/symship/tools)
 # symship's content-hash cache (SYMSHIP_CACHE_DIR) starts empty in each corpus's temporary directory, so
@@ -38,6 +41,8 @@ server_bin="${TESTSERVER_BIN:-$root/target/release/symship-testserver}"
 posthog="${SYMSHIP_POSTHOG_CLI:-$tools/posthog-cli-0.19.0/bin/posthog-cli}"
 read -r -a corpora <<<"${CORPORA:-vite-app mermaid+tfjs+posthog-js}"
 read -r -a want <<<"${BENCH_TOOLS:-posthog-cli symship}"
+symship_before="${SYMSHIP_BEFORE_BIN:-}"
+baseline="${BASELINE:-posthog-cli}"
 runs="${RUNS:-1}"
 log() { printf 'process-bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -45,6 +50,9 @@ die() { log "$*"; exit 1; }
 [ -x /usr/bin/time ] || { log "installing GNU time"; apt-get install -y time >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }; }
 [ -x "$posthog" ] || die "posthog-cli 0.19.0 not found at $posthog: run scripts/install-tools posthog-cli"
 [ -x "$symship" ] || die "symship not found at $symship: cargo build --release -p symship-cli, or set SYMSHIP_BIN"
+if [[ " ${want[*]} " == *" symship-before "* ]]; then
+  [ -x "$symship_before" ] || die "symship-before needs SYMSHIP_BEFORE_BIN (an executable symship build)"
+fi
 [ -x "$server_bin" ] || die "symship-testserver not found at $server_bin: cargo build --release -p symship-testserver"
 for c in "${corpora[@]}"; do
   for part in ${c//+/ }; do
@@ -98,6 +106,7 @@ transfers() { admin requests | python3 -c 'import json,sys; print(sum(1 for r in
 run_tool() {
   local tool="$1" dir="$2" label="$3" bin="$posthog" limit=()
   [ "$tool" = symship ] && bin="$symship"
+  [ "$tool" = symship-before ] && bin="$symship_before"
   [ -n "${TOOL_TIMEOUT:-}" ] && limit=(timeout -s KILL "$TOOL_TIMEOUT")
   local rc=0
   (cd "$dir" && set -a && . "$env_file" && set +a &&
@@ -112,7 +121,7 @@ run_tool() {
   awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' "$tmp/$label.time"
 }
 
-version() { case "$1" in symship) "$symship" --version | head -1 ;; posthog-cli) "$posthog" --version | head -1 ;; esac; }
+version() { case "$1" in symship) "$symship" --version | head -1 ;; symship-before) "$symship_before" --version | head -1 ;; posthog-cli) "$posthog" --version | head -1 ;; esac; }
 # medians: the median of each of the three columns of the lines on stdin
 medians() {
   awk 'NF == 3 { n++; for (i = 1; i <= 3; i++) v[i, n] = $i }
@@ -140,8 +149,11 @@ for c in "${corpora[@]}"; do
     bytes=$((bytes + $(du -sb "$corpus/$part" | cut -f1)))
   done
   for ((r = 1; r <= runs; r++)); do
-    # The tools alternate within each run, so drift of the machine touches both alike.
-    for t in "${want[@]}"; do
+    # The tools alternate within each run, so drift of the machine touches both alike, and the order
+    # rotates from run to run, so neither always goes first.
+    order=("${want[@]}")
+    for ((k = 0; k < (r - 1) % ${#want[@]}; k++)); do order=("${order[@]:1}" "${order[0]}"); done
+    for t in "${order[@]}"; do
       tmp="$(mktemp -d /tmp/symship-bench.XXXXXX)"
       mkdir "$tmp/build"
       for part in "${parts[@]}"; do
@@ -180,9 +192,9 @@ for c in "${corpora[@]}"; do
   for t in "${want[@]}"; do
     for phase in cold rerun; do
       read -r w cpu m <<<"${res["$c/$t/$phase"]}"
-      read -r pw pcpu pm <<<"${res["$c/posthog-cli/$phase"]:-0 0 0}"
+      read -r pw pcpu pm <<<"${res["$c/$baseline/$phase"]:-0 0 0}"
       shown="$w"; [ -n "${res["$c/$t/killed"]:-}" ] && shown="> $w (killed)"
-      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $shown | $cpu | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $([ $phase = rerun ] && echo "${res["$c/$t/429"]:-0}" || echo -) | $(ratio "$w" "$pw") | $(paired "${res["$c/$t/$phase/walls"]}" "${res["$c/posthog-cli/$phase/walls"]:-}") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
+      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $shown | $cpu | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $([ $phase = rerun ] && echo "${res["$c/$t/429"]:-0}" || echo -) | $(ratio "$w" "$pw") | $(paired "${res["$c/$t/$phase/walls"]}" "${res["$c/$baseline/$phase/walls"]:-}") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
     done
   done
 done
@@ -205,8 +217,13 @@ out="$root/bench/results/process-$(date +%F)${latency:+-latency-${latency}ms}${O
   [ -n "$latency" ] && echo "Every request to the test server (API and S3) waited ${latency} ms before it was handled (LATENCY_MS)."
   [ "$throttle" != off ] && echo "The server throttled the symbol-set endpoints per key at \`$throttle\` (THROTTLE; \`posthog\` is 1200/minute and 12000/hour); *429s*: answers 429 the tool got in both runs."
   echo "The server's S3 objects are kept in \`${server_tmp:-${TMPDIR:-/tmp}}\` (SERVER_TMPDIR)."
-  echo "Ratios against posthog-cli. Issue 18's targets for symship: at 20 ms, cold wall <= 0.15x; at 0 ms, client CPU"
-  echo "<= 0.4x; re-run wall <= 0.2x; peak RSS <= 100 MiB everywhere."
+  if [ "$baseline" = posthog-cli ]; then
+    echo "Ratios against posthog-cli. Issue 18's targets for symship: at 20 ms, cold wall <= 0.15x; at 0 ms, client CPU"
+    echo "<= 0.4x; re-run wall <= 0.2x; peak RSS <= 100 MiB everywhere."
+  else
+    echo "Ratios against \`$baseline\` (BASELINE; the *vs ph* columns divide by it, not by posthog-cli)."
+  fi
+  echo "The tools' order rotates from run to run."
   echo
   echo "*wall vs ph, per run*: the lowest and highest ratio of the runs side by side (run 1 against run 1, ...): how"
   echo "far the machine's noise moves one measurement."
