@@ -122,7 +122,27 @@ pub fn bundle(path: &Path) -> Bundle {
     };
     files.sort();
     for f in files {
-        for finding in inspect(&f) {
+        let findings = inspect(&f);
+        if findings.is_empty() {
+            // every file in a dSYM's DWARF directory is meant to be its Mach-O debug file
+            // (posthog-cli warns "Failed to process dSYM ... not recognized as a valid object file")
+            let what = match crate::inspect::is_native(&f) {
+                Ok(false) => "a dSYM's DWARF file must be a Mach-O file, this is not an object file".into(),
+                Ok(true) => {
+                    "a dSYM's DWARF file must be a Mach-O debug file (MH_DSYM), this is an object of \
+                             another kind"
+                        .into()
+                }
+                Err(e) => e.to_string(),
+            };
+            b.skipped.push(Skipped {
+                path: f,
+                arch: None,
+                reason: Reason::Unparseable(what),
+            });
+            continue;
+        }
+        for finding in findings {
             match finding {
                 Finding::Slice(s) if s.format == Format::MachO => b.slices.push(s),
                 Finding::Slice(s) => b.skipped.push(Skipped {
@@ -135,6 +155,13 @@ pub fn bundle(path: &Path) -> Bundle {
                 Finding::Skipped { path, arch, reason } => b.skipped.push(Skipped { path, arch, reason }),
             }
         }
+    }
+    if b.slices.is_empty() && b.skipped.is_empty() {
+        b.skipped.push(Skipped {
+            path: dwarf_dir,
+            arch: None,
+            reason: Reason::NoDebugInfo,
+        });
     }
     b
 }

@@ -272,6 +272,22 @@ fn object_in(
         }))
     };
 
+    // A truncated file still parses (headers and load commands come first) but its section data
+    // is cut: symbolic refuses it (posthog-cli: "Unparseable object"), and uploading it would
+    // store a broken set under the real id.
+    for s in obj.sections() {
+        if let Some((start, n)) = s.file_range() {
+            if s.kind() != SectionKind::UninitializedData && start.saturating_add(n) > size {
+                let name = String::from_utf8_lossy(s.name_bytes().unwrap_or(b"?")).into_owned();
+                return Err(format!(
+                    "its section {name} ends at byte {} but the object has {size} bytes (the file is truncated \
+                     or corrupt); upload the complete file",
+                    start.saturating_add(n)
+                ));
+            }
+        }
+    }
+
     let mut has_debug_info = false;
     let mut zdebug = false;
     let mut debug_bytes = 0u64;
