@@ -105,6 +105,36 @@ fn dwarf_err(slice: &Slice, e: impl std::fmt::Display) -> SourceError {
     }
 }
 
+/// A DWARF section's bytes, decompressed when the ELF stores it compressed (`SHF_COMPRESSED`, as
+/// `gcc -gz=zlib` writes, or a GNU `.zdebug_*` section): zlib through flate2, as symbolic reads
+/// them for posthog-cli 0.19.0.
+fn section_data<'d, S: ObjectSection<'d>>(slice: &Slice, s: &S) -> Result<Cow<'d, [u8]>, SourceError> {
+    let c = s.compressed_data().map_err(|e| dwarf_err(slice, e))?;
+    match c.format {
+        object::CompressionFormat::None => Ok(Cow::Borrowed(c.data)),
+        object::CompressionFormat::Zlib => {
+            let mut out = Vec::with_capacity(usize::try_from(c.uncompressed_size).unwrap_or(0).min(1 << 30));
+            std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(c.data), &mut out)
+                .map_err(|e| dwarf_err(slice, format!("a zlib-compressed DWARF section: {e}")))?;
+            if out.len() as u64 != c.uncompressed_size {
+                return Err(dwarf_err(
+                    slice,
+                    format!(
+                        "a compressed DWARF section holds {} bytes, its header says {}",
+                        out.len(),
+                        c.uncompressed_size
+                    ),
+                ));
+            }
+            Ok(Cow::Owned(out))
+        }
+        other => Err(dwarf_err(
+            slice,
+            format!("a DWARF section is compressed as {other:?}, which is not read; rebuild with -gz=zlib or -gz=none"),
+        )),
+    }
+}
+
 /// The absolute source paths of the slice's DWARF (step 1 above), before the filters, sorted.
 pub fn dwarf_paths(slice: &Slice) -> Result<Vec<String>, SourceError> {
     let file = File::open(&slice.path).map_err(|source| SourceError::Read {
@@ -121,7 +151,7 @@ pub fn dwarf_paths(slice: &Slice) -> Result<Vec<String>, SourceError> {
     };
     let load = |id: gimli::SectionId| -> Result<Cow<'_, [u8]>, SourceError> {
         match obj.section_by_name(id.name()) {
-            Some(s) => s.data().map(Cow::Borrowed).map_err(|e| dwarf_err(slice, e)),
+            Some(s) => section_data(slice, &s),
             None => Ok(Cow::Borrowed(&[])),
         }
     };

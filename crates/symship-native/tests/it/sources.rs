@@ -188,3 +188,50 @@ fn relative_dwarf_paths_give_no_bundle_as_with_posthog_cli() {
     let b = source::bundle(&slice, &SourceOptions::default()).unwrap();
     assert_eq!(b.entries, Vec::<(String, Vec<u8>)>::new());
 }
+
+#[test]
+fn compressed_elf_debug_sections_are_read_decompressed() {
+    // gcc -gz=zlib: the .debug_* sections are SHF_COMPRESSED (issue 17, defect 6: their
+    // compressed bytes were parsed as DWARF, "Hit the end of input", and no source was sent)
+    let (_tmp, proj, _) = build();
+    let abs = |r: &str| proj.join(r).display().to_string();
+    gcc(
+        &[
+            "-O0",
+            "-g",
+            "-gz=zlib",
+            "-Wl,--build-id=sha1",
+            &abs("src/hello.c"),
+            &abs("src/util.c"),
+            "-o",
+            &abs("build/hello-gz"),
+        ],
+        &proj,
+    );
+    let bytes = std::fs::read(proj.join("build/hello-gz")).unwrap();
+    let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(&*bytes).unwrap();
+    let info = object::Object::section_by_name(&elf, ".debug_info").unwrap();
+    assert_ne!(
+        object::ObjectSection::compressed_data(&info).unwrap().format,
+        object::CompressionFormat::None,
+        "gcc -gz=zlib wrote no compressed section"
+    );
+    let slice = match symship_native::inspect(&proj.join("build/hello-gz")).remove(0) {
+        Finding::Slice(s) => s,
+        other => panic!("{other:?}"),
+    };
+    let b = source::bundle(&slice, &SourceOptions::default()).unwrap();
+    assert_eq!(b.warnings, Vec::<String>::new());
+    let names: Vec<&str> = b.entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "__source/manifest.json",
+            "__source/hello.c",
+            "__source/util.c",
+            "__source/util.h"
+        ]
+    );
+    let got = &b.entries.iter().find(|(n, _)| n == "__source/util.c").unwrap().1;
+    assert_eq!(got, &std::fs::read(proj.join("src/util.c")).unwrap());
+}
