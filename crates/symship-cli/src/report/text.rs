@@ -192,15 +192,33 @@ pub fn render_verdict(s: &Summary) -> String {
                     s.skipped.len() - MAX_VERDICT_FILES
                 ));
             }
-            t.push_str("fix what each reason says, or pass --allow-empty to accept a run that sends nothing\n");
+            if is_native(s) {
+                t.push_str("fix what each reason says\n");
+            } else {
+                t.push_str("fix what each reason says, or pass --allow-empty to accept a run that sends nothing\n");
+            }
             t
         }
+        3 if s.command == "dsym upload" => "error: nothing found to process: no .dSYM bundle under the given \
+              directory; check --directory and that the build writes dSYMs (DEBUG_INFORMATION_FORMAT = \
+              dwarf-with-dsym) (exit code 3)\n"
+            .into(),
+        3 if s.command == "symbol-sets upload" => "error: nothing found to process: no ELF or Mach-O file with \
+              debug info and no .dSYM bundle under the given directory; check --directory and that the build \
+              keeps debug info (-g) (exit code 3)\n"
+            .into(),
         3 => "error: nothing found to process: no JavaScript file with a sourcemap (and, for upload, a chunk id) \
               under the given paths; check --directory, run the build (and `symship sourcemap inject`) first, or \
               pass --allow-empty (exit code 3)\n"
             .into(),
         n => format!("error: exit code {n}\n"),
     }
+}
+
+/// `dsym upload` and `symbol-sets upload`: native debug files, not JavaScript (and they take no
+/// `--allow-empty`).
+fn is_native(s: &Summary) -> bool {
+    matches!(s.command.as_str(), "dsym upload" | "symbol-sets upload")
 }
 
 pub fn human_bytes(b: u64) -> String {

@@ -634,3 +634,78 @@ fn dsym_include_source_sends_the_zip_posthog_cli_sends() {
         );
     }
 }
+
+#[test]
+fn a_corrupt_dsym_is_reported_unparseable_and_nothing_found_names_native_files() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    let dwarf = build.join("G.dSYM/Contents/Resources/DWARF");
+    std::fs::create_dir_all(&dwarf).unwrap();
+    std::fs::write(dwarf.join("G"), b"garbage\n").unwrap();
+    // a truncated copy of a real dSYM's DWARF file: its __debug_* sections are cut
+    let t = build.join("T.dSYM/Contents/Resources/DWARF");
+    std::fs::create_dir_all(&t).unwrap();
+    let real = std::fs::read(native(
+        "macho/thin-arm64.dSYM/Contents/Resources/DWARF/thin-arm64",
+    ))
+    .unwrap();
+    std::fs::write(t.join("T"), &real[..5000]).unwrap();
+    for command in ["dsym", "symbol-sets"] {
+        let (code, summary, stderr) = run_json(
+            symship_for(&server, tmp.path())
+                .args([command, "upload", "-d"])
+                .arg(&build),
+        );
+        assert_eq!(code, 3, "{command}: {stderr}\n{summary:#}");
+        assert_eq!(
+            skipped(&summary),
+            [
+                (
+                    "G.dSYM/Contents/Resources/DWARF/G".to_string(),
+                    "unparseable".to_string()
+                ),
+                ("T.dSYM/Contents/Resources/DWARF/T".into(), "unparseable".into()),
+            ],
+            "{command}"
+        );
+        // the text verdict names native files and no flag these commands reject
+        let out = symship_for(&server, tmp.path())
+            .args([command, "upload", "-d"])
+            .arg(&build)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(3), "{text}");
+        assert!(
+            text.contains("unparseable") || text.contains("not a valid"),
+            "{text}"
+        );
+        assert!(!text.contains("JavaScript"), "{command}: {text}");
+        assert!(!text.contains("--allow-empty"), "{command}: {text}");
+    }
+    assert!(server.symbol_sets().is_empty());
+    // an empty directory: the verdict says what these commands look for
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    for (command, what) in [("dsym", ".dSYM bundle"), ("symbol-sets", "ELF or Mach-O file")] {
+        let out = symship_for(&server, tmp.path())
+            .args([command, "upload", "-d"])
+            .arg(&empty)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.status.code(), Some(3), "{text}");
+        assert!(text.contains(what), "{command}: {text}");
+        assert!(!text.contains("JavaScript"), "{command}: {text}");
+        assert!(!text.contains("--allow-empty"), "{command}: {text}");
+    }
+}
