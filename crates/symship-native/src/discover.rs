@@ -181,10 +181,15 @@ pub fn discover(dir: &Path) -> Result<Discovery, WalkError> {
                     .path()
                     .map(Path::to_path_buf)
                     .unwrap_or_else(|| dir.to_path_buf());
+                let reason = if e.loop_ancestor().is_some() {
+                    Reason::SymlinkLoop(e.to_string())
+                } else {
+                    Reason::Unreadable(e.to_string())
+                };
                 d.skipped.push(Skipped {
                     path,
                     arch: None,
-                    reason: Reason::Unreadable(e.to_string()),
+                    reason,
                 });
                 continue;
             }

@@ -47,6 +47,9 @@ pub enum Reason {
     /// It could not be opened or read.
     #[error("cannot be read: {0}")]
     Unreadable(String),
+    /// A symbolic link that leads back to a directory above it: the walk does not follow it.
+    #[error("is part of a symbolic-link loop ({0}); remove the loop or point -d below it")]
+    SymlinkLoop(String),
     /// It starts like an ELF or Mach-O file but its headers are not valid.
     #[error("is not a valid ELF or Mach-O file: {0}")]
     Unparseable(String),
@@ -65,6 +68,7 @@ impl Reason {
             Reason::Duplicate { .. } => Code::DuplicateDebugId,
             Reason::Unreadable(_) => Code::Unreadable,
             Reason::Unparseable(_) => Code::Unparseable,
+            Reason::SymlinkLoop(_) => Code::SymlinkLoop,
         }
     }
 

@@ -104,3 +104,25 @@ fn a_dsym_with_an_empty_dwarf_directory_is_reported() {
     assert_eq!(bundles.len(), 1);
     assert_eq!(codes(&bundles[0]), [("DWARF".to_string(), "no_debug_info")]);
 }
+
+#[test]
+fn a_symlink_loop_is_symlink_loop_not_unreadable() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("sub");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(root().join("elf/hello"), sub.join("hello")).unwrap();
+    std::os::unix::fs::symlink("..", sub.join("up")).unwrap();
+    let d = discover::discover(dir.path()).unwrap();
+    assert_eq!(d.slices.len(), 1, "{:?}", d.slices);
+    let got: Vec<(String, &str)> = d
+        .skipped
+        .iter()
+        .map(|s| {
+            (
+                s.path.file_name().unwrap().to_string_lossy().into_owned(),
+                s.reason.code(),
+            )
+        })
+        .collect();
+    assert_eq!(got, [("up".to_string(), "symlink_loop")]);
+}
