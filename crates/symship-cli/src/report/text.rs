@@ -168,6 +168,18 @@ pub fn render_verdict(s: &Summary) -> String {
             "error: {} file(s) could not be written (exit code 1); fix the cause named above and run again\n",
             s.not_written.len()
         ),
+        // a conflict fails the same way on a re-run: only --force or --skip-on-conflict ends it
+        1 if failed_count(s) > 0 && conflicts(s) == failed_count(s) => format!(
+            "error: {} chunk(s) did not land (exit code 1): the server holds different content under their \
+             ids, and a re-run alone fails the same way; --force replaces it, --skip-on-conflict keeps it\n",
+            failed_count(s)
+        ),
+        1 if conflicts(s) > 0 => format!(
+            "error: {} chunk(s) did not land (exit code 1); re-run the same command to send those, adding \
+             --force (replace) or --skip-on-conflict (keep) for the {} the server holds with different content\n",
+            failed_count(s),
+            conflicts(s)
+        ),
         1 if failed_count(s) > 0 => format!(
             "error: {} chunk(s) did not land (exit code 1); re-run the same command to send only those\n",
             failed_count(s)
@@ -213,6 +225,16 @@ pub fn render_verdict(s: &Summary) -> String {
             .into(),
         n => format!("error: exit code {n}\n"),
     }
+}
+
+/// Failures that are conflicts with what the server holds (`content_hash_mismatch`).
+fn conflicts(s: &Summary) -> usize {
+    s.upload.as_ref().map_or(0, |u| {
+        u.failed
+            .iter()
+            .filter(|f| f.code == symship_core::Code::ContentHashMismatch.as_str())
+            .count()
+    })
 }
 
 /// `dsym upload` and `symbol-sets upload`: native debug files, not JavaScript (and they take no

@@ -709,3 +709,43 @@ fn a_corrupt_dsym_is_reported_unparseable_and_nothing_found_names_native_files()
         assert!(!text.contains("--allow-empty"), "{command}: {text}");
     }
 }
+
+#[test]
+fn a_conflict_verdict_points_at_the_conflict_flags_not_a_rerun() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    std::fs::create_dir_all(&build).unwrap();
+    std::fs::copy(native("elf/hello"), build.join("hello")).unwrap();
+    let (code, _, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["symbol-sets", "upload", "-d"])
+            .arg(&build),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    // the same build id, other bytes (trailing bytes keep it a valid ELF): a conflict
+    let mut bytes = std::fs::read(native("elf/hello")).unwrap();
+    bytes.extend_from_slice(b"rebuilt");
+    std::fs::write(build.join("hello"), &bytes).unwrap();
+    let out = symship_for(&server, tmp.path())
+        .args(["symbol-sets", "upload", "-d"])
+        .arg(&build)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("content_hash_mismatch"), "{text}");
+    let verdict = text
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(!verdict.contains("re-run the same command"), "{verdict}");
+    assert!(
+        verdict.contains("--force") && verdict.contains("--skip-on-conflict"),
+        "{verdict}"
+    );
+}
