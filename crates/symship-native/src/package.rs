@@ -6,6 +6,15 @@
 //! flat whatever its size; the zip is read back from the temporary file by the container writer.
 //! Entries carry the zip epoch (1980-01-01) as their time, so the same input gives the same zip
 //! and the same `content_hash` on every run.
+//!
+//! The zip is byte for byte the one posthog-cli 0.19.0 writes for the same slice (zip 2.4 with
+//! `deflate-zlib`: stock zlib through flate2, level 6, raw Deflate, window 15, memLevel 8, no
+//! timestamps; local headers patched in place, no data descriptors), so a set one tool uploaded is
+//! `already_present` for the other. Both take zlib from the system (`libz.so.1`) where there is one:
+//! on a machine whose libz is not stock zlib (zlib-ng as libz, a patched vendor libz) both tools'
+//! streams follow it, and equal each other only when they run on the same machine. zlib's output
+//! does not depend on how the input is split into writes, so streaming in 256 KiB reads gives the
+//! bytes posthog-cli's one `write_all` of the whole file gives.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};

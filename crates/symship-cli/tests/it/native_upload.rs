@@ -749,3 +749,92 @@ fn a_conflict_verdict_points_at_the_conflict_flags_not_a_rerun() {
         "{verdict}"
     );
 }
+
+/// The stored objects of the finished sets: ref -> container bytes.
+fn stored_bytes(server: &TestServer) -> BTreeMap<String, Vec<u8>> {
+    server
+        .symbol_sets()
+        .into_iter()
+        .filter(|s| s.content_hash.is_some())
+        .map(|s| {
+            let bytes = server.object_bytes(s.storage_ptr.as_deref().unwrap()).unwrap();
+            (s.ref_, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn switching_between_posthog_cli_and_symship_finds_the_sets_already_present() {
+    // posthog-ios's upload-symbols.sh fails the Xcode build on any non-zero exit: a re-run after
+    // switching tools must find posthog-cli's sets already there (the same zip, byte for byte, so
+    // the same content_hash), and the other way round
+    for (fixture, command) in [
+        ("elf", ["symbol-sets", "upload"]),
+        ("macho", ["symbol-sets", "upload"]),
+        ("macho", ["dsym", "upload"]),
+    ] {
+        let what = format!("{} on {fixture}", command.join(" "));
+        let tmp = tempfile::tempdir().unwrap();
+        let build = copy_into(tmp.path(), fixture);
+        // posthog-cli 0.19.0 runs Apple's dwarfdump and lipo: LLVM's play them here
+        let apple = tmp.path().join("apple-tools");
+        std::fs::create_dir_all(&apple).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/llvm-dwarfdump-14", apple.join("dwarfdump")).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/llvm-lipo-14", apple.join("lipo")).unwrap();
+        let mut args: Vec<&str> = command.to_vec();
+        if command[0] == "dsym" {
+            args.extend(["--main-dsym", "thin-arm64.dSYM"]);
+        }
+        let posthog_cli_run = |server: &TestServer| {
+            on_program(&symship_for(server, tmp.path()), posthog_cli())
+                .env("PATH", format!("{}:/usr/bin:/bin", apple.display()))
+                .args(&args)
+                .arg("-d")
+                .arg(&build)
+                .output()
+                .unwrap()
+        };
+        let symship_run =
+            |server: &TestServer| run_json(symship_for(server, tmp.path()).args(&args).arg("-d").arg(&build));
+
+        // posthog-cli first, then symship
+        let srv = server();
+        let out = posthog_cli_run(&srv);
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let theirs = stored_bytes(&srv);
+        assert!(theirs.len() >= 2, "{what}: {theirs:?}");
+        let before = transfers(&srv);
+        let (code, summary, stderr) = symship_run(&srv);
+        assert_eq!(code, 0, "{what}: {stderr}\n{summary:#}");
+        assert_eq!(
+            summary["skipped_already_present"],
+            theirs.len(),
+            "{what}: {summary:#}"
+        );
+        assert_eq!(transfers(&srv), before, "{what}: nothing sent again");
+        assert_eq!(stored_bytes(&srv), theirs, "{what}: the server is unchanged");
+
+        // symship first, then posthog-cli
+        let srv = server();
+        let (code, summary, stderr) = symship_run(&srv);
+        assert_eq!(code, 0, "{what}: {stderr}\n{summary:#}");
+        let ours = stored_bytes(&srv);
+        assert!(
+            ours == theirs,
+            "{what}: symship's containers are not posthog-cli's, byte for byte"
+        );
+        let before = transfers(&srv);
+        let out = posthog_cli_run(&srv);
+        assert!(
+            out.status.success(),
+            "{what}: posthog-cli after symship: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(transfers(&srv), before, "{what}: posthog-cli sent nothing again");
+        assert_eq!(stored_bytes(&srv), ours, "{what}: the server is unchanged");
+    }
+}
