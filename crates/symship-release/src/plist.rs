@@ -1,6 +1,11 @@
-//! The few Info.plist keys a release needs, from an XML property list.
+//! The few Info.plist keys a release needs, from an XML or binary property list.
+//!
+//! Read as posthog-cli 0.19.0 reads `--info-plist` (`utils/xcode.rs`, `PlistInfo`): the `plist`
+//! crate parses the file (XML, binary `bplist00` as Xcode builds into apps, or ASCII), the root must
+//! be a dictionary, each key counts only as a string value of that dictionary, and a value is
+//! either a literal (kept as is when it names no build setting) or exactly one `$(VAR)` / `${VAR}`
+//! reference, resolved from the environment.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use symship_api::env::Env;
@@ -16,26 +21,21 @@ pub struct PlistRelease {
     pub build: Option<String>,
 }
 
-/// Read an XML Info.plist. Binary plists are refused with a message saying how to convert.
+/// Reads an Info.plist (XML, binary or ASCII property list). `Err` says why it cannot be used
+/// (unreadable, not a property list, root not a dictionary).
 pub fn read_info_plist(path: &Path, env: &dyn Env) -> Result<PlistRelease, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("could not read it: {e}"))?;
-    if bytes.starts_with(b"bplist") {
-        return Err(
-            "binary property lists are not supported yet; convert it with `plutil -convert xml1 <file>`"
-                .into(),
-        );
-    }
-    let text = String::from_utf8(bytes).map_err(|_| "it is not UTF-8 XML".to_owned())?;
-    if !text.contains("<plist") {
-        return Err("it is not an XML property list (no <plist> element)".into());
-    }
-    let strings = top_level_strings(&text);
+    let file = std::fs::File::open(path).map_err(|e| format!("could not read it: {e}"))?;
+    let value = ::plist::Value::from_reader(std::io::BufReader::new(file))
+        .map_err(|e| format!("it is not a valid property list: {e}"))?;
+    let dict = value
+        .as_dictionary()
+        .ok_or_else(|| "its root is not a dictionary".to_owned())?;
     let get = |key: &str, fallback_var: &str| {
-        strings
-            .get(key)
-            .and_then(|v| expand(v, env))
-            .or_else(|| env.var(fallback_var))
-            .filter(|v| !v.trim().is_empty())
+        match dict.get(key).and_then(::plist::Value::as_string) {
+            Some(v) => resolve(v, env),
+            None => None,
+        }
+        .or_else(|| env.var(fallback_var).and_then(|v| literal(&v)))
     };
     Ok(PlistRelease {
         name: get("CFBundleIdentifier", "PRODUCT_BUNDLE_IDENTIFIER"),
@@ -44,48 +44,24 @@ pub fn read_info_plist(path: &Path, env: &dyn Env) -> Result<PlistRelease, Strin
     })
 }
 
-/// An exact `$(VAR)` or `${VAR}` reference is replaced by the variable (None if unset);
-/// anything else is kept as is.
-fn expand(value: &str, env: &dyn Env) -> Option<String> {
-    let v = value.trim();
-    let var = v
+/// An exact `$(VAR)` or `${VAR}` reference is replaced by the variable (None if unset or not a
+/// literal itself); any other value is kept when it is a [`literal`].
+fn resolve(value: &str, env: &dyn Env) -> Option<String> {
+    let var = value
         .strip_prefix("$(")
         .and_then(|r| r.strip_suffix(')'))
-        .or_else(|| v.strip_prefix("${").and_then(|r| r.strip_suffix('}')));
+        .or_else(|| value.strip_prefix("${").and_then(|r| r.strip_suffix('}')));
     match var {
         Some(name) if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') => {
-            env.var(name)
+            env.var(name).and_then(|v| literal(&v))
         }
-        _ => Some(v.to_owned()),
+        _ => literal(value),
     }
 }
 
-/// `<key>K</key><string>V</string>` pairs (first occurrence wins, as the top-level dict
-/// comes first in an Info.plist).
-fn top_level_strings(text: &str) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    let mut rest = text;
-    while let Some(k) = rest.find("<key>") {
-        let after = &rest[k + 5..];
-        let Some(kend) = after.find("</key>") else { break };
-        let key = unescape(after[..kend].trim());
-        let tail = after[kend + 6..].trim_start();
-        if let Some(val) = tail.strip_prefix("<string>") {
-            if let Some(vend) = val.find("</string>") {
-                out.entry(key).or_insert_with(|| unescape(&val[..vend]));
-            }
-        }
-        rest = &after[kend + 6..];
-    }
-    out
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&apos;", "'")
-        .replace("&amp;", "&")
+/// A value used as it is: not empty and with no (partial) build-setting reference left in it.
+fn literal(value: &str) -> Option<String> {
+    (!value.is_empty() && !value.contains("$(") && !value.contains("${")).then(|| value.to_owned())
 }
 
 #[cfg(test)]
@@ -111,6 +87,7 @@ mod tests {
   <key>CFBundleShortVersionString</key><string>2.1&amp;x</string>
   <key>CFBundleVersion</key>
   <string>${CURRENT_PROJECT_VERSION}</string>
+  <key>Nested</key><dict><key>CFBundleIdentifier</key><string>not.this</string></dict>
 </dict></plist>"#,
         )
         .unwrap();
@@ -129,9 +106,63 @@ mod tests {
         let r = read_info_plist(&p, &MapEnv::new()).unwrap();
         assert_eq!(r.name, None);
         assert_eq!(r.build, None);
+    }
+
+    #[test]
+    fn reads_a_binary_plist() {
+        // fixtures/native/plist/Info-binary.plist: bplist00 by Python's plistlib, as Xcode builds
+        // an app's Info.plist; posthog-cli 0.19.0 reads it as com.example.bin 3.1 (77)
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/native/plist/Info-binary.plist");
+        assert!(std::fs::read(&p).unwrap().starts_with(b"bplist00"));
+        let r = read_info_plist(&p, &MapEnv::new()).unwrap();
+        assert_eq!(
+            r,
+            PlistRelease {
+                name: Some("com.example.bin".into()),
+                version: Some("3.1".into()),
+                build: Some("77".into())
+            }
+        );
+    }
+
+    #[test]
+    fn partial_references_and_non_strings_are_not_values() {
+        // posthog-cli 0.19.0's resolve_build_setting_value: "v$(VERSION)" is neither a literal
+        // nor an exact reference; an integer CFBundleVersion is not a string
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("Info.plist");
+        std::fs::write(
+            &p,
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<plist version="1.0"><dict>
+  <key>CFBundleShortVersionString</key><string>v$(VERSION)</string>
+  <key>CFBundleVersion</key><integer>7</integer>
+</dict></plist>"#,
+        )
+        .unwrap();
+        let env = MapEnv::new()
+            .with("VERSION", "1")
+            .with("MARKETING_VERSION", "3.0");
+        let r = read_info_plist(&p, &env).unwrap();
+        assert_eq!(r.version.as_deref(), Some("3.0"), "the fallback variable");
+        assert_eq!(r.build, None);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_dictionary_plist() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("Info.plist");
         std::fs::write(&p, b"bplist00\x01\x02").unwrap();
-        assert!(read_info_plist(&p, &env)
-            .unwrap_err()
-            .contains("not supported yet"));
+        let e = read_info_plist(&p, &MapEnv::new()).unwrap_err();
+        assert!(e.contains("not a valid property list"), "{e}");
+        std::fs::write(
+            &p,
+            r#"<?xml version="1.0"?><plist version="1.0"><array/></plist>"#,
+        )
+        .unwrap();
+        let e = read_info_plist(&p, &MapEnv::new()).unwrap_err();
+        assert!(e.contains("not a dictionary"), "{e}");
+        let e = read_info_plist(&dir.path().join("missing.plist"), &MapEnv::new()).unwrap_err();
+        assert!(e.contains("could not read it"), "{e}");
     }
 }

@@ -838,3 +838,49 @@ fn switching_between_posthog_cli_and_symship_finds_the_sets_already_present() {
         assert_eq!(stored_bytes(&srv), ours, "{what}: the server is unchanged");
     }
 }
+
+#[test]
+fn a_binary_info_plist_gives_the_release_posthog_cli_gives() {
+    // Xcode builds an app's Info.plist as a binary property list (here one by Python's plistlib)
+    let plist = native("plist/Info-binary.plist");
+    assert!(std::fs::read(&plist).unwrap().starts_with(b"bplist00"));
+    let tmp = tempfile::tempdir().unwrap();
+    let build = copy_into(tmp.path(), "macho");
+    let apple = tmp.path().join("apple-tools");
+    std::fs::create_dir_all(&apple).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/llvm-dwarfdump-14", apple.join("dwarfdump")).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/llvm-lipo-14", apple.join("lipo")).unwrap();
+    let theirs = server();
+    let out = on_program(&symship_for(&theirs, tmp.path()), posthog_cli())
+        .env("PATH", format!("{}:/usr/bin:/bin", apple.display()))
+        .args(["dsym", "upload", "-d"])
+        .arg(&build)
+        .arg("--info-plist")
+        .arg(&plist)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ours = server();
+    let (code, summary, stderr) = run_json(
+        symship_for(&ours, tmp.path())
+            .args(["dsym", "upload", "-d"])
+            .arg(&build)
+            .arg("--info-plist")
+            .arg(&plist),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let release = |s: &TestServer| {
+        let r = s.releases();
+        assert_eq!(r.len(), 1, "{r:?}");
+        (r[0].project.clone(), r[0].version.clone())
+    };
+    assert_eq!(
+        release(&theirs),
+        ("com.example.bin".to_string(), "3.1+77".to_string())
+    );
+    assert_eq!(release(&ours), release(&theirs));
+    assert!(ours
+        .symbol_sets()
+        .iter()
+        .all(|s| s.release_id == Some(ours.releases()[0].id)));
+}
