@@ -520,6 +520,10 @@ fn include_source_sends_the_zip_posthog_cli_sends() {
         "--include-source",
     ]));
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert!(
+        stored_bytes(&ours) == stored_bytes(&theirs),
+        "the containers are posthog-cli's, byte for byte"
+    );
     let (theirs, ours) = (stored(&theirs), stored(&ours));
     assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
     for (r, (_, e)) in &ours {
@@ -618,6 +622,10 @@ fn dsym_include_source_sends_the_zip_posthog_cli_sends() {
     let (code, summary, stderr) =
         run_json(symship_for(&ours, &proj).args(["dsym", "upload", "-d", "build", "--include-source"]));
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert!(
+        stored_bytes(&ours) == stored_bytes(&theirs),
+        "the containers are posthog-cli's, byte for byte"
+    );
     let (theirs, ours) = (stored(&theirs), stored(&ours));
     assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
     for (r, (_, e)) in &ours {
