@@ -295,6 +295,21 @@ pub struct UploadOnlyArgs {
     pub skip_on_conflict: bool,
 }
 
+impl UploadOnlyArgs {
+    /// The upload settings of a command that sends one kind's symbol sets (`hermes upload`,
+    /// `proguard upload`, `dsym upload`, `symbol-sets upload`): its `--batch-size` and conflict
+    /// flags; those commands have no `--delete-after` and no `--concurrency` flag.
+    pub fn for_kind(batch_size: Option<usize>, conflict: &ConflictArgs) -> Self {
+        Self {
+            delete_after: false,
+            batch_size,
+            concurrency: None,
+            force: conflict.force,
+            skip_on_conflict: conflict.skip_on_conflict,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct UploadArgs {
     #[command(flatten)]

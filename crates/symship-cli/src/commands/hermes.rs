@@ -117,13 +117,7 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
         ReleaseMode::Event => None,
         ReleaseMode::SymbolSet => release.map(|r| r.id.to_string()),
     };
-    let up = UploadOnlyArgs {
-        delete_after: false,
-        batch_size: args.batch_size,
-        concurrency: None,
-        force: args.conflict.force,
-        skip_on_conflict: args.conflict.skip_on_conflict,
-    };
+    let up = UploadOnlyArgs::for_kind(args.batch_size, &args.conflict);
     let opts = options(
         args.release_mode,
         &up,

@@ -93,14 +93,8 @@ fn send(
     b: Batch<'_>,
     mut summary: Summary,
 ) -> anyhow::Result<Exit> {
-    let force = b.conflict.force || (b.sources.is_some() && !b.conflict.skip_on_conflict);
-    let up = UploadOnlyArgs {
-        delete_after: false,
-        batch_size: Some(b.batch_size),
-        concurrency: None,
-        force,
-        skip_on_conflict: b.conflict.skip_on_conflict,
-    };
+    let mut up = UploadOnlyArgs::for_kind(Some(b.batch_size), b.conflict);
+    up.force |= b.sources.is_some() && !b.conflict.skip_on_conflict;
     let opts = options(
         ReleaseMode::SymbolSet,
         &up,

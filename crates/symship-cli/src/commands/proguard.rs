@@ -52,13 +52,7 @@ pub fn upload(args: &ProguardUploadArgs, settings: &Settings) -> anyhow::Result<
     // stamped on the upload whatever the release mode, as posthog-cli does.
     let release = crate::release::resolve_release_from(&args.release, settings, path.parent())?;
     let release_id = release.map(|r| r.id.to_string());
-    let up = UploadOnlyArgs {
-        delete_after: false,
-        batch_size: args.batch_size,
-        concurrency: None,
-        force: args.conflict.force,
-        skip_on_conflict: args.conflict.skip_on_conflict,
-    };
+    let up = UploadOnlyArgs::for_kind(args.batch_size, &args.conflict);
     // Symbol-set mode in the pipeline: the conflict flags as given, the release sent.
     let opts = options(
         ReleaseMode::SymbolSet,
