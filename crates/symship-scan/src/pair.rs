@@ -194,7 +194,7 @@ fn usable(p: &Path) -> bool {
 fn accept(path: PathBuf, root: PathBuf, named: bool, map: &Path) -> Result<Pair, Skipped> {
     // Where the reference leads as written (`..` taken lexically), before any link is followed.
     let as_named = crate::select::lexical(map);
-    match map.canonicalize() {
+    match symship_fs::canonicalize(map) {
         Ok(map) if map.starts_with(&root) => Ok(Pair {
             source: path,
             root,
