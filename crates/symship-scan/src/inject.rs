@@ -54,6 +54,7 @@ use uuid::Uuid;
 
 use crate::chunk::{self, Existing};
 use crate::json::Edits;
+use crate::lex;
 use crate::map::MapDoc;
 use crate::pair::{self, MapLocation, Pair};
 use crate::{snippet, SkipReason};
@@ -209,8 +210,18 @@ impl Work<'_> {
     }
 
     /// Adds a snippet and comment; the map is shifted when it does not carry a chunk id yet.
-    fn add(&mut self, chunk_id: &str, release_id: Option<&str>, shift_map: bool) -> Result<(), String> {
-        let at = chunk::insertion_point(&self.text);
+    /// `head`: the text's head when [`Work::run`] read it and nothing has changed the text since.
+    fn add(
+        &mut self,
+        chunk_id: &str,
+        release_id: Option<&str>,
+        shift_map: bool,
+        head: Option<&lex::Head>,
+    ) -> Result<(), String> {
+        let at = match head {
+            Some(head) => chunk::insertion_point_in(&self.text, head),
+            None => chunk::insertion_point(&self.text),
+        };
         let snip = snippet::render(chunk_id, release_id);
         if shift_map {
             self.shift(at.line, at.column, snip.len() as i64)?;
@@ -222,10 +233,14 @@ impl Work<'_> {
     }
 
     fn run(&mut self) -> Result<Outcome, WorkError> {
-        let existing = chunk::existing(&self.text);
+        // The chunk's tokens are read once here: the outline (its magic comments) is the whole
+        // file's, so it is not read again for the debug id.
+        let outline = lex::outline(&self.text);
+        let head = lex::head(&self.text);
+        let existing = chunk::existing_in(&self.text, &outline, &head);
         let map_id = self.map.chunk_id();
         match self.opts.mode {
-            ReleaseMode::Event => self.run_event(existing, map_id),
+            ReleaseMode::Event => self.run_event(existing, map_id, &outline, &head),
             ReleaseMode::SymbolSet => self.run_symbol_set(existing, map_id),
         }
     }
@@ -234,12 +249,15 @@ impl Work<'_> {
         &mut self,
         existing: Option<Existing>,
         map_id: Option<String>,
+        outline: &lex::Outline,
+        head: &lex::Head,
     ) -> Result<Outcome, WorkError> {
         let Some(existing) = existing else {
             let chunk_id = self
-                .adopted_debug_id()
+                .adopted_debug_id(outline)
                 .unwrap_or_else(|| chunk::stable_chunk_id(&self.text));
-            self.add(&chunk_id, self.opts.release_id.as_deref(), map_id.is_none())?;
+            let release = self.opts.release_id.as_deref();
+            self.add(&chunk_id, release, map_id.is_none(), Some(head))?;
             return Ok(Outcome::Injected { chunk_id });
         };
         let id = existing.chunk_id.clone();
@@ -331,7 +349,7 @@ impl Work<'_> {
                 // The old snippet goes; the map already holds the new one's positions.
                 self.remove(e, false)?;
             }
-            self.add(&chunk_id, None, false)?;
+            self.add(&chunk_id, None, false, None)?;
             return Ok(Outcome::Updated { chunk_id });
         }
         let chunk_id = Uuid::now_v7().to_string();
@@ -343,7 +361,7 @@ impl Work<'_> {
         }
         self.set_member("release_id", &[], release);
         // A shared map owned by another chunk keeps its positions: it is already shifted.
-        self.add(&chunk_id, None, shift_map)?;
+        self.add(&chunk_id, None, shift_map, None)?;
         Ok(if existing.is_some() {
             Outcome::Updated { chunk_id }
         } else {
@@ -352,9 +370,9 @@ impl Work<'_> {
     }
 
     /// A bundler's ECMA-426 debug id (the chunk's comment first, then the map's), if a UUID.
-    fn adopted_debug_id(&self) -> Option<String> {
-        let id = chunk::debug_id_comment(&self.text)
-            .map(str::to_string)
+    fn adopted_debug_id(&self, outline: &lex::Outline) -> Option<String> {
+        let id = snippet::comment_in(&self.text, outline, "//# debugId=")
+            .map(|(v, _)| v.to_string())
             .or_else(|| self.map.debug_id())?;
         Uuid::parse_str(&id).ok().map(|_| id)
     }
