@@ -35,6 +35,28 @@ pub fn fixture_copy(rel: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, dir)
 }
 
+/// A fresh temp dir outside any git repository (asserted: no release comes from git) with each
+/// `(fixture, destination)` of `files` copied from `fixtures/<fixture>` to `<dir>/<destination>`.
+pub fn fixture_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Some(dir.path());
+    while let Some(d) = p {
+        assert!(
+            !d.join(".git").exists(),
+            "{} is inside a git repository",
+            dir.path().display()
+        );
+        p = d.parent();
+    }
+    for (from, to) in files {
+        let to = dir.path().join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo_root().join("fixtures").join(from), &to)
+            .unwrap_or_else(|e| panic!("fixtures/{from}: {e}"));
+    }
+    dir
+}
+
 /// (name, dist dir) of every committed bundler fixture (`fixtures/<name>/dist`), sorted.
 pub fn fixtures() -> Vec<(String, PathBuf)> {
     let mut out: Vec<_> = std::fs::read_dir(repo_root().join("fixtures"))

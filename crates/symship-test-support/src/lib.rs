@@ -7,6 +7,8 @@
 //!   renamed copy of the binary), [`file_size_limited`] runs a command under `ulimit -f`.
 //! - [`start`] / [`server`]: `symship-testserver` over s3s-fs, in this process.
 //! - [`files`]: the repository's fixtures copied to temp dirs, generated builds, file listings.
+//! - [`native`]: native debug files as a build beside a server ([`NativeBuild`]), symship as
+//!   posthog-cli, LLVM's tools as Apple's; [`mobile`]: the Hermes and ProGuard fixtures and ids.
 //! - [`run`]: running a command and reading its exit code, output and JSON summary.
 //! - [`snapshot`]: snapshot files with a line diff, `SYMSHIP_UPDATE_SNAPSHOTS=1` to accept.
 //! - [`normalize`]: what changes from run to run (temp dirs, ports, durations, ids, times).
@@ -21,6 +23,8 @@
 
 pub mod cmd;
 pub mod files;
+pub mod mobile;
+pub mod native;
 pub mod normalize;
 pub mod run;
 pub mod server;
@@ -29,6 +33,8 @@ pub mod tools;
 
 pub use cmd::*;
 pub use files::*;
+pub use mobile::*;
+pub use native::*;
 pub use normalize::*;
 pub use run::*;
 pub use server::*;

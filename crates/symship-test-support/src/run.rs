@@ -113,3 +113,13 @@ pub fn run_peak_kib(cmd: &mut Command) -> (i32, u64, Output) {
     };
     (status.code().unwrap_or(-1), peak, out)
 }
+
+/// stdout, then stderr, as text: everything a command printed, for assertions on messages
+/// that may go to either.
+pub fn combined(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}

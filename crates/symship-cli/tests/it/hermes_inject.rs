@@ -230,15 +230,8 @@ fn expo_eas_argv_clones_and_uploads_as_posthog_cli_does() {
     // The EAS build step (README "Expo / EAS"): clone and upload with the release flags and no
     // --release-mode, on the maps of a build whose packager map carries the chunk id Metro's
     // PostHog serializer put there (fixtures/hermes/posthog).
-    const CHUNK_ID: &str = "9d56951e-981d-4597-990e-2402c3b1d1a8";
-    let release = [
-        "--release-name",
-        "com.symship.fixture",
-        "--release-version",
-        "1.0.0",
-        "--build",
-        "1",
-    ];
+    const CHUNK_ID: &str = HERMES_CHUNK_ID;
+    let release = RELEASE;
     let mut payloads = Vec::new();
     for tool in ["posthog-cli", "symship"] {
         let server = server();

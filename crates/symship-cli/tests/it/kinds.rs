@@ -12,38 +12,8 @@ use symship_test_support::*;
 use symship_testserver::{Config, FaultKind, FaultRule, TestServer};
 use symship_upload::container::{self, Payload};
 
-const HERMES_CHUNK_ID: &str = "9d56951e-981d-4597-990e-2402c3b1d1a8";
-const PROGUARD_MAP_ID: &str = "6322fcf1-2071-3e2c-be64-68917a9cfecf";
-const R8_MAP_ID: &str = "58e5f053-e1ef-3b27-aa91-33925018acc2";
-const RELEASE: [&str; 6] = [
-    "--release-name",
-    "com.symship.fixture",
-    "--release-version",
-    "1.0.0",
-    "--build",
-    "1",
-];
-const PACKAGER: &str =
-    "android/app/build/intermediates/sourcemaps/react/release/index.android.bundle.packager.map";
-const COMPOSED_DIR: &str = "android/app/build/generated/sourcemaps/react/release";
-
 fn fixtures() -> PathBuf {
     repo_root().join("fixtures")
-}
-
-/// A React Native Android build's maps (the PostHog fixture) where the Gradle plugin writes them.
-fn android_build() -> (tempfile::TempDir, PathBuf, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let packager = tmp.path().join(PACKAGER);
-    let composed = tmp.path().join(COMPOSED_DIR).join("index.android.bundle.map");
-    for (from, to) in [
-        ("hermes/posthog/index.android.bundle.packager.map", &packager),
-        ("hermes/posthog/index.android.bundle.map", &composed),
-    ] {
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(fixtures().join(from), to).unwrap();
-    }
-    (tmp, packager, composed)
 }
 
 /// The one stored set with this ref: finished, no failure, its container of `kind`; its payload.

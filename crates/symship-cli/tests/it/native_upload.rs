@@ -19,7 +19,7 @@ use symship_upload::container::{self, Payload};
 type Entries = BTreeMap<String, Vec<u8>>;
 
 fn native(rel: &str) -> PathBuf {
-    repo_root().join("fixtures/native").join(rel)
+    native_fixture(rel)
 }
 
 /// The entries (name -> bytes) of a payload zip, and their names in zip order.
@@ -74,12 +74,6 @@ fn stored(server: &TestServer) -> BTreeMap<String, (u32, Entries)> {
         .collect()
 }
 
-fn copy_into(tmp: &Path, rel: &str) -> PathBuf {
-    let dst = tmp.join("build");
-    copy_dir(&native(rel), &dst);
-    dst
-}
-
 /// `(file relative to build/, code)` of the summary's skipped entries, sorted.
 fn skipped(summary: &Value) -> Vec<(String, String)> {
     let mut v: Vec<(String, String)> = summary["skipped"]
@@ -106,19 +100,12 @@ fn refs_txt() -> String {
 
 #[test]
 fn elf_files_land_as_posthog_cli_sends_them() {
-    let server = server();
-    let tmp = tempfile::tempdir().unwrap();
-    let build = copy_into(tmp.path(), "elf");
-    let up = || {
-        run_json(
-            symship_for(&server, tmp.path())
-                .args(["symbol-sets", "upload", "-d"])
-                .arg(&build),
-        )
-    };
+    let b = NativeBuild::of("elf");
+    let server = &b.server;
+    let up = || run_json(&mut b.symship(&["symbol-sets", "upload"]));
     let (code, summary, stderr) = up();
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
-    let got = stored(&server);
+    let got = stored(server);
     let want = recorded("elf");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -148,27 +135,25 @@ fn elf_files_land_as_posthog_cli_sends_them() {
         assert_eq!(c["kind"], "elf_debug_info", "{c}");
     }
     // a re-run sends nothing: the same zip, the same content hash
-    let before = transfers(&server);
+    let before = transfers(server);
     let (code, summary, stderr) = up();
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(transfers(&server), before, "{summary:#}");
+    assert_eq!(transfers(server), before, "{summary:#}");
     assert_eq!(summary["skipped_already_present"], 3, "{summary:#}");
 }
 
 #[test]
 fn dsym_upload_sends_one_set_per_slice_as_posthog_cli_does() {
-    let server = server();
-    let tmp = tempfile::tempdir().unwrap();
-    let build = copy_into(tmp.path(), "macho");
+    let b = NativeBuild::of("macho");
+    let server = &b.server;
     // posthog-cli took the release from thin-arm64.dSYM's Info.plist (the first bundle in its
     // directory order); --main-dsym names it here
     let (code, summary, stderr) = run_json(
-        symship_for(&server, tmp.path())
-            .args(["dsym", "upload", "--main-dsym", "thin-arm64.dSYM", "-d"])
-            .arg(&build),
+        b.symship(&["dsym", "upload"])
+            .args(["--main-dsym", "thin-arm64.dSYM"]),
     );
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
-    let got = stored(&server);
+    let got = stored(server);
     let want = recorded("dsym");
     assert_eq!(
         got.keys().collect::<Vec<_>>(),
@@ -204,14 +189,12 @@ fn posthog_ios_upload_symbols_argv_runs_unchanged() {
     // build-tools/upload-symbols.sh of posthog-ios: --directory, --main-dsym, --info-plist,
     // --release-name, --release-version, --build, then --include-source and --skip-on-conflict
     // from POSTHOG_INCLUDE_SOURCE=1 / POSTHOG_SKIP_ON_CONFLICT=1
-    let server = server();
-    let tmp = tempfile::tempdir().unwrap();
-    let build = copy_into(tmp.path(), "macho");
+    let b = NativeBuild::of("macho");
+    let (server, build) = (&b.server, &b.build);
     let plist = build.join("hello-fat.dSYM/Contents/Info.plist");
-    let (code, summary, stderr) = run_json(
-        symship_for(&server, tmp.path())
-            .args(["dsym", "upload", "--directory"])
-            .arg(&build)
+    let script_argv = |c: &mut Command| {
+        c.args(["dsym", "upload", "--directory"])
+            .arg(build)
             .args(["--main-dsym", "hello-fat.dSYM", "--info-plist"])
             .arg(&plist)
             .args([
@@ -223,10 +206,13 @@ fn posthog_ios_upload_symbols_argv_runs_unchanged() {
                 "7",
                 "--include-source",
                 "--skip-on-conflict",
-            ]),
-    );
+            ]);
+    };
+    let mut ours = symship_for(server, b.dir());
+    script_argv(&mut ours);
+    let (code, summary, stderr) = run_json(&mut ours);
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
-    let got = stored(&server);
+    let got = stored(server);
     assert_eq!(got.len(), 3, "{got:?}");
     let releases = server.releases();
     assert_eq!(
@@ -234,38 +220,19 @@ fn posthog_ios_upload_symbols_argv_runs_unchanged() {
         ("com.example.app", "2.1+7")
     );
     // the script runs it as posthog-cli: the same argv under that name, a set already there
-    let bin = tmp.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
-    let as_posthog_cli = || on_program(&symship_for(&server, tmp.path()), bin.join("posthog-cli"));
+    let as_posthog_cli = || on_program(&symship_for(server, b.dir()), symship_as_posthog_cli(b.dir()));
     let version = as_posthog_cli().arg("--version").output().unwrap();
     assert!(
         String::from_utf8_lossy(&version.stdout).starts_with("posthog-cli 0.19.0"),
         "upload-symbols.sh requires posthog-cli >= 0.15.1: {version:?}"
     );
-    let out = as_posthog_cli()
-        .args(["dsym", "upload", "--directory"])
-        .arg(&build)
-        .args(["--main-dsym", "hello-fat.dSYM", "--info-plist"])
-        .arg(&plist)
-        .args([
-            "--release-name",
-            "com.example.app",
-            "--release-version",
-            "2.1",
-            "--build",
-            "7",
-            "--include-source",
-            "--skip-on-conflict",
-        ])
-        .output()
-        .unwrap();
+    let mut theirs = as_posthog_cli();
+    script_argv(&mut theirs);
+    let out = theirs.output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stored(&server), got, "nothing changed on the server");
+    assert_eq!(stored(server), got, "nothing changed on the server");
     // the deprecated flag is accepted, with a warning, and changes nothing
-    let r = run(symship_for(&server, tmp.path())
-        .args(["dsym", "upload", "--no-release-bind", "-d"])
-        .arg(&build));
+    let r = run(b.symship(&["dsym", "upload"]).arg("--no-release-bind"));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("--no-release-bind is deprecated"),
@@ -276,16 +243,10 @@ fn posthog_ios_upload_symbols_argv_runs_unchanged() {
 
 #[test]
 fn mach_o_symbol_sets_upload_reports_every_reason() {
-    let server = server();
-    let tmp = tempfile::tempdir().unwrap();
-    let build = copy_into(tmp.path(), "macho");
-    let (code, summary, stderr) = run_json(
-        symship_for(&server, tmp.path())
-            .args(["symbol-sets", "upload", "-d"])
-            .arg(&build),
-    );
+    let b = NativeBuild::of("macho");
+    let (code, summary, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
-    let got = stored(&server);
+    let got = stored(&b.server);
     let want = recorded("macho-symbol-sets");
     assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>());
     for (r, (_, e)) in &got {
@@ -309,37 +270,18 @@ fn mach_o_symbol_sets_upload_reports_every_reason() {
 
 #[test]
 fn nothing_to_upload_exits_as_for_javascript() {
-    let server = server();
-    let tmp = tempfile::tempdir().unwrap();
-    let build = tmp.path().join("build");
-    std::fs::create_dir_all(&build).unwrap();
-    std::fs::copy(native("elf/hello-stripped"), build.join("hello-stripped")).unwrap();
-    let (code, summary, stderr) = run_json(
-        symship_for(&server, tmp.path())
-            .args(["symbol-sets", "upload", "-d"])
-            .arg(&build),
-    );
+    let b = NativeBuild::of_files(&["elf/hello-stripped"]);
+    let (code, summary, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
     assert_eq!(code, 3, "nothing found: {stderr}\n{summary:#}");
     assert_eq!(
         skipped(&summary),
         [("hello-stripped".to_string(), "no_debug_info".to_string())]
     );
-    let (code, _, stderr) = run_json(
-        symship_for(&server, tmp.path())
-            .args(["dsym", "upload", "-d"])
-            .arg(&build),
-    );
+    let (code, _, stderr) = run_json(&mut b.symship(&["dsym", "upload"]));
     assert_eq!(code, 3, "no dSYM bundles: {stderr}");
-    assert!(server.symbol_sets().is_empty());
+    assert!(b.server.symbol_sets().is_empty());
     // under the name posthog-cli: dsym upload without bundles is posthog-cli's info and exit 0
-    let bin = tmp.path().join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
-    let out = on_program(&symship_for(&server, tmp.path()), bin.join("posthog-cli"))
-        .args(["dsym", "upload", "-d"])
-        .arg(&build)
-        .output()
-        .unwrap();
+    let out = b.as_posthog_cli(&["dsym", "upload"]).output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -347,11 +289,7 @@ fn nothing_to_upload_exits_as_for_javascript() {
         String::from_utf8_lossy(&out.stderr)
     );
     // and symbol-sets upload with nothing to send is posthog-cli's error, exit 1
-    let out = on_program(&symship_for(&server, tmp.path()), bin.join("posthog-cli"))
-        .args(["symbol-sets", "upload", "-d"])
-        .arg(&build)
-        .output()
-        .unwrap();
+    let out = b.as_posthog_cli(&["symbol-sets", "upload"]).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
@@ -364,19 +302,15 @@ fn nothing_to_upload_exits_as_for_javascript() {
 fn a_failed_finish_of_one_set_exits_1_naming_it_and_the_rerun_sends_only_it() {
     // one set per batch; the first batch's finish is refused (400: not retried): that set fails,
     // the others land
-    let server = start(Config {
-        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
-        ..Default::default()
-    });
-    let tmp = tempfile::tempdir().unwrap();
-    let build = copy_into(tmp.path(), "macho");
-    let up = || {
-        run_json(
-            symship_for(&server, tmp.path())
-                .args(["dsym", "upload", "--batch-size", "1", "-d"])
-                .arg(&build),
-        )
-    };
+    let b = NativeBuild::with_server(
+        Config {
+            faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(1)],
+            ..Default::default()
+        },
+        "macho",
+    );
+    let server = &b.server;
+    let up = || run_json(b.symship(&["dsym", "upload"]).args(["--batch-size", "1"]));
     let (code, summary, stderr) = up();
     assert_eq!(code, 1, "{stderr}\n{summary:#}");
     let failed = summary["failed"].as_array().unwrap();
@@ -388,10 +322,10 @@ fn a_failed_finish_of_one_set_exits_1_naming_it_and_the_rerun_sends_only_it() {
     );
     assert!(stderr.contains(&failed_ref), "the failure is named: {stderr}");
     assert_eq!(summary["uploaded"], 2, "{summary:#}");
-    let before = transfers(&server);
+    let before = transfers(server);
     let (code, summary, stderr) = up();
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
-    assert_eq!(transfers(&server) - before, 1, "the re-run sends one set");
+    assert_eq!(transfers(server) - before, 1, "the re-run sends one set");
     let uploaded: Vec<&str> = summary["chunks"]
         .as_array()
         .unwrap()
@@ -400,25 +334,19 @@ fn a_failed_finish_of_one_set_exits_1_naming_it_and_the_rerun_sends_only_it() {
         .map(|c| c["ref"].as_str().unwrap())
         .collect();
     assert_eq!(uploaded, [failed_ref.as_str()]);
-    assert_eq!(stored(&server).len(), 3);
+    assert_eq!(stored(server).len(), 3);
 }
 
 #[test]
 fn download_and_extract_give_back_the_slice() {
-    let server = server();
-    let tmp = tempfile::tempdir().unwrap();
-    let build = copy_into(tmp.path(), "macho");
-    ok(
-        symship_for(&server, tmp.path())
-            .args(["dsym", "upload", "-d"])
-            .arg(&build),
-        0,
-    );
+    let b = NativeBuild::of("macho");
+    let (server, tmp) = (&b.server, &b.tmp);
+    ok(&mut b.symship(&["dsym", "upload"]), 0);
     let arm64 = "4C4C44D0-5555-3144-A1A6-90248F0DD418";
     let want = &recorded("dsym")[arm64]["dwarf"];
     // download by ref: <ref>/dwarf, as posthog-cli's download writes it
     ok(
-        symship_for(&server, tmp.path())
+        symship_for(server, tmp.path())
             .args(["symbol-sets", "download", "--ref", arm64, "-o"])
             .arg(tmp.path().join("dl")),
         0,
@@ -501,24 +429,18 @@ fn gcc_project(tmp: &Path) -> PathBuf {
     proj
 }
 
-#[test]
-fn include_source_sends_the_zip_posthog_cli_sends() {
-    let tmp = tempfile::tempdir().unwrap();
-    let proj = gcc_project(tmp.path());
+/// posthog-cli 0.19.0 and symship run `argv` (`-d build --include-source`) in `proj`, each
+/// against its own server: the stored containers are equal byte for byte, and each zip holds
+/// the `__source/` entries `sources`.
+fn include_source_equals_posthog_cli(proj: &Path, argv: &[&str], sources: &[&str]) {
     let theirs = server();
-    let out = on_program(&symship_for(&theirs, &proj), posthog_cli())
-        .args(["symbol-sets", "upload", "-d", "build", "--include-source"])
+    let out = posthog_cli_with_apple_tools(&theirs, proj)
+        .args(argv)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let ours = server();
-    let (code, summary, stderr) = run_json(symship_for(&ours, &proj).args([
-        "symbol-sets",
-        "upload",
-        "-d",
-        "build",
-        "--include-source",
-    ]));
+    let (code, summary, stderr) = run_json(symship_for(&ours, proj).args(argv));
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
     assert!(
         stored_bytes(&ours) == stored_bytes(&theirs),
@@ -533,8 +455,21 @@ fn include_source_sends_the_zip_posthog_cli_sends() {
             "{r}: zip entry names"
         );
         assert!(e == &theirs[r].1, "{r}: zip entries differ from posthog-cli's");
-        assert!(e.contains_key("__source/lib/util.c") && e.contains_key("__source/src/util.c"));
+        for name in sources {
+            assert!(e.contains_key(*name), "{name} in {:?}", e.keys());
+        }
     }
+}
+
+#[test]
+fn include_source_sends_the_zip_posthog_cli_sends() {
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = gcc_project(tmp.path());
+    include_source_equals_posthog_cli(
+        &proj,
+        &["symbol-sets", "upload", "-d", "build", "--include-source"],
+        &["__source/lib/util.c", "__source/src/util.c"],
+    );
 }
 
 /// A thin arm64 Mach-O of `fixtures/native/src` (`thin.c`, `util.c`) built by clang 14 and
@@ -604,50 +539,20 @@ fn dsym_project(tmp: &Path) -> PathBuf {
 
 #[test]
 fn dsym_include_source_sends_the_zip_posthog_cli_sends() {
+    // posthog-cli 0.19.0 runs Apple's dwarfdump and lipo: LLVM's play them here
     let tmp = tempfile::tempdir().unwrap();
     let proj = dsym_project(tmp.path());
-    // posthog-cli 0.19.0 runs Apple's dwarfdump and lipo: LLVM's play them here
-    let apple = tmp.path().join("apple-tools");
-    std::fs::create_dir_all(&apple).unwrap();
-    std::os::unix::fs::symlink("/usr/bin/llvm-dwarfdump-14", apple.join("dwarfdump")).unwrap();
-    std::os::unix::fs::symlink("/usr/bin/llvm-lipo-14", apple.join("lipo")).unwrap();
-    let theirs = server();
-    let out = on_program(&symship_for(&theirs, &proj), posthog_cli())
-        .env("PATH", format!("{}:/usr/bin:/bin", apple.display()))
-        .args(["dsym", "upload", "-d", "build", "--include-source"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ours = server();
-    let (code, summary, stderr) =
-        run_json(symship_for(&ours, &proj).args(["dsym", "upload", "-d", "build", "--include-source"]));
-    assert_eq!(code, 0, "{stderr}\n{summary:#}");
-    assert!(
-        stored_bytes(&ours) == stored_bytes(&theirs),
-        "the containers are posthog-cli's, byte for byte"
+    include_source_equals_posthog_cli(
+        &proj,
+        &["dsym", "upload", "-d", "build", "--include-source"],
+        &["__source/thin.c", "__source/util.c"],
     );
-    let (theirs, ours) = (stored(&theirs), stored(&ours));
-    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
-    for (r, (_, e)) in &ours {
-        assert_eq!(
-            e.keys().collect::<Vec<_>>(),
-            theirs[r].1.keys().collect::<Vec<_>>(),
-            "{r}: zip entry names"
-        );
-        assert!(e == &theirs[r].1, "{r}: zip entries differ from posthog-cli's");
-        assert!(
-            e.contains_key("__source/thin.c") && e.contains_key("__source/util.c"),
-            "{:?}",
-            e.keys()
-        );
-    }
 }
 
 #[test]
 fn a_corrupt_dsym_is_reported_unparseable_and_nothing_found_names_native_files() {
-    let server = server();
-    let tmp = tempfile::tempdir().unwrap();
-    let build = tmp.path().join("build");
+    let b = NativeBuild::empty();
+    let (server, tmp, build) = (&b.server, &b.tmp, &b.build);
     let dwarf = build.join("G.dSYM/Contents/Resources/DWARF");
     std::fs::create_dir_all(&dwarf).unwrap();
     std::fs::write(dwarf.join("G"), b"garbage\n").unwrap();
@@ -660,11 +565,7 @@ fn a_corrupt_dsym_is_reported_unparseable_and_nothing_found_names_native_files()
     .unwrap();
     std::fs::write(t.join("T"), &real[..5000]).unwrap();
     for command in ["dsym", "symbol-sets"] {
-        let (code, summary, stderr) = run_json(
-            symship_for(&server, tmp.path())
-                .args([command, "upload", "-d"])
-                .arg(&build),
-        );
+        let (code, summary, stderr) = run_json(&mut b.symship(&[command, "upload"]));
         assert_eq!(code, 3, "{command}: {stderr}\n{summary:#}");
         assert_eq!(
             skipped(&summary),
@@ -678,16 +579,8 @@ fn a_corrupt_dsym_is_reported_unparseable_and_nothing_found_names_native_files()
             "{command}"
         );
         // the text verdict names native files and no flag these commands reject
-        let out = symship_for(&server, tmp.path())
-            .args([command, "upload", "-d"])
-            .arg(&build)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = b.symship(&[command, "upload"]).output().unwrap();
+        let text = combined(&out);
         assert_eq!(out.status.code(), Some(3), "{text}");
         assert!(
             text.contains("unparseable") || text.contains("not a valid"),
@@ -701,16 +594,12 @@ fn a_corrupt_dsym_is_reported_unparseable_and_nothing_found_names_native_files()
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     for (command, what) in [("dsym", ".dSYM bundle"), ("symbol-sets", "ELF or Mach-O file")] {
-        let out = symship_for(&server, tmp.path())
+        let out = symship_for(server, tmp.path())
             .args([command, "upload", "-d"])
             .arg(&empty)
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let text = combined(&out);
         assert_eq!(out.status.code(), Some(3), "{text}");
         assert!(text.contains(what), "{command}: {text}");
         assert!(!text.contains("JavaScript"), "{command}: {text}");
@@ -720,31 +609,15 @@ fn a_corrupt_dsym_is_reported_unparseable_and_nothing_found_names_native_files()
 
 #[test]
 fn a_conflict_verdict_points_at_the_conflict_flags_not_a_rerun() {
-    let server = server();
-    let tmp = tempfile::tempdir().unwrap();
-    let build = tmp.path().join("build");
-    std::fs::create_dir_all(&build).unwrap();
-    std::fs::copy(native("elf/hello"), build.join("hello")).unwrap();
-    let (code, _, stderr) = run_json(
-        symship_for(&server, tmp.path())
-            .args(["symbol-sets", "upload", "-d"])
-            .arg(&build),
-    );
+    let b = NativeBuild::of_files(&["elf/hello"]);
+    let (code, _, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
     assert_eq!(code, 0, "{stderr}");
     // the same build id, other bytes (trailing bytes keep it a valid ELF): a conflict
     let mut bytes = std::fs::read(native("elf/hello")).unwrap();
     bytes.extend_from_slice(b"rebuilt");
-    std::fs::write(build.join("hello"), &bytes).unwrap();
-    let out = symship_for(&server, tmp.path())
-        .args(["symbol-sets", "upload", "-d"])
-        .arg(&build)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    std::fs::write(b.build.join("hello"), &bytes).unwrap();
+    let out = b.symship(&["symbol-sets", "upload"]).output().unwrap();
+    let text = combined(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
     assert!(text.contains("content_hash_mismatch"), "{text}");
     let verdict = text
@@ -782,28 +655,14 @@ fn switching_between_posthog_cli_and_symship_finds_the_sets_already_present() {
         ("macho", ["dsym", "upload"]),
     ] {
         let what = format!("{} on {fixture}", command.join(" "));
-        let tmp = tempfile::tempdir().unwrap();
-        let build = copy_into(tmp.path(), fixture);
-        // posthog-cli 0.19.0 runs Apple's dwarfdump and lipo: LLVM's play them here
-        let apple = tmp.path().join("apple-tools");
-        std::fs::create_dir_all(&apple).unwrap();
-        std::os::unix::fs::symlink("/usr/bin/llvm-dwarfdump-14", apple.join("dwarfdump")).unwrap();
-        std::os::unix::fs::symlink("/usr/bin/llvm-lipo-14", apple.join("lipo")).unwrap();
+        // each order of the two tools against a server of its own
+        let b = NativeBuild::of(fixture);
         let mut args: Vec<&str> = command.to_vec();
         if command[0] == "dsym" {
             args.extend(["--main-dsym", "thin-arm64.dSYM"]);
         }
-        let posthog_cli_run = |server: &TestServer| {
-            on_program(&symship_for(server, tmp.path()), posthog_cli())
-                .env("PATH", format!("{}:/usr/bin:/bin", apple.display()))
-                .args(&args)
-                .arg("-d")
-                .arg(&build)
-                .output()
-                .unwrap()
-        };
-        let symship_run =
-            |server: &TestServer| run_json(symship_for(server, tmp.path()).args(&args).arg("-d").arg(&build));
+        let posthog_cli_run = |server: &TestServer| b.posthog_cli(server, &args).output().unwrap();
+        let symship_run = |server: &TestServer| run_json(&mut b.symship_against(server, &args));
 
         // posthog-cli first, then symship
         let srv = server();
@@ -852,30 +711,17 @@ fn a_binary_info_plist_gives_the_release_posthog_cli_gives() {
     // Xcode builds an app's Info.plist as a binary property list (here one by Python's plistlib)
     let plist = native("plist/Info-binary.plist");
     assert!(std::fs::read(&plist).unwrap().starts_with(b"bplist00"));
-    let tmp = tempfile::tempdir().unwrap();
-    let build = copy_into(tmp.path(), "macho");
-    let apple = tmp.path().join("apple-tools");
-    std::fs::create_dir_all(&apple).unwrap();
-    std::os::unix::fs::symlink("/usr/bin/llvm-dwarfdump-14", apple.join("dwarfdump")).unwrap();
-    std::os::unix::fs::symlink("/usr/bin/llvm-lipo-14", apple.join("lipo")).unwrap();
+    let b = NativeBuild::of("macho");
     let theirs = server();
-    let out = on_program(&symship_for(&theirs, tmp.path()), posthog_cli())
-        .env("PATH", format!("{}:/usr/bin:/bin", apple.display()))
-        .args(["dsym", "upload", "-d"])
-        .arg(&build)
+    let out = b
+        .posthog_cli(&theirs, &["dsym", "upload"])
         .arg("--info-plist")
         .arg(&plist)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let ours = server();
-    let (code, summary, stderr) = run_json(
-        symship_for(&ours, tmp.path())
-            .args(["dsym", "upload", "-d"])
-            .arg(&build)
-            .arg("--info-plist")
-            .arg(&plist),
-    );
+    let ours = &b.server;
+    let (code, summary, stderr) = run_json(b.symship(&["dsym", "upload"]).arg("--info-plist").arg(&plist));
     assert_eq!(code, 0, "{stderr}\n{summary:#}");
     let release = |s: &TestServer| {
         let r = s.releases();
@@ -886,7 +732,7 @@ fn a_binary_info_plist_gives_the_release_posthog_cli_gives() {
         release(&theirs),
         ("com.example.bin".to_string(), "3.1+77".to_string())
     );
-    assert_eq!(release(&ours), release(&theirs));
+    assert_eq!(release(ours), release(&theirs));
     assert!(ours
         .symbol_sets()
         .iter()

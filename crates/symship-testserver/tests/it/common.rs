@@ -3,12 +3,31 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
 
 use posthog_symbol_data::{write_symbol_data, SourceAndMap};
 use reqwest::blocking::{multipart, Client, Response};
 use serde_json::{json, Value};
+use symship_test_support::posthog_cli;
 pub use symship_test_support::{server, start};
 use symship_testserver::TestServer;
+
+/// posthog-cli 0.19.0 in `cwd`, with an environment of its own: only `PATH`, `HOME=cwd`, the
+/// server's host, project id and key, and `DO_NOT_TRACK=1` (no developer's settings leak in).
+#[allow(clippy::disallowed_methods)] // test harness settings from the environment
+pub fn posthog_cli_for(server: &TestServer, cwd: &Path) -> Command {
+    let mut c = Command::new(posthog_cli());
+    c.current_dir(cwd)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", cwd)
+        .env("POSTHOG_CLI_HOST", server.base_url())
+        .env("POSTHOG_CLI_PROJECT_ID", server.project_id().to_string())
+        .env("POSTHOG_CLI_API_KEY", server.api_key())
+        .env("DO_NOT_TRACK", "1");
+    c
+}
 
 /// (chunk_id, release_id, content_hash, content_length)
 pub type Set<'s> = (&'s str, Option<&'s str>, Option<&'s str>, Option<u64>);

@@ -2,19 +2,16 @@
 //! resolve`) against the test server; every chunk stored, finished and its container valid.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use crate::common::*;
-use symship_test_support::posthog_cli;
+use symship_test_support::fixture_dir;
 use symship_testserver::{Config, Mode, TestServer};
 
 /// Appendix A's input pair, plus a second pair in a subdirectory, in a temp dir outside any git
 /// repository.
 fn fixture() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("symship-phcli-")
-        .tempdir_in(std::env::temp_dir())
-        .unwrap();
+    let dir = fixture_dir(&[]);
     let a = dir.path().join("dist");
     std::fs::create_dir_all(a.join("sub")).unwrap();
     std::fs::write(
@@ -37,31 +34,12 @@ fn fixture() -> tempfile::TempDir {
         r#"{"version":3,"file":"b.js","sources":["b.ts"],"names":["b"],"mappings":"AAAA,SAASA"}"#,
     )
     .unwrap();
-    // no git above it
-    let mut p = Some(dir.path());
-    while let Some(d) = p {
-        assert!(
-            !d.join(".git").exists(),
-            "{} is inside a git repository",
-            dir.path().display()
-        );
-        p = d.parent();
-    }
     dir
 }
 
-#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 fn run(server: &TestServer, cwd: &Path, args: &[&str]) -> Output {
-    let out = Command::new(posthog_cli())
+    let out = posthog_cli_for(server, cwd)
         .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .env("POSTHOG_CLI_HOST", server.base_url())
-        .env("POSTHOG_CLI_PROJECT_ID", server.project_id().to_string())
-        .env("POSTHOG_CLI_API_KEY", server.api_key())
-        .env("DO_NOT_TRACK", "1")
         .output()
         .expect("run posthog-cli");
     assert!(

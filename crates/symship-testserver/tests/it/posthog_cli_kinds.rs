@@ -5,67 +5,25 @@
 //! golden one recorded by the fixtures' `record-reference.sh`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use crate::common::*;
 use posthog_symbol_data::{read_symbol_data, HermesMap, ProguardMapping};
-use symship_test_support::posthog_cli;
+use symship_test_support::{
+    fixture_dir, repo_root, COMPOSED, COMPOSED_DIR, HERMES_CHUNK_ID, PACKAGER, PROGUARD_MAP_ID, R8_MAP_ID,
+    RELEASE,
+};
 use symship_testserver::{Config, TestServer};
 
-const HERMES_CHUNK_ID: &str = "9d56951e-981d-4597-990e-2402c3b1d1a8";
-const PROGUARD_MAP_ID: &str = "6322fcf1-2071-3e2c-be64-68917a9cfecf";
-const R8_MAP_ID: &str = "58e5f053-e1ef-3b27-aa91-33925018acc2";
-const RELEASE: [&str; 6] = [
-    "--release-name",
-    "com.symship.fixture",
-    "--release-version",
-    "1.0.0",
-    "--build",
-    "1",
-];
-
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures")
-}
-
-/// A temp dir outside any git repository, with `files` (fixture path, destination) copied in.
-fn workdir(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("symship-phcli-kinds-")
-        .tempdir_in(std::env::temp_dir())
-        .unwrap();
-    let mut p = Some(dir.path());
-    while let Some(d) = p {
-        assert!(
-            !d.join(".git").exists(),
-            "{} is inside a git repository",
-            dir.path().display()
-        );
-        p = d.parent();
-    }
-    for (from, to) in files {
-        let to = dir.path().join(to);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(fixtures().join(from), &to).unwrap();
-    }
-    dir
+    repo_root().join("fixtures")
 }
 
 /// Runs posthog-cli in `cwd` with the server's credentials and `POSTHOG_RELEASE_MODE=mode`, as the
 /// Gradle tasks set it; returns its exit status and combined output.
-#[allow(clippy::disallowed_methods)] // test harness settings from the environment
 fn run(server: &TestServer, cwd: &Path, mode: &str, args: &[&str]) -> (i32, String) {
-    let out = Command::new(posthog_cli())
+    let out = posthog_cli_for(server, cwd)
         .args(args)
-        .current_dir(cwd)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", cwd)
-        .env("POSTHOG_CLI_HOST", server.base_url())
-        .env("POSTHOG_CLI_PROJECT_ID", server.project_id().to_string())
-        .env("POSTHOG_CLI_API_KEY", server.api_key())
         .env("POSTHOG_RELEASE_MODE", mode)
-        .env("DO_NOT_TRACK", "1")
         .env("NO_COLOR", "1")
         .output()
         .expect("run posthog-cli");
@@ -121,16 +79,11 @@ fn stored_one(server: &TestServer, reference: &str, bound: bool) -> Vec<u8> {
     bytes
 }
 
-const PACKAGER: &str =
-    "android/app/build/intermediates/sourcemaps/react/release/index.android.bundle.packager.map";
-const COMPOSED_DIR: &str = "android/app/build/generated/sourcemaps/react/release";
-const COMPOSED: &str = "android/app/build/generated/sourcemaps/react/release/index.android.bundle.map";
-
 /// posthog-react-native 4.78.0's posthog.gradle: `hermes clone` then `hermes upload`, from the
 /// app's android/ directory, with the release flags and, in event mode, `--release-mode event`.
 fn hermes_gradle(mode: &str) -> (TestServer, tempfile::TempDir) {
     let server = start(Config::default());
-    let dir = workdir(&[
+    let dir = fixture_dir(&[
         ("hermes/posthog/index.android.bundle.packager.map", PACKAGER),
         ("hermes/posthog/index.android.bundle.map", COMPOSED),
     ]);
@@ -216,7 +169,7 @@ fn hermes_gradle_symbol_set_mode_binds_the_release() {
 #[test]
 fn hermes_upload_refuses_a_packager_map_beside_the_composed_map() {
     let server = start(Config::default());
-    let dir = workdir(&[
+    let dir = fixture_dir(&[
         (
             "hermes/posthog/index.android.bundle.packager.map",
             "out/index.android.bundle.packager.map",
@@ -259,7 +212,7 @@ const MAPPING: &str = "app/build/outputs/mapping/release/mapping.txt";
 /// default): `exp proguard upload --path ABS --map-id ID <release> --release-mode event`.
 fn proguard_gradle(fixture: &str, map_id: &str) {
     let server = start(Config::default());
-    let dir = workdir(&[(fixture, MAPPING)]);
+    let dir = fixture_dir(&[(fixture, MAPPING)]);
     let path = dir.path().join(MAPPING).to_string_lossy().into_owned();
     let mut args = vec!["exp", "proguard", "upload", "--path", &path, "--map-id", map_id];
     args.extend(RELEASE);
@@ -296,7 +249,7 @@ fn r8_style_mapping_from_the_gradle_plugin_is_stored() {
 #[test]
 fn proguard_upload_minimal() {
     let server = start(Config::default());
-    let dir = workdir(&[("proguard/proguard-6.2.2/mapping.txt", "mapping.txt")]);
+    let dir = fixture_dir(&[("proguard/proguard-6.2.2/mapping.txt", "mapping.txt")]);
     ok(
         &server,
         dir.path(),
