@@ -58,12 +58,41 @@ pub enum PackageError {
     },
     #[error("{} is shorter than when it was inspected (it changed during the run); upload again once the build is done", .path.display())]
     Shrunk { path: PathBuf },
-    #[error("cannot write the zip of {} into a temporary file: {source}", .path.display())]
+    /// Writing into the temporary file failed (the disk of `dir` is full, or it went away).
+    #[error("cannot write the zip of {} into a temporary file in {}: {source}; free space there, or set TMPDIR \
+             to a writable directory with room for the debug file", .path.display(), .dir.display())]
     Write {
         path: PathBuf,
+        dir: PathBuf,
         #[source]
         source: io::Error,
     },
+    /// No temporary file could be made in `dir` (missing, not a directory, not writable).
+    #[error("cannot create a temporary file in {} for the zip of {}: {source}; set TMPDIR to an existing, \
+             writable directory with room for the debug file", .dir.display(), .path.display())]
+    TempDir {
+        path: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Where the zip and the spooled container of a debug file go: the temporary directory
+/// (`TMPDIR`, else `/tmp`: [`std::env::temp_dir`]).
+pub fn temp_dir() -> PathBuf {
+    std::env::temp_dir()
+}
+
+/// A fresh anonymous temporary file in [`temp_dir`], for the zip of the debug file at `path`;
+/// [`PackageError::TempDir`] names the directory when none can be made.
+pub fn temp_file(path: &Path) -> Result<File, PackageError> {
+    let dir = temp_dir();
+    tempfile::tempfile_in(&dir).map_err(|source| PackageError::TempDir {
+        path: path.to_path_buf(),
+        dir,
+        source,
+    })
 }
 
 fn options(len: u64) -> SimpleFileOptions {
@@ -82,12 +111,13 @@ pub fn zip_slice(slice: &Slice, extra: &[(String, Vec<u8>)]) -> Result<Zipped, P
     };
     let write_err = |source| PackageError::Write {
         path: slice.path.clone(),
+        dir: temp_dir(),
         source,
     };
     let zip_err = |e: zip::result::ZipError| write_err(io::Error::other(e));
     let mut input = File::open(&slice.path).map_err(read_err)?;
     input.seek(SeekFrom::Start(slice.offset)).map_err(read_err)?;
-    let out = tempfile::tempfile().map_err(write_err)?;
+    let out = temp_file(&slice.path)?;
     let mut zip = zip::ZipWriter::new(out);
     zip.start_file(DWARF_ENTRY, options(slice.len)).map_err(zip_err)?;
     let mut hasher = sha2::Sha256::new();

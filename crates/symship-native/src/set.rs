@@ -168,7 +168,11 @@ fn failed(e: PackageError) -> SetError {
     match e {
         PackageError::Read { path, source } => SetError::unreadable(&path, &source),
         PackageError::Shrunk { path } => SetError::changed(&path),
-        PackageError::Write { path, source } => SetError::container(&path, &source),
+        // the message names the temporary directory and what to do
+        e @ (PackageError::Write { .. } | PackageError::TempDir { .. }) => SetError::Failed {
+            code: symship_core::Code::ContainerFailed,
+            reason: e.to_string(),
+        },
     }
 }
 
@@ -228,12 +232,24 @@ impl SymbolSet for NativeSet {
                 .map_err(|e| self.container_err(e))?;
             (Some(c), hash, len)
         } else if self.slice.len >= self.spool_from {
-            let tmp = tempfile::NamedTempFile::new().map_err(|e| self.container_err(e))?;
-            let (file, hash, len) = container_into(self.kind(), &mut z, io::BufWriter::new(tmp))
-                .map_err(|e| self.container_err(e))?;
-            let tmp = file
-                .into_inner()
-                .map_err(|e| self.container_err(e.into_error()))?;
+            let dir = package::temp_dir();
+            let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|source| {
+                failed(PackageError::TempDir {
+                    path: self.slice.path.clone(),
+                    dir: dir.clone(),
+                    source,
+                })
+            })?;
+            let spool_err = |source| {
+                failed(PackageError::Write {
+                    path: self.slice.path.clone(),
+                    dir: dir.clone(),
+                    source,
+                })
+            };
+            let (file, hash, len) =
+                container_into(self.kind(), &mut z, io::BufWriter::new(tmp)).map_err(spool_err)?;
+            let tmp = file.into_inner().map_err(|e| spool_err(e.into_error()))?;
             if len <= MAX_SET_BYTES {
                 *self.spool.lock().expect("spool lock") = Some(Spool {
                     content_hash: hash.clone(),

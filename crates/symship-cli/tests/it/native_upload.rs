@@ -738,3 +738,27 @@ fn a_binary_info_plist_gives_the_release_posthog_cli_gives() {
         .iter()
         .all(|s| s.release_id == Some(ours.releases()[0].id)));
 }
+
+#[test]
+fn an_unusable_tmpdir_is_named_with_what_to_do() {
+    // the zip of a debug file is written into the temporary directory: a TMPDIR that does not
+    // exist, or is a file, fails each set with an error naming it and the fix
+    let b = NativeBuild::of_files(&["elf/hello"]);
+    let a_file = b.dir().join("a-file");
+    std::fs::write(&a_file, b"").unwrap();
+    for dir in [b.dir().join("missing"), a_file] {
+        let shown = dir.display().to_string();
+        let (code, summary, stderr) = run_json(b.symship(&["symbol-sets", "upload"]).env("TMPDIR", &dir));
+        assert_eq!(code, 1, "{shown}: {stderr}\n{summary:#}");
+        let failed = summary["failed"].as_array().unwrap();
+        assert_eq!(failed.len(), 1, "{summary:#}");
+        assert_eq!(failed[0]["code"], "container_failed", "{summary:#}");
+        let error = failed[0]["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("temporary file in {shown}")) && error.contains("set TMPDIR to"),
+            "{error}"
+        );
+        assert!(stderr.contains(&shown), "{stderr}");
+    }
+    assert!(b.server.symbol_sets().is_empty(), "nothing was started");
+}
