@@ -135,7 +135,7 @@ codes! {
         "nothing to do: the server holds this content";
     /// The compressed symbol set is over PostHog's 100 MiB limit.
     TooLarge = "too_large", Skip, "over PostHog's 100 MiB limit",
-        "split the chunk in the bundler";
+        "a JavaScript or Hermes chunk: split it in the bundler; a debug file: upload the debug info alone (objcopy --only-keep-debug; the dSYM), build with less of it (-gline-tables-only, -g1), or leave out --include-source";
     /// Another chunk of the run has the same chunk id; only the first is sent.
     Duplicate = "duplicate", Skip, "chunk id shared with another chunk",
         "nothing to do for a copy of one chunk; otherwise inject a clean build so each chunk gets its own id";

@@ -75,6 +75,29 @@ impl Kind {
             Kind::ElfDebugInfo => "ELF debug info",
         }
     }
+
+    /// Whether its sets are native debug files (dSYM, Mach-O or ELF), not maps.
+    pub const fn is_debug_file(self) -> bool {
+        matches!(self, Kind::AppleDsym | Kind::ElfDebugInfo)
+    }
+
+    /// What to do about a set of this kind over PostHog's 100 MiB limit
+    /// ([`crate::container::MAX_SET_BYTES`], the compressed container): the registry's hint for
+    /// `too_large` ([`crate::Code::TooLarge`]) covers every kind; this is the one that fits.
+    pub const fn too_large_hint(self) -> &'static str {
+        match self {
+            Kind::SourceAndMap | Kind::HermesMap => "split the chunk in the bundler",
+            Kind::ProguardMapping => {
+                "check it is one build's mapping (R8 writes one mapping.txt per variant): PostHog stores at most \
+                 100 MiB of it compressed"
+            }
+            Kind::AppleDsym | Kind::ElfDebugInfo => {
+                "upload the debug info alone (ELF: objcopy --only-keep-debug; Apple: the dSYM, not the app), \
+                 build with less of it (-gline-tables-only or -g1; Rust: debug = \"line-tables-only\"), or leave out \
+                 --include-source"
+            }
+        }
+    }
 }
 
 impl std::fmt::Display for Kind {

@@ -96,6 +96,13 @@ pub trait SymbolSet: Send + Sync + std::fmt::Debug + 'static {
     fn cleanup(&self) -> Cleanup {
         Cleanup::default()
     }
+    /// Its ref when it is known without reading the set (native debug files: the debug id read
+    /// when the file was found), so reports name a set that fails or is too large before
+    /// [`SymbolSet::prepare`] returns it; `None` (the default) for kinds whose ref is in the
+    /// content (chunk ids).
+    fn reference(&self) -> Option<String> {
+        None
+    }
     /// Bytes it reads to prepare (sizes the pipeline's memory gate; an estimate is fine).
     fn input_len(&self) -> u64;
     /// Reads it and computes what the check and start calls send: its ref, release and

@@ -217,6 +217,11 @@ impl SymbolSet for NativeSet {
         &self.slice.path
     }
 
+    /// The debug id (known from inspection): a set too large to send is still named by it.
+    fn reference(&self) -> Option<String> {
+        Some(self.slice.debug_id.clone())
+    }
+
     /// What a build of its container holds in memory at most: the container, which is smaller
     /// than the slice (deflate and zstd) and at most PostHog's limit; the slice itself is
     /// streamed from disk.

@@ -214,7 +214,7 @@ impl Run {
             source: set.path().to_path_buf(),
             map: set.map().cloned(),
             cleanup: set.cleanup(),
-            chunk_id: None,
+            chunk_id: set.reference(),
             content_hash: None,
             bytes: None,
             source_digest: None,

@@ -246,6 +246,7 @@ pub fn inject_scanned(
                     outcome: outcome.into(),
                     kind: symship_upload::Kind::SourceAndMap.code().into(),
                     reference: o.chunk_id().to_string(),
+                    reason: None,
                 });
             }
             Err(reason) if reason.is_failure() => summary.not_written.push(FailedChunk {

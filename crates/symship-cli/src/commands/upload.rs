@@ -37,9 +37,15 @@ impl symship_upload::Reporter for LogReporter {
                 tracing::warn!("failed {} ({id}): {code}: {reason}", c.source.display())
             }
             Status::Skipped { reason, .. } => tracing::warn!("skipped {reason}"),
+            Status::TooLarge { bytes } if c.kind.is_debug_file() => tracing::warn!(
+                "skipped debug file {} (debug id {id}): {}",
+                c.source.display(),
+                too_large(c.kind, *bytes)
+            ),
             Status::TooLarge { bytes } => tracing::warn!(
-                "skipped {} ({id}): its symbol set is {bytes} bytes, over PostHog's 100 MiB limit",
-                c.source.display()
+                "skipped {} ({id}): {}",
+                c.source.display(),
+                too_large(c.kind, *bytes)
             ),
             Status::Duplicate { of } => tracing::info!(
                 "skipped {}: chunk id {id} is already sent for {}",
@@ -52,6 +58,15 @@ impl symship_upload::Reporter for LogReporter {
     fn warning(&self, message: &str) {
         tracing::warn!("{message}");
     }
+}
+
+/// Why a set of `kind` whose container is `bytes` long was not sent, and what to do.
+pub(crate) fn too_large(kind: symship_upload::Kind, bytes: u64) -> String {
+    format!(
+        "its symbol set ({}) is {bytes} bytes compressed, over PostHog's 100 MiB limit; {}",
+        kind.describe(),
+        kind.too_large_hint()
+    )
 }
 
 /// A failure that is the run's, not the chunk's: every chunk of the run fails the same way.
@@ -212,6 +227,10 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
                     reference: c.chunk_id.clone().unwrap_or_default(),
                     chunk_id: c.chunk_id.clone().unwrap_or_default(),
                     outcome: status.code().to_string(),
+                    reason: match status {
+                        Status::TooLarge { bytes } => Some(too_large(c.kind, *bytes)),
+                        _ => None,
+                    },
                 });
             }
         }

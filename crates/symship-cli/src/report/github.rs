@@ -119,9 +119,13 @@ impl GitHub {
                     self.rel(&c.file),
                     format!("symship: skipped ({})", symship_core::Code::TooLarge),
                     format!(
-                        "{} (chunk {}) was not uploaded: its symbol set is over PostHog's 100 MiB limit",
+                        "{} ({} {}) was not uploaded: {}",
                         self.rel(&c.file),
-                        c.chunk_id
+                        c.ref_label(),
+                        c.reference,
+                        c.reason
+                            .as_deref()
+                            .unwrap_or("its symbol set is over PostHog's 100 MiB limit")
                     ),
                 ));
             }

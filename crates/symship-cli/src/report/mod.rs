@@ -142,6 +142,24 @@ pub struct ChunkEntry {
     /// `chunk_id` says the same, under the name the PostHog API gives it.
     #[serde(rename = "ref")]
     pub reference: String,
+    /// Why it was not sent and what to do, where the outcome alone does not say it
+    /// (`too_large`: its size and the hint of its kind, [`symship_core::kind::Kind::too_large_hint`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl ChunkEntry {
+    /// What its ref is called: `debug id` for native debug files, else `chunk`.
+    pub fn ref_label(&self) -> &'static str {
+        let native = symship_core::kind::Kind::ALL
+            .iter()
+            .any(|k| k.is_debug_file() && k.code() == self.kind);
+        if native {
+            "debug id"
+        } else {
+            "chunk"
+        }
+    }
 }
 
 /// Prints the final account (text on stderr, or JSON on stdout), and in GitHub Actions writes

@@ -71,8 +71,35 @@ pub fn render_text(s: &Summary) -> String {
             );
         }
     }
+    t.push_str(&render_too_large(s));
     t.push_str(&render_failures(s));
     t.push_str(&render_verdict(s));
+    t
+}
+
+/// The sets over PostHog's limit, each with its ref and what to do (not failures: skipped and
+/// counted, as posthog-cli 0.19.0 does).
+fn render_too_large(s: &Summary) -> String {
+    let big: Vec<_> = s
+        .chunks
+        .iter()
+        .filter(|c| c.outcome == symship_core::Code::TooLarge.as_str())
+        .collect();
+    if big.is_empty() {
+        return String::new();
+    }
+    let mut t = format!("not uploaded, too large ({}):\n", big.len());
+    for c in big {
+        let id: &str = if c.reference.is_empty() { "-" } else { &c.reference };
+        t.push_str(&format!(
+            "  {} ({} {id}): {}\n",
+            c.file,
+            c.ref_label(),
+            c.reason
+                .as_deref()
+                .unwrap_or(symship_core::Code::TooLarge.title())
+        ));
+    }
     t
 }
 

@@ -762,3 +762,84 @@ fn an_unusable_tmpdir_is_named_with_what_to_do() {
     }
     assert!(b.server.symbol_sets().is_empty(), "nothing was started");
 }
+
+/// Writes `mib` MiB of xorshift bytes (neither deflate nor zstd shrinks them) to `w`.
+fn incompressible(w: &mut impl std::io::Write, mib: usize) {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for b in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.copy_from_slice(&x.to_le_bytes());
+        }
+        w.write_all(&block).unwrap();
+    }
+}
+
+#[test]
+fn a_debug_file_over_the_limit_is_named_with_a_hint_for_debug_files() {
+    // the ELF fixture with 110 MiB of incompressible bytes after it (still a valid ELF, same build
+    // id): its container is over PostHog's 100 MiB; hello-gz beside it lands
+    let b = NativeBuild::of_files(&["elf/hello-gz"]);
+    let big = b.build.join("big");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+    std::io::Write::write_all(&mut f, &std::fs::read(native("elf/hello")).unwrap()).unwrap();
+    incompressible(&mut f, 110);
+    drop(f);
+    let debug_id = "f734873c-9dcd-04d1-273a-d1a45db9639b";
+    assert!(refs_txt().contains(&format!("elf/hello {debug_id}\n")));
+    let (code, summary, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
+    // as a too-large JavaScript chunk: skipped and counted, not a failure
+    // (hostile_input::a_chunk_too_large_for_posthog_is_found_out_before_the_start)
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["skipped_too_large"], 1, "{summary:#}");
+    assert_eq!(summary["uploaded"], 1, "{summary:#}");
+    let entry = summary["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["outcome"] == "too_large")
+        .unwrap_or_else(|| panic!("{summary:#}"));
+    assert!(entry["file"].as_str().unwrap().ends_with("build/big"), "{entry}");
+    assert_eq!(entry["ref"], debug_id, "{entry}");
+    assert_eq!(entry["chunk_id"], debug_id, "{entry}");
+    let reason = entry["reason"].as_str().unwrap();
+    assert!(reason.contains("objcopy --only-keep-debug"), "{reason}");
+    assert!(reason.contains("--include-source"), "{reason}");
+    assert!(!reason.contains("bundler"), "{reason}");
+    // the log line names the file and its debug id, with the same hint
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("build/big"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains(debug_id) && line.contains("objcopy"), "{line}");
+    assert!(!stderr.contains("split the chunk"), "{stderr}");
+    assert!(
+        b.server.symbol_sets().iter().all(|s| s.ref_ != debug_id),
+        "never started"
+    );
+    // the text summary lists it with its debug id and the hint
+    let r = run(&mut b.symship(&["symbol-sets", "upload"]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let listed = r
+        .stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("not uploaded, too large (1)"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(
+        listed.contains("build/big (debug id f734873c-9dcd-04d1-273a-d1a45db9639b)")
+            && listed.contains("objcopy"),
+        "{listed}"
+    );
+    // under the name posthog-cli, exit 0 as well (posthog-cli 0.19.0 counts it as too large)
+    let out = b.as_posthog_cli(&["symbol-sets", "upload"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
