@@ -342,18 +342,21 @@ impl<R: symship_scan::Reporter> symship_scan::Reporter for InjectProgress<'_, R>
     }
 }
 
-/// Progress of the upload pipeline: chunks done, bytes sent; passes everything on to `inner`.
+/// Progress of the upload pipeline: sets done (`unit`: "chunks" for the sourcemap commands,
+/// "symbol sets" for the others), bytes sent; passes everything on to `inner`.
 pub struct UploadProgress<R> {
     inner: R,
     phase: Phase,
+    unit: &'static str,
     seen: Mutex<HashSet<PathBuf>>,
 }
 
 impl<R: symship_upload::Reporter> UploadProgress<R> {
-    pub fn new(printer: &Printer, inner: R) -> UploadProgress<R> {
+    pub fn new(printer: &Printer, unit: &'static str, inner: R) -> UploadProgress<R> {
         UploadProgress {
             inner,
-            phase: printer.phase("upload", "chunks", Some(0)),
+            phase: printer.phase("upload", unit, Some(0)),
+            unit,
             seen: Mutex::new(HashSet::new()),
         }
     }
@@ -363,8 +366,8 @@ impl<R> Drop for UploadProgress<R> {
     fn drop(&mut self) {
         let done = self.phase.done.load(Ordering::Relaxed);
         let msg = match self.phase.bytes.load(Ordering::Relaxed) {
-            0 => format!("{done} chunks"),
-            b => format!("{done} chunks, {} sent", human_bytes(b)),
+            0 => format!("{done} {}", self.unit),
+            b => format!("{done} {}, {} sent", self.unit, human_bytes(b)),
         };
         self.phase.finish(&msg);
     }

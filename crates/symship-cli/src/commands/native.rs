@@ -113,6 +113,8 @@ fn send(
         })
         .collect();
     let sets: Vec<Arc<dyn SymbolSet>> = native.iter().map(|s| s.clone() as Arc<dyn SymbolSet>).collect();
+    let files: std::collections::BTreeSet<&Path> = native.iter().map(|s| s.slice().path.as_path()).collect();
+    summary.debug_files_found = Some(files.len());
     let shared = Shared {
         settings,
         up: &up,
@@ -149,6 +151,8 @@ fn nothing(
     summary.command = command.into();
     summary.dry_run = settings.global.dry_run;
     summary.nothing_found = true;
+    summary.debug_files_found = Some(0);
+    summary.symbol_sets_found = Some(0);
     let exit = crate::exit::decide(Run::Upload, &RunEnd::default(), settings.personality);
     finish(&mut summary, exit, settings)
 }

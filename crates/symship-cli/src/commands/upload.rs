@@ -267,7 +267,7 @@ fn upload_pairs(
         .into_iter()
         .map(|p| Arc::new(p) as Arc<dyn SymbolSet>)
         .collect();
-    upload_sets(s, client, sets, &roots, opts, summary)
+    upload_sets(s, client, sets, &roots, opts, "chunks", summary)
 }
 
 /// The upload tail of the commands that send one kind's symbol sets (`hermes upload`, `proguard
@@ -288,18 +288,21 @@ pub(crate) fn upload_kind(
     summary.dry_run = s.settings.global.dry_run;
     summary.release_id = opts.release_id.map(|r| r.to_string());
     summary.pairs_found = sets.len();
-    let end = upload_sets(s, client, sets, &[], opts, summary)?;
+    summary.symbol_sets_found = Some(sets.len());
+    let end = upload_sets(s, client, sets, &[], opts, "symbol sets", summary)?;
     Ok(crate::exit::decide(Run::Upload, &end, s.settings.personality))
 }
 
 /// Uploads symbol sets of any kind (or plans it with --dry-run), applies --delete-after (within
-/// `roots`), fills the summary; returns how the run ended (for the exit code).
+/// `roots`), fills the summary; returns how the run ended (for the exit code). `unit` names the
+/// sets in the progress line ("chunks", "symbol sets").
 pub(crate) fn upload_sets(
     s: &Shared<'_>,
     client: Option<&Client>,
     sets: Vec<Arc<dyn SymbolSet>>,
     roots: &[PathBuf],
     opts: &UploadOptions,
+    unit: &'static str,
     summary: &mut Summary,
 ) -> anyhow::Result<RunEnd> {
     let (feed, fed) = symship_upload::feed(sets.len());
@@ -307,7 +310,7 @@ pub(crate) fn upload_sets(
         feed.send(position, set);
     }
     drop(feed);
-    let report = upload_fed(s.settings, client, fed, opts)?;
+    let report = upload_fed(s.settings, client, fed, opts, unit)?;
     Ok(conclude(s, client.is_some(), &report, roots, summary))
 }
 
@@ -318,9 +321,11 @@ fn upload_fed(
     client: Option<&Client>,
     fed: symship_upload::Fed,
     opts: &UploadOptions,
+    unit: &'static str,
 ) -> anyhow::Result<UploadReport> {
     let reporter = Arc::new(crate::printer::UploadProgress::new(
         &settings.printer,
+        unit,
         LogReporter,
     ));
     let report = match client {
@@ -558,7 +563,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                 };
                 inject_scanned(inject, settings, release_id.clone(), scanned, Some(handoff))
             });
-            let report = upload_fed(settings, client, fed, &opts);
+            let report = upload_fed(settings, client, fed, &opts, "chunks");
             (injecting.join(), report)
         });
         let (mut summary, _, lock) = injected.unwrap_or_else(|panic| std::panic::resume_unwind(panic));

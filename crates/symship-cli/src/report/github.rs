@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use symship_api::env::{self, Env};
 
 use super::text::{human_bytes, render_times};
-use super::{failed_count, skipped_by_reason, Summary};
+use super::{failed_count, found_rows, sets_count, skipped_by_reason, Summary};
 use crate::printer::Printer;
 use crate::untrusted::neutralize;
 
@@ -211,16 +211,17 @@ pub fn job_summary(s: &Summary, rel: impl Fn(&str) -> String) -> String {
     );
     let row =
         |t: &mut String, k: &str, v: String| t.push_str(&format!("| {k} | {} |\n", escape_markdown(&v)));
-    row(&mut t, "pairs found", s.pairs_found.to_string());
-    if s.command != "sourcemap upload" {
-        row(
-            &mut t,
-            "injected",
-            (s.injected + s.updated + s.unchanged).to_string(),
-        );
+    for (k, v) in found_rows(s, false) {
+        // the sourcemap commands' injected row: the total only
+        let v = if k == "injected" {
+            (s.injected + s.updated + s.unchanged).to_string()
+        } else {
+            v
+        };
+        row(&mut t, k, v);
     }
     if let Some(up) = &s.upload {
-        row(&mut t, "uploaded", up.uploaded.to_string());
+        row(&mut t, "uploaded", sets_count(s, up.uploaded));
     }
     for (code, n) in skipped_by_reason(s) {
         row(&mut t, &format!("skipped: {code}"), n.to_string());

@@ -23,7 +23,18 @@ pub struct Summary {
     pub command: String,
     pub dry_run: bool,
     pub release_id: Option<String>,
+    /// Sets found to upload (the sourcemap commands: chunk and map pairs). Kept for every command;
+    /// the others say it in their own terms below.
     pub pairs_found: usize,
+    /// `dsym upload`, `symbol-sets upload`: the debug files found with something to upload (a fat
+    /// Mach-O counts once). Absent for the other commands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub debug_files_found: Option<usize>,
+    /// The commands that upload one kind's symbol sets (`hermes upload`, `proguard upload`, the
+    /// native ones): the sets found (native: one per architecture slice). Absent for the
+    /// sourcemap commands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol_sets_found: Option<usize>,
     pub injected: usize,
     pub updated: usize,
     pub unchanged: usize,
@@ -191,6 +202,51 @@ pub fn print(
         gh.report(summary, printer);
     }
     Ok(())
+}
+
+/// The rows that say what the run found and injected, in its command's terms: `pairs found` and
+/// (for inject and process) `injected` for the sourcemap commands; `debug files` (and the symbol
+/// sets, one per architecture slice) for the native commands; `symbol sets` for the Hermes and
+/// ProGuard uploads, which inject nothing. `dry`: `would inject`.
+pub fn found_rows(s: &Summary, dry: bool) -> Vec<(&'static str, String)> {
+    match (s.debug_files_found, s.symbol_sets_found) {
+        (Some(files), sets) => {
+            let sets = sets.unwrap_or(files);
+            let slices = if sets == files {
+                String::new()
+            } else {
+                format!(" ({sets} symbol sets: one per architecture)")
+            };
+            vec![("debug files", format!("{files} found{slices}"))]
+        }
+        (None, Some(sets)) => vec![("symbol sets", format!("{sets} found"))],
+        (None, None) => {
+            let mut rows = vec![("pairs found", s.pairs_found.to_string())];
+            if s.command != "sourcemap upload" {
+                rows.push((
+                    if dry { "would inject" } else { "injected" },
+                    format!(
+                        "{} (new {}, updated {}, already injected {})",
+                        s.injected + s.updated + s.unchanged,
+                        s.injected,
+                        s.updated,
+                        s.unchanged
+                    ),
+                ));
+            }
+            rows
+        }
+    }
+}
+
+/// `n` uploaded things as the summary names them: a bare count for the sourcemap commands
+/// (chunks), `N symbol sets` for the others.
+pub fn sets_count(s: &Summary, n: usize) -> String {
+    if s.symbol_sets_found.is_some() {
+        format!("{n} symbol set{}", if n == 1 { "" } else { "s" })
+    } else {
+        n.to_string()
+    }
 }
 
 /// Everything that was skipped, by reason code (file-level skips and the upload's own).

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{failed_count, skipped_by_reason, Summary};
+use super::{failed_count, found_rows, sets_count, skipped_by_reason, Summary};
 
 /// The human summary: one aligned block, then the failures, then what the exit code means.
 pub fn render_text(s: &Summary) -> String {
@@ -14,25 +14,14 @@ pub fn render_text(s: &Summary) -> String {
     };
     t.push_str(&format!("\nsymship {}{dry}\n", s.command));
     let row = |t: &mut String, k: &str, v: String| t.push_str(&format!("  {k:<13} {v}\n"));
-    row(&mut t, "pairs found", s.pairs_found.to_string());
-    if s.command != "sourcemap upload" {
-        row(
-            &mut t,
-            if s.dry_run { "would inject" } else { "injected" },
-            format!(
-                "{} (new {}, updated {}, already injected {})",
-                s.injected + s.updated + s.unchanged,
-                s.injected,
-                s.updated,
-                s.unchanged
-            ),
-        );
+    for (k, v) in found_rows(s, s.dry_run) {
+        row(&mut t, k, v);
     }
     if let Some(up) = &s.upload {
         if s.dry_run {
-            row(&mut t, "would upload", up.would_upload.to_string());
+            row(&mut t, "would upload", sets_count(s, up.would_upload));
         } else {
-            row(&mut t, "uploaded", up.uploaded.to_string());
+            row(&mut t, "uploaded", sets_count(s, up.uploaded));
         }
     }
     let skipped = skipped_by_reason(s);
@@ -160,8 +149,9 @@ pub fn render_failures(s: &Summary) -> String {
     t.push_str(&format!("not uploaded ({}):\n", up.failed.len()));
     for f in &up.failed {
         t.push_str(&format!(
-            "  {} (chunk {}): {}: {}\n",
+            "  {} ({} {}): {}: {}\n",
             f.file,
+            ref_word(s),
             f.chunk_id.as_deref().unwrap_or("-"),
             f.code,
             f.error
@@ -186,8 +176,9 @@ pub fn render_verdict(s: &Summary) -> String {
                 t.push_str(&format!("error: {e}\n"));
             }
             t.push_str(&format!(
-                "error: {} chunk(s) did not land (exit code 1)\n",
-                failed_count(s)
+                "error: {} {} did not land (exit code 1)\n",
+                failed_count(s),
+                units(s)
             ));
             t
         }
@@ -197,19 +188,22 @@ pub fn render_verdict(s: &Summary) -> String {
         ),
         // a conflict fails the same way on a re-run: only --force or --skip-on-conflict ends it
         1 if failed_count(s) > 0 && conflicts(s) == failed_count(s) => format!(
-            "error: {} chunk(s) did not land (exit code 1): the server holds different content under their \
+            "error: {} {} did not land (exit code 1): the server holds different content under their \
              ids, and a re-run alone fails the same way; --force replaces it, --skip-on-conflict keeps it\n",
-            failed_count(s)
+            failed_count(s),
+            units(s)
         ),
         1 if conflicts(s) > 0 => format!(
-            "error: {} chunk(s) did not land (exit code 1); re-run the same command to send those, adding \
+            "error: {} {} did not land (exit code 1); re-run the same command to send those, adding \
              --force (replace) or --skip-on-conflict (keep) for the {} the server holds with different content\n",
             failed_count(s),
+            units(s),
             conflicts(s)
         ),
         1 if failed_count(s) > 0 => format!(
-            "error: {} chunk(s) did not land (exit code 1); re-run the same command to send only those\n",
-            failed_count(s)
+            "error: {} {} did not land (exit code 1); re-run the same command to send only those\n",
+            failed_count(s),
+            units(s)
         ),
         // The posthog-cli personality's inject and process exit 1 on an empty run, as posthog-cli
         // 0.19.0 does ("Oops! no source files found").
@@ -251,6 +245,24 @@ pub fn render_verdict(s: &Summary) -> String {
               pass --allow-empty (exit code 3)\n"
             .into(),
         n => format!("error: exit code {n}\n"),
+    }
+}
+
+/// What the failures count: `chunk(s)` for the sourcemap commands, `symbol set(s)` for the others.
+fn units(s: &Summary) -> &'static str {
+    if s.symbol_sets_found.is_some() {
+        "symbol set(s)"
+    } else {
+        "chunk(s)"
+    }
+}
+
+/// What a failure's ref is called: `debug id` for the native commands, else `chunk`.
+fn ref_word(s: &Summary) -> &'static str {
+    if s.debug_files_found.is_some() {
+        "debug id"
+    } else {
+        "chunk"
     }
 }
 

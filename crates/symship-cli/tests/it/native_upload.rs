@@ -843,3 +843,38 @@ fn a_debug_file_over_the_limit_is_named_with_a_hint_for_debug_files() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_summaries_speak_of_debug_files_and_symbol_sets() {
+    // the macho fixture's dSYMs: 2 debug files with something to upload, 3 symbol sets (the fat
+    // one has two architecture slices)
+    let b = NativeBuild::of("macho");
+    let (code, summary, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["debug_files_found"], 2, "{summary:#}");
+    assert_eq!(summary["symbol_sets_found"], 3, "{summary:#}");
+    // the fields scripts already read stay
+    assert_eq!(summary["pairs_found"], 3, "{summary:#}");
+    assert_eq!(summary["uploaded"], 3, "{summary:#}");
+    for command in [["symbol-sets", "upload"], ["dsym", "upload"]] {
+        let r = run(&mut b.symship(&command));
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let block: Vec<&str> = r
+            .stderr
+            .lines()
+            .skip_while(|l| !l.starts_with("symship "))
+            .collect();
+        let text = block.join("\n");
+        assert!(
+            text.contains("debug files   2 found (3 symbol sets: one per architecture)"),
+            "{command:?}: {text}"
+        );
+        assert!(
+            text.contains("uploaded      0 symbol sets"),
+            "{command:?}: {text}"
+        );
+        assert!(!text.contains("pairs"), "{command:?}: {text}");
+        assert!(!text.contains("inject"), "{command:?}: {text}");
+        assert!(!r.stderr.contains(" chunks"), "{command:?}: {}", r.stderr);
+    }
+}
