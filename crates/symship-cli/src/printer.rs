@@ -348,7 +348,9 @@ pub struct UploadProgress<R> {
     inner: R,
     phase: Phase,
     unit: &'static str,
-    seen: Mutex<HashSet<PathBuf>>,
+    /// The sets counted: by file, and for native debug files by file and debug id (the slices
+    /// of a fat Mach-O share one file).
+    seen: Mutex<HashSet<(PathBuf, Option<String>)>>,
 }
 
 impl<R: symship_upload::Reporter> UploadProgress<R> {
@@ -389,8 +391,19 @@ impl<R: symship_upload::Reporter> symship_upload::Reporter for UploadProgress<R>
         self.inner.transferred(chunk_id, bytes);
     }
     fn chunk_done(&self, chunk: &symship_upload::ChunkReport) {
-        // A chunk can change state more than once (a refused URL is started again).
-        if self.seen.lock().expect("lock").insert(chunk.source.clone()) {
+        // A chunk can change state more than once (a refused URL is started again). A native
+        // set's ref is known from the start, so it tells the slices of one file apart.
+        let slice = chunk
+            .kind
+            .is_debug_file()
+            .then(|| chunk.chunk_id.clone())
+            .flatten();
+        if self
+            .seen
+            .lock()
+            .expect("lock")
+            .insert((chunk.source.clone(), slice))
+        {
             self.phase.inc(1);
         }
         self.inner.chunk_done(chunk);

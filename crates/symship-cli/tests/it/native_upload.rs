@@ -856,6 +856,8 @@ fn the_summaries_speak_of_debug_files_and_symbol_sets() {
     // the fields scripts already read stay
     assert_eq!(summary["pairs_found"], 3, "{summary:#}");
     assert_eq!(summary["uploaded"], 3, "{summary:#}");
+    // the progress line counts each slice of the fat file, not each file
+    assert!(stderr.contains("upload: 3 symbol sets"), "{stderr}");
     for command in [["symbol-sets", "upload"], ["dsym", "upload"]] {
         let r = run(&mut b.symship(&command));
         assert_eq!(r.code, 0, "{}", r.stderr);
