@@ -124,7 +124,8 @@ fn changed_content_fails_exactly_that_chunk_and_delete_after_keeps_it() {
     let object = server.object_bytes(set.storage_ptr.as_deref().unwrap()).unwrap();
     let (src, _) = symship_upload::container::read(&object).unwrap();
     assert!(src.contains("/*rebuilt*/"), "the server holds the new content");
-    assert!(server.violations().is_empty());
+    let violations = server.violations();
+    assert!(violations.is_empty(), "{violations:?}");
 }
 
 #[test]
@@ -179,7 +180,8 @@ fn event_mode_delete_after_cleans_js_and_css_maps_when_all_landed() {
 
 /// After --delete-after the files changed, so compare the stored objects' maps only by chunk id.
 fn assert_server_holds_exactly_after_strip(server: &TestServer, all: &[(String, String, String, String)]) {
-    assert!(server.violations().is_empty());
+    let violations = server.violations();
+    assert!(violations.is_empty(), "{violations:?}");
     for (_, _, id, _) in all {
         let set = server
             .symbol_sets()
@@ -341,7 +343,8 @@ fn delete_after_deletes_empty_maps_with_their_reference() {
     assert_eq!(summary["deleted"].as_array().unwrap().len(), 6, "{summary}");
     let left: Vec<_> = walk_maps(&dir);
     assert!(left.is_empty(), "maps left: {left:?}");
-    assert!(server.violations().is_empty());
+    let violations = server.violations();
+    assert!(violations.is_empty(), "{violations:?}");
 }
 
 /// A map whose chunk failed to land is kept (and named) even when an empty map in the same run is

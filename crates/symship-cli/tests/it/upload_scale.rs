@@ -63,7 +63,8 @@ fn two_thousand_chunks_batch_and_keep_memory_flat() {
         .filter(|s| s.content_hash.is_some())
         .count();
     assert_eq!(finished, 2200);
-    assert!(server.violations().is_empty());
+    let violations = server.violations();
+    assert!(violations.is_empty(), "{violations:?}");
 
     // memory: ten times the chunks (and input), not ten times the memory. What does grow is the
     // account of every chunk (report, summary, hash cache: a few KiB per chunk, about 7 MiB here
@@ -155,5 +156,6 @@ fn checks_also_go_out_by_input_size() {
             );
         }
     }
-    assert!(server.violations().is_empty());
+    let violations = server.violations();
+    assert!(violations.is_empty(), "{violations:?}");
 }

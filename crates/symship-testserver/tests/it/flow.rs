@@ -99,7 +99,8 @@ fn presigned_post_round_trip_without_content_length() {
     assert_eq!(api.finish(&[(id, "h")]).0, 201);
     let ptr = server.symbol_sets()[0].storage_ptr.clone().unwrap();
     assert_eq!(server.object_bytes(&ptr), Some(body));
-    assert!(server.violations().is_empty());
+    let violations = server.violations();
+    assert!(violations.is_empty(), "{violations:?}");
 }
 
 #[test]

@@ -174,7 +174,8 @@ fn legacy_start_and_finish_upload() {
         json!({"content_hash":"other"}),
     );
     assert_eq!(server.symbol_sets()[0].content_hash.as_deref(), Some("lh"));
-    assert!(server.violations().is_empty());
+    let violations = server.violations();
+    assert!(violations.is_empty(), "{violations:?}");
 }
 
 #[test]
