@@ -76,10 +76,6 @@ pub struct State {
 }
 
 impl State {
-    pub fn set_by_ref(&self, team: u64, r: &str) -> Option<&SymbolSetState> {
-        self.symbol_sets.iter().find(|s| s.team_id == team && s.ref_ == r)
-    }
-
     pub fn set_by_id(&self, team: u64, id: &str) -> Option<&SymbolSetState> {
         let id = Uuid::parse_str(id).ok()?;
         self.symbol_sets.iter().find(|s| s.team_id == team && s.id == id)

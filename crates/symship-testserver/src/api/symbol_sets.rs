@@ -1,8 +1,11 @@
 //! `ErrorTrackingSymbolSetViewSet` (§2): serializers, the bulk upload actions, the legacy
 //! actions and the management endpoints.
 
+use std::collections::HashMap;
+
 use http::StatusCode;
 use serde_json::{json, Map, Value};
+use uuid::Uuid;
 
 use super::pagination;
 use super::{Ctx, Reply, ViewResult};
@@ -295,12 +298,27 @@ pub async fn bulk_finish_upload(ctx: &Ctx) -> ViewResult {
     if ctx.shared.mode.object_storage_disabled {
         return Err(logic::object_storage_required());
     }
+    // The team's rows by id, once per request (PostHog looks each up by its primary key; a scan
+    // of every row per id made finishing a 50,000-chunk build quadratic).
+    let rows_by_id = |st: &State| -> HashMap<Uuid, usize> {
+        st.symbol_sets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.team_id == ctx.team)
+            .map(|(i, s)| (s.id, i))
+            .collect()
+    };
+    // A key names a row when it parses as the row's id; the row is finished when the key is the
+    // id's canonical form (what `str(id)` gives).
+    let named =
+        |rows: &HashMap<Uuid, usize>, id: &str| Uuid::parse_str(id).ok().and_then(|u| rows.get(&u).copied());
     let sets: Vec<(String, String, Option<String>)> = {
         let st = ctx.shared.state.lock().expect("state lock");
+        let rows = rows_by_id(&st);
         let mut missing: Vec<&str> = hashes
             .keys()
             .map(String::as_str)
-            .filter(|id| st.set_by_id(ctx.team, id).is_none())
+            .filter(|id| named(&rows, id).is_none())
             .collect();
         if !missing.is_empty() {
             missing.sort();
@@ -309,16 +327,26 @@ pub async fn bulk_finish_upload(ctx: &Ctx) -> ViewResult {
                 format!("Unknown symbol set IDs: {}", missing.join(", ")),
             ));
         }
-        st.symbol_sets
-            .iter()
-            .filter(|s| s.team_id == ctx.team && hashes.contains_key(&s.id.to_string()))
+        // in the order of the rows, as the scan of every row gave them
+        let mut found: Vec<usize> = hashes
+            .keys()
+            .filter_map(|id| named(&rows, id).filter(|&i| st.symbol_sets[i].id.to_string() == *id))
+            .collect();
+        found.sort_unstable();
+        found.dedup();
+        found
+            .into_iter()
+            .map(|i| &st.symbol_sets[i])
             .map(|s| (s.id.to_string(), s.ref_.clone(), s.storage_ptr.clone()))
             .collect()
     };
     finish_checks(ctx, &sets).await?;
     ctx.shared.mutate(|st| {
-        for s in st.symbol_sets.iter_mut().filter(|s| s.team_id == ctx.team) {
-            if let Some(h) = hashes.get(&s.id.to_string()) {
+        let rows = rows_by_id(st);
+        for (id, h) in &hashes {
+            let Some(i) = named(&rows, id) else { continue };
+            let s = &mut st.symbol_sets[i];
+            if s.id.to_string() == *id {
                 s.content_hash = match h {
                     Value::Null => None,
                     Value::String(s) => Some(s.clone()),

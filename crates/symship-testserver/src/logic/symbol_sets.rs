@@ -2,7 +2,7 @@
 //! `_validate_uploads`, `_binds_release`, `_needs_upload`, `refresh_last_used`,
 //! `bulk_check_symbol_sets`, `bulk_create_symbol_sets`, the finish checks and the legacy paths.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -156,12 +156,25 @@ pub fn needs_upload(
     }
 }
 
+/// The rows of `team` by ref (their places in `st.symbol_sets`). Built once per request, as
+/// PostHog's unique (team, ref) index answers each lookup: a scan of every row per chunk made a
+/// 50,000-chunk upload cost the server minutes of CPU (quadratic in the build's size).
+fn rows_by_ref(st: &State, team: u64) -> HashMap<&str, usize> {
+    st.symbol_sets
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.team_id == team)
+        .map(|(i, s)| (s.ref_.as_str(), i))
+        .collect()
+}
+
 /// `refresh_last_used`: `last_used = now` where it is NULL or older than 12 h.
 pub fn refresh_last_used(st: &mut State, team: u64, chunk_ids: &[String], now: OffsetDateTime) {
+    let wanted: HashSet<&str> = chunk_ids.iter().map(String::as_str).collect();
     for s in st
         .symbol_sets
         .iter_mut()
-        .filter(|s| s.team_id == team && chunk_ids.contains(&s.ref_))
+        .filter(|s| s.team_id == team && wanted.contains(s.ref_.as_str()))
     {
         if s.last_used.is_none_or(|t| t < now - LAST_USED_REFRESH) {
             s.last_used = Some(now);
@@ -188,8 +201,9 @@ pub fn bulk_check(
     validate_uploads(st, team, uploads, true)?;
     let mut to_upload = Vec::new();
     let mut unchanged = Vec::new();
+    let rows = rows_by_ref(st, team);
     for u in uploads {
-        let Some(existing) = st.set_by_ref(team, &u.chunk_id) else {
+        let Some(existing) = rows.get(u.chunk_id.as_str()).map(|&i| &st.symbol_sets[i]) else {
             to_upload.push(u.chunk_id.clone());
             continue;
         };
@@ -218,8 +232,6 @@ pub fn bulk_create(
     issue: Issue,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     validate_uploads(st, team, uploads, issue.check_length)?;
-    let mut work = st.clone();
-    let mut id_map = serde_json::Map::new();
     let urls = |key: &str, u: &Upload| {
         storage.upload_urls(
             key,
@@ -229,12 +241,29 @@ pub fn bulk_create(
             issue.now,
         )
     };
+    // What happens to the existing refs is decided first, in the order of `uploads` (the first
+    // refusal is the answer), so that a refusal leaves the state as it was.
+    let rows = rows_by_ref(st, team);
+    let mut existing: Vec<(&Upload, usize, bool, bool)> = Vec::new();
+    let mut missing: Vec<&Upload> = Vec::new();
+    for u in uploads {
+        match rows.get(u.chunk_id.as_str()) {
+            Some(&i) => {
+                let row = &st.symbol_sets[i];
+                let binds = binds_release(row, u)?;
+                // `_needs_upload` sees the row after the release was bound, as PostHog does;
+                // binding does not touch what it looks at (the hashes).
+                let needs = needs_upload(row, u, force, skip_on_conflict)?;
+                existing.push((u, i, binds, needs));
+            }
+            None => missing.push(u),
+        }
+    }
+    drop(rows);
+    let mut id_map = serde_json::Map::new();
 
     // Missing refs: a new row with a new key and content_hash NULL.
-    for u in uploads
-        .iter()
-        .filter(|u| st.set_by_ref(team, &u.chunk_id).is_none())
-    {
+    for u in missing {
         let key = ObjectStorage::new_key();
         let row = SymbolSetState {
             id: Uuid::now_v7(),
@@ -251,36 +280,28 @@ pub fn bulk_create(
             u.chunk_id.clone(),
             urls(&key, u).into_json(Some(row.id.to_string())),
         );
-        work.symbol_sets.push(row);
+        st.symbol_sets.push(row);
     }
 
     // Existing refs: bind a release, re-issue an upload.
-    for u in uploads
-        .iter()
-        .filter(|u| st.set_by_ref(team, &u.chunk_id).is_some())
-    {
-        let existing = work
-            .symbol_sets
-            .iter_mut()
-            .find(|s| s.team_id == team && s.ref_ == u.chunk_id)
-            .expect("existing row");
-        if binds_release(existing, u)? {
-            existing.release_id = parse_release(&u.release_id);
+    for (u, i, binds, needs) in existing {
+        let row = &mut st.symbol_sets[i];
+        if binds {
+            row.release_id = parse_release(&u.release_id);
         }
-        if needs_upload(existing, u, force, skip_on_conflict)? {
+        if needs {
             let key = ObjectStorage::new_key();
             id_map.insert(
                 u.chunk_id.clone(),
-                urls(&key, u).into_json(Some(existing.id.to_string())),
+                urls(&key, u).into_json(Some(row.id.to_string())),
             );
-            existing.storage_ptr = Some(key);
-            existing.content_hash = None;
+            row.storage_ptr = Some(key);
+            row.content_hash = None;
         }
     }
 
     let chunk_ids: Vec<String> = uploads.iter().map(|u| u.chunk_id.clone()).collect();
-    refresh_last_used(&mut work, team, &chunk_ids, issue.now);
-    *st = work;
+    refresh_last_used(st, team, &chunk_ids, issue.now);
     Ok(id_map)
 }
 
