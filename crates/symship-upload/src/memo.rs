@@ -23,8 +23,9 @@ use uuid::Uuid;
 /// framing and the container writer (zstd) that this build links.
 const FORMAT: &str = concat!("symship-hash-memo/1 symship-upload/", env!("CARGO_PKG_VERSION"));
 
-/// How many entries the file keeps (the most recently used): ten builds of 2,000 chunks; about
-/// 200 bytes each in memory.
+/// How many entries the file keeps at least (the most recently used): ten builds of 2,000 chunks;
+/// about 200 bytes each in memory. Every entry the saving run used is kept too, so a build of
+/// more chunks than this is remembered whole (a re-run of 50,000 chunks found only 20,000).
 pub const MAX_ENTRIES: usize = 20_000;
 
 pub(crate) use symship_core::set::{CacheKey as Key, Cached as Value};
@@ -99,7 +100,33 @@ struct Stored {
 #[derive(Deserialize)]
 struct File {
     format: String,
-    entries: HashMap<String, Stored>,
+    entries: Loaded,
+}
+
+/// The entries of the file, packed as they are read (not first as strings: a memo of 50,000
+/// entries held about 25 MB of strings while it loaded, more than the packed entries need).
+struct Loaded(HashMap<[u8; 32], Packed>);
+
+impl<'de> Deserialize<'de> for Loaded {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Loaded, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Loaded;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a map of memo entries")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Loaded, A::Error> {
+                let mut out = HashMap::with_capacity(a.size_hint().unwrap_or(0));
+                while let Some((k, v)) = a.next_entry::<String, Stored>()? {
+                    if let Some((k, p)) = from_stored(&k, v) {
+                        out.insert(k, p);
+                    }
+                }
+                Ok(Loaded(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
 }
 
 fn from_stored(k: &str, s: Stored) -> Option<([u8; 32], Packed)> {
@@ -119,6 +146,8 @@ fn from_stored(k: &str, s: Stored) -> Option<([u8; 32], Packed)> {
 pub struct HashMemo {
     path: Option<PathBuf>,
     entries: Mutex<HashMap<[u8; 32], Packed>>,
+    /// Unix seconds when this run's memo was loaded: entries used since are this run's.
+    since: u64,
 }
 
 fn now() -> u64 {
@@ -135,16 +164,12 @@ impl HashMemo {
             .ok()
             .and_then(|b| serde_json::from_slice::<File>(&b).ok())
             .filter(|f| f.format == FORMAT)
-            .map(|f| {
-                f.entries
-                    .into_iter()
-                    .filter_map(|(k, v)| from_stored(&k, v))
-                    .collect()
-            })
+            .map(|f| f.entries.0)
             .unwrap_or_default();
         HashMemo {
             path: Some(path.to_path_buf()),
             entries: Mutex::new(entries),
+            since: now(),
         }
     }
 
@@ -177,7 +202,8 @@ impl HashMemo {
         let entries = self.entries.lock().expect("lock");
         let mut kept: Vec<(&[u8; 32], &Packed)> = entries.iter().collect();
         kept.sort_by_key(|e| std::cmp::Reverse(e.1.used));
-        kept.truncate(MAX_ENTRIES);
+        let this_run = kept.iter().filter(|e| e.1.used >= self.since).count();
+        kept.truncate(MAX_ENTRIES.max(this_run));
         let file = FileOut {
             format: FORMAT,
             entries: Entries(&kept),
@@ -304,6 +330,34 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         assert!(HashMemo::load(&path).is_empty());
         assert!(HashMemo::load(&dir.path().join("missing.json")).is_empty());
+    }
+
+    #[test]
+    fn keeps_every_entry_this_run_used_beyond_the_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memo.json");
+        let memo = HashMemo::load(&path);
+        let key = |i: u32, old: bool| {
+            let mut source = [0u8; 32];
+            source[..4].copy_from_slice(&i.to_le_bytes());
+            source[4] = u8::from(old);
+            Key::new(source, [0; 32], ReleaseMode::Event)
+        };
+        // entries of an earlier run, then more than MAX_ENTRIES used by this one
+        for i in 0..10u32 {
+            let mut p = Packed::pack(&value(4), 0).unwrap();
+            p.used = 1 + u64::from(i);
+            memo.entries.lock().unwrap().insert(id(&key(i, true)), p);
+        }
+        let n = MAX_ENTRIES as u32 + 5;
+        for i in 0..n {
+            memo.put(key(i, false), value(5));
+        }
+        memo.save().unwrap();
+        let again = HashMemo::load(&path);
+        assert_eq!(again.len(), n as usize, "this run's entries, and no older one");
+        assert!(again.get(&key(0, false)).is_some() && again.get(&key(n - 1, false)).is_some());
+        assert!(again.get(&key(9, true)).is_none());
     }
 
     #[test]
