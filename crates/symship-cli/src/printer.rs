@@ -14,8 +14,9 @@
 //! The final account (text, JSON, GitHub) is rendered in `crate::report` and written here.
 
 use std::collections::{BTreeMap, HashSet};
+use std::hash::{BuildHasher as _, BuildHasherDefault, DefaultHasher};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -349,8 +350,10 @@ pub struct UploadProgress<R> {
     phase: Phase,
     unit: &'static str,
     /// The sets counted: by file, and for native debug files by file and debug id (the slices
-    /// of a fat Mach-O share one file).
-    seen: Mutex<HashSet<(PathBuf, Option<String>)>>,
+    /// of a fat Mach-O share one file); a 64-bit hash of that, not a copy of the path (on a build
+    /// of 50,000 chunks the copies held several MB for the whole run; a collision would only
+    /// leave one set out of the progress count).
+    seen: Mutex<HashSet<u64>>,
 }
 
 impl<R: symship_upload::Reporter> UploadProgress<R> {
@@ -396,14 +399,10 @@ impl<R: symship_upload::Reporter> symship_upload::Reporter for UploadProgress<R>
         let slice = chunk
             .kind
             .is_debug_file()
-            .then(|| chunk.chunk_id.clone())
+            .then_some(chunk.chunk_id.as_deref())
             .flatten();
-        if self
-            .seen
-            .lock()
-            .expect("lock")
-            .insert((chunk.source.clone(), slice))
-        {
+        let key = BuildHasherDefault::<DefaultHasher>::default().hash_one((&chunk.source, slice));
+        if self.seen.lock().expect("lock").insert(key) {
             self.phase.inc(1);
         }
         self.inner.chunk_done(chunk);

@@ -311,7 +311,6 @@ mod tests {
             map: set.map().cloned(),
             cleanup: set.cleanup(),
             chunk_id: Some(id.into()),
-            content_hash: None,
             bytes: None,
             source_digest: Some(digest),
             status,

@@ -127,7 +127,9 @@ struct Run {
     client: Option<Client>,
     opts: UploadOptions,
     /// The sets so far, in the order they arrived (`idx`), and each one's place in the report.
-    sets: std::sync::RwLock<Vec<Arc<dyn SymbolSet>>>,
+    /// A set is dropped once its chunk reaches its final state (its report keeps what the
+    /// summary and `--delete-after` need), so what the run holds per chunk stays small.
+    sets: std::sync::RwLock<Vec<Option<Arc<dyn SymbolSet>>>>,
     positions: Mutex<Vec<usize>>,
     reporter: Arc<dyn Reporter>,
     run_id: Uuid,
@@ -202,9 +204,11 @@ impl Run {
         self.client.as_ref().expect("network phases run with a client")
     }
 
-    /// The set that arrived `idx`th.
+    /// The set that arrived `idx`th (only asked for before its chunk's final state).
     fn set(&self, idx: usize) -> Arc<dyn SymbolSet> {
-        self.sets.read().expect("lock")[idx].clone()
+        self.sets.read().expect("lock")[idx]
+            .clone()
+            .expect("a set is used only until its chunk's final state")
     }
 
     /// Takes in a set handed over at `position`: its index in this run.
@@ -215,7 +219,6 @@ impl Run {
             map: set.map().cloned(),
             cleanup: set.cleanup(),
             chunk_id: set.reference(),
-            content_hash: None,
             bytes: None,
             source_digest: None,
             status: Status::Failed {
@@ -225,7 +228,7 @@ impl Run {
         };
         let mut sets = self.sets.write().expect("lock");
         let mut chunks = self.chunks.lock().expect("lock");
-        sets.push(set);
+        sets.push(Some(set));
         chunks.push(report);
         self.positions.lock().expect("lock").push(position);
         sets.len() - 1
@@ -244,10 +247,14 @@ impl Run {
         self.warnings.lock().expect("lock").push(msg);
     }
 
+    /// Records a chunk's final state, and drops its set.
     fn set_status(&self, idx: usize, status: Status) {
         let mut chunks = self.chunks.lock().expect("lock");
         chunks[idx].status = status;
         self.reporter.chunk_done(&chunks[idx]);
+        drop(chunks);
+        let done = self.sets.write().expect("lock")[idx].take();
+        drop(done);
     }
 
     fn fail(&self, idx: usize, code: &str, reason: String) {
@@ -264,7 +271,6 @@ impl Run {
         let mut chunks = self.chunks.lock().expect("lock");
         let c = &mut chunks[idx];
         c.chunk_id = Some(l.reference.clone());
-        c.content_hash = Some(l.content_hash.clone());
         c.bytes = l.content_length;
         c.source_digest = Some(l.digest);
     }
@@ -528,7 +534,10 @@ async fn run(
     }
 
     let (tx_light, rx_light) = mpsc::channel::<Item>(CHECK_BATCH * 2);
-    let (tx_needed, rx_needed) = mpsc::unbounded_channel::<Item>();
+    // Checked chunks wait for their batch here, each with its container when it was built small:
+    // bounded (see `coordinate`), so that a build that injects faster than it uploads holds
+    // the sets not yet prepared (a few hundred bytes each), not their containers.
+    let (tx_needed, rx_needed) = mpsc::channel::<Item>(CHECK_BATCH);
     let light_task = tokio::spawn(light_stage(run.clone(), fed.rx, tx_light, threads));
     let check_task = tokio::spawn(check_stage(run.clone(), rx_light, tx_needed));
     coordinate(run.clone(), rx_needed).await;
@@ -662,12 +671,8 @@ fn take_light(
         run.memo_hits.fetch_add(1, Ordering::Relaxed);
     }
     if let Some(&first) = seen.get(&light.reference) {
-        run.set_status(
-            idx,
-            Status::Duplicate {
-                of: run.set(first).path().to_path_buf(),
-            },
-        );
+        let of = run.chunks.lock().expect("lock")[first].source.clone();
+        run.set_status(idx, Status::Duplicate { of });
         return None;
     }
     seen.insert(light.reference.clone(), idx);
@@ -689,7 +694,7 @@ fn take_light(
 
 /// Groups chunks (50 growing to 1000, or [`CHECK_BYTES`] of input: [`crate::batch`]) and asks
 /// the server which it lacks.
-async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::UnboundedSender<Item>) {
+async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::Sender<Item>) {
     let mut sizes = Schedule::checks(CHECK_BATCH, CHECK_BYTES);
     let mut group = Vec::with_capacity(CHECK_BATCH);
     let mut group_bytes = 0u64;
@@ -710,7 +715,7 @@ async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::Unbo
                 run.timed(Phase::Check, check(&run, items)).await
             };
             for item in needed {
-                let _ = tx.send(item);
+                let _ = tx.send(item).await;
             }
         }
         if closed {
@@ -802,9 +807,13 @@ fn release_dropped(run: &Run, err: &ApiError) {
 }
 
 /// Forms batches from the checked chunks (sized by [`crate::batch`]) and keeps a few in flight.
-async fn coordinate(run: Arc<Run>, mut rx: mpsc::UnboundedReceiver<Item>) {
+async fn coordinate(run: Arc<Run>, mut rx: mpsc::Receiver<Item>) {
     let mut sizes = Schedule::starts(run.opts.batch_size);
     let ceiling = run.opts.concurrency.ceiling();
+    // Enough waiting chunks for the next batches; beyond that the check stage waits. Unbounded,
+    // every chunk of a 50,000-chunk build that injected faster than it uploaded waited here with
+    // its container (peak RSS 229 MB).
+    let max_pending = 2 * run.opts.batch_size.max() + ceiling;
     let mut pending: VecDeque<Item> = VecDeque::new();
     let mut pending_bytes = 0u64;
     let mut in_flight: JoinSet<Vec<Item>> = JoinSet::new();
@@ -827,7 +836,7 @@ async fn coordinate(run: Arc<Run>, mut rx: mpsc::UnboundedReceiver<Item>) {
             return;
         }
         tokio::select! {
-            item = rx.recv(), if !upstream_done => match item {
+            item = rx.recv(), if !upstream_done && pending.len() < max_pending => match item {
                 Some(i) => {
                     pending_bytes += i.light.input_bytes;
                     pending.push_back(i);

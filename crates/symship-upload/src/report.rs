@@ -105,7 +105,6 @@ pub struct ChunkReport {
     pub cleanup: Cleanup,
     /// Its ref (chunk id, map id, debug id), once it was read.
     pub chunk_id: Option<String>,
-    pub content_hash: Option<String>,
     /// Container bytes (when it was built).
     pub bytes: Option<u64>,
     /// SHA-256 of the chunk's file as read for the upload (for `--delete-after`).

@@ -162,8 +162,9 @@ fn scan_matching(args: &InjectArgs, settings: &Settings, matcher: Matcher) -> an
 }
 
 /// Injects the scanned pairs; returns the summary, the results and the lock. With a
-/// [`Handoff`], each pair goes to `done` as soon as its files are written, and inject takes its
-/// memory from the shared budget.
+/// [`Handoff`], each pair goes to `done` as soon as its files are written, inject takes its
+/// memory from the shared budget, and the summary lists no chunks and no results are returned
+/// (the upload's report accounts for each pair handed over; counts, skips and failures are kept).
 pub fn inject_scanned(
     args: &InjectArgs,
     settings: &Settings,
@@ -187,6 +188,10 @@ pub fn inject_scanned(
         inner: &LogReporter,
         phase: &injecting,
     };
+    // With a handoff (`process`), each chunk's entry comes from the upload's report, so inject
+    // keeps none of its own: on a build of 50,000 chunks its entries and results held tens of MB
+    // for the whole upload.
+    let handed_off = handoff.is_some();
     let results = match &handoff {
         Some(h) => {
             let handing = Handing {
@@ -236,6 +241,9 @@ pub fn inject_scanned(
                         "unchanged"
                     }
                 };
+                if handed_off {
+                    continue;
+                }
                 summary.chunks.push(ChunkEntry {
                     file: r.pair.source.display().to_string(),
                     map: match &r.pair.map {
@@ -262,6 +270,7 @@ pub fn inject_scanned(
             }),
         }
     }
+    let results = if handed_off { Vec::new() } else { results };
     (summary, results, lock)
 }
 

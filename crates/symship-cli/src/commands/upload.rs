@@ -519,7 +519,6 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                     map: Some(r.pair.map.clone()),
                     cleanup: r.pair.cleanup(),
                     chunk_id: Some(o.chunk_id().to_string()),
-                    content_hash: None,
                     bytes: None,
                     source_digest: None,
                     status: Status::WouldUpload,
