@@ -611,7 +611,8 @@ pub fn head(src: &str) -> Head {
                         lx.regex_ok = true;
                     }
                     None => {
-                        insert_at = t.end;
+                        // nothing after the prologue: the snippet stays where it was going (a
+                        // snippet right after a directive with no `;` would join its statement)
                         lx.pos = src.len();
                     }
                     Some(n)
@@ -620,7 +621,11 @@ pub fn head(src: &str) -> Head {
                                 || (n.kind == Kind::Punct
                                     && matches!(bytes[n.start], b'{' | b'}' | b'!' | b'~'))) =>
                     {
-                        insert_at = t.end;
+                        // ended by a line break (automatic semicolon insertion): the snippet goes
+                        // before the next token, after that line break, where the snippet's `!`
+                        // cannot continue the directive; right after the string it would
+                        // (`"use strict"!function…` is a syntax error)
+                        insert_at = n.start;
                         lx.pos = t.end;
                         lx.regex_ok = true;
                     }
@@ -798,11 +803,34 @@ mod tests {
         let h = head(src);
         assert_eq!(&src[..h.insert_at], "/*! banner */\n'use strict';");
         assert_eq!(&src[h.first[0].range()], "function");
+        // directives ended by line breaks: the snippet goes before the next statement, after the
+        // line break, never right after a string, where it would continue the directive's
+        // statement (`"use strict"!function…`, a syntax error; issue 13's tester)
         let src = "#!/usr/bin/env node\n\"use strict\"\n'use asm'\nx()";
         assert_eq!(
             &src[..head(src).insert_at],
-            "#!/usr/bin/env node\n\"use strict\"\n'use asm'"
+            "#!/usr/bin/env node\n\"use strict\"\n'use asm'\n"
         );
+        for (src, before) in [
+            ("\"use strict\"\nconsole.log(1)", "\"use strict\"\n"),
+            ("\"use strict\" /* x */\nf()", "\"use strict\" /* x */\n"),
+            ("\"use strict\"\n// x\nf()", "\"use strict\"\n// x\n"),
+            ("'use strict'\r\nf()", "'use strict'\r\n"),
+            ("\"use strict\"\u{2028}f()", "\"use strict\"\u{2028}"),
+            (
+                "// c\n\"use client\"\n\"use strict\"\nf()",
+                "// c\n\"use client\"\n\"use strict\"\n",
+            ),
+            (
+                "#!/usr/bin/env node\n/*! x */\n\"use strict\"\nf()",
+                "#!/usr/bin/env node\n/*! x */\n\"use strict\"\n",
+            ),
+        ] {
+            assert_eq!(&src[..head(src).insert_at], before, "{src:?}");
+        }
+        // a file that is only a directive: the snippet goes before it (nothing runs after it)
+        assert_eq!(head("'use strict'").insert_at, 0);
+        assert_eq!(head("#!x\n'use strict'\n").insert_at, 4);
         assert_eq!(head("'a'+b").insert_at, 0);
         assert_eq!(head("a();").insert_at, 0);
         assert_eq!(head("\u{feff}a();").insert_at, 3);

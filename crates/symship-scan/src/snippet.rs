@@ -65,6 +65,95 @@ fn is_name(src: &str, t: &Token, name: &str) -> bool {
     t.kind == Kind::Name && &src[t.range()] == name
 }
 
+/// Index of the token that closes the bracket opened at `toks[open]` (`{`/`}` punctuators only:
+/// a template literal's `${ … }` is part of its template tokens).
+fn closing(src: &str, toks: &[Token], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, t) in toks.iter().enumerate().skip(open) {
+        if is_punct(src, t, b'{') {
+            depth += 1;
+        } else if is_punct(src, t, b'}') {
+            depth -= 1;
+            if depth == 0 {
+                return Some(i);
+            }
+        }
+    }
+    None
+}
+
+/// The tokens of the snippet's body that are not nested in braces, when the statement has the
+/// snippet's shape whatever a minifier did to it: a function called at once (`!function(){…}()`,
+/// `(function(){…})()`, `(()=>{…})()`, …); when its body is one `try { … } catch … { … }`, as
+/// the snippet's is, the tokens of the `try` block. A registration anywhere else in the first
+/// statement (inside a bundle's wrapper, a nested function, a block, an `if`, a function never
+/// called) is a bundled library's own, which registers nothing for this chunk, or not at load
+/// time (issue 13: the id is what the file registers at runtime).
+fn snippet_body(src: &str, toks: &[Token]) -> Option<Vec<Token>> {
+    let body = toks.iter().position(|t| is_punct(src, t, b'{'))?;
+    let before = &toks[..body];
+    let arrow = before
+        .windows(2)
+        .any(|w| is_punct(src, &w[0], b'=') && is_punct(src, &w[1], b'>'));
+    let function = before.iter().any(|t| is_name(src, t, "function"));
+    let only_the_call = before.iter().enumerate().all(|(i, t)| match t.kind {
+        Kind::Punct => matches!(
+            src.as_bytes()[t.start],
+            b'!' | b'(' | b')' | b'=' | b'>' | b'~' | b'+' | b'-'
+        ),
+        Kind::Name => {
+            matches!(&src[t.range()], "function" | "void" | "async")
+                || (i > 0 && is_name(src, &before[i - 1], "function"))
+        }
+        _ => false,
+    });
+    if !(only_the_call && (arrow || function)) {
+        return None;
+    }
+    let body_end = closing(src, toks, body)?;
+    // ... and is called: `}()`, `})()`, `}())`
+    let after: Vec<u8> = toks[body_end + 1..]
+        .iter()
+        .take(3)
+        .filter(|t| t.kind == Kind::Punct)
+        .map(|t| src.as_bytes()[t.start])
+        .collect();
+    if !(after.starts_with(b"()") || after.starts_with(b")()")) {
+        return None;
+    }
+    let mut inner = body + 1..body_end;
+    if toks.get(body + 1).is_some_and(|t| is_name(src, t, "try"))
+        && toks.get(body + 2).is_some_and(|t| is_punct(src, t, b'{'))
+    {
+        let try_end = closing(src, toks, body + 2)?;
+        // `catch (e) { … }` or `catch { … }`, and then the function's body ends
+        let mut k = try_end + 1;
+        if !toks.get(k).is_some_and(|t| is_name(src, t, "catch")) {
+            return None;
+        }
+        k += 1;
+        if toks.get(k).is_some_and(|t| is_punct(src, t, b'(')) {
+            k = k + toks[k..].iter().position(|t| is_punct(src, t, b')'))? + 1;
+        }
+        if !toks.get(k).is_some_and(|t| is_punct(src, t, b'{')) || closing(src, toks, k)? + 1 != body_end {
+            return None;
+        }
+        inner = body + 3..try_end;
+    }
+    let mut depth = 0usize;
+    let mut out = Vec::new();
+    for t in &toks[inner] {
+        if is_punct(src, t, b'{') {
+            depth += 1;
+        } else if is_punct(src, t, b'}') {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 {
+            out.push(*t);
+        }
+    }
+    Some(out)
+}
+
 /// The chunk id the statement registers: `_posthogChunkIds[<key>] = <literal>`.
 fn registered_chunk_id(src: &str, toks: &[Token]) -> Option<String> {
     let mut i = 0;
@@ -122,8 +211,9 @@ pub fn find(source: &str) -> Option<FoundSnippet> {
 /// [`find`] with the head already read.
 pub fn find_in(source: &str, head: &lex::Head) -> Option<FoundSnippet> {
     let toks = &head.first;
-    let chunk_id = registered_chunk_id(source, toks)?;
-    let release_id = registered_release_id(source, toks);
+    let body = snippet_body(source, toks)?;
+    let chunk_id = registered_chunk_id(source, &body)?;
+    let release_id = registered_release_id(source, &body);
     let span = toks.first()?.start..toks.last()?.end;
     let canonical = source[span.clone()] == render(&chunk_id, release_id.as_deref());
     Some(FoundSnippet {
@@ -204,6 +294,34 @@ mod tests {
         assert_eq!((f.chunk_id.as_str(), f.release_id.as_deref()), ("c1", Some("r1")));
         assert_eq!(&src[f.span.end..], ",main();");
         assert_eq!(find("var s='_posthogChunkIds[n]=\"x\"';"), None);
+    }
+
+    /// A registration that is not the snippet's (issue 13's tester: a library's snippet bundled
+    /// inside the first statement) is not this chunk's id.
+    #[test]
+    fn a_registration_nested_in_the_first_statement_is_not_the_snippet() {
+        let reg = |id: &str| {
+            format!(
+                r#"!function(){{try{{var e=globalThis,n=(new e.Error).stack;n&&(e._posthogChunkIds=e._posthogChunkIds||{{}},e._posthogChunkIds[n]="{id}")}}catch(e){{}}}}();"#
+            )
+        };
+        let lib = reg("11111111-2222-5333-8444-555555555555");
+        for src in [
+            format!("function lib(){{{lib}}}console.log(\"a\");"),
+            format!("(()=>{{var x=1;{lib}console.log(x)}})();"),
+            format!("(()=>{{function never(){{{lib}}}console.log(1)}})();"),
+            format!("{{{lib}}}console.log(1);"),
+            format!("if(1){lib}"),
+            format!("!function(){{try{{if(0){{{lib}}}}}catch(e){{}}}}();"),
+        ] {
+            assert_eq!(find(&src), None, "{src}");
+        }
+        // the snippet itself, and forms a minifier writes, are
+        assert!(find(&lib).is_some());
+        let arrow = lib
+            .replacen("!function(){", "(()=>{", 1)
+            .replacen("}}();", "}})();", 1);
+        assert!(find(&arrow).is_some(), "{arrow}");
     }
 
     #[test]

@@ -355,6 +355,88 @@ fn directive_after_banner() {
     assert_eq!(std::fs::read_to_string(&js).unwrap(), t);
 }
 
+/// The banner case with its directive ended by a line break instead of `;` (issue 13's tester:
+/// the snippet went right after the string, `'use strict'!function…`, a syntax error, exit 0).
+/// It goes after the line break, before the first statement; the file still runs, still strict.
+#[test]
+fn directive_ended_by_a_line_break() {
+    let server = start(Config::default());
+    for eol in ["\n", "\r\n"] {
+        let (tmp, dir) = case("directive-after-banner");
+        let js = dir.join("helper.cjs.js");
+        let original = std::fs::read_to_string(&js).unwrap();
+        let no_semicolon = original.replacen("'use strict';\n", &format!("'use strict'{eol}"), 1);
+        assert_ne!(no_semicolon, original);
+        std::fs::write(&js, &no_semicolon).unwrap();
+        assert_eq!(node(&js), "strict=true\n");
+        let out = symship(&server, tmp.path())
+            .args(["sourcemap", "inject", "-d"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let t = std::fs::read_to_string(&js).unwrap();
+        assert!(
+            t.starts_with(&format!(
+                "/*! helper v1.0.0 | MIT */\n'use strict'{eol}\n!function(){{"
+            )),
+            "{t}"
+        );
+        assert_eq!(node(&js), "strict=true\n", "runs, and still strict ({eol:?})");
+        assert_eq!(registrations(&t), 1);
+        let again = symship(&server, tmp.path())
+            .args(["sourcemap", "inject", "-d"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(again.status.success());
+        assert_eq!(
+            std::fs::read_to_string(&js).unwrap(),
+            t,
+            "a re-run changes nothing"
+        );
+    }
+}
+
+/// Two chunks whose first statement holds a bundled library's snippet (inside a function that
+/// is never called): neither registers that id at runtime, so neither takes it; each gets its
+/// own snippet and both land (issue 13's tester: both took the library's id, one was dropped
+/// as a duplicate, exit 0).
+#[test]
+fn a_bundled_librarys_registration_is_not_the_chunks_id() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist");
+    let lib = r#"function lib(){!function(){try{var e="undefined"!=typeof window?window:"undefined"!=typeof global?global:"undefined"!=typeof globalThis?globalThis:"undefined"!=typeof self?self:{},n=(new e.Error).stack;n&&(e._posthogChunkIds=e._posthogChunkIds||{},e._posthogChunkIds[n]="11111111-2222-5333-8444-555555555555")}catch(e){}}();}"#;
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["a", "b"] {
+        let js = format!("{lib}console.log(\"{name}\");\n//# sourceMappingURL={name}.js.map\n");
+        std::fs::write(dir.join(format!("{name}.js")), js).unwrap();
+        let map = format!(r#"{{"version":3,"sources":["{name}.ts"],"names":[],"mappings":"AAAA"}}"#);
+        std::fs::write(dir.join(format!("{name}.js.map")), map).unwrap();
+    }
+    let (code, s, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(s["uploaded"], 2, "{s:#}");
+    let ids: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let t = std::fs::read_to_string(dir.join(format!("{n}.js"))).unwrap();
+            assert_eq!(registrations(&t), 2, "its own snippet and the library's: {t}");
+            t.rsplit("//# chunkId=").next().unwrap().trim().to_owned()
+        })
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    assert!(
+        ids.iter().all(|id| id != "11111111-2222-5333-8444-555555555555"),
+        "{ids:?}"
+    );
+}
+
 #[test]
 fn map_with_bom() {
     let server = start(Config::default());
