@@ -65,6 +65,15 @@ fn only_set(server: &TestServer) -> (String, String, Value) {
     (sets[0].ref_.clone(), src, serde_json::from_str(&map).unwrap())
 }
 
+/// `symship sourcemap inject -d <dir>`, run to its end.
+fn inject(server: &TestServer, cwd: &Path, dir: &Path) -> Output {
+    symship(server, cwd)
+        .args(["sourcemap", "inject", "-d"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
 fn registrations(js: &str) -> usize {
     js.matches("_posthogChunkIds[").count()
 }
@@ -333,11 +342,7 @@ fn directive_after_banner() {
     let (tmp, dir) = case("directive-after-banner");
     let js = dir.join("helper.cjs.js");
     assert_eq!(node(&js), "strict=true\n");
-    let out = symship(&server, tmp.path())
-        .args(["sourcemap", "inject", "-d"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = inject(&server, tmp.path(), &dir);
     assert!(out.status.success(), "{}", text(&out));
     let t = std::fs::read_to_string(&js).unwrap();
     assert!(
@@ -346,11 +351,7 @@ fn directive_after_banner() {
     );
     assert_eq!(node(&js), "strict=true\n", "still strict");
     // The map moved with the code: it still resolves, and a re-run changes nothing.
-    let again = symship(&server, tmp.path())
-        .args(["sourcemap", "inject", "-d"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let again = inject(&server, tmp.path(), &dir);
     assert!(again.status.success());
     assert_eq!(std::fs::read_to_string(&js).unwrap(), t);
 }
@@ -369,11 +370,7 @@ fn directive_ended_by_a_line_break() {
         assert_ne!(no_semicolon, original);
         std::fs::write(&js, &no_semicolon).unwrap();
         assert_eq!(node(&js), "strict=true\n");
-        let out = symship(&server, tmp.path())
-            .args(["sourcemap", "inject", "-d"])
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let out = inject(&server, tmp.path(), &dir);
         assert!(out.status.success(), "{}", text(&out));
         let t = std::fs::read_to_string(&js).unwrap();
         assert!(
@@ -384,11 +381,7 @@ fn directive_ended_by_a_line_break() {
         );
         assert_eq!(node(&js), "strict=true\n", "runs, and still strict ({eol:?})");
         assert_eq!(registrations(&t), 1);
-        let again = symship(&server, tmp.path())
-            .args(["sourcemap", "inject", "-d"])
-            .arg(&dir)
-            .output()
-            .unwrap();
+        let again = inject(&server, tmp.path(), &dir);
         assert!(again.status.success());
         assert_eq!(
             std::fs::read_to_string(&js).unwrap(),
