@@ -179,6 +179,13 @@ fn candidates_for(source: &Path, root: &Path, reference: Option<&str>, prefix: O
     out
 }
 
+/// Whether `bytes` are a sourcemap inject can read (BOM and `)]}'` guard allowed).
+fn parses(bytes: Vec<u8>) -> Result<(), String> {
+    crate::map::MapDoc::parse(bytes)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// The name guess: `app.mjs` -> `app.map`.
 fn guessed(source: &Path) -> PathBuf {
     source.with_extension("map")
@@ -263,8 +270,10 @@ pub fn pair_all(
         // An inline map is used when its data decodes; a bad one falls through to the files.
         let mut bad_inline = None;
         if let Some(r) = reference.as_deref().filter(|r| is_data_url(r)) {
-            match decode_data_url(r) {
-                Ok(_) => {
+            match decode_data_url(r)
+                .and_then(|bytes| parses(bytes).map_err(|e| format!("its data is not a sourcemap: {e}")))
+            {
+                Ok(()) => {
                     pairs.push(Pair {
                         source: path,
                         root,
@@ -282,12 +291,31 @@ pub fn pair_all(
         }
         let file_ref = reference.as_deref().filter(|r| !is_data_url(r));
         let mut first_refusal = None;
+        let mut bad_file = None;
         let mut paired = false;
-        for candidate in candidates_for(&path, &root, file_ref, prefix) {
-            if !usable(&candidate) {
-                continue;
+        let found: Vec<PathBuf> = candidates_for(&path, &root, file_ref, prefix)
+            .into_iter()
+            .filter(|c| usable(c))
+            .collect();
+        let guess = guessed(&path);
+        let guess_left = !found.contains(&guess) && usable(&guess);
+        for (i, candidate) in found.iter().enumerate() {
+            // A map that cannot be used falls through to the next candidate (issue 13: an empty
+            // or truncated referenced map, `<file>.map` beside it). Read only when there is a
+            // next one: most chunks have one candidate, and inject reads it anyway.
+            if i + 1 < found.len() || guess_left {
+                if let Err(error) = std::fs::read(candidate)
+                    .map_err(|e| e.to_string())
+                    .and_then(parses)
+                {
+                    bad_file.get_or_insert(SkipReason::BadMap {
+                        map: candidate.display().to_string(),
+                        error,
+                    });
+                    continue;
+                }
             }
-            match accept(path.clone(), root.clone(), named, &candidate) {
+            match accept(path.clone(), root.clone(), named, candidate) {
                 Ok(p) => {
                     pairs.push(p);
                     paired = true;
@@ -301,8 +329,7 @@ pub fn pair_all(
         if paired {
             continue;
         }
-        let guess = guessed(&path);
-        if usable(&guess) {
+        if guess_left {
             guesses
                 .entry(guess.clone())
                 .or_default()
@@ -312,7 +339,7 @@ pub fn pair_all(
         } else {
             skipped.push(Skipped {
                 path,
-                reason: bad_inline.unwrap_or(SkipReason::NoMap { reference }),
+                reason: bad_file.or(bad_inline).unwrap_or(SkipReason::NoMap { reference }),
             });
         }
     }
@@ -395,6 +422,62 @@ mod tests {
     fn references_in_strings_are_not_references() {
         let s = "f(`\n//# sourceMappingURL=data:application/json;base64,`+x);";
         assert_eq!(sourcemap_reference(s), None);
+    }
+
+    /// A referenced map that cannot be read as a sourcemap (empty, truncated JSON, an inline
+    /// map whose data is not JSON) falls through to `<file>.map` when that is there (issue 13's
+    /// tester: these were skipped as `bad_map`); with nothing to fall to, it is still the pair's,
+    /// and inject says what is wrong with it.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // test fixtures
+    fn an_unusable_map_falls_through_to_the_next_candidate() {
+        use base64::Engine as _;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        let good = r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#;
+        let inline = format!(
+            "data:application/json;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode("{not json")
+        );
+        let cases = [
+            ("empty.map", ""),
+            ("cut.map", r#"{"version":3,"mappings":"#),
+            ("inline", ""),
+        ];
+        for (i, (reference, content)) in cases.iter().enumerate() {
+            let js = dir.join(format!("c{i}.js"));
+            let reference = if *reference == "inline" {
+                inline.clone()
+            } else {
+                format!("c{i}-{reference}")
+            };
+            std::fs::write(&js, format!("x();\n//# sourceMappingURL={reference}\n")).unwrap();
+            if !reference.starts_with("data:") {
+                std::fs::write(dir.join(&reference), content).unwrap();
+            }
+            std::fs::write(dir.join(format!("c{i}.js.map")), good).unwrap();
+        }
+        // without a fallback: the referenced (bad) map is the pair's
+        std::fs::write(dir.join("lone.js"), "x();\n//# sourceMappingURL=lone-cut.map\n").unwrap();
+        std::fs::write(dir.join("lone-cut.map"), "{").unwrap();
+        let cands = ["c0.js", "c1.js", "c2.js", "lone.js"]
+            .iter()
+            .map(|n| crate::select::Candidate {
+                path: dir.join(n),
+                root: dir.clone(),
+                named: false,
+            })
+            .collect();
+        let (pairs, skipped) = pair_all(cands, None, crate::read_source);
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let maps: Vec<_> = pairs
+            .iter()
+            .map(|p| match &p.map {
+                MapLocation::File(m) => m.file_name().unwrap().to_string_lossy().into_owned(),
+                MapLocation::Inline => "inline".to_owned(),
+            })
+            .collect();
+        assert_eq!(maps, ["c0.js.map", "c1.js.map", "c2.js.map", "lone-cut.map"]);
     }
 
     #[test]
