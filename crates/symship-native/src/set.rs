@@ -327,7 +327,11 @@ mod tests {
     }
 
     fn slices(rel: &str) -> Vec<Slice> {
-        crate::inspect(&fixture(rel))
+        slices_at(&fixture(rel))
+    }
+
+    fn slices_at(path: &Path) -> Vec<Slice> {
+        crate::inspect(path)
             .into_iter()
             .filter_map(|f| match f {
                 crate::Finding::Slice(s) => Some(s),
@@ -430,13 +434,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hello");
         std::fs::copy(fixture("elf/hello"), &path).unwrap();
-        let s = crate::inspect(&path)
-            .into_iter()
-            .find_map(|f| match f {
-                crate::Finding::Slice(s) => Some(s),
-                _ => None,
-            })
-            .unwrap();
+        let s = slices_at(&path).remove(0);
         let set = NativeSet::new(s.clone());
         let p = set.prepare(&cx(false)).unwrap();
         let spooled = NativeSet::new(s).with_spool_from(0);
@@ -479,13 +477,7 @@ mod tests {
             bytes.extend_from_slice(&x.to_le_bytes());
         }
         std::fs::write(&path, &bytes).unwrap();
-        let s = crate::inspect(&path)
-            .into_iter()
-            .find_map(|f| match f {
-                crate::Finding::Slice(s) => Some(s),
-                _ => None,
-            })
-            .unwrap();
+        let s = slices_at(&path).remove(0);
         assert_eq!(s.len, bytes.len() as u64);
         let set = NativeSet::new(s);
         let stop = std::sync::atomic::AtomicBool::new(false);
@@ -522,13 +514,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hello");
         std::fs::copy(fixture("elf/hello"), &path).unwrap();
-        let s = crate::inspect(&path)
-            .into_iter()
-            .find_map(|f| match f {
-                crate::Finding::Slice(s) => Some(s),
-                _ => None,
-            })
-            .unwrap();
+        let s = slices_at(&path).remove(0);
         let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(b"more").unwrap();
         drop(f);
