@@ -1222,9 +1222,8 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
         return Vec::new();
     }
     // One refused chunk fails the whole call: finish the others one by one. A chunk whose own
-    // finish is refused had its object replaced by another upload that has not finished: start
-    // it again (a start after the other upload finished finds it present).
-    let mut again = Vec::new();
+    // finish is refused had its object replaced by another upload that has not finished yet.
+    let mut replaced = Vec::new();
     for l in open {
         let one = [l];
         let e1 = match finish_call(run, attempt_id, &one).await {
@@ -1235,15 +1234,13 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
             Err(e1) => e1,
         };
         let [l] = one;
-        if matches!(
+        if e1.has_code("file_not_found") && l.item.restarts < run.opts.max_restarts {
+            replaced.push(l);
+        } else if matches!(
             held_finished(run, std::slice::from_ref(&l)).await.as_deref(),
             Ok([true])
         ) {
             run.set_status(l.idx, Status::AlreadyPresent);
-        } else if e1.has_code("file_not_found") && l.item.restarts < run.opts.max_restarts {
-            let mut item = l.item;
-            item.restarts += 1;
-            again.push(item);
         } else {
             run.fail(
                 l.idx,
@@ -1252,7 +1249,44 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
             );
         }
     }
-    again
+    wait_for_other_upload(run, replaced).await
+}
+
+/// Waits for the uploads that replaced these chunks' objects to finish them, asking the server
+/// with `bulk_check_upload` after 0.25, 0.5, 1 and 2 s (with jitter). Returns the chunks still not
+/// finished by then, to be started again.
+///
+/// Starting again at once would replace the other upload's object in turn: two uploads of one
+/// build would take each other's chunks away until their restarts ran out (seen on CI as
+/// `finish_failed:file_not_found` in the two-uploads test). Waiting lets the later start win.
+async fn wait_for_other_upload(run: &Arc<Run>, mut waiting: Vec<Landed>) -> Vec<Item> {
+    for ceiling_ms in [250u64, 500, 1000, 2000] {
+        if waiting.is_empty() {
+            return Vec::new();
+        }
+        let ms = ceiling_ms / 2 + rand::random_range(0..=ceiling_ms / 2);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        let Ok(held) = held_finished(run, &waiting).await else {
+            continue;
+        };
+        let mut still = Vec::new();
+        for (l, held) in waiting.into_iter().zip(held) {
+            if held {
+                run.set_status(l.idx, Status::AlreadyPresent);
+            } else {
+                still.push(l);
+            }
+        }
+        waiting = still;
+    }
+    waiting
+        .into_iter()
+        .map(|l| {
+            let mut item = l.item;
+            item.restarts += 1;
+            item
+        })
+        .collect()
 }
 
 fn finish_code(e: &ApiError) -> String {
