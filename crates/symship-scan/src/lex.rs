@@ -90,6 +90,8 @@ pub struct Lexer<'a> {
     /// The previous significant token was `if`, `while`, `for` or `with`.
     after_cond: bool,
     stack: Vec<Open>,
+    /// A token other than a comment has been read (HTML-like comments are read only before).
+    seen_code: bool,
 }
 
 /// Keywords after which an expression (so a regex) may start.
@@ -145,6 +147,7 @@ impl<'a> Lexer<'a> {
             after_dot: false,
             after_cond: false,
             stack: Vec::new(),
+            seen_code: false,
         }
     }
 
@@ -288,6 +291,14 @@ impl Iterator for Lexer<'_> {
     type Item = Token;
 
     fn next(&mut self) -> Option<Token> {
+        let t = self.next_token()?;
+        self.seen_code |= !t.is_comment();
+        Some(t)
+    }
+}
+
+impl Lexer<'_> {
+    fn next_token(&mut self) -> Option<Token> {
         self.skip_space();
         let start = self.pos;
         let b = *self.src.get(start)?;
@@ -296,6 +307,17 @@ impl Iterator for Lexer<'_> {
         if at_start && b == b'#' && next == Some(b'!') {
             let end = self.line_end(start);
             return Some(self.token(Kind::Hashbang, start, end));
+        }
+        // HTML-like comments (ECMA-262 Annex B.1.1, scripts only): `<!--` and, at the start of a
+        // line, `-->` begin a comment to the end of the line. Only before the first token of
+        // code: there neither can start a module's code (so reading them as comments is exact),
+        // and a directive prologue after them must keep its place. Later, `<!--` would be
+        // `< ! --` in a module; minifiers never write either.
+        if !self.seen_code
+            && (self.src[start..].starts_with(b"<!--") || self.src[start..].starts_with(b"-->"))
+        {
+            let end = self.line_end(start);
+            return Some(self.token(Kind::LineComment, start, end));
         }
         match b {
             b'/' if next == Some(b'/') => {
@@ -444,16 +466,22 @@ pub fn tokens(src: &str) -> Lexer<'_> {
 }
 
 /// A comment that may carry a magic value: `//# key=value` or `//@ key=value` (the source map
-/// spec's form; `//@` is the legacy one).
+/// spec's form; `//@` is the legacy one), or the same in a one-line block comment,
+/// `/*# key=value */` (ECMA-426 §11.1.2.1 reads `sourceMappingURL` from multi-line comments
+/// too; CoffeeScript, Closure Compiler and CSS tools write this form).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MagicComment {
-    /// The comment token (from `//` to the end of its line, line terminator excluded).
+    /// The comment token (from `//` to the end of its line, line terminator excluded; or from
+    /// `/*` to `*/`, both included).
     pub span: Range<usize>,
     /// Whether only white space precedes it on its line.
     pub own_line: bool,
     /// Whether only comments and white space follow it (it is in the trailing comment block).
     pub trailing: bool,
 }
+
+/// The byte sequences that open a magic comment.
+const MAGIC_MARKERS: [&[u8]; 4] = [b"//#", b"//@", b"/*#", b"/*@"];
 
 /// What symship reads from a whole chunk: its magic comments. One pass over the tokens.
 #[derive(Debug, Clone, Default)]
@@ -462,28 +490,64 @@ pub struct Outline {
 }
 
 impl Outline {
-    /// The last magic comment whose text starts with one of `prefixes`, with its value (after the
-    /// prefix, trimmed) and the value's byte range.
+    /// The last magic comment whose text starts with one of `prefixes` (given in the line form,
+    /// `//# key=`; a block comment `/*# key=value */` matches it too), with its value (after the
+    /// prefix, trimmed; in a block comment, up to `*/` and without white space inside) and the
+    /// value's byte range.
     pub fn last<'s>(
         &self,
         src: &'s str,
         prefixes: &[&str],
     ) -> Option<(&MagicComment, &'s str, Range<usize>)> {
-        self.magic.iter().rev().find_map(|m| {
-            let text = &src[m.span.clone()];
-            let rest = prefixes.iter().find_map(|p| text.strip_prefix(p))?;
-            let value = rest.trim();
-            let start = value.as_ptr() as usize - src.as_ptr() as usize;
-            Some((m, value, start..start + value.len()))
-        })
+        self.magic
+            .iter()
+            .rev()
+            .find_map(|m| m.value(src, prefixes).map(|(v, r)| (m, v, r)))
+    }
+
+    /// Every magic comment whose text starts with one of `prefixes`, in file order, as
+    /// [`Outline::last`] reads each.
+    pub fn matching<'s>(
+        &self,
+        src: &'s str,
+        prefixes: &[&str],
+    ) -> Vec<(&MagicComment, &'s str, Range<usize>)> {
+        self.magic
+            .iter()
+            .filter_map(|m| m.value(src, prefixes).map(|(v, r)| (m, v, r)))
+            .collect()
     }
 }
 
-/// Finds every `//#`/`//@` comment that is a real comment (not text inside a string, template or
-/// regex). Files without the two-byte marker are not tokenized at all.
+impl MagicComment {
+    /// The comment's value after the first of `prefixes` it starts with (see [`Outline::last`]).
+    fn value<'s>(&self, src: &'s str, prefixes: &[&str]) -> Option<(&'s str, Range<usize>)> {
+        let text = &src[self.span.clone()];
+        let (body, block) = match text.strip_prefix("/*") {
+            Some(b) => (b.strip_suffix("*/")?, true),
+            None => (&text[2..], false),
+        };
+        let rest = prefixes
+            .iter()
+            .find_map(|p| body.strip_prefix(p.strip_prefix("//").unwrap_or(p)))?;
+        let value = rest.trim();
+        if block && value.contains(char::is_whitespace) {
+            return None;
+        }
+        let start = value.as_ptr() as usize - src.as_ptr() as usize;
+        Some((value, start..start + value.len()))
+    }
+}
+
+/// Finds every `//#`/`//@` comment and one-line `/*#`/`/*@` comment that is a real comment (not
+/// text inside a string, template or regex). Files without one of the markers are not tokenized
+/// at all.
 pub fn outline(src: &str) -> Outline {
     let bytes = src.as_bytes();
-    if memchr::memmem::find(bytes, b"//#").is_none() && memchr::memmem::find(bytes, b"//@").is_none() {
+    if !MAGIC_MARKERS
+        .iter()
+        .any(|m| memchr::memmem::find(bytes, m).is_some())
+    {
         return Outline::default();
     }
     let mut magic: Vec<MagicComment> = Vec::new();
@@ -491,8 +555,11 @@ pub fn outline(src: &str) -> Outline {
     let mut trailing_from = 0;
     for t in tokens(src) {
         match t.kind {
-            Kind::LineComment => {
-                if matches!(bytes.get(t.start + 2), Some(b'#' | b'@')) {
+            Kind::LineComment | Kind::BlockComment => {
+                let magic_marker = matches!(bytes.get(t.start + 2), Some(b'#' | b'@'));
+                let one_line = t.kind == Kind::LineComment
+                    || !src[t.range()].contains(['\n', '\r', '\u{2028}', '\u{2029}']);
+                if magic_marker && one_line {
                     let line_start = src[..t.start]
                         .rfind(['\n', '\r', '\u{2028}', '\u{2029}'])
                         .map_or(0, |i| i + src[i..].chars().next().map_or(1, char::len_utf8));
@@ -504,7 +571,7 @@ pub fn outline(src: &str) -> Outline {
                     });
                 }
             }
-            Kind::BlockComment | Kind::Hashbang => {}
+            Kind::Hashbang => {}
             _ => trailing_from = magic.len(),
         }
     }
@@ -518,7 +585,12 @@ pub fn outline(src: &str) -> Outline {
 /// line (with one line terminator) when it stands alone on a line of the trailing comment block,
 /// otherwise only the comment's text.
 pub fn removal_range(src: &str, m: &MagicComment) -> Range<usize> {
-    if !(m.own_line && m.trailing) {
+    let rest_of_line = src[m.span.end..]
+        .split(['\n', '\r', '\u{2028}', '\u{2029}'])
+        .next()
+        .unwrap_or("");
+    if !(m.own_line && m.trailing && rest_of_line.trim().is_empty()) {
+        // (a block comment can have another comment after it on its line)
         return m.span.clone();
     }
     let line_start = src[..m.span.start]
@@ -592,6 +664,7 @@ pub fn head(src: &str) -> Head {
                 let mut lookahead = tokens(src);
                 lookahead.pos = t.end;
                 lookahead.regex_ok = false;
+                lookahead.seen_code = true;
                 for n in lookahead.by_ref() {
                     if n.is_comment() {
                         if n.kind == Kind::LineComment || src[n.range()].contains(['\n', '\r']) {

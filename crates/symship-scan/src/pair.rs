@@ -40,13 +40,69 @@ pub fn sourcemap_reference(source: &str) -> Option<(&str, std::ops::Range<usize>
     outline.last(source, &URL_PREFIXES).map(|(_, v, r)| (v, r))
 }
 
-/// The range that removes the last `sourceMappingURL` comment without moving a line of code
-/// (see [`crate::lex::removal_range`]).
-pub fn sourcemap_reference_removal(source: &str) -> Option<std::ops::Range<usize>> {
+/// What removing a chunk's `sourceMappingURL` reference takes out, and what it leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReferenceRemoval {
+    /// Byte ranges to remove, sorted and disjoint.
+    pub ranges: Vec<std::ops::Range<usize>>,
+    /// The values of the references removed besides the last (the one the map was paired
+    /// through): earlier references in the trailing comment block, which would become the live
+    /// one once the last is gone.
+    pub earlier: Vec<String>,
+    /// The value of a reference left in the file: one that code follows (removing it could move
+    /// a line of code), now the file's last reference.
+    pub left: Option<String>,
+}
+
+/// How to remove the last `sourceMappingURL` comment (the one a map is paired through) without
+/// moving a line of code (see [`crate::lex::removal_range`]), with every other reference in the
+/// trailing comment block: a browser reads the last reference, so leaving an earlier one would
+/// make it live. `None` when the chunk has no reference. Line and one-line block comments
+/// (`/*# sourceMappingURL=… */`) both count.
+pub fn sourcemap_reference_removal(source: &str) -> Option<ReferenceRemoval> {
     let outline = crate::lex::outline(source);
-    outline
-        .last(source, &URL_PREFIXES)
-        .map(|(m, _, _)| crate::lex::removal_range(source, m))
+    let refs = outline.matching(source, &URL_PREFIXES);
+    let (last, _, _) = refs.last()?;
+    let mut ranges = vec![crate::lex::removal_range(source, last)];
+    let mut earlier = Vec::new();
+    let mut left = None;
+    for (m, value, _) in refs[..refs.len() - 1].iter().rev() {
+        if last.trailing && m.trailing {
+            ranges.push(crate::lex::removal_range(source, m));
+            earlier.push((*value).to_owned());
+        } else {
+            left = Some((*value).to_owned());
+            break;
+        }
+    }
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(prev) if r.start <= prev.end => prev.end = prev.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    earlier.reverse();
+    Some(ReferenceRemoval {
+        ranges: merged,
+        earlier,
+        left,
+    })
+}
+
+impl ReferenceRemoval {
+    /// `source` without the removed ranges.
+    pub fn apply(&self, source: &str) -> String {
+        let mut out = String::with_capacity(source.len());
+        let mut at = 0;
+        for r in &self.ranges {
+            out.push_str(&source[at..r.start]);
+            at = r.end;
+        }
+        out.push_str(&source[at..]);
+        out
+    }
 }
 
 /// True for a `data:` URL carrying a base64 JSON map.
@@ -370,6 +426,47 @@ pub fn pair_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_comment_references() {
+        let s = "f();\n/*# sourceMappingURL=a.js.map */\n";
+        let (v, r) = sourcemap_reference(s).unwrap();
+        assert_eq!((v, &s[r]), ("a.js.map", "a.js.map"));
+        assert_eq!(sourcemap_reference_removal(s).unwrap().apply(s), "f();\n");
+        // not a reference: a value with white space, a comment over several lines, a license
+        // comment, an unterminated comment
+        for not in [
+            "f();\n/*# sourceMappingURL=a.js.map b */",
+            "f();\n/*# sourceMappingURL=a.js.map\n*/",
+            "f();\n/*! sourceMappingURL=a.js.map */",
+            "f();\n/*# sourceMappingURL=a.js.map",
+        ] {
+            assert_eq!(sourcemap_reference(not), None, "{not:?}");
+        }
+        // another comment after it on its line stays, and no line moves
+        let s = "f();\n/*# sourceMappingURL=a.js.map */ //# chunkId=x";
+        assert_eq!(
+            sourcemap_reference_removal(s).unwrap().apply(s),
+            "f();\n //# chunkId=x"
+        );
+    }
+
+    #[test]
+    fn removal_takes_the_trailing_references_and_names_what_it_leaves() {
+        let s = "f();\n//# sourceMappingURL=old.js.map\n/*# sourceMappingURL=a.js.map */\n//# chunkId=x";
+        let r = sourcemap_reference_removal(s).unwrap();
+        assert_eq!(r.apply(s), "f();\n//# chunkId=x");
+        assert_eq!((r.earlier, r.left), (vec!["old.js.map".to_owned()], None));
+        // at the end of the file, the two removals meet
+        let s = "f();\n//# sourceMappingURL=old.js.map\n//# sourceMappingURL=a.js.map";
+        let r = sourcemap_reference_removal(s).unwrap();
+        assert_eq!((r.apply(s).as_str(), r.ranges.len()), ("f();\n", 1));
+        // a reference that code follows stays, and is named
+        let s = "//# sourceMappingURL=lib.js.map\nf();\n//# sourceMappingURL=a.js.map\n";
+        let r = sourcemap_reference_removal(s).unwrap();
+        assert_eq!(r.apply(s), "//# sourceMappingURL=lib.js.map\nf();\n");
+        assert_eq!((r.earlier.len(), r.left.as_deref()), (0, Some("lib.js.map")));
+    }
 
     #[test]
     fn finds_the_last_reference_line() {

@@ -49,15 +49,14 @@ impl DeleteError {
 }
 
 /// A JavaScript chunk without its last `sourceMappingURL` comment (the one its map was paired
-/// through), or `None` when it has none. Only a real comment is removed (text in a string,
-/// template literal or regex is code), and no line that code is on moves: the comment's own line
-/// goes only when nothing but comments follows it.
-pub fn strip_js_reference(text: &str) -> Option<String> {
-    let range = symship_scan::pair::sourcemap_reference_removal(text)?;
-    let mut out = String::with_capacity(text.len());
-    out.push_str(&text[..range.start]);
-    out.push_str(&text[range.end..]);
-    Some(out)
+/// through) and the other references of its trailing comment block (which would become live),
+/// or `None` when it has none. Only a real comment is removed (text in a string, template
+/// literal or regex is code), and no line that code is on moves: the comment's own line goes only
+/// when nothing but comments follows it. The removal says which other references it took out
+/// and which one it left (see [`symship_scan::pair::sourcemap_reference_removal`]).
+pub fn strip_js_reference(text: &str) -> Option<(String, symship_scan::pair::ReferenceRemoval)> {
+    let removal = symship_scan::pair::sourcemap_reference_removal(text)?;
+    Some((removal.apply(text), removal))
 }
 
 /// The text without its last `sourceMappingURL` comment line (CSS `/*#`, or JS `//#`/`//@` by
@@ -122,8 +121,11 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
             ));
         } else if c.cleanup.strip_reference {
             match strip_one(&c.source, c.source_digest) {
-                Ok(Some(true)) => out.stripped.push(c.source.clone()),
-                Ok(Some(false)) => {}
+                Ok(Some(Some(removal))) => {
+                    out.stripped.push(c.source.clone());
+                    name_other_references(&c.source, &c.cleanup.delete, &removal, &mut out);
+                }
+                Ok(Some(None)) => {}
                 Ok(None) => {
                     ok = false;
                     out.kept.push((
@@ -182,8 +184,57 @@ fn is_verified_copy(report: &UploadReport, c: &crate::ChunkReport) -> bool {
     })
 }
 
-/// `Ok(Some(changed))` when stripped (or nothing to strip), `Ok(None)` when the file changed.
-fn strip_one(path: &Path, expected: Option<[u8; 32]>) -> Result<Option<bool>, DeleteError> {
+/// Names in `out.kept` what a chunk's removal left behind: a reference still in the file, and
+/// the files of earlier references it removed (this run did not upload them, so it does not
+/// delete them, but they may be deployed).
+fn name_other_references(
+    chunk: &Path,
+    deleting: &[PathBuf],
+    removal: &symship_scan::pair::ReferenceRemoval,
+    out: &mut DeleteOutcome,
+) {
+    if let Some(left) = &removal.left {
+        out.kept.push((
+            chunk.to_owned(),
+            format!("its reference `{left}` stays: code follows that sourceMappingURL comment, so removing it could move lines of code; browsers now read that reference"),
+        ));
+    }
+    let dir = chunk.parent().unwrap_or(Path::new(""));
+    for value in &removal.earlier {
+        if value.starts_with("data:") || value.contains("://") {
+            continue;
+        }
+        let path = value.split(['?', '#']).next().unwrap_or(value);
+        let file = dir.join(percent_decode(path));
+        if file.is_file() && !deleting.iter().any(|d| same_file(d, &file)) {
+            out.kept.push((
+                file,
+                format!(
+                    "an earlier sourceMappingURL comment of {} named it (removed with the one the map was paired through); this run did not upload it, so it is left on disk",
+                    chunk.display()
+                ),
+            ));
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    a == b || symship_fs::canonicalize(a).ok() == symship_fs::canonicalize(b).ok()
+}
+
+/// `Ok(Some(removal))` when stripped (`None` inside: nothing to strip), `Ok(None)` when the file
+/// changed.
+#[allow(clippy::option_option, reason = "changed file vs. nothing to strip")]
+fn strip_one(
+    path: &Path,
+    expected: Option<[u8; 32]>,
+) -> Result<Option<Option<symship_scan::pair::ReferenceRemoval>>, DeleteError> {
     let bytes = std::fs::read(path).map_err(|source| DeleteError::Io {
         action: "read",
         path: path.to_owned(),
@@ -196,14 +247,14 @@ fn strip_one(path: &Path, expected: Option<[u8; 32]>) -> Result<Option<bool>, De
         return Ok(None);
     };
     match strip_js_reference(text) {
-        None => Ok(Some(false)),
-        Some(new) => {
+        None => Ok(Some(None)),
+        Some((new, removal)) => {
             symship_fs::replace_if_changed(path, new.as_bytes()).map_err(|source| DeleteError::Io {
                 action: "rewrite",
                 path: path.to_owned(),
                 source,
             })?;
-            Ok(Some(true))
+            Ok(Some(Some(removal)))
         }
     }
 }

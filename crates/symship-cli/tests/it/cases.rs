@@ -430,6 +430,158 @@ fn a_bundled_librarys_registration_is_not_the_chunks_id() {
     );
 }
 
+/// The banner case with a given rewrite of its chunk, as a fresh copy: (tmp, dir, chunk path).
+fn banner_case_with(rewrite: impl Fn(&str) -> String) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (tmp, dir) = case("directive-after-banner");
+    let js = dir.join("helper.cjs.js");
+    let original = std::fs::read_to_string(&js).unwrap();
+    let changed = rewrite(&original);
+    assert_ne!(changed, original, "the rewrite applies");
+    std::fs::write(&js, changed).unwrap();
+    (tmp, dir, js)
+}
+
+/// `--delete-after` warnings: the JSON `warnings` naming `path` with "kept".
+fn kept_warnings<'v>(summary: &'v Value, path: &Path) -> Vec<&'v str> {
+    let name = format!("{}:", path.display());
+    summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|w| w.contains("kept") && w.contains(&name))
+        .collect()
+}
+
+/// A reference in a one-line block comment, `/*# sourceMappingURL=… */` (ECMA-426 reads those;
+/// issue 13's tester: the chunk was skipped as having no map, and `--delete-after` would have
+/// left the comment while deleting its map). It is paired, uploaded, and removed with its map.
+#[test]
+fn block_comment_reference() {
+    let server = start(Config::default());
+    let (tmp, dir, js) = banner_case_with(|t| {
+        t.replace(
+            "//# sourceMappingURL=helper.cjs.js.map",
+            "/*# sourceMappingURL=helper.cjs.js.map */",
+        )
+    });
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["uploaded"], 1, "{summary:#}");
+    let (id, _, map) = only_set(&server);
+    assert_eq!(map["chunk_id"], id.as_str());
+    assert!(!dir.join("helper.cjs.js.map").exists(), "the map goes");
+    let after = std::fs::read_to_string(&js).unwrap();
+    assert!(!after.contains("sourceMappingURL"), "and its reference:\n{after}");
+    assert_eq!(node(&js), "strict=true\n");
+}
+
+/// HTML-like comments (`<!--`, `-->`: comments in a script, ECMA-262 Annex B) before the
+/// directive prologue (issue 13's tester: the snippet went before them, so `'use strict'` was no
+/// longer the first statement and the chunk lost strict mode). The snippet goes after the
+/// prologue; the file stays strict.
+#[test]
+fn html_like_comments_before_the_prologue() {
+    let server = start(Config::default());
+    let (tmp, dir, js) = banner_case_with(|t| {
+        t.replace(
+            "/*! helper v1.0.0 | MIT */\n",
+            "<!-- helper v1.0.0 | MIT\n--> (for pages without script support)\n",
+        )
+    });
+    assert_eq!(node(&js), "strict=true\n");
+    let out = inject(&server, tmp.path(), &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = std::fs::read_to_string(&js).unwrap();
+    assert!(
+        t.starts_with(
+            "<!-- helper v1.0.0 | MIT\n--> (for pages without script support)\n'use strict';!function(){"
+        ),
+        "{t}"
+    );
+    assert_eq!(node(&js), "strict=true\n", "still strict");
+    assert_eq!(registrations(&t), 1);
+    let again = inject(&server, tmp.path(), &dir);
+    assert!(again.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&js).unwrap(),
+        t,
+        "a re-run changes nothing"
+    );
+}
+
+/// Two references in the trailing comments (a tool appended its own after an earlier one):
+/// `--delete-after` removes both (with only the last gone, the earlier one becomes the one a
+/// browser reads: issue 13's tester found it left live, and its map deployed, without a word).
+/// The earlier map was not uploaded, so it stays, named in a warning.
+#[test]
+fn earlier_trailing_reference_with_delete_after() {
+    let server = start(Config::default());
+    let (tmp, dir, js) = banner_case_with(|t| {
+        t.replace(
+            "//# sourceMappingURL=helper.cjs.js.map",
+            "//# sourceMappingURL=helper.babel.js.map\n//# sourceMappingURL=helper.cjs.js.map",
+        )
+    });
+    std::fs::copy(dir.join("helper.cjs.js.map"), dir.join("helper.babel.js.map")).unwrap();
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["uploaded"], 1, "{summary:#}");
+    only_set(&server);
+    assert!(!dir.join("helper.cjs.js.map").exists(), "the paired map goes");
+    let after = std::fs::read_to_string(&js).unwrap();
+    assert!(
+        !after.contains("sourceMappingURL"),
+        "no reference left live:\n{after}"
+    );
+    assert_eq!(node(&js), "strict=true\n");
+    let earlier = dir.join("helper.babel.js.map");
+    assert!(earlier.exists(), "the earlier map was not uploaded: it stays");
+    assert_eq!(
+        kept_warnings(&summary, &earlier).len(),
+        1,
+        "and is named: {:#}",
+        summary["warnings"]
+    );
+}
+
+/// A reference that code follows (a bundled library's) is not removed (that could move lines of
+/// code), but once the chunk's own reference is gone it is the one browsers read: named.
+#[test]
+fn a_reference_inside_the_code_is_named_when_left() {
+    let server = start(Config::default());
+    let (tmp, dir, js) = banner_case_with(|t| {
+        t.replace(
+            "exports.helper = helper;",
+            "//# sourceMappingURL=vendor.js.map\nexports.helper = helper;",
+        )
+    });
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert!(!dir.join("helper.cjs.js.map").exists());
+    let after = std::fs::read_to_string(&js).unwrap();
+    assert!(after.contains("//# sourceMappingURL=vendor.js.map\nexports.helper = helper;"));
+    assert!(!after.contains("helper.cjs.js.map"), "{after}");
+    let kept = kept_warnings(&summary, &js);
+    assert!(
+        kept.len() == 1 && kept[0].contains("vendor.js.map"),
+        "{:#}",
+        summary["warnings"]
+    );
+}
+
 #[test]
 fn map_with_bom() {
     let server = start(Config::default());
