@@ -79,15 +79,16 @@ fn too_many_requests_with_retry_after() {
 fn latency_is_added() {
     let server = with_faults(vec![FaultRule::new(
         "releases_list",
-        FaultKind::Latency { ms: 300 },
+        FaultKind::Latency { ms: 1500 },
     )]);
     let api = Api::new(&server);
     let t = Instant::now();
     assert_eq!(api.get("releases").0, 200);
-    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    assert!(t.elapsed() >= Duration::from_millis(1500), "{:?}", t.elapsed());
+    // another route is not delayed (a margin for a loaded runner)
     let t = Instant::now();
     assert_eq!(api.get("symbol_sets").0, 200);
-    assert!(t.elapsed() < Duration::from_millis(300));
+    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
 }
 
 #[test]
