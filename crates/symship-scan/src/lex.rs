@@ -684,8 +684,12 @@ pub fn head(src: &str) -> Head {
                         lx.regex_ok = true;
                     }
                     None => {
-                        // nothing after the prologue: the snippet stays where it was going (a
-                        // snippet right after a directive with no `;` would join its statement)
+                        // nothing but comments after the prologue: the snippet goes after the
+                        // line break that ends the directive (right after a directive with no
+                        // `;`, the snippet would join its statement); without one, before it
+                        if let Some(at) = line_break_after(src, t.end) {
+                            insert_at = at;
+                        }
                         lx.pos = src.len();
                     }
                     Some(n)
@@ -747,6 +751,33 @@ pub fn head(src: &str) -> Head {
         }
     }
     Head { insert_at, first }
+}
+
+/// The position just after the first line terminator after `from` that is not inside a comment,
+/// when only comments and white space follow `from`.
+fn line_break_after(src: &str, from: usize) -> Option<usize> {
+    let mut lx = tokens(src);
+    lx.pos = from;
+    lx.seen_code = true;
+    let mut gap_start = from;
+    loop {
+        let next = lx.next();
+        let gap_end = next.map_or(src.len(), |t| t.start);
+        let gap = &src[gap_start..gap_end];
+        if let Some(i) = gap.find(['\n', '\r', '\u{2028}', '\u{2029}']) {
+            let lt = if gap[i..].starts_with("\r\n") {
+                2
+            } else {
+                gap[i..].chars().next().map_or(1, char::len_utf8)
+            };
+            return Some(gap_start + i + lt);
+        }
+        let t = next?;
+        if !t.is_comment() {
+            return None;
+        }
+        gap_start = t.end;
+    }
 }
 
 /// The value of a string literal or of a template literal without substitutions; `None` for
@@ -901,9 +932,12 @@ mod tests {
         ] {
             assert_eq!(&src[..head(src).insert_at], before, "{src:?}");
         }
-        // a file that is only a directive: the snippet goes before it (nothing runs after it)
+        // a file that is only a directive: the snippet goes after the line break that ends it,
+        // so the directive stays first; without a line break, before it (nothing runs after it)
         assert_eq!(head("'use strict'").insert_at, 0);
-        assert_eq!(head("#!x\n'use strict'\n").insert_at, 4);
+        assert_eq!(head("#!x\n'use strict'\n").insert_at, 17);
+        assert_eq!(head("'a' /* x\n */ // y\n\n").insert_at, 18);
+        assert_eq!(head("'a'\r\n//# sourceMappingURL=a.map").insert_at, 5);
         assert_eq!(head("'a'+b").insert_at, 0);
         assert_eq!(head("a();").insert_at, 0);
         assert_eq!(head("\u{feff}a();").insert_at, 3);
