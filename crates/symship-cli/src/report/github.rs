@@ -97,8 +97,9 @@ impl GitHub {
                     self.rel(&f.file),
                     format!("symship: not uploaded ({})", f.code),
                     format!(
-                        "{} (chunk {}) was not uploaded: {}",
+                        "{} ({} {}) was not uploaded: {}",
                         self.rel(&f.file),
+                        set_word(s),
                         f.chunk_id.as_deref().unwrap_or("-"),
                         f.error
                     ),
@@ -195,11 +196,21 @@ pub fn escape_markdown(s: &str) -> String {
     out
 }
 
+/// What the run's sets are called: "chunk" for the sourcemap commands, "symbol set" for the
+/// other kinds (Hermes maps, ProGuard mappings, debug files).
+fn set_word(s: &Summary) -> &'static str {
+    if s.command.starts_with("sourcemap") {
+        "chunk"
+    } else {
+        "symbol set"
+    }
+}
+
 /// The markdown job summary; `rel` names files (relative to the workspace in GitHub Actions).
 pub fn job_summary(s: &Summary, rel: impl Fn(&str) -> String) -> String {
     let verdict = match s.exit_code {
         0 => "✅ success",
-        1 => "❌ some chunks failed",
+        1 => &format!("❌ some {}s failed", set_word(s)),
         3 => "⚠️ nothing found to process",
         _ => "❌ error",
     };
@@ -235,7 +246,10 @@ pub fn job_summary(s: &Summary, rel: impl Fn(&str) -> String) -> String {
     }
     row(&mut t, "time", render_times(s));
     if let Some(up) = s.upload.as_ref().filter(|u| !u.failed.is_empty()) {
-        t.push_str("\n#### Not uploaded\n\n| file | chunk id | code | error |\n|---|---|---|---|\n");
+        t.push_str(&format!(
+            "\n#### Not uploaded\n\n| file | {} id | code | error |\n|---|---|---|---|\n",
+            set_word(s)
+        ));
         for f in up.failed.iter().take(MAX_TABLE_ROWS) {
             t.push_str(&format!(
                 "| {} | {} | {} | {} |\n",
@@ -349,6 +363,23 @@ mod tests {
              was not uploaded: HTTP 400%0A100%25 bad\n\
              ::warning file=dist/a%2Cb.js,title=symship%3A skipped (no_map)::dist/a,b.js was skipped: no sourcemap found\n"
         );
+    }
+
+    #[test]
+    fn native_runs_speak_of_symbol_sets() {
+        let mut s = sample();
+        s.command = "symbol-sets upload".into();
+        let summary = job_summary(&s, str::to_owned);
+        assert!(
+            summary.contains("❌ some symbol sets failed (exit code 1)"),
+            "{summary}"
+        );
+        assert!(summary.contains("| file | symbol set id |"), "{summary}");
+        assert!(!summary.contains("chunk"), "{summary}");
+        let a = GitHub::default().annotations(&s);
+        assert!(a.contains("(symbol set id-1) was not uploaded"), "{a}");
+        let web = job_summary(&sample(), str::to_owned);
+        assert!(web.contains("❌ some chunks failed (exit code 1)"), "{web}");
     }
 
     #[test]
