@@ -46,6 +46,7 @@ baseline="${BASELINE:-posthog-cli}"
 runs="${RUNS:-1}"
 log() { printf 'process-bench: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+count_js() { find "$1" -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) | wc -l; }
 
 [ -x /usr/bin/time ] || { log "installing GNU time"; apt-get install -y time >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y time >/dev/null; }; }
 [ -x "$posthog" ] || die "posthog-cli 0.19.0 not found at $posthog: run scripts/install-tools posthog-cli"
@@ -144,7 +145,7 @@ for c in "${corpora[@]}"; do
   parts=(${c//+/ })
   js=0; maps=0; bytes=0
   for part in "${parts[@]}"; do
-    js=$((js + $(find "$corpus/$part" -type f \( -name '*.js' -o -name '*.mjs' -o -name '*.cjs' \) | wc -l)))
+    js=$((js + $(count_js "$corpus/$part")))
     maps=$((maps + $(find "$corpus/$part" -type f -name '*.map' | wc -l)))
     bytes=$((bytes + $(du -sb "$corpus/$part" | cut -f1)))
   done
@@ -159,6 +160,9 @@ for c in "${corpora[@]}"; do
       for part in "${parts[@]}"; do
         if [ ${#parts[@]} -eq 1 ]; then cp -r "$corpus/$part/." "$tmp/build/"; else cp -r "$corpus/$part" "$tmp/build/$part"; fi
       done
+      # The copy must hold the whole corpus before and after each tool's runs (a clean-up by another
+      # process once removed the copy mid-run; the tool then correctly reported what was left).
+      [ "$(count_js "$tmp/build")" = "$js" ] || die "the copy in $tmp/build does not hold the corpus's $js JS files"
       start_server
       read -r w cpu m < <(run_tool "$t" "$tmp/build" cold)
       killed=""
@@ -172,6 +176,7 @@ for c in "${corpora[@]}"; do
       else
         read -r w2 cpu2 m2 < <(run_tool "$t" "$tmp/build" rerun)
       fi
+      [ "$(count_js "$tmp/build")" = "$js" ] || die "the copy in $tmp/build changed during $t's runs: the figures are not of the corpus"
       sent_rerun=$(( $(transfers) - sent_cold ))
       res["$c/$t/429"]="$(throttled)"
       res["$c/$t/rerun"]+="$w2 $cpu2 $m2"$'\n'; res["$c/$t/rerun/walls"]+="$w2 "
