@@ -107,6 +107,12 @@ codes! {
     /// A chunk-id snippet a minifier rewrote after injection.
     SnippetRewritten = "snippet_rewritten", Skip, "snippet rewritten by a minifier",
         "set the release in the bundler plugin, or inject after minifying";
+    /// A chunk whose registration (the snippet's `_posthogChunkIds[...] = "<id>"`, or the
+    /// `//# chunkId=` comment) names an id that is not a UUID, or a symbol set whose ref the
+    /// server refuses (blank, spaces around it, a NUL): posthog-cli and symship only write UUIDs,
+    /// and PostHog's `bulk_check_upload`/`bulk_start_upload` fail the whole request for a blank one.
+    BadChunkId = "bad_chunk_id", Skip, "unusable chunk id",
+        "the file was edited after injection: rebuild it (or remove the snippet at its top and its //# chunkId= line), then inject again; for a Hermes map, run `symship hermes clone` again";
     // --- native debug files `symbol-sets upload` and `dsym upload` left alone ---
     /// An executable or library without DWARF (stripped, or built without -g).
     NoDebugInfo = "no_debug_info", Skip, "no debug info",

@@ -115,6 +115,24 @@ pub trait SymbolSet: Send + Sync + std::fmt::Debug + 'static {
     fn write_container(&self, prepared: &Prepared) -> Result<Vec<u8>, SetError>;
 }
 
+/// Why PostHog would refuse `reference` as a symbol set's `chunk_id`, or `None` when it takes it.
+/// The field is a DRF `CharField` (spec §2.3): it refuses a blank value (with `blank`, failing the
+/// whole `bulk_check_upload` or `bulk_start_upload` request) and a NUL character, and stores the
+/// value trimmed, so a ref with spaces around it would be held under another ref than the one
+/// the SDK sends and the start call's `id_map` names. Kinds add their own rules (a web chunk's id
+/// is a UUID).
+pub fn refused_ref(reference: &str) -> Option<&'static str> {
+    if reference.trim().is_empty() {
+        Some("is blank")
+    } else if reference.trim() != reference {
+        Some("has spaces around it")
+    } else if reference.contains('\0') {
+        Some("holds a NUL character")
+    } else {
+        None
+    }
+}
+
 /// What preparing a set is given.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
@@ -302,5 +320,20 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn refs_the_server_refuses() {
+        for bad in ["", " ", "\t", " 0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee", "a\0b"] {
+            assert!(refused_ref(bad).is_some(), "{bad:?}");
+        }
+        // ProGuard map ids may be the SDK's "<package>@<version>+<code>": the server takes them.
+        for good in [
+            "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee",
+            "com.example@1.0+3",
+            "not-a-uuid",
+        ] {
+            assert_eq!(refused_ref(good), None, "{good:?}");
+        }
     }
 }

@@ -332,6 +332,9 @@ pub fn payload_of(
         return Err(SkipReason::EmptyMap { map: map_name });
     }
     let mut p = payload_from(&pair.source, source, doc, mode).map_err(bad)?;
+    if !crate::is_chunk_id(&p.chunk_id) {
+        return Err(SkipReason::BadChunkId { id: p.chunk_id });
+    }
     // A byte-order mark or `)]}'` line is not sent: the map sent differs from the file's bytes.
     p.map_as_read &= !preamble;
     Ok(p)

@@ -130,6 +130,8 @@ enum WorkError {
     Map(String),
     /// The snippet was rewritten by a minifier: it cannot be replaced in place.
     Rewritten,
+    /// The chunk registers an id that is not a UUID.
+    BadChunkId(String),
 }
 
 impl From<String> for WorkError {
@@ -238,6 +240,11 @@ impl Work<'_> {
         let outline = lex::outline(&self.text);
         let head = lex::head(&self.text);
         let existing = chunk::existing_in(&self.text, &outline, &head);
+        if let Some(e) = existing.as_ref().filter(|e| !crate::is_chunk_id(&e.chunk_id)) {
+            // Not adopted (it would fail the upload, and posthog-js tags frames with it), and no
+            // second registration added (the first would still run): left alone, named.
+            return Err(WorkError::BadChunkId(e.chunk_id.clone()));
+        }
         let map_id = self.map.chunk_id();
         match self.opts.mode {
             ReleaseMode::Event => self.run_event(existing, map_id, &outline, &head),
@@ -433,6 +440,7 @@ fn run_one(
             error,
         },
         WorkError::Rewritten => SkipReason::SnippetRewritten,
+        WorkError::BadChunkId(id) => SkipReason::BadChunkId { id },
     })?;
     Ok((work.text, outcome))
 }

@@ -76,6 +76,9 @@ pub enum SkipReason {
     LinkOutsideRoot(String),
     #[error("has a chunk-id snippet that a minifier rewrote after injection, so symship cannot replace it in place (the chunk keeps the chunk id and release it registers); set the release in the bundler plugin, or inject after minifying")]
     SnippetRewritten,
+    /// The chunk registers (or its `//# chunkId=` comment names) an id that is not a UUID.
+    #[error("registers the chunk id {id:?}, which is not a UUID (posthog-cli and symship only write UUIDs, and PostHog refuses a blank one for the whole request); it is left alone, not given a second registration: rebuild it, or remove the snippet at its top and its //# chunkId= line, then inject again")]
+    BadChunkId { id: String },
 }
 
 impl SkipReason {
@@ -93,6 +96,7 @@ impl SkipReason {
             SkipReason::Write(_) => Code::WriteFailed,
             SkipReason::LinkOutsideRoot(_) => Code::LinkOutsideRoot,
             SkipReason::SnippetRewritten => Code::SnippetRewritten,
+            SkipReason::BadChunkId { .. } => Code::BadChunkId,
         }
     }
 
@@ -101,6 +105,12 @@ impl SkipReason {
     pub fn is_failure(&self) -> bool {
         matches!(self, SkipReason::Write(_))
     }
+}
+
+/// Whether `id` can be a web chunk's id: a UUID, as every id posthog-cli and symship write
+/// (UUIDv5 of the chunk, UUIDv7, or an ECMA-426 debug id; spec §5.3).
+pub fn is_chunk_id(id: &str) -> bool {
+    uuid::Uuid::parse_str(id).is_ok()
 }
 
 /// Reads a chunk as UTF-8 text.

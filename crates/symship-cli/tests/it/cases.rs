@@ -669,3 +669,235 @@ fn unreachable_object_storage() {
     // seconds, not minutes (0.1.0: 19 s for 100 chunks); the bound that matters is the requests
     assert!(elapsed < std::time::Duration::from_secs(60), "{elapsed:?}");
 }
+
+/// The snippet posthog-cli writes, registering `id_literal` (a JavaScript literal, quotes
+/// included), as a hand edit or another tool could leave it.
+fn snippet_registering(id_literal: &str) -> String {
+    format!(
+        r#"!function(){{try{{var e="undefined"!=typeof window?window:"undefined"!=typeof global?global:"undefined"!=typeof globalThis?globalThis:"undefined"!=typeof self?self:{{}},n=(new e.Error).stack;n&&(e._posthogChunkIds=e._posthogChunkIds||{{}},e._posthogChunkIds[n]={id_literal})}}catch(e){{}}}}();"#
+    )
+}
+
+/// The chunk ids in the `symbol_sets` (or legacy `chunk_ids`) of every check and start call.
+fn ids_sent(server: &TestServer) -> Vec<(String, Vec<String>)> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == "bulk_check_upload" || r.route == "bulk_start_upload")
+        .map(|r| {
+            let body = r.body.unwrap_or_default();
+            let ids = body["symbol_sets"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| s["chunk_id"].as_str().unwrap_or("<not a string>").to_owned())
+                .collect();
+            (r.route, ids)
+        })
+        .collect()
+}
+
+/// Issue 13, D7: a snippet-shaped registration whose id is not a chunk id (`""`, `not-a-uuid`,
+/// an escaped quote) was adopted as the chunk id; with the blank one, `bulk_check_upload`
+/// answered 400 and every chunk of the run failed (exit 1). Now each such file is skipped
+/// (`bad_chunk_id`, left byte for byte as it was: no second registration), named in the JSON
+/// and text summaries, and the good chunk beside them lands; the server is never sent one.
+#[test]
+fn a_registration_whose_id_is_not_a_chunk_id_is_skipped() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = [
+        ("blank", r#""""#),
+        ("word", r#""not-a-uuid""#),
+        ("quote", r#""a\"b""#),
+    ];
+    let mut before = Vec::new();
+    for (i, (name, literal)) in bad.iter().enumerate() {
+        let js = format!(
+            "{}console.log({i});\n//# sourceMappingURL={name}.js.map\n",
+            snippet_registering(literal)
+        );
+        std::fs::write(dir.join(format!("{name}.js")), &js).unwrap();
+        let map = format!(r#"{{"version":3,"sources":["{name}.ts"],"names":[],"mappings":"AAAA"}}"#);
+        std::fs::write(dir.join(format!("{name}.js.map")), &map).unwrap();
+        before.push((name.to_string(), js, map));
+    }
+    std::fs::write(
+        dir.join("good.js"),
+        "console.log(9);\n//# sourceMappingURL=good.js.map\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("good.js.map"),
+        r#"{"version":3,"sources":["good.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let (code, s, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "skips, not failures: {stderr}\n{s:#}");
+    assert_eq!(s["uploaded"], 1, "the good chunk lands: {s:#}");
+    let skipped: Vec<(String, String)> = s["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let file = k["file"].as_str().unwrap();
+            (
+                Path::new(file)
+                    .file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+                k["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let mut expected: Vec<(String, String)> = bad
+        .iter()
+        .map(|(n, _)| (format!("{n}.js"), "bad_chunk_id".to_owned()))
+        .collect();
+    let mut got = skipped.clone();
+    got.sort();
+    expected.sort();
+    assert_eq!(got, expected, "{s:#}");
+    for (name, js, map) in &before {
+        assert_eq!(
+            &std::fs::read_to_string(dir.join(format!("{name}.js"))).unwrap(),
+            js
+        );
+        assert_eq!(
+            &std::fs::read_to_string(dir.join(format!("{name}.js.map"))).unwrap(),
+            map
+        );
+    }
+    let good = std::fs::read_to_string(dir.join("good.js")).unwrap();
+    let good_id = good.rsplit("//# chunkId=").next().unwrap().trim().to_owned();
+    let sent = ids_sent(&server);
+    assert!(!sent.is_empty());
+    for (route, ids) in &sent {
+        assert_eq!(
+            ids,
+            &vec![good_id.clone()],
+            "{route} sent only the good chunk: {sent:?}"
+        );
+    }
+    let (set, _, _) = only_set(&server);
+    assert_eq!(set, good_id);
+
+    // `sourcemap upload` of the same files (the good one now injected) skips them too, and the
+    // text summary names the code.
+    let out = symship(&server, tmp.path())
+        .args(["sourcemap", "upload", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(t.contains("bad_chunk_id 3"), "{t}");
+    for (name, _) in bad {
+        assert!(t.contains(&format!("{name}.js registers the chunk id")), "{t}");
+    }
+    for (route, ids) in ids_sent(&server) {
+        assert!(ids.iter().all(|id| *id == good_id), "{route}: {ids:?}");
+    }
+}
+
+/// One chunk the server refuses never fails its batch (issue 13, D7): a map that carries a
+/// release id the project does not know (a build injected for another project) makes
+/// `bulk_check_upload` answer 400 `invalid_release_id` for the whole request, which failed every
+/// chunk of the batch. The batch is now asked again in halves until the chunk is alone: it
+/// fails, named, and the others land. On a server without `bulk_check_upload` the start call
+/// refuses it, and is halved the same way.
+#[test]
+fn one_chunk_the_server_refuses_does_not_fail_its_batch() {
+    for old_server in [false, true] {
+        let server = start(Config {
+            mode: Mode {
+                old_server,
+                ..Mode::default()
+            },
+            ..Config::default()
+        });
+        one_chunk_refused(
+            &server,
+            if old_server {
+                "bulk_start_upload"
+            } else {
+                "bulk_check_upload"
+            },
+        );
+    }
+}
+
+fn one_chunk_refused(server: &TestServer, route: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist");
+    std::fs::create_dir_all(&dir).unwrap();
+    for i in 0..5 {
+        std::fs::write(
+            dir.join(format!("c{i}.js")),
+            format!("console.log({i});\n//# sourceMappingURL=c{i}.js.map\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("c{i}.js.map")),
+            format!(r#"{{"version":3,"sources":["c{i}.ts"],"names":[],"mappings":"AAAA"}}"#),
+        )
+        .unwrap();
+    }
+    let (code, _, stderr) = run_json(
+        symship(server, tmp.path())
+            .args([
+                "sourcemap",
+                "inject",
+                "--release-mode",
+                "symbol-set",
+                "--release-name",
+                "app",
+                "--release-version",
+                "1",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let stranger = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
+    let map = dir.join("c3.js.map");
+    let text = std::fs::read_to_string(&map).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let known = v["release_id"].as_str().unwrap().to_owned();
+    std::fs::write(&map, text.replace(&known, stranger)).unwrap();
+    let (code, s, stderr) = run_json(
+        symship(server, tmp.path())
+            .args(["sourcemap", "upload", "--release-mode", "symbol-set", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}\n{s:#}");
+    assert_eq!(s["uploaded"], 4, "{s:#}");
+    let failed = s["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{s:#}");
+    assert!(failed[0]["file"].as_str().unwrap().ends_with("c3.js"), "{s:#}");
+    assert_eq!(failed[0]["code"], "invalid_release_id", "{s:#}");
+    let finished: Vec<_> = server
+        .symbol_sets()
+        .into_iter()
+        .filter(|s| s.content_hash.is_some())
+        .collect();
+    assert_eq!(finished.len(), 4, "{finished:?}");
+    // The calls that named the refused chunk: the batch of 5, then halves down to it alone
+    // (5 -> 3 -> 2 -> 1 here), never more than a handful.
+    let c3 = v["chunk_id"].as_str().unwrap().to_owned();
+    let sent = ids_sent(server);
+    let with_c3: Vec<usize> = sent
+        .iter()
+        .filter(|(r, ids)| r == route && ids.contains(&c3))
+        .map(|(_, ids)| ids.len())
+        .collect();
+    assert!(with_c3.len() <= 5 && with_c3.last() == Some(&1), "{sent:?}");
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}
