@@ -28,6 +28,11 @@
 #                      `20/second,100/minute`, or `off`. The 429s each run got are in the table.
 #   TOOL_TIMEOUT       seconds a tool's cold run may take (default: no limit); a run killed at the limit is
 #                      reported as such (its sets finished by then, no re-run) instead of stopping the benchmark
+#   BUILD_TMPDIR       where the fresh copy of the corpus (the build the tools write into) lives (default /tmp).
+#                      On an ext4 file system without a journal (this machine's), every new file's inode is
+#                      found past the recently deleted ones (the kernel's `recently_deleted`), which made the
+#                      temporary files of symship's crash-safe writes a third of its CPU; posthog-cli writes
+#                      in place. `/dev/shm` (tmpfs) measures the tools without that.
 #   SERVER_TMPDIR      where the test server keeps its S3 objects (default /dev/shm when it is a writable
 #                      tmpfs, else $TMPDIR). The server stands in for PostHog and its remote object store; on
 #                      the local disk its file creation (s3s-fs writes a file per object) took half of both
@@ -155,7 +160,7 @@ for c in "${corpora[@]}"; do
     order=("${want[@]}")
     for ((k = 0; k < (r - 1) % ${#want[@]}; k++)); do order=("${order[@]:1}" "${order[0]}"); done
     for t in "${order[@]}"; do
-      tmp="$(mktemp -d /tmp/symship-bench.XXXXXX)"
+      tmp="$(mktemp -d "${BUILD_TMPDIR:-/tmp}/symship-bench.XXXXXX")"
       mkdir "$tmp/build"
       for part in "${parts[@]}"; do
         if [ ${#parts[@]} -eq 1 ]; then cp -r "$corpus/$part/." "$tmp/build/"; else cp -r "$corpus/$part" "$tmp/build/$part"; fi
@@ -222,6 +227,7 @@ out="$root/bench/results/process-$(date +%F)${latency:+-latency-${latency}ms}${O
   [ -n "$latency" ] && echo "Every request to the test server (API and S3) waited ${latency} ms before it was handled (LATENCY_MS)."
   [ "$throttle" != off ] && echo "The server throttled the symbol-set endpoints per key at \`$throttle\` (THROTTLE; \`posthog\` is 1200/minute and 12000/hour); *429s*: answers 429 the tool got in both runs."
   echo "The server's S3 objects are kept in \`${server_tmp:-${TMPDIR:-/tmp}}\` (SERVER_TMPDIR)."
+  echo "The corpus copy the tools write into is in \`${BUILD_TMPDIR:-/tmp}\` (BUILD_TMPDIR)."
   if [ "$baseline" = posthog-cli ]; then
     echo "Ratios against posthog-cli. Issue 18's targets for symship: at 20 ms, cold wall <= 0.15x; at 0 ms, client CPU"
     echo "<= 0.4x; re-run wall <= 0.2x; peak RSS <= 100 MiB everywhere."
