@@ -165,7 +165,16 @@ struct Run {
     warnings: Mutex<Vec<String>>,
     /// Hashes the memo served.
     memo_hits: AtomicU64,
+    /// Check and start calls still allowed for asking a refused batch again in halves.
+    split_budget: AtomicU64,
 }
+
+/// Check and start calls a run may spend asking refused batches again in halves: enough to
+/// isolate a few offending chunks in batches of thousands (about 2 x log2(n) calls each), while
+/// a fault every chunk shares (a release id the project does not know, on every chunk) costs
+/// this many calls, not two per chunk (100,000 for a build of 50,000, far past PostHog's
+/// 1,200 per minute).
+const SPLIT_CALLS: u64 = 64;
 
 const NOT_PROCESSED: &str = "not_processed";
 
@@ -525,6 +534,7 @@ async fn run(
         waiting: Arc::new(Semaphore::new(opts.batch_size.max() + ceiling)),
         warnings: Mutex::new(Vec::new()),
         memo_hits: AtomicU64::new(0),
+        split_budget: AtomicU64::new(SPLIT_CALLS),
         opts,
     });
     if run.opts.mode == ReleaseMode::Event && run.opts.skip_on_conflict {
@@ -804,7 +814,7 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
                     ));
                     return items;
                 }
-                if splits(&err, items.len()) {
+                if splits(run, &err, items.len()) {
                     return check_halves(run, items).await;
                 }
                 for i in items {
@@ -821,9 +831,15 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
 /// chunk id it refuses, or a release id it does not know) may be one chunk's, and one chunk must
 /// not fail its batch. Halving until the offending chunks are alone costs at most about
 /// 2 x log2(n) more calls per offending chunk (20 for a batch of 1,000), and none when the
-/// server accepts the batch.
-fn splits(err: &ApiError, n: usize) -> bool {
-    n > 1 && err.status() == Some(400)
+/// server accepts the batch; a run spends at most [`SPLIT_CALLS`] calls so (then a refused batch
+/// fails whole, as before).
+fn splits(run: &Run, err: &ApiError, n: usize) -> bool {
+    n > 1
+        && err.status() == Some(400)
+        && run
+            .split_budget
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(2))
+            .is_ok()
 }
 
 /// [`check`] of each half of `items`, one after the other.
@@ -1046,7 +1062,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             }
             CallFailure::All(code, reason) => {
                 drop(positions);
-                if splits(&err, ready.len()) {
+                if splits(&run, &err, ready.len()) {
                     // Each half is a batch of its own (its own start, transfers and finish).
                     drop(room);
                     let mut items: Vec<Item> = ready

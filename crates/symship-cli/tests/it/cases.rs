@@ -834,6 +834,64 @@ fn one_chunk_the_server_refuses_does_not_fail_its_batch() {
     }
 }
 
+/// A fault every chunk shares (each map names a release the project does not know) is not asked
+/// again chunk by chunk: halving stops at the run's budget of calls, and every chunk fails with
+/// the server's reason. Without the budget, the halves would cost two calls per chunk.
+#[test]
+fn a_fault_every_chunk_shares_is_not_halved_chunk_by_chunk() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist");
+    generate(&dir, 300, 1, "shared_fault_");
+    let (code, _, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "inject",
+                "--release-mode",
+                "symbol-set",
+                "--release-name",
+                "app",
+                "--release-version",
+                "1",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let stranger = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
+    let mut maps = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "map") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let v: Value = serde_json::from_str(&text).unwrap();
+            let known = v["release_id"].as_str().unwrap().to_owned();
+            std::fs::write(&p, text.replace(&known, stranger)).unwrap();
+            maps += 1;
+        }
+    }
+    assert_eq!(maps, 300);
+    let (code, s, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "upload", "--release-mode", "symbol-set", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}\n{s:#}");
+    let failed = s["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 300, "{s:#}");
+    assert!(failed.iter().all(|f| f["code"] == "invalid_release_id"), "{s:#}");
+    let checks = server
+        .requests()
+        .iter()
+        .filter(|r| r.route == "bulk_check_upload")
+        .count();
+    assert!(
+        checks <= 80,
+        "a bounded number of calls, not two per chunk: {checks}"
+    );
+}
+
 fn one_chunk_refused(server: &TestServer, route: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("dist");
