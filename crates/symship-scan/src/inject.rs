@@ -269,8 +269,11 @@ impl Work<'_> {
         };
         let id = existing.chunk_id.clone();
         let mut changed = false;
+        // A map used by this chunk alone is this chunk's whatever `chunk_id` it carries (a stale
+        // one, from another build or tool, is corrected below); a shared map is the chunk's only
+        // when it names it.
+        let owns_map = self.sole_user || map_id.as_deref().is_none_or(|m| m == id);
         if let Some(found) = &existing.snippet {
-            let owns_map = map_id.as_deref().is_none_or(|m| m == id);
             let (line, column) = chunk::position_of(&self.text, found.span.start);
             let held = found.span.len();
             let mut wanted = held;
@@ -307,7 +310,11 @@ impl Work<'_> {
             self.text.push_str(&snippet::comment(&id));
             changed = true;
         }
-        if map_id.is_none() && existing.snippet.is_some() {
+        if owns_map && map_id.as_deref() != Some(id.as_str()) && existing.snippet.is_some() {
+            // The map must name the id the chunk registers (what posthog-js tags frames with),
+            // as a fresh stamp would write it: the upload sends that id, and so must the map
+            // left on disk for other tools. In event mode a differing map id is never a state an
+            // interrupted run leaves (a restamp keeps the chunk id).
             self.set_member("chunk_id", &["chunkId"], Some(&id));
             changed = true;
         }

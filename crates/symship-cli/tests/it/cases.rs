@@ -959,3 +959,62 @@ fn one_chunk_refused(server: &TestServer, route: &str) {
     assert!(with_c3.len() <= 5 && with_c3.last() == Some(&1), "{sent:?}");
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
+
+/// Issue 13, D6: when a chunk's registered id and its map's `chunk_id` differ (a map from
+/// another build or tool beside an injected chunk), inject left the stale id in the map on disk;
+/// only the upload sent the right one. Now inject writes the registered id into the map (and
+/// nothing else: no shift), as a fresh stamp would, and the server holds the same.
+#[test]
+fn a_stale_chunk_id_in_the_map_is_corrected_on_disk() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("app.js"),
+        "console.log(1);\n//# sourceMappingURL=app.js.map\n",
+    )
+    .unwrap();
+    let map_path = dir.join("app.js.map");
+    std::fs::write(
+        &map_path,
+        r#"{"version":3,"sources":["app.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let out = inject(&server, tmp.path(), &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let js = std::fs::read_to_string(dir.join("app.js")).unwrap();
+    let id = js.rsplit("//# chunkId=").next().unwrap().trim().to_owned();
+    let injected = std::fs::read_to_string(&map_path).unwrap();
+    let stale = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
+    std::fs::write(&map_path, injected.replace(&id, stale)).unwrap();
+
+    let (code, s, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "inject", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    assert_eq!(
+        std::fs::read_to_string(&map_path).unwrap(),
+        injected,
+        "the map names the registered id again, and is otherwise as inject wrote it"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("app.js")).unwrap(),
+        js,
+        "the chunk is unchanged"
+    );
+    assert_eq!(chunks(&s)[0].2, id, "{s:#}");
+    let out = symship(&server, tmp.path())
+        .args(["sourcemap", "upload", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let (set, _, map) = only_set(&server);
+    assert_eq!(
+        (set.as_str(), map["chunk_id"].as_str()),
+        (id.as_str(), Some(id.as_str()))
+    );
+}
