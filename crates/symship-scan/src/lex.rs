@@ -753,6 +753,65 @@ pub fn head(src: &str) -> Head {
     Head { insert_at, first }
 }
 
+/// Pieces of `src`'s top level that may each be a statement of their own, holding the name
+/// `name`: from each token at bracket depth 0 that may start a called function (`!`, `(`, `~`,
+/// `+`, `-`, `void`) or a `try` statement, and follows the start of the file, a `;` or `,` at
+/// depth 0 or a `}` back to depth 0 (the end of a declaration or block), its tokens up to the
+/// next `;` (included) or `,` at depth 0, as [`Head::first`] reads the first statement. For a
+/// snippet a minifier left below other top-level code (terser puts function declarations
+/// first). Tokenizes the whole file: call it only when `name` occurs outside the first statement.
+pub fn top_level_pieces(src: &str, name: &str) -> Vec<Vec<Token>> {
+    let bytes = src.as_bytes();
+    let toks: Vec<Token> = tokens(src).filter(|t| !t.is_comment()).collect();
+    let mut depth_before = Vec::with_capacity(toks.len());
+    let mut depth: i32 = 0;
+    for t in &toks {
+        depth_before.push(depth);
+        match t.kind {
+            Kind::Punct => match bytes[t.start] {
+                b'(' | b'[' | b'{' => depth += 1,
+                b')' | b']' | b'}' => depth -= 1,
+                _ => {}
+            },
+            Kind::Template => {
+                depth += i32::from(!t.template_ends(bytes)) - i32::from(bytes[t.start] == b'}');
+            }
+            _ => {}
+        }
+    }
+    let punct = |t: &Token, set: &[u8]| t.kind == Kind::Punct && set.contains(&bytes[t.start]);
+    let mut out = Vec::new();
+    for (i, t) in toks.iter().enumerate() {
+        let starter =
+            punct(t, b"!(~+-") || (t.kind == Kind::Name && matches!(&src[t.range()], "void" | "try"));
+        if depth_before[i] != 0 || !starter {
+            continue;
+        }
+        let follows_boundary = i == 0
+            || (punct(&toks[i - 1], b";,") && depth_before[i - 1] == 0)
+            || (punct(&toks[i - 1], b"}") && depth_before[i - 1] == 1);
+        if !follows_boundary {
+            continue;
+        }
+        let mut piece = Vec::new();
+        let mut holds_name = false;
+        for (k, u) in toks.iter().enumerate().skip(i) {
+            if depth_before[k] == 0 && punct(u, b",") && k > i {
+                break;
+            }
+            holds_name |= u.kind == Kind::Name && &src[u.range()] == name;
+            piece.push(*u);
+            if piece.len() > FIRST_LIMIT || (depth_before[k] == 0 && punct(u, b";")) {
+                break;
+            }
+        }
+        if holds_name && piece.len() <= FIRST_LIMIT {
+            out.push(piece);
+        }
+    }
+    out
+}
+
 /// The position just after the first line terminator after `from` that is not inside a comment,
 /// when only comments and white space follow `from`.
 fn line_break_after(src: &str, from: usize) -> Option<usize> {

@@ -200,17 +200,37 @@ fn registered_release_id(src: &str, toks: &[Token]) -> Option<String> {
     None
 }
 
-/// The snippet of a chunk, recognised by what it does, not by its bytes: the first statement
-/// after the directive prologue registers `_posthogChunkIds[...] = "<id>"` (what posthog-js
-/// reads, spec §8), whatever a minifier did to its code. A registration further down the file
-/// (a bundled library's own) is not this chunk's.
+/// The snippet of a chunk, recognised by what it does, not by its bytes: a top-level statement
+/// that registers `_posthogChunkIds[...] = "<id>"` when the file loads (what posthog-js reads,
+/// spec §8), whatever a minifier did to its code. Normally the first statement after the
+/// directive prologue; a minifier may put other top-level code first (terser moves function
+/// declarations above it). When several top-level statements register, the last one is the
+/// chunk's: it runs last, and posthog-js keeps the last id registered for a file. A registration
+/// inside a function, a block or a bundle's wrapper (a bundled library's own) registers nothing
+/// for this chunk at load time, and is not its snippet.
 pub fn find(source: &str) -> Option<FoundSnippet> {
     find_in(source, &lex::head(source))
 }
 
 /// [`find`] with the head already read.
 pub fn find_in(source: &str, head: &lex::Head) -> Option<FoundSnippet> {
-    let toks = &head.first;
+    let first = found_in(source, &head.first);
+    // Only a file that names `_posthogChunkIds` outside a snippet at its top is read whole.
+    let searched_from = first.as_ref().map_or(head.insert_at, |f| f.span.end);
+    if memchr::memmem::find(&source.as_bytes()[searched_from..], b"_posthogChunkIds").is_none() {
+        return first;
+    }
+    let later = lex::top_level_pieces(source, "_posthogChunkIds")
+        .iter()
+        .filter(|piece| piece.first().is_some_and(|t| t.start >= searched_from))
+        .filter_map(|piece| found_in(source, piece))
+        .next_back();
+    later.or(first)
+}
+
+/// The snippet whose statement is `toks` (the tokens of one top-level statement's first
+/// expression), if it is one.
+fn found_in(source: &str, toks: &[Token]) -> Option<FoundSnippet> {
     let body = snippet_body(source, toks)?;
     let chunk_id = registered_chunk_id(source, &body)?;
     let release_id = registered_release_id(source, &body);
@@ -276,10 +296,40 @@ mod tests {
             assert_eq!(found.chunk_id, "a\"b");
             assert_eq!(found.release_id.as_deref(), release);
             assert!(found.canonical);
-            // not at the top: a bundled library's registration, not this chunk's
-            assert_eq!(find(&format!("x;{snippet}y();")), None);
+            // below other top-level code it still runs at load, and is the chunk's
+            let later = format!("function f(){{}}{snippet}y();");
+            assert_eq!(find(&later).unwrap().span, 14..14 + snippet.len());
+            // inside a function, a block or a call's arguments it registers nothing at load
+            for nested in [
+                format!("function f(){{{snippet}}}y();"),
+                format!("if(x){{{snippet}}}"),
+                format!("define(function(){{{snippet}}});"),
+            ] {
+                assert_eq!(find(&nested), None, "{nested}");
+            }
         }
         assert_eq!(find(&format!("{HEAD};broken")), None);
+    }
+
+    #[test]
+    fn the_last_top_level_registration_is_the_chunks() {
+        // posthog-js keeps the last id a file registers: a library's injected build concatenated
+        // after the chunk's own snippet (scope hoisting) wins at runtime
+        let own = render("11111111-1111-4111-8111-111111111111", None);
+        let library = render("22222222-2222-4222-8222-222222222222", None);
+        let src = format!("{own}a();{library}b();");
+        assert_eq!(
+            find(&src).unwrap().chunk_id,
+            "22222222-2222-4222-8222-222222222222"
+        );
+        // terser's order: function declarations first, then the snippet, in a sequence
+        let src = format!(
+            "\"use strict\";function fmt(e){{return e}}{},exports.a=1;",
+            &own[..own.len() - 1]
+        );
+        let f = find(&src).unwrap();
+        assert_eq!(f.chunk_id, "11111111-1111-4111-8111-111111111111");
+        assert_eq!(&src[f.span.end..], ",exports.a=1;");
     }
 
     #[test]

@@ -582,6 +582,50 @@ fn a_reference_inside_the_code_is_named_when_left() {
     );
 }
 
+/// Real terser output (fixtures/terser-hoisted-snippet): function declarations above the
+/// snippet a plugin put first. The file registers the snippet's id at load, so that is the id
+/// uploaded, and no second snippet is added (issue 13's tester: a new snippet went on top and
+/// the file was uploaded under an id posthog-js never reports, exit 0).
+#[test]
+fn terser_hoisted_function_declarations_above_the_snippet() {
+    let server = start(Config::default());
+    let (tmp, dir) = fixture_copy("terser-hoisted-snippet");
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["uploaded"], 2, "{summary:#}");
+    let mut refs: Vec<String> = server
+        .symbol_sets()
+        .into_iter()
+        .filter(|s| s.content_hash.is_some())
+        .map(|s| s.ref_)
+        .collect();
+    refs.sort();
+    assert_eq!(
+        refs,
+        [
+            "55555555-0000-4000-8000-000000000001",
+            "66666666-0000-4000-8000-000000000013"
+        ],
+        "the ids the files register"
+    );
+    for (file, id) in [
+        ("plain.js", "55555555-0000-4000-8000-000000000001"),
+        ("cjs-prologue.js", "66666666-0000-4000-8000-000000000013"),
+    ] {
+        let t = std::fs::read_to_string(dir.join(file)).unwrap();
+        assert_eq!(registrations(&t), 1, "{file}: no second snippet\n{t}");
+        let map: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(format!("{file}.map"))).unwrap()).unwrap();
+        assert_eq!(map["chunk_id"], id, "{file}");
+    }
+    assert_eq!(node(&dir.join("plain.js")), "42\n");
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}
+
 #[test]
 fn map_with_bom() {
     let server = start(Config::default());
