@@ -113,6 +113,10 @@ codes! {
     /// and PostHog's `bulk_check_upload`/`bulk_start_upload` fail the whole request for a blank one.
     BadChunkId = "bad_chunk_id", Skip, "unusable chunk id",
         "the file was edited after injection: rebuild it (or remove the snippet at its top and its //# chunkId= line), then inject again; for a Hermes map, run `symship hermes clone` again";
+    /// A chunk that references a map file other, different chunks reference too, which
+    /// describes one of those (its `file` field or its name), or none can be told.
+    MapOfAnotherFile = "map_of_another_file", Skip, "sourcemap of another file",
+        "give each generated file its own sourcemap in the bundler (the map's \"file\" field names the one it describes), or leave this chunk out with --exclude";
     // --- native debug files `symbol-sets upload` and `dsym upload` left alone ---
     /// An executable or library without DWARF (stripped, or built without -g).
     NoDebugInfo = "no_debug_info", Skip, "no debug info",

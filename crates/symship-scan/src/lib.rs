@@ -21,6 +21,7 @@ pub mod pair;
 pub mod resolve;
 pub mod select;
 pub mod set;
+pub mod shared_map;
 pub mod snippet;
 mod vlq;
 
@@ -79,6 +80,10 @@ pub enum SkipReason {
     /// The chunk registers (or its `//# chunkId=` comment names) an id that is not a UUID.
     #[error("registers the chunk id {id:?}, which is not a UUID (posthog-cli and symship only write UUIDs, and PostHog refuses a blank one for the whole request); it is left alone, not given a second registration: rebuild it, or remove the snippet at its top and its //# chunkId= line, then inject again")]
     BadChunkId { id: String },
+    /// Different chunks reference one map file, and the map describes another of them (or none
+    /// can be told): see [`shared_map`].
+    #[error("references the sourcemap {map}, which {}; it is not injected or uploaded, so that no chunk id is uploaded with another file's map: give each generated file its own sourcemap in the bundler, or leave this one out with --exclude", match .owner { Some(o) => format!("describes {} (its \"file\" field or its name), not this file", o.display()), None => "other different files reference too, and neither its \"file\" field nor its name says which one it describes".to_string() })]
+    MapOfAnotherFile { map: PathBuf, owner: Option<PathBuf> },
 }
 
 impl SkipReason {
@@ -97,6 +102,7 @@ impl SkipReason {
             SkipReason::LinkOutsideRoot(_) => Code::LinkOutsideRoot,
             SkipReason::SnippetRewritten => Code::SnippetRewritten,
             SkipReason::BadChunkId { .. } => Code::BadChunkId,
+            SkipReason::MapOfAnotherFile { .. } => Code::MapOfAnotherFile,
         }
     }
 

@@ -419,6 +419,7 @@ pub fn pair_all(
             }
         }
     }
+    crate::shared_map::one_file_per_map(&mut pairs, &mut skipped, &mut read);
     pairs.sort_by(|a, b| a.source.cmp(&b.source));
     (pairs, skipped)
 }

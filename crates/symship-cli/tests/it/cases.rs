@@ -1062,3 +1062,55 @@ fn a_stale_chunk_id_in_the_map_is_corrected_on_disk() {
         (id.as_str(), Some(id.as_str()))
     );
 }
+
+/// Two different files that reference one map (issue 13, kind 2's tester): each got its own
+/// chunk id, and the map's `chunk_id` matched only one of them on disk, while the same map was
+/// uploaded under both ids. posthog-cli 0.19.0 does the same (both injected, the map names the
+/// last one, the map uploaded under each id). A map describes one generated file: it is paired
+/// with the chunk its `file` field names; the other is skipped (`map_of_another_file`, left as
+/// it was) so no chunk id is uploaded with another file's map.
+#[test]
+fn two_different_files_sharing_one_map() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dist");
+    std::fs::create_dir_all(&dir).unwrap();
+    let a = "console.log(\"a\");\n//# sourceMappingURL=shared.js.map\n";
+    std::fs::write(dir.join("a.js"), a).unwrap();
+    std::fs::write(
+        dir.join("b.js"),
+        "console.log(\"bb\");\n//# sourceMappingURL=shared.js.map\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("shared.js.map"),
+        r#"{"version":3,"file":"b.js","sources":["b.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let (code, s, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    assert_eq!(s["uploaded"], 1, "{s:#}");
+    let skipped = s["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{s:#}");
+    assert!(skipped[0]["file"].as_str().unwrap().ends_with("a.js"), "{s:#}");
+    assert_eq!(skipped[0]["code"], "map_of_another_file", "{s:#}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("a.js")).unwrap(),
+        a,
+        "a.js is left alone"
+    );
+    let b = std::fs::read_to_string(dir.join("b.js")).unwrap();
+    let b_id = b.rsplit("//# chunkId=").next().unwrap().trim().to_owned();
+    let on_disk: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("shared.js.map")).unwrap()).unwrap();
+    assert_eq!(on_disk["chunk_id"], b_id.as_str());
+    let (set, src, map) = only_set(&server);
+    assert_eq!(
+        (set.as_str(), src.as_str(), map["chunk_id"].as_str()),
+        (b_id.as_str(), b.as_str(), Some(b_id.as_str()))
+    );
+}

@@ -20,13 +20,16 @@ fn map(dir: &Path, name: &str) -> serde_json::Value {
     serde_json::from_slice(&fs::read(dir.join(name)).unwrap()).unwrap()
 }
 
+/// Copies of one chunk sharing one map (different files sharing one are paired by
+/// `shared_map`: only the one the map describes): in symbol-set mode each copy takes its own
+/// chunk id, and the map is shifted once.
 #[test]
-fn chunks_sharing_one_map_are_all_injected_and_the_map_shifted_once() {
+fn copies_sharing_one_map_are_all_injected_and_the_map_shifted_once() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["a", "b"] {
         fs::write(
             dir.path().join(format!("{name}.js")),
-            format!("{name}();\n//# sourceMappingURL=shared.map\n"),
+            "f();\n//# sourceMappingURL=shared.map\n",
         )
         .unwrap();
     }
@@ -35,7 +38,11 @@ fn chunks_sharing_one_map_are_all_injected_and_the_map_shifted_once() {
         r#"{"version":3,"sources":["s.ts"],"names":[],"mappings":"AAAA"}"#,
     )
     .unwrap();
-    let r = run(dir.path(), &InjectOptions::default());
+    let opts = InjectOptions {
+        mode: ReleaseMode::SymbolSet,
+        ..Default::default()
+    };
+    let r = run(dir.path(), &opts);
     assert_eq!(r.len(), 2);
     assert!(
         r.iter().all(|r| matches!(r.result, Ok(Outcome::Injected { .. }))),
@@ -51,12 +58,12 @@ fn chunks_sharing_one_map_are_all_injected_and_the_map_shifted_once() {
     assert!(ids.contains(&m["chunk_id"].as_str().unwrap().to_string()));
     // Each chunk's upload payload names its own chunk.
     for r in &r {
-        let p = symship_scan::hash::payload(&r.pair, ReleaseMode::Event).unwrap();
+        let p = symship_scan::hash::payload(&r.pair, ReleaseMode::SymbolSet).unwrap();
         let pm: serde_json::Value = serde_json::from_slice(&p.map).unwrap();
         assert_eq!(pm["chunk_id"].as_str(), Some(p.chunk_id.as_str()));
     }
     // Idempotent.
-    let again = run(dir.path(), &InjectOptions::default());
+    let again = run(dir.path(), &opts);
     assert!(again
         .iter()
         .all(|r| matches!(r.result, Ok(Outcome::Unchanged { .. }))));
