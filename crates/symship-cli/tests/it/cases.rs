@@ -334,6 +334,18 @@ fn all_skipped_message() {
         !t.contains("check --directory"),
         "not the 'nothing found' hint:\n{t}"
     );
+    // and in the JSON report, for CI (a fresh tester found only `"errors": []` there)
+    let (code, summary, _) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 3);
+    let verdict = summary["verdict"].as_str().unwrap_or_default();
+    assert!(
+        verdict.contains("1 file(s) were found") && verdict.contains("app.js"),
+        "{summary:#}"
+    );
 }
 
 #[test]

@@ -232,7 +232,8 @@ fn json_summary_snapshot() {
             "stripped",
             "deleted",
             "warnings",
-            "errors"
+            "errors",
+            "verdict"
         ]
     );
     for phase in ["scan", "inject", "upload"] {
