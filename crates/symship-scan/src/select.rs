@@ -2,7 +2,7 @@
 //! standard input, filtered by `--include`/`--exclude` globs (spec §5.4), picked by the name of
 //! the chunks a command injects ([`Matcher`]: web JavaScript, or React Native's Metro bundles).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -174,7 +174,8 @@ pub fn select_matching(
         has_include: !selection.include.is_empty(),
         wants_node_modules: selection.include.iter().any(|p| p.contains("node_modules")),
     };
-    let mut seen = HashSet::new();
+    // canonical path -> its index in `found`
+    let mut seen: HashMap<PathBuf, usize> = HashMap::new();
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     let mut tree = Tree::new();
@@ -217,7 +218,17 @@ pub fn select_matching(
                                 root.display()
                             )),
                         });
-                } else if seen.insert(canonical.clone()) {
+                } else if let Some(&at) = seen.get(&canonical) {
+                    // Found twice (a walked root holds a file named on its own too, in either
+                    // order): a file named on its own is its own root for the map it references,
+                    // whatever else is scanned.
+                    let known: &mut Candidate = &mut found[at];
+                    if named && !known.named {
+                        known.root = root;
+                        known.named = true;
+                    }
+                } else {
+                    seen.insert(canonical.clone(), found.len());
                     found.push(Candidate {
                         path: canonical,
                         root,

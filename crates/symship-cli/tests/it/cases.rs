@@ -22,7 +22,7 @@ fn case(name: &str) -> (tempfile::TempDir, PathBuf) {
 
 /// `symship` against `server`, or the build named by `SYMSHIP_CASES_BIN`.
 #[allow(clippy::disallowed_methods)] // test harness settings from the environment
-fn symship(server: &TestServer, cwd: &Path) -> Command {
+pub(crate) fn symship(server: &TestServer, cwd: &Path) -> Command {
     let c = symship_for(server, cwd);
     match std::env::var_os("SYMSHIP_CASES_BIN") {
         Some(bin) => on_program(&c, bin),
@@ -41,7 +41,7 @@ fn node(file: &Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -454,7 +454,7 @@ fn banner_case_with(rewrite: impl Fn(&str) -> String) -> (tempfile::TempDir, Pat
 }
 
 /// `--delete-after` warnings: the JSON `warnings` naming `path` with "kept".
-fn kept_warnings<'v>(summary: &'v Value, path: &Path) -> Vec<&'v str> {
+pub(crate) fn kept_warnings<'v>(summary: &'v Value, path: &Path) -> Vec<&'v str> {
     let name = format!("{}:", path.display());
     summary["warnings"]
         .as_array()

@@ -18,6 +18,8 @@ mod support;
 
 // Real inputs of fixtures/cases/ (issue 13).
 mod cases;
+// A fresh tester's pairing and --delete-after findings on issue 13 (kinds 1, 3, 4), built in place.
+mod cases_pairs;
 
 // The command line: exit codes, --help snapshots, output (bars, summaries, GitHub Actions).
 mod cli_exit_codes;

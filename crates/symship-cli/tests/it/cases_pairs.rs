@@ -1,0 +1,95 @@
+//! Issue 13's pairing and `--delete-after` findings from a fresh tester (kinds 1, 3 and 4), each
+//! the tester's input rebuilt here (small hand-written chunks and maps, as the tester wrote
+//! them), run through the real `symship` binary against `symship-testserver`, asserting what the
+//! server stored. `SYMSHIP_CASES_BIN` runs them against another build (see `cases.rs`).
+
+use std::process::{Output, Stdio};
+
+use serde_json::Value;
+use symship_scan::ReleaseMode;
+use symship_test_support::*;
+use symship_testserver::Config;
+
+use crate::cases::{symship, text};
+use crate::support::*;
+
+/// A map of one line whose first segment maps to `source`.
+fn map_of(source: &str) -> String {
+    format!(r#"{{"version":3,"sources":["{source}"],"names":[],"mappings":"AAAA"}}"#)
+}
+
+/// Writes `files` (path relative to the new temp dir, content) into a fresh temp dir.
+fn build(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for (rel, content) in files {
+        let p = tmp.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, content).unwrap();
+    }
+    tmp
+}
+
+/// Runs `cmd` with `stdin` on its standard input and `--output json`: (exit code, summary, all
+/// output as text).
+fn run_json_with_stdin(cmd: &mut std::process::Command, stdin: &str) -> (i32, Value, String) {
+    use std::io::Write as _;
+    cmd.args(["--output", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out: Output = child.wait_with_output().unwrap();
+    let summary: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&out)));
+    (out.status.code().unwrap_or(-1), summary, text(&out))
+}
+
+/// The summary's chunk entry for the file whose path ends with `name`: (file, map, id, outcome).
+fn chunk_named(summary: &Value, name: &str) -> (String, String, String, String) {
+    chunks(summary)
+        .into_iter()
+        .find(|c| c.0.ends_with(name))
+        .unwrap_or_else(|| panic!("no chunk {name}: {summary:#}"))
+}
+
+/// The tester's k3/o1: `dist/j.js` references `../maps/j.js.map`; `dist/k.js` has its map beside it.
+fn named_file_layout() -> tempfile::TempDir {
+    build(&[
+        (
+            "dist/j.js",
+            "console.log(2);\n//# sourceMappingURL=../maps/j.js.map\n",
+        ),
+        ("maps/j.js.map", &map_of("j.ts")),
+        ("dist/k.js", "console.log(3);\n//# sourceMappingURL=k.js.map\n"),
+        ("dist/k.js.map", &map_of("k.ts")),
+    ])
+}
+
+/// Issue 13 kind 3: a file named on its own (`-d FILE`, `--stdin`) is its own root for the map it
+/// references, whatever else is scanned and in whatever order. A fresh tester found `-d dist -d
+/// dist/j.js` and `--stdin -d dist` skipping `dist/j.js` as `map_outside_root` (the walk of `dist`
+/// found it first, and the named path was dropped as a duplicate), while `-d dist/j.js -d dist`
+/// paired it.
+#[test]
+fn a_named_file_is_its_own_root_whatever_the_order() {
+    for order in ["walk first", "file first", "stdin"] {
+        let server = start(Config::default());
+        let tmp = named_file_layout();
+        let mut cmd = symship(&server, tmp.path());
+        cmd.args(["sourcemap", "process"]);
+        let (code, summary, out) = match order {
+            "walk first" => run_json(cmd.args(["-d", "dist", "-d", "dist/j.js"])),
+            "file first" => run_json(cmd.args(["-d", "dist/j.js", "-d", "dist"])),
+            _ => run_json_with_stdin(cmd.args(["--stdin", "-d", "dist"]), "dist/j.js\n"),
+        };
+        assert_eq!(code, 0, "{order}: {out}\n{summary:#}");
+        assert_eq!(summary["skipped"], serde_json::json!([]), "{order}: {summary:#}");
+        let j = chunk_named(&summary, "dist/j.js");
+        assert!(j.1.ends_with("maps/j.js.map"), "{order}: {j:?}");
+        assert_eq!(j.3, "uploaded", "{order}");
+        let held = assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
+        assert_eq!(held.len(), 2, "{order}: both chunks' sets are on the server");
+        assert!(held.contains(&j.2), "{order}");
+    }
+}
