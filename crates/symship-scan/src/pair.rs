@@ -173,10 +173,36 @@ fn split_url(r: &str) -> (&str, &str) {
     r.split_at(after)
 }
 
+/// `to` (a URL path) relative to the folder `from` (a URL path) names: `/static/js` and
+/// `/static/maps/a.js.map` give `../maps/a.js.map`. `None` when `to` names no file.
+fn relative_url(from: &str, to: &str) -> Option<String> {
+    let segments = |p: &str| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in p.split('/') {
+            match s {
+                "" | "." => {}
+                ".." => {
+                    out.pop();
+                }
+                s => out.push(s.to_owned()),
+            }
+        }
+        out
+    };
+    let from = segments(from);
+    let to = segments(to);
+    let (file, to_dir) = to.split_last()?;
+    let shared = from.iter().zip(to_dir).take_while(|(a, b)| a == b).count();
+    let mut rel: Vec<&str> = vec![".."; from.len() - shared];
+    rel.extend(to_dir[shared..].iter().map(String::as_str));
+    rel.push(file);
+    Some(rel.join("/"))
+}
+
 /// Where a chunk's map may be, in order: what its reference names (relative to the chunk; an
-/// absolute URL or path through the public path prefix, which may itself be a full URL, then by
-/// the URL's trailing path segments under the chunk's directory and its parents up to the root),
-/// then `<file>.map`.
+/// absolute URL or path through the public path prefix, which may itself be a full URL, or when
+/// it is outside the prefix, relative to the folder the prefix names; then by the URL's trailing
+/// path segments under the chunk's directory and its parents up to the root), then `<file>.map`.
 fn candidates_for(source: &Path, root: &Path, reference: Option<&str>, prefix: Option<&str>) -> Vec<PathBuf> {
     let dir = source.parent().unwrap_or(Path::new("."));
     let mut out: Vec<PathBuf> = Vec::new();
@@ -207,13 +233,26 @@ fn candidates_for(source: &Path, root: &Path, reference: Option<&str>, prefix: O
                 } else {
                     decoded.strip_prefix(prefix)
                 };
-                if let Some(rest) = rest.filter(|r| r.is_empty() || r.starts_with('/')) {
-                    let rest = rest.trim_start_matches('/');
-                    if !rest.is_empty() {
-                        for base in &bases {
-                            push(base.join(rest), &mut out);
+                match rest.filter(|r| r.is_empty() || r.starts_with('/')) {
+                    Some(rest) => {
+                        let rest = rest.trim_start_matches('/');
+                        if !rest.is_empty() {
+                            for base in &bases {
+                                push(base.join(rest), &mut out);
+                            }
                         }
                     }
+                    // Outside the prefix but on its host (or a path, for a path prefix): the URL
+                    // relative to the folder the prefix names, as a browser resolves it from the
+                    // chunk's own URL (`../maps/a.js.map` from `https://cdn/static/js/`).
+                    None if p_origin.is_empty() || p_origin.eq_ignore_ascii_case(origin) => {
+                        if let Some(rel) = relative_url(p_path, path) {
+                            for base in &bases {
+                                push(crate::select::lexical(&base.join(&rel)), &mut out);
+                            }
+                        }
+                    }
+                    None => {}
                 }
             }
             // Without a matching prefix: the URL's trailing path segments, longest first.
@@ -504,6 +543,28 @@ mod tests {
             Some("https://cdn.example.com/static/js/"),
         );
         assert_eq!(c[0], PathBuf::from("/b/static/js/maps/480.js.map"));
+        // Outside the prefix, on its host: relative to the folder the prefix names (the
+        // chunk's), as a browser resolves it; the same for a path prefix.
+        for prefix in ["https://cdn.example.com/static/js/", "/static/js"] {
+            let c = candidates_for(
+                Path::new("/b/static/js/480.js"),
+                Path::new("/b/static/js"),
+                Some("https://cdn.example.com/static/maps/480.js.map"),
+                Some(prefix),
+            );
+            assert_eq!(c[0], PathBuf::from("/b/static/maps/480.js.map"), "{prefix}");
+        }
+        // another host: not the prefix's
+        let c = candidates_for(
+            Path::new("/b/static/js/480.js"),
+            Path::new("/b/static/js"),
+            Some("https://other.example.com/static/maps/480.js.map"),
+            Some("https://cdn.example.com/static/js/"),
+        );
+        assert!(!c.contains(&PathBuf::from("/b/static/maps/480.js.map")), "{c:?}");
+        assert_eq!(relative_url("/a/b/", "/a/b/c/d.map").as_deref(), Some("c/d.map"));
+        assert_eq!(relative_url("", "/x/../d.map").as_deref(), Some("d.map"));
+        assert_eq!(relative_url("/a", "/"), None);
         // No prefix: the URL's trailing segments, longest first, up to the root.
         let c = candidates_for(
             Path::new("/b/app.js"),

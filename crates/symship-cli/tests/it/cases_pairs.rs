@@ -93,3 +93,38 @@ fn a_named_file_is_its_own_root_whatever_the_order() {
         assert!(held.contains(&j.2), "{order}");
     }
 }
+
+/// Issue 13 kind 3: with `-p <full URL>`, a chunk named on its own reaches a map in a sibling
+/// folder of the URL (the tester's k3/u3, a CRA-like layout). The prefix names the chunk's folder,
+/// so `https://cdn.example.com/static/maps/480.js.map` is `../maps/480.js.map` from the chunk, as
+/// a browser resolves it; the named file's own-root rule then takes `build/static` as its root.
+/// The tester found `-d build` pairing it (by the URL's trailing segments under the root) while
+/// `--stdin` and `-d FILE` skipped it as `no_map`.
+#[test]
+fn a_named_file_reaches_a_sibling_folder_through_a_full_url_prefix() {
+    let files = [
+        (
+            "build/static/js/480.js",
+            "console.log(12);\n//# sourceMappingURL=https://cdn.example.com/static/maps/480.js.map\n",
+        ),
+        ("build/static/maps/480.js.map", &map_of("x.ts") as &str),
+    ];
+    let prefix = "https://cdn.example.com/static/js/";
+    for how in ["stdin", "-d FILE", "-d DIR"] {
+        let server = start(Config::default());
+        let tmp = build(&files);
+        let mut cmd = symship(&server, tmp.path());
+        cmd.args(["sourcemap", "process", "-p", prefix]);
+        let (code, summary, out) = match how {
+            "stdin" => run_json_with_stdin(cmd.arg("--stdin"), "build/static/js/480.js\n"),
+            "-d FILE" => run_json(cmd.args(["-d", "build/static/js/480.js"])),
+            _ => run_json(cmd.args(["-d", "build"])),
+        };
+        assert_eq!(code, 0, "{how}: {out}\n{summary:#}");
+        let c = chunk_named(&summary, "static/js/480.js");
+        assert!(c.1.ends_with("build/static/maps/480.js.map"), "{how}: {c:?}");
+        assert_eq!(c.3, "uploaded", "{how}");
+        let held = assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
+        assert_eq!(held.into_iter().collect::<Vec<_>>(), [c.2], "{how}");
+    }
+}
