@@ -98,6 +98,32 @@ pub fn resolve_release_from(
     Ok(Some(release))
 }
 
+/// The release the flags (or CI, or git) name, if the server already holds it: looked up by its
+/// hash id, never created. `Ok(None)` when nothing names a release, in `--dry-run`, or when the
+/// server does not hold it.
+pub fn existing_release(
+    args: &ReleaseArgs,
+    settings: &Settings,
+) -> anyhow::Result<Option<symship_api::Release>> {
+    let inputs = release_inputs_from_args(&args.identity)?;
+    let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)? {
+        symship_release::Planned::Ready(p) => p,
+        symship_release::Planned::Unavailable { .. } => return Ok(None),
+    };
+    if settings.global.dry_run {
+        return Ok(None);
+    }
+    let client = settings.client()?;
+    let found = settings.block_on(client.get_release_by_hash(&plan.hash_id))?;
+    found.map_err(|e| {
+        anyhow::Error::new(symship_release::ReleaseError::Api {
+            name: plan.name.clone(),
+            version: plan.version.clone(),
+            source: Box::new(e),
+        })
+    })
+}
+
 /// The release id to embed (event mode) or stamp into the maps (symbol-set mode).
 ///
 /// With release flags, the release is resolved on the server and credentials are required, as in

@@ -208,12 +208,27 @@ pub fn inject_scanned(
         None => inject(&pairs, &opts, &progress),
     };
     injecting.finish(&format!("{} pairs", results.len()));
+    let summary = summarize(settings, release_id, pairs.len(), &skipped, &results, handed_off);
+    let results = if handed_off { Vec::new() } else { results };
+    (summary, results, lock)
+}
+
+/// The summary of an inject: the scan's skips and each pair's result (with `handed_off`, no
+/// chunk entries: the upload's report gives them).
+fn summarize(
+    settings: &Settings,
+    release_id: Option<String>,
+    pairs_found: usize,
+    skipped: &[symship_scan::Skipped],
+    results: &[PairResult],
+    handed_off: bool,
+) -> Summary {
     let mut summary = Summary {
         schema_version: crate::report::SCHEMA_VERSION,
         command: "sourcemap inject".into(),
-        dry_run: global.dry_run,
+        dry_run: settings.global.dry_run,
         release_id,
-        pairs_found: pairs.len(),
+        pairs_found,
         ..Default::default()
     };
     summary.skipped = skipped
@@ -224,7 +239,7 @@ pub fn inject_scanned(
             reason: s.reason.to_string(),
         })
         .collect();
-    for r in &results {
+    for r in results {
         match &r.result {
             Ok(o) => {
                 let outcome = match o {
@@ -270,14 +285,96 @@ pub fn inject_scanned(
             }),
         }
     }
-    let results = if handed_off { Vec::new() } else { results };
-    (summary, results, lock)
+    summary
 }
 
-/// `symship sourcemap inject`.
+/// Whether inject can stamp a release into the chunk: it has no snippet yet, or one it can
+/// replace (written by posthog-cli or symship, not rewritten by a minifier) that registers a
+/// chunk id. Reads only the top of the file.
+fn can_take_release(pair: &symship_scan::Pair) -> bool {
+    let Ok(text) = symship_scan::read_source(&pair.source) else {
+        return false;
+    };
+    match symship_scan::snippet::find(&text) {
+        None => true,
+        Some(s) => s.canonical && symship_scan::is_chunk_id(&s.chunk_id),
+    }
+}
+
+/// The release to stamp, or, when no chunk can take one, the run's results without it.
+enum Stamp {
+    /// Inject with this release (or none).
+    Release(Option<String>),
+    /// No chunk can take a release and the server holds none by that name: it was not created,
+    /// and these are the run's results (every chunk skipped, saying why).
+    NotCreated(Vec<PairResult>),
+}
+
+/// Resolves the release only once a chunk is known to be able to take it (issue 13 kind 2:
+/// `inject --release-*` on chunks whose snippets a minifier rewrote created the release on the
+/// server, then skipped every chunk with `snippet_rewritten` and exited 3). The first chunk
+/// that can take it settles it, so a build that is not all rewritten costs one file's head.
+/// When none can, the release is looked up, never created: a chunk whose rewritten snippet
+/// already registers it keeps it (the summary reports it); otherwise nothing is stamped and
+/// nothing is created, and each chunk is skipped with its reason.
+fn stamp_for(args: &InjectArgs, settings: &Settings, pairs: &[symship_scan::Pair]) -> anyhow::Result<Stamp> {
+    let release = &args.chunks.release;
+    let mode = args.chunks.release_mode;
+    let resolves = crate::release::has_release_flags(release) || settings.has_credentials();
+    if !resolves || settings.global.dry_run || pairs.iter().any(can_take_release) {
+        return Ok(Stamp::Release(crate::release::for_inject(
+            release, mode, settings,
+        )?));
+    }
+    if let Some(r) = crate::release::existing_release(release, settings)? {
+        tracing::info!("release {}@{} ({})", r.project, r.version, r.id);
+        return Ok(Stamp::Release(Some(r.id.to_string())));
+    }
+    let results: Vec<PairResult> = pairs
+        .iter()
+        .map(|pair| {
+            let text = symship_scan::read_source(&pair.source);
+            let reason = match text.as_deref().map(symship_scan::snippet::find) {
+                Err(e) => e.clone(),
+                Ok(Some(s)) if !symship_scan::is_chunk_id(&s.chunk_id) => {
+                    symship_scan::SkipReason::BadChunkId { id: s.chunk_id }
+                }
+                Ok(_) => symship_scan::SkipReason::SnippetRewritten,
+            };
+            PairResult {
+                pair: pair.clone(),
+                result: Err(reason),
+            }
+        })
+        .collect();
+    if !pairs.is_empty() {
+        tracing::warn!(
+            "the release was not created: no chunk can take it (each one's snippet was rewritten by a minifier, or registers no usable chunk id), and the server holds no such release"
+        );
+    }
+    Ok(Stamp::NotCreated(results))
+}
+
+/// `symship sourcemap inject`: scans first, then resolves the release ([`stamp_for`]).
 pub fn run(args: &InjectArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let release_id = crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?;
-    finish_run(args, settings, release_id, WEB)
+    let scan = scan_matching(args, settings, WEB.matcher)?;
+    let (mut summary, _lock) = match stamp_for(args, settings, &scan.pairs)? {
+        Stamp::Release(release_id) => {
+            let (summary, _, lock) = inject_scanned(args, settings, release_id, scan, None);
+            (summary, lock)
+        }
+        Stamp::NotCreated(results) => {
+            let s = summarize(settings, None, scan.pairs.len(), &scan.skipped, &results, false);
+            for r in &results {
+                if let Err(reason) = &r.result {
+                    tracing::warn!("skipped {}: {reason}", r.pair.source.display());
+                }
+            }
+            (s, scan.lock)
+        }
+    };
+    summary.command = WEB.command.into();
+    end_run(args, settings, summary)
 }
 
 /// `symship hermes inject`: as `sourcemap inject` on Metro bundles, except that event mode resolves
@@ -300,7 +397,12 @@ fn finish_run(
     release_id: Option<String>,
     target: Target,
 ) -> anyhow::Result<Exit> {
-    let (mut summary, _, _lock) = inject_target(args, settings, release_id, target)?;
+    let (summary, _, _lock) = inject_target(args, settings, release_id, target)?;
+    end_run(args, settings, summary)
+}
+
+/// Decides the exit code and prints the summary.
+fn end_run(args: &InjectArgs, settings: &Settings, mut summary: Summary) -> anyhow::Result<Exit> {
     let end = RunEnd {
         failed: !summary.not_written.is_empty(),
         processed: summary.injected + summary.updated + summary.unchanged,

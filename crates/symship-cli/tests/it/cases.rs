@@ -1126,3 +1126,65 @@ fn two_different_files_sharing_one_map() {
         (b_id.as_str(), b.as_str(), Some(b_id.as_str()))
     );
 }
+
+/// `inject --release-name/--release-version` on a chunk whose snippet a minifier rewrote
+/// (issue 13 kind 2): it cannot stamp the release into that snippet, so it skipped the chunk
+/// (`snippet_rewritten`) and exited 3, but had already created the release on the server. Now
+/// the release is created only once a chunk can take it: here none can, so the server holds no
+/// release and the summary reports none. With a fresh chunk beside it, the release is created
+/// and stamped into that chunk, and it is the one the summary reports.
+#[test]
+fn a_release_no_chunk_can_take_is_not_created() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("minifier-rewritten-snippet");
+    let js = dir.join("lazy-Dx1q.js");
+    let before = std::fs::read_to_string(&js).unwrap();
+    let release = ["--release-name", "app", "--release-version", "1.2.3"];
+    let (code, s, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "inject"])
+            .args(release)
+            .arg("-d")
+            .arg(&dir),
+    );
+    assert_eq!(code, 3, "{stderr}\n{s:#}");
+    assert_eq!(s["skipped"][0]["code"], "snippet_rewritten", "{s:#}");
+    assert_eq!(s["release_id"], Value::Null, "{s:#}");
+    assert!(
+        server.releases().is_empty(),
+        "no release created: {:?}",
+        server.releases()
+    );
+    assert!(
+        server.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        server.requests()
+    );
+    assert_eq!(std::fs::read_to_string(&js).unwrap(), before);
+
+    std::fs::write(
+        dir.join("fresh.js"),
+        "console.log(1);\n//# sourceMappingURL=fresh.js.map\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("fresh.js.map"),
+        r#"{"version":3,"sources":["fresh.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let (code, s, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "inject"])
+            .args(release)
+            .arg("-d")
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    let releases = server.releases();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    let id = releases[0].id.to_string();
+    assert_eq!(s["release_id"], id.as_str(), "{s:#}");
+    let fresh = std::fs::read_to_string(dir.join("fresh.js")).unwrap();
+    assert!(fresh.contains(&format!("_posthogReleaseId||\"{id}\"")), "{fresh}");
+    assert_eq!(s["skipped"][0]["code"], "snippet_rewritten", "{s:#}");
+}
