@@ -121,6 +121,17 @@ impl MapDoc {
         is_empty_object(&self.bytes, &self.obj)
     }
 
+    /// Whether the map can be used as a sourcemap (what issue 13 calls a usable candidate): a
+    /// regular map whose `mappings` is a string of base64 VLQ segments of 1, 4 or 5 fields (the
+    /// source map specification, ECMA-426; the `sourcemap` crate PostHog's symbolication reads
+    /// maps with refuses other sizes), or an index map whose every section holds such a map
+    /// inline. Errors: [`MapError::NoMappings`], [`MapError::Mappings`] (what is wrong),
+    /// [`MapError::SectionUrl`], [`MapError::Shape`]. Linear in the map's size, no allocation per
+    /// segment.
+    pub fn check_usable(&self) -> Result<(), MapError> {
+        check_object(&self.bytes, &self.obj)
+    }
+
     /// Edits that shift every generated position at or after (`line`, `column`) on `line` by
     /// `delta` columns. Only the first segment at or after the column changes: later segments of a
     /// line are relative to it.
@@ -206,6 +217,53 @@ impl MapDoc {
             members[idx].span.clone()
         };
         edits.replace(range, Vec::new());
+    }
+}
+
+fn check_object(bytes: &[u8], obj: &Object) -> Result<(), MapError> {
+    if let Some(sections) = obj.get("sections") {
+        for elem in array_elements(bytes, sections.value.clone())? {
+            let section = Object::parse(bytes, elem)?;
+            if section.get("url").is_some() {
+                return Err(MapError::SectionUrl);
+            }
+            let map = section.get("map").ok_or(MapError::NoMappings)?;
+            check_object(bytes, &Object::parse(bytes, map.value.clone())?)?;
+        }
+        return Ok(());
+    }
+    let m = obj.get("mappings").ok_or(MapError::NoMappings)?;
+    let value = &bytes[m.value.clone()];
+    if value.first() != Some(&b'"') || value.len() < 2 {
+        return Err(MapError::NoMappings);
+    }
+    check_mappings(&value[1..value.len() - 1])
+}
+
+/// Every segment of a `mappings` string's content decodes, with 1, 4 or 5 fields (an empty
+/// segment, as in `;;`, is allowed).
+fn check_mappings(s: &[u8]) -> Result<(), MapError> {
+    let mut pos = 0;
+    let mut fields = 0;
+    loop {
+        match s.get(pos) {
+            end @ (None | Some(b',' | b';')) => {
+                if !matches!(fields, 0 | 1 | 4 | 5) {
+                    return Err(MapError::Mappings("a segment has 2, 3 or more than 5 fields"));
+                }
+                if end.is_none() {
+                    return Ok(());
+                }
+                fields = 0;
+                pos += 1;
+            }
+            Some(b'\\') => return Err(MapError::Mappings("escaped characters")),
+            Some(_) => {
+                let (_, used) = vlq::decode(&s[pos..]).ok_or(MapError::Mappings("invalid base64 VLQ"))?;
+                pos += used;
+                fields += 1;
+            }
+        }
     }
 }
 
@@ -536,5 +594,36 @@ mod tests {
             "]".repeat(127)
         );
         assert!(MapDoc::parse(ok.into_bytes()).is_ok());
+    }
+    #[test]
+    fn usable_maps_have_mappings_that_decode() {
+        let usable = |m: &str| MapDoc::parse(m.as_bytes().to_vec()).unwrap().check_usable();
+        for ok in [
+            r#"{"version":3,"mappings":"AAAA,CAAC;;AACAA","sources":["a"]}"#,
+            r#"{"version":3,"mappings":"","sources":[],"names":[]}"#,
+            r#"{"version":3,"sections":[]}"#,
+            r#"{"version":3,"sections":[{"offset":{"line":0,"column":0},"map":{"mappings":"A"}}]}"#,
+        ] {
+            assert!(usable(ok).is_ok(), "{ok}");
+        }
+        for (bad, why) in [
+            ("{}", "no \"mappings\""),
+            (r#"{"mappings":null}"#, "no \"mappings\""),
+            (r#"{"mappings":"@@@"}"#, "invalid base64 VLQ"),
+            (r#"{"mappings":"AAAA,g"}"#, "invalid base64 VLQ"),
+            (r#"{"mappings":"AA"}"#, "fields"),
+            (r#"{"mappings":"AAAAAA"}"#, "fields"),
+            (
+                r#"{"sections":[{"offset":{"line":0,"column":0},"map":{}}]}"#,
+                "no \"mappings\"",
+            ),
+            (
+                r#"{"sections":[{"offset":{"line":0,"column":0},"url":"a.map"}]}"#,
+                "\"url\"",
+            ),
+        ] {
+            let e = usable(bad).unwrap_err().to_string();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
     }
 }

@@ -274,10 +274,11 @@ fn candidates_for(source: &Path, root: &Path, reference: Option<&str>, prefix: O
     out
 }
 
-/// Whether `bytes` are a sourcemap inject can read (BOM and `)]}'` guard allowed).
+/// Whether `bytes` are a sourcemap inject can read and PostHog can use (BOM and `)]}'` guard
+/// allowed): JSON whose `mappings` decode ([`crate::map::MapDoc::check_usable`]).
 fn parses(bytes: Vec<u8>) -> Result<(), String> {
     crate::map::MapDoc::parse(bytes)
-        .map(|_| ())
+        .and_then(|doc| doc.check_usable())
         .map_err(|e| e.to_string())
 }
 
@@ -362,13 +363,18 @@ pub fn pair_all(
         };
         let reference = sourcemap_reference(&text).map(|(v, _)| v.to_string());
         drop(text);
-        // An inline map is used when its data decodes; a bad one falls through to the files.
+        // An inline map is used when its data decodes into a usable map; a bad one falls
+        // through to the files. One that is JSON but not usable (`{}`, mappings that do not
+        // decode) is still the chunk's when nothing else is found, as a lone file candidate is:
+        // inject then says what is wrong with it (or that it is empty).
         let mut bad_inline = None;
+        let mut inline_last = false;
         if let Some(r) = reference.as_deref().filter(|r| is_data_url(r)) {
-            match decode_data_url(r)
-                .and_then(|bytes| parses(bytes).map_err(|e| format!("its data is not a sourcemap: {e}")))
-            {
-                Ok(()) => {
+            let decoded = decode_data_url(r).and_then(|bytes| {
+                crate::map::MapDoc::parse(bytes).map_err(|e| format!("its data is not a sourcemap: {e}"))
+            });
+            match decoded.map(|doc| doc.check_usable()) {
+                Ok(Ok(())) => {
                     pairs.push(Pair {
                         source: path,
                         root,
@@ -376,6 +382,7 @@ pub fn pair_all(
                     });
                     continue;
                 }
+                Ok(Err(_)) => inline_last = true,
                 Err(error) => {
                     bad_inline = Some(SkipReason::BadMap {
                         map: format!("{} (inline)", path.display()),
@@ -396,9 +403,9 @@ pub fn pair_all(
         let guess_left = !found.contains(&guess) && usable(&guess);
         for (i, candidate) in found.iter().enumerate() {
             // A map that cannot be used falls through to the next candidate (issue 13: an empty
-            // or truncated referenced map, `<file>.map` beside it). Read only when there is a
-            // next one: most chunks have one candidate, and inject reads it anyway.
-            if i + 1 < found.len() || guess_left {
+            // or truncated referenced map, `"mappings":"@@@"`, `<file>.map` beside it). Read only
+            // when there is a next one: most chunks have one candidate, and inject reads it anyway.
+            if i + 1 < found.len() || guess_left || inline_last {
                 if let Err(error) = std::fs::read(candidate)
                     .map_err(|e| e.to_string())
                     .and_then(parses)
@@ -422,6 +429,14 @@ pub fn pair_all(
             }
         }
         if paired {
+            continue;
+        }
+        if inline_last && !guess_left {
+            pairs.push(Pair {
+                source: path,
+                root,
+                map: MapLocation::Inline,
+            });
             continue;
         }
         if guess_left {
@@ -602,11 +617,20 @@ mod tests {
             ("empty.map", ""),
             ("cut.map", r#"{"version":3,"mappings":"#),
             ("inline", ""),
+            // JSON, but not a usable map
+            (
+                "vlq.map",
+                r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"@@@"}"#,
+            ),
+            ("nomap.map", r#"{"version":3}"#),
+            ("inline-empty-object", ""),
         ];
         for (i, (reference, content)) in cases.iter().enumerate() {
             let js = dir.join(format!("c{i}.js"));
             let reference = if *reference == "inline" {
                 inline.clone()
+            } else if *reference == "inline-empty-object" {
+                "data:application/json;base64,e30=".to_owned()
             } else {
                 format!("c{i}-{reference}")
             };
@@ -616,17 +640,31 @@ mod tests {
             }
             std::fs::write(dir.join(format!("c{i}.js.map")), good).unwrap();
         }
-        // without a fallback: the referenced (bad) map is the pair's
+        // without a fallback: the referenced (bad) map is the pair's, inline too
         std::fs::write(dir.join("lone.js"), "x();\n//# sourceMappingURL=lone-cut.map\n").unwrap();
         std::fs::write(dir.join("lone-cut.map"), "{").unwrap();
-        let cands = ["c0.js", "c1.js", "c2.js", "lone.js"]
-            .iter()
-            .map(|n| crate::select::Candidate {
-                path: dir.join(n),
-                root: dir.clone(),
-                named: false,
-            })
-            .collect();
+        std::fs::write(
+            dir.join("lone-inline.js"),
+            "x();\n//# sourceMappingURL=data:application/json;base64,e30=\n",
+        )
+        .unwrap();
+        let cands = [
+            "c0.js",
+            "c1.js",
+            "c2.js",
+            "c3.js",
+            "c4.js",
+            "c5.js",
+            "lone.js",
+            "lone-inline.js",
+        ]
+        .iter()
+        .map(|n| crate::select::Candidate {
+            path: dir.join(n),
+            root: dir.clone(),
+            named: false,
+        })
+        .collect();
         let (pairs, skipped) = pair_all(cands, None, crate::read_source);
         assert!(skipped.is_empty(), "{skipped:?}");
         let maps: Vec<_> = pairs
@@ -636,7 +674,19 @@ mod tests {
                 MapLocation::Inline => "inline".to_owned(),
             })
             .collect();
-        assert_eq!(maps, ["c0.js.map", "c1.js.map", "c2.js.map", "lone-cut.map"]);
+        assert_eq!(
+            maps,
+            [
+                "c0.js.map",
+                "c1.js.map",
+                "c2.js.map",
+                "c3.js.map",
+                "c4.js.map",
+                "c5.js.map",
+                "inline", // lone-inline.js
+                "lone-cut.map",
+            ]
+        );
     }
 
     #[test]

@@ -128,3 +128,44 @@ fn a_named_file_reaches_a_sibling_folder_through_a_full_url_prefix() {
         assert_eq!(held.into_iter().collect::<Vec<_>>(), [c.2], "{how}");
     }
 }
+
+/// Issue 13 kind 1: a candidate map that cannot be used as a sourcemap falls through to the next
+/// candidate. The tester's inputs: an inline map that decodes to `{}` (no `mappings`), and a
+/// referenced `app.map` that is JSON with `"mappings":"@@@"`, each with a valid `a.js.map` beside
+/// the chunk; both were skipped `bad_map`, while posthog-cli 0.19.0 pairs them with `a.js.map`.
+/// Each is paired with `a.js.map` and uploaded with it; the unusable map is left as it was.
+#[test]
+fn an_unusable_map_falls_through_to_the_next_candidate() {
+    let unusable = [
+        ("inline", "data:application/json;base64,e30="),
+        ("bad mappings", "app.map"),
+    ];
+    for (what, reference) in unusable {
+        let server = start(Config::default());
+        let tmp = build(&[
+            (
+                "dist/a.js",
+                &format!("console.log(3);\n//# sourceMappingURL={reference}\n"),
+            ),
+            ("dist/a.js.map", &map_of("a.ts")),
+            (
+                "dist/app.map",
+                r#"{"version":3,"sources":["app.ts"],"names":[],"mappings":"@@@"}"#,
+            ),
+        ]);
+        let (code, summary, out) =
+            run_json(symship(&server, tmp.path()).args(["sourcemap", "process", "-d", "dist"]));
+        assert_eq!(code, 0, "{what}: {out}\n{summary:#}");
+        assert_eq!(summary["skipped"], serde_json::json!([]), "{what}: {summary:#}");
+        let c = chunk_named(&summary, "dist/a.js");
+        assert!(c.1.ends_with("dist/a.js.map"), "{what}: {c:?}");
+        assert_eq!(c.3, "uploaded", "{what}");
+        let held = assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
+        assert_eq!(held.into_iter().collect::<Vec<_>>(), [c.2], "{what}");
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join("dist/app.map")).unwrap(),
+            r#"{"version":3,"sources":["app.ts"],"names":[],"mappings":"@@@"}"#,
+            "{what}: the unusable map is not written"
+        );
+    }
+}
