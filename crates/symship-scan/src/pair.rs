@@ -344,6 +344,43 @@ fn common_ancestor(dir: &Path, path: &Path) -> PathBuf {
     d.to_path_buf()
 }
 
+/// The map file a skipped chunk has on disk, as far as the run knows it: the map the reason names
+/// (`bad_map`, `empty_map`, `map_outside_root`, `ambiguous_map`), else, for a chunk skipped before
+/// or after pairing (`not_utf8`, `bad_chunk_id`, ...), the file its last `sourceMappingURL`
+/// comment names as a relative path (read as lossy UTF-8) or `<file>.map` beside it. `None` for an
+/// inline map, `no_map`, and a file that does not exist. For `--delete-after`, which names every
+/// map it keeps (issue 13, kind 4).
+pub fn map_of_skipped(skipped: &Skipped) -> Option<PathBuf> {
+    let named = match &skipped.reason {
+        SkipReason::NoMap { .. } => return None,
+        SkipReason::BadMap { map, .. } | SkipReason::EmptyMap { map } => {
+            Some(PathBuf::from(map)).filter(|_| !map.ends_with(" (inline)"))
+        }
+        SkipReason::MapOutsideRoot { map, .. } | SkipReason::AmbiguousMap { map, .. } => Some(map.clone()),
+        _ => {
+            let bytes = std::fs::read(&skipped.path).unwrap_or_default();
+            let text = String::from_utf8_lossy(&bytes);
+            let dir = skipped.path.parent().unwrap_or(Path::new("."));
+            let referenced = sourcemap_reference(&text)
+                .map(|(v, _)| v.split(['?', '#']).next().unwrap_or_default().to_owned())
+                .filter(|v| {
+                    !v.is_empty() && !is_data_url(v) && split_url(v).0.is_empty() && !v.starts_with('/')
+                })
+                .map(|v| {
+                    dir.join(
+                        percent_encoding::percent_decode_str(&v)
+                            .decode_utf8_lossy()
+                            .as_ref(),
+                    )
+                });
+            let mut beside = skipped.path.as_os_str().to_owned();
+            beside.push(".map");
+            referenced.filter(|p| p.is_file()).or(Some(PathBuf::from(beside)))
+        }
+    };
+    named.filter(|p| p.is_file())
+}
+
 /// Pairs every candidate with its map. `read` returns a chunk's text (or why it cannot).
 pub fn pair_all(
     candidates: Vec<Candidate>,

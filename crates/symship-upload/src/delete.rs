@@ -98,8 +98,15 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// Applies `--delete-after` to the result of a run. `roots` are the scanned directories (for
-/// CSS maps).
-pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome, Vec<DeleteError>) {
+/// CSS maps). `skipped` are the maps of chunks the run skipped before the upload (scan or inject:
+/// `bad_map`, `not_utf8`, ...), each with why its chunk was skipped: such a map is never deleted
+/// (its chunk still references it, and nothing of it was uploaded), and each is named in
+/// [`DeleteOutcome::kept`] (issue 13 kind 4: they stayed without a word).
+pub fn delete_after(
+    report: &UploadReport,
+    roots: &[PathBuf],
+    skipped: &[(PathBuf, String)],
+) -> (DeleteOutcome, Vec<DeleteError>) {
     let mut out = DeleteOutcome::default();
     let mut errors = Vec::new();
     // file to delete -> every set naming it is verified and unchanged
@@ -143,10 +150,20 @@ pub fn delete_after(report: &UploadReport, roots: &[PathBuf]) -> (DeleteOutcome,
             *files.entry(file.clone()).or_insert(true) &= ok;
         }
     }
+    for (map, why) in skipped {
+        for (file, ok) in files.iter_mut() {
+            if same_file(file, map) {
+                *ok = false;
+            }
+        }
+        if !out.kept.iter().any(|(k, _)| same_file(k, map)) {
+            out.kept.push((map.clone(), why.clone()));
+        }
+    }
     for (file, ok) in files {
         if !ok {
             // (a kind that deletes its own file has it named once, with the set's reason)
-            if !out.kept.iter().any(|(k, _)| *k == file) {
+            if !out.kept.iter().any(|(k, _)| same_file(k, &file)) {
                 out.kept
                     .push((file, "a chunk referencing it was not verified uploaded".into()));
             }
@@ -426,7 +443,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let (out, errors) = delete_after(&report, &[]);
+        let (out, errors) = delete_after(&report, &[], &[]);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(std::fs::read_to_string(&composed).unwrap(), text);
         assert_eq!(out.deleted, vec![d.join("a.js.map"), own.clone()]);
@@ -443,7 +460,7 @@ mod tests {
             chunks: vec![report_of(&SelfDeleting(own.clone()), "m", [0; 32], failed)],
             ..Default::default()
         };
-        let (out, _) = delete_after(&report, &[]);
+        let (out, _) = delete_after(&report, &[], &[]);
         assert!(own.exists());
         assert!(out.deleted.is_empty());
         assert_eq!(out.kept.iter().map(|(p, _)| p).collect::<Vec<_>>(), [&own]);
@@ -467,7 +484,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let (out, errors) = delete_after(&report, &[d.to_owned()]);
+        let (out, errors) = delete_after(&report, &[d.to_owned()], &[]);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(out.stripped, vec![d.join("a.js"), d.join("c.js")]);
         assert_eq!(out.deleted, vec![d.join("a.js.map")]);
@@ -484,5 +501,37 @@ mod tests {
         assert!(std::fs::read_to_string(d.join("e.js"))
             .unwrap()
             .contains("sourceMappingURL"));
+    }
+    /// Maps of chunks skipped before the upload stay (also one an uploaded chunk shares) and are
+    /// named with why.
+    #[test]
+    fn maps_of_skipped_chunks_stay_and_are_named() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let report = UploadReport {
+            chunks: vec![chunk(d, "a.js", "shared.map", crate::Status::Uploaded, false)],
+            ..Default::default()
+        };
+        std::fs::write(d.join("b.js.map"), "{}").unwrap();
+        let skipped = [
+            (
+                d.join("b.js.map"),
+                "its chunk b.js was skipped (not_utf8)".to_owned(),
+            ),
+            (
+                d.join("shared.map"),
+                "its chunk c.js was skipped (bad_chunk_id)".to_owned(),
+            ),
+        ];
+        let (out, errors) = delete_after(&report, &[], &skipped);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(out.deleted.is_empty(), "{:?}", out.deleted);
+        assert!(d.join("b.js.map").exists() && d.join("shared.map").exists());
+        assert_eq!(out.kept.len(), 2, "{:?}", out.kept);
+        for (map, why) in &skipped {
+            assert!(out.kept.contains(&(map.clone(), why.clone())), "{:?}", out.kept);
+        }
+        // the verified chunk's own reference still goes
+        assert_eq!(out.stripped, vec![d.join("a.js")]);
     }
 }

@@ -239,6 +239,10 @@ fn summarize(
             reason: s.reason.to_string(),
         })
         .collect();
+    summary.skipped_maps = skipped
+        .iter()
+        .filter_map(crate::commands::upload::kept_map)
+        .collect();
     for r in results {
         match &r.result {
             Ok(o) => {
@@ -272,17 +276,28 @@ fn summarize(
                     reason: None,
                 });
             }
-            Err(reason) if reason.is_failure() => summary.not_written.push(FailedChunk {
-                file: r.pair.source.display().to_string(),
-                chunk_id: None,
-                code: reason.code().into(),
-                error: reason.to_string(),
-            }),
-            Err(reason) => summary.skipped.push(SkippedFile {
-                file: r.pair.source.display().to_string(),
-                code: reason.code().into(),
-                reason: reason.to_string(),
-            }),
+            Err(reason) => {
+                if let MapLocation::File(map) = &r.pair.map {
+                    summary.skipped_maps.push((
+                        map.clone(),
+                        crate::commands::upload::skipped_why(&r.pair.source, reason.code().as_str()),
+                    ));
+                }
+                if reason.is_failure() {
+                    summary.not_written.push(FailedChunk {
+                        file: r.pair.source.display().to_string(),
+                        chunk_id: None,
+                        code: reason.code().into(),
+                        error: reason.to_string(),
+                    });
+                } else {
+                    summary.skipped.push(SkippedFile {
+                        file: r.pair.source.display().to_string(),
+                        code: reason.code().into(),
+                        reason: reason.to_string(),
+                    });
+                }
+            }
         }
     }
     summary

@@ -346,7 +346,7 @@ fn conclude(
     summary: &mut Summary,
 ) -> RunEnd {
     let deleted = if s.up.delete_after && sent {
-        let (outcome, errors) = symship_upload::delete_after(report, roots);
+        let (outcome, errors) = symship_upload::delete_after(report, roots, &summary.skipped_maps);
         for e in &errors {
             tracing::error!("{e}");
             // A reference that could not be removed or a map that could not be deleted stays in
@@ -388,6 +388,20 @@ fn conclude(
         allow_empty: s.allow_empty,
         ..Default::default()
     }
+}
+
+/// The map a skipped chunk leaves on disk, with why (for `--delete-after`'s warning).
+pub(crate) fn kept_map(s: &symship_scan::Skipped) -> Option<(PathBuf, String)> {
+    let map = symship_scan::pair::map_of_skipped(s)?;
+    Some((map, skipped_why(&s.path, s.reason.code().as_str())))
+}
+
+/// Why `--delete-after` keeps the map of a chunk skipped with `code`.
+pub(crate) fn skipped_why(chunk: &std::path::Path, code: &str) -> String {
+    format!(
+        "its chunk {} was skipped ({code}), so nothing of it was uploaded; the map is left on disk",
+        chunk.display()
+    )
 }
 
 /// `symship sourcemap upload`.
@@ -452,6 +466,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
                 reason: s.reason.to_string(),
             })
             .collect(),
+        skipped_maps: skipped.iter().filter_map(kept_map).collect(),
         ..Default::default()
     };
     let shared = Shared {

@@ -51,6 +51,11 @@ pub struct Summary {
     /// `exit_code` and counts say it).
     #[serde(skip)]
     pub nothing_found: bool,
+    /// The map files of skipped chunks (scan or inject), each with why its chunk was skipped,
+    /// for `--delete-after`, which keeps and names them (not in the JSON document: its
+    /// `warnings` name them when kept).
+    #[serde(skip)]
+    pub skipped_maps: Vec<(std::path::PathBuf, String)>,
     /// `sourcemap upload` / `process`: what landed on the server (absent for inject).
     #[serde(flatten)]
     pub upload: Option<UploadSummary>,

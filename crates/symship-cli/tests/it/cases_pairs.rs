@@ -169,3 +169,96 @@ fn an_unusable_map_falls_through_to_the_next_candidate() {
         );
     }
 }
+
+/// Issue 13 kind 4: `--delete-after` never keeps a map without saying so. The tester's k4/w2: one
+/// chunk is not UTF-8 (`not_utf8`, its map beside it), one has a map whose mappings do not decode
+/// (`bad_map`), one references a map outside the scanned folder (`map_outside_root`); the JSON
+/// `warnings` were `[]` while all three maps stayed. Each is now named in a warning saying its
+/// chunk was skipped, with the code, for `process` and `upload` alike; the good chunk's map goes.
+#[test]
+fn delete_after_names_the_maps_of_skipped_chunks() {
+    let bad_vlq = r#"{"version":3,"sources":["e.ts"],"names":[],"mappings":"@@@"}"#;
+    let layout = || {
+        let tmp = build(&[
+            ("dist/a.js", "console.log(1);\n//# sourceMappingURL=a.js.map\n"),
+            ("dist/a.js.map", &map_of("a.ts")),
+            ("dist/c.js.map", &map_of("c.ts")),
+            (
+                "dist/d.js",
+                "console.log(4);\n//# sourceMappingURL=../maps/d.js.map\n",
+            ),
+            ("maps/d.js.map", &map_of("d.ts")),
+            ("dist/e.js", "console.log(5);\n//# sourceMappingURL=e.js.map\n"),
+            ("dist/e.js.map", bad_vlq),
+        ]);
+        // Latin-1, not UTF-8
+        std::fs::write(
+            tmp.path().join("dist/c.js"),
+            b"console.log('\xe9');\n//# sourceMappingURL=c.js.map\n",
+        )
+        .unwrap();
+        tmp
+    };
+    for command in ["process", "upload"] {
+        let server = start(Config::default());
+        let tmp = layout();
+        if command == "upload" {
+            // injected first, as a build step would
+            let out = symship(&server, tmp.path())
+                .args(["sourcemap", "inject", "-d", "dist"])
+                .output()
+                .unwrap();
+            assert!(out.status.code().is_some(), "{}", text(&out));
+        }
+        let (code, summary, out) = run_json(symship(&server, tmp.path()).args([
+            "sourcemap",
+            command,
+            "--delete-after",
+            "-d",
+            "dist",
+        ]));
+        assert_eq!(code, 0, "{command}: {out}\n{summary:#}");
+        let a = chunk_named(&summary, "dist/a.js");
+        assert_eq!(a.3, "uploaded", "{command}: {summary:#}");
+        // (the files changed since: --delete-after stripped a.js and deleted its map)
+        let held: Vec<String> = server
+            .symbol_sets()
+            .into_iter()
+            .filter(|s| s.content_hash.is_some())
+            .map(|s| s.ref_)
+            .collect();
+        assert_eq!(
+            held,
+            [a.2],
+            "{command}: only the good chunk's set is on the server"
+        );
+        assert!(
+            !tmp.path().join("dist/a.js.map").exists(),
+            "{command}: the uploaded map goes"
+        );
+        let dir = tmp.path().canonicalize().unwrap();
+        for (map, code) in [
+            ("dist/c.js.map", "not_utf8"),
+            ("dist/e.js.map", "bad_map"),
+            ("maps/d.js.map", "map_outside_root"),
+        ] {
+            let path = dir.join(map);
+            assert!(path.exists(), "{command}: {map} stays");
+            let named = crate::cases::kept_warnings(&summary, &path);
+            assert_eq!(
+                named.len(),
+                1,
+                "{command}: {map} is named once: {:#}",
+                summary["warnings"]
+            );
+            // process skips e.js at inject (bad_map); upload finds it not injected
+            if command == "process" || code != "bad_map" {
+                assert!(named[0].contains(code), "{command}: {map}: {}", named[0]);
+            }
+            assert!(
+                out.contains(&format!("--delete-after kept {}", path.display())),
+                "{command}: {out}"
+            );
+        }
+    }
+}
