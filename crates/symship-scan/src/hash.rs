@@ -331,7 +331,10 @@ pub fn payload_of(
         // Uploads nothing a frame could be resolved with (posthog-cli skips these too).
         return Err(SkipReason::EmptyMap { map: map_name });
     }
-    let mut p = payload_from(&pair.source, source, doc, mode).map_err(bad)?;
+    let mut p = payload_from(&pair.source, source, doc, mode).map_err(|e| match e {
+        PayloadError::NotInjected => SkipReason::NotInjected,
+        PayloadError::Map(error) => bad(error),
+    })?;
     if !crate::is_chunk_id(&p.chunk_id) {
         return Err(SkipReason::BadChunkId { id: p.chunk_id });
     }
@@ -340,32 +343,44 @@ pub fn payload_of(
     Ok(p)
 }
 
+/// Why [`payload_from`] built no payload.
+#[derive(Debug)]
+pub enum PayloadError {
+    /// The chunk carries no chunk id (no snippet, no `//# chunkId=`, no debug id).
+    NotInjected,
+    /// What is wrong with the map (a sentence fragment after "the map ...").
+    Map(String),
+}
+
 /// Builds the payload from an injected chunk's text and its map.
-pub fn payload_from(path: &Path, source: String, doc: MapDoc, mode: ReleaseMode) -> Result<Payload, String> {
+pub fn payload_from(
+    path: &Path,
+    source: String,
+    doc: MapDoc,
+    mode: ReleaseMode,
+) -> Result<Payload, PayloadError> {
     if doc.pending_snippet_len().is_some() {
         // Its positions are for a snippet the chunk does not hold: never sent as it is.
-        return Err(format!(
+        return Err(PayloadError::Map(format!(
             "was shifted by a `sourcemap inject` that was interrupted before it rewrote {}; run `symship sourcemap inject` again (or `sourcemap process`)",
             path.display()
-        ));
+        )));
     }
     let existing = chunk::existing(&source);
     let (chunk_id, native) = match &existing {
         Some(e) => (e.chunk_id.clone(), false),
         None => {
-            let id = chunk::debug_id_comment(&source).map(str::to_string).or_else(|| doc.debug_id()).ok_or_else(|| {
-                format!(
-                    "{} has no chunk id: run `symship sourcemap inject` first, or `sourcemap process` to do both",
-                    path.display()
-                )
-            })?;
+            let id = chunk::debug_id_comment(&source)
+                .map(str::to_string)
+                .or_else(|| doc.debug_id())
+                .ok_or(PayloadError::NotInjected)?;
             (id, true)
         }
     };
     let release_id = doc.release_id();
     let content_hash = match mode {
         ReleaseMode::SymbolSet => None,
-        ReleaseMode::Event => Some(event_hash(&source, &doc, existing.as_ref())?),
+        ReleaseMode::Event => Some(event_hash(&source, &doc, existing.as_ref()).map_err(PayloadError::Map)?),
     };
     // The uploaded map names this chunk, also when several chunks share it.
     let mut edits = Edits::default();

@@ -84,6 +84,10 @@ pub enum SkipReason {
     /// can be told): see [`shared_map`].
     #[error("references the sourcemap {map}, which {}; it is not injected or uploaded, so that no chunk id is uploaded with another file's map: give each generated file its own sourcemap in the bundler, or leave this one out with --exclude", match .owner { Some(o) => format!("describes {} (its \"file\" field or its name), not this file", o.display()), None => "other different files reference too, and neither its \"file\" field nor its name says which one it describes".to_string() })]
     MapOfAnotherFile { map: PathBuf, owner: Option<PathBuf> },
+    /// `sourcemap upload` found a chunk that carries no chunk id (no snippet, no `//# chunkId=`,
+    /// no debug id): it was never injected.
+    #[error("has no chunk id because it was not injected: run `symship sourcemap inject` on it before uploading, or `symship sourcemap process` to inject and upload in one run")]
+    NotInjected,
 }
 
 impl SkipReason {
@@ -103,6 +107,7 @@ impl SkipReason {
             SkipReason::SnippetRewritten => Code::SnippetRewritten,
             SkipReason::BadChunkId { .. } => Code::BadChunkId,
             SkipReason::MapOfAnotherFile { .. } => Code::MapOfAnotherFile,
+            SkipReason::NotInjected => Code::NoChunkId,
         }
     }
 

@@ -356,7 +356,9 @@ pub fn map_of_skipped(skipped: &Skipped) -> Option<PathBuf> {
         SkipReason::BadMap { map, .. } | SkipReason::EmptyMap { map } => {
             Some(PathBuf::from(map)).filter(|_| !map.ends_with(" (inline)"))
         }
-        SkipReason::MapOutsideRoot { map, .. } | SkipReason::AmbiguousMap { map, .. } => Some(map.clone()),
+        SkipReason::MapOutsideRoot { map, .. }
+        | SkipReason::AmbiguousMap { map, .. }
+        | SkipReason::MapOfAnotherFile { map, .. } => Some(map.clone()),
         _ => {
             let bytes = std::fs::read(&skipped.path).unwrap_or_default();
             let text = String::from_utf8_lossy(&bytes);

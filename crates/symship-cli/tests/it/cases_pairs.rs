@@ -262,3 +262,44 @@ fn delete_after_names_the_maps_of_skipped_chunks() {
         }
     }
 }
+
+/// A chunk that was never injected, given to `sourcemap upload` (the tester's k5/plain): it was
+/// skipped as `bad_map` with a garbled sentence ("has a sourcemap … that … has no chunk id").
+/// It is skipped with the registry's `no_chunk_id` and one sentence saying to inject first; the
+/// server is sent nothing for it.
+#[test]
+fn an_uninjected_chunk_is_skipped_as_having_no_chunk_id() {
+    let server = start(Config::default());
+    let tmp = build(&[
+        ("plain/p.js", "console.log(7);\n//# sourceMappingURL=p.js.map\n"),
+        ("plain/p.js.map", &map_of("p.ts")),
+    ]);
+    let (code, summary, out) =
+        run_json(symship(&server, tmp.path()).args(["sourcemap", "upload", "-d", "plain"]));
+    assert_eq!(
+        code, 3,
+        "nothing uploaded, every file skipped: {out}\n{summary:#}"
+    );
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{summary:#}");
+    assert_eq!(skipped[0]["code"], "no_chunk_id", "{summary:#}");
+    let reason = skipped[0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("has no chunk id because it was not injected: run `symship sourcemap inject`"),
+        "{reason}"
+    );
+    assert_eq!(
+        reason.matches("p.js").count(),
+        1,
+        "the file is named once: {reason}"
+    );
+    assert!(
+        !reason.contains("sourcemap /"),
+        "no map sentence around it: {reason}"
+    );
+    assert!(
+        server.symbol_sets().is_empty(),
+        "nothing sent: {:?}",
+        server.symbol_sets()
+    );
+}
