@@ -354,18 +354,32 @@ fn directive_after_banner() {
     let (tmp, dir) = case("directive-after-banner");
     let js = dir.join("helper.cjs.js");
     assert_eq!(node(&js), "strict=true\n");
-    let out = inject(&server, tmp.path(), &dir);
-    assert!(out.status.success(), "{}", text(&out));
-    let t = std::fs::read_to_string(&js).unwrap();
-    assert!(
-        t.starts_with("/*! helper v1.0.0 | MIT */\n'use strict';!function(){"),
-        "the snippet goes after the whole directive prologue:\n{t}"
+    // the snippet goes after the whole directive prologue
+    inject_keeps_strict(
+        &server,
+        tmp.path(),
+        &dir,
+        &js,
+        "/*! helper v1.0.0 | MIT */\n'use strict';",
     );
-    assert_eq!(node(&js), "strict=true\n", "still strict");
-    // The map moved with the code: it still resolves, and a re-run changes nothing.
-    let again = inject(&server, tmp.path(), &dir);
+}
+
+/// Injects `dir` and checks its banner chunk `js`: `before` then the snippet at its top, one
+/// registration, still strict when node runs it, and a re-run changes nothing.
+fn inject_keeps_strict(server: &TestServer, cwd: &Path, dir: &Path, js: &Path, before: &str) {
+    let out = inject(server, cwd, dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let t = std::fs::read_to_string(js).unwrap();
+    assert!(t.starts_with(&format!("{before}!function(){{")), "{t}");
+    assert_eq!(node(js), "strict=true\n", "runs, and still strict");
+    assert_eq!(registrations(&t), 1);
+    let again = inject(server, cwd, dir);
     assert!(again.status.success());
-    assert_eq!(std::fs::read_to_string(&js).unwrap(), t);
+    assert_eq!(
+        std::fs::read_to_string(js).unwrap(),
+        t,
+        "a re-run changes nothing"
+    );
 }
 
 /// The banner case with its directive ended by a line break instead of `;` (issue 13's tester:
@@ -382,24 +396,8 @@ fn directive_ended_by_a_line_break() {
         assert_ne!(no_semicolon, original);
         std::fs::write(&js, &no_semicolon).unwrap();
         assert_eq!(node(&js), "strict=true\n");
-        let out = inject(&server, tmp.path(), &dir);
-        assert!(out.status.success(), "{}", text(&out));
-        let t = std::fs::read_to_string(&js).unwrap();
-        assert!(
-            t.starts_with(&format!(
-                "/*! helper v1.0.0 | MIT */\n'use strict'{eol}\n!function(){{"
-            )),
-            "{t}"
-        );
-        assert_eq!(node(&js), "strict=true\n", "runs, and still strict ({eol:?})");
-        assert_eq!(registrations(&t), 1);
-        let again = inject(&server, tmp.path(), &dir);
-        assert!(again.status.success());
-        assert_eq!(
-            std::fs::read_to_string(&js).unwrap(),
-            t,
-            "a re-run changes nothing"
-        );
+        let before = format!("/*! helper v1.0.0 | MIT */\n'use strict'{eol}\n");
+        inject_keeps_strict(&server, tmp.path(), &dir, &js, &before);
     }
 }
 
@@ -506,24 +504,8 @@ fn html_like_comments_before_the_prologue() {
         )
     });
     assert_eq!(node(&js), "strict=true\n");
-    let out = inject(&server, tmp.path(), &dir);
-    assert!(out.status.success(), "{}", text(&out));
-    let t = std::fs::read_to_string(&js).unwrap();
-    assert!(
-        t.starts_with(
-            "<!-- helper v1.0.0 | MIT\n--> (for pages without script support)\n'use strict';!function(){"
-        ),
-        "{t}"
-    );
-    assert_eq!(node(&js), "strict=true\n", "still strict");
-    assert_eq!(registrations(&t), 1);
-    let again = inject(&server, tmp.path(), &dir);
-    assert!(again.status.success());
-    assert_eq!(
-        std::fs::read_to_string(&js).unwrap(),
-        t,
-        "a re-run changes nothing"
-    );
+    let before = "<!-- helper v1.0.0 | MIT\n--> (for pages without script support)\n'use strict';";
+    inject_keeps_strict(&server, tmp.path(), &dir, &js, before);
 }
 
 /// Two references in the trailing comments (a tool appended its own after an earlier one):
