@@ -223,6 +223,11 @@ fn candidates_for(source: &Path, root: &Path, reference: Option<&str>, prefix: O
             if origin.is_empty() {
                 // an absolute path, as it is on this machine
                 push(dir.join(path), &mut out);
+            } else if origin.eq_ignore_ascii_case("file://")
+                || origin.eq_ignore_ascii_case("file://localhost")
+            {
+                // a file URL names a path on this machine (RFC 8089); the roots rule still holds
+                push(PathBuf::from(path), &mut out);
             }
             let bases = bases(dir, root);
             if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
@@ -619,6 +624,14 @@ mod tests {
         assert_eq!(relative_url("/a/b/", "/a/b/c/d.map").as_deref(), Some("c/d.map"));
         assert_eq!(relative_url("", "/x/../d.map").as_deref(), Some("d.map"));
         assert_eq!(relative_url("/a", "/"), None);
+        // A file URL is its path.
+        let c = candidates_for(
+            Path::new("/b/app.js"),
+            Path::new("/b"),
+            Some("file:///b/maps/app%20x.js.map"),
+            None,
+        );
+        assert_eq!(c[0], PathBuf::from("/b/maps/app x.js.map"));
         // No prefix: the URL's trailing segments, longest first, up to the root.
         let c = candidates_for(
             Path::new("/b/app.js"),

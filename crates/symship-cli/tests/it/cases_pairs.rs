@@ -303,3 +303,45 @@ fn an_uninjected_chunk_is_skipped_as_having_no_chunk_id() {
         server.symbol_sets()
     );
 }
+
+/// `//# sourceMappingURL=file:///abs/path/a.js.map` naming an existing file was skipped `no_map`
+/// (issue 13's tester). A file URL is read as its path, within the roots rule: inside the scanned
+/// directory it pairs and uploads; outside it, it is refused as any reference leaving the root is.
+#[test]
+fn a_file_url_reference_is_read_as_its_path() {
+    let server = start(Config::default());
+    let tmp = build(&[
+        ("dist/maps/a.js.map", &map_of("a.ts")),
+        ("elsewhere/b.js.map", &map_of("b.ts")),
+    ]);
+    let root = tmp.path().canonicalize().unwrap();
+    let url = |p: &str| format!("file://{}", root.join(p).display());
+    std::fs::write(
+        root.join("dist/a.js"),
+        format!(
+            "console.log(1);\n//# sourceMappingURL={}\n",
+            url("dist/maps/a.js.map")
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("dist/b.js"),
+        format!(
+            "console.log(2);\n//# sourceMappingURL={}\n",
+            url("elsewhere/b.js.map")
+        ),
+    )
+    .unwrap();
+    let (code, summary, out) =
+        run_json(symship(&server, tmp.path()).args(["sourcemap", "process", "-d", "dist"]));
+    assert_eq!(code, 0, "{out}\n{summary:#}");
+    let a = chunk_named(&summary, "dist/a.js");
+    assert!(a.1.ends_with("dist/maps/a.js.map"), "{a:?}");
+    assert_eq!(a.3, "uploaded");
+    let held = assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
+    assert_eq!(held.into_iter().collect::<Vec<_>>(), [a.2]);
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 1, "{summary:#}");
+    assert!(skipped[0]["file"].as_str().unwrap().ends_with("dist/b.js"));
+    assert_eq!(skipped[0]["code"], "map_outside_root", "{summary:#}");
+}
