@@ -215,9 +215,10 @@ pub fn find(source: &str) -> Option<FoundSnippet> {
 /// [`find`] with the head already read.
 pub fn find_in(source: &str, head: &lex::Head) -> Option<FoundSnippet> {
     let first = found_in(source, &head.first);
-    // Only a file that names `_posthogChunkIds` outside a snippet at its top is read whole.
+    // Only a file that indexes `_posthogChunkIds[` outside a snippet at its top is read whole
+    // (posthog-js bundled into a chunk names it too, but never indexes it so).
     let searched_from = first.as_ref().map_or(head.insert_at, |f| f.span.end);
-    if memchr::memmem::find(&source.as_bytes()[searched_from..], b"_posthogChunkIds").is_none() {
+    if !indexes_registry(&source.as_bytes()[searched_from..]) {
         return first;
     }
     let later = lex::top_level_pieces(source, "_posthogChunkIds")
@@ -226,6 +227,16 @@ pub fn find_in(source: &str, head: &lex::Head) -> Option<FoundSnippet> {
         .filter_map(|piece| found_in(source, piece))
         .next_back();
     later.or(first)
+}
+
+/// Whether `text` holds `_posthogChunkIds` followed by `[` (white space between allowed).
+fn indexes_registry(text: &[u8]) -> bool {
+    memchr::memmem::find_iter(text, b"_posthogChunkIds").any(|i| {
+        text[i + b"_posthogChunkIds".len()..]
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            == Some(&b'[')
+    })
 }
 
 /// The snippet whose statement is `toks` (the tokens of one top-level statement's first
