@@ -98,6 +98,15 @@ pub fn resolve_release_from(
     Ok(Some(release))
 }
 
+/// Whether the flags (or CI, or git) name a release (no request is made).
+pub fn names_release(args: &ReleaseArgs) -> anyhow::Result<bool> {
+    let inputs = release_inputs_from_args(&args.identity)?;
+    Ok(matches!(
+        symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)?,
+        symship_release::Planned::Ready(_)
+    ))
+}
+
 /// The release the flags (or CI, or git) name, if the server already holds it: looked up by its
 /// hash id, never created. `Ok(None)` when nothing names a release, in `--dry-run`, or when the
 /// server does not hold it.

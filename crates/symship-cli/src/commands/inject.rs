@@ -215,7 +215,7 @@ pub fn inject_scanned(
 
 /// The summary of an inject: the scan's skips and each pair's result (with `handed_off`, no
 /// chunk entries: the upload's report gives them).
-fn summarize(
+pub(crate) fn summarize(
     settings: &Settings,
     release_id: Option<String>,
     pairs_found: usize,
@@ -317,7 +317,7 @@ fn can_take_release(pair: &symship_scan::Pair) -> bool {
 }
 
 /// The release to stamp, or, when no chunk can take one, the run's results without it.
-enum Stamp {
+pub(crate) enum Stamp {
     /// Inject with this release (or none).
     Release(Option<String>),
     /// No chunk can take a release and the server holds none by that name: it was not created,
@@ -332,11 +332,19 @@ enum Stamp {
 /// When none can, the release is looked up, never created: a chunk whose rewritten snippet
 /// already registers it keeps it (the summary reports it); otherwise nothing is stamped and
 /// nothing is created, and each chunk is skipped with its reason.
-fn stamp_for(args: &InjectArgs, settings: &Settings, pairs: &[symship_scan::Pair]) -> anyhow::Result<Stamp> {
+pub(crate) fn stamp_for(
+    args: &InjectArgs,
+    settings: &Settings,
+    pairs: &[symship_scan::Pair],
+) -> anyhow::Result<Stamp> {
     let release = &args.chunks.release;
     let mode = args.chunks.release_mode;
     let resolves = crate::release::has_release_flags(release) || settings.has_credentials();
-    if !resolves || settings.global.dry_run || pairs.iter().any(can_take_release) {
+    if !resolves
+        || settings.global.dry_run
+        || !crate::release::names_release(release)?
+        || pairs.iter().any(can_take_release)
+    {
         return Ok(Stamp::Release(crate::release::for_inject(
             release, mode, settings,
         )?));

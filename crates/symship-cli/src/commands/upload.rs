@@ -11,7 +11,7 @@ use symship_upload::SymbolSet;
 use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
 
 use crate::cli::{ProcessArgs, ReleaseMode, UploadArgs, UploadOnlyArgs};
-use crate::commands::inject::{inject_all, inject_scanned, scan_mode, Handoff};
+use crate::commands::inject::{inject_all, inject_scanned, scan_mode, summarize, Handoff, Stamp};
 use crate::exit::{Exit, Run, RunEnd, UsageError};
 use crate::files;
 use crate::report::{ChunkEntry, FailedChunk, PhaseMillis, SkippedFile, Summary, UploadSummary};
@@ -504,9 +504,25 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         inject.chunks.release.skip_release_on_fail,
         None,
     )?;
-    // The release is resolved once and shared by inject and upload.
-    let release_id =
-        crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, settings)?;
+    // The release is resolved once and shared by inject and upload; outside --dry-run, only once
+    // the scan found a chunk that can take it (`inject::stamp_for`: a release no chunk can take
+    // is not created).
+    let mut scanned = None;
+    let mut not_created = None;
+    let release_id = if global.dry_run {
+        crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, settings)?
+    } else {
+        let found = crate::commands::inject::scan(inject, settings)?;
+        let stamp = crate::commands::inject::stamp_for(inject, settings, &found.pairs)?;
+        scanned = Some(found);
+        match stamp {
+            Stamp::Release(r) => r,
+            Stamp::NotCreated(results) => {
+                not_created = Some(results);
+                None
+            }
+        }
+    };
     let mut opts = opts;
     if inject.chunks.release_mode == ReleaseMode::SymbolSet {
         opts.release_id = release_id
@@ -522,7 +538,23 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         allow_empty: inject.allow_empty,
     };
     // The lock is held through the upload, so that `--delete-after` writes under it too.
-    let (mut summary, mut end, _lock) = if global.dry_run {
+    let (mut summary, mut end, _lock) = if let Some(results) = not_created {
+        let found = scanned.take().expect("scanned outside --dry-run");
+        for r in &results {
+            if let Err(reason) = &r.result {
+                tracing::warn!("skipped {}: {reason}", r.pair.source.display());
+            }
+        }
+        let mut summary = summarize(settings, None, found.pairs.len(), &found.skipped, &results, false);
+        let skipped = std::mem::take(&mut summary.skipped);
+        fill(&mut summary, &UploadReport::default(), None);
+        summary.skipped = skipped;
+        let end = RunEnd {
+            allow_empty: inject.allow_empty,
+            ..Default::default()
+        };
+        (summary, end, found.lock)
+    } else if global.dry_run {
         let (mut summary, results, lock) = inject_all(inject, settings, release_id.clone())?;
         // Nothing was written, so the files on disk are not injected: report from inject's results.
         let chunks: Vec<ChunkReport> = results
@@ -557,7 +589,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
     } else {
         // Inject and upload at once: each pair goes to the upload as soon as inject has written
         // it (and its map), and both take their memory from one budget.
-        let scanned = crate::commands::inject::scan(inject, settings)?;
+        let scanned = scanned.take().expect("scanned outside --dry-run");
         let roots = roots(&scanned.pairs);
         let budget = symship_upload::MemoryBudget::new(opts.prepare_memory);
         opts.memory = Some(budget.clone());

@@ -1120,7 +1120,15 @@ fn a_release_no_chunk_can_take_is_not_created() {
     let server = start(Config::default());
     let (tmp, dir) = case("minifier-rewritten-snippet");
     let js = dir.join("lazy-Dx1q.js");
+    // With credentials but nothing naming a release, the chunk is adopted (exit 0; its
+    // stripped comment restored).
+    let out = inject(&server, tmp.path(), &dir);
+    assert!(out.status.success(), "{}", text(&out));
     let before = std::fs::read_to_string(&js).unwrap();
+    assert!(
+        before.ends_with("//# chunkId=7d1e0b7a-3c2f-4b8e-9a55-2f1c8e4d6b10"),
+        "{before}"
+    );
     let release = ["--release-name", "app", "--release-version", "1.2.3"];
     let (code, s, stderr) = run_json(
         symship(&server, tmp.path())
@@ -1169,4 +1177,40 @@ fn a_release_no_chunk_can_take_is_not_created() {
     let fresh = std::fs::read_to_string(dir.join("fresh.js")).unwrap();
     assert!(fresh.contains(&format!("_posthogReleaseId||\"{id}\"")), "{fresh}");
     assert_eq!(s["skipped"][0]["code"], "snippet_rewritten", "{s:#}");
+}
+
+/// `sourcemap process --release-*` on the same chunk: it created the release, then had nothing
+/// to upload (exit 3). Now nothing is created and nothing is sent but GETs.
+#[test]
+fn process_creates_no_release_no_chunk_can_take() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("minifier-rewritten-snippet");
+    let (code, s, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "process",
+                "--release-name",
+                "app",
+                "--release-version",
+                "1.2.3",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 3, "{stderr}\n{s:#}");
+    assert_eq!(s["skipped"][0]["code"], "snippet_rewritten", "{s:#}");
+    assert_eq!(s["release_id"], Value::Null, "{s:#}");
+    assert_eq!(s["uploaded"], 0, "{s:#}");
+    assert!(
+        server.releases().is_empty(),
+        "no release created: {:?}",
+        server.releases()
+    );
+    assert!(server.symbol_sets().is_empty());
+    assert!(
+        server.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        server.requests()
+    );
 }
