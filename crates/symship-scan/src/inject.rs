@@ -45,8 +45,7 @@
 //! kill a run after each write step of each of these modes and compare the re-run's files and
 //! the server's symbol sets with one clean run's.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -68,12 +67,26 @@ pub struct InjectOptions {
     /// of the chunks already injected); each group of pairs holds twice its input from it while
     /// it is edited. None: inject's own bound (one large group at a time) only.
     pub memory: Option<std::sync::Arc<dyn symship_core::budget::MemoryGate>>,
+    /// Room in the hand-over to a slower stage (`process`: the upload): before each group of
+    /// pairs, inject waits until that many more fit. None: inject runs at its own pace.
+    pub handover: Option<std::sync::Arc<dyn Handover>>,
     /// The resolved release, if any.
     pub release_id: Option<String>,
     /// Compute everything, write nothing.
     pub dry_run: bool,
     /// Worker threads (0 = available parallelism).
     pub threads: usize,
+}
+
+/// Room in the hand-over from inject to a slower stage that takes its pairs one at a time (in
+/// `sourcemap process`, the upload): inject waits for room before it works on the next pairs, so
+/// it never runs far ahead of that stage, and what waits between the two stays bounded however
+/// large the build.
+pub trait Handover: Send + Sync + std::fmt::Debug {
+    /// Blocks the calling thread (never an async task) until `n` more pairs fit, and keeps room
+    /// for them. A request larger than the whole room waits for all of it. Returns at once when
+    /// the receiving stage has ended.
+    fn reserve(&self, n: usize);
 }
 
 /// What happened to one chunk.
@@ -452,26 +465,30 @@ fn run_one(
     Ok((work.text, outcome))
 }
 
-/// Handles one group: the chunks that share one map file (usually one chunk).
+/// Handles one group: the chunks that share one map file (usually one chunk), given by their
+/// indices in `pairs`; each result goes to `each` with its index.
 fn process_group(
-    group: &[Pair],
+    pairs: &[Pair],
+    indices: &[usize],
     opts: &InjectOptions,
-    reporter: &dyn Reporter,
+    each: &(dyn Fn(usize, PairResult) + Sync),
     replaced: &symship_fs::Replaced,
-) -> Vec<PairResult> {
+) {
     let write = |pair: &Pair, path: &Path, bytes: &[u8]| write(pair, path, bytes, replaced);
-    let mut results = Vec::with_capacity(group.len());
-    let done = |pair: &Pair, result: Result<Outcome, SkipReason>, results: &mut Vec<PairResult>| {
-        let r = PairResult {
-            pair: pair.clone(),
-            result,
-        };
-        reporter.pair_done(&r);
-        results.push(r);
+    let group = || indices.iter().map(|&i| (i, &pairs[i]));
+    let done = |i: usize, result: Result<Outcome, SkipReason>| {
+        each(
+            i,
+            PairResult {
+                pair: pairs[i].clone(),
+                result,
+            },
+        )
     };
-    match &group[0].map {
+    let first = &pairs[indices[0]];
+    match &first.map {
         MapLocation::Inline => {
-            for pair in group {
+            for (i, pair) in group() {
                 let r = (|| {
                     let text = crate::read_source(&pair.source)?;
                     let (mut map, url) = inline_map(&text, &pair.source)?;
@@ -485,23 +502,23 @@ fn process_group(
                     }
                     Ok(outcome)
                 })();
-                done(pair, r, &mut results);
+                done(i, r);
             }
         }
         MapLocation::File(map_path) => {
             let mut map = match load_map(map_path) {
                 Ok(m) => m,
                 Err(reason) => {
-                    for pair in group {
-                        done(pair, Err(reason.clone()), &mut results);
+                    for &i in indices {
+                        done(i, Err(reason.clone()));
                     }
-                    return results;
+                    return;
                 }
             };
             let mut texts = Vec::new();
             let mut outcomes = Vec::new();
-            for pair in group {
-                let sole_user = group.len() == 1;
+            for (_, pair) in group() {
+                let sole_user = indices.len() == 1;
                 let r = crate::read_source(&pair.source)
                     .and_then(|text| run_one(pair, text, &mut map, opts, sole_user));
                 match r {
@@ -520,12 +537,12 @@ fn process_group(
             // twice.
             let mut map_error = None;
             if !opts.dry_run && map.dirty {
-                if let Err(e) = write(&group[0], map_path, &map.bytes) {
+                if let Err(e) = write(first, map_path, &map.bytes) {
                     map_error = Some(e);
                 }
             }
-            let mut rs = Vec::with_capacity(group.len());
-            for ((pair, text), outcome) in group.iter().zip(texts).zip(outcomes) {
+            let mut rs = Vec::with_capacity(indices.len());
+            for (((_, pair), text), outcome) in group().zip(texts).zip(outcomes) {
                 rs.push(match (&map_error, outcome, text) {
                     (Some(e), Ok(_), _) => Err(e.clone()),
                     (None, Ok(outcome), Some(text)) => {
@@ -548,18 +565,17 @@ fn process_group(
                 let mut edits = Edits::default();
                 map.clear_pending_edit(&mut edits);
                 let bytes = edits.apply(&map.bytes);
-                if let Err(e) = write(&group[0], map_path, &bytes) {
+                if let Err(e) = write(first, map_path, &bytes) {
                     for r in rs.iter_mut().filter(|r| r.is_ok()) {
                         *r = Err(e.clone());
                     }
                 }
             }
-            for (pair, r) in group.iter().zip(rs) {
-                done(pair, r, &mut results);
+            for (&i, r) in indices.iter().zip(rs) {
+                done(i, r);
             }
         }
     }
-    results
 }
 
 /// Replaces `path` (the pair's chunk or map) atomically, if it resolves inside the pair's root;
@@ -576,15 +592,46 @@ const LARGE_GROUP: u64 = 8 * 1024 * 1024;
 
 /// Injects every pair, several groups at once. Results come back in the order of `pairs`.
 pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> Vec<PairResult> {
-    let mut groups: BTreeMap<PathBuf, Vec<Pair>> = BTreeMap::new();
-    let mut singles = Vec::new();
-    for p in pairs {
-        match &p.map {
-            MapLocation::File(m) => groups.entry(m.clone()).or_default().push(p.clone()),
-            MapLocation::Inline => singles.push(vec![p.clone()]),
-        }
+    let collected = Mutex::new(Vec::with_capacity(pairs.len()));
+    inject_each(pairs, opts, &|i, r| {
+        reporter.pair_done(&r);
+        collected.lock().expect("no worker panicked").push((i, r));
+    });
+    let mut results = collected.into_inner().expect("no worker panicked");
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, r)| r).collect()
+}
+
+/// Injects every pair as [`inject`] does, and hands each result to `each` (from inject's threads,
+/// in the order they finish) with the pair's index in `pairs`, keeping none: what the run holds
+/// per pair is its index (`process` hands each result to its upload, and a build of 50,000
+/// chunks held tens of MB of results and copied pairs while inject ran ahead of the upload).
+pub fn inject_each(pairs: &[Pair], opts: &InjectOptions, each: &(dyn Fn(usize, PairResult) + Sync)) {
+    // The groups: the pairs that share a map file, in the order of their map's path, then each
+    // pair with an inline map alone; each group the indices of its pairs, in their order.
+    let mut order: Vec<usize> = (0..pairs.len()).collect();
+    let map_file = |i: usize| match &pairs[i].map {
+        MapLocation::File(m) => Some(m.as_path()),
+        MapLocation::Inline => None,
+    };
+    // files first (by path), inline maps last; a stable sort keeps the pairs' order within each
+    order.sort_by(|&a, &b| match (map_file(a), map_file(b)) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    });
+    let mut work: Vec<&[usize]> = Vec::new();
+    let mut rest = order.as_slice();
+    while let Some(&first) = rest.first() {
+        let len = match map_file(first) {
+            Some(m) => rest.iter().take_while(|&&i| map_file(i) == Some(m)).count(),
+            None => 1,
+        };
+        let (group, tail) = rest.split_at(len);
+        work.push(group);
+        rest = tail;
     }
-    let work: Vec<Vec<Pair>> = groups.into_values().chain(singles).collect();
     let threads = if opts.threads == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
@@ -595,38 +642,32 @@ pub fn inject(pairs: &[Pair], opts: &InjectOptions, reporter: &dyn Reporter) -> 
     // The old contents of replaced files, removed together once every group is written (a
     // leftover of a kill in between is swept by the next run).
     let replaced = symship_fs::Replaced::default();
-    let collected = Mutex::new(Vec::with_capacity(pairs.len()));
     // A group holds about twice its input while it is edited (the map and its edited copy), so
     // large groups take turns: memory stays bounded by one large group, whatever the build.
     let large = Mutex::new(());
-    let input = |group: &[Pair]| {
+    let input = |group: &[usize]| {
         let more_chunks: u64 = group[1..]
             .iter()
-            .map(|p| std::fs::metadata(&p.source).map_or(0, |m| m.len()))
+            .map(|&i| std::fs::metadata(&pairs[i].source).map_or(0, |m| m.len()))
             .sum();
-        group[0].input_len() + more_chunks
+        pairs[group[0]].input_len() + more_chunks
     };
     std::thread::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(group) = work.get(i) else { break };
+                // before the memory: a wait for room holds nothing the receiving stage needs
+                if let Some(h) = &opts.handover {
+                    h.reserve(group.len());
+                }
                 let bytes = input(group);
                 let _turn = (bytes >= LARGE_GROUP).then(|| large.lock().unwrap_or_else(|e| e.into_inner()));
                 let _memory = opts.memory.as_ref().map(|m| m.hold(bytes.saturating_mul(2)));
-                let r = process_group(group, opts, reporter, &replaced);
-                collected.lock().expect("no worker panicked").extend(r);
+                process_group(pairs, group, opts, each, &replaced);
             });
         }
     });
     // What cannot be removed now stays a `.symship-*.tmp` file for the next run's sweep.
     replaced.remove_all();
-    let mut results = collected.into_inner().expect("no worker panicked");
-    let order: std::collections::HashMap<&Path, usize> = pairs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.source.as_path(), i))
-        .collect();
-    results.sort_by_key(|r| order.get(r.pair.source.as_path()).copied().unwrap_or(usize::MAX));
-    results
 }

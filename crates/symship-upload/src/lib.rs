@@ -30,7 +30,7 @@ mod transfer;
 
 pub use batch::BatchSize;
 pub use delete::{delete_after, DeleteError, DeleteOutcome};
-pub use feed::{feed, Fed, Feed, MemoryBudget};
+pub use feed::{feed, feed_bounded, Fed, Feed, MemoryBudget};
 pub use limit::{Concurrency, LimitStats};
 pub use memo::HashMemo;
 pub use pipeline::{plan, plan_fed, upload, upload_fed, UploadOptions, CHECK_BATCH, CHECK_BYTES};

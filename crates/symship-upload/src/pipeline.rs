@@ -548,7 +548,7 @@ async fn run(
     // bounded (see `coordinate`), so that a build that injects faster than it uploads holds
     // the sets not yet prepared (a few hundred bytes each), not their containers.
     let (tx_needed, rx_needed) = mpsc::channel::<Item>(CHECK_BATCH);
-    let light_task = tokio::spawn(light_stage(run.clone(), fed.rx, tx_light, threads));
+    let light_task = tokio::spawn(light_stage(run.clone(), fed, tx_light, threads));
     let check_task = tokio::spawn(check_stage(run.clone(), rx_light, tx_needed));
     coordinate(run.clone(), rx_needed).await;
     light_task.await.expect("light stage does not panic");
@@ -593,12 +593,7 @@ async fn run(
 
 /// Reads and hashes every pair (in the order they arrive, several at once, results in that
 /// order), drops duplicate chunk ids.
-async fn light_stage(
-    run: Arc<Run>,
-    mut arrivals: mpsc::UnboundedReceiver<(usize, Arc<dyn SymbolSet>)>,
-    tx: mpsc::Sender<Item>,
-    threads: usize,
-) {
+async fn light_stage(run: Arc<Run>, mut arrivals: crate::Fed, tx: mpsc::Sender<Item>, threads: usize) {
     let limit = threads * 4;
     let mut open = true;
     let mut preparing = futures::stream::FuturesOrdered::new();

@@ -1,6 +1,6 @@
 //! `symship sourcemap inject` and `symship hermes inject` (posthog-cli 0.19.0's `inject_impl`
 //! with its two matchers, spec §5 and `kinds-and-explain.md` §1.4).
-use symship_scan::{inject, InjectOptions, MapLocation, Matcher, Outcome, PairResult, Reporter};
+use symship_scan::{inject, inject_each, InjectOptions, MapLocation, Matcher, Outcome, PairResult, Reporter};
 use symship_upload::Kind;
 
 use crate::cli::{InjectArgs, ReleaseMode};
@@ -54,24 +54,71 @@ pub fn scan_mode(mode: ReleaseMode) -> symship_scan::ReleaseMode {
 pub struct Handoff<'a> {
     /// The memory budget inject shares with the upload's preparation.
     pub memory: std::sync::Arc<dyn symship_core::budget::MemoryGate>,
+    /// The room between inject and the upload: inject waits for it before each group.
+    pub handover: std::sync::Arc<dyn symship_scan::Handover>,
     /// Called from inject's threads once a pair's files are written, with the pair's position
     /// in the scan.
     pub done: &'a (dyn Fn(usize, &PairResult) + Sync),
 }
 
-/// Passes each finished pair on, with its position, after `inner`.
-struct Handing<'a, R> {
-    inner: R,
-    positions: std::collections::HashMap<&'a std::path::Path, usize>,
-    done: &'a (dyn Fn(usize, &PairResult) + Sync),
+/// What inject found, counted as each pair finishes (`process`: no result is kept).
+#[derive(Default)]
+struct Tally {
+    injected: usize,
+    updated: usize,
+    unchanged: usize,
+    /// Pairs not written (failures) and skipped, each with its index in the scan.
+    not_written: Vec<(usize, FailedChunk)>,
+    skipped: Vec<(usize, SkippedFile)>,
+    /// The map files of the pairs not injected, with why (for `--delete-after`).
+    skipped_maps: Vec<(usize, (std::path::PathBuf, String))>,
 }
 
-impl<R: Reporter> Reporter for Handing<'_, R> {
-    fn pair_done(&self, r: &PairResult) {
-        self.inner.pair_done(r);
-        if let Some(&position) = self.positions.get(r.pair.source.as_path()) {
-            (self.done)(position, r);
+impl Tally {
+    fn add(&mut self, index: usize, r: &PairResult) {
+        match &r.result {
+            Ok(Outcome::Injected { .. }) => self.injected += 1,
+            Ok(Outcome::Updated { .. }) => self.updated += 1,
+            Ok(Outcome::Unchanged { .. }) => self.unchanged += 1,
+            Err(reason) => {
+                if let Some(m) = skipped_map(r, reason) {
+                    self.skipped_maps.push((index, m));
+                }
+                if reason.is_failure() {
+                    self.not_written.push((index, not_written(r, reason)));
+                } else {
+                    self.skipped.push((index, skipped_pair(r, reason)));
+                }
+            }
         }
+    }
+}
+
+/// The map file of a pair not injected, with why.
+fn skipped_map(r: &PairResult, reason: &symship_scan::SkipReason) -> Option<(std::path::PathBuf, String)> {
+    match &r.pair.map {
+        MapLocation::File(map) => Some((
+            map.clone(),
+            crate::commands::upload::skipped_why(&r.pair.source, reason.code().as_str()),
+        )),
+        MapLocation::Inline => None,
+    }
+}
+
+fn not_written(r: &PairResult, reason: &symship_scan::SkipReason) -> FailedChunk {
+    FailedChunk {
+        file: r.pair.source.display().to_string(),
+        chunk_id: None,
+        code: reason.code().into(),
+        error: reason.to_string(),
+    }
+}
+
+fn skipped_pair(r: &PairResult, reason: &symship_scan::SkipReason) -> SkippedFile {
+    SkippedFile {
+        file: r.pair.source.display().to_string(),
+        code: reason.code().into(),
+        reason: reason.to_string(),
     }
 }
 
@@ -180,6 +227,7 @@ pub fn inject_scanned(
         dry_run: global.dry_run,
         threads: 0,
         memory: handoff.as_ref().map(|h| h.memory.clone()),
+        handover: handoff.as_ref().map(|h| h.handover.clone()),
     };
     let injecting = settings
         .printer
@@ -189,28 +237,39 @@ pub fn inject_scanned(
         phase: &injecting,
     };
     // With a handoff (`process`), each chunk's entry comes from the upload's report, so inject
-    // keeps none of its own: on a build of 50,000 chunks its entries and results held tens of MB
-    // for the whole upload.
-    let handed_off = handoff.is_some();
-    let results = match &handoff {
-        Some(h) => {
-            let handing = Handing {
-                inner: progress,
-                positions: pairs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| (p.source.as_path(), i))
-                    .collect(),
-                done: h.done,
-            };
-            inject(&pairs, &opts, &handing)
-        }
-        None => inject(&pairs, &opts, &progress),
+    // keeps no results of its own, only counts and what failed or was skipped: on a build of
+    // 50,000 chunks its results and copied pairs held tens of MB while it ran ahead of the upload.
+    let Some(h) = handoff else {
+        let results = inject(&pairs, &opts, &progress);
+        injecting.finish(&format!("{} pairs", results.len()));
+        let summary = summarize(settings, release_id, pairs.len(), &skipped, &results, false);
+        return (summary, results, lock);
     };
-    injecting.finish(&format!("{} pairs", results.len()));
-    let summary = summarize(settings, release_id, pairs.len(), &skipped, &results, handed_off);
-    let results = if handed_off { Vec::new() } else { results };
-    (summary, results, lock)
+    let tally = std::sync::Mutex::new(Tally::default());
+    inject_each(&pairs, &opts, &|index, r| {
+        progress.pair_done(&r);
+        tally.lock().expect("no inject thread panicked").add(index, &r);
+        (h.done)(index, &r);
+    });
+    let tally = tally.into_inner().expect("no inject thread panicked");
+    let handled =
+        tally.injected + tally.updated + tally.unchanged + tally.not_written.len() + tally.skipped.len();
+    injecting.finish(&format!("{handled} pairs"));
+    let mut summary = summarize(settings, release_id, pairs.len(), &skipped, &[], true);
+    summary.injected = tally.injected;
+    summary.updated = tally.updated;
+    summary.unchanged = tally.unchanged;
+    // in the scan's order, as from inject's sorted results
+    let mut failed = tally.not_written;
+    failed.sort_by_key(|(i, _)| *i);
+    summary.not_written.extend(failed.into_iter().map(|(_, f)| f));
+    let mut skips = tally.skipped;
+    skips.sort_by_key(|(i, _)| *i);
+    summary.skipped.extend(skips.into_iter().map(|(_, s)| s));
+    let mut maps = tally.skipped_maps;
+    maps.sort_by_key(|(i, _)| *i);
+    summary.skipped_maps.extend(maps.into_iter().map(|(_, m)| m));
+    (summary, Vec::new(), lock)
 }
 
 /// The summary of an inject: the scan's skips and each pair's result (with `handed_off`, no
@@ -277,25 +336,13 @@ pub(crate) fn summarize(
                 });
             }
             Err(reason) => {
-                if let MapLocation::File(map) = &r.pair.map {
-                    summary.skipped_maps.push((
-                        map.clone(),
-                        crate::commands::upload::skipped_why(&r.pair.source, reason.code().as_str()),
-                    ));
+                if let Some(m) = skipped_map(r, reason) {
+                    summary.skipped_maps.push(m);
                 }
                 if reason.is_failure() {
-                    summary.not_written.push(FailedChunk {
-                        file: r.pair.source.display().to_string(),
-                        chunk_id: None,
-                        code: reason.code().into(),
-                        error: reason.to_string(),
-                    });
+                    summary.not_written.push(not_written(r, reason));
                 } else {
-                    summary.skipped.push(SkippedFile {
-                        file: r.pair.source.display().to_string(),
-                        code: reason.code().into(),
-                        reason: reason.to_string(),
-                    });
+                    summary.skipped.push(skipped_pair(r, reason));
                 }
             }
         }

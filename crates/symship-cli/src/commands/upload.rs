@@ -489,6 +489,16 @@ pub(crate) fn finish(summary: &mut Summary, exit: Exit, settings: &Settings) -> 
     Ok(exit)
 }
 
+/// The room between `process`'s inject and its upload.
+#[derive(Debug)]
+struct Room(symship_upload::Feed);
+
+impl symship_scan::Handover for Room {
+    fn reserve(&self, n: usize) {
+        self.0.reserve(n)
+    }
+}
+
 /// `symship sourcemap process`: inject, then upload exactly the pairs inject handled (one walk).
 pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let global = &settings.global;
@@ -593,18 +603,24 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         let roots = roots(&scanned.pairs);
         let budget = symship_upload::MemoryBudget::new(opts.prepare_memory);
         opts.memory = Some(budget.clone());
-        let (feed, fed) = symship_upload::feed(scanned.pairs.len());
+        // Inject waits while this many injected pairs wait for the upload: it does not run
+        // ahead of a slower upload with everything it injected waiting (bounded hand-over).
+        let (feed, fed) = symship_upload::feed_bounded(scanned.pairs.len(), symship_upload::CHECK_BATCH);
         let (injected, report) = std::thread::scope(|scope| {
             let injecting = scope.spawn(|| {
-                // dropped with this thread's closure: the upload then ends once it has sent
-                // what it was handed
+                let handover = Arc::new(Room(feed.clone()));
+                // dropped with this thread's closure (and the handover with inject's options):
+                // the upload then ends once it has sent what it was handed
                 let done = move |position: usize, r: &PairResult| {
                     if r.result.is_ok() {
                         feed.send(position, Arc::new(r.pair.clone()));
+                    } else {
+                        feed.give_back();
                     }
                 };
                 let handoff = Handoff {
                     memory: Arc::new(budget),
+                    handover,
                     done: &done,
                 };
                 inject_scanned(inject, settings, release_id.clone(), scanned, Some(handoff))

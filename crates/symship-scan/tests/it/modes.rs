@@ -161,3 +161,64 @@ fn a_stripped_chunk_id_comment_is_recognised_by_the_snippet_and_restored() {
         "the map was not shifted again"
     );
 }
+
+/// Counts the room inject asks for.
+#[derive(Debug, Default)]
+struct Counted(std::sync::Mutex<Vec<usize>>);
+
+impl symship_scan::Handover for Counted {
+    fn reserve(&self, n: usize) {
+        self.0.lock().unwrap().push(n);
+    }
+}
+
+/// `inject_each` (what `process` hands to its upload) gives each pair's result once, with the
+/// pair's index, after asking for room for each group: two chunks sharing a map as one group of
+/// two, a chunk with its own map and one with an inline map as groups of one.
+#[test]
+fn inject_each_hands_over_every_pair_once_after_room_for_its_group() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b"] {
+        fs::write(
+            dir.path().join(format!("{name}.js")),
+            "f();\n//# sourceMappingURL=shared.map\n",
+        )
+        .unwrap();
+    }
+    let map = r#"{"version":3,"sources":["s.ts"],"names":[],"mappings":"AAAA"}"#;
+    fs::write(dir.path().join("shared.map"), map).unwrap();
+    fs::write(dir.path().join("c.js"), "g();\n//# sourceMappingURL=c.js.map\n").unwrap();
+    fs::write(dir.path().join("c.js.map"), map).unwrap();
+    use base64::Engine as _;
+    let inline = base64::engine::general_purpose::STANDARD.encode(map);
+    fs::write(
+        dir.path().join("d.js"),
+        format!("h();\n//# sourceMappingURL=data:application/json;base64,{inline}\n"),
+    )
+    .unwrap();
+    let (cands, _) = select(&Selection {
+        roots: vec![dir.path().to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    let (pairs, skipped) = pair_all(cands, None, symship_scan::read_source);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    assert_eq!(pairs.len(), 4);
+    let room = std::sync::Arc::new(Counted::default());
+    let opts = InjectOptions {
+        handover: Some(room.clone()),
+        ..Default::default()
+    };
+    let seen = std::sync::Mutex::new(Vec::new());
+    symship_scan::inject_each(&pairs, &opts, &|i, r| {
+        assert_eq!(r.pair.source, pairs[i].source, "the index names the pair");
+        assert!(matches!(r.result, Ok(Outcome::Injected { .. })), "{r:?}");
+        seen.lock().unwrap().push(i);
+    });
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    assert_eq!(seen, vec![0, 1, 2, 3], "each pair once");
+    let mut asked = room.0.lock().unwrap().clone();
+    asked.sort();
+    assert_eq!(asked, vec![1, 1, 2], "one reservation per group, of its size");
+}
