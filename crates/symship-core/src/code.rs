@@ -153,9 +153,10 @@ codes! {
     /// `hermes upload`: a file under `--directory` that is not a JSON object (the bundle, the bytecode).
     NotAMap = "not_a_map", Skip, "not a sourcemap",
         "nothing to do: hermes upload reads every file under --directory and sends only the composed maps";
-    /// `hermes upload`: a map without `chunk_id`, `chunkId` or `debugId`.
+    /// `hermes upload`: a map without `chunk_id`, `chunkId` or `debugId`; `sourcemap upload`: a web
+    /// chunk that was never injected.
     NoChunkId = "no_chunk_id", Skip, "no chunk id",
-        "run `symship hermes clone` after the build composed the map, or set up posthog-react-native's Metro serializer (or Expo config) so the packager map carries one";
+        "a web chunk that was not injected: run `symship sourcemap inject` before `sourcemap upload`, or `sourcemap process` to do both; a Hermes map: run `symship hermes clone` after the build composed the map, or set up posthog-react-native's Metro serializer (or Expo config) so the packager map carries one";
     /// `proguard upload`: a file the ProGuard mapping parser does not read as a mapping.
     InvalidMapping = "invalid_mapping", Skip, "not a ProGuard mapping",
         "pass the mapping R8 or ProGuard wrote, e.g. app/build/outputs/mapping/release/mapping.txt";
