@@ -451,6 +451,20 @@ fn banner_case_with(rewrite: impl Fn(&str) -> String) -> (tempfile::TempDir, Pat
     (tmp, dir, js)
 }
 
+/// The banner case with `from` replaced by `to`, through `process --delete-after` against a fresh
+/// server, which must exit 0: (server, tmp, dir, chunk path, JSON summary).
+fn banner_delete_after(from: &str, to: &str) -> (TestServer, tempfile::TempDir, PathBuf, PathBuf, Value) {
+    let server = start(Config::default());
+    let (tmp, dir, js) = banner_case_with(|t| t.replace(from, to));
+    let (code, summary, stderr) = run_json(
+        symship(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    (server, tmp, dir, js, summary)
+}
+
 /// `--delete-after` warnings: the JSON `warnings` naming `path` with "kept".
 pub(crate) fn kept_warnings<'v>(summary: &'v Value, path: &Path) -> Vec<&'v str> {
     let name = format!("{}:", path.display());
@@ -468,19 +482,10 @@ pub(crate) fn kept_warnings<'v>(summary: &'v Value, path: &Path) -> Vec<&'v str>
 /// left the comment while deleting its map). It is paired, uploaded, and removed with its map.
 #[test]
 fn block_comment_reference() {
-    let server = start(Config::default());
-    let (tmp, dir, js) = banner_case_with(|t| {
-        t.replace(
-            "//# sourceMappingURL=helper.cjs.js.map",
-            "/*# sourceMappingURL=helper.cjs.js.map */",
-        )
-    });
-    let (code, summary, stderr) = run_json(
-        symship(&server, tmp.path())
-            .args(["sourcemap", "process", "--delete-after", "-d"])
-            .arg(&dir),
+    let (server, _tmp, dir, js, summary) = banner_delete_after(
+        "//# sourceMappingURL=helper.cjs.js.map",
+        "/*# sourceMappingURL=helper.cjs.js.map */",
     );
-    assert_eq!(code, 0, "{stderr}\n{summary:#}");
     assert_eq!(summary["uploaded"], 1, "{summary:#}");
     let (id, _, map) = only_set(&server);
     assert_eq!(map["chunk_id"], id.as_str());
@@ -551,19 +556,10 @@ fn earlier_trailing_reference_with_delete_after() {
 /// code), but once the chunk's own reference is gone it is the one browsers read: named.
 #[test]
 fn a_reference_inside_the_code_is_named_when_left() {
-    let server = start(Config::default());
-    let (tmp, dir, js) = banner_case_with(|t| {
-        t.replace(
-            "exports.helper = helper;",
-            "//# sourceMappingURL=vendor.js.map\nexports.helper = helper;",
-        )
-    });
-    let (code, summary, stderr) = run_json(
-        symship(&server, tmp.path())
-            .args(["sourcemap", "process", "--delete-after", "-d"])
-            .arg(&dir),
+    let (_server, _tmp, dir, js, summary) = banner_delete_after(
+        "exports.helper = helper;",
+        "//# sourceMappingURL=vendor.js.map\nexports.helper = helper;",
     );
-    assert_eq!(code, 0, "{stderr}\n{summary:#}");
     assert!(!dir.join("helper.cjs.js.map").exists());
     let after = std::fs::read_to_string(&js).unwrap();
     assert!(after.contains("//# sourceMappingURL=vendor.js.map\nexports.helper = helper;"));
