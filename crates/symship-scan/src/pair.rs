@@ -105,6 +105,23 @@ impl ReferenceRemoval {
     }
 }
 
+/// The file a `sourceMappingURL` value names relative to the chunk's folder `dir` (query and
+/// fragment dropped, percent-decoded; an absolute path stays absolute), or `None` for an empty
+/// value, a `data:` URL, or a URL with a scheme or host.
+pub fn referenced_path(dir: &Path, value: &str) -> Option<PathBuf> {
+    let v = value.split(['?', '#']).next().unwrap_or_default();
+    if v.is_empty() || is_data_url(v) || !split_url(v).0.is_empty() {
+        return None;
+    }
+    Some(
+        dir.join(
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .as_ref(),
+        ),
+    )
+}
+
 /// True for a `data:` URL carrying a base64 JSON map.
 pub fn is_data_url(value: &str) -> bool {
     value.starts_with("data:")
@@ -369,17 +386,8 @@ pub fn map_of_skipped(skipped: &Skipped) -> Option<PathBuf> {
             let text = String::from_utf8_lossy(&bytes);
             let dir = skipped.path.parent().unwrap_or(Path::new("."));
             let referenced = sourcemap_reference(&text)
-                .map(|(v, _)| v.split(['?', '#']).next().unwrap_or_default().to_owned())
-                .filter(|v| {
-                    !v.is_empty() && !is_data_url(v) && split_url(v).0.is_empty() && !v.starts_with('/')
-                })
-                .map(|v| {
-                    dir.join(
-                        percent_encoding::percent_decode_str(&v)
-                            .decode_utf8_lossy()
-                            .as_ref(),
-                    )
-                });
+                .filter(|(v, _)| !v.starts_with('/'))
+                .and_then(|(v, _)| referenced_path(dir, v));
             let mut beside = skipped.path.as_os_str().to_owned();
             beside.push(".map");
             referenced.filter(|p| p.is_file()).or(Some(PathBuf::from(beside)))

@@ -218,11 +218,9 @@ fn name_other_references(
     }
     let dir = chunk.parent().unwrap_or(Path::new(""));
     for value in &removal.earlier {
-        if value.starts_with("data:") || value.contains("://") {
+        let Some(file) = symship_scan::pair::referenced_path(dir, value) else {
             continue;
-        }
-        let path = value.split(['?', '#']).next().unwrap_or(value);
-        let file = dir.join(percent_decode(path));
+        };
         if file.is_file() && !deleting.iter().any(|d| same_file(d, &file)) {
             out.kept.push((
                 file,
@@ -233,12 +231,6 @@ fn name_other_references(
             ));
         }
     }
-}
-
-fn percent_decode(s: &str) -> String {
-    percent_encoding::percent_decode_str(s)
-        .decode_utf8_lossy()
-        .into_owned()
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

@@ -877,40 +877,17 @@ fn a_fault_every_chunk_shares_is_not_halved_chunk_by_chunk() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("dist");
     generate(&dir, 300, 1, "shared_fault_");
-    let (code, _, stderr) = run_json(
-        symship(&server, tmp.path())
-            .args([
-                "sourcemap",
-                "inject",
-                "--release-mode",
-                "symbol-set",
-                "--release-name",
-                "app",
-                "--release-version",
-                "1",
-                "-d",
-            ])
-            .arg(&dir),
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let stranger = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
+    inject_with_release(&server, tmp.path(), &dir);
     let mut maps = 0;
     for e in std::fs::read_dir(&dir).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "map") {
-            let text = std::fs::read_to_string(&p).unwrap();
-            let v: Value = serde_json::from_str(&text).unwrap();
-            let known = v["release_id"].as_str().unwrap().to_owned();
-            std::fs::write(&p, text.replace(&known, stranger)).unwrap();
+            give_unknown_release(&p);
             maps += 1;
         }
     }
     assert_eq!(maps, 300);
-    let (code, s, stderr) = run_json(
-        symship(&server, tmp.path())
-            .args(["sourcemap", "upload", "--release-mode", "symbol-set", "-d"])
-            .arg(&dir),
-    );
+    let (code, s, stderr) = upload_symbol_set_mode(&server, tmp.path(), &dir);
     assert_eq!(code, 1, "{stderr}\n{s:#}");
     let failed = s["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 300, "{s:#}");
@@ -924,6 +901,45 @@ fn a_fault_every_chunk_shares_is_not_halved_chunk_by_chunk() {
         checks <= 80,
         "a bounded number of calls, not two per chunk: {checks}"
     );
+}
+
+/// `sourcemap inject` of `dir` in symbol-set mode with the release app@1, which must succeed.
+fn inject_with_release(server: &TestServer, cwd: &Path, dir: &Path) {
+    let (code, _, stderr) = run_json(
+        symship(server, cwd)
+            .args([
+                "sourcemap",
+                "inject",
+                "--release-mode",
+                "symbol-set",
+                "--release-name",
+                "app",
+                "--release-version",
+                "1",
+                "-d",
+            ])
+            .arg(dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// Rewrites an injected map's `release_id` to a release the project does not know; returns the
+/// map as it was.
+fn give_unknown_release(map: &Path) -> Value {
+    let text = std::fs::read_to_string(map).unwrap();
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let known = v["release_id"].as_str().unwrap().to_owned();
+    std::fs::write(map, text.replace(&known, "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee")).unwrap();
+    v
+}
+
+/// `sourcemap upload --release-mode symbol-set` of `dir`: (exit code, JSON summary, stderr).
+fn upload_symbol_set_mode(server: &TestServer, cwd: &Path, dir: &Path) -> (i32, Value, String) {
+    run_json(
+        symship(server, cwd)
+            .args(["sourcemap", "upload", "--release-mode", "symbol-set", "-d"])
+            .arg(dir),
+    )
 }
 
 fn one_chunk_refused(server: &TestServer, route: &str) {
@@ -942,33 +958,9 @@ fn one_chunk_refused(server: &TestServer, route: &str) {
         )
         .unwrap();
     }
-    let (code, _, stderr) = run_json(
-        symship(server, tmp.path())
-            .args([
-                "sourcemap",
-                "inject",
-                "--release-mode",
-                "symbol-set",
-                "--release-name",
-                "app",
-                "--release-version",
-                "1",
-                "-d",
-            ])
-            .arg(&dir),
-    );
-    assert_eq!(code, 0, "{stderr}");
-    let stranger = "0190aaaa-bbbb-7ccc-8ddd-eeeeeeeeeeee";
-    let map = dir.join("c3.js.map");
-    let text = std::fs::read_to_string(&map).unwrap();
-    let v: Value = serde_json::from_str(&text).unwrap();
-    let known = v["release_id"].as_str().unwrap().to_owned();
-    std::fs::write(&map, text.replace(&known, stranger)).unwrap();
-    let (code, s, stderr) = run_json(
-        symship(server, tmp.path())
-            .args(["sourcemap", "upload", "--release-mode", "symbol-set", "-d"])
-            .arg(&dir),
-    );
+    inject_with_release(server, tmp.path(), &dir);
+    let v = give_unknown_release(&dir.join("c3.js.map"));
+    let (code, s, stderr) = upload_symbol_set_mode(server, tmp.path(), &dir);
     assert_eq!(code, 1, "{stderr}\n{s:#}");
     assert_eq!(s["uploaded"], 4, "{s:#}");
     let failed = s["failed"].as_array().unwrap();
