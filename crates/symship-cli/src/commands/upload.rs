@@ -404,6 +404,30 @@ pub(crate) fn skipped_why(chunk: &std::path::Path, code: &str) -> String {
     )
 }
 
+/// Whether `sourcemap upload` can send this pair (so a release with it): its chunk names a chunk
+/// id (a snippet or `//# chunkId=` registering a UUID, or a `//# debugId=` comment), or its map
+/// file has a `debugId`; an inline map is taken to be able to. Otherwise the upload skips it
+/// (`no_chunk_id`, `bad_chunk_id`, unreadable). Reads the chunk, and its map only when the chunk
+/// names no id.
+fn names_chunk_id(pair: &Pair) -> bool {
+    let Ok(text) = symship_scan::read_source(&pair.source) else {
+        return false;
+    };
+    if let Some(e) = symship_scan::chunk::existing(&text) {
+        return symship_scan::is_chunk_id(&e.chunk_id);
+    }
+    if symship_scan::chunk::debug_id_comment(&text).is_some() {
+        return true;
+    }
+    match &pair.map {
+        MapLocation::Inline => true,
+        MapLocation::File(m) => std::fs::read(m)
+            .ok()
+            .and_then(|b| symship_scan::map::MapDoc::parse(b).ok())
+            .is_some_and(|d| d.debug_id().is_some()),
+    }
+}
+
 /// `symship sourcemap upload`.
 pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let global = &settings.global;
@@ -413,18 +437,12 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     } else {
         Some(settings.client()?)
     };
-    let release_id = if args.chunks.release_mode == ReleaseMode::SymbolSet
-        && crate::release::has_release_flags(&args.chunks.release)
-    {
-        crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?
-    } else {
-        None
-    };
-    let opts = options(
+    // The release is resolved after the scan (below); the flags are checked first.
+    let mut opts = options(
         args.chunks.release_mode,
         &args.upload,
         args.chunks.release.skip_release_on_fail,
-        release_id.as_deref(),
+        None,
     )?;
     let scanning = settings.printer.phase("scan", "pairs", None);
     let writes = if args.upload.delete_after && !global.dry_run {
@@ -452,6 +470,31 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     for s in &skipped {
         tracing::info!("skipped {}: {}", s.path.display(), s.reason);
     }
+    // Symbol-set mode sends the release the flags name with each set: it is resolved (created)
+    // only once a chunk found can be uploaded (as inject, e93a0d0); a build never injected, or a
+    // wrong directory, creates none.
+    let release_id = if args.chunks.release_mode == ReleaseMode::SymbolSet
+        && crate::release::has_release_flags(&args.chunks.release)
+    {
+        if pairs.iter().any(names_chunk_id) {
+            crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?
+        } else {
+            if !pairs.is_empty() {
+                tracing::warn!(
+                    "the release was not created: no chunk found has a chunk id to upload it with"
+                );
+            }
+            None
+        }
+    } else {
+        None
+    };
+    opts.release_id = release_id
+        .as_deref()
+        .map(|r| {
+            symship_upload::Uuid::parse_str(r).with_context(|| format!("release id {r:?} is not a UUID"))
+        })
+        .transpose()?;
     let mut summary = Summary {
         schema_version: crate::report::SCHEMA_VERSION,
         command: "sourcemap upload".into(),

@@ -1167,6 +1167,69 @@ fn a_release_no_chunk_can_take_is_not_created() {
     assert_eq!(s["skipped"][0]["code"], "snippet_rewritten", "{s:#}");
 }
 
+/// `sourcemap upload --release-mode symbol-set --release-*` of a build that was never injected
+/// (esbuild's output as it came out: every chunk skipped `no_chunk_id`) created the release before
+/// scanning, then had nothing to upload (exit 3). Now the release is created only once a chunk
+/// found can be uploaded with it: nothing is created and only GETs are sent. After inject, the
+/// same upload creates it and every set carries it.
+#[test]
+fn upload_creates_no_release_no_chunk_can_take() {
+    let server = start(Config::default());
+    let (tmp, dir) = fixture_copy("esbuild-esm/dist");
+    let upload = |dir: &Path| {
+        run_json(
+            symship(&server, tmp.path())
+                .args([
+                    "sourcemap",
+                    "upload",
+                    "--release-mode",
+                    "symbol-set",
+                    "--release-name",
+                    "app",
+                    "--release-version",
+                    "1.2.3",
+                    "-d",
+                ])
+                .arg(dir),
+        )
+    };
+    let (code, s, stderr) = upload(&dir);
+    assert_eq!(code, 3, "{stderr}\n{s:#}");
+    assert!(s["pairs_found"].as_u64().unwrap() >= 2, "{s:#}");
+    for skipped in s["skipped"].as_array().unwrap() {
+        assert_eq!(skipped["code"], "no_chunk_id", "{s:#}");
+    }
+    assert_eq!(s["release_id"], Value::Null, "{s:#}");
+    assert!(
+        server.releases().is_empty(),
+        "no release created: {:?}",
+        server.releases()
+    );
+    assert!(
+        server.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        server.requests()
+    );
+    // an empty directory: nothing found, nothing created either
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let (code, s, stderr) = upload(&empty);
+    assert_eq!(code, 3, "{stderr}\n{s:#}");
+    assert!(server.releases().is_empty(), "{:?}", server.releases());
+
+    let out = inject(&server, tmp.path(), &dir);
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, s, stderr) = upload(&dir);
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    let releases = server.releases();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    let id = releases[0].id;
+    assert_eq!(s["release_id"], id.to_string().as_str(), "{s:#}");
+    let sets = server.symbol_sets();
+    assert_eq!(sets.len() as u64, s["pairs_found"].as_u64().unwrap(), "{s:#}");
+    assert!(sets.iter().all(|set| set.release_id == Some(id)), "{sets:?}");
+}
+
 /// `sourcemap process --release-*` on the same chunk: it created the release, then had nothing
 /// to upload (exit 3). Now nothing is created and nothing is sent but GETs.
 #[test]
