@@ -241,6 +241,16 @@ fn skip(code: Code, reason: String) -> SetError {
 }
 
 impl HermesMap {
+    /// Whether `hermes upload` can send this file: a JSON object with a chunk id (or debug id),
+    /// not empty, with `x_hermes_function_offsets` (what [`SymbolSet::prepare`] goes on to
+    /// build a container from). Reads the file whole; an unreadable one cannot.
+    pub fn can_be_sent(&self) -> bool {
+        let Ok(bytes) = std::fs::read(&self.path) else {
+            return false;
+        };
+        MapContent::parse(&bytes).is_ok_and(|m| m.upload_id().is_some() && !m.is_empty() && m.is_hermes())
+    }
+
     /// The payload and the release it is sent with, for the bytes read.
     fn payload(
         &self,

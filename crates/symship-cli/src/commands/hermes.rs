@@ -110,9 +110,20 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
     })?;
     tracing::info!("Processing directory: {}", dir.display());
     let candidates = hermes::candidates(&dir)?;
-    // The release is resolved (created) as posthog-cli does, in both modes; event mode does not
-    // send it (the app reports its release with each event).
-    let release = crate::release::resolve_release_from(&args.release, settings, Some(&dir))?;
+    // The release is resolved (created) in both modes, as posthog-cli does, but only once a map
+    // can be sent (posthog-cli creates it before reading the maps, also when none can); event
+    // mode does not send it (the app reports its release with each event).
+    let release = if candidates.iter().any(hermes::HermesMap::can_be_sent) {
+        crate::release::resolve_release_from(&args.release, settings, Some(&dir))?
+    } else {
+        if crate::release::has_release_flags(&args.release) {
+            tracing::warn!(
+                "the release was not created: no map under {} can be uploaded",
+                dir.display()
+            );
+        }
+        None
+    };
     let release_id = match args.release_mode {
         ReleaseMode::Event => None,
         ReleaseMode::SymbolSet => release.map(|r| r.id.to_string()),

@@ -189,6 +189,62 @@ fn hermes_upload_without_any_chunk_id_fails() {
 }
 
 #[test]
+fn hermes_upload_creates_the_release_only_once_a_map_can_take_it() {
+    // The Gradle step's `hermes upload` with its release flags on a directory where no map can be
+    // sent: the composed map before `hermes clone` (no chunk id), or Metro's packager map alone (a
+    // chunk id, no x_hermes_function_offsets). symship created the release first, then failed
+    // (exit 1) with nothing sent; now it creates none. With the cloned composed map it does.
+    let server = server();
+    let (tmp, packager, composed) = android_build();
+    let only = |name: &str, from: &Path| {
+        let d = tmp.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        std::fs::copy(from, d.join("index.android.bundle.map")).unwrap();
+        d
+    };
+    let uncloned = only("uncloned", &composed);
+    let packager_only = only("packager-only", &packager);
+    for dir in [&uncloned, &packager_only] {
+        let (code, summary, stderr) = run_json(
+            symship_for(&server, tmp.path())
+                .args(["hermes", "upload", "--directory"])
+                .arg(dir)
+                .args(RELEASE),
+        );
+        assert_eq!(code, 1, "{}: {stderr}\n{summary}", dir.display());
+        assert!(
+            server.releases().is_empty(),
+            "{}: no release created: {:?}",
+            dir.display(),
+            server.releases()
+        );
+    }
+    assert!(server.symbol_sets().is_empty());
+    assert!(
+        server.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        server.requests()
+    );
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "clone", "-m"])
+            .arg(&packager)
+            .arg("-c")
+            .arg(&composed),
+        0,
+    );
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "upload", "--directory"])
+            .arg(composed.parent().unwrap())
+            .args(RELEASE),
+        0,
+    );
+    assert_eq!(server.releases().len(), 1, "{:?}", server.releases());
+    stored(&server, HERMES_CHUNK_ID, symship_upload::Kind::HermesMap);
+}
+
+#[test]
 fn proguard_gradle_argv_uploads_proguard_and_r8_mappings() {
     for (file, map_id, golden_dir) in [
         ("proguard-6.2.2/mapping.txt", PROGUARD_MAP_ID, "gradle-event"),
