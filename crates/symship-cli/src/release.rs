@@ -71,17 +71,29 @@ pub fn resolve_release_from(
     settings: &Settings,
     git_start: Option<&std::path::Path>,
 ) -> anyhow::Result<Option<symship_api::Release>> {
+    resolve_release_with(args, settings, git_start, serde_json::Map::new())
+}
+
+/// [`resolve_release_from`] with `metadata` stored beside `git` when the release is created
+/// (`dsym upload`: `dsym_info`); a release found by its hash id is used as it is.
+pub fn resolve_release_with(
+    args: &ReleaseArgs,
+    settings: &Settings,
+    git_start: Option<&std::path::Path>,
+    metadata: serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<Option<symship_api::Release>> {
     let mut inputs = release_inputs_from_args(&args.identity)?;
     if let Some(start) = git_start {
         inputs.cwd = start.to_path_buf();
     }
-    let plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)? {
+    let mut plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)? {
         symship_release::Planned::Ready(p) => p,
         symship_release::Planned::Unavailable { reason } => {
             tracing::info!("{reason}");
             return Ok(None);
         }
     };
+    plan.metadata = metadata;
     if settings.global.dry_run {
         tracing::info!(
             "--dry-run: would resolve release {} of {} (hash_id {})",

@@ -52,18 +52,21 @@ pub struct ReleasePlan {
     pub git_source: Option<GitSource>,
     /// Why git metadata is missing, or why a CI source was skipped.
     pub notes: Vec<String>,
+    /// Metadata the command stores beside `git` (empty from [`plan`]): `dsym upload` adds
+    /// `dsym_info` ([`plist::DsymInfo`]), as posthog-cli 0.19.0 does.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ReleasePlan {
-    /// The `POST releases` body: `{"metadata":{"git":{...}},"hash_id","version","project"}`.
+    /// The `POST releases` body: `{"metadata":{"git":{...},...},"hash_id","version","project"}`
+    /// (`metadata` left out when empty, as posthog-cli sends it).
     pub fn create_request(&self) -> CreateRelease {
-        let metadata = self.git.as_ref().map(|g| {
-            let mut m = serde_json::Map::new();
-            m.insert("git".into(), serde_json::to_value(g).expect("GitInfo serializes"));
-            m
-        });
+        let mut metadata = self.metadata.clone();
+        if let Some(g) = &self.git {
+            metadata.insert("git".into(), serde_json::to_value(g).expect("GitInfo serializes"));
+        }
         CreateRelease {
-            metadata,
+            metadata: (!metadata.is_empty()).then_some(metadata),
             hash_id: Some(self.hash_id.clone()),
             version: self.version.clone(),
             project: self.name.clone(),
@@ -189,6 +192,7 @@ pub fn plan(inputs: &ReleaseInputs, env: &dyn Env) -> Result<Planned, ReleaseErr
         git,
         git_source,
         notes,
+        metadata: serde_json::Map::new(),
     }))
 }
 

@@ -24,12 +24,7 @@ pub struct PlistRelease {
 /// Reads an Info.plist (XML, binary or ASCII property list). `Err` says why it cannot be used
 /// (unreadable, not a property list, root not a dictionary).
 pub fn read_info_plist(path: &Path, env: &dyn Env) -> Result<PlistRelease, String> {
-    let file = std::fs::File::open(path).map_err(|e| format!("could not read it: {e}"))?;
-    let value = ::plist::Value::from_reader(std::io::BufReader::new(file))
-        .map_err(|e| format!("it is not a valid property list: {e}"))?;
-    let dict = value
-        .as_dictionary()
-        .ok_or_else(|| "its root is not a dictionary".to_owned())?;
+    let dict = dictionary(path)?;
     let get = |key: &str, fallback_var: &str| {
         match dict.get(key).and_then(::plist::Value::as_string) {
             Some(v) => resolve(v, env),
@@ -42,6 +37,48 @@ pub fn read_info_plist(path: &Path, env: &dyn Env) -> Result<PlistRelease, Strin
         version: get("CFBundleShortVersionString", "MARKETING_VERSION"),
         build: get("CFBundleVersion", "CURRENT_PROJECT_VERSION"),
     })
+}
+
+/// The `dsym_info` release metadata posthog-cli 0.19.0's `dsym upload` stores (its `PlistInfo`,
+/// serialised): four string values of the main dSYM's `Contents/Info.plist` as written there (no
+/// build-setting resolution, as posthog-cli reads that file), `null` when absent or not a string.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DsymInfo {
+    #[serde(rename = "CFBundleIdentifier")]
+    pub bundle_identifier: Option<String>,
+    #[serde(rename = "CFBundleShortVersionString")]
+    pub short_version: Option<String>,
+    #[serde(rename = "CFBundleVersion")]
+    pub bundle_version: Option<String>,
+    #[serde(rename = "CFBundleDevelopmentRegion")]
+    pub development_region: Option<String>,
+}
+
+/// Reads [`DsymInfo`] from a dSYM's `Contents/Info.plist`. `Err` says why it cannot be used
+/// (unreadable, not a property list, root not a dictionary).
+pub fn read_dsym_info(path: &Path) -> Result<DsymInfo, String> {
+    let dict = dictionary(path)?;
+    let get = |key: &str| {
+        dict.get(key)
+            .and_then(::plist::Value::as_string)
+            .map(str::to_owned)
+    };
+    Ok(DsymInfo {
+        bundle_identifier: get("CFBundleIdentifier"),
+        short_version: get("CFBundleShortVersionString"),
+        bundle_version: get("CFBundleVersion"),
+        development_region: get("CFBundleDevelopmentRegion"),
+    })
+}
+
+/// The root dictionary of a property list file (XML, binary or ASCII).
+fn dictionary(path: &Path) -> Result<::plist::Dictionary, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("could not read it: {e}"))?;
+    let value = ::plist::Value::from_reader(std::io::BufReader::new(file))
+        .map_err(|e| format!("it is not a valid property list: {e}"))?;
+    value
+        .into_dictionary()
+        .ok_or_else(|| "its root is not a dictionary".to_owned())
 }
 
 /// An exact `$(VAR)` or `${VAR}` reference is replaced by the variable (None if unset or not a

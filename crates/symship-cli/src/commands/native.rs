@@ -198,17 +198,27 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
     }
     .or(bundles.first());
     let mut release = args.release.clone();
-    if release.identity.info_plist.is_none() {
-        if let Some(b) = main {
-            let plist = b.path.join("Contents/Info.plist");
-            if plist.is_file() {
-                tracing::info!("release from {} (the flags win)", plist.display());
-                release.identity.info_plist = Some(plist);
+    // posthog-cli stores the main dSYM's Info.plist fields with the release it creates
+    // (`dsym_info`), whichever flags named it
+    let mut metadata = serde_json::Map::new();
+    if let Some(b) = main {
+        let plist = b.path.join("Contents/Info.plist");
+        if release.identity.info_plist.is_none() && plist.is_file() {
+            tracing::info!("release from {} (the flags win)", plist.display());
+            release.identity.info_plist = Some(plist.clone());
+        }
+        match symship_release::plist::read_dsym_info(&plist) {
+            Ok(info) => {
+                metadata.insert(
+                    "dsym_info".into(),
+                    serde_json::to_value(info).expect("DsymInfo serializes"),
+                );
             }
+            Err(e) => tracing::debug!("no dsym_info from {}: {e}", plist.display()),
         }
     }
-    let release_id =
-        crate::release::resolve_release_from(&release, settings, Some(&dir))?.map(|r| r.id.to_string());
+    let release_id = crate::release::resolve_release_with(&release, settings, Some(&dir), metadata)?
+        .map(|r| r.id.to_string());
     let mut summary = Summary::default();
     let mut slices = Vec::new();
     for b in &bundles {

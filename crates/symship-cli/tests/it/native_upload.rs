@@ -178,6 +178,14 @@ fn dsym_upload_sends_one_set_per_slice_as_posthog_cli_does() {
     let their_release = &theirs["symbol_sets"][0]["release"];
     assert_eq!(releases[0].project, their_release["project"].as_str().unwrap());
     assert_eq!(releases[0].version, their_release["version"].as_str().unwrap());
+    // and the release's metadata: the main dSYM's Info.plist fields posthog-cli stores as
+    // dsym_info (no git metadata: the build is outside any repository)
+    assert_eq!(
+        releases[0].metadata.as_ref(),
+        Some(&theirs["releases"][0]["metadata"]),
+        "the release's metadata is posthog-cli's"
+    );
+    assert!(theirs["releases"][0]["metadata"]["dsym_info"]["CFBundleDevelopmentRegion"].is_string());
     assert!(server
         .symbol_sets()
         .iter()
