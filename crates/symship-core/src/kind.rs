@@ -76,6 +76,17 @@ impl Kind {
         }
     }
 
+    /// What a set's ref is called in reports: `chunk` (its chunk id: web and Hermes maps), `map id`
+    /// (ProGuard/R8: `--map-id`, spec `kinds-and-explain.md` §2.4) or `debug id` (native debug
+    /// files: `LC_UUID` or the ELF build id as a GUID, §3.2).
+    pub const fn ref_name(self) -> &'static str {
+        match self {
+            Kind::SourceAndMap | Kind::HermesMap => "chunk",
+            Kind::ProguardMapping => "map id",
+            Kind::AppleDsym | Kind::ElfDebugInfo => "debug id",
+        }
+    }
+
     /// Whether its sets are native debug files (dSYM, Mach-O or ELF), not maps.
     pub const fn is_debug_file(self) -> bool {
         matches!(self, Kind::AppleDsym | Kind::ElfDebugInfo)

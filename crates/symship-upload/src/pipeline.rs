@@ -1283,7 +1283,7 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
             run.fail(
                 l.idx,
                 &code,
-                format!("{e}; the bytes were sent but the server holds no finished symbol set with this content (asked with bulk_check_upload), so the chunk is not counted (a re-run sends it again)"),
+                format!("{e}; the bytes were sent but the server holds no finished symbol set with this content (asked with bulk_check_upload), so the symbol set is not counted (a re-run sends it again)"),
             );
         }
         return Vec::new();
@@ -1312,7 +1312,7 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
             run.fail(
                 l.idx,
                 &finish_code(&e1),
-                format!("{e1}; the bytes were sent but the server did not record them as finished (asked with bulk_check_upload), so the chunk is not counted (a re-run sends it again)"),
+                format!("{e1}; the bytes were sent but the server did not record them as finished (asked with bulk_check_upload), so the symbol set is not counted (a re-run sends it again)"),
             );
         }
     }

@@ -165,16 +165,13 @@ pub struct ChunkEntry {
 }
 
 impl ChunkEntry {
-    /// What its ref is called: `debug id` for native debug files, else `chunk`.
+    /// What its ref is called ([`symship_core::kind::Kind::ref_name`]): `chunk`, `map id` or
+    /// `debug id`.
     pub fn ref_label(&self) -> &'static str {
-        let native = symship_core::kind::Kind::ALL
+        symship_core::kind::Kind::ALL
             .iter()
-            .any(|k| k.is_debug_file() && k.code() == self.kind);
-        if native {
-            "debug id"
-        } else {
-            "chunk"
-        }
+            .find(|k| k.code() == self.kind)
+            .map_or("chunk", |k| k.ref_name())
     }
 }
 

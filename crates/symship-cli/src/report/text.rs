@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{failed_count, found_rows, sets_count, skipped_by_reason, Summary};
+use super::{failed_count, found_rows, sets_count, skipped_by_reason, ChunkEntry, Summary};
 
 /// The human summary: one aligned block, then the failures, then what the exit code means.
 pub fn render_text(s: &Summary) -> String {
@@ -257,13 +257,10 @@ fn units(s: &Summary) -> &'static str {
     }
 }
 
-/// What a failure's ref is called: `debug id` for the native commands, else `chunk`.
+/// What a failure's ref is called: that of the run's kind ([`ChunkEntry::ref_label`]; each command
+/// uploads sets of one kind, or native ones, all with debug ids), else `chunk`.
 fn ref_word(s: &Summary) -> &'static str {
-    if s.debug_files_found.is_some() {
-        "debug id"
-    } else {
-        "chunk"
-    }
+    s.chunks.first().map_or("chunk", ChunkEntry::ref_label)
 }
 
 /// Failures that are conflicts with what the server holds (`content_hash_mismatch`).

@@ -401,27 +401,34 @@ fn a_failed_finish_of_one_hermes_set_exits_1_and_the_rerun_sends_only_it() {
 
 #[test]
 fn a_failed_finish_of_a_proguard_set_exits_1_and_the_rerun_sends_it() {
-    let server = start(finish_fails_once());
+    // refused twice: the JSON run and the text run fail, the third run lands it
+    let server = start(Config {
+        faults: vec![FaultRule::new("bulk_finish_upload", FaultKind::Status { status: 400 }).first_n(2)],
+        ..Default::default()
+    });
     let tmp = tempfile::tempdir().unwrap();
     std::fs::copy(
         fixtures().join("proguard/proguard-6.2.2/mapping.txt"),
         tmp.path().join("mapping.txt"),
     )
     .unwrap();
-    let upload = || {
-        run_json(symship_for(&server, tmp.path()).args([
-            "proguard",
-            "upload",
-            "-p",
-            "mapping.txt",
-            "-m",
-            PROGUARD_MAP_ID,
-        ]))
-    };
+    let argv = ["proguard", "upload", "-p", "mapping.txt", "-m", PROGUARD_MAP_ID];
+    let upload = || run_json(symship_for(&server, tmp.path()).args(argv));
     let (code, summary, stderr) = upload();
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(summary["failed"][0]["chunk_id"], PROGUARD_MAP_ID, "{summary}");
     assert_eq!(summary["chunks"][0]["kind"], "proguard_mapping");
+    // the text report names the set by its map id, and speaks of symbol sets, not chunks
+    let r = run(symship_for(&server, tmp.path()).args(argv));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("mapping.txt (map id {PROGUARD_MAP_ID}): ")),
+        "{}",
+        r.stderr
+    );
+    let report = &r.stderr[r.stderr.find("symship proguard upload").unwrap()..];
+    assert!(!report.contains("chunk"), "{report}");
     let before = transfers(&server);
     let (code, summary, stderr) = upload();
     assert_eq!(code, 0, "{stderr}");
