@@ -160,8 +160,8 @@ fn nothing(
 /// `symship dsym upload -d DIR`: every `.dSYM` bundle under DIR, one symbol set per architecture
 /// slice of each DWARF file (ref: its `LC_UUID`, upper-case), bound to the release of the flags,
 /// else of `--info-plist`, else of the main dSYM's `Info.plist` (`--main-dsym NAME`, else the
-/// first `*.app.dSYM`, else the first bundle); the release is made before the bundles are read,
-/// as posthog-cli makes it.
+/// first `*.app.dSYM`, else the first bundle), with the main dSYM's `Info.plist` fields as its
+/// `dsym_info` metadata; the release is made only once a slice is to be sent.
 pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     if args.no_release_bind {
         tracing::warn!(
@@ -176,6 +176,8 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
         Some(settings.client()?)
     };
     let dir = directory(&args.directory)?;
+    // a bad --info-plist is a usage error before any work, as in posthog-cli (no request is made)
+    crate::release::names_release(&args.release)?;
     let bundles = symship_native::discover::find_bundles(&dir)?;
     if bundles.is_empty() {
         return nothing(
@@ -197,6 +199,22 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
         None => bundles.iter().find(|b| b.name().ends_with(".app.dSYM")),
     }
     .or(bundles.first());
+    let mut summary = Summary::default();
+    let mut slices = Vec::new();
+    for b in &bundles {
+        slices.extend(bundle_slices(b, &mut summary));
+    }
+    if slices.is_empty() {
+        return nothing(
+            settings,
+            "dsym upload",
+            "No dSYMs to upload".into(),
+            false,
+            summary,
+        );
+    }
+    // The release is made once a slice is to be sent (posthog-cli makes it before reading the
+    // bundles, also when none can be sent).
     let mut release = args.release.clone();
     // posthog-cli stores the main dSYM's Info.plist fields with the release it creates
     // (`dsym_info`), whichever flags named it
@@ -219,20 +237,6 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
     }
     let release_id = crate::release::resolve_release_with(&release, settings, Some(&dir), metadata)?
         .map(|r| r.id.to_string());
-    let mut summary = Summary::default();
-    let mut slices = Vec::new();
-    for b in &bundles {
-        slices.extend(bundle_slices(b, &mut summary));
-    }
-    if slices.is_empty() {
-        return nothing(
-            settings,
-            "dsym upload",
-            "No dSYMs to upload".into(),
-            false,
-            summary,
-        );
-    }
     let batch = Batch {
         command: "dsym upload",
         batch_size: args.batch_size,

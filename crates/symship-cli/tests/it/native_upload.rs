@@ -616,6 +616,47 @@ fn a_corrupt_dsym_is_reported_unparseable_and_nothing_found_names_native_files()
 }
 
 #[test]
+fn dsym_upload_creates_no_release_when_no_slice_can_be_sent() {
+    // a real dSYM bundle (its Info.plist names a release) whose DWARF file was cut short: nothing
+    // can be uploaded (unparseable, exit 3), so no release is created (symship made it before
+    // looking at the slices, as posthog-cli does); with the whole file it is, bound to the set
+    let b = NativeBuild::empty();
+    let bundle = b.build.join("thin-arm64.dSYM");
+    copy_dir(&native("macho/thin-arm64.dSYM"), &bundle);
+    let dwarf = bundle.join("Contents/Resources/DWARF/thin-arm64");
+    let real = std::fs::read(&dwarf).unwrap();
+    std::fs::write(&dwarf, &real[..5000]).unwrap();
+    let (code, summary, stderr) = run_json(&mut b.symship(&["dsym", "upload"]));
+    assert_eq!(code, 3, "{stderr}\n{summary:#}");
+    assert_eq!(
+        skipped(&summary),
+        [(
+            "thin-arm64.dSYM/Contents/Resources/DWARF/thin-arm64".to_string(),
+            "unparseable".to_string()
+        )]
+    );
+    assert!(
+        b.server.releases().is_empty(),
+        "no release created: {:?}",
+        b.server.releases()
+    );
+    assert!(
+        b.server.requests().iter().all(|r| r.method == "GET"),
+        "{:?}",
+        b.server.requests()
+    );
+    std::fs::write(&dwarf, &real).unwrap();
+    let (code, summary, stderr) = run_json(&mut b.symship(&["dsym", "upload"]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let releases = b.server.releases();
+    assert_eq!(releases.len(), 1, "{releases:?}");
+    assert_eq!(releases[0].project, "com.apple.xcode.dsym.thin-arm64");
+    let sets = b.server.symbol_sets();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(sets[0].release_id, Some(releases[0].id));
+}
+
+#[test]
 fn a_conflict_verdict_points_at_the_conflict_flags_not_a_rerun() {
     let b = NativeBuild::of_files(&["elf/hello"]);
     let (code, _, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
