@@ -480,11 +480,8 @@ pub struct MagicComment {
     pub trailing: bool,
 }
 
-/// The byte sequences that open a magic comment.
-const MAGIC_MARKERS: [&[u8]; 4] = [b"//#", b"//@", b"/*#", b"/*@"];
-
 /// What symship reads from a whole chunk: its magic comments. One pass over the tokens.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Outline {
     pub magic: Vec<MagicComment>,
 }
@@ -540,14 +537,94 @@ impl MagicComment {
 }
 
 /// Finds every `//#`/`//@` comment and one-line `/*#`/`/*@` comment that is a real comment (not
-/// text inside a string, template or regex). Files without one of the markers are not tokenized
-/// at all.
+/// text inside a string, template or regex).
+///
+/// Most chunks are not tokenized at all: a file without one of the markers has no magic comment,
+/// and a file whose markers all sit in its trailing block of plain line comments (the
+/// `//# sourceMappingURL=` and `//# chunkId=` lines bundlers and inject append) is read from
+/// that block alone (see [`trailing_line_comments`]). Either answer is the tokenizer's for every
+/// program that parses; [`outline_by_tokens`] is the tokenizer's.
 pub fn outline(src: &str) -> Outline {
+    let block = trailing_line_comments(src);
+    if !has_marker(&src.as_bytes()[..block]) {
+        return Outline {
+            magic: magic_lines(src, block),
+        };
+    }
+    outline_by_tokens(src)
+}
+
+/// Whether `bytes` hold one of the byte sequences that open a magic comment, `//#`, `//@`, `/*#`
+/// or `/*@` (one pass).
+fn has_marker(bytes: &[u8]) -> bool {
+    memchr::memchr2_iter(b'#', b'@', bytes)
+        .any(|i| i >= 2 && bytes[i - 2] == b'/' && matches!(bytes[i - 1], b'/' | b'*'))
+}
+
+/// Where the file's trailing block of plain line comments starts (`src.len()` when its last line
+/// is something else): the longest run of last lines that are each blank or a `//` comment
+/// holding no quote, backtick, `*/` or U+2028/U+2029, with only spaces or tabs before it.
+///
+/// Each such line is a real comment, whatever comes before it, in every program that parses:
+/// `//` opens a comment wherever code may stand (ECMA-262 §12.9.5: a regular expression cannot
+/// start with `/`), a regular expression or a string without a line continuation cannot span
+/// lines, and a string, template or block comment open above the block could only close with a
+/// quote, backtick or `*/` inside it. Nothing but comments follows them, so they are trailing.
+fn trailing_line_comments(src: &str) -> usize {
     let bytes = src.as_bytes();
-    if !MAGIC_MARKERS
-        .iter()
-        .any(|m| memchr::memmem::find(bytes, m).is_some())
-    {
+    let mut start = bytes.len();
+    loop {
+        // the line that ends at `start` (its terminator excluded)
+        let line_start = memchr::memrchr2(b'\n', b'\r', &bytes[..start]).map_or(0, |i| i + 1);
+        let line = &bytes[line_start..start];
+        let text = {
+            let lead = line.iter().take_while(|b| matches!(b, b' ' | b'\t')).count();
+            &line[lead..]
+        };
+        let plain = text.is_empty()
+            || (text.starts_with(b"//")
+                && memchr::memchr3(b'"', b'\'', b'`', text).is_none()
+                && memchr::memmem::find(text, b"*/").is_none()
+                && memchr::memmem::find(text, "\u{2028}".as_bytes()).is_none()
+                && memchr::memmem::find(text, "\u{2029}".as_bytes()).is_none());
+        if !plain {
+            return start;
+        }
+        if line_start == 0 {
+            return 0;
+        }
+        start = line_start - 1;
+    }
+}
+
+/// The magic comments of the trailing block that starts at `block` (see [`trailing_line_comments`]).
+fn magic_lines(src: &str, block: usize) -> Vec<MagicComment> {
+    let bytes = src.as_bytes();
+    let mut magic = Vec::new();
+    let mut at = block;
+    while at < bytes.len() {
+        let end = memchr::memchr2(b'\n', b'\r', &bytes[at..]).map_or(bytes.len(), |i| at + i);
+        let lead = bytes[at..end]
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+        let start = at + lead;
+        if end - start >= 3 && bytes[start] == b'/' && matches!(bytes[start + 2], b'#' | b'@') {
+            magic.push(MagicComment {
+                span: start..end,
+                own_line: true,
+                trailing: true,
+            });
+        }
+        at = end + 1;
+    }
+    magic
+}
+
+/// [`outline`] by tokenizing the whole file.
+pub fn outline_by_tokens(src: &str) -> Outline {
+    let bytes = src.as_bytes();
+    if !has_marker(bytes) {
         return Outline::default();
     }
     let mut magic: Vec<MagicComment> = Vec::new();
@@ -894,6 +971,34 @@ pub fn literal_value(src: &str, t: &Token) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_trailing_block_gives_the_tokenizers_outline() {
+        for (src, block) in [
+            ("f();\n//# sourceMappingURL=a.js.map", 4),
+            (
+                "f();\r\n//# chunkId=x\r\n//# sourceMappingURL=a.js.map\r\n\r\n",
+                4,
+            ),
+            (
+                "f();\r//# sourceMappingURL=a.js.map\n  \t//@ sourceMappingURL=b.map  ",
+                4,
+            ),
+            ("//# sourceMappingURL=a.js.map", 0),
+            ("", 0),
+            // a template, a string continuation and a block comment close inside their last line:
+            // that line is not part of the block, and the markers above are tokenized
+            ("x=`\n//# sourceMappingURL=in-template.map\n`", usize::MAX),
+            ("x='\\\n//# sourceMappingURL=in-string.map'", usize::MAX),
+            ("/*\n//# sourceMappingURL=in-comment.map */", usize::MAX),
+            ("f();\n//# sourceMappingURL=a.js.map\u{2028}g()", usize::MAX),
+            ("f();\n/*# sourceMappingURL=a.js.map */", usize::MAX),
+        ] {
+            // (usize::MAX: the last line is not in a block, which is empty)
+            assert_eq!(trailing_line_comments(src), block.min(src.len()), "{src:?}");
+            assert_eq!(outline(src), outline_by_tokens(src), "{src:?}");
+        }
+    }
 
     fn kinds(src: &str) -> Vec<(Kind, &str)> {
         tokens(src).map(|t| (t.kind, &src[t.range()])).collect()

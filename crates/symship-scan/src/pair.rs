@@ -16,18 +16,32 @@ pub struct Pair {
     pub source: PathBuf,
     pub root: PathBuf,
     pub map: MapLocation,
+    /// [`Pair::input_len`], once asked.
+    input_len: std::sync::OnceLock<u64>,
 }
 
 impl Pair {
+    pub fn new(source: PathBuf, root: PathBuf, map: MapLocation) -> Pair {
+        Pair {
+            source,
+            root,
+            map,
+            input_len: Default::default(),
+        }
+    }
+
     /// Bytes on disk the pair reads (chunk plus map file; 0 for what cannot be read), for memory
-    /// budgets.
+    /// budgets: as they were when first asked (inject and upload each ask before they read; the
+    /// snippet inject adds is a few hundred bytes), so a pair costs two `stat`s, not two per ask.
     pub fn input_len(&self) -> u64 {
-        let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-        let map = match &self.map {
-            MapLocation::File(m) => len(m),
-            MapLocation::Inline => 0,
-        };
-        len(&self.source) + map
+        *self.input_len.get_or_init(|| {
+            let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+            let map = match &self.map {
+                MapLocation::File(m) => len(m),
+                MapLocation::Inline => 0,
+            };
+            len(&self.source) + map
+        })
     }
 }
 
@@ -320,19 +334,15 @@ fn accept(path: PathBuf, root: PathBuf, named: bool, map: &Path) -> Result<Pair,
     // Where the reference leads as written (`..` taken lexically), before any link is followed.
     let as_named = crate::select::lexical(map);
     match symship_fs::canonicalize(map) {
-        Ok(map) if map.starts_with(&root) => Ok(Pair {
-            source: path,
-            root,
-            map: MapLocation::File(map),
-        }),
+        Ok(map) if map.starts_with(&root) => Ok(Pair::new(path, root, MapLocation::File(map))),
         // A named file's root grows to the closest directory that holds its map too, as the
         // reference names it (inject writes both, and writes nothing outside a pair's root); a
         // symbolic link on the way must not lead out of that directory.
-        Ok(map) if named && map.starts_with(common_ancestor(&root, &as_named)) => Ok(Pair {
-            source: path,
-            root: common_ancestor(&root, &map),
-            map: MapLocation::File(map),
-        }),
+        Ok(map) if named && map.starts_with(common_ancestor(&root, &as_named)) => Ok(Pair::new(
+            path,
+            common_ancestor(&root, &map),
+            MapLocation::File(map),
+        )),
         Ok(map) if named => Err(Skipped {
             reason: SkipReason::LinkOutsideRoot(format!(
                 "its sourcemap {} resolves through a symbolic link to {}, outside {}; symship does not write \
@@ -427,11 +437,7 @@ pub fn pair_all(
             });
             match decoded.map(|doc| doc.check_usable()) {
                 Ok(Ok(())) => {
-                    pairs.push(Pair {
-                        source: path,
-                        root,
-                        map: MapLocation::Inline,
-                    });
+                    pairs.push(Pair::new(path, root, MapLocation::Inline));
                     continue;
                 }
                 Ok(Err(_)) => inline_last = true,
@@ -484,11 +490,7 @@ pub fn pair_all(
             continue;
         }
         if inline_last && !guess_left {
-            pairs.push(Pair {
-                source: path,
-                root,
-                map: MapLocation::Inline,
-            });
+            pairs.push(Pair::new(path, root, MapLocation::Inline));
             continue;
         }
         if guess_left {

@@ -132,11 +132,11 @@ mod tests {
             .iter()
             .map(|(name, text)| {
                 std::fs::write(dir.join(name), text).unwrap();
-                Pair {
-                    source: dir.join(name),
-                    root: dir.to_path_buf(),
-                    map: MapLocation::File(dir.join(map.0)),
-                }
+                Pair::new(
+                    dir.join(name),
+                    dir.to_path_buf(),
+                    MapLocation::File(dir.join(map.0)),
+                )
             })
             .collect()
     }

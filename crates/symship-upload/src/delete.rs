@@ -350,11 +350,7 @@ mod tests {
         if changed_after_read {
             std::fs::write(&src, format!("{text}\n// rebuilt")).unwrap();
         }
-        let pair = symship_scan::Pair {
-            source: src,
-            root: dir.to_owned(),
-            map: MapLocation::File(dir.join(map)),
-        };
+        let pair = symship_scan::Pair::new(src, dir.to_owned(), MapLocation::File(dir.join(map)));
         report_of(&pair, name, digest, status)
     }
 

@@ -29,7 +29,10 @@ impl Reporter for LogReporter {
             Err(reason) if reason.is_failure() => tracing::error!("{} {reason}", r.pair.source.display()),
             Err(reason) => tracing::warn!("skipped {}: {reason}", r.pair.source.display()),
         }
-        if let (Ok(_), MapLocation::File(map)) = (&r.result, &r.pair.map) {
+        // (the pair's input length, known already, bounds its map's: only a large one is looked at)
+        if let (Ok(_), MapLocation::File(map), true) =
+            (&r.result, &r.pair.map, r.pair.input_len() > LARGE_MAP)
+        {
             let size = std::fs::metadata(map).map_or(0, |m| m.len());
             if size > LARGE_MAP {
                 tracing::warn!(

@@ -44,15 +44,13 @@ pub fn chunks(summary: &Value) -> Vec<(String, String, String, String)> {
 
 pub fn pair_of(file: &str, map: &str) -> Pair {
     let source = PathBuf::from(file);
-    Pair {
-        root: source.parent().unwrap().to_owned(),
-        map: if map == "inline" {
-            MapLocation::Inline
-        } else {
-            MapLocation::File(PathBuf::from(map))
-        },
-        source,
-    }
+    let root = source.parent().unwrap().to_owned();
+    let map = if map == "inline" {
+        MapLocation::Inline
+    } else {
+        MapLocation::File(PathBuf::from(map))
+    };
+    Pair::new(source, root, map)
 }
 
 /// Checks the server's state against the files: every finished symbol set (content hash set)

@@ -259,11 +259,7 @@ fn inject_file(dir: &Path, src: &str) -> String {
         format!(r#"{{"version":3,"sources":["app.ts"],"names":[],"mappings":"{mappings}"}}"#),
     )
     .unwrap();
-    let pairs = vec![Pair {
-        source: js.clone(),
-        root: dir.to_owned(),
-        map: MapLocation::File(map),
-    }];
+    let pairs = vec![Pair::new(js.clone(), dir.to_owned(), MapLocation::File(map))];
     let results = symship_scan::inject(&pairs, &InjectOptions::default(), &());
     assert!(results[0].result.is_ok(), "{:?}", results[0].result);
     std::fs::read_to_string(&js).unwrap()
@@ -301,6 +297,8 @@ proptest! {
             t.starts_with("//# sourceMappingURL=app") || t.starts_with("/*# sourceMappingURL=app")
         });
         prop_assert_eq!(opaque_tokens(&src), opaque);
+        // the outline read from the trailing comment block is the tokenizer's
+        prop_assert_eq!(lex::outline(&src), lex::outline_by_tokens(&src));
         let value = pair::sourcemap_reference(&src).map(|(v, _)| v);
         prop_assert_eq!(value, real.then_some("app.js.map"));
         prop_assert_eq!(chunk::existing(&src), None);
@@ -310,6 +308,7 @@ proptest! {
     fn inject_and_strip_change_no_token_outside_the_snippet((src, _) in chunk_text()) {
         let tmp = tempfile::tempdir().unwrap();
         let injected = inject_file(tmp.path(), &src);
+        prop_assert_eq!(lex::outline(&injected), lex::outline_by_tokens(&injected));
         let existing = chunk::existing(&injected).expect("injected");
         let snip = existing.snippet.clone().expect("a snippet");
         prop_assert!(snip.canonical);
