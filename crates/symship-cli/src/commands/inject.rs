@@ -430,7 +430,13 @@ pub(crate) fn stamp_for(
 
 /// `symship sourcemap inject`: scans first, then resolves the release ([`stamp_for`]).
 pub fn run(args: &InjectArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let scan = scan_matching(args, settings, WEB.matcher)?;
+    stamp_and_inject(args, settings, WEB)
+}
+
+/// Scans the chunks of `target`, then resolves the release only once one can take it
+/// ([`stamp_for`]), and injects.
+fn stamp_and_inject(args: &InjectArgs, settings: &Settings, target: Target) -> anyhow::Result<Exit> {
+    let scan = scan_matching(args, settings, target.matcher)?;
     let (mut summary, _lock) = match stamp_for(args, settings, &scan.pairs)? {
         Stamp::Release(release_id) => {
             let (summary, _, lock) = inject_scanned(args, settings, release_id, scan, None);
@@ -446,22 +452,23 @@ pub fn run(args: &InjectArgs, settings: &Settings) -> anyhow::Result<Exit> {
             (s, scan.lock)
         }
     };
-    summary.command = WEB.command.into();
+    summary.command = target.command.into();
+    for c in &mut summary.chunks {
+        c.kind = target.kind.code().into();
+    }
     end_run(args, settings, summary)
 }
 
 /// `symship hermes inject`: as `sourcemap inject` on Metro bundles, except that event mode resolves
 /// no release and injects none (posthog-cli 0.19.0's `EventReleaseSource::AppMetadata`: the app
 /// reports its release with each event, and no SDK reads one out of Hermes bytecode); symbol-set
-/// mode resolves (creates) the release and stamps it into the packager map.
+/// mode resolves (creates) the release once a bundle can take it, as `sourcemap inject` does
+/// ([`stamp_for`]; posthog-cli creates it before scanning), and stamps it into the packager map.
 pub fn run_hermes(args: &InjectArgs, settings: &Settings) -> anyhow::Result<Exit> {
-    let release_id = match args.chunks.release_mode {
-        ReleaseMode::Event => None,
-        ReleaseMode::SymbolSet => {
-            crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?
-        }
-    };
-    finish_run(args, settings, release_id, METRO)
+    match args.chunks.release_mode {
+        ReleaseMode::Event => finish_run(args, settings, None, METRO),
+        ReleaseMode::SymbolSet => stamp_and_inject(args, settings, METRO),
+    }
 }
 
 fn finish_run(

@@ -198,6 +198,63 @@ fn hermes_inject_in_symbol_set_mode_stamps_the_created_release_into_the_packager
 }
 
 #[test]
+fn hermes_inject_in_symbol_set_mode_creates_no_release_no_bundle_can_take() {
+    // `sourcemap inject` creates the release only once a chunk can take it (e93a0d0); `hermes
+    // inject --release-mode symbol-set` created it before scanning. Here the Metro bundle's maps
+    // are missing (React Native's iOS script deletes the packager map; the bundle is skipped
+    // no_map) and, in a second directory, there is no Metro bundle at all: neither run may leave a
+    // release on the server.
+    let server = server();
+    let (_tmp, dir) = fixture_copy("hermes/plain");
+    std::fs::remove_file(dir.join(PACKAGER)).unwrap();
+    std::fs::remove_file(dir.join(format!("{BUNDLE}.map"))).unwrap();
+    let web_only = tempfile::tempdir().unwrap();
+    std::fs::write(
+        web_only.path().join("web.js"),
+        "console.log(1);\n//# sourceMappingURL=web.js.map\n",
+    )
+    .unwrap();
+    std::fs::write(
+        web_only.path().join("web.js.map"),
+        r#"{"version":3,"sources":["a.js"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    let bundle = std::fs::read(dir.join(BUNDLE)).unwrap();
+    for cwd in [dir.as_path(), web_only.path()] {
+        let (code, summary, stderr) = run_json(symship_for(&server, cwd).args([
+            "hermes",
+            "inject",
+            "-d",
+            ".",
+            "--release-mode",
+            "symbol-set",
+            "--release-name",
+            "com.symship.fixture",
+            "--release-version",
+            "1.0.0",
+        ]));
+        assert_eq!(code, 3, "{}: {stderr}\n{summary:#}", cwd.display());
+        assert_eq!(summary["command"], "hermes inject");
+        assert!(summary["release_id"].is_null(), "{summary:#}");
+    }
+    assert!(
+        server.releases().is_empty(),
+        "no release was created: {:?}",
+        server.releases()
+    );
+    assert!(
+        server.requests().iter().all(|r| r.method == "GET"),
+        "only looked up: {:?}",
+        server.requests()
+    );
+    assert_eq!(
+        std::fs::read(dir.join(BUNDLE)).unwrap(),
+        bundle,
+        "the bundle unchanged"
+    );
+}
+
+#[test]
 fn hermes_inject_takes_metro_bundles_only() {
     let server = server();
     let (_tmp, dir) = fixture_copy("hermes/plain");
