@@ -406,25 +406,116 @@ pub fn map_of_skipped(skipped: &Skipped) -> Option<PathBuf> {
     named.filter(|p| p.is_file())
 }
 
-/// Pairs every candidate with its map. `read` returns a chunk's text (or why it cannot).
+/// What one chunk says and what its candidate maps are, found before pairing decides: the
+/// files are read and looked at on several threads, the decisions stay in order on one.
+struct Looked {
+    /// The chunk's `sourceMappingURL` value, or why the chunk cannot be read.
+    reference: Result<Option<String>, SkipReason>,
+    /// Its file candidates that are usable ([`candidates_for`], [`usable`]), in order.
+    found: Vec<PathBuf>,
+    /// Whether the name guess is usable and not among `found`.
+    guess_left: bool,
+}
+
+fn look(
+    c: &Candidate,
+    prefix: Option<&str>,
+    read: &(impl Fn(&Path) -> Result<String, SkipReason> + Sync),
+) -> Looked {
+    let reference = read(&c.path).map(|text| sourcemap_reference(&text).map(|(v, _)| v.to_string()));
+    let file_ref = match &reference {
+        Ok(r) => r.as_deref().filter(|r| !is_data_url(r)),
+        Err(_) => {
+            return Looked {
+                reference,
+                found: Vec::new(),
+                guess_left: false,
+            }
+        }
+    };
+    let found: Vec<PathBuf> = candidates_for(&c.path, &c.root, file_ref, prefix)
+        .into_iter()
+        .filter(|c| usable(c))
+        .collect();
+    let guess = guessed(&c.path);
+    let guess_left = !found.contains(&guess) && usable(&guess);
+    Looked {
+        reference,
+        found,
+        guess_left,
+    }
+}
+
+/// Candidates looked at together, on up to [`LOOK_THREADS`] threads: a window bounds the chunk
+/// references held at once (an inline map's is the whole map).
+const LOOK_WINDOW: usize = 512;
+const LOOK_THREADS: usize = 4;
+
+/// [`look`] at every candidate of `window`, in order.
+fn look_all(
+    window: &[Candidate],
+    prefix: Option<&str>,
+    read: &(impl Fn(&Path) -> Result<String, SkipReason> + Sync),
+) -> Vec<Looked> {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(LOOK_THREADS)
+        .min(window.len());
+    if threads <= 1 {
+        return window.iter().map(|c| look(c, prefix, read)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::OnceLock<Looked>> = window.iter().map(|_| std::sync::OnceLock::new()).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(c) = window.get(i) else { break };
+                let _ = slots[i].set(look(c, prefix, read));
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|s| s.into_inner().expect("every candidate looked at"))
+        .collect()
+}
+
+/// Pairs every candidate with its map. `read` returns a chunk's text (or why it cannot); it is
+/// called from several threads.
 pub fn pair_all(
     candidates: Vec<Candidate>,
     prefix: Option<&str>,
-    mut read: impl FnMut(&Path) -> Result<String, SkipReason>,
+    read: impl Fn(&Path) -> Result<String, SkipReason> + Sync,
 ) -> (Vec<Pair>, Vec<Skipped>) {
     let mut pairs = Vec::new();
     let mut skipped = Vec::new();
     let mut guesses: HashMap<PathBuf, Vec<(PathBuf, PathBuf, bool)>> = HashMap::new();
-    for Candidate { path, root, named } in candidates {
-        let text = match read(&path) {
-            Ok(t) => t,
+    let mut candidates = candidates.into_iter();
+    let mut looked = std::collections::VecDeque::new();
+    loop {
+        if looked.is_empty() {
+            let window: Vec<Candidate> = candidates.by_ref().take(LOOK_WINDOW).collect();
+            if window.is_empty() {
+                break;
+            }
+            looked = look_all(&window, prefix, &read).into_iter().zip(window).collect();
+        }
+        let (
+            Looked {
+                reference,
+                found,
+                guess_left,
+            },
+            Candidate { path, root, named },
+        ) = looked.pop_front().expect("not empty");
+        let reference = match reference {
+            Ok(r) => r,
             Err(reason) => {
                 skipped.push(Skipped { path, reason });
                 continue;
             }
         };
-        let reference = sourcemap_reference(&text).map(|(v, _)| v.to_string());
-        drop(text);
         // An inline map is used when its data decodes into a usable map; a bad one falls
         // through to the files. One that is JSON but not usable (`{}`, mappings that do not
         // decode) is still the chunk's when nothing else is found, as a lone file candidate is:
@@ -449,16 +540,10 @@ pub fn pair_all(
                 }
             }
         }
-        let file_ref = reference.as_deref().filter(|r| !is_data_url(r));
         let mut first_refusal = None;
         let mut bad_file = None;
         let mut paired = false;
-        let found: Vec<PathBuf> = candidates_for(&path, &root, file_ref, prefix)
-            .into_iter()
-            .filter(|c| usable(c))
-            .collect();
         let guess = guessed(&path);
-        let guess_left = !found.contains(&guess) && usable(&guess);
         for (i, candidate) in found.iter().enumerate() {
             // A map that cannot be used falls through to the next candidate (issue 13: an empty
             // or truncated referenced map, `"mappings":"@@@"`, `<file>.map` beside it). Read only
@@ -527,7 +612,7 @@ pub fn pair_all(
             }
         }
     }
-    crate::shared_map::one_file_per_map(&mut pairs, &mut skipped, &mut read);
+    crate::shared_map::one_file_per_map(&mut pairs, &mut skipped, &mut |p: &Path| read(p));
     pairs.sort_by(|a, b| a.source.cmp(&b.source));
     (pairs, skipped)
 }
