@@ -97,6 +97,15 @@ start_server() {
   cat "$tmp/server.log" >&2; die "symship-testserver did not start"
 }
 stop_server() { kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; server_pid=""; }
+# server_ticks: CPU clock ticks (user+sys) the test server and its children (s3s-fs) have used so far
+server_ticks() {
+  local t=0 p
+  for p in "$server_pid" $(ps --ppid "$server_pid" -o pid= 2>/dev/null); do
+    t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
+  done
+  echo "$t"
+}
+hz="$(getconf CLK_TCK)"
 
 # admin <path>: GET the test server's admin API
 admin() {
@@ -143,6 +152,8 @@ paired() {
     if (lo == "") print "n/a"; else printf "%.2f-%.2f", lo, hi }'
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+# median <numbers>: their median
+median() { tr ' ' '\n' <<<"$1" | awk 'NF' | sort -g | awk '{v[NR] = $1} END { if (NR == 0) print 0; else printf "%.2f", (v[int((NR + 1) / 2)] + v[int(NR / 2) + 1]) / 2 }'; }
 
 declare -A res
 rows=()
@@ -169,7 +180,10 @@ for c in "${corpora[@]}"; do
       # process once removed the copy mid-run; the tool then correctly reported what was left).
       [ "$(count_js "$tmp/build")" = "$js" ] || die "the copy in $tmp/build does not hold the corpus's $js JS files"
       start_server
+      s0=$(server_ticks)
       read -r w cpu m < <(run_tool "$t" "$tmp/build" cold)
+      s1=$(server_ticks)
+      res["$c/$t/cold/server"]+="$(awk -v a="$s0" -v b="$s1" -v hz="$hz" 'BEGIN{printf "%.2f", (b - a) / hz}') "
       killed=""
       if [ "$w" = timeout ]; then w="$TOOL_TIMEOUT"; killed=1; res["$c/$t/killed"]=1; fi
       sets=$(finished_sets); sent_cold=$(transfers)
@@ -181,6 +195,7 @@ for c in "${corpora[@]}"; do
       else
         read -r w2 cpu2 m2 < <(run_tool "$t" "$tmp/build" rerun)
       fi
+      res["$c/$t/rerun/server"]+="$(awk -v a="$s1" -v b="$(server_ticks)" -v hz="$hz" 'BEGIN{printf "%.2f", (b - a) / hz}') "
       [ "$(count_js "$tmp/build")" = "$js" ] || die "the copy in $tmp/build changed during $t's runs: the figures are not of the corpus"
       sent_rerun=$(( $(transfers) - sent_cold ))
       res["$c/$t/429"]="$(throttled)"
@@ -203,8 +218,10 @@ for c in "${corpora[@]}"; do
     for phase in cold rerun; do
       read -r w cpu m <<<"${res["$c/$t/$phase"]}"
       read -r pw pcpu pm <<<"${res["$c/$baseline/$phase"]:-0 0 0}"
+      scpu="$(median "${res["$c/$t/$phase/server"]:-}")"
+      bound="$(awk -v a="$cpu" -v b="$scpu" -v n="$(nproc)" 'BEGIN{printf "%.2f", (a + b) / n}')"
       shown="$w"; [ -n "${res["$c/$t/killed"]:-}" ] && shown="> $w (killed)"
-      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $shown | $cpu | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $([ $phase = rerun ] && echo "${res["$c/$t/429"]:-0}" || echo -) | $(ratio "$w" "$pw") | $(paired "${res["$c/$t/$phase/walls"]}" "${res["$c/$baseline/$phase/walls"]:-}") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
+      rows+=("| $c | $js / $maps | $((bytes / 1048576)) MB | $t | $phase | $shown | $cpu | $scpu | $bound | $(awk -v k="$m" 'BEGIN{printf "%.0f", k/1024}') | ${res["$c/$t/sets"]} | $([ $phase = rerun ] && echo "${res["$c/$t/sent2"]}" || echo -) | $([ $phase = rerun ] && echo "${res["$c/$t/429"]:-0}" || echo -) | $(ratio "$w" "$pw") | $(paired "${res["$c/$t/$phase/walls"]}" "${res["$c/$baseline/$phase/walls"]:-}") | $(ratio "$cpu" "$pcpu") | $(ratio "$m" "$pm") |")
     done
   done
 done
@@ -239,8 +256,13 @@ out="$root/bench/results/process-$(date +%F)${latency:+-latency-${latency}ms}${O
   echo "*wall vs ph, per run*: the lowest and highest ratio of the runs side by side (run 1 against run 1, ...): how"
   echo "far the machine's noise moves one measurement."
   echo
-  echo "| corpus | JS / maps | size | tool | run | wall s | CPU s | peak RSS MB | sets | sent | 429s | wall vs ph | wall vs ph, per run | CPU vs ph | RSS vs ph |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "*server CPU*: CPU s (user+sys) the test server and its S3 (s3s-fs) spent on the run (from /proc, median); *bound*:"
+  echo "(CPU + server CPU) / $(nproc) cores: the client and the stand-in for PostHog share this machine's cores, so no run"
+  echo "of that tool on it can take less wall time than this, however fast its network use (against the real PostHog"
+  echo "the server's share runs elsewhere)."
+  echo
+  echo "| corpus | JS / maps | size | tool | run | wall s | CPU s | server CPU s | bound s | peak RSS MB | sets | sent | 429s | wall vs ph | wall vs ph, per run | CPU vs ph | RSS vs ph |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
 } >"$out"
 log "wrote $out"
