@@ -154,11 +154,6 @@ pub struct Client {
     deadlines: Deadlines,
 }
 
-/// How long one API call may spend waiting out 429s (`Retry-After`), in all. These waits are not
-/// attempts and do not count against [`RetryPolicy::max_total`]: a throttled call is paced, not
-/// failed (PostHog throttles symbol-set endpoints per key, spec §2.6).
-pub const MAX_THROTTLED: Duration = Duration::from_secs(600);
-
 /// The least wait after a 429: DRF writes `Retry-After` in whole seconds rounded down, so `0`
 /// means "within a second".
 const MIN_THROTTLE_WAIT: Duration = Duration::from_secs(1);
@@ -275,10 +270,12 @@ impl Client {
     /// [`Client::execute`] with the largest answer body this endpoint can send. Every attempt
     /// has the total deadline, shortened to what is left of the retry policy's `max_total`.
     ///
-    /// A 429 with a `Retry-After` of at most the policy's `max_retry_after` is waited out (at
-    /// least [`MIN_THROTTLE_WAIT`]) and sent again without using an attempt, up to
-    /// [`MAX_THROTTLED`] of waiting per call; every API call of this client (and its clones)
-    /// waits until then too. The client-side `--rate-limit` counts each request sent.
+    /// A 429 with a `Retry-After` is waited out (at least [`MIN_THROTTLE_WAIT`]) and sent again
+    /// without using an attempt, while the call's waits stay within the policy's
+    /// `max_throttled` (10 minutes by default: a throttled call is paced, not failed; PostHog
+    /// throttles symbol-set endpoints per key, spec §2.6); every API call of this client (and
+    /// its clones) waits until then too. A 429 without `Retry-After`, or asking for more than is
+    /// left of that time, is the answer. The client-side `--rate-limit` counts each request sent.
     pub async fn execute_capped(
         &self,
         method: Method,
@@ -325,12 +322,12 @@ impl Client {
                         other => return other,
                     };
                     let wait = match retry_after {
-                        Some(ra) if ra <= self.retry.max_retry_after => ra.max(MIN_THROTTLE_WAIT),
-                        _ => return Err(err),
+                        Some(ra) => ra.max(MIN_THROTTLE_WAIT),
+                        None => return Err(err),
                     };
                     {
                         let mut t = throttled.lock().expect("lock");
-                        if *t + wait > MAX_THROTTLED {
+                        if *t + wait > self.retry.max_throttled {
                             return Err(err);
                         }
                         *t += wait;

@@ -33,11 +33,17 @@ pub struct RetryPolicy {
     /// A `Retry-After` longer than this ends the retries (the error is returned) instead of
     /// blocking the run.
     pub max_retry_after: Duration,
+    /// How long one API call may spend waiting out 429s (PostHog's per-key throttle, spec §2.6),
+    /// in all: each 429's `Retry-After` is waited for while the call's waits stay within this,
+    /// whatever [`RetryPolicy::max_retry_after`] says (the hourly limit asks for minutes). These
+    /// waits are not attempts and do not count against [`RetryPolicy::max_total`].
+    pub max_throttled: Duration,
 }
 
 impl Default for RetryPolicy {
     /// 4 attempts, 0.5 s / 1 s / 2 s ceilings (posthog-cli's schedule, with full jitter), at most
-    /// 2 minutes in all, a `Retry-After` up to 60 s honoured.
+    /// 2 minutes in all, a `Retry-After` up to 60 s honoured; 429s waited out for up to 10
+    /// minutes per API call.
     fn default() -> Self {
         RetryPolicy {
             max_attempts: 4,
@@ -45,6 +51,7 @@ impl Default for RetryPolicy {
             max_delay: Duration::from_secs(30),
             max_total: Duration::from_secs(120),
             max_retry_after: Duration::from_secs(60),
+            max_throttled: Duration::from_secs(600),
         }
     }
 }
@@ -202,6 +209,7 @@ mod tests {
             max_delay: Duration::from_millis(10),
             max_total: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(1),
+            max_throttled: Duration::from_secs(5),
         }
     }
 

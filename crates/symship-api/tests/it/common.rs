@@ -42,6 +42,7 @@ pub fn fast_retries() -> RetryPolicy {
         max_delay: Duration::from_millis(100),
         max_total: Duration::from_secs(20),
         max_retry_after: Duration::from_secs(5),
+        max_throttled: Duration::from_secs(20),
     }
 }
 

@@ -103,7 +103,35 @@ async fn concurrent_calls_under_the_servers_throttle_all_succeed() {
     );
 }
 
-/// A `Retry-After` longer than the policy allows is not waited for: the 429 is the answer.
+/// A 429's `Retry-After` longer than the policy's `max_retry_after` (which bounds the waits of
+/// failed attempts, 60 s by default) is still waited out while the call's throttled time stays
+/// within `max_throttled` (10 minutes by default; PostHog's hourly limit asks for minutes).
+#[tokio::test]
+async fn a_429_longer_than_max_retry_after_is_waited_out_within_max_throttled() {
+    let server = server().await;
+    let mut config = symship_api::Config::resolve(&ConfigRequest::default(), &env_for(&server)).unwrap();
+    config.network.retry = symship_api::RetryPolicy {
+        max_retry_after: std::time::Duration::from_secs(1),
+        max_throttled: std::time::Duration::from_secs(10),
+        ..fast_retries()
+    };
+    let c = symship_api::Client::new(&config).unwrap();
+    server.set_faults(vec![FaultRule::new(
+        "bulk_check_upload",
+        FaultKind::TooManyRequests { retry_after: 2 },
+    )
+    .first_n(1)]);
+    c.bulk_check_upload(&BulkCheckRequest {
+        symbol_sets: vec![entry("c1")],
+        force: false,
+        skip_on_conflict: false,
+    })
+    .await
+    .expect("the 429 is waited out");
+    assert_eq!(count_route(&server, "bulk_check_upload"), 2);
+}
+
+/// A `Retry-After` longer than the call may wait in all is not waited for: the 429 is the answer.
 #[tokio::test]
 async fn a_retry_after_beyond_the_policy_fails_the_call() {
     let server = server().await;
