@@ -92,12 +92,27 @@ pub fn finish(result: anyhow::Result<Exit>, settings: &Settings) -> ExitCode {
     let exit = match result {
         Ok(exit) => exit,
         Err(err) => {
-            settings.printer.fatal(&error_text(&err));
-            if err.chain().any(|c| c.is::<UsageError>()) {
+            let text = error_text(&err);
+            settings.printer.fatal(&text);
+            let exit = if err.chain().any(|c| c.is::<UsageError>()) {
                 Exit::Usage
             } else {
                 Exit::Failed
+            };
+            if settings.global.output == crate::cli::OutputFormat::Json {
+                // A run that stops before its summary (a release that cannot be resolved, a key the
+                // server refuses) still leaves the document CI keeps: its exit code and why.
+                let doc = serde_json::json!({
+                    "schema_version": crate::report::SCHEMA_VERSION,
+                    "exit_code": exit as u8,
+                    "errors": [text],
+                    "verdict": text,
+                });
+                let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
+                out.push('\n');
+                let _ = settings.printer.stdout(out.as_bytes());
             }
+            exit
         }
     };
     if exit != Exit::Success && settings.global.no_fail {

@@ -551,3 +551,41 @@ fn process_resolves_its_settings_once() {
     );
     assert_eq!(server.symbol_sets().len(), 2, "both chunks landed");
 }
+
+/// With `--output json`, a run that stops before its summary (the release cannot be resolved: the
+/// server refuses the key) still prints one JSON document on stdout with its exit code and why,
+/// so a CI step that keeps the document does not keep an empty file.
+#[test]
+fn a_run_stopped_before_its_summary_still_prints_its_json_document() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 1, "stopped");
+    let out = symship_for(&server, tmp.path())
+        .env("POSTHOG_CLI_API_KEY", "phx_not_the_right_key")
+        .args([
+            "--output",
+            "json",
+            "sourcemap",
+            "process",
+            "--release-name",
+            "app",
+            "--release-version",
+            "1",
+        ])
+        .arg("-d")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is one JSON document ({e}): {:?}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(doc["exit_code"], 1, "{doc}");
+    assert_eq!(doc["schema_version"], 1, "{doc}");
+    let verdict = doc["verdict"].as_str().unwrap_or_default();
+    assert!(verdict.contains("Invalid personal API key."), "{doc}");
+    assert_eq!(doc["errors"][0].as_str(), Some(verdict), "{doc}");
+}
