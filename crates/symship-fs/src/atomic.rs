@@ -76,7 +76,9 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// between leaves them as `.symship-*.tmp` files, which the next run's [`sweep`] removes, as any
 /// leftover; a finished run leaves none. The old contents held at once are bounded by
 /// [`Replaced::MAX_HELD_BYTES`]: past that they are removed at once, so a large build never
-/// needs twice its size on disk.
+/// needs twice its size on disk, and by [`Replaced::MAX_HELD_FILES`]: a build of many small files
+/// does not hold every replaced file's path in memory (50,000 chunks and their maps held about
+/// 8 MB of paths while inject ran).
 #[derive(Debug, Default)]
 pub struct Replaced {
     held: std::sync::Mutex<(Vec<PathBuf>, u64)>,
@@ -85,13 +87,16 @@ pub struct Replaced {
 impl Replaced {
     /// Old contents held before they are removed (bytes, summed over the files).
     pub const MAX_HELD_BYTES: u64 = 256 * 1024 * 1024;
+    /// Old contents held before they are removed (files): each removal is still one burst of
+    /// this many frees, and their paths take about half a MiB.
+    pub const MAX_HELD_FILES: usize = 4096;
 
     fn hold(&self, path: PathBuf, len: u64) {
         let full = {
             let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
             held.0.push(path);
             held.1 += len;
-            held.1 > Self::MAX_HELD_BYTES
+            held.1 > Self::MAX_HELD_BYTES || held.0.len() >= Self::MAX_HELD_FILES
         };
         if full {
             self.remove_all();
@@ -325,6 +330,31 @@ mod tests {
         write_within_deferred(dir.path(), &a, b"a2", &replaced).unwrap();
         drop(replaced);
         assert_eq!(names(dir.path()), ["a.js", "new.js"]);
+    }
+
+    #[test]
+    fn deferred_old_contents_are_removed_once_as_many_files_are_held_as_the_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.js");
+        fs::write(&a, "a").unwrap();
+        let replaced = Replaced::default();
+        let temps = || {
+            names(dir.path())
+                .iter()
+                .filter(|n| is_temp_name(n.as_ref()))
+                .count()
+        };
+        for i in 1..Replaced::MAX_HELD_FILES {
+            write_within_deferred(dir.path(), &a, format!("a{i}").as_bytes(), &replaced).unwrap();
+        }
+        assert_eq!(temps(), Replaced::MAX_HELD_FILES - 1, "held below the bound");
+        write_within_deferred(dir.path(), &a, b"last", &replaced).unwrap();
+        assert_eq!(temps(), 0, "removed together at the bound");
+        assert_eq!(fs::read(&a).unwrap(), b"last");
+        write_within_deferred(dir.path(), &a, b"after", &replaced).unwrap();
+        assert_eq!(temps(), 1, "held again after the removal");
+        drop(replaced);
+        assert_eq!(names(dir.path()), ["a.js"]);
     }
 
     #[test]
