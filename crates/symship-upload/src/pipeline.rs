@@ -130,10 +130,11 @@ struct Run {
     /// A set is dropped once its chunk reaches its final state (its report keeps what the
     /// summary and `--delete-after` need), so what the run holds per chunk stays small.
     sets: std::sync::RwLock<Vec<Option<Arc<dyn SymbolSet>>>>,
-    positions: Mutex<Vec<usize>>,
     reporter: Arc<dyn Reporter>,
     run_id: Uuid,
-    chunks: Mutex<Vec<ChunkReport>>,
+    /// Each set's report, with its position (sorted by it in place at the end, so the end of a
+    /// run never holds a second copy of every report).
+    chunks: Mutex<Vec<(usize, ChunkReport)>>,
     drop_release: AtomicBool,
     no_check: AtomicBool,
     fallback_latch: AtomicBool,
@@ -230,16 +231,14 @@ impl Run {
             chunk_id: set.reference(),
             bytes: None,
             source_digest: None,
-            status: Status::Failed {
-                code: NOT_PROCESSED.into(),
-                reason: "the run ended before this chunk was handled".into(),
-            },
+            // set at the end for a chunk that never reached its final state (its set is still
+            // held then), so that no string is allocated per chunk for it
+            status: Status::Uploaded,
         };
         let mut sets = self.sets.write().expect("lock");
         let mut chunks = self.chunks.lock().expect("lock");
         sets.push(Some(set));
-        chunks.push(report);
-        self.positions.lock().expect("lock").push(position);
+        chunks.push((position, report));
         sets.len() - 1
     }
 
@@ -259,8 +258,8 @@ impl Run {
     /// Records a chunk's final state, and drops its set.
     fn set_status(&self, idx: usize, status: Status) {
         let mut chunks = self.chunks.lock().expect("lock");
-        chunks[idx].status = status;
-        self.reporter.chunk_done(&chunks[idx]);
+        chunks[idx].1.status = status;
+        self.reporter.chunk_done(&chunks[idx].1);
         drop(chunks);
         let done = self.sets.write().expect("lock")[idx].take();
         drop(done);
@@ -278,18 +277,18 @@ impl Run {
 
     fn note_light(&self, idx: usize, l: &Light) {
         let mut chunks = self.chunks.lock().expect("lock");
-        let c = &mut chunks[idx];
+        let c = &mut chunks[idx].1;
         c.chunk_id = Some(l.reference.clone());
         c.bytes = l.content_length;
         c.source_digest = Some(l.digest);
     }
 
     fn note_digest(&self, idx: usize, digest: [u8; 32]) {
-        self.chunks.lock().expect("lock")[idx].source_digest = Some(digest);
+        self.chunks.lock().expect("lock")[idx].1.source_digest = Some(digest);
     }
 
     fn note_bytes(&self, idx: usize, bytes: u64) {
-        self.chunks.lock().expect("lock")[idx].bytes = Some(bytes);
+        self.chunks.lock().expect("lock")[idx].1.bytes = Some(bytes);
     }
 
     async fn timed<T>(&self, phase: Phase, fut: impl std::future::Future<Output = T>) -> T {
@@ -510,7 +509,6 @@ async fn run(
     let run = Arc::new(Run {
         client,
         sets: std::sync::RwLock::new(Vec::with_capacity(fed.expected)),
-        positions: Mutex::new(Vec::with_capacity(fed.expected)),
         reporter,
         run_id: Uuid::now_v7(),
         chunks: Mutex::new(Vec::with_capacity(fed.expected)),
@@ -568,15 +566,18 @@ async fn run(
             (p, PhaseTiming { busy: t.busy, span })
         })
         .collect();
-    // in the order of their positions (the order the caller found them in)
-    let mut chunks: Vec<(usize, ChunkReport)> = run
-        .positions
-        .into_inner()
-        .expect("lock")
-        .into_iter()
-        .zip(run.chunks.into_inner().expect("lock"))
-        .collect();
-    chunks.sort_by_key(|(position, _)| *position);
+    let mut chunks = run.chunks.into_inner().expect("lock");
+    // a set is dropped when its chunk reaches its final state: those still held never did
+    for (held, (_, c)) in run.sets.into_inner().expect("lock").iter().zip(chunks.iter_mut()) {
+        if held.is_some() {
+            c.status = Status::Failed {
+                code: NOT_PROCESSED.into(),
+                reason: "the run ended before this chunk was handled".into(),
+            };
+        }
+    }
+    // in the order of their positions (the order the caller found them in; each is unique)
+    chunks.sort_unstable_by_key(|(position, _)| *position);
     UploadReport {
         chunks: chunks.into_iter().map(|(_, c)| c).collect(),
         bytes_sent: run.bytes_sent.into_inner(),
@@ -597,7 +598,7 @@ async fn light_stage(run: Arc<Run>, mut arrivals: crate::Fed, tx: mpsc::Sender<I
     let limit = threads * 4;
     let mut open = true;
     let mut preparing = futures::stream::FuturesOrdered::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen = SeenRefs::default();
     loop {
         tokio::select! {
             biased;
@@ -621,6 +622,30 @@ async fn light_stage(run: Arc<Run>, mut arrivals: crate::Fed, tx: mpsc::Sender<I
     }
 }
 
+/// The refs a run has seen, each with the index of the first set that had it. A chunk id in its
+/// canonical form (a lower-case hyphenated UUID, what inject writes) is kept as its 16 bytes,
+/// any other ref as its text: on a build of 50,000 chunks, a copy of every chunk id as a string
+/// held about 4 MB for the whole run.
+#[derive(Default)]
+struct SeenRefs {
+    uuids: HashMap<u128, usize>,
+    others: HashMap<String, usize>,
+}
+
+impl SeenRefs {
+    /// The index that had `reference` first, or None after recording `idx` as it.
+    fn first(&mut self, reference: &str, idx: usize) -> Option<usize> {
+        let canonical = Uuid::try_parse(reference)
+            .ok()
+            .filter(|u| u.hyphenated().encode_lower(&mut Uuid::encode_buffer()) == reference);
+        let first = match canonical {
+            Some(u) => *self.uuids.entry(u.as_u128()).or_insert(idx),
+            None => *self.others.entry(reference.to_owned()).or_insert(idx),
+        };
+        (first != idx).then_some(first)
+    }
+}
+
 async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepError>) {
     let (mode, fallback, memo) = (run.opts.mode, run.opts.release_id, run.opts.memo.clone());
     let r = run
@@ -637,12 +662,7 @@ async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepE
 }
 
 /// Records a prepared set; the item to check, unless it was skipped, failed or a duplicate.
-fn take_light(
-    run: &Run,
-    seen: &mut HashMap<String, usize>,
-    idx: usize,
-    r: Result<Light, PrepError>,
-) -> Option<Item> {
+fn take_light(run: &Run, seen: &mut SeenRefs, idx: usize, r: Result<Light, PrepError>) -> Option<Item> {
     run.reporter.prepared(run.set(idx).path());
     let light = match r {
         Ok(l) => l,
@@ -690,12 +710,11 @@ fn take_light(
     if light.cached {
         run.memo_hits.fetch_add(1, Ordering::Relaxed);
     }
-    if let Some(&first) = seen.get(&light.reference) {
-        let of = run.chunks.lock().expect("lock")[first].source.clone();
+    if let Some(first) = seen.first(&light.reference, idx) {
+        let of = run.chunks.lock().expect("lock")[first].1.source.clone();
         run.set_status(idx, Status::Duplicate { of });
         return None;
     }
-    seen.insert(light.reference.clone(), idx);
     let mut light = light;
     let (container, hold) = match light.container.take() {
         Some(c) => run.keep(Bytes::from(c)),
@@ -1399,6 +1418,22 @@ async fn held_finished(run: &Arc<Run>, landed: &[Landed]) -> Result<Vec<bool>, A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seen_refs_tell_each_text_apart() {
+        let mut seen = SeenRefs::default();
+        let id = "0192d8a0-0000-7000-8000-000000000001";
+        assert_eq!(seen.first(id, 0), None);
+        assert_eq!(seen.first("map-id-7", 1), None);
+        // the same UUID written otherwise is another ref (PostHog compares the text)
+        assert_eq!(seen.first(&id.to_uppercase(), 2), None);
+        assert_eq!(seen.first(&id.replace('-', ""), 3), None);
+        assert_eq!(seen.first(id, 4), Some(0));
+        assert_eq!(seen.first("map-id-7", 5), Some(1));
+        assert_eq!(seen.first(&id.to_uppercase(), 6), Some(2));
+        assert_eq!(seen.first(&id.replace('-', ""), 7), Some(3));
+        assert_eq!((seen.uuids.len(), seen.others.len()), (1, 3));
+    }
 
     #[test]
     fn finds_the_named_chunk() {

@@ -165,15 +165,24 @@ fn roots(pairs: &[Pair]) -> Vec<PathBuf> {
     r
 }
 
-fn map_name(m: &MapLocation) -> String {
+fn map_name(m: MapLocation) -> String {
     match m {
-        MapLocation::File(p) => p.display().to_string(),
+        MapLocation::File(p) => path_text(p),
         MapLocation::Inline => "inline".into(),
     }
 }
 
-/// Fills the upload part of the summary from the report.
-fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOutcome>) {
+/// A path as the report shows it (`Path::display`), without a copy when it is UTF-8.
+fn path_text(p: PathBuf) -> String {
+    p.into_os_string()
+        .into_string()
+        .unwrap_or_else(|p| p.to_string_lossy().into_owned())
+}
+
+/// Fills the upload part of the summary from the report, which it takes apart as it goes: each
+/// chunk's entry takes its strings from the chunk's report, so that a large build's report and
+/// its summary are not both held whole (50,000 chunks: about 20 MB each).
+fn fill(summary: &mut Summary, report: UploadReport, deleted: Option<&DeleteOutcome>) {
     let mut up = UploadSummary {
         uploaded: report.uploaded(),
         skipped_already_present: report.already_present(),
@@ -198,21 +207,24 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
             .collect(),
         upload_wall_ms: report.wall.as_millis() as u64,
         concurrency: report.concurrency.into(),
-        warnings: report.warnings.clone(),
+        warnings: report.warnings,
         errors: report.unreachable_storage.iter().map(|h| h.message()).collect(),
         ..Default::default()
     };
     summary.chunks.clear();
-    for c in &report.chunks {
-        let file = c.source.display().to_string();
-        match &c.status {
-            Status::Skipped { code, reason } => summary.skipped.push(SkippedFile {
-                file,
-                code: code.clone(),
-                reason: reason.clone(),
-            }),
+    summary.chunks.reserve_exact(
+        report
+            .chunks
+            .iter()
+            .filter(|c| !matches!(c.status, Status::Skipped { .. }))
+            .count(),
+    );
+    for c in report.chunks {
+        let file = path_text(c.source);
+        match c.status {
+            Status::Skipped { code, reason } => summary.skipped.push(SkippedFile { file, code, reason }),
             status => {
-                if let Status::Failed { code, reason } = status {
+                if let Status::Failed { code, reason } = &status {
                     up.failed.push(FailedChunk {
                         file: file.clone(),
                         chunk_id: c.chunk_id.clone(),
@@ -220,15 +232,16 @@ fn fill(summary: &mut Summary, report: &UploadReport, deleted: Option<&DeleteOut
                         error: reason.clone(),
                     });
                 }
+                let chunk_id = c.chunk_id.unwrap_or_default();
                 summary.chunks.push(ChunkEntry {
                     file,
-                    map: c.map.as_ref().map(map_name).unwrap_or_default(),
+                    map: c.map.map(map_name).unwrap_or_default(),
                     kind: c.kind.code().to_string(),
-                    reference: c.chunk_id.clone().unwrap_or_default(),
-                    chunk_id: c.chunk_id.clone().unwrap_or_default(),
+                    reference: chunk_id.clone(),
+                    chunk_id,
                     outcome: status.code().to_string(),
                     reason: match status {
-                        Status::TooLarge { bytes } => Some(too_large(c.kind, *bytes)),
+                        Status::TooLarge { bytes } => Some(too_large(c.kind, bytes)),
                         _ => None,
                     },
                 });
@@ -311,7 +324,7 @@ pub(crate) fn upload_sets(
     }
     drop(feed);
     let report = upload_fed(s.settings, client, fed, opts, unit)?;
-    Ok(conclude(s, client.is_some(), &report, roots, summary))
+    Ok(conclude(s, client.is_some(), report, roots, summary))
 }
 
 /// Uploads (or plans, with --dry-run) the symbol sets handed over through the feed, until every
@@ -341,12 +354,12 @@ fn upload_fed(
 fn conclude(
     s: &Shared<'_>,
     sent: bool,
-    report: &UploadReport,
+    report: UploadReport,
     roots: &[PathBuf],
     summary: &mut Summary,
 ) -> RunEnd {
     let deleted = if s.up.delete_after && sent {
-        let (outcome, errors) = symship_upload::delete_after(report, roots, &summary.skipped_maps);
+        let (outcome, errors) = symship_upload::delete_after(&report, roots, &summary.skipped_maps);
         for e in &errors {
             tracing::error!("{e}");
             // A reference that could not be removed or a map that could not be deleted stays in
@@ -369,6 +382,12 @@ fn conclude(
         }
         None
     };
+    let sendable = report
+        .chunks
+        .iter()
+        .filter(|c| !matches!(c.status, Status::Skipped { .. }))
+        .count();
+    let failed = report.has_failures();
     fill(summary, report, deleted.as_ref().map(|(d, _)| d));
     if let (Some((outcome, _)), Some(up)) = (&deleted, summary.upload.as_mut()) {
         // Whatever --delete-after left in the build is named, so no deployed map stays silently.
@@ -377,13 +396,8 @@ fn conclude(
                 .push(format!("--delete-after kept {}: {why}", path.display()));
         }
     }
-    let sendable = report
-        .chunks
-        .iter()
-        .filter(|c| !matches!(c.status, Status::Skipped { .. }))
-        .count();
     RunEnd {
-        failed: report.has_failures() || deleted.as_ref().is_some_and(|(_, ok)| !ok),
+        failed: failed || deleted.as_ref().is_some_and(|(_, ok)| !ok),
         processed: sendable,
         allow_empty: s.allow_empty,
         ..Default::default()
@@ -600,7 +614,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         }
         let mut summary = summarize(settings, None, found.pairs.len(), &found.skipped, &results, false);
         let skipped = std::mem::take(&mut summary.skipped);
-        fill(&mut summary, &UploadReport::default(), None);
+        fill(&mut summary, UploadReport::default(), None);
         summary.skipped = skipped;
         let end = RunEnd {
             allow_empty: inject.allow_empty,
@@ -631,7 +645,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
             ..Default::default()
         };
         let skipped = std::mem::take(&mut summary.skipped);
-        fill(&mut summary, &report, None);
+        fill(&mut summary, report, None);
         summary.skipped = skipped;
         let end = RunEnd {
             processed: n,
@@ -673,7 +687,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         });
         let (mut summary, _, lock) = injected.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let report = report?;
-        let end = conclude(&shared, true, &report, &roots, &mut summary);
+        let end = conclude(&shared, true, report, &roots, &mut summary);
         (summary, end, lock)
     };
     summary.command = "sourcemap process".into();
