@@ -105,7 +105,63 @@ struct File {
 
 /// The entries of the file, packed as they are read (not first as strings: a memo of 50,000
 /// entries held about 25 MB of strings while it loaded, more than the packed entries need).
-struct Loaded(HashMap<[u8; 32], Packed>);
+struct Loaded(Table);
+
+/// Entries in blocks of [`Table::BLOCK`], found through an index of the first 8 bytes of their key.
+/// A `HashMap` of the entries themselves kept about a quarter of its buckets empty and, each time
+/// it grew, held its old and new tables at once and wrote every entry anew: on a cold run of
+/// 50,000 chunks, 12.6 MB at the end and a 6.3 MB jump in peak RSS when it doubled at 28,672.
+/// Here the entries take 192 bytes each and never move; the index 16 bytes a bucket.
+#[derive(Debug, Default)]
+struct Table {
+    blocks: Vec<Vec<([u8; 32], Packed)>>,
+    /// A key's first 8 bytes (it is a SHA-256) -> the place in `blocks` of the first key that
+    /// has them (another is looked for one entry after the other).
+    index: HashMap<u64, u32>,
+}
+
+impl Table {
+    const BLOCK: usize = 1024;
+
+    fn short(key: &[u8; 32]) -> u64 {
+        u64::from_le_bytes(key[..8].try_into().expect("8 bytes"))
+    }
+
+    fn len(&self) -> usize {
+        self.blocks.iter().map(Vec::len).sum()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &([u8; 32], Packed)> {
+        self.blocks.iter().flatten()
+    }
+
+    fn get_mut(&mut self, key: &[u8; 32]) -> Option<&mut Packed> {
+        let at = *self.index.get(&Self::short(key))? as usize;
+        if self.blocks[at / Self::BLOCK][at % Self::BLOCK].0 != *key {
+            // another key with the same first 8 bytes holds the index: looked for one by one
+            return self
+                .blocks
+                .iter_mut()
+                .flatten()
+                .find(|e| e.0 == *key)
+                .map(|e| &mut e.1);
+        }
+        Some(&mut self.blocks[at / Self::BLOCK][at % Self::BLOCK].1)
+    }
+
+    fn insert(&mut self, key: [u8; 32], p: Packed) {
+        if let Some(e) = self.get_mut(&key) {
+            *e = p;
+            return;
+        }
+        let at = self.len();
+        if self.blocks.last().is_none_or(|b| b.len() == Self::BLOCK) {
+            self.blocks.push(Vec::with_capacity(Self::BLOCK));
+        }
+        self.blocks.last_mut().expect("a block").push((key, p));
+        self.index.entry(Self::short(&key)).or_insert(at as u32);
+    }
+}
 
 impl<'de> Deserialize<'de> for Loaded {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Loaded, D::Error> {
@@ -116,7 +172,7 @@ impl<'de> Deserialize<'de> for Loaded {
                 f.write_str("a map of memo entries")
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Loaded, A::Error> {
-                let mut out = HashMap::with_capacity(a.size_hint().unwrap_or(0));
+                let mut out = Table::default();
                 while let Some((k, v)) = a.next_entry::<String, Stored>()? {
                     if let Some((k, p)) = from_stored(&k, v) {
                         out.insert(k, p);
@@ -145,7 +201,7 @@ fn from_stored(k: &str, s: Stored) -> Option<([u8; 32], Packed)> {
 #[derive(Debug, Default)]
 pub struct HashMemo {
     path: Option<PathBuf>,
-    entries: Mutex<HashMap<[u8; 32], Packed>>,
+    entries: Mutex<Table>,
     /// Unix seconds when this run's memo was loaded: entries used since are this run's.
     since: u64,
 }
@@ -200,7 +256,7 @@ impl HashMemo {
     pub fn save(&self) -> std::io::Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
         let entries = self.entries.lock().expect("lock");
-        let mut kept: Vec<(&[u8; 32], &Packed)> = entries.iter().collect();
+        let mut kept: Vec<(&[u8; 32], &Packed)> = entries.iter().map(|(k, p)| (k, p)).collect();
         kept.sort_by_key(|e| std::cmp::Reverse(e.1.used));
         let this_run = kept.iter().filter(|e| e.1.used >= self.since).count();
         kept.truncate(MAX_ENTRIES.max(this_run));
@@ -330,6 +386,41 @@ mod tests {
         std::fs::write(&path, "{not json").unwrap();
         assert!(HashMemo::load(&path).is_empty());
         assert!(HashMemo::load(&dir.path().join("missing.json")).is_empty());
+    }
+
+    #[test]
+    fn the_table_finds_every_key_even_when_keys_share_their_first_bytes() {
+        let mut t = Table::default();
+        let a = [1u8; 32];
+        let mut b = a;
+        b[31] = 2;
+        t.insert(a, Packed::pack(&value(1), 1).unwrap());
+        t.insert(b, Packed::pack(&value(2), 2).unwrap());
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.get_mut(&a).map(|p| p.unpack()), Some(value(1)));
+        assert_eq!(t.get_mut(&b).map(|p| p.unpack()), Some(value(2)));
+        t.insert(b, Packed::pack(&value(3), 3).unwrap());
+        assert_eq!(t.len(), 2, "a key stored again replaces its entry");
+        assert_eq!(t.get_mut(&b).map(|p| p.unpack()), Some(value(3)));
+        let key = |i: u32| {
+            let mut k = [0u8; 32];
+            k[..4].copy_from_slice(&i.to_le_bytes());
+            k[4] = 9;
+            k
+        };
+        let n = Table::BLOCK as u32 * 2 + 5;
+        for i in 0..n {
+            t.insert(key(i), Packed::pack(&value(4), u64::from(i)).unwrap());
+        }
+        assert_eq!(t.len(), 2 + n as usize);
+        assert_eq!(t.blocks.len(), 3);
+        for i in [0, Table::BLOCK as u32, n - 1] {
+            assert_eq!(t.get_mut(&key(i)).map(|p| p.used), Some(u64::from(i)));
+        }
+        let mut absent = key(n);
+        absent[0] = 0xff;
+        assert!(t.get_mut(&absent).is_none());
+        assert_eq!(t.get_mut(&a).map(|p| p.unpack()), Some(value(1)));
     }
 
     #[test]
