@@ -21,7 +21,7 @@ use symship_core::Code;
 pub enum ProguardError {
     #[error("cannot read the ProGuard mapping {path}: {source}")]
     Unreadable { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not UTF-8 text; a ProGuard or R8 mapping (mapping.txt) is")]
+    #[error("{path} is not UTF-8 text, which a ProGuard or R8 mapping is: pass the mapping.txt R8 or ProGuard wrote (e.g. app/build/outputs/mapping/release/mapping.txt), not a copy re-encoded by an editor")]
     NotUtf8 { path: PathBuf },
     #[error("{path} is not a valid ProGuard mapping file: no class line followed by a field or method line in its first 50 lines (pass the mapping.txt R8 or ProGuard wrote, e.g. app/build/outputs/mapping/release/mapping.txt)")]
     Invalid { path: PathBuf },

@@ -318,6 +318,35 @@ fn proguard_refuses_what_is_not_a_mapping() {
     );
 }
 
+/// Finding 4: a mapping saved as Latin-1 was refused with a sentence that stopped ("... a ProGuard
+/// or R8 mapping (mapping.txt) is"); it now says what to pass.
+#[test]
+fn a_mapping_that_is_not_utf8_is_refused_saying_what_to_pass() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut latin1 = std::fs::read(fixtures().join("proguard/proguard-6.2.2/mapping.txt")).unwrap();
+    latin1.extend(b"com.example.Caf\xe9 -> com.example.b:\n    int x -> a\n");
+    std::fs::write(tmp.path().join("latin1.txt"), latin1).unwrap();
+    let r = run(symship_for(&server, tmp.path()).args([
+        "proguard",
+        "upload",
+        "--path",
+        "latin1.txt",
+        "--map-id",
+        "x",
+    ]));
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is not UTF-8 text") && r.stderr.contains("pass the mapping.txt"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
+        "nothing sent"
+    );
+}
+
 /// `bulk_finish_upload` refused once (400: not retried): that set fails, exit 1, named; the
 /// re-run sends it and only it.
 fn finish_fails_once() -> Config {
