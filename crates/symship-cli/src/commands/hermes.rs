@@ -103,10 +103,10 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
         );
     }
     let dir = args.directory.canonicalize().map_err(|e| {
-        anyhow!(
+        crate::exit::UsageError(format!(
             "Directory '{}' not found or inaccessible: {e}",
             args.directory.display()
-        )
+        ))
     })?;
     tracing::info!("Processing directory: {}", dir.display());
     let candidates = hermes::candidates(&dir)?;

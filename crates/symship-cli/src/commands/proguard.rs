@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 
-use anyhow::anyhow;
 use symship_upload::SymbolSet;
 
 use crate::cli::{ProguardCommand, ProguardUploadArgs, ReleaseMode, UploadOnlyArgs};
@@ -32,10 +31,12 @@ pub fn upload(args: &ProguardUploadArgs, settings: &Settings) -> anyhow::Result<
     } else {
         Some(settings.client()?)
     };
-    let path = args
-        .path
-        .canonicalize()
-        .map_err(|e| anyhow!("Path {} canonicalization failed: {e}", args.path.display()))?;
+    let path = args.path.canonicalize().map_err(|e| {
+        crate::exit::UsageError(format!(
+            "Path {} canonicalization failed: {e}",
+            args.path.display()
+        ))
+    })?;
     let checked = symship_proguard::check(&path)?;
     tracing::info!(
         "{}: a {} mapping of {} bytes{}",

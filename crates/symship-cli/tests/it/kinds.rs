@@ -318,6 +318,28 @@ fn proguard_refuses_what_is_not_a_mapping() {
     );
 }
 
+/// Finding 2: a missing `-d` of `hermes upload` or `--path` of `proguard upload` exited 1; the
+/// README's exit codes (and the other commands) make it a usage error, 2.
+#[test]
+fn hermes_and_proguard_missing_inputs_are_usage_errors() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let r = run(symship_for(&server, tmp.path()).args(["hermes", "upload", "-d", "/nonexistent-dir"]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("/nonexistent-dir"), "{}", r.stderr);
+    let r = run(symship_for(&server, tmp.path()).args([
+        "proguard",
+        "upload",
+        "--path",
+        "/nonexistent-mapping.txt",
+        "--map-id",
+        "x",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("/nonexistent-mapping.txt"), "{}", r.stderr);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
 /// Finding 4: a mapping saved as Latin-1 was refused with a sentence that stopped ("... a ProGuard
 /// or R8 mapping (mapping.txt) is"); it now says what to pass.
 #[test]
