@@ -146,15 +146,20 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
     };
     let mut summary = Summary::default();
     let exit = upload_kind(&shared, client, "hermes upload", sets, &opts, &mut summary)?;
-    // No map with a chunk id: posthog-cli fails the run (exit 1), and so does symship.
+    // No map with a chunk id: posthog-cli fails the run (exit 1), and so does symship; the
+    // summary's verdict says why (its run error), once.
     if summary.chunks.is_empty() {
-        crate::commands::upload::finish(&mut summary, Exit::Failed, settings)?;
-        return Err(anyhow!(
+        summary
+            .upload
+            .get_or_insert_with(Default::default)
+            .errors
+            .push(format!(
             "No hermes sourcemaps with a chunk id found under {} — nothing was uploaded. Check that bundling \
              produced .map files and that they carry a chunk id or debugId (`symship hermes clone` copies it \
              from Metro's packager map).",
             dir.display()
         ));
+        return crate::commands::upload::finish(&mut summary, Exit::Failed, settings);
     }
     crate::commands::upload::finish(&mut summary, exit, settings)
 }

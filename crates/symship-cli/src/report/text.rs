@@ -175,11 +175,13 @@ pub fn render_verdict(s: &Summary) -> String {
             for e in run_errors(s) {
                 t.push_str(&format!("error: {e}\n"));
             }
-            t.push_str(&format!(
-                "error: {} {} did not land (exit code 1)\n",
-                failed_count(s),
-                units(s)
-            ));
+            if failed_count(s) > 0 {
+                t.push_str(&format!(
+                    "error: {} {} did not land (exit code 1)\n",
+                    failed_count(s),
+                    units(s)
+                ));
+            }
             t
         }
         1 if !s.not_written.is_empty() => format!(
@@ -225,10 +227,10 @@ pub fn render_verdict(s: &Summary) -> String {
                     s.skipped.len() - MAX_VERDICT_FILES
                 ));
             }
-            if is_native(s) {
-                t.push_str("fix what each reason says\n");
-            } else {
+            if takes_allow_empty(s) {
                 t.push_str("fix what each reason says, or pass --allow-empty to accept a run that sends nothing\n");
+            } else {
+                t.push_str("fix what each reason says\n");
             }
             t
         }
@@ -275,8 +277,10 @@ fn conflicts(s: &Summary) -> usize {
 
 /// `dsym upload` and `symbol-sets upload`: native debug files, not JavaScript (and they take no
 /// `--allow-empty`).
-fn is_native(s: &Summary) -> bool {
-    matches!(s.command.as_str(), "dsym upload" | "symbol-sets upload")
+/// Whether the run's command accepts `--allow-empty` (the sourcemap commands; not the Hermes,
+/// ProGuard and native ones, whose flags are posthog-cli's).
+fn takes_allow_empty(s: &Summary) -> bool {
+    s.command.starts_with("sourcemap ")
 }
 
 pub fn human_bytes(b: u64) -> String {

@@ -318,6 +318,48 @@ fn proguard_refuses_what_is_not_a_mapping() {
     );
 }
 
+/// A fresh user's finding 1 (session 9): `hermes upload` with no map to send said "files were
+/// skipped and --strict is set" (not given) before its own error; a blank map id advised
+/// --allow-empty, which `proguard upload` does not accept.
+#[test]
+fn hermes_and_proguard_verdicts_name_the_problem_once() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let r = run(symship_for(&server, tmp.path())
+        .args(["hermes", "upload", "-d"])
+        .arg(&empty));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("No hermes sourcemaps with a chunk id found under"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("--strict"), "{}", r.stderr);
+    assert_eq!(r.stderr.matches("error:").count(), 1, "{}", r.stderr);
+    std::fs::copy(
+        fixtures().join("proguard/proguard-6.2.2/mapping.txt"),
+        tmp.path().join("mapping.txt"),
+    )
+    .unwrap();
+    let r = run(symship_for(&server, tmp.path()).args([
+        "proguard",
+        "upload",
+        "--path",
+        "mapping.txt",
+        "--map-id",
+        "",
+    ]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(!r.stderr.contains("--allow-empty"), "{}", r.stderr);
+    assert!(
+        server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
+        "nothing sent"
+    );
+}
+
 /// Finding 2: a missing `-d` of `hermes upload` or `--path` of `proguard upload` exited 1; the
 /// README's exit codes (and the other commands) make it a usage error, 2.
 #[test]
