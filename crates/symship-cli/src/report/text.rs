@@ -202,6 +202,27 @@ pub fn render_verdict(s: &Summary) -> String {
             units(s),
             conflicts(s)
         ),
+        // a re-run fails these the same way (the input or the key must change first)
+        1 if failed_count(s) > 0 && !rerun_fails_again(s).is_empty() => {
+            let codes = rerun_fails_again(s);
+            let all = codes.iter().map(|(_, n)| n).sum::<usize>() == failed_count(s);
+            let named = codes.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>().join(", ");
+            if all {
+                format!(
+                    "error: {} {} did not land (exit code 1), and a re-run alone fails the same way ({named}): \
+                     fix what each one above names, then run again\n",
+                    failed_count(s),
+                    units(s)
+                )
+            } else {
+                format!(
+                    "error: {} {} did not land (exit code 1); re-run the same command to send only those, after \
+                     fixing what the {named} ones above name (a re-run alone fails them the same way)\n",
+                    failed_count(s),
+                    units(s)
+                )
+            }
+        }
         1 if failed_count(s) > 0 => format!(
             "error: {} {} did not land (exit code 1); re-run the same command to send only those\n",
             failed_count(s),
@@ -263,6 +284,28 @@ fn units(s: &Summary) -> &'static str {
 /// uploads sets of one kind, or native ones, all with debug ids), else `chunk`.
 fn ref_word(s: &Summary) -> &'static str {
     s.chunks.first().map_or("chunk", ChunkEntry::ref_label)
+}
+
+/// The failures' codes a re-run alone cannot fix, with how many failed so: a file that is not
+/// what the command sends (`not_hermes_map`) or a key that may not upload (`permission_denied`,
+/// `not_authenticated`, `authentication_failed`). Sorted by code.
+fn rerun_fails_again(s: &Summary) -> Vec<(String, usize)> {
+    use symship_core::Code;
+    let mut out: std::collections::BTreeMap<String, usize> = Default::default();
+    for f in s.upload.iter().flat_map(|u| &u.failed) {
+        if matches!(
+            Code::from_code_str(&f.code),
+            Some(
+                Code::NotHermesMap
+                    | Code::PermissionDenied
+                    | Code::NotAuthenticated
+                    | Code::AuthenticationFailed
+            )
+        ) {
+            *out.entry(f.code.clone()).or_default() += 1;
+        }
+    }
+    out.into_iter().collect()
 }
 
 /// Failures that are conflicts with what the server holds (`content_hash_mismatch`).

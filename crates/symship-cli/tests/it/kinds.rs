@@ -167,6 +167,11 @@ fn hermes_upload_refuses_the_packager_map_and_names_it() {
         .as_str()
         .unwrap()
         .contains("x_hermes_function_offsets"));
+    // a re-run fails the same way: the verdict does not advise one (a fresh user's finding 8)
+    let verdict = summary["verdict"].as_str().unwrap();
+    assert!(!verdict.contains("re-run the same command"), "{verdict}");
+    assert!(verdict.contains("fails the same way"), "{verdict}");
+    assert!(verdict.contains("not_hermes_map"), "{verdict}");
 }
 
 #[test]
@@ -358,6 +363,35 @@ fn hermes_and_proguard_verdicts_name_the_problem_once() {
         server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
         "nothing sent"
     );
+}
+
+/// Finding 8: a key that may not upload fails every set the same way on a re-run; the verdict
+/// says so instead of advising one.
+#[test]
+fn a_read_only_key_is_not_told_to_rerun() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        fixtures().join("proguard/proguard-6.2.2/mapping.txt"),
+        tmp.path().join("mapping.txt"),
+    )
+    .unwrap();
+    let ro = server.read_only_key();
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .env("POSTHOG_CLI_API_KEY", &ro)
+            .args(["proguard", "upload", "--path", "mapping.txt", "--map-id", "x"]),
+    );
+    assert_eq!(code, 1, "{stderr}\n{summary:#}");
+    assert_eq!(summary["failed"][0]["code"], "permission_denied", "{summary:#}");
+    let verdict = summary["verdict"].as_str().unwrap();
+    assert!(!verdict.contains("re-run the same command"), "{verdict}");
+    assert!(
+        verdict.contains("fails the same way (permission_denied)"),
+        "{verdict}"
+    );
+    assert!(!stderr.contains(&ro));
+    assert!(server.symbol_sets().is_empty());
 }
 
 /// Finding 2: a missing `-d` of `hermes upload` or `--path` of `proguard upload` exited 1; the
