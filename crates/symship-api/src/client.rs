@@ -335,6 +335,7 @@ impl Client {
                     self.pause_for(wait);
                     let msg = err.to_string();
                     self.observer.on_retry(&crate::retry::RetryEvent {
+                        throttled: true,
                         what,
                         attempt,
                         max_attempts: self.retry.max_attempts,

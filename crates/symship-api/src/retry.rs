@@ -96,6 +96,9 @@ pub struct RetryEvent<'a> {
     pub delay: Duration,
     /// Whether the wait comes from the server's `Retry-After`.
     pub from_retry_after: bool,
+    /// A 429 waited out (the server's throttle): the request is sent again without using an
+    /// attempt.
+    pub throttled: bool,
     /// The failure, already free of secrets.
     pub error: &'a str,
 }
@@ -109,8 +112,36 @@ pub trait RetryObserver: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct TracingRetryObserver;
 
+/// Throttled waits logged at warn level at most this often (the others at debug): a throttle
+/// that lasts minutes asks for a wait every second or so.
+const THROTTLED_WARN_EVERY: Duration = Duration::from_secs(30);
+
 impl RetryObserver for TracingRetryObserver {
     fn on_retry(&self, e: &RetryEvent<'_>) {
+        if e.throttled {
+            static LAST_WARN: std::sync::Mutex<Option<Instant>> = std::sync::Mutex::new(None);
+            let mut last = LAST_WARN.lock().unwrap_or_else(|p| p.into_inner());
+            let warn = last.is_none_or(|t| t.elapsed() >= THROTTLED_WARN_EVERY);
+            if warn {
+                *last = Some(Instant::now());
+                tracing::warn!(
+                    "{} was throttled by the server: {}; waiting {:.1} s as its Retry-After asks (not counted as \
+                     an attempt; further waits are logged at debug level for {} s)",
+                    e.what,
+                    e.error,
+                    e.delay.as_secs_f64(),
+                    THROTTLED_WARN_EVERY.as_secs()
+                );
+            } else {
+                tracing::debug!(
+                    "{} was throttled by the server: {}; waiting {:.1} s (Retry-After)",
+                    e.what,
+                    e.error,
+                    e.delay.as_secs_f64()
+                );
+            }
+            return;
+        }
         tracing::warn!(
             "{} failed (attempt {}/{}): {}; retrying in {:.1} s{}",
             e.what,
@@ -165,6 +196,7 @@ where
         }
         let msg = err.to_string();
         observer.on_retry(&RetryEvent {
+            throttled: false,
             what,
             attempt,
             max_attempts: policy.max_attempts,

@@ -392,6 +392,7 @@ pub(crate) async fn send(
         (ctx.on_retry)(&err);
         let msg = err.to_string();
         ctx.client.observer().on_retry(&RetryEvent {
+            throttled: false,
             what,
             attempt,
             max_attempts: policy.max_attempts,

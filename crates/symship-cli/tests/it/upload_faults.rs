@@ -328,3 +328,39 @@ fn urls_storage_refuses_as_expired_are_started_again() {
         "a second start for the refused ones"
     );
 }
+
+/// A throttle that lasts (three 429s in a row on one call) is waited out and said once at warn
+/// level, as a throttle, not as failed attempts ("attempt 1/4" on every wait flooded the log of a
+/// run held for minutes: a line a second).
+#[test]
+fn a_lasting_throttle_is_waited_out_and_said_once() {
+    let server = start(Config {
+        faults: vec![
+            FaultRule::new("bulk_check_upload", FaultKind::TooManyRequests { retry_after: 0 }).first_n(3),
+        ],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    generate(&dir, 2, 1, "throttled");
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        requests(&server, "bulk_check_upload")
+            .iter()
+            .filter(|r| r.status == 429)
+            .count(),
+        3
+    );
+    assert_eq!(chunks(&summary).len(), 2, "{summary:#}");
+    assert_eq!(
+        stderr.matches("was throttled by the server").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(!stderr.contains("attempt 1/"), "{stderr}");
+}
