@@ -56,6 +56,10 @@ pub enum SkipReason {
     NoMap { reference: Option<String> },
     #[error("is not UTF-8 text; JavaScript chunks must be UTF-8")]
     NotUtf8,
+    /// Hermes bytecode where a Metro bundle was expected (React Native's Android build moves
+    /// hermesc's output over the bundle): its code is `not_utf8`, its words say what to do.
+    #[error("is Hermes bytecode (hermesc's output), not JavaScript: `symship hermes inject` runs on the Metro bundle before hermesc compiles it (posthog-react-native's Metro serializer does it during bundling); the composed map after hermesc then goes through `symship hermes clone` and `hermes upload`")]
+    HermesBytecode,
     #[error("cannot be read: {0}")]
     Unreadable(String),
     #[error("is part of a symbolic-link loop; the loop was not followed")]
@@ -95,7 +99,7 @@ impl SkipReason {
     pub fn code(&self) -> Code {
         match self {
             SkipReason::NoMap { .. } => Code::NoMap,
-            SkipReason::NotUtf8 => Code::NotUtf8,
+            SkipReason::NotUtf8 | SkipReason::HermesBytecode => Code::NotUtf8,
             SkipReason::Unreadable(_) => Code::Unreadable,
             SkipReason::SymlinkLoop => Code::SymlinkLoop,
             SkipReason::MapOutsideRoot { .. } => Code::MapOutsideRoot,
@@ -127,5 +131,28 @@ pub fn is_chunk_id(id: &str) -> bool {
 /// Reads a chunk as UTF-8 text.
 pub fn read_source(path: &std::path::Path) -> Result<String, SkipReason> {
     let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|_| SkipReason::NotUtf8)
+    String::from_utf8(bytes).map_err(|e| {
+        if e.as_bytes().starts_with(&HERMES_BYTECODE_MAGIC) {
+            SkipReason::HermesBytecode
+        } else {
+            SkipReason::NotUtf8
+        }
+    })
+}
+
+/// The first 8 bytes of a Hermes bytecode file (hermesc's `-emit-binary` output,
+/// `kinds-and-explain.md` §1.7).
+const HERMES_BYTECODE_MAGIC: [u8; 8] = [0xc6, 0x1f, 0xbc, 0x03, 0xc1, 0x03, 0x19, 0x1f];
+
+#[cfg(test)]
+mod bytecode_tests {
+    #[test]
+    fn hermes_bytecode_is_named() {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../fixtures/hermes/plain/index.android.bundle.hbc");
+        assert!(matches!(
+            super::read_source(&p),
+            Err(super::SkipReason::HermesBytecode)
+        ));
+    }
 }

@@ -115,7 +115,7 @@ fn a_metro_bundle_pairs_with_the_packager_map_its_comment_names_else_bundle_dot_
 }
 
 #[test]
-fn a_bundle_hermesc_already_compiled_is_skipped_as_not_utf8() {
+fn a_bundle_hermesc_already_compiled_is_skipped_as_not_utf8_naming_hermes_bytecode() {
     // What a Gradle build leaves: hermesc's bytecode moved over the bundle, the map beside it.
     let d = copy_of("plain");
     fs::rename(
@@ -126,7 +126,18 @@ fn a_bundle_hermesc_already_compiled_is_skipped_as_not_utf8() {
     let (pairs, skipped) = pairs_of(d.path());
     assert!(pairs.is_empty(), "{pairs:?}");
     assert_eq!(skipped.len(), 1);
-    assert!(matches!(skipped[0].reason, SkipReason::NotUtf8), "{skipped:?}");
+    // code not_utf8, and the words say it is bytecode and when inject runs (a fresh user's
+    // finding 9, session 9: it said "JavaScript chunks must be UTF-8")
+    assert!(
+        matches!(skipped[0].reason, SkipReason::HermesBytecode),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped[0].reason.code().as_str(), "not_utf8");
+    let words = skipped[0].reason.to_string();
+    assert!(
+        words.contains("Hermes bytecode") && words.contains("before hermesc"),
+        "{words}"
+    );
 }
 
 fn run(dir: &Path, opts: &InjectOptions) -> Vec<PairResult> {
