@@ -333,21 +333,8 @@ fn the_error_that_ends_a_run_is_printed_under_any_rust_log() {
     let dir = build(tmp.path(), 2, "log");
     for rust_log in ["posthog_cli=info", "off", "posthog_cli=error"] {
         // A wrong key: the server answers 401 "Invalid personal API key.".
-        let (code, stderr) = code_of(
-            symship_for(&server, tmp.path())
-                .env("RUST_LOG", rust_log)
-                .env("POSTHOG_CLI_API_KEY", "phx_not_the_right_key")
-                .args([
-                    "sourcemap",
-                    "process",
-                    "--release-name",
-                    "app",
-                    "--release-version",
-                    "1",
-                ])
-                .arg("-d")
-                .arg(&dir),
-        );
+        let (code, stderr) =
+            code_of(refused_key_process(&server, tmp.path(), &dir).env("RUST_LOG", rust_log));
         assert_ne!(code, 0, "RUST_LOG={rust_log}: {stderr}");
         assert!(
             stderr.contains("error: ") && stderr.contains("Invalid personal API key."),
@@ -560,20 +547,8 @@ fn a_run_stopped_before_its_summary_still_prints_its_json_document() {
     let server = start(Config::default());
     let tmp = tempfile::tempdir().unwrap();
     let dir = build(tmp.path(), 1, "stopped");
-    let out = symship_for(&server, tmp.path())
-        .env("POSTHOG_CLI_API_KEY", "phx_not_the_right_key")
-        .args([
-            "--output",
-            "json",
-            "sourcemap",
-            "process",
-            "--release-name",
-            "app",
-            "--release-version",
-            "1",
-        ])
-        .arg("-d")
-        .arg(&dir)
+    let out = refused_key_process(&server, tmp.path(), &dir)
+        .args(["--output", "json"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -588,4 +563,22 @@ fn a_run_stopped_before_its_summary_still_prints_its_json_document() {
     let verdict = doc["verdict"].as_str().unwrap_or_default();
     assert!(verdict.contains("Invalid personal API key."), "{doc}");
     assert_eq!(doc["errors"][0].as_str(), Some(verdict), "{doc}");
+}
+
+/// `sourcemap process` of `dir` with a release, under a key the server refuses (401 "Invalid
+/// personal API key."): the run stops while resolving the release.
+fn refused_key_process(server: &TestServer, home: &Path, dir: &Path) -> Command {
+    let mut cmd = symship_for(server, home);
+    cmd.env("POSTHOG_CLI_API_KEY", "phx_not_the_right_key")
+        .args([
+            "sourcemap",
+            "process",
+            "--release-name",
+            "app",
+            "--release-version",
+            "1",
+        ])
+        .arg("-d")
+        .arg(dir);
+    cmd
 }
