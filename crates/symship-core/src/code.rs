@@ -123,7 +123,7 @@ codes! {
         "build with debug info (-g; Rust: debug = \"line-tables-only\") and upload before stripping, or upload the dSYM or objcopy --only-keep-debug companion";
     /// An ELF file with DWARF but no GNU build id: no crash can be matched to it.
     NoBuildId = "no_build_id", Skip, "no GNU build id",
-        "link with -Wl,--build-id=sha1 (Rust: -C link-arg=-Wl,--build-id=sha1; Go: -ldflags=-B=gobuildid)";
+        "link with -Wl,--build-id=sha1 (Rust: -C link-arg=-Wl,--build-id=sha1; Go: -ldflags=-B=gobuildid, or where Go refuses it (1.19): -ldflags=-B=0x followed by 40 hex digits new for each build)";
     /// A Mach-O file with DWARF but no (or a nil) LC_UUID.
     NoUuid = "no_uuid", Skip, "no LC_UUID",
         "link without -no_uuid (Apple's ld adds an LC_UUID by default; Go's linker may write none)";

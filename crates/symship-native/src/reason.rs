@@ -19,7 +19,9 @@ pub enum Reason {
     /// An ELF with DWARF but no GNU build id: crash events could never name it.
     #[error(
         "has debug info but no GNU build id, so no crash can be matched to it; link with -Wl,--build-id=sha1 \
-         (Rust: -C link-arg=-Wl,--build-id=sha1; Go: -ldflags=-B=gobuildid)"
+         (Rust: -C link-arg=-Wl,--build-id=sha1; Go: -ldflags=-B=gobuildid, or where Go refuses \
+         it (1.19: \"-B argument must start with 0x\"): -ldflags=-B=0x followed by 40 hex digits new for each build, \
+         such as a commit hash)"
     )]
     NoBuildId,
     /// A Mach-O with DWARF but no (or a nil) `LC_UUID`.

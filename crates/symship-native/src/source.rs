@@ -7,12 +7,16 @@
 //!    directory, the file's directory and its name joined) that is absolute and under that prefix
 //!    is kept (all absolute ones if there is no prefix). Builds that record relative paths
 //!    (`-fdebug-prefix-map=...=.`) give none, as posthog-cli 0.19.0 finds none in them.
+//!    Go units (`DW_LANG_Go`) are packages, not files: they give no prefix, and a Go binary's
+//!    absolute `.go`/`.s` files are kept ([`go_source`]) less the Go toolchain's and the module
+//!    cache's ([`drop_go_toolchain`]), as posthog-cli 0.19.0 keeps them (a Go program's own files).
 //! 2. Filters: toolchain and SDK paths are dropped ([`dropped`]); `symbol-sets upload` also drops
 //!    dependency caches ([`SourceOptions::drop_dependencies`]); `--source-root` keeps only paths
 //!    whose canonical form is under it.
 //! 3. Each file is read if it is a regular file, not a link, and at most [`MAX_SOURCE_BYTES`];
 //!    others are left out with a warning.
-//! 4. Names: `__source/<file name>`, extended with parent directories until unique; then
+//! 4. Names: `__source/<file name>`, extended with parent directories until unique among the
+//!    paths that passed the filters (read or not, as posthog-cli names them); then
 //!    `__source/manifest.json`, `{"version":1,"files":{"<path as in the DWARF>":"__source/<name>"}}`
 //!    (pretty, keys sorted), written first. Verified against posthog-cli 0.19.0's upload of a gcc
 //!    build with absolute paths (two `util.c` in different directories: `__source/lib/util.c`,
@@ -137,6 +141,11 @@ fn section_data<'d, S: ObjectSection<'d>>(slice: &Slice, s: &S) -> Result<Cow<'d
 
 /// The absolute source paths of the slice's DWARF (step 1 above), before the filters, sorted.
 pub fn dwarf_paths(slice: &Slice) -> Result<Vec<String>, SourceError> {
+    Ok(collect_paths(slice)?.0)
+}
+
+/// [`dwarf_paths`], and how many line-table files had a relative path (not bundled).
+fn collect_paths(slice: &Slice) -> Result<(Vec<String>, usize), SourceError> {
     let file = File::open(&slice.path).map_err(|source| SourceError::Read {
         path: slice.path.clone(),
         source,
@@ -165,9 +174,15 @@ pub fn dwarf_paths(slice: &Slice) -> Result<Vec<String>, SourceError> {
     let text = |r: R<'_>| String::from_utf8_lossy(r.slice()).into_owned();
     let mut mains = Vec::new();
     let mut files = BTreeSet::new();
+    let mut any_go = false;
+    let mut relative = BTreeSet::new();
     for unit in &units {
         let comp_dir = unit.comp_dir.map(text);
-        if let Some(name) = unit.name.map(text) {
+        if is_go(unit) {
+            // a Go unit is a package ("main", "internal/cpu") in comp dir ".", not a file: it
+            // gives no prefix (posthog-cli 0.19.0 skips DW_LANG_Go units in its first pass)
+            any_go = true;
+        } else if let Some(name) = unit.name.map(text) {
             mains.push(join(comp_dir.as_deref(), &name));
         }
         let Some(program) = &unit.line_program else {
@@ -193,14 +208,71 @@ pub fn dwarf_paths(slice: &Slice) -> Result<Vec<String>, SourceError> {
             let path = join(comp_dir.as_deref(), &join(dir.as_deref(), &name));
             if path.starts_with('/') {
                 files.insert(path);
+            } else if !path.starts_with('<') {
+                relative.insert(path);
             }
         }
     }
     let prefix = common_dir(&mains);
-    Ok(files
+    let kept: Vec<String> = files
         .into_iter()
-        .filter(|f| prefix.as_ref().is_none_or(|p| Path::new(f).starts_with(p)))
-        .collect())
+        .filter(|f| {
+            let under = prefix.as_ref().is_some_and(|p| Path::new(f).starts_with(p));
+            match (&prefix, any_go) {
+                (_, true) => under || go_source(f),
+                (Some(_), false) => under,
+                (None, false) => true,
+            }
+        })
+        .collect();
+    let kept = if any_go { drop_go_toolchain(kept) } else { kept };
+    Ok((kept, relative.len()))
+}
+
+/// Whether the unit's root DIE says `DW_AT_language: DW_LANG_Go`.
+fn is_go(unit: &gimli::Unit<R<'_>>) -> bool {
+    let mut entries = unit.entries();
+    let Ok(Some((_, root))) = entries.next_dfs() else {
+        return false;
+    };
+    matches!(
+        root.attr_value(gimli::DW_AT_language),
+        Ok(Some(gimli::AttributeValue::Language(gimli::DW_LANG_Go)))
+    )
+}
+
+/// A Go line-table path that may be read and bundled: absolute, without `.`/`..` components, a
+/// `.go` or `.s` file (Go's `//line` directives can name any file; posthog-cli 0.19.0 keeps the
+/// same set).
+fn go_source(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.split('/').any(|c| c == "." || c == "..")
+        && (path.ends_with(".go") || path.ends_with(".s"))
+}
+
+/// Drops the Go toolchain's sources and the module cache from a Go binary's paths: a directory
+/// whose `runtime/` holds `proc.go`, `malloc.go`, `mgc.go` and `runtime2.go` (compiled into every
+/// Go binary) is a GOROOT `src/`, wherever Go is installed, and all under it is the standard
+/// library; paths containing `/pkg/mod/` are dependencies (posthog-cli 0.19.0's filter).
+fn drop_go_toolchain(paths: Vec<String>) -> Vec<String> {
+    const WITNESSES: [&str; 4] = ["proc.go", "malloc.go", "mgc.go", "runtime2.go"];
+    let all: BTreeSet<&str> = paths.iter().map(String::as_str).collect();
+    let roots: Vec<String> = paths
+        .iter()
+        .filter_map(|p| {
+            p.find("/src/runtime/proc.go")
+                .map(|i| p[..i + "/src/".len()].to_string())
+        })
+        .filter(|root| {
+            WITNESSES
+                .iter()
+                .all(|w| all.contains(format!("{root}runtime/{w}").as_str()))
+        })
+        .collect();
+    paths
+        .into_iter()
+        .filter(|p| !p.contains("/pkg/mod/") && !roots.iter().any(|r| p.starts_with(r.as_str())))
+        .collect()
 }
 
 /// `dir` joined with `name` as text (an absolute `name` stands alone).
@@ -314,8 +386,19 @@ fn open_no_follow(path: &Path) -> std::io::Result<File> {
 /// posthog-cli sends it.
 pub fn bundle(slice: &Slice, opts: &SourceOptions) -> Result<SourceBundle, SourceError> {
     let mut out = SourceBundle::default();
-    let mut kept: Vec<(String, Vec<u8>)> = Vec::new();
-    for p in dwarf_paths(slice)? {
+    let mut candidates: Vec<String> = Vec::new();
+    let (paths, relative) = collect_paths(slice)?;
+    if paths.is_empty() && relative > 0 {
+        // -fdebug-prefix-map / -ffile-prefix-map / Bazel: nothing says where the files are
+        // (posthog-cli 0.19.0 bundles none either); say so rather than send dwarf alone silently
+        out.warnings.push(format!(
+            "{}: no source bundled: its DWARF names its {relative} source file(s) by relative paths (built \
+             with -fdebug-prefix-map or -ffile-prefix-map?), which do not say where they are; build with \
+             absolute paths to bundle them",
+            slice.path.display()
+        ));
+    }
+    for p in paths {
         if dropped(&p, opts.drop_dependencies) {
             continue;
         }
@@ -329,6 +412,14 @@ pub fn bundle(slice: &Slice, opts: &SourceOptions) -> Result<SourceBundle, Sourc
                 }
             }
         }
+        candidates.push(p);
+    }
+    // names are grown over every path that passed the filters, read or not, as posthog-cli
+    // 0.19.0 names them before reading: a util.rs beside a missing src/util.rs is
+    // __source/src/util.rs with both tools
+    let names = names(&candidates);
+    let mut kept: Vec<(String, Vec<u8>)> = Vec::new();
+    for p in candidates {
         match read_source(Path::new(&p)) {
             Ok(bytes) => kept.push((p, bytes)),
             Err(e) => out.warnings.push(format!("{p}: source not bundled: {e}")),
@@ -337,9 +428,8 @@ pub fn bundle(slice: &Slice, opts: &SourceOptions) -> Result<SourceBundle, Sourc
     if kept.is_empty() {
         return Ok(out);
     }
-    let paths: Vec<String> = kept.iter().map(|(p, _)| p.clone()).collect();
-    let names = names(&paths);
-    let manifest = manifest(&names);
+    let read: BTreeMap<String, String> = kept.iter().map(|(p, _)| (p.clone(), names[p].clone())).collect();
+    let manifest = manifest(&read);
     out.entries
         .push(("__source/manifest.json".into(), manifest.into_bytes()));
     let mut files: Vec<(String, Vec<u8>)> = kept

@@ -141,6 +141,30 @@ fn source_root_narrows_and_links_are_left_out() {
 }
 
 #[test]
+fn names_count_a_source_that_could_not_be_read_as_posthog_cli_does() {
+    // lib/util.c deleted after the build: posthog-cli 0.19.0 grows the names over every path
+    // that passed its filters before reading, so src/util.c stays __source/src/util.c (symship
+    // named it __source/util.c: s9 tester, finding 12)
+    let (_tmp, proj, slice) = build();
+    std::fs::remove_file(proj.join("lib/util.c")).unwrap();
+    let b = source::bundle(&slice, &SourceOptions::default()).unwrap();
+    let names: Vec<&str> = b.entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "__source/manifest.json",
+            "__source/hello.c",
+            "__source/src/util.c",
+            "__source/util.h",
+        ]
+    );
+    let manifest = String::from_utf8(b.entries[0].1.clone()).unwrap();
+    assert!(!manifest.contains("lib/util.c"), "{manifest}");
+    assert_eq!(b.warnings.len(), 1, "{:?}", b.warnings);
+    assert!(b.warnings[0].contains("lib/util.c"), "{:?}", b.warnings);
+}
+
+#[test]
 fn the_set_zips_dwarf_then_the_bundle() {
     let (_tmp, _proj, slice) = build();
     let set = NativeSet::new(slice.clone()).with_sources(SourceOptions::default());
@@ -187,6 +211,13 @@ fn relative_dwarf_paths_give_no_bundle_as_with_posthog_cli() {
     };
     let b = source::bundle(&slice, &SourceOptions::default()).unwrap();
     assert_eq!(b.entries, Vec::<(String, Vec<u8>)>::new());
+    // and it is said, not silent (s9 tester, finding 16)
+    assert_eq!(b.warnings.len(), 1, "{:?}", b.warnings);
+    assert!(
+        b.warnings[0].contains("relative paths") && b.warnings[0].contains("-fdebug-prefix-map"),
+        "{:?}",
+        b.warnings
+    );
 }
 
 #[test]
@@ -234,4 +265,67 @@ fn compressed_elf_debug_sections_are_read_decompressed() {
     );
     let got = &b.entries.iter().find(|(n, _)| n == "__source/util.c").unwrap().1;
     assert_eq!(got, &std::fs::read(proj.join("src/util.c")).unwrap());
+}
+
+#[test]
+fn a_go_binary_bundles_its_own_go_files_as_posthog_cli_does() {
+    // Go units are packages in comp dir "." (DW_AT_name "main", "internal/cpu"): taken as main
+    // files they gave the prefix ".", which no absolute line-table path is under, and a Go
+    // binary got no bundle (s9 tester, finding 11). posthog-cli 0.19.0 sends
+    // __source/manifest.json and __source/main.go for this build: the program's own file, not
+    // the toolchain's runtime sources.
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().canonicalize().unwrap().join("goapp");
+    std::fs::create_dir_all(&proj).unwrap();
+    let go_src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/native/go");
+    for f in ["main.go", "go.mod"] {
+        std::fs::copy(go_src.join(f), proj.join(f)).unwrap();
+    }
+    // fixtures/native/tools.sh installs golang-1.19-go, whose `go` is not on PATH by itself
+    let go_build = |ldflags: &str, out: &str| {
+        let r = Command::new("/usr/lib/go-1.19/bin/go")
+            .args(["build", ldflags, "-o", out, "."])
+            .current_dir(&proj)
+            .env("GOOS", "linux")
+            .env("GOARCH", "amd64")
+            .env("CGO_ENABLED", "0")
+            .output()
+            .expect("go 1.19 is needed (fixtures/native/tools.sh installs golang-1.19-go)");
+        (
+            r.status.success(),
+            String::from_utf8_lossy(&r.stderr).into_owned(),
+        )
+    };
+    let (ok, stderr) = go_build("-ldflags=-B=0x11223344556677889900aabbccddeeff00112233", "goapp");
+    assert!(ok, "go build: {stderr}");
+    // without -B Go writes no GNU build id: the no_build_id advice must be one Go 1.19 takes; it
+    // gave only -B=gobuildid, which Go 1.19 refuses (s9 tester, finding 19)
+    let (ok, _) = go_build("-ldflags=-B=gobuildid", "refused");
+    assert!(!ok, "Go 1.19 took -B=gobuildid");
+    let (ok, stderr) = go_build("-ldflags=", "noid");
+    assert!(ok, "go build: {stderr}");
+    match &symship_native::inspect(&proj.join("noid"))[..] {
+        [Finding::Skipped { reason, .. }] => {
+            assert_eq!(reason.code(), "no_build_id");
+            assert!(reason.to_string().contains("-ldflags=-B=0x"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_file(proj.join("noid")).unwrap();
+    let slice = match symship_native::inspect(&proj.join("goapp")).remove(0) {
+        Finding::Slice(s) => s,
+        other => panic!("{other:?}"),
+    };
+    let paths = source::dwarf_paths(&slice).unwrap();
+    let main_go = proj.join("main.go").display().to_string();
+    assert_eq!(paths, [main_go.as_str()]);
+    let b = source::bundle(&slice, &SourceOptions::default()).unwrap();
+    assert_eq!(b.warnings, Vec::<String>::new());
+    let names: Vec<&str> = b.entries.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["__source/manifest.json", "__source/main.go"]);
+    assert_eq!(
+        String::from_utf8(b.entries[0].1.clone()).unwrap(),
+        format!("{{\n  \"version\": 1,\n  \"files\": {{\n    \"{main_go}\": \"__source/main.go\"\n  }}\n}}")
+    );
+    assert_eq!(b.entries[1].1, std::fs::read(proj.join("main.go")).unwrap());
 }
