@@ -123,6 +123,12 @@ impl SymbolSet for Mapping {
         &self.path
     }
 
+    /// The map id (`--map-id`, known before the mapping is read): a mapping too large to send
+    /// is still named by it, as posthog-cli 0.19.0 names it.
+    fn reference(&self) -> Option<String> {
+        Some(self.map_id.clone())
+    }
+
     fn input_len(&self) -> u64 {
         std::fs::metadata(&self.path).map_or(0, |m| m.len())
     }

@@ -382,10 +382,12 @@ fn conclude(
         }
         None
     };
+    // a set over PostHog's limit is a skip (README: `too_large`): a run where every set found
+    // was skipped or too large sent nothing, exit 3
     let sendable = report
         .chunks
         .iter()
-        .filter(|c| !matches!(c.status, Status::Skipped { .. }))
+        .filter(|c| !matches!(c.status, Status::Skipped { .. } | Status::TooLarge { .. }))
         .count();
     let failed = report.has_failures();
     fill(summary, report, deleted.as_ref().map(|(d, _)| d));

@@ -234,18 +234,34 @@ pub fn render_verdict(s: &Summary) -> String {
               paths; check --directory and that the build writes sourcemaps (exit code 1, as posthog-cli)\n"
             .into(),
         1 => "error: files were skipped and --strict is set (exit code 1)\n".into(),
-        3 if !s.skipped.is_empty() => {
+        3 if !s.skipped.is_empty() || s.chunks.iter().any(is_too_large) => {
+            // files skipped when found, then sets over PostHog's limit (listed above with what
+            // to do): every one was skipped, nothing was sent
+            let lines: Vec<String> = s
+                .skipped
+                .iter()
+                .map(|f| format!("  {}: {}\n", f.file, f.reason))
+                .chain(s.chunks.iter().filter(|c| is_too_large(c)).map(|c| {
+                    let id: &str = if c.reference.is_empty() { "-" } else { &c.reference };
+                    format!(
+                        "  {} ({} {id}): {} (listed above with what to do)\n",
+                        c.file,
+                        c.ref_label(),
+                        symship_core::Code::TooLarge.title()
+                    )
+                }))
+                .collect();
             let mut t = format!(
                 "error: nothing to process: {} file(s) were found, and every one was skipped (exit code 3):\n",
-                s.skipped.len()
+                lines.len()
             );
-            for f in s.skipped.iter().take(MAX_VERDICT_FILES) {
-                t.push_str(&format!("  {}: {}\n", f.file, f.reason));
+            for l in lines.iter().take(MAX_VERDICT_FILES) {
+                t.push_str(l);
             }
-            if s.skipped.len() > MAX_VERDICT_FILES {
+            if lines.len() > MAX_VERDICT_FILES {
                 t.push_str(&format!(
                     "  and {} more (`--output json` lists them all)\n",
-                    s.skipped.len() - MAX_VERDICT_FILES
+                    lines.len() - MAX_VERDICT_FILES
                 ));
             }
             if takes_allow_empty(s) {
@@ -324,6 +340,10 @@ fn conflicts(s: &Summary) -> usize {
 /// ProGuard and native ones, whose flags are posthog-cli's).
 fn takes_allow_empty(s: &Summary) -> bool {
     s.command.starts_with("sourcemap ")
+}
+
+fn is_too_large(c: &super::ChunkEntry) -> bool {
+    c.outcome == symship_core::Code::TooLarge.as_str()
 }
 
 pub fn human_bytes(b: u64) -> String {

@@ -563,3 +563,74 @@ fn a_failed_finish_of_a_proguard_set_exits_1_and_the_rerun_sends_it() {
     assert_eq!(transfers(&server) - before, 1);
     stored(&server, PROGUARD_MAP_ID, symship_upload::Kind::ProguardMapping);
 }
+
+/// A R8 mapping of at least `mib` MiB whose class and method names are xorshift letters (64 of
+/// them: zstd keeps about two thirds of it), laid out as the R8 output the s9 tester uploaded.
+fn write_incompressible_mapping(path: &Path, mib: usize) {
+    use std::io::Write;
+    const ALPHABET: &[u8; 64] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$";
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut name = |n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                ALPHABET[(x & 63) as usize] as char
+            })
+            .collect()
+    };
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    f.write_all(b"# compiler: R8\n").unwrap();
+    let (mut written, mut i) = (0usize, 0usize);
+    while written < mib << 20 {
+        let entry = format!(
+            "c{}.C{i} -> a{i}:\n    1:1:void m{}() -> a\n",
+            name(120),
+            name(120)
+        );
+        f.write_all(entry.as_bytes()).unwrap();
+        written += entry.len();
+        i += 1;
+    }
+    f.flush().unwrap();
+}
+
+#[test]
+fn a_mapping_over_the_limit_is_named_by_its_map_id_and_exits_3() {
+    // 170 MiB of mapping, about 113 MiB compressed: over PostHog's 100 MiB. Its map id was lost
+    // ("huge.txt (chunk -)", JSON ref "") and the run exited 0 with nothing sent (s9 tester,
+    // finding 5); posthog-cli 0.19.0 names the map id ("Skipping symbol set with id: ..., file
+    // too large"). README: too_large is a skip, and a run where every set was skipped exits 3.
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    write_incompressible_mapping(&tmp.path().join("mapping.txt"), 170);
+    let upload = || {
+        let mut c = symship_for(&server, tmp.path());
+        c.args(["proguard", "upload", "-p", "mapping.txt", "-m", PROGUARD_MAP_ID]);
+        c
+    };
+    let (code, summary, stderr) = run_json(&mut upload());
+    assert_eq!(code, 3, "{stderr}\n{summary:#}");
+    assert_eq!(summary["skipped_too_large"], 1, "{summary:#}");
+    assert_eq!(summary["uploaded"], 0, "{summary:#}");
+    let c = &summary["chunks"][0];
+    assert_eq!(c["outcome"], "too_large", "{summary:#}");
+    assert_eq!(c["ref"], PROGUARD_MAP_ID, "{summary:#}");
+    assert_eq!(c["chunk_id"], PROGUARD_MAP_ID, "{summary:#}");
+    assert!(c["reason"].as_str().unwrap().contains("100 MiB"), "{summary:#}");
+    let r = run(&mut upload());
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("mapping.txt (map id {PROGUARD_MAP_ID}): its symbol set")),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("every one was skipped (exit code 3)"),
+        "{}",
+        r.stderr
+    );
+    assert!(server.symbol_sets().is_empty(), "nothing was started");
+}

@@ -891,6 +891,48 @@ fn a_debug_file_over_the_limit_is_named_with_a_hint_for_debug_files() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // the big file alone: every set found was skipped (too_large is a skip, README), nothing was
+    // sent: exit 3 naming its debug id, not exit 0 as if all went well (s9 tester, finding 5)
+    std::fs::remove_file(b.build.join("hello-gz")).unwrap();
+    let (code, summary, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
+    assert_eq!(code, 3, "{stderr}\n{summary:#}");
+    assert_eq!(summary["exit_code"], 3, "{summary:#}");
+    assert_eq!(summary["uploaded"], 0, "{summary:#}");
+    assert_eq!(summary["skipped_too_large"], 1, "{summary:#}");
+    let chunks = summary["chunks"].as_array().unwrap();
+    assert_eq!(chunks.len(), 1, "{summary:#}");
+    assert_eq!(chunks[0]["outcome"], "too_large", "{summary:#}");
+    assert_eq!(chunks[0]["ref"], debug_id, "{summary:#}");
+    let verdict = summary["verdict"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{summary:#}"));
+    assert!(
+        verdict.contains("exit code 3") && verdict.contains(&format!("build/big (debug id {debug_id})")),
+        "{verdict}"
+    );
+    let r = run(&mut b.symship(&["symbol-sets", "upload"]));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("every one was skipped (exit code 3)")
+            && r.stderr.contains(&format!(
+                "build/big (debug id {debug_id}): over PostHog's 100 MiB limit"
+            )),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        b.server.symbol_sets().iter().all(|s| s.ref_ != debug_id),
+        "never started"
+    );
+    // posthog-cli 0.19.0 exits 0 with the set "too large": its personality keeps that
+    let out = b.as_posthog_cli(&["symbol-sets", "upload"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
