@@ -127,9 +127,10 @@ codes! {
     /// A Mach-O file with DWARF but no (or a nil) LC_UUID.
     NoUuid = "no_uuid", Skip, "no LC_UUID",
         "link without -no_uuid (Apple's ld adds an LC_UUID by default; Go's linker may write none)";
-    /// A Mach-O file whose DWARF is compressed (`__zdebug_*`, Go's default on macOS).
+    /// DWARF PostHog cannot read compressed: a Mach-O with `__zdebug_*` sections (Go's default on
+    /// macOS), an ELF whose sections are compressed with zstd.
     CompressedDwarf = "compressed_dwarf", Skip, "compressed DWARF",
-        "rebuild with -ldflags=-compressdwarf=false (Go) and upload that binary";
+        "Go on macOS (__zdebug_*): rebuild with -ldflags=-compressdwarf=false; ELF compressed with zstd: upload a copy made with objcopy --decompress-debug-sections (or --compress-debug-sections=zlib)";
     /// A `.dwo`/`.dwp` split-DWARF file, which PostHog does not read.
     SplitDwarf = "split_dwarf", Skip, "split DWARF",
         "build without -gsplit-dwarf, or upload an objcopy --only-keep-debug companion";

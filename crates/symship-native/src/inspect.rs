@@ -10,7 +10,8 @@
 //! Executable, Library, Debug: ELF `ET_EXEC`/`ET_DYN`; Mach-O `MH_EXECUTE`, `MH_DYLIB`,
 //! `MH_BUNDLE`, `MH_DSYM`, ...); relocatable objects (`.o`) and everything else are not symbol
 //! sets and are passed over silently. Then, in this order: no debug info (Mach-O with
-//! `__zdebug_*` sections: compressed DWARF), no build id / no `LC_UUID`, else uploadable.
+//! `__zdebug_*` sections: compressed DWARF), ELF DWARF sections compressed with zstd (compressed
+//! DWARF: PostHog reads only zlib), no build id / no `LC_UUID`, else uploadable.
 
 use std::fs::File;
 use std::io::Read;
@@ -290,6 +291,7 @@ fn object_in(
 
     let mut has_debug_info = false;
     let mut zdebug = false;
+    let mut zstd = false;
     let mut debug_bytes = 0u64;
     for s in obj.sections() {
         let Ok(name) = s.name_bytes() else { continue };
@@ -317,6 +319,14 @@ fn object_in(
         if dwarf_name == b"debug_info" {
             has_debug_info = true;
         }
+        // SHF_COMPRESSED with ch_type ELFCOMPRESS_ZSTD (`objcopy --compress-debug-sections=zstd`,
+        // `-gz=zstd`): the compression header is read, a few bytes
+        if format == Format::Elf
+            && s.compressed_file_range()
+                .is_ok_and(|c| c.format == object::CompressionFormat::Zstandard)
+        {
+            zstd = true;
+        }
     }
     if !has_debug_info {
         return skipped(if zdebug {
@@ -324,6 +334,11 @@ fn object_in(
         } else {
             Reason::NoDebugInfo
         });
+    }
+    if zstd {
+        // symbolic, which PostHog's symbolicator reads debug files with, decompresses only zlib
+        // (ElfObject::decompress_section): the set would be stored and never read
+        return skipped(Reason::ZstdDwarf);
     }
 
     let (debug_id, code_id) = match format {

@@ -37,6 +37,15 @@ pub enum Reason {
          rebuild with -ldflags=-compressdwarf=false (Go) and upload that binary"
     )]
     CompressedDwarf,
+    /// An ELF whose DWARF sections are compressed with zstd (`SHF_COMPRESSED`, `ch_type` 2:
+    /// `objcopy --compress-debug-sections=zstd`, `gcc -gz=zstd`): PostHog's symbolicator reads
+    /// debug files with symbolic, which decompresses zlib only.
+    #[error(
+        "carries DWARF sections compressed with zstd, which PostHog cannot read (it reads zlib only); \
+         upload a copy made with objcopy --decompress-debug-sections (or --compress-debug-sections=zlib), \
+         or build with -gz=zlib or -gz=none"
+    )]
+    ZstdDwarf,
     /// A `.dwo`/`.dwp` split-DWARF file, which PostHog does not read.
     #[error(
         "is split DWARF (.dwo/.dwp), which PostHog does not read; build with the debug info in the binary \
@@ -65,7 +74,7 @@ impl Reason {
             Reason::NoDebugInfo => Code::NoDebugInfo,
             Reason::NoBuildId => Code::NoBuildId,
             Reason::NoUuid => Code::NoUuid,
-            Reason::CompressedDwarf => Code::CompressedDwarf,
+            Reason::CompressedDwarf | Reason::ZstdDwarf => Code::CompressedDwarf,
             Reason::SplitDwarf => Code::SplitDwarf,
             Reason::Duplicate { .. } => Code::DuplicateDebugId,
             Reason::Unreadable(_) => Code::Unreadable,

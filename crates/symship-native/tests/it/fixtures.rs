@@ -357,3 +357,58 @@ fn a_dsym_slice_wins_over_its_executable_when_listed_first() {
     assert_eq!(dupes[0].path, hello.path);
     assert!(matches!(&dupes[0].reason, Reason::Duplicate { kept, .. } if kept == &companion.path));
 }
+
+/// `objcopy <args> fixtures/native/elf/hello <dir>/<name>` (binutils 2.40, fixtures/native/tools.sh).
+fn objcopy(args: &[&str], dir: &Path, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    let r = std::process::Command::new("objcopy")
+        .args(args)
+        .arg(root().join("elf/hello"))
+        .arg(&out)
+        .output()
+        .expect("objcopy is needed (binutils; fixtures/native/tools.sh)");
+    assert!(
+        r.status.success(),
+        "objcopy {args:?}: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    out
+}
+
+#[test]
+fn zstd_compressed_elf_dwarf_is_skipped_and_its_zlib_twin_uploaded() {
+    // objcopy --compress-debug-sections=zstd writes SHF_COMPRESSED sections with ch_type 2, which
+    // symbolic (PostHog's reader) cannot decompress: it was uploaded as if readable, and preferred
+    // over its zlib twin (s9 tester, finding 13)
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().canonicalize().unwrap();
+    let zstd = objcopy(&["--compress-debug-sections=zstd"], &dir, "hello-zstd");
+    let zlib = objcopy(&["--compress-debug-sections=zlib-gabi"], &dir, "hello-zlib");
+    let bytes = std::fs::read(&zstd).unwrap();
+    let elf = object::read::elf::ElfFile64::<object::Endianness>::parse(&*bytes).unwrap();
+    let info = object::Object::section_by_name(&elf, ".debug_info").unwrap();
+    assert_eq!(
+        object::ObjectSection::compressed_data(&info).unwrap().format,
+        object::CompressionFormat::Zstandard,
+        "objcopy wrote no zstd section"
+    );
+    match &symship_native::inspect(&zstd)[..] {
+        [symship_native::Finding::Skipped { reason, .. }] => {
+            assert_eq!(reason.code(), "compressed_dwarf");
+            let text = reason.to_string();
+            assert!(
+                text.contains("zstd") && text.contains("objcopy --decompress-debug-sections"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // the two in one directory: the zlib one is uploaded, under the debug id they share
+    let d = discover(&dir).unwrap();
+    let refs = refs();
+    assert_eq!(d.slices.len(), 1, "{:?}", d.slices);
+    assert_eq!(d.slices[0].path, zlib);
+    assert_eq!(d.slices[0].debug_id, refs["debug_id elf/hello"]);
+    assert_eq!(d.skipped.len(), 1, "{:?}", d.skipped);
+    assert_eq!(d.skipped[0].path, zstd);
+}
