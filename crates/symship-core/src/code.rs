@@ -134,6 +134,10 @@ codes! {
     /// A `.dwo`/`.dwp` split-DWARF file, which PostHog does not read.
     SplitDwarf = "split_dwarf", Skip, "split DWARF",
         "build without -gsplit-dwarf, or upload an objcopy --only-keep-debug companion";
+    /// A zipped dSYM (`App.app.dSYM.zip`, as fastlane's gym and App Store Connect write them):
+    /// not read inside the zip.
+    ZippedDsym = "zipped_dsym", Skip, "a zipped dSYM",
+        "unzip it (unzip App.app.dSYM.zip -d dSYMs) and upload the unzipped folder";
     /// Another file has the same debug id and at least as much DWARF; that one is sent.
     DuplicateDebugId = "duplicate_debug_id", Skip, "debug id shared with another file",
         "nothing to do: the file with the most debug info (or the dSYM) is uploaded";

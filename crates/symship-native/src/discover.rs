@@ -69,6 +69,30 @@ fn is_dsym(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "dSYM")
 }
 
+/// Whether a file's name says it is a zipped dSYM: `*.dSYM.zip` (fastlane's gym, Xcode Cloud) or
+/// `*dSYMs.zip` (App Store Connect's `appDsyms.zip`), in any case.
+pub fn is_zipped_dsym(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    name.ends_with(".dsym.zip") || name.ends_with("dsyms.zip")
+}
+
+/// The zipped dSYMs under `dir` ([`is_zipped_dsym`]), each a [`Reason::ZippedDsym`] skip: what
+/// `dsym upload` names when it finds no bundle.
+pub fn find_zipped_dsyms(dir: &Path) -> Vec<Skipped> {
+    walk(dir)
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_file() && is_zipped_dsym(e.path()))
+        .map(|e| Skipped {
+            path: e.path().to_path_buf(),
+            arch: None,
+            reason: Reason::ZippedDsym,
+        })
+        .collect()
+}
+
 /// The `.dSYM` bundles under `dir` (links followed; a bundle's own contents are not searched for
 /// more bundles), each inspected. Only `dir` itself being unreadable is an error.
 pub fn find_bundles(dir: &Path) -> Result<Vec<Bundle>, WalkError> {
@@ -211,6 +235,14 @@ pub fn discover(dir: &Path) -> Result<Discovery, WalkError> {
             continue;
         }
         if !entry.file_type().is_file() {
+            continue;
+        }
+        if is_zipped_dsym(path) {
+            d.skipped.push(Skipped {
+                path: path.to_path_buf(),
+                arch: None,
+                reason: Reason::ZippedDsym,
+            });
             continue;
         }
         for finding in inspect(path) {

@@ -52,6 +52,13 @@ pub enum Reason {
          (no -gsplit-dwarf), or upload an objcopy --only-keep-debug companion"
     )]
     SplitDwarf,
+    /// A zipped dSYM (`App.app.dSYM.zip`, written by fastlane's gym beside the IPA, or
+    /// `appDsyms.zip` from App Store Connect): the zip is not opened.
+    #[error(
+        "is a zipped dSYM, which is not read inside the zip; unzip it (unzip <file> -d dSYMs) and upload the \
+         unzipped folder"
+    )]
+    ZippedDsym,
     /// Another file has the same debug id and more DWARF; that one is uploaded.
     #[error("has the debug id {debug_id} of {}, which carries at least as much debug info and is uploaded instead", .kept.display())]
     Duplicate { debug_id: String, kept: PathBuf },
@@ -76,6 +83,7 @@ impl Reason {
             Reason::NoUuid => Code::NoUuid,
             Reason::CompressedDwarf | Reason::ZstdDwarf => Code::CompressedDwarf,
             Reason::SplitDwarf => Code::SplitDwarf,
+            Reason::ZippedDsym => Code::ZippedDsym,
             Reason::Duplicate { .. } => Code::DuplicateDebugId,
             Reason::Unreadable(_) => Code::Unreadable,
             Reason::Unparseable(_) => Code::Unparseable,

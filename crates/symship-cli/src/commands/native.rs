@@ -180,13 +180,24 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
     crate::release::names_release(&args.release)?;
     let bundles = symship_native::discover::find_bundles(&dir)?;
     if bundles.is_empty() {
-        return nothing(
-            settings,
-            "dsym upload",
-            format!("No dSYM bundles found in {}", dir.display()),
-            false,
-            Summary::default(),
-        );
+        // a zipped dSYM beside the build (fastlane's gym writes App.app.dSYM.zip next to the
+        // IPA) is named, with what to do, rather than a bare "no bundle"
+        let mut summary = Summary::default();
+        let zips = symship_native::discover::find_zipped_dsyms(&dir);
+        for z in &zips {
+            skip(&mut summary, &z.path, None, &z.reason);
+        }
+        let message = if zips.is_empty() {
+            format!("No dSYM bundles found in {}", dir.display())
+        } else {
+            format!(
+                "No dSYM bundles found in {}, only {} zipped dSYM(s), which are not read: unzip them and upload the \
+                 unzipped folder",
+                dir.display(),
+                zips.len()
+            )
+        };
+        return nothing(settings, "dsym upload", message, false, summary);
     }
     let main = match &args.main_dsym {
         Some(name) => bundles.iter().find(|b| &b.name() == name).or_else(|| {

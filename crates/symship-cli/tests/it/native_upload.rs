@@ -971,3 +971,39 @@ fn the_summaries_speak_of_debug_files_and_symbol_sets() {
         assert!(!r.stderr.contains(" chunks"), "{command:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn a_zipped_dsym_is_named_with_what_to_do() {
+    // fastlane's gym writes App.app.dSYM.zip beside the IPA; `dsym upload` found "no .dSYM
+    // bundle" and never said the zip was there (s9 tester, finding 14). The dSYM fixture zipped
+    // here with its folder at the top, as `zip -r App.app.dSYM.zip App.app.dSYM` lays it out.
+    let b = NativeBuild::empty();
+    let dsym = native("macho/hello-fat.dSYM");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(b.build.join("App.app.dSYM.zip")).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for rel in ["Contents/Info.plist", "Contents/Resources/DWARF/hello-fat"] {
+        z.start_file(format!("App.app.dSYM/{rel}"), options).unwrap();
+        std::io::Write::write_all(&mut z, &std::fs::read(dsym.join(rel)).unwrap()).unwrap();
+    }
+    z.finish().unwrap();
+    for command in [["dsym", "upload"], ["symbol-sets", "upload"]] {
+        let (code, summary, stderr) = run_json(&mut b.symship(&command));
+        assert_eq!(code, 3, "{command:?}: {stderr}\n{summary:#}");
+        let skipped = summary["skipped"].as_array().unwrap();
+        assert_eq!(skipped.len(), 1, "{command:?}: {summary:#}");
+        assert_eq!(skipped[0]["code"], "zipped_dsym", "{summary:#}");
+        assert!(
+            skipped[0]["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("build/App.app.dSYM.zip"),
+            "{summary:#}"
+        );
+        let verdict = summary["verdict"].as_str().unwrap();
+        assert!(
+            verdict.contains("App.app.dSYM.zip") && verdict.contains("unzip it"),
+            "{command:?}: {verdict}"
+        );
+    }
+    assert!(b.server.symbol_sets().is_empty());
+}
