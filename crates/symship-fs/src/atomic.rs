@@ -156,10 +156,15 @@ fn replace(path: &Path, bytes: &[u8], deferred: Option<&Replaced>) -> std::io::R
         Some(m) => Some(m.permissions()),
         None => None,
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
+    #[cfg(unix)]
+    if mode.is_none() {
+        // a new file gets what `File::create` gives (0666 less the umask: 0644 mostly), not
+        // tempfile's 0600 (posthog-cli 0.19.0's downloads are 0644)
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
     tmp.as_file_mut().write_all(bytes)?;
     if let Some(mode) = mode {
         tmp.as_file().set_permissions(mode)?;

@@ -190,11 +190,13 @@ pub fn unzip_into<R: Read + Seek>(zip_bytes: R, dir: &Path) -> Result<Vec<PathBu
         };
         let parent = path.parent().unwrap_or(dir);
         std::fs::create_dir_all(parent).map_err(werr)?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".symship-")
-            .suffix(".tmp")
-            .tempfile_in(parent)
-            .map_err(werr)?;
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(".symship-").suffix(".tmp");
+        // what `File::create` gives (0666 less the umask), as posthog-cli 0.19.0's extract
+        // writes, not tempfile's 0600
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+        let mut tmp = builder.tempfile_in(parent).map_err(werr)?;
         io::copy(&mut entry, tmp.as_file_mut()).map_err(|e| match e.kind() {
             io::ErrorKind::InvalidData => ExtractError::Zip(e.to_string()),
             _ => werr(e),

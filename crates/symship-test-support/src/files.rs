@@ -183,3 +183,18 @@ pub fn write(path: &Path, text: &str) {
     }
     std::fs::write(path, text).unwrap();
 }
+
+/// The process's umask, from `/proc/self/status` (Linux).
+pub fn umask() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Umask:")).unwrap();
+    u32::from_str_radix(line["Umask:".len()..].trim(), 8).unwrap()
+}
+
+/// `path` has the mode `File::create` gives, 0666 less the umask (posthog-cli 0.19.0 writes its
+/// extracted and downloaded files so; they were 0600, tempfile's mode: s9 tester, finding 17).
+pub fn assert_created_mode(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o666 & !umask(), "{}: {mode:o}", path.display());
+}

@@ -254,6 +254,8 @@ fn get_and_download_round_trip() {
         let map = out.join(format!("{base}.js.map"));
         assert_eq!(v["source"], js.to_str().unwrap());
         assert_eq!(v["map"], map.to_str().unwrap());
+        assert_created_mode(&js);
+        assert_created_mode(&map);
         // The source is byte-equal to the injected file on disk.
         let downloaded_js = std::fs::read(&js).unwrap();
         assert!(

@@ -70,6 +70,9 @@ fn native_containers_unpack_into_a_directory_of_the_zip_entries() {
         "only the two dwarf files: {:?}",
         files(&out)
     );
+    for f in files(&out) {
+        assert_created_mode(&out.join(f));
+    }
 }
 
 fn sha256(b: &[u8]) -> Vec<u8> {
@@ -121,6 +124,7 @@ fn text_kinds_unpack_as_posthog_cli_names_them() {
                 text,
                 "{name}: {file}"
             );
+            assert_created_mode(&out.join(file));
         }
     }
 }
