@@ -121,9 +121,11 @@ pub fn content_hash(container: &[u8]) -> String {
     hex::encode(sha2::Sha512::digest(container))
 }
 
-/// Checks, before anything is decompressed, that a v2 zstd container declares its decompressed
-/// size in the frame header and that it is at most `max` (a small object that would expand to
-/// gigabytes is refused). v1 and uncompressed containers are as large as they are.
+/// Checks, before the payload is decompressed whole, that a v2 zstd container decompresses to at
+/// most `max` bytes (a small object that would expand to gigabytes is refused): the size its
+/// frame header declares, or, for a frame that declares none (zstd's streaming encoders write
+/// such frames; posthog-cli 0.19.0's `extract` reads them), the size found by decompressing it
+/// into nothing, stopping past `max`. v1 and uncompressed containers are as large as they are.
 pub fn check_declared_size(bytes: &[u8], max: u64) -> Result<(), String> {
     if bytes.len() <= HEADER_LEN || !bytes.starts_with(MAGIC) {
         return Ok(()); // not a v2 container: the reader says what is wrong
@@ -137,7 +139,21 @@ pub fn check_declared_size(bytes: &[u8], max: u64) -> Result<(), String> {
         Ok(Some(n)) => Err(format!(
             "it would decompress to {n} bytes, more than the {max} a symbol set can hold; not decompressed"
         )),
-        Ok(None) => Err("its zstd frame does not declare its decompressed size (posthog-cli's and symship's always do); not decompressed".into()),
+        Ok(None) => {
+            let mut dec = zstd::stream::read::Decoder::new(&bytes[HEADER_LEN..])
+                .map_err(|e| format!("its zstd frame cannot be read: {e}"))?;
+            let n = std::io::copy(
+                &mut std::io::Read::take(&mut dec, max.saturating_add(1)),
+                &mut std::io::sink(),
+            )
+            .map_err(|e| format!("its zstd frame cannot be decompressed: {e}"))?;
+            if n > max {
+                return Err(format!(
+                    "it decompresses to more than the {max} bytes a symbol set can hold; not decompressed whole"
+                ));
+            }
+            Ok(())
+        }
         Err(_) => Err("its zstd frame header is not valid".into()),
     }
 }
@@ -454,7 +470,35 @@ mod tests {
             zstd::zstd_safe::get_frame_content_size(&unknown[HEADER_LEN..]),
             Ok(None)
         ));
-        assert!(check_declared_size(&unknown, MAX_DECOMPRESSED).is_err());
+        // measured rather than refused (s9 tester, finding 18: posthog-cli's extract reads it)
+        assert_eq!(check_declared_size(&unknown, MAX_DECOMPRESSED), Ok(()));
+        // and a bomb without a declared size is still refused, after max + 1 bytes
+        let mut enc = zstd::stream::write::Encoder::new(ok[..HEADER_LEN].to_vec(), 1).unwrap();
+        std::io::copy(&mut std::io::Read::take(std::io::repeat(0), n), &mut enc).unwrap();
+        let undeclared_bomb = enc.finish().unwrap();
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&undeclared_bomb[HEADER_LEN..]),
+            Ok(None)
+        ));
+        let err = check_declared_size(&undeclared_bomb, 16 << 20).unwrap_err();
+        assert!(err.contains("more than the 16777216 bytes"), "{err}");
+        assert_eq!(check_declared_size(&undeclared_bomb, n), Ok(()));
+        // such a container is read as any other: a ProGuard mapping re-encoded without its size
+        let text = "a.B -> c:\n    void d() -> e\n";
+        let declared = build(Kind::ProguardMapping, &[text.as_bytes()]).unwrap();
+        let payload = zstd::stream::decode_all(&declared[HEADER_LEN..]).unwrap();
+        let mut enc = zstd::stream::write::Encoder::new(declared[..HEADER_LEN].to_vec(), 3).unwrap();
+        std::io::Write::write_all(&mut enc, &payload).unwrap();
+        let streamed = enc.finish().unwrap();
+        assert!(matches!(
+            zstd::zstd_safe::get_frame_content_size(&streamed[HEADER_LEN..]),
+            Ok(None)
+        ));
+        assert_eq!(check_declared_size(&streamed, MAX_DECOMPRESSED), Ok(()));
+        match read_any(&streamed).unwrap() {
+            Payload::ProguardMapping(t) => assert_eq!(t, text),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
