@@ -47,6 +47,10 @@ pub struct Discovery {
     pub slices: Vec<Slice>,
     /// Everything passed over with a reason (split DWARF, no debug info, no id, duplicates, ...).
     pub skipped: Vec<Skipped>,
+    /// Stripped ELF files (no debug info) whose debug id is uploaded from another file found (the
+    /// `objcopy --only-keep-debug` companion, a `.build-id/xx/....debug` tree): nothing to do,
+    /// so not skips. Each with the file uploaded under its debug id.
+    pub covered: Vec<(PathBuf, PathBuf)>,
 }
 
 /// The walk's error: the directory itself cannot be listed.
@@ -255,6 +259,27 @@ pub fn discover(dir: &Path) -> Result<Discovery, WalkError> {
     let (slices, dupes) = dedupe(std::mem::take(&mut d.slices));
     d.slices = slices;
     d.skipped.extend(dupes);
+    // a stripped binary beside its debug companion: its debug id is uploaded, so telling the
+    // user to upload the companion is wrong (s9 tester, finding 20)
+    let ids: HashMap<&str, &Path> = d
+        .slices
+        .iter()
+        .map(|s| (s.debug_id.as_str(), s.path.as_path()))
+        .collect();
+    let mut covered = Vec::new();
+    d.skipped.retain(|s| {
+        if s.reason != Reason::NoDebugInfo || s.arch.is_some() {
+            return true;
+        }
+        match crate::inspect::elf_debug_id(&s.path).and_then(|id| ids.get(id.as_str()).copied()) {
+            Some(kept) => {
+                covered.push((s.path.clone(), kept.to_path_buf()));
+                false
+            }
+            None => true,
+        }
+    });
+    d.covered = covered;
     Ok(d)
 }
 

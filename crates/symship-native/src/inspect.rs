@@ -178,6 +178,18 @@ fn slices<A: FatArch>(path: &Path, cache: &ReadCache<File>, arches: &[A]) -> Vec
         .collect()
 }
 
+/// The debug id of an ELF file's GNU build id ([`crate::id::elf_debug_id`]), whether or not it
+/// has debug info: a stripped file names the id its debug companion is uploaded under. `None`
+/// for other files, or without a build id. Reads the headers and notes only.
+pub fn elf_debug_id(path: &Path) -> Option<String> {
+    let cache = ReadCache::new(File::open(path).ok()?);
+    let obj = object::File::parse(&cache).ok()?;
+    if obj.format() != object::BinaryFormat::Elf {
+        return None;
+    }
+    id::elf_debug_id(obj.build_id().ok()??, obj.is_little_endian())
+}
+
 /// `lipo`/`dwarfdump`'s name of a Mach-O CPU type.
 pub fn cpu_name(cputype: u32, cpusubtype: u32) -> String {
     let sub = cpusubtype & !macho::CPU_SUBTYPE_MASK;

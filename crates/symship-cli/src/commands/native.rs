@@ -287,6 +287,13 @@ pub fn symbol_sets_upload(args: &SymbolSetsUploadArgs, settings: &Settings) -> a
     };
     let dir = directory(&args.directory)?;
     let found = symship_native::discover(&dir)?;
+    for (stripped, kept) in &found.covered {
+        tracing::info!(
+            "{} has no debug info; its debug id is uploaded from {}",
+            stripped.display(),
+            kept.display()
+        );
+    }
     let mut summary = Summary::default();
     for s in &found.skipped {
         skip(&mut summary, &s.path, s.arch.as_deref(), &s.reason);
