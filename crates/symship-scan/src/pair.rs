@@ -409,12 +409,25 @@ pub fn map_of_skipped(skipped: &Skipped) -> Option<PathBuf> {
 /// What one chunk says and what its candidate maps are, found before pairing decides: the
 /// files are read and looked at on several threads, the decisions stay in order on one.
 struct Looked {
-    /// The chunk's `sourceMappingURL` value, or why the chunk cannot be read.
+    /// The chunk's `sourceMappingURL` value, or why the chunk cannot be read. A `data:` URL's is
+    /// not kept (it is the whole map): [`Looked::inline`] says what it held.
     reference: Result<Option<String>, SkipReason>,
+    /// What an inline (`data:`) map decodes into.
+    inline: Option<Inline>,
     /// Its file candidates that are usable ([`candidates_for`], [`usable`]), in order.
     found: Vec<PathBuf>,
     /// Whether the name guess is usable and not among `found`.
     guess_left: bool,
+}
+
+/// An inline map's verdict.
+enum Inline {
+    /// It decodes into a usable map.
+    Usable,
+    /// JSON, but not usable (`{}`, mappings that do not decode).
+    Unusable,
+    /// Not a sourcemap at all: why.
+    Bad(String),
 }
 
 fn look(
@@ -422,28 +435,37 @@ fn look(
     prefix: Option<&str>,
     read: &(impl Fn(&Path) -> Result<String, SkipReason> + Sync),
 ) -> Looked {
-    let reference = read(&c.path).map(|text| sourcemap_reference(&text).map(|(v, _)| v.to_string()));
-    let file_ref = match &reference {
-        Ok(r) => r.as_deref().filter(|r| !is_data_url(r)),
-        Err(_) => {
-            return Looked {
-                reference,
-                found: Vec::new(),
-                guess_left: false,
-            }
-        }
+    let looked = |reference, inline, found, guess_left| Looked {
+        reference,
+        inline,
+        found,
+        guess_left,
     };
-    let found: Vec<PathBuf> = candidates_for(&c.path, &c.root, file_ref, prefix)
+    let reference = match read(&c.path) {
+        Ok(text) => sourcemap_reference(&text).map(|(v, _)| v.to_string()),
+        Err(reason) => return looked(Err(reason), None, Vec::new(), false),
+    };
+    let inline = reference.as_deref().filter(|r| is_data_url(r)).map(|r| {
+        let decoded = decode_data_url(r).and_then(|bytes| {
+            crate::map::MapDoc::parse(bytes).map_err(|e| format!("its data is not a sourcemap: {e}"))
+        });
+        match decoded.map(|doc| doc.check_usable()) {
+            Ok(Ok(())) => Inline::Usable,
+            Ok(Err(_)) => Inline::Unusable,
+            Err(error) => Inline::Bad(error),
+        }
+    });
+    let reference = reference.filter(|r| !is_data_url(r));
+    if matches!(inline, Some(Inline::Usable)) {
+        return looked(Ok(reference), inline, Vec::new(), false);
+    }
+    let found: Vec<PathBuf> = candidates_for(&c.path, &c.root, reference.as_deref(), prefix)
         .into_iter()
         .filter(|c| usable(c))
         .collect();
     let guess = guessed(&c.path);
     let guess_left = !found.contains(&guess) && usable(&guess);
-    Looked {
-        reference,
-        found,
-        guess_left,
-    }
+    looked(Ok(reference), inline, found, guess_left)
 }
 
 /// Candidates looked at together, on up to [`LOOK_THREADS`] threads: a window bounds the chunk
@@ -504,6 +526,7 @@ pub fn pair_all(
         let (
             Looked {
                 reference,
+                inline,
                 found,
                 guess_left,
             },
@@ -522,23 +545,19 @@ pub fn pair_all(
         // inject then says what is wrong with it (or that it is empty).
         let mut bad_inline = None;
         let mut inline_last = false;
-        if let Some(r) = reference.as_deref().filter(|r| is_data_url(r)) {
-            let decoded = decode_data_url(r).and_then(|bytes| {
-                crate::map::MapDoc::parse(bytes).map_err(|e| format!("its data is not a sourcemap: {e}"))
-            });
-            match decoded.map(|doc| doc.check_usable()) {
-                Ok(Ok(())) => {
-                    pairs.push(Pair::new(path, root, MapLocation::Inline));
-                    continue;
-                }
-                Ok(Err(_)) => inline_last = true,
-                Err(error) => {
-                    bad_inline = Some(SkipReason::BadMap {
-                        map: format!("{} (inline)", path.display()),
-                        error,
-                    })
-                }
+        match inline {
+            Some(Inline::Usable) => {
+                pairs.push(Pair::new(path, root, MapLocation::Inline));
+                continue;
             }
+            Some(Inline::Unusable) => inline_last = true,
+            Some(Inline::Bad(error)) => {
+                bad_inline = Some(SkipReason::BadMap {
+                    map: format!("{} (inline)", path.display()),
+                    error,
+                })
+            }
+            None => {}
         }
         let mut first_refusal = None;
         let mut bad_file = None;
