@@ -121,6 +121,30 @@ impl Outcome {
 pub struct PairResult {
     pub pair: Pair,
     pub result: Result<Outcome, SkipReason>,
+    /// What the pair's files hold once inject is done with them, when inject was asked
+    /// ([`InjectOptions::handover`] set, not a dry run) and the pair succeeded.
+    pub on_disk: Option<OnDisk>,
+}
+
+/// The SHA-256 and length of a pair's chunk and of its map (an inline map: the bytes its data
+/// URL decodes into) as they are on disk after inject: the bytes it read when it left them as
+/// they were, the bytes it wrote otherwise. The same digests as the upload computes when it reads
+/// the pair (`symship_scan::hash::read_pair`), so `process`'s upload finds an unchanged pair's
+/// content hash in the memo without reading the files a third time (`crate::set::Injected`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnDisk {
+    pub source: [u8; 32],
+    pub source_len: u64,
+    pub map: [u8; 32],
+    pub map_len: u64,
+}
+
+/// A file's SHA-256 and length.
+type Held = ([u8; 32], u64);
+
+/// SHA-256 and length of `bytes`.
+fn on_disk(bytes: &[u8]) -> Held {
+    (symship_core::set::digest(bytes), bytes.len() as u64)
 }
 
 /// Progress, for the binary's output. Called from worker threads.
@@ -405,29 +429,32 @@ impl Work<'_> {
     }
 }
 
-/// Loads a map that lives in its own file.
-fn load_map(path: &Path) -> Result<MapDoc, SkipReason> {
+/// Loads a map that lives in its own file, with the digest of its bytes as read when `digest`.
+fn load_map(path: &Path, digest: bool) -> Result<(MapDoc, Option<Held>), SkipReason> {
     let bytes =
         std::fs::read(path).map_err(|e| SkipReason::Unreadable(format!("{}: {e}", path.display())))?;
+    let read = digest.then(|| on_disk(&bytes));
     let doc = MapDoc::parse(bytes).map_err(|e| SkipReason::BadMap {
         map: path.display().to_string(),
         error: e.to_string(),
     })?;
-    Ok(doc)
+    Ok((doc, read))
 }
 
-fn inline_map(text: &str, source: &Path) -> Result<(MapDoc, String), SkipReason> {
+/// An inline map, the data URL it came from, and the digest of the bytes it decodes into.
+fn inline_map(text: &str, source: &Path) -> Result<(MapDoc, String, Held), SkipReason> {
     let name = format!("{} (inline)", source.display());
     let (value, _) = pair::sourcemap_reference(text).ok_or(SkipReason::NoMap { reference: None })?;
     let bytes = pair::decode_data_url(value).map_err(|error| SkipReason::BadMap {
         map: name.clone(),
         error,
     })?;
+    let read = on_disk(&bytes);
     let doc = MapDoc::parse(bytes).map_err(|e| SkipReason::BadMap {
         map: name,
         error: e.to_string(),
     })?;
-    Ok((doc, value.to_string()))
+    Ok((doc, value.to_string(), read))
 }
 
 /// Replaces the inline map's data URL in `text`.
@@ -476,11 +503,14 @@ fn process_group(
 ) {
     let write = |pair: &Pair, path: &Path, bytes: &[u8]| write(pair, path, bytes, replaced);
     let group = || indices.iter().map(|&i| (i, &pairs[i]));
-    let done = |i: usize, result: Result<Outcome, SkipReason>| {
+    // the digests of what is on disk after this group, for the stage inject hands pairs to
+    let digests = opts.handover.is_some() && !opts.dry_run;
+    let done = |i: usize, result: Result<Outcome, SkipReason>, on_disk: Option<OnDisk>| {
         each(
             i,
             PairResult {
                 pair: pairs[i].clone(),
+                on_disk: on_disk.filter(|_| result.is_ok()),
                 result,
             },
         )
@@ -489,28 +519,36 @@ fn process_group(
     match &first.map {
         MapLocation::Inline => {
             for (i, pair) in group() {
+                let mut found = None;
                 let r = (|| {
                     let text = crate::read_source(&pair.source)?;
-                    let (mut map, url) = inline_map(&text, &pair.source)?;
+                    let (mut map, url, read) = inline_map(&text, &pair.source)?;
                     // The data URL sits after the code; the snippet goes before it.
                     let (mut text, outcome) = run_one(pair, text, &mut map, opts, true)?;
-                    if map.dirty {
+                    let map_now = if map.dirty {
                         write_inline(&mut text, &url, &map.bytes);
-                    }
+                        // a data URL decodes into exactly the bytes encoded into it
+                        on_disk(&map.bytes)
+                    } else {
+                        read
+                    };
                     if !opts.dry_run && outcome.changed() {
                         write(pair, &pair.source, text.as_bytes())?;
                     }
+                    if digests {
+                        found = Some(both(on_disk(text.as_bytes()), map_now));
+                    }
                     Ok(outcome)
                 })();
-                done(i, r);
+                done(i, r, found);
             }
         }
         MapLocation::File(map_path) => {
-            let mut map = match load_map(map_path) {
+            let (mut map, read) = match load_map(map_path, digests) {
                 Ok(m) => m,
                 Err(reason) => {
                     for &i in indices {
-                        done(i, Err(reason.clone()));
+                        done(i, Err(reason.clone()), None);
                     }
                     return;
                 }
@@ -532,6 +570,8 @@ fn process_group(
                     }
                 }
             }
+            // What the map file holds (its digest), as each write below leaves it.
+            let mut map_now = read;
             // The map first: if the run dies before the chunk is written, the next run finds a
             // map that already carries the chunk id (or the pending mark) and does not shift it
             // twice.
@@ -539,10 +579,14 @@ fn process_group(
             if !opts.dry_run && map.dirty {
                 if let Err(e) = write(first, map_path, &map.bytes) {
                     map_error = Some(e);
+                } else if digests {
+                    map_now = Some(on_disk(&map.bytes));
                 }
             }
             let mut rs = Vec::with_capacity(indices.len());
+            let mut chunks_now = Vec::with_capacity(indices.len());
             for (((_, pair), text), outcome) in group().zip(texts).zip(outcomes) {
+                chunks_now.push(text.as_ref().filter(|_| digests).map(|t| on_disk(t.as_bytes())));
                 rs.push(match (&map_error, outcome, text) {
                     (Some(e), Ok(_), _) => Err(e.clone()),
                     (None, Ok(outcome), Some(text)) => {
@@ -569,12 +613,25 @@ fn process_group(
                     for r in rs.iter_mut().filter(|r| r.is_ok()) {
                         *r = Err(e.clone());
                     }
+                } else if digests {
+                    map_now = Some(on_disk(&bytes));
                 }
             }
-            for (&i, r) in indices.iter().zip(rs) {
-                done(i, r);
+            for ((&i, r), chunk_now) in indices.iter().zip(rs).zip(chunks_now) {
+                let found = chunk_now.zip(map_now).map(|(c, m)| both(c, m));
+                done(i, r, found);
             }
         }
+    }
+}
+
+/// A pair's [`OnDisk`] from its chunk's and its map's digest and length.
+fn both((source, source_len): Held, (map, map_len): Held) -> OnDisk {
+    OnDisk {
+        source,
+        source_len,
+        map,
+        map_len,
     }
 }
 

@@ -25,7 +25,9 @@ pub mod shared_map;
 pub mod snippet;
 mod vlq;
 
-pub use inject::{inject, inject_each, Handover, InjectOptions, Outcome, PairResult, ReleaseMode, Reporter};
+pub use inject::{
+    inject, inject_each, Handover, InjectOptions, OnDisk, Outcome, PairResult, ReleaseMode, Reporter,
+};
 pub use pair::{pair_all, MapLocation, Pair};
 pub use select::{select, select_matching, Candidate, Matcher, Selection};
 

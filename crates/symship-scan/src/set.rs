@@ -13,7 +13,7 @@ use symship_core::Code;
 use uuid::Uuid;
 
 use crate::hash::{payload, payload_of, read_pair, sha512_hex, Payload};
-use crate::{Pair, ReleaseMode, SkipReason};
+use crate::{OnDisk, Pair, ReleaseMode, SkipReason};
 
 /// Pairs up to this size get their container built while they are read anyway.
 const SMALL_PAIR: usize = 256 * 1024;
@@ -58,6 +58,79 @@ fn release(
     }
 }
 
+/// What an earlier run computed for a pair whose chunk and map have these digests
+/// ([`CacheKey`]), when the memo knows them; `input_bytes`: the two files' lengths.
+fn remembered(
+    pair: &Pair,
+    cx: &Context<'_>,
+    key: CacheKey,
+    input_bytes: u64,
+) -> Option<Result<Prepared, SetError>> {
+    let v = cx.memo?.get(&key)?;
+    let mode = cx.mode;
+    Some(
+        release(pair, v.release_id.as_deref(), mode, cx.release_id).map(|release_id| Prepared {
+            release_id,
+            reference: v.reference,
+            content_hash: v.content_hash,
+            hash_is_container: mode == ReleaseMode::SymbolSet,
+            content_length: v.content_length,
+            container: None,
+            digest: key.source,
+            check: v.check,
+            cached: true,
+            input_bytes,
+        }),
+    )
+}
+
+/// A pair `sourcemap process` hands from inject to its upload, with what inject left in its files
+/// ([`OnDisk`]). Preparing it looks the content hash up in the memo by those digests first: an
+/// unchanged build's re-run then reads each chunk and map twice (scan, inject) instead of three
+/// times. When the memo does not know them it is prepared as the [`Pair`] is (read, hashed); its
+/// container is always built from the files, checked against what was prepared
+/// ([`SymbolSet::write_container`]).
+#[derive(Debug)]
+pub struct Injected {
+    pub pair: Pair,
+    pub on_disk: OnDisk,
+}
+
+impl SymbolSet for Injected {
+    fn kind(&self) -> Kind {
+        self.pair.kind()
+    }
+
+    fn path(&self) -> &Path {
+        self.pair.path()
+    }
+
+    fn map(&self) -> Option<&MapLocation> {
+        SymbolSet::map(&self.pair)
+    }
+
+    fn cleanup(&self) -> Cleanup {
+        self.pair.cleanup()
+    }
+
+    fn input_len(&self) -> u64 {
+        self.on_disk.source_len + self.on_disk.map_len
+    }
+
+    fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
+        let d = &self.on_disk;
+        let key = CacheKey::new(d.source, d.map, cx.mode);
+        match remembered(&self.pair, cx, key, d.source_len + d.map_len) {
+            Some(found) => found,
+            None => self.pair.prepare(cx),
+        }
+    }
+
+    fn write_container(&self, expected: &Prepared) -> Result<Vec<u8>, SetError> {
+        self.pair.write_container(expected)
+    }
+}
+
 impl SymbolSet for Pair {
     fn kind(&self) -> Kind {
         Kind::SourceAndMap
@@ -97,21 +170,8 @@ impl SymbolSet for Pair {
         let source_digest = digest(source.as_bytes());
         let raw_map_digest: Option<[u8; 32]> = cx.memo.map(|_| digest(&map_bytes));
         let key = raw_map_digest.map(|m| CacheKey::new(source_digest, m, mode));
-        if let (Some(memo), Some(key)) = (cx.memo, &key) {
-            if let Some(v) = memo.get(key) {
-                return Ok(Prepared {
-                    release_id: release(pair, v.release_id.as_deref(), mode, cx.release_id)?,
-                    reference: v.reference,
-                    content_hash: v.content_hash,
-                    hash_is_container: mode == ReleaseMode::SymbolSet,
-                    content_length: v.content_length,
-                    container: None,
-                    digest: source_digest,
-                    check: v.check,
-                    cached: true,
-                    input_bytes,
-                });
-            }
+        if let Some(found) = key.and_then(|key| remembered(pair, cx, key, input_bytes)) {
+            return found;
         }
         let p = payload_of(pair, source, map_bytes, mode).map_err(|e| match e {
             SkipReason::EmptyMap { .. } => SetError::Empty {
@@ -194,5 +254,84 @@ impl SymbolSet for Pair {
             return Err(SetError::changed(&self.source));
         }
         build(self, &p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use symship_core::set::HashCache;
+
+    use super::*;
+
+    #[derive(Default)]
+    struct Memo(Mutex<HashMap<CacheKey, Cached>>);
+
+    impl HashCache for Memo {
+        fn get(&self, key: &CacheKey) -> Option<Cached> {
+            self.0.lock().unwrap().get(key).cloned()
+        }
+        fn put(&self, key: CacheKey, value: Cached) {
+            self.0.lock().unwrap().insert(key, value);
+        }
+    }
+
+    /// An injected pair the memo knows is prepared from the memo alone (its files are gone
+    /// here, so a read would fail); one it does not know is read and hashed as a [`Pair`] is.
+    #[test]
+    #[allow(clippy::disallowed_methods, reason = "the test writes and removes its own fixture")]
+    fn an_injected_pair_the_memo_knows_is_not_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunk = dir.path().join("a.js");
+        let map = dir.path().join("a.js.map");
+        std::fs::write(
+            &chunk,
+            "a();\n//# chunkId=0191e2a8-3c6f-7cc2-8b1e-6f2a4d5c9e01\n//# sourceMappingURL=a.js.map\n",
+        )
+        .unwrap();
+        std::fs::write(&map, r#"{"version":3,"sources":["s.ts"],"names":[],"mappings":"AAAA","chunk_id":"0191e2a8-3c6f-7cc2-8b1e-6f2a4d5c9e01"}"#).unwrap();
+        let pair = Pair::new(
+            chunk.clone(),
+            dir.path().to_path_buf(),
+            MapLocation::File(map.clone()),
+        );
+        let memo = Memo::default();
+        let cx = Context {
+            mode: ReleaseMode::Event,
+            release_id: None,
+            build_small: false,
+            memo: Some(&memo),
+        };
+        let (source, map_bytes) = crate::hash::read_pair(&pair).unwrap();
+        let on_disk = OnDisk {
+            source: digest(source.as_bytes()),
+            source_len: source.len() as u64,
+            map: digest(&map_bytes),
+            map_len: map_bytes.len() as u64,
+        };
+        let injected = Injected { pair, on_disk };
+        // not known yet: read, hashed and remembered
+        let first = injected.prepare(&cx).unwrap();
+        assert!(!first.cached);
+        assert_eq!(memo.0.lock().unwrap().len(), 1);
+        std::fs::remove_file(&chunk).unwrap();
+        std::fs::remove_file(&map).unwrap();
+        let again = injected.prepare(&cx).unwrap();
+        assert!(again.cached);
+        assert_eq!(again.content_hash, first.content_hash);
+        assert_eq!(again.reference, "0191e2a8-3c6f-7cc2-8b1e-6f2a4d5c9e01");
+        assert_eq!(again.digest, first.digest);
+        assert_eq!(again.input_bytes, first.input_bytes);
+        // another pair's digests miss the memo: read (and here, gone, refused)
+        let other = Injected {
+            pair: injected.pair.clone(),
+            on_disk: OnDisk {
+                source: [7; 32],
+                ..on_disk
+            },
+        };
+        assert!(other.prepare(&cx).is_err());
     }
 }

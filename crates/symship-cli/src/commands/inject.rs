@@ -417,6 +417,7 @@ pub(crate) fn stamp_for(
             PairResult {
                 pair: pair.clone(),
                 result: Err(reason),
+                on_disk: None,
             }
         })
         .collect();

@@ -672,7 +672,15 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                 // the upload then ends once it has sent what it was handed
                 let done = move |position: usize, r: &PairResult| {
                     if r.result.is_ok() {
-                        feed.send(position, Arc::new(r.pair.clone()));
+                        // with what inject left on disk, so an unchanged pair is not read again
+                        let set: Arc<dyn symship_upload::SymbolSet> = match r.on_disk {
+                            Some(on_disk) => Arc::new(symship_scan::set::Injected {
+                                pair: r.pair.clone(),
+                                on_disk,
+                            }),
+                            None => Arc::new(r.pair.clone()),
+                        };
+                        feed.send(position, set);
                     } else {
                         feed.give_back();
                     }

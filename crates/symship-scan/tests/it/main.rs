@@ -18,6 +18,9 @@ mod lex_props;
 // Shared maps, symbol-set mode and stripped comments.
 mod modes;
 
+// The digests inject hands to `process`'s upload are the files' (`PairResult::on_disk`).
+mod on_disk;
+
 // Which files a selection finds.
 mod select;
 
