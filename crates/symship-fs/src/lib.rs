@@ -46,4 +46,4 @@ pub use atomic::{
     Replaced, WriteError,
 };
 pub use lock::{DirLock, LockError, Wait};
-pub use roots::{canonical_dir, canonicalize, resolve_inside, OutsideRoot};
+pub use roots::{canonical_dir, canonicalize, canonicalize_listed, resolve_inside, OutsideRoot};

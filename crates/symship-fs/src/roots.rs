@@ -64,6 +64,24 @@ pub fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
     }
 }
 
+/// [`canonicalize`] of a file its directory listing says is no symbolic link (walkdir's
+/// `path_is_symlink`, from the entry's `d_type`): its directory resolved once per run, joined with
+/// its name, without the `lstat`. A path whose last component is no plain name (`..`, `.`) is
+/// resolved in full.
+pub fn canonicalize_listed(path: &Path) -> std::io::Result<PathBuf> {
+    match path.file_name() {
+        Some(name)
+            if path
+                .as_os_str()
+                .as_encoded_bytes()
+                .ends_with(name.as_encoded_bytes()) =>
+        {
+            Ok(canonical_dir(parent_of(path))?.join(name))
+        }
+        _ => canonicalize(path),
+    }
+}
+
 fn parent_of(path: &Path) -> &Path {
     path.parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -90,6 +108,32 @@ pub fn canonical_dir(dir: &Path) -> std::io::Result<PathBuf> {
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
+
+    /// Files that are no links themselves, in linked and plain directories (and names that
+    /// are no plain file names), resolve as std resolves them.
+    #[test]
+    fn canonicalize_listed_agrees_with_std_for_files_that_are_no_links() {
+        let tmp = tempfile::tempdir().unwrap();
+        let real = tmp.path().join("real");
+        std::fs::create_dir_all(real.join("sub")).unwrap();
+        std::fs::write(real.join("sub/a.js"), "x").unwrap();
+        std::os::unix::fs::symlink(&real, tmp.path().join("link")).unwrap();
+        for p in [
+            "real/sub/a.js",
+            "link/sub/a.js",
+            "real/sub/../sub/a.js",
+            "link/sub/..",
+            "link/.",
+        ] {
+            let p = tmp.path().join(p);
+            assert_eq!(
+                canonicalize_listed(&p).unwrap(),
+                p.canonicalize().unwrap(),
+                "{}",
+                p.display()
+            );
+        }
+    }
 
     #[test]
     fn canonicalize_agrees_with_std_on_files_links_and_odd_endings() {

@@ -30,6 +30,13 @@ impl Pair {
         }
     }
 
+    /// The pair with its [`Pair::input_len`] known already (the scan read the chunk and looked
+    /// at the map file's size), so inject and upload do not `stat` the two files again.
+    pub(crate) fn knowing_len(self, len: u64) -> Pair {
+        let _ = self.input_len.set(len);
+        self
+    }
+
     /// Bytes on disk the pair reads (chunk plus map file; 0 for what cannot be read), for memory
     /// budgets: as they were when first asked (inject and upload each ask before they read; the
     /// snippet inject adds is a few hundred bytes), so a pair costs two `stat`s, not two per ask.
@@ -325,7 +332,13 @@ fn guessed(source: &Path) -> PathBuf {
 
 /// Whether a map file can be used: a regular file that opens for reading.
 fn usable(p: &Path) -> bool {
-    p.is_file() && std::fs::File::open(p).is_ok()
+    usable_len(p).is_some()
+}
+
+/// A usable map file's length ([`usable`]).
+fn usable_len(p: &Path) -> Option<u64> {
+    let meta = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
+    std::fs::File::open(p).ok().map(|_| meta.len())
 }
 
 /// A pair, if its map lies inside the scanned root (or the chunk was named on its own, by
@@ -412,10 +425,13 @@ struct Looked {
     /// The chunk's `sourceMappingURL` value, or why the chunk cannot be read. A `data:` URL's is
     /// not kept (it is the whole map): [`Looked::inline`] says what it held.
     reference: Result<Option<String>, SkipReason>,
+    /// The chunk's length as read.
+    chunk_len: u64,
     /// What an inline (`data:`) map decodes into.
     inline: Option<Inline>,
-    /// Its file candidates that are usable ([`candidates_for`], [`usable`]), in order.
-    found: Vec<PathBuf>,
+    /// Its file candidates that are usable ([`candidates_for`], [`usable`]), in order, with
+    /// their lengths.
+    found: Vec<(PathBuf, u64)>,
     /// Whether the name guess is usable and not among `found`.
     guess_left: bool,
 }
@@ -435,15 +451,20 @@ fn look(
     prefix: Option<&str>,
     read: &(impl Fn(&Path) -> Result<String, SkipReason> + Sync),
 ) -> Looked {
-    let looked = |reference, inline, found, guess_left| Looked {
+    let chunk_len;
+    let looked = |reference, chunk_len, inline, found, guess_left| Looked {
         reference,
+        chunk_len,
         inline,
         found,
         guess_left,
     };
     let reference = match read(&c.path) {
-        Ok(text) => sourcemap_reference(&text).map(|(v, _)| v.to_string()),
-        Err(reason) => return looked(Err(reason), None, Vec::new(), false),
+        Ok(text) => {
+            chunk_len = text.len() as u64;
+            sourcemap_reference(&text).map(|(v, _)| v.to_string())
+        }
+        Err(reason) => return looked(Err(reason), 0, None, Vec::new(), false),
     };
     let inline = reference.as_deref().filter(|r| is_data_url(r)).map(|r| {
         let decoded = decode_data_url(r).and_then(|bytes| {
@@ -457,15 +478,15 @@ fn look(
     });
     let reference = reference.filter(|r| !is_data_url(r));
     if matches!(inline, Some(Inline::Usable)) {
-        return looked(Ok(reference), inline, Vec::new(), false);
+        return looked(Ok(reference), chunk_len, inline, Vec::new(), false);
     }
-    let found: Vec<PathBuf> = candidates_for(&c.path, &c.root, reference.as_deref(), prefix)
+    let found: Vec<(PathBuf, u64)> = candidates_for(&c.path, &c.root, reference.as_deref(), prefix)
         .into_iter()
-        .filter(|c| usable(c))
+        .filter_map(|c| usable_len(&c).map(|len| (c, len)))
         .collect();
     let guess = guessed(&c.path);
-    let guess_left = !found.contains(&guess) && usable(&guess);
-    looked(Ok(reference), inline, found, guess_left)
+    let guess_left = !found.iter().any(|(p, _)| *p == guess) && usable(&guess);
+    looked(Ok(reference), chunk_len, inline, found, guess_left)
 }
 
 /// Candidates looked at together, on up to [`LOOK_THREADS`] threads: a window bounds the chunk
@@ -526,6 +547,7 @@ pub fn pair_all(
         let (
             Looked {
                 reference,
+                chunk_len,
                 inline,
                 found,
                 guess_left,
@@ -547,7 +569,7 @@ pub fn pair_all(
         let mut inline_last = false;
         match inline {
             Some(Inline::Usable) => {
-                pairs.push(Pair::new(path, root, MapLocation::Inline));
+                pairs.push(Pair::new(path, root, MapLocation::Inline).knowing_len(chunk_len));
                 continue;
             }
             Some(Inline::Unusable) => inline_last = true,
@@ -563,7 +585,7 @@ pub fn pair_all(
         let mut bad_file = None;
         let mut paired = false;
         let guess = guessed(&path);
-        for (i, candidate) in found.iter().enumerate() {
+        for (i, (candidate, map_len)) in found.iter().enumerate() {
             // A map that cannot be used falls through to the next candidate (issue 13: an empty
             // or truncated referenced map, `"mappings":"@@@"`, `<file>.map` beside it). Read only
             // when there is a next one: most chunks have one candidate, and inject reads it anyway.
@@ -581,7 +603,7 @@ pub fn pair_all(
             }
             match accept(path.clone(), root.clone(), named, candidate) {
                 Ok(p) => {
-                    pairs.push(p);
+                    pairs.push(p.knowing_len(chunk_len + map_len));
                     paired = true;
                     break;
                 }
@@ -594,7 +616,7 @@ pub fn pair_all(
             continue;
         }
         if inline_last && !guess_left {
-            pairs.push(Pair::new(path, root, MapLocation::Inline));
+            pairs.push(Pair::new(path, root, MapLocation::Inline).knowing_len(chunk_len));
             continue;
         }
         if guess_left {

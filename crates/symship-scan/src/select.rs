@@ -179,14 +179,21 @@ pub fn select_matching(
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     let mut tree = Tree::new();
+    // `listed`: the walk's listing says the file is no symbolic link (no `lstat` needed)
     let mut add = |path: &Path,
                    root: &Path,
                    named: bool,
+                   listed: bool,
                    found: &mut Vec<Candidate>,
                    skipped: &mut Vec<Skipped>| {
         // with the directories resolved once: `realpath` per file was most of inject's system
         // time on 4,000 small files
-        match symship_fs::canonicalize(path) {
+        let canonical = if listed {
+            symship_fs::canonicalize_listed(path)
+        } else {
+            symship_fs::canonicalize(path)
+        };
+        match canonical {
             Ok(canonical) => {
                 let root = symship_fs::canonical_dir(root).unwrap_or_else(|_| root.to_path_buf());
                 // A path named on its own in the current directory's tree, through a link to a
@@ -254,7 +261,7 @@ pub fn select_matching(
                 .filter(|p| !p.as_os_str().is_empty())
                 .unwrap_or(Path::new("."));
             if matcher.matches(root) && filter.accepts(root, parent) {
-                add(root, parent, true, &mut found, &mut skipped);
+                add(root, parent, true, false, &mut found, &mut skipped);
             }
             continue;
         }
@@ -282,7 +289,14 @@ pub fn select_matching(
             }
             let path = entry.path();
             if entry.file_type().is_file() && matcher.matches(path) && filter.accepts(path, root) {
-                add(path, root, false, &mut found, &mut skipped);
+                add(
+                    path,
+                    root,
+                    false,
+                    !entry.path_is_symlink(),
+                    &mut found,
+                    &mut skipped,
+                );
             }
         }
     }
@@ -297,7 +311,7 @@ pub fn select_matching(
                 reason: SkipReason::Unreadable("no such file".into()),
             });
         } else if path.is_file() && matcher.matches(path) && filter.accepts(path, parent) {
-            add(path, parent, true, &mut found, &mut skipped);
+            add(path, parent, true, false, &mut found, &mut skipped);
         }
     }
     Ok((found, skipped))

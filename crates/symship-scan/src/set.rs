@@ -281,7 +281,10 @@ mod tests {
     /// An injected pair the memo knows is prepared from the memo alone (its files are gone
     /// here, so a read would fail); one it does not know is read and hashed as a [`Pair`] is.
     #[test]
-    #[allow(clippy::disallowed_methods, reason = "the test writes and removes its own fixture")]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test writes and removes its own fixture"
+    )]
     fn an_injected_pair_the_memo_knows_is_not_read_again() {
         let dir = tempfile::tempdir().unwrap();
         let chunk = dir.path().join("a.js");
