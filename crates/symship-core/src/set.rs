@@ -109,6 +109,13 @@ pub trait SymbolSet: Send + Sync + std::fmt::Debug + 'static {
     /// `content_hash`, and, when that is how the hash is defined or it is cheap
     /// ([`Context::build_small`]), its container. Runs on a blocking thread.
     fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError>;
+    /// What [`SymbolSet::prepare`] would return, when the set can tell without reading anything
+    /// (it knows its input's digests and the memo knows them: `symship_scan::set::Injected`);
+    /// `None` (the default) to be prepared. Runs on the pipeline's async thread, so it must not
+    /// touch the file system: a memo hit then costs no hand-off to a preparation thread.
+    fn remembered(&self, _cx: &Context<'_>) -> Option<Result<Prepared, SetError>> {
+        None
+    }
     /// Builds its container again for the transfer (streamed into [`crate::container::Writer`]),
     /// after checking the input is what `prepared` was computed from ([`Prepared::unchanged`]);
     /// a changed input is [`SetError::changed`]. Runs on a blocking thread.

@@ -76,6 +76,8 @@ pub struct InjectOptions {
     pub dry_run: bool,
     /// Worker threads (0 = available parallelism).
     pub threads: usize,
+    /// Compute each pair's [`OnDisk`] digests ([`PairResult::on_disk`]; not in a dry run).
+    pub on_disk: bool,
 }
 
 /// Room in the hand-over from inject to a slower stage that takes its pairs one at a time (in
@@ -122,7 +124,7 @@ pub struct PairResult {
     pub pair: Pair,
     pub result: Result<Outcome, SkipReason>,
     /// What the pair's files hold once inject is done with them, when inject was asked
-    /// ([`InjectOptions::handover`] set, not a dry run) and the pair succeeded.
+    /// ([`InjectOptions::on_disk`], not a dry run) and the pair succeeded.
     pub on_disk: Option<OnDisk>,
 }
 
@@ -504,7 +506,7 @@ fn process_group(
     let write = |pair: &Pair, path: &Path, bytes: &[u8]| write(pair, path, bytes, replaced);
     let group = || indices.iter().map(|&i| (i, &pairs[i]));
     // the digests of what is on disk after this group, for the stage inject hands pairs to
-    let digests = opts.handover.is_some() && !opts.dry_run;
+    let digests = opts.on_disk && !opts.dry_run;
     let done = |i: usize, result: Result<Outcome, SkipReason>, on_disk: Option<OnDisk>| {
         each(
             i,

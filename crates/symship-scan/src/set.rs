@@ -118,12 +118,13 @@ impl SymbolSet for Injected {
     }
 
     fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
+        self.remembered(cx).unwrap_or_else(|| self.pair.prepare(cx))
+    }
+
+    fn remembered(&self, cx: &Context<'_>) -> Option<Result<Prepared, SetError>> {
         let d = &self.on_disk;
         let key = CacheKey::new(d.source, d.map, cx.mode);
-        match remembered(&self.pair, cx, key, d.source_len + d.map_len) {
-            Some(found) => found,
-            None => self.pair.prepare(cx),
-        }
+        remembered(&self.pair, cx, key, d.source_len + d.map_len)
     }
 
     fn write_container(&self, expected: &Prepared) -> Result<Vec<u8>, SetError> {
@@ -315,12 +316,15 @@ mod tests {
             map_len: map_bytes.len() as u64,
         };
         let injected = Injected { pair, on_disk };
+        assert!(injected.remembered(&cx).is_none());
         // not known yet: read, hashed and remembered
         let first = injected.prepare(&cx).unwrap();
         assert!(!first.cached);
         assert_eq!(memo.0.lock().unwrap().len(), 1);
         std::fs::remove_file(&chunk).unwrap();
         std::fs::remove_file(&map).unwrap();
+        let known = injected.remembered(&cx).expect("the memo knows it").unwrap();
+        assert_eq!(known.content_hash, first.content_hash);
         let again = injected.prepare(&cx).unwrap();
         assert!(again.cached);
         assert_eq!(again.content_hash, first.content_hash);

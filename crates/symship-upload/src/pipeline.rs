@@ -648,6 +648,16 @@ impl SeenRefs {
 
 async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepError>) {
     let (mode, fallback, memo) = (run.opts.mode, run.opts.release_id, run.opts.memo.clone());
+    // a set the memo knows by digests it carries is prepared here, without a thread or memory
+    let known = run.set(idx).remembered(&Context {
+        mode,
+        release_id: fallback,
+        build_small: true,
+        memo: memo.as_deref().map(|m| m as &dyn HashCache),
+    });
+    if let Some(r) = known {
+        return (idx, r);
+    }
     let r = run
         .prepare(idx, move |p| {
             p.prepare(&Context {
@@ -1418,6 +1428,64 @@ async fn held_finished(run: &Arc<Run>, landed: &[Landed]) -> Result<Vec<bool>, A
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A set that can only be known from the memo: preparing it fails.
+    #[derive(Debug)]
+    struct OnlyRemembered;
+
+    impl SymbolSet for OnlyRemembered {
+        fn kind(&self) -> symship_core::kind::Kind {
+            symship_core::kind::Kind::SourceAndMap
+        }
+        fn path(&self) -> &std::path::Path {
+            std::path::Path::new("gone.js")
+        }
+        fn input_len(&self) -> u64 {
+            10
+        }
+        fn prepare(&self, _: &Context<'_>) -> Result<Light, PrepError> {
+            Err(PrepError::Failed {
+                code: symship_core::Code::Unreadable,
+                reason: "gone.js: read".into(),
+            })
+        }
+        fn remembered(&self, _: &Context<'_>) -> Option<Result<Light, PrepError>> {
+            let mut p = Light::of_container(
+                "0192d8a0-0000-7000-8000-000000000001".into(),
+                None,
+                b"x",
+                b"c".to_vec(),
+            );
+            p.container = None;
+            p.cached = true;
+            Some(Ok(p))
+        }
+        fn write_container(&self, _: &Light) -> Result<Vec<u8>, PrepError> {
+            // a plan sizes the container
+            Ok(b"c".to_vec())
+        }
+    }
+
+    /// What a set prepares without reading (`SymbolSet::remembered`) is taken as it is: its
+    /// `prepare` is never called.
+    #[test]
+    fn a_remembered_set_is_not_prepared() {
+        struct Quiet;
+        impl crate::report::Reporter for Quiet {}
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sets: Vec<Arc<dyn SymbolSet>> = vec![Arc::new(OnlyRemembered)];
+        let report = rt.block_on(plan(sets, &UploadOptions::default(), Arc::new(Quiet)));
+        assert_eq!(report.chunks.len(), 1);
+        let c = &report.chunks[0];
+        assert_eq!(c.status, Status::WouldUpload, "{c:?}");
+        assert_eq!(
+            c.chunk_id.as_deref(),
+            Some("0192d8a0-0000-7000-8000-000000000001")
+        );
+    }
 
     #[test]
     fn seen_refs_tell_each_text_apart() {

@@ -62,6 +62,9 @@ pub struct Handoff<'a> {
     /// Called from inject's threads once a pair's files are written, with the pair's position
     /// in the scan.
     pub done: &'a (dyn Fn(usize, &PairResult) + Sync),
+    /// Hand each pair's [`symship_scan::OnDisk`] digests with it (worth it when the upload's
+    /// memo may know them: it remembers something).
+    pub on_disk: bool,
 }
 
 /// What inject found, counted as each pair finishes (`process`: no result is kept).
@@ -231,6 +234,7 @@ pub fn inject_scanned(
         threads: 0,
         memory: handoff.as_ref().map(|h| h.memory.clone()),
         handover: handoff.as_ref().map(|h| h.handover.clone()),
+        on_disk: handoff.as_ref().is_some_and(|h| h.on_disk),
     };
     let injecting = settings
         .printer

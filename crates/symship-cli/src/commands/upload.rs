@@ -689,6 +689,8 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                     memory: Arc::new(budget),
                     handover,
                     done: &done,
+                    // a memo that remembers nothing (a first run) finds no digest
+                    on_disk: opts.memo.as_ref().is_some_and(|m| !m.is_empty()),
                 };
                 inject_scanned(inject, settings, release_id.clone(), scanned, Some(handoff))
             });

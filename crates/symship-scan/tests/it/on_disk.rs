@@ -4,18 +4,12 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use symship_core::set::digest;
 use symship_scan::{
     inject_each, pair_all, select, InjectOptions, OnDisk, Outcome, PairResult, ReleaseMode, Selection,
 };
-
-#[derive(Debug)]
-struct NoWait;
-impl symship_scan::Handover for NoWait {
-    fn reserve(&self, _n: usize) {}
-}
 
 fn run(dir: &Path, opts: &InjectOptions) -> Vec<PairResult> {
     let (cands, _) = select(&Selection {
@@ -81,7 +75,7 @@ fn event_mode_first_stamp_unchanged_re_run_and_a_release_restamp_of_another_leng
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let opts = InjectOptions {
-        handover: Some(Arc::new(NoWait)),
+        on_disk: true,
         ..Default::default()
     };
     assert_on_disk(&run(dir.path(), &opts), |o| matches!(o, Outcome::Injected { .. }));
@@ -122,7 +116,7 @@ fn symbol_set_mode_and_a_map_two_copies_share() {
     let opts = InjectOptions {
         mode: ReleaseMode::SymbolSet,
         release_id: Some("0191e2a8-3c6f-7cc2-8b1e-6f2a4d5c9e01".into()),
-        handover: Some(Arc::new(NoWait)),
+        on_disk: true,
         ..Default::default()
     };
     let first = run(dir.path(), &opts);
@@ -134,11 +128,11 @@ fn symbol_set_mode_and_a_map_two_copies_share() {
 }
 
 #[test]
-fn no_digests_in_a_dry_run_or_without_a_handover() {
+fn no_digests_in_a_dry_run_or_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let dry = InjectOptions {
-        handover: Some(Arc::new(NoWait)),
+        on_disk: true,
         dry_run: true,
         ..Default::default()
     };
