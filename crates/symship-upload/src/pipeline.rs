@@ -630,6 +630,9 @@ async fn light_stage(run: Arc<Run>, mut arrivals: crate::Fed, tx: mpsc::Sender<I
 struct SeenRefs {
     uuids: HashMap<u128, usize>,
     others: HashMap<String, usize>,
+    /// The content hash of each first set of a kind whose ref is not derived from its content
+    /// (every kind but web chunks; a few sets per run), by its index.
+    contents: HashMap<usize, String>,
 }
 
 impl SeenRefs {
@@ -720,10 +723,37 @@ fn take_light(run: &Run, seen: &mut SeenRefs, idx: usize, r: Result<Light, PrepE
     if light.cached {
         run.memo_hits.fetch_add(1, Ordering::Relaxed);
     }
+    // A web chunk's id comes from its code (event mode) or its inject: copies of one chunk share
+    // it, and their maps describe the same code. Another kind's ref is written by a build step
+    // (Hermes: Metro's debug id), so two sets with one ref and different content are two builds
+    // PostHog cannot tell apart: posthog-cli 0.19.0 sends both and the server refuses the request
+    // (`invalid_chunk_ids`, exit 1); sending one of them would lose the other quietly.
+    let kind = run.set(idx).kind();
     if let Some(first) = seen.first(&light.reference, idx) {
         let of = run.chunks.lock().expect("lock")[first].1.source.clone();
-        run.set_status(idx, Status::Duplicate { of });
+        let differs = seen
+            .contents
+            .get(&first)
+            .is_some_and(|h| *h != light.content_hash);
+        if kind != symship_core::kind::Kind::SourceAndMap && differs {
+            run.fail(
+                idx,
+                symship_core::Code::InvalidChunkIds.as_str(),
+                format!(
+                    "{}: its ref {} is also that of {}, whose content differs; PostHog holds one symbol set per ref, so \
+                     it was not sent (give each build its own id: build it again, or upload the two separately)",
+                    run.set(idx).path().display(),
+                    light.reference,
+                    of.display()
+                ),
+            );
+        } else {
+            run.set_status(idx, Status::Duplicate { of });
+        }
         return None;
+    }
+    if kind != symship_core::kind::Kind::SourceAndMap {
+        seen.contents.insert(idx, light.content_hash.clone());
     }
     let mut light = light;
     let (container, hold) = match light.container.take() {

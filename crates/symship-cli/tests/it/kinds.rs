@@ -250,6 +250,65 @@ fn hermes_upload_creates_the_release_only_once_a_map_can_take_it() {
 }
 
 #[test]
+fn two_hermes_maps_with_one_chunk_id_and_different_content_fail_naming_both() {
+    // Two builds' composed maps that carry one chunk id: PostHog holds one set per chunk id, so
+    // sending one of them would quietly lose the other (symship marked the second a duplicate and
+    // exited 0; posthog-cli 0.19.0 sends both and exits 1 on the server's invalid_chunk_ids).
+    // Copies with the same content stay duplicates of one set.
+    let server = server();
+    let (tmp, packager, composed) = android_build();
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "clone", "-m"])
+            .arg(&packager)
+            .arg("-c")
+            .arg(&composed),
+        0,
+    );
+    let cloned = std::fs::read_to_string(&composed).unwrap();
+    let mut other: Value = serde_json::from_str(&cloned).unwrap();
+    other["names"].as_array_mut().unwrap().push("anotherBuild".into());
+    let maps = tmp.path().join("maps");
+    for (dir, text) in [
+        ("a", cloned.clone()),
+        ("b", cloned.clone()),
+        ("c", other.to_string()),
+    ] {
+        std::fs::create_dir_all(maps.join(dir)).unwrap();
+        std::fs::write(maps.join(dir).join("index.android.bundle.map"), text).unwrap();
+    }
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "upload", "--directory"])
+            .arg(&maps),
+    );
+    assert_eq!(code, 1, "{stderr}\n{summary}");
+    let chunks = summary["chunks"].as_array().unwrap();
+    let status = |dir: &str| {
+        chunks
+            .iter()
+            .find(|c| {
+                c["file"]
+                    .as_str()
+                    .is_some_and(|s| s.contains(&format!("/{dir}/")))
+            })
+            .unwrap_or_else(|| panic!("{dir}: {summary}"))["outcome"]
+            .clone()
+    };
+    assert_eq!(status("a"), "uploaded", "{summary}");
+    assert_eq!(status("b"), "duplicate", "{summary}");
+    assert_eq!(status("c"), "invalid_chunk_ids", "{summary}");
+    assert!(stderr.contains("whose content differs"), "{stderr}");
+    assert!(stderr.contains("/c/index.android.bundle.map"), "{stderr}");
+    let sets = server.symbol_sets();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(
+        text(&stored(&server, HERMES_CHUNK_ID, symship_upload::Kind::HermesMap)),
+        cloned
+    );
+}
+
+#[test]
 fn proguard_gradle_argv_uploads_proguard_and_r8_mappings() {
     for (file, map_id, golden_dir) in [
         ("proguard-6.2.2/mapping.txt", PROGUARD_MAP_ID, "gradle-event"),
