@@ -335,18 +335,30 @@ fn usable(p: &Path) -> bool {
     usable_len(p).is_some()
 }
 
-/// A usable map file's length ([`usable`]).
-fn usable_len(p: &Path) -> Option<u64> {
-    let meta = std::fs::metadata(p).ok().filter(|m| m.is_file())?;
-    std::fs::File::open(p).ok().map(|_| meta.len())
+/// A usable map file ([`usable`]): its length, and whether `p` itself is a symbolic link (one
+/// `lstat` tells both for the usual file that is none; [`accept`] then needs no other).
+fn usable_len(p: &Path) -> Option<(u64, bool)> {
+    let own = std::fs::symlink_metadata(p).ok()?;
+    let link = own.file_type().is_symlink();
+    let meta = if link { std::fs::metadata(p).ok()? } else { own };
+    if !meta.is_file() {
+        return None;
+    }
+    std::fs::File::open(p).ok().map(|_| (meta.len(), link))
 }
 
 /// A pair, if its map lies inside the scanned root (or the chunk was named on its own, by
 /// `--stdin` or `-d FILE`: then it is its own root for the map it references).
-fn accept(path: PathBuf, root: PathBuf, named: bool, map: &Path) -> Result<Pair, Skipped> {
+/// `no_link`: `map` is known to be no symbolic link itself (its directories may be).
+fn accept(path: PathBuf, root: PathBuf, named: bool, map: &Path, no_link: bool) -> Result<Pair, Skipped> {
     // Where the reference leads as written (`..` taken lexically), before any link is followed.
     let as_named = crate::select::lexical(map);
-    match symship_fs::canonicalize(map) {
+    let canonical = if no_link {
+        symship_fs::canonicalize_listed(map)
+    } else {
+        symship_fs::canonicalize(map)
+    };
+    match canonical {
         Ok(map) if map.starts_with(&root) => Ok(Pair::new(path, root, MapLocation::File(map))),
         // A named file's root grows to the closest directory that holds its map too, as the
         // reference names it (inject writes both, and writes nothing outside a pair's root); a
@@ -430,8 +442,8 @@ struct Looked {
     /// What an inline (`data:`) map decodes into.
     inline: Option<Inline>,
     /// Its file candidates that are usable ([`candidates_for`], [`usable`]), in order, with
-    /// their lengths.
-    found: Vec<(PathBuf, u64)>,
+    /// their lengths and whether each is a symbolic link itself.
+    found: Vec<(PathBuf, u64, bool)>,
     /// Whether the name guess is usable and not among `found`.
     guess_left: bool,
 }
@@ -480,12 +492,12 @@ fn look(
     if matches!(inline, Some(Inline::Usable)) {
         return looked(Ok(reference), chunk_len, inline, Vec::new(), false);
     }
-    let found: Vec<(PathBuf, u64)> = candidates_for(&c.path, &c.root, reference.as_deref(), prefix)
+    let found: Vec<(PathBuf, u64, bool)> = candidates_for(&c.path, &c.root, reference.as_deref(), prefix)
         .into_iter()
-        .filter_map(|c| usable_len(&c).map(|len| (c, len)))
+        .filter_map(|c| usable_len(&c).map(|(len, link)| (c, len, link)))
         .collect();
     let guess = guessed(&c.path);
-    let guess_left = !found.iter().any(|(p, _)| *p == guess) && usable(&guess);
+    let guess_left = !found.iter().any(|(p, _, _)| *p == guess) && usable(&guess);
     looked(Ok(reference), chunk_len, inline, found, guess_left)
 }
 
@@ -585,7 +597,7 @@ pub fn pair_all(
         let mut bad_file = None;
         let mut paired = false;
         let guess = guessed(&path);
-        for (i, (candidate, map_len)) in found.iter().enumerate() {
+        for (i, (candidate, map_len, link)) in found.iter().enumerate() {
             // A map that cannot be used falls through to the next candidate (issue 13: an empty
             // or truncated referenced map, `"mappings":"@@@"`, `<file>.map` beside it). Read only
             // when there is a next one: most chunks have one candidate, and inject reads it anyway.
@@ -601,7 +613,7 @@ pub fn pair_all(
                     continue;
                 }
             }
-            match accept(path.clone(), root.clone(), named, candidate) {
+            match accept(path.clone(), root.clone(), named, candidate, !link) {
                 Ok(p) => {
                     pairs.push(p.knowing_len(chunk_len + map_len));
                     paired = true;
@@ -636,7 +648,7 @@ pub fn pair_all(
     for (map, claimants) in guesses {
         if claimants.len() == 1 {
             let (path, root, named) = claimants.into_iter().next().expect("one");
-            match accept(path, root, named, &map) {
+            match accept(path, root, named, &map, false) {
                 Ok(p) => pairs.push(p),
                 Err(s) => skipped.push(s),
             }
@@ -784,6 +796,64 @@ mod tests {
     fn references_in_strings_are_not_references() {
         let s = "f(`\n//# sourceMappingURL=data:application/json;base64,`+x);";
         assert_eq!(sourcemap_reference(s), None);
+    }
+
+    /// A map that is a symbolic link is paired as its target (and refused when that lies outside
+    /// the root); one that is no link is paired as found. The input length is the scan's.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // test fixtures
+    fn a_map_that_is_a_link_is_resolved_and_kept_inside_the_root() {
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path().canonicalize().unwrap();
+        let (root, outside) = (base.join("build"), base.join("outside"));
+        std::fs::create_dir_all(root.join("maps")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        let map = r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#;
+        for name in ["plain", "inside", "out"] {
+            std::fs::write(
+                root.join(format!("{name}.js")),
+                format!("x();\n//# sourceMappingURL={name}.js.map\n"),
+            )
+            .unwrap();
+        }
+        std::fs::write(root.join("plain.js.map"), map).unwrap();
+        std::fs::write(root.join("maps/real.map"), map).unwrap();
+        std::os::unix::fs::symlink(root.join("maps/real.map"), root.join("inside.js.map")).unwrap();
+        std::fs::write(outside.join("o.map"), map).unwrap();
+        std::os::unix::fs::symlink(outside.join("o.map"), root.join("out.js.map")).unwrap();
+        let cands = ["inside.js", "out.js", "plain.js"]
+            .iter()
+            .map(|n| crate::select::Candidate {
+                path: root.join(n),
+                root: root.clone(),
+                named: false,
+            })
+            .collect();
+        let (pairs, skipped) = pair_all(cands, None, crate::read_source);
+        let paired: Vec<_> = pairs.iter().map(|p| (p.source.clone(), p.map.clone())).collect();
+        assert_eq!(
+            paired,
+            [
+                (
+                    root.join("inside.js"),
+                    MapLocation::File(root.join("maps/real.map"))
+                ),
+                (
+                    root.join("plain.js"),
+                    MapLocation::File(root.join("plain.js.map"))
+                ),
+            ]
+        );
+        for p in &pairs {
+            let on_disk = std::fs::metadata(&p.source).unwrap().len() + map.len() as u64;
+            assert_eq!(p.input_len(), on_disk, "{}", p.source.display());
+        }
+        assert_eq!(skipped.len(), 1, "{skipped:?}");
+        assert_eq!(skipped[0].path, root.join("out.js"));
+        assert!(
+            matches!(&skipped[0].reason, SkipReason::MapOutsideRoot { map, .. } if *map == outside.join("o.map")),
+            "{skipped:?}"
+        );
     }
 
     /// A referenced map that cannot be read as a sourcemap (empty, truncated JSON, an inline
