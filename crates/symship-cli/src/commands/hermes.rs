@@ -42,24 +42,33 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
     // Both maps are read before the release is resolved: a wrong path fails without a request.
     let p = MapContent::load(packager).map_err(|e| load_error("minified", e))?;
     MapContent::load(composed).map_err(|e| load_error("composed", e))?;
-    let release_id = match args.release_mode {
-        ReleaseMode::Event => None,
-        ReleaseMode::SymbolSet => {
-            let start = packager.parent().filter(|d| !d.as_os_str().is_empty());
-            crate::release::resolve_release_from(&args.release, settings, start)?.map(|r| r.id.to_string())
-        }
-    };
     let Some(id) = p.upload_id().map(str::to_owned) else {
+        // The composed map can never be uploaded: no release is created for it (symbol-set
+        // mode would have), and the packager map keeps the release it has.
+        let not_created = if args.release_mode == ReleaseMode::SymbolSet
+            && crate::release::has_release_flags(&args.release)
+        {
+            "; the release was not created"
+        } else {
+            ""
+        };
         tracing::warn!(
-            "{} has no chunk id (no chunk_id, chunkId or debugId): the composed map gets none, and `hermes upload` will skip it. \
+            "{} has no chunk id (no chunk_id, chunkId or debugId): the composed map gets none, and `hermes upload` will skip it{not_created}. \
              Is posthog-react-native's Metro serializer (or Expo's config) set up?",
             packager.display()
         );
         if settings.global.dry_run {
             return Ok(Exit::Success);
         }
-        hermes::clone(packager, composed, release_id.as_deref()).map_err(|e| load_error("composed", e))?;
+        hermes::clone(packager, composed, p.release_id.as_deref()).map_err(|e| load_error("composed", e))?;
         return Ok(Exit::Success);
+    };
+    let release_id = match args.release_mode {
+        ReleaseMode::Event => None,
+        ReleaseMode::SymbolSet => {
+            let start = packager.parent().filter(|d| !d.as_os_str().is_empty());
+            crate::release::resolve_release_from(&args.release, settings, start)?.map(|r| r.id.to_string())
+        }
     };
     if settings.global.dry_run {
         tracing::info!(

@@ -175,6 +175,41 @@ fn hermes_upload_refuses_the_packager_map_and_names_it() {
 }
 
 #[test]
+fn hermes_clone_of_a_packager_map_without_a_chunk_id_creates_no_release() {
+    // Metro without posthog-react-native's serializer writes no chunk id: the composed map can
+    // never be uploaded, so symbol-set mode's release is not created for it (it was, then
+    // stamped into both maps), and the packager map is left as it is.
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = fixtures().join("hermes/plain");
+    let (packager, composed) = (tmp.path().join("packager.map"), tmp.path().join("composed.map"));
+    std::fs::copy(plain.join("index.android.bundle.packager.map"), &packager).unwrap();
+    std::fs::copy(plain.join("index.android.bundle.map"), &composed).unwrap();
+    let before = std::fs::read(&packager).unwrap();
+    let r = run(symship_for(&server, tmp.path())
+        .args(["hermes", "clone", "--release-mode", "symbol-set", "-m"])
+        .arg(&packager)
+        .arg("-c")
+        .arg(&composed)
+        .args(RELEASE));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("has no chunk id"), "{}", r.stderr);
+    assert!(r.stderr.contains("the release was not created"), "{}", r.stderr);
+    assert!(server.releases().is_empty(), "{:?}", server.releases());
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert_eq!(
+        std::fs::read(&packager).unwrap(),
+        before,
+        "the packager map is left as it was"
+    );
+    let composed: Value = serde_json::from_slice(&std::fs::read(&composed).unwrap()).unwrap();
+    assert!(
+        composed.get("release_id").is_none_or(Value::is_null),
+        "{composed}"
+    );
+}
+
+#[test]
 fn hermes_upload_without_any_chunk_id_fails() {
     let server = server();
     let tmp = tempfile::tempdir().unwrap();
