@@ -44,6 +44,20 @@ pub enum Style {
     Silent,
 }
 
+/// `n` and the noun in the number it takes: `1 pair`, `2 pairs`.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A scan's phase line: `3 pairs found, 1 file skipped`.
+pub fn scan_found(pairs: usize, skipped: usize) -> String {
+    format!(
+        "{} found, {} skipped",
+        counted(pairs, "pair", "pairs"),
+        counted(skipped, "file", "files")
+    )
+}
+
 /// Bars only for a person at a terminal who did not ask for quiet, verbose or no progress.
 pub fn choose_style(stderr_is_terminal: bool, no_progress: Option<&str>, quiet: bool, verbose: u8) -> Style {
     if quiet {
@@ -415,6 +429,12 @@ impl<R: symship_upload::Reporter> symship_upload::Reporter for UploadProgress<R>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scan_lines_count_in_the_right_number() {
+        assert_eq!(scan_found(1, 0), "1 pair found, 0 files skipped");
+        assert_eq!(scan_found(2, 1), "2 pairs found, 1 file skipped");
+    }
 
     #[test]
     fn bars_only_on_a_terminal_without_opt_out() {

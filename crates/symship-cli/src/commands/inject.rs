@@ -203,11 +203,7 @@ fn scan_matching(args: &InjectArgs, settings: &Settings, matcher: Matcher) -> an
         printer,
         matcher,
     )?;
-    scanning.finish(&format!(
-        "{} pairs found, {} files skipped",
-        scan.pairs.len(),
-        scan.skipped.len()
-    ));
+    scanning.finish(&crate::printer::scan_found(scan.pairs.len(), scan.skipped.len()));
     for s in &scan.skipped {
         tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
     }

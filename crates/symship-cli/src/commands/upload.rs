@@ -478,11 +478,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         writes,
         &settings.printer,
     )?;
-    scanning.finish(&format!(
-        "{} pairs found, {} files skipped",
-        pairs.len(),
-        skipped.len()
-    ));
+    scanning.finish(&crate::printer::scan_found(pairs.len(), skipped.len()));
     for s in &skipped {
         tracing::info!("skipped {}: {}", s.path.display(), s.reason);
     }
