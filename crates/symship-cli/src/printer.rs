@@ -410,11 +410,7 @@ impl<R: symship_upload::Reporter> symship_upload::Reporter for UploadProgress<R>
     fn chunk_done(&self, chunk: &symship_upload::ChunkReport) {
         // A chunk can change state more than once (a refused URL is started again). A native
         // set's ref is known from the start, so it tells the slices of one file apart.
-        let slice = chunk
-            .kind
-            .is_debug_file()
-            .then_some(chunk.chunk_id.as_deref())
-            .flatten();
+        let slice = chunk.kind.is_debug_file().then(|| chunk.chunk_id()).flatten();
         let key = BuildHasherDefault::<DefaultHasher>::default().hash_one((&chunk.source, slice));
         if self.seen.lock().expect("lock").insert(key) {
             self.phase.inc(1);

@@ -111,11 +111,12 @@ pub fn delete_after(
     let mut errors = Vec::new();
     // file to delete -> every set naming it is verified and unchanged
     let mut files: BTreeMap<PathBuf, bool> = BTreeMap::new();
-    for c in report.chunks.iter().filter(|c| !c.cleanup.is_none()) {
+    for c in report.chunks.iter().filter(|c| c.has_cleanup()) {
+        let cleanup = c.cleanup();
         let mut ok = report.is_verified(c) || c.status.is_empty_map() || is_verified_copy(report, c);
         if !ok {
             out.kept.push((
-                c.source.clone(),
+                c.source.to_path_buf(),
                 format!(
                     "not verified on the server ({}{})",
                     c.status.code(),
@@ -126,17 +127,17 @@ pub fn delete_after(
                     }
                 ),
             ));
-        } else if c.cleanup.strip_reference {
+        } else if cleanup.strip_reference {
             match strip_one(&c.source, c.source_digest) {
                 Ok(Some(Some(removal))) => {
-                    out.stripped.push(c.source.clone());
-                    name_other_references(&c.source, &c.cleanup.delete, &removal, &mut out);
+                    out.stripped.push(c.source.to_path_buf());
+                    name_other_references(&c.source, &cleanup.delete, &removal, &mut out);
                 }
                 Ok(Some(None)) => {}
                 Ok(None) => {
                     ok = false;
                     out.kept.push((
-                        c.source.clone(),
+                        c.source.to_path_buf(),
                         "changed since it was read for the upload; left as it is".into(),
                     ));
                 }
@@ -146,8 +147,8 @@ pub fn delete_after(
                 }
             }
         }
-        for file in &c.cleanup.delete {
-            *files.entry(file.clone()).or_insert(true) &= ok;
+        for file in cleanup.delete {
+            *files.entry(file).or_insert(true) &= ok;
         }
     }
     for (map, why) in skipped {
@@ -193,9 +194,9 @@ fn is_verified_copy(report: &UploadReport, c: &crate::ChunkReport) -> bool {
         return false;
     };
     report.chunks.iter().any(|o| {
-        &o.source == of
+        *o.source == **of
             && report.is_verified(o)
-            && o.chunk_id == c.chunk_id
+            && o.same_chunk_id(c)
             && o.source_digest.is_some()
             && o.source_digest == c.source_digest
     })
@@ -361,16 +362,10 @@ mod tests {
         digest: [u8; 32],
         status: crate::Status,
     ) -> crate::ChunkReport {
-        crate::ChunkReport {
-            source: set.path().to_owned(),
-            kind: set.kind(),
-            map: set.map().cloned(),
-            cleanup: set.cleanup(),
-            chunk_id: Some(id.into()),
-            bytes: None,
-            source_digest: Some(digest),
-            status,
-        }
+        let mut c =
+            crate::ChunkReport::new(set.kind(), set.path(), set.map(), set.cleanup(), Some(id), status);
+        c.source_digest = Some(digest);
+        c
     }
 
     /// A kind that deletes its own file once uploaded (no kind of symship does; the rule is the

@@ -223,18 +223,16 @@ impl Run {
 
     /// Takes in a set handed over at `position`: its index in this run.
     fn admit(&self, position: usize, set: Arc<dyn SymbolSet>) -> usize {
-        let report = ChunkReport {
-            kind: set.kind(),
-            source: set.path().to_path_buf(),
-            map: set.map().cloned(),
-            cleanup: set.cleanup(),
-            chunk_id: set.reference(),
-            bytes: None,
-            source_digest: None,
-            // set at the end for a chunk that never reached its final state (its set is still
-            // held then), so that no string is allocated per chunk for it
-            status: Status::Uploaded,
-        };
+        // its state is set at the end for a chunk that never reached its final state (its set
+        // is still held then), so that no string is allocated per chunk for it
+        let report = ChunkReport::new(
+            set.kind(),
+            set.path(),
+            set.map(),
+            set.cleanup(),
+            set.reference().as_deref(),
+            Status::Uploaded,
+        );
         let mut sets = self.sets.write().expect("lock");
         let mut chunks = self.chunks.lock().expect("lock");
         sets.push(Some(set));
@@ -278,7 +276,7 @@ impl Run {
     fn note_light(&self, idx: usize, l: &Light) {
         let mut chunks = self.chunks.lock().expect("lock");
         let c = &mut chunks[idx].1;
-        c.chunk_id = Some(l.reference.clone());
+        c.set_chunk_id(&l.reference);
         c.bytes = l.content_length;
         c.source_digest = Some(l.digest);
     }
@@ -730,7 +728,7 @@ fn take_light(run: &Run, seen: &mut SeenRefs, idx: usize, r: Result<Light, PrepE
     // (`invalid_chunk_ids`, exit 1); sending one of them would lose the other quietly.
     let kind = run.set(idx).kind();
     if let Some(first) = seen.first(&light.reference, idx) {
-        let of = run.chunks.lock().expect("lock")[first].1.source.clone();
+        let of = run.chunks.lock().expect("lock")[first].1.source.to_path_buf();
         let differs = seen
             .contents
             .get(&first)
@@ -1512,7 +1510,7 @@ mod tests {
         let c = &report.chunks[0];
         assert_eq!(c.status, Status::WouldUpload, "{c:?}");
         assert_eq!(
-            c.chunk_id.as_deref(),
+            c.chunk_id().as_deref(),
             Some("0192d8a0-0000-7000-8000-000000000001")
         );
     }

@@ -25,7 +25,8 @@ impl symship_upload::Reporter for LogReporter {
         tracing::debug!("checked {asked} chunk(s): {needed} need uploading");
     }
     fn chunk_done(&self, c: &ChunkReport) {
-        let id = c.chunk_id.as_deref().unwrap_or("-");
+        let id = c.chunk_id();
+        let id = id.as_deref().unwrap_or("-");
         match &c.status {
             // Not sent to an unreachable storage host, or refused for the key (401/403): a
             // failure of the whole run, which the summary names with each chunk; a log line per
@@ -220,22 +221,24 @@ fn fill(summary: &mut Summary, report: UploadReport, deleted: Option<&DeleteOutc
             .count(),
     );
     for c in report.chunks {
-        let file = path_text(c.source);
+        let chunk_id = c.chunk_id();
+        let map = c.map();
+        let file = path_text(c.source.into_path_buf());
         match c.status {
             Status::Skipped { code, reason } => summary.skipped.push(SkippedFile { file, code, reason }),
             status => {
                 if let Status::Failed { code, reason } = &status {
                     up.failed.push(FailedChunk {
                         file: file.clone(),
-                        chunk_id: c.chunk_id.clone(),
+                        chunk_id: chunk_id.clone(),
                         code: code.clone(),
                         error: reason.clone(),
                     });
                 }
-                let chunk_id = c.chunk_id.unwrap_or_default();
+                let chunk_id = chunk_id.unwrap_or_default();
                 summary.chunks.push(ChunkEntry {
                     file,
-                    map: c.map.map(map_name).unwrap_or_default(),
+                    map: map.map(map_name).unwrap_or_default(),
                     kind: c.kind.code().to_string(),
                     reference: chunk_id.clone(),
                     chunk_id,
@@ -625,15 +628,15 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         let chunks: Vec<ChunkReport> = results
             .iter()
             .filter_map(|r| {
-                r.result.as_ref().ok().map(|o: &Outcome| ChunkReport {
-                    kind: symship_upload::Kind::SourceAndMap,
-                    source: r.pair.source.clone(),
-                    map: Some(r.pair.map.clone()),
-                    cleanup: r.pair.cleanup(),
-                    chunk_id: Some(o.chunk_id().to_string()),
-                    bytes: None,
-                    source_digest: None,
-                    status: Status::WouldUpload,
+                r.result.as_ref().ok().map(|o: &Outcome| {
+                    ChunkReport::new(
+                        symship_upload::Kind::SourceAndMap,
+                        &r.pair.source,
+                        Some(&r.pair.map),
+                        r.pair.cleanup(),
+                        Some(o.chunk_id()),
+                        Status::WouldUpload,
+                    )
                 })
             })
             .collect();
