@@ -1158,68 +1158,74 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
         async move {
             let slot = run.transfers.acquire().await;
             drop(place);
-            let mut _late = None;
-            let bytes = match bytes {
-                Some(b) => b,
-                None => {
-                    // large, or dropped to stay within the memory budget: built now, within
-                    // the budget of late builds (its input size bounds its container's)
-                    let kib =
-                        (run.set(item.idx).input_len() / 1024).clamp(1, run.built_late_kib() as u64) as u32;
-                    _late = Some(
-                        run.built_late
-                            .clone()
-                            .acquire_many_owned(kib)
-                            .await
-                            .expect("open"),
-                    );
-                    let light = item.light.clone();
-                    match run.prepare(item.idx, move |p| rebuild(p, &light)).await {
-                        Ok(b) => {
-                            run.note_bytes(item.idx, b.len() as u64);
-                            b
+            // What a transfer needs once it runs (a late build, the request, its retries) is
+            // allocated only then: the chunks of the batches in flight wait above, each future
+            // holding only the chunk (at 50,000 chunks the waiting futures held 3.6 MB).
+            Box::pin(async move {
+                let mut _late = None;
+                let bytes = match bytes {
+                    Some(b) => b,
+                    None => {
+                        // large, or dropped to stay within the memory budget: built now, within
+                        // the budget of late builds (its input size bounds its container's)
+                        let kib = (run.set(item.idx).input_len() / 1024).clamp(1, run.built_late_kib() as u64)
+                            as u32;
+                        _late = Some(
+                            run.built_late
+                                .clone()
+                                .acquire_many_owned(kib)
+                                .await
+                                .expect("open"),
+                        );
+                        let light = item.light.clone();
+                        match run.prepare(item.idx, move |p| rebuild(p, &light)).await {
+                            Ok(b) => {
+                                run.note_bytes(item.idx, b.len() as u64);
+                                b
+                            }
+                            Err(e) => return (item, started.symbol_set_id, Err(Sent::Prep(e))),
                         }
-                        Err(e) => return (item, started.symbol_set_id, Err(Sent::Prep(e))),
                     }
+                };
+                let what = format!(
+                    "upload of chunk {} ({})",
+                    item.light.reference,
+                    run.set(item.idx).path().display()
+                );
+                let count = || {
+                    run.count("transfer");
+                    slot.sending();
+                };
+                let on_retry = |e: &ApiError| slot.attempt_failed(Outcome::of_error(e));
+                let ctx = TransferContext {
+                    client: run.client(),
+                    latch: &run.fallback_latch,
+                    on_attempt: &count,
+                    on_retry: &on_retry,
+                    hosts: &run.hosts,
+                };
+                let r = run
+                    .timed(
+                        Phase::Transfer,
+                        transfer::send(&ctx, &started, issued, &bytes, &what),
+                    )
+                    .await;
+                slot.finish(match &r {
+                    Ok(()) => Outcome::Sent {
+                        bytes: bytes.len() as u64,
+                    },
+                    Err(TransferError::Failed(e)) => Outcome::of_error(e),
+                    Err(_) => Outcome::Other,
+                });
+                if r.is_ok() {
+                    run.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    run.reporter
+                        .transferred(&item.light.reference, bytes.len() as u64);
                 }
-            };
-            let what = format!(
-                "upload of chunk {} ({})",
-                item.light.reference,
-                run.set(item.idx).path().display()
-            );
-            let count = || {
-                run.count("transfer");
-                slot.sending();
-            };
-            let on_retry = |e: &ApiError| slot.attempt_failed(Outcome::of_error(e));
-            let ctx = TransferContext {
-                client: run.client(),
-                latch: &run.fallback_latch,
-                on_attempt: &count,
-                on_retry: &on_retry,
-                hosts: &run.hosts,
-            };
-            let r = run
-                .timed(
-                    Phase::Transfer,
-                    transfer::send(&ctx, &started, issued, &bytes, &what),
-                )
-                .await;
-            slot.finish(match &r {
-                Ok(()) => Outcome::Sent {
-                    bytes: bytes.len() as u64,
-                },
-                Err(TransferError::Failed(e)) => Outcome::of_error(e),
-                Err(_) => Outcome::Other,
-            });
-            if r.is_ok() {
-                run.bytes_sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                run.reporter
-                    .transferred(&item.light.reference, bytes.len() as u64);
-            }
-            drop(bytes);
-            (item, started.symbol_set_id, r.map_err(Sent::Transfer))
+                drop(bytes);
+                (item, started.symbol_set_id, r.map_err(Sent::Transfer))
+            })
+            .await
         }
     }))
     .await;
