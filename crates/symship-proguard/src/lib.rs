@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use symship_core::container;
 use symship_core::kind::Kind;
-use symship_core::set::{digest, Context, Prepared, SetError, SymbolSet};
+use symship_core::set::{Context, Prepared, SetError, SymbolSet};
 use symship_core::Code;
 
 /// Why a file is not a usable mapping.
@@ -47,6 +47,85 @@ pub struct Summary {
     pub r8: bool,
     /// Whether some method carries line numbers (without them PostHog maps names only).
     pub line_info: bool,
+}
+
+/// Bytes read at a time by [`stream`].
+const BLOCK: usize = 1 << 20;
+
+/// Reads `path` once, in blocks of whole lines of about `block` bytes, checking it is a mapping
+/// as [`check_bytes`] does (UTF-8, `is_valid` on its head, R8's header, line info) and handing
+/// each block to `sink` in order: memory stays one block whatever the mapping's size (a 200 MiB
+/// mapping was read whole, and then its text held beside its container). The head `is_valid`
+/// and the R8 check look at holds at least their 50 records (or the whole file). A block ends
+/// after a `\n` (ASCII, so each block is valid UTF-8 on its own exactly when the file is).
+fn stream(path: &Path, block: usize, sink: &mut dyn FnMut(&[u8])) -> Result<Summary, ProguardError> {
+    use std::io::Read as _;
+    let unreadable = |source| ProguardError::Unreadable {
+        path: path.to_path_buf(),
+        source,
+    };
+    let not_utf8 = || ProguardError::NotUtf8 {
+        path: path.to_path_buf(),
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut buf: Vec<u8> = Vec::with_capacity(block + 4096);
+    let mut len = 0u64;
+    let mut head_checked = false;
+    let mut summary = Summary {
+        len: 0,
+        r8: false,
+        line_info: false,
+    };
+    let mut eof = false;
+    while !eof {
+        // fill up to a block, then on to the end of its last line
+        let start = buf.len();
+        buf.resize(start.max(block) + 4096, 0);
+        let mut filled = start;
+        loop {
+            let n = file.read(&mut buf[filled..]).map_err(unreadable)?;
+            filled += n;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            if filled == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            if filled >= block && buf[..filled].contains(&b'\n') {
+                break;
+            }
+        }
+        buf.truncate(filled);
+        let cut = if eof {
+            buf.len()
+        } else {
+            buf.iter().rposition(|&b| b == b'\n').map_or(buf.len(), |i| i + 1)
+        };
+        let lines = &buf[..cut];
+        if !head_checked {
+            // the head must hold the records `is_valid` reads, unless the file ends first
+            if !eof && lines.iter().filter(|&&b| b == b'\n').count() <= 50 {
+                buf.truncate(filled);
+                continue;
+            }
+            std::str::from_utf8(lines).map_err(|_| not_utf8())?;
+            let head = check_bytes(path, lines)?;
+            summary.r8 = head.r8;
+            summary.line_info = head.line_info;
+            head_checked = true;
+        } else {
+            std::str::from_utf8(lines).map_err(|_| not_utf8())?;
+            if !summary.line_info {
+                summary.line_info = proguard::ProguardMapping::new(lines).has_line_info();
+            }
+        }
+        len += lines.len() as u64;
+        sink(lines);
+        buf.drain(..cut);
+    }
+    summary.len = len;
+    Ok(summary)
 }
 
 /// Reads `path` and checks it is a mapping (see the crate docs). Returns its text.
@@ -93,9 +172,9 @@ pub fn check_bytes(path: &Path, bytes: &[u8]) -> Result<Summary, ProguardError> 
     })
 }
 
-/// Checks a file is a mapping without keeping its text.
+/// Checks a file is a mapping without keeping its text (read in blocks: [`stream`]).
 pub fn check(path: &Path) -> Result<Summary, ProguardError> {
-    read(path).map(|(_, s)| s)
+    stream(path, BLOCK, &mut |_| {})
 }
 
 /// One mapping file and the map id it is uploaded under.
@@ -137,33 +216,51 @@ impl SymbolSet for Mapping {
     /// container's SHA-512, as posthog-cli sends it. The release is the run's (the release the
     /// build resolved), as posthog-cli binds it.
     fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
-        let (text, _) = read(&self.path).map_err(skip)?;
-        let c = build(&self.path, &text)?;
-        Ok(Prepared::of_container(
-            self.map_id.clone(),
-            cx.release_id,
-            text.as_bytes(),
-            c,
-        ))
+        let (c, d) = build(&self.path, BLOCK)?;
+        let mut p = Prepared::of_container(self.map_id.clone(), cx.release_id, &[], c);
+        (p.digest, p.check) = (d, d);
+        Ok(p)
     }
 
     fn write_container(&self, prepared: &Prepared) -> Result<Vec<u8>, SetError> {
-        let (text, _) = read(&self.path).map_err(skip)?;
-        let d = digest(text.as_bytes());
+        let (c, d) = build(&self.path, BLOCK)?;
         prepared.unchanged(&self.path, d, d)?;
-        build(&self.path, &text)
+        Ok(c)
     }
 }
 
-fn build(path: &Path, text: &str) -> Result<Vec<u8>, SetError> {
-    let c = container::build(Kind::ProguardMapping, &[text.as_bytes()])
-        .map_err(|e| SetError::container(path, &e))?;
+/// The mapping's container, built as the file is read in blocks ([`stream`]), and the SHA-256
+/// of the file as read. The payload length pledged in the zstd frame is the file's size when
+/// opened: a file that changes size meanwhile fails the frame (refused, not sent).
+fn build(path: &Path, block: usize) -> Result<(Vec<u8>, [u8; 32]), SetError> {
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let len = std::fs::metadata(path)
+        .map_err(|e| SetError::unreadable(path, &e))?
+        .len();
+    let mut w = container::Writer::new(
+        Vec::with_capacity((len / 4) as usize + 64),
+        Kind::ProguardMapping,
+        len,
+    )
+    .map_err(|e| SetError::container(path, &e))?;
+    let mut hash = sha2::Sha256::new();
+    let mut written: std::io::Result<()> = Ok(());
+    stream(path, block, &mut |lines| {
+        hash.update(lines);
+        if written.is_ok() {
+            written = w.write_all(lines);
+        }
+    })
+    .map_err(skip)?;
+    written.map_err(|e| SetError::container(path, &e))?;
+    let c = w.finish().map_err(|e| SetError::container(path, &e))?;
     if c.len() as u64 > container::MAX_SET_BYTES {
         return Err(SetError::TooLarge {
             bytes: c.len() as u64,
         });
     }
-    Ok(c)
+    Ok((c, hash.finalize().into()))
 }
 
 #[cfg(test)]
@@ -207,6 +304,50 @@ mod tests {
         }
         let e = check(&dir.path().join("missing.txt")).unwrap_err();
         assert_eq!(e.code(), "unreadable");
+    }
+
+    /// Read in blocks of any size, a mapping gives what reading it whole gives: the same
+    /// verdicts, the same container (byte for byte) and digest; a bad byte or the first line
+    /// numbers far past the head are still found.
+    #[test]
+    fn reading_in_blocks_equals_reading_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let late = dir.path().join("late.txt");
+        let mut text = String::from("com.a.B -> a:\n");
+        for i in 0..300 {
+            text.push_str(&format!("    int field{i} -> f{i}\n"));
+        }
+        text.push_str("    void run() -> b\n    3:4:void go():10:11 -> c\n");
+        std::fs::write(&late, &text).unwrap();
+        let bad = dir.path().join("bad.txt");
+        let mut bytes = text.clone().into_bytes();
+        bytes.extend_from_slice(b"    int \xe9 -> z\n");
+        std::fs::write(&bad, &bytes).unwrap();
+        for path in [
+            fixture("proguard-6.2.2/mapping.txt"),
+            fixture("r8-derived/mapping.txt"),
+            late.clone(),
+        ] {
+            let whole = std::fs::read(&path).unwrap();
+            let expected = check_bytes(&path, &whole).unwrap();
+            let container = container::build(Kind::ProguardMapping, &[&whole]).unwrap();
+            for block in [1, 7, 64, 4096, BLOCK] {
+                assert_eq!(
+                    stream(&path, block, &mut |_| {}).unwrap(),
+                    expected,
+                    "{} / {block}",
+                    path.display()
+                );
+                let (c, d) = build(&path, block).unwrap();
+                assert_eq!(c, container, "{} / {block}", path.display());
+                assert_eq!(d, symship_core::set::digest(&whole));
+            }
+        }
+        assert!(check(&late).unwrap().line_info);
+        for block in [1, 64, BLOCK] {
+            let e = stream(&bad, block, &mut |_| {}).unwrap_err();
+            assert_eq!(e.code(), "not_utf8", "{block}: {e}");
+        }
     }
 
     #[test]
