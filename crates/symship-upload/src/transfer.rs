@@ -273,6 +273,44 @@ pub(crate) struct TransferContext<'a> {
     pub hosts: &'a Hosts,
 }
 
+/// What a transfer does with a 429 from object storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Throttle {
+    /// Wait this long and send again, without using an attempt.
+    Wait(Duration),
+    /// The wait would outlive the presigned URL: start again with a fresh one.
+    Refresh,
+    /// Not a 429 with a `Retry-After`, or the wait would pass the transfer's `max_throttled`:
+    /// the ordinary retry rules decide.
+    Retry,
+}
+
+/// A 429 with a `Retry-After` is storage pacing this key: waited out (at least 1 s) without using
+/// an attempt while the transfer's throttled time stays within `max_throttled` (10 minutes by
+/// default), as an API call's is (`symship_api::Client::execute_capped`; issue 18: honour
+/// `Retry-After` on every endpoint). Before, a transfer refused any `Retry-After` over the 60 s a
+/// failed attempt may wait. `deadline`: when the presigned URL stops being usable.
+fn throttle(
+    status: Option<u16>,
+    retry_after: Option<Duration>,
+    throttled: Duration,
+    max_throttled: Duration,
+    now: Instant,
+    deadline: Option<Instant>,
+) -> Throttle {
+    let (Some(429), Some(ra)) = (status, retry_after) else {
+        return Throttle::Retry;
+    };
+    let wait = ra.max(Duration::from_secs(1));
+    if throttled + wait > max_throttled {
+        Throttle::Retry
+    } else if deadline.is_some_and(|d| now + wait >= d) {
+        Throttle::Refresh
+    } else {
+        Throttle::Wait(wait)
+    }
+}
+
 fn is_expired(e: &ApiError) -> bool {
     // S3 answers 403 AccessDenied ("Request has expired", "Invalid according to Policy: Policy
     // expired") to a presigned request whose time is up. A fresh URL is the cure; a fresh URL
@@ -294,6 +332,7 @@ pub(crate) async fn send(
     let mut primary_transport_failures = 0u32;
     let mut fallback_attempts = 0u32;
     let mut attempt = 0u32;
+    let mut throttled = Duration::ZERO;
     loop {
         attempt += 1;
         let target = if on_fallback {
@@ -336,6 +375,42 @@ pub(crate) async fn send(
             }
             Err(e) => e,
         };
+        match throttle(
+            err.status(),
+            err.retry_after(),
+            throttled,
+            policy.max_throttled,
+            Instant::now(),
+            deadline(target, issued),
+        ) {
+            Throttle::Wait(wait) => {
+                throttled += wait;
+                attempt -= 1;
+                if on_fallback {
+                    fallback_attempts -= 1;
+                }
+                (ctx.on_retry)(&err);
+                let msg = err.to_string();
+                ctx.client.observer().on_retry(&RetryEvent {
+                    throttled: true,
+                    what,
+                    attempt,
+                    max_attempts: policy.max_attempts,
+                    delay: wait,
+                    from_retry_after: true,
+                    error: &msg,
+                });
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            Throttle::Refresh => {
+                return Err(TransferError::Expired {
+                    message: format!("{err}; its Retry-After outlives the presigned URL"),
+                    sent: false,
+                });
+            }
+            Throttle::Retry => {}
+        }
         if matches!(
             err,
             ApiError::Transport {
@@ -407,6 +482,46 @@ pub(crate) async fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_storage_429_is_waited_out_within_max_throttled_or_gets_a_fresh_url() {
+        let s = Duration::from_secs;
+        let now = Instant::now();
+        let max = s(600);
+        // over the 60 s a failed attempt may wait, within the 10 minutes: waited
+        assert_eq!(
+            throttle(Some(429), Some(s(120)), s(0), max, now, None),
+            Throttle::Wait(s(120))
+        );
+        assert_eq!(
+            throttle(Some(429), Some(s(0)), s(0), max, now, None),
+            Throttle::Wait(s(1))
+        );
+        assert_eq!(
+            throttle(Some(429), Some(s(120)), s(480), max, now, None),
+            Throttle::Wait(s(120))
+        );
+        // past the transfer's throttled time, no Retry-After, or not a 429: the retry rules
+        assert_eq!(
+            throttle(Some(429), Some(s(121)), s(480), max, now, None),
+            Throttle::Retry
+        );
+        assert_eq!(throttle(Some(429), None, s(0), max, now, None), Throttle::Retry);
+        assert_eq!(
+            throttle(Some(503), Some(s(5)), s(0), max, now, None),
+            Throttle::Retry
+        );
+        assert_eq!(throttle(None, None, s(0), max, now, None), Throttle::Retry);
+        // a wait the presigned URL would not outlast: a fresh URL
+        assert_eq!(
+            throttle(Some(429), Some(s(120)), s(0), max, now, Some(now + s(60))),
+            Throttle::Refresh
+        );
+        assert_eq!(
+            throttle(Some(429), Some(s(30)), s(0), max, now, Some(now + s(60))),
+            Throttle::Wait(s(30))
+        );
+    }
 
     #[test]
     fn put_validity_from_query() {

@@ -112,6 +112,29 @@ fn exit_1_when_one_transfer_is_refused() {
     assert_eq!(finished.len(), 4);
 }
 
+/// Object storage throttles with 429 and a Retry-After, more times in a row than a transfer has
+/// attempts: each answer is waited out without using an attempt (as an API call's 429 is), and
+/// the chunk lands (it failed after its 4 attempts).
+#[test]
+fn a_storage_429_with_retry_after_is_waited_out_not_counted_as_an_attempt() {
+    let server = start(Config {
+        faults: vec![FaultRule::new("s3_put", FaultKind::TooManyRequests { retry_after: 1 }).first_n(5)],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 1, "slow");
+    let (code, summary, stderr) = process(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["uploaded"], 1, "{summary:#}");
+    let puts = server
+        .requests()
+        .iter()
+        .filter(|r| r.server.starts_with("s3") && r.method == "PUT")
+        .count();
+    assert_eq!(puts, 6, "five throttled, one sent");
+    assert_server_holds_exactly(&server, &chunks(&summary), symship_scan::ReleaseMode::Event);
+}
+
 /// `--no-fail` turns the same partial failure into exit 0, loudly: a warning that names the
 /// exit code it replaced; the JSON summary still says 1 and lists the failure.
 #[test]
