@@ -241,9 +241,16 @@ impl Work<'_> {
             let (line, column) = chunk::position_of(&self.text, s.span.start);
             self.text.replace_range(s.span.clone(), "");
             if owns_map {
-                // The map may have been shifted for another snippet by an interrupted run.
-                let basis = self.map.pending_snippet_len().unwrap_or(s.span.len());
-                self.shift(line, column, -(basis as i64))?;
+                // The map may have been shifted for another snippet by an interrupted run; one
+                // that names no chunk id was never shifted (see `run_event`).
+                let basis = match self.map.pending_snippet_len() {
+                    Some(len) => len,
+                    None if self.map.chunk_id().is_none() => 0,
+                    None => s.span.len(),
+                };
+                if basis != 0 {
+                    self.shift(line, column, -(basis as i64))?;
+                }
                 self.set_pending(None);
             }
         }
@@ -252,6 +259,9 @@ impl Work<'_> {
 
     /// Adds a snippet and comment; the map is shifted when it does not carry a chunk id yet.
     /// `head`: the text's head when [`Work::run`] read it and nothing has changed the text since.
+    /// A map used by this chunk alone takes its chunk id even when it is not shifted: it may name
+    /// the id of a run killed between its map and its chunk, or of another release (the chunk and
+    /// the server then named one id, the map on disk another: a tester's finding).
     fn add(
         &mut self,
         chunk_id: &str,
@@ -259,6 +269,7 @@ impl Work<'_> {
         shift_map: bool,
         head: Option<&lex::Head>,
     ) -> Result<(), String> {
+        let renamed = !shift_map && self.sole_user && self.map.chunk_id().as_deref() != Some(chunk_id);
         let at = match head {
             Some(head) => chunk::insertion_point_in(&self.text, head),
             None => chunk::insertion_point(&self.text),
@@ -266,6 +277,8 @@ impl Work<'_> {
         let snip = snippet::render(chunk_id, release_id);
         if shift_map {
             self.shift(at.line, at.column, snip.len() as i64)?;
+        }
+        if shift_map || renamed {
             self.set_member("chunk_id", &["chunkId"], Some(chunk_id));
         }
         self.text.insert_str(at.offset, &snip);
@@ -330,8 +343,15 @@ impl Work<'_> {
             }
             if owns_map {
                 // The map's positions are for the chunk's snippet, or for the one an interrupted
-                // run shifted it for (its mark says which length).
-                let basis = self.map.pending_snippet_len().unwrap_or(held);
+                // run shifted it for (its mark says which length), or, when it names no chunk id,
+                // for the code without any snippet: every stamp writes the id with its shift (and
+                // posthog-cli writes it too), so such a map is the bundler's own, written again
+                // beside a chunk injected before (a tester's finding: it was sent unshifted).
+                let basis = match self.map.pending_snippet_len() {
+                    Some(len) => len,
+                    None if map_id.is_none() => 0,
+                    None => held,
+                };
                 if wanted != basis {
                     self.shift(line, column, wanted as i64 - basis as i64)?;
                 }

@@ -222,3 +222,91 @@ fn inject_each_hands_over_every_pair_once_after_room_for_its_group() {
     asked.sort();
     assert_eq!(asked, vec![1, 1, 2], "one reservation per group, of its size");
 }
+
+const FRESH_JS: &str = "console.log(1);\n//# sourceMappingURL=app.js.map\n";
+const FRESH_MAP: &str = r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#;
+
+fn fresh(dir: &Path) {
+    fs::write(dir.join("app.js"), FRESH_JS).unwrap();
+    fs::write(dir.join("app.js.map"), FRESH_MAP).unwrap();
+}
+
+/// The chunk id the chunk on disk registers.
+fn registered(dir: &Path) -> String {
+    let js = fs::read_to_string(dir.join("app.js")).unwrap();
+    symship_scan::chunk::existing(&js).unwrap().chunk_id
+}
+
+/// The bundler writes the map again (not the chunk): the map beside an injected chunk names no
+/// chunk id and its positions are for the code without the snippet. Inject shifts it as a first
+/// stamp does (it was given the chunk id and sent unshifted: every column on the snippet's line
+/// off by its length), in both modes.
+#[test]
+fn a_fresh_map_beside_an_injected_chunk_is_shifted() {
+    let sym = |rel: &str| InjectOptions {
+        mode: ReleaseMode::SymbolSet,
+        release_id: Some(rel.to_string()),
+        ..Default::default()
+    };
+    for opts in [
+        InjectOptions::default(),
+        sym("0190aaaa-0000-7000-8000-000000000001"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        fresh(dir.path());
+        run(dir.path(), &opts);
+        let stamped = map(dir.path(), "app.js.map");
+        assert_eq!(stamped["mappings"], "qTAAA", "{:?}", opts.mode);
+        fs::write(dir.path().join("app.js.map"), FRESH_MAP).unwrap();
+        let r = run(dir.path(), &opts);
+        assert!(matches!(r[0].result, Ok(Outcome::Updated { .. })), "{r:?}");
+        let again = map(dir.path(), "app.js.map");
+        assert_eq!(
+            again["mappings"], "qTAAA",
+            "{:?}: shifted once, by the snippet",
+            opts.mode
+        );
+        assert_eq!(again["chunk_id"].as_str(), Some(registered(dir.path()).as_str()));
+        // and the next run has nothing to do
+        let r = run(dir.path(), &opts);
+        assert!(matches!(r[0].result, Ok(Outcome::Unchanged { .. })), "{r:?}");
+    }
+}
+
+/// A map stamped by an earlier run whose chunk was not (a run killed between its map and its
+/// chunk, then run again with another release or mode): the chunk takes a new id, and the map
+/// on disk names that id too, not the old one (the server got the new one, the disk the old).
+#[test]
+fn a_stamped_map_beside_a_fresh_chunk_takes_the_chunk_s_new_id() {
+    let sym = |rel: &str| InjectOptions {
+        mode: ReleaseMode::SymbolSet,
+        release_id: Some(rel.to_string()),
+        ..Default::default()
+    };
+    for second in [
+        InjectOptions::default(),
+        sym("0190aaaa-0000-7000-8000-000000000002"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        fresh(dir.path());
+        run(dir.path(), &sym("0190aaaa-0000-7000-8000-000000000001"));
+        let old = map(dir.path(), "app.js.map")["chunk_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        fs::write(dir.path().join("app.js"), FRESH_JS).unwrap();
+        run(dir.path(), &second);
+        let id = registered(dir.path());
+        let m = map(dir.path(), "app.js.map");
+        assert_ne!(id, old, "{:?}", second.mode);
+        assert_eq!(m["chunk_id"].as_str(), Some(id.as_str()), "{:?}", second.mode);
+        assert_eq!(m["mappings"], "qTAAA", "{:?}: still shifted once", second.mode);
+        let r = run(dir.path(), &second);
+        assert_eq!(
+            r[0].result.as_ref().unwrap(),
+            &Outcome::Unchanged { chunk_id: id },
+            "{:?}",
+            second.mode
+        );
+    }
+}
