@@ -151,6 +151,10 @@ codes! {
     /// The compressed symbol set is over PostHog's 100 MiB limit.
     TooLarge = "too_large", Skip, "over PostHog's 100 MiB limit",
         "a JavaScript or Hermes chunk: split it in the bundler; a debug file: upload the debug info alone (objcopy --only-keep-debug; the dSYM), build with less of it (-gline-tables-only, -g1), or leave out --include-source";
+    /// Another set of the run has the same ref and different content (two Hermes builds with one
+    /// Metro debug id); PostHog holds one set per ref, so only the first is sent.
+    ConflictingRef = "conflicting_ref", Failure, "ref shared with a different symbol set",
+        "give each build its own id (build it again), or upload the two separately; a re-run alone fails the same way";
     /// Another chunk of the run has the same chunk id; only the first is sent.
     Duplicate = "duplicate", Skip, "chunk id shared with another chunk",
         "nothing to do for a copy of one chunk; otherwise inject a clean build so each chunk gets its own id";

@@ -626,24 +626,37 @@ async fn light_stage(run: Arc<Run>, mut arrivals: crate::Fed, tx: mpsc::Sender<I
 /// held about 4 MB for the whole run.
 #[derive(Default)]
 struct SeenRefs {
-    uuids: HashMap<u128, usize>,
-    others: HashMap<String, usize>,
-    /// The content hash of each first set of a kind whose ref is not derived from its content
-    /// (every kind but web chunks; a few sets per run), by its index.
-    contents: HashMap<usize, String>,
+    /// Each ref's first index and the fingerprint of its content ([`fingerprint`]).
+    uuids: HashMap<u128, (usize, u64)>,
+    others: HashMap<String, (usize, u64)>,
+}
+
+/// Eight bytes that tell two sets with one ref apart: a web chunk's own bytes (copies of one chunk
+/// share its id, whatever their maps), any other set's content hash.
+fn fingerprint(kind: symship_core::kind::Kind, light: &Light) -> u64 {
+    if kind == symship_core::kind::Kind::SourceAndMap {
+        u64::from_le_bytes(light.digest[..8].try_into().expect("8 bytes"))
+    } else {
+        light
+            .content_hash
+            .get(..16)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0)
+    }
 }
 
 impl SeenRefs {
-    /// The index that had `reference` first, or None after recording `idx` as it.
-    fn first(&mut self, reference: &str, idx: usize) -> Option<usize> {
+    /// The index that had `reference` first and its content's fingerprint, or None after
+    /// recording `idx` (with `fp`) as it.
+    fn first(&mut self, reference: &str, idx: usize, fp: u64) -> Option<(usize, u64)> {
         let canonical = Uuid::try_parse(reference)
             .ok()
             .filter(|u| u.hyphenated().encode_lower(&mut Uuid::encode_buffer()) == reference);
         let first = match canonical {
-            Some(u) => *self.uuids.entry(u.as_u128()).or_insert(idx),
-            None => *self.others.entry(reference.to_owned()).or_insert(idx),
+            Some(u) => *self.uuids.entry(u.as_u128()).or_insert((idx, fp)),
+            None => *self.others.entry(reference.to_owned()).or_insert((idx, fp)),
         };
-        (first != idx).then_some(first)
+        (first.0 != idx).then_some(first)
     }
 }
 
@@ -721,37 +734,41 @@ fn take_light(run: &Run, seen: &mut SeenRefs, idx: usize, r: Result<Light, PrepE
     if light.cached {
         run.memo_hits.fetch_add(1, Ordering::Relaxed);
     }
-    // A web chunk's id comes from its code (event mode) or its inject: copies of one chunk share
-    // it, and their maps describe the same code. Another kind's ref is written by a build step
-    // (Hermes: Metro's debug id), so two sets with one ref and different content are two builds
-    // PostHog cannot tell apart: posthog-cli 0.19.0 sends both and the server refuses the request
-    // (`invalid_chunk_ids`, exit 1); sending one of them would lose the other quietly.
+    // Two sets with one ref and different content are two things PostHog cannot tell apart (it
+    // holds one set per ref). A non-web set's ref is written by a build step (Hermes: Metro's
+    // debug id): the second fails (`conflicting_ref`, exit 1; posthog-cli 0.19.0 sends both and the
+    // server refuses the request, `invalid_chunk_ids`), rather than being a quiet duplicate. Web
+    // chunks with one id are copies of one chunk unless their own bytes differ (an injected chunk
+    // copied and edited): that is said loudly, and the first one is sent, as posthog-cli sends one.
     let kind = run.set(idx).kind();
-    if let Some(first) = seen.first(&light.reference, idx) {
+    if let Some((first, fp)) = seen.first(&light.reference, idx, fingerprint(kind, &light)) {
         let of = run.chunks.lock().expect("lock")[first].1.source.to_path_buf();
-        let differs = seen
-            .contents
-            .get(&first)
-            .is_some_and(|h| *h != light.content_hash);
-        if kind != symship_core::kind::Kind::SourceAndMap && differs {
+        let path = run.set(idx).path().display().to_string();
+        let differs = fp != fingerprint(kind, &light);
+        if differs && kind != symship_core::kind::Kind::SourceAndMap {
             run.fail(
                 idx,
-                symship_core::Code::InvalidChunkIds.as_str(),
+                symship_core::Code::ConflictingRef.as_str(),
                 format!(
-                    "{}: its ref {} is also that of {}, whose content differs; PostHog holds one symbol set per ref, so \
+                    "{path}: its ref {} is also that of {}, whose content differs; PostHog holds one symbol set per ref, so \
                      it was not sent (give each build its own id: build it again, or upload the two separately)",
-                    run.set(idx).path().display(),
                     light.reference,
                     of.display()
                 ),
             );
-        } else {
-            run.set_status(idx, Status::Duplicate { of });
+            return None;
         }
+        if differs {
+            run.warn(format!(
+                "{path} registers chunk id {} as {} does, but their code differs: only {} is sent, and errors from \
+                 {path} will resolve against its map (inject a clean build so each chunk gets its own id)",
+                light.reference,
+                of.display(),
+                of.display()
+            ));
+        }
+        run.set_status(idx, Status::Duplicate { of });
         return None;
-    }
-    if kind != symship_core::kind::Kind::SourceAndMap {
-        seen.contents.insert(idx, light.content_hash.clone());
     }
     let mut light = light;
     let (container, hold) = match light.container.take() {
@@ -1525,15 +1542,15 @@ mod tests {
     fn seen_refs_tell_each_text_apart() {
         let mut seen = SeenRefs::default();
         let id = "0192d8a0-0000-7000-8000-000000000001";
-        assert_eq!(seen.first(id, 0), None);
-        assert_eq!(seen.first("map-id-7", 1), None);
+        assert_eq!(seen.first(id, 0, 10), None);
+        assert_eq!(seen.first("map-id-7", 1, 11), None);
         // the same UUID written otherwise is another ref (PostHog compares the text)
-        assert_eq!(seen.first(&id.to_uppercase(), 2), None);
-        assert_eq!(seen.first(&id.replace('-', ""), 3), None);
-        assert_eq!(seen.first(id, 4), Some(0));
-        assert_eq!(seen.first("map-id-7", 5), Some(1));
-        assert_eq!(seen.first(&id.to_uppercase(), 6), Some(2));
-        assert_eq!(seen.first(&id.replace('-', ""), 7), Some(3));
+        assert_eq!(seen.first(&id.to_uppercase(), 2, 12), None);
+        assert_eq!(seen.first(&id.replace('-', ""), 3, 13), None);
+        assert_eq!(seen.first(id, 4, 99), Some((0, 10)));
+        assert_eq!(seen.first("map-id-7", 5, 99), Some((1, 11)));
+        assert_eq!(seen.first(&id.to_uppercase(), 6, 99), Some((2, 12)));
+        assert_eq!(seen.first(&id.replace('-', ""), 7, 99), Some((3, 13)));
         assert_eq!((seen.uuids.len(), seen.others.len()), (1, 3));
     }
 

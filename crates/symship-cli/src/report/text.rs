@@ -313,6 +313,7 @@ fn rerun_fails_again(s: &Summary) -> Vec<(String, usize)> {
             Code::from_code_str(&f.code),
             Some(
                 Code::NotHermesMap
+                    | Code::ConflictingRef
                     | Code::PermissionDenied
                     | Code::NotAuthenticated
                     | Code::AuthenticationFailed

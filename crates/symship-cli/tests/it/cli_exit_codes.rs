@@ -135,6 +135,39 @@ fn a_storage_429_with_retry_after_is_waited_out_not_counted_as_an_attempt() {
     assert_server_holds_exactly(&server, &chunks(&summary), symship_scan::ReleaseMode::Event);
 }
 
+/// An injected chunk copied and edited, with its own map: two chunks register one chunk id and
+/// their code differs. posthog-cli sends one of them (exit 0); so does symship, but it says so,
+/// naming both, instead of a quiet `duplicate` (a fresh tester's finding).
+#[test]
+fn two_different_chunks_with_one_chunk_id_are_named_loudly() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 1, "same");
+    let (code, _, stderr) = process(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let chunk = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "js"))
+        .unwrap();
+    let text = std::fs::read_to_string(&chunk).unwrap();
+    let name = chunk.file_name().unwrap().to_str().unwrap().to_owned();
+    let edited = text
+        .replacen("\n", "\nconsole.log('edited');\n", 1)
+        .replace(&format!("{name}.map"), "copy.js.map");
+    assert_ne!(edited, text);
+    std::fs::write(dir.join("copy.js"), edited).unwrap();
+    std::fs::copy(dir.join(format!("{name}.map")), dir.join("copy.js.map")).unwrap();
+    let (code, summary, stderr) = process(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["skipped_duplicate"], 1, "{summary:#}");
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        warnings.contains("their code differs") && warnings.contains("copy.js"),
+        "{warnings}"
+    );
+}
+
 /// `--no-fail` turns the same partial failure into exit 0, loudly: a warning that names the
 /// exit code it replaced; the JSON summary still says 1 and lists the failure.
 #[test]
