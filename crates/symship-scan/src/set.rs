@@ -90,10 +90,14 @@ fn remembered(
 /// times. When the memo does not know them it is prepared as the [`Pair`] is (read, hashed); its
 /// container is always built from the files, checked against what was prepared
 /// ([`SymbolSet::write_container`]).
+/// The memo's entry is taken only when it names the chunk id inject found in the chunk: a
+/// damaged entry (another chunk's id) is passed over and the pair prepared from its files.
 #[derive(Debug)]
 pub struct Injected {
     pub pair: Pair,
     pub on_disk: OnDisk,
+    /// The chunk id the chunk registers (inject's outcome).
+    pub chunk_id: String,
 }
 
 impl SymbolSet for Injected {
@@ -118,13 +122,23 @@ impl SymbolSet for Injected {
     }
 
     fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
-        self.remembered(cx).unwrap_or_else(|| self.pair.prepare(cx))
+        if let Some(found) = self.remembered(cx) {
+            return found;
+        }
+        let d = &self.on_disk;
+        let key = CacheKey::new(d.source, d.map, cx.mode);
+        if cx.memo.and_then(|m| m.get(&key)).is_some() {
+            // the memo's entry names another chunk: not trusted, here or by the pair's prepare
+            return self.pair.prepare(&Context { memo: None, ..*cx });
+        }
+        self.pair.prepare(cx)
     }
 
     fn remembered(&self, cx: &Context<'_>) -> Option<Result<Prepared, SetError>> {
         let d = &self.on_disk;
         let key = CacheKey::new(d.source, d.map, cx.mode);
         remembered(&self.pair, cx, key, d.source_len + d.map_len)
+            .filter(|r| r.as_ref().map_or(true, |p| p.reference == self.chunk_id))
     }
 
     fn write_container(&self, expected: &Prepared) -> Result<Vec<u8>, SetError> {
@@ -315,7 +329,11 @@ mod tests {
             map: digest(&map_bytes),
             map_len: map_bytes.len() as u64,
         };
-        let injected = Injected { pair, on_disk };
+        let injected = Injected {
+            pair,
+            on_disk,
+            chunk_id: "0191e2a8-3c6f-7cc2-8b1e-6f2a4d5c9e01".into(),
+        };
         assert!(injected.remembered(&cx).is_none());
         // not known yet: read, hashed and remembered
         let first = injected.prepare(&cx).unwrap();
@@ -338,7 +356,19 @@ mod tests {
                 source: [7; 32],
                 ..on_disk
             },
+            chunk_id: injected.chunk_id.clone(),
         };
         assert!(other.prepare(&cx).is_err());
+        // an entry that names another chunk id (a damaged memo) is not taken: read again
+        let damaged = Injected {
+            chunk_id: "0191e2a8-3c6f-7cc2-8b1e-000000000000".into(),
+            ..other
+        };
+        let damaged = Injected { on_disk, ..damaged };
+        assert!(damaged.remembered(&cx).is_none());
+        assert!(
+            damaged.prepare(&cx).is_err(),
+            "read from the files (gone here), not the memo"
+        );
     }
 }

@@ -672,12 +672,13 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                 let done = move |position: usize, r: &PairResult| {
                     if r.result.is_ok() {
                         // with what inject left on disk, so an unchanged pair is not read again
-                        let set: Arc<dyn symship_upload::SymbolSet> = match r.on_disk {
-                            Some(on_disk) => Arc::new(symship_scan::set::Injected {
+                        let set: Arc<dyn symship_upload::SymbolSet> = match (r.on_disk, &r.result) {
+                            (Some(on_disk), Ok(outcome)) => Arc::new(symship_scan::set::Injected {
                                 pair: r.pair.clone(),
                                 on_disk,
+                                chunk_id: outcome.chunk_id().to_owned(),
                             }),
-                            None => Arc::new(r.pair.clone()),
+                            _ => Arc::new(r.pair.clone()),
                         };
                         feed.send(position, set);
                     } else {
