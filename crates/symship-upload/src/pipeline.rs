@@ -788,32 +788,48 @@ fn take_light(run: &Run, seen: &mut SeenRefs, idx: usize, r: Result<Light, PrepE
 
 /// Groups chunks (50 growing to 1000, or [`CHECK_BYTES`] of input: [`crate::batch`]) and asks
 /// the server which it lacks.
+/// `bulk_check_upload` calls in flight at once. A re-run of an unchanged build is all checks
+/// (2,000 chunks: six of them, growing from 50): one at a time, each waited a round trip; four at
+/// once keep the ordering of their answers and stay far inside PostHog's per-key rates (spec §2.6).
+const CHECKS_IN_FLIGHT: usize = 4;
+
 async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::Sender<Item>) {
     let mut sizes = Schedule::checks(CHECK_BATCH, CHECK_BYTES);
     let mut group = Vec::with_capacity(CHECK_BATCH);
     let mut group_bytes = 0u64;
+    let mut closed = false;
+    let mut checking = futures::stream::FuturesOrdered::new();
     loop {
-        let next = rx.recv().await;
-        let closed = next.is_none();
-        if let Some(item) = next {
-            group_bytes += item.light.input_bytes;
-            group.push(item);
-        }
-        if sizes.full(group.len(), group_bytes) || (closed && !group.is_empty()) {
-            let items = std::mem::take(&mut group);
-            group_bytes = 0;
-            sizes.advance();
-            let needed = if run.client.is_none() || run.no_check.load(Ordering::Relaxed) {
-                items
-            } else {
-                run.timed(Phase::Check, check(&run, items)).await
-            };
-            for item in needed {
-                let _ = tx.send(item).await;
+        tokio::select! {
+            biased;
+            needed = checking.next(), if !checking.is_empty() => {
+                for item in needed.expect("not empty") {
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
             }
-        }
-        if closed {
-            return;
+            next = rx.recv(), if !closed && checking.len() < CHECKS_IN_FLIGHT => {
+                closed = next.is_none();
+                if let Some(item) = next {
+                    group_bytes += item.light.input_bytes;
+                    group.push(item);
+                }
+                if sizes.full(group.len(), group_bytes) || (closed && !group.is_empty()) {
+                    let items: Vec<Item> = std::mem::take(&mut group);
+                    group_bytes = 0;
+                    sizes.advance();
+                    let run = run.clone();
+                    checking.push_back(async move {
+                        if run.client.is_none() || run.no_check.load(Ordering::Relaxed) {
+                            items
+                        } else {
+                            run.timed(Phase::Check, check(&run, items)).await
+                        }
+                    });
+                }
+            }
+            else => return,
         }
     }
 }

@@ -168,6 +168,54 @@ fn two_different_chunks_with_one_chunk_id_are_named_loudly() {
     );
 }
 
+/// A re-run of an unchanged build is all `bulk_check_upload` calls (400 chunks: four, growing from
+/// 50): they are sent several at once, not each after the last one's answer. Counted by the
+/// server (requests in flight at once), with every check held 300 ms so they would be seen.
+#[test]
+fn a_re_run_sends_its_checks_several_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("server-data");
+    let dir = build(tmp.path(), 400, "rr");
+    {
+        let server = start(Config {
+            data_dir: Some(data.clone()),
+            ..Default::default()
+        });
+        let (code, _, stderr) = run_json(
+            symship_for(&server, tmp.path())
+                .args(["sourcemap", "process", "-d"])
+                .arg(&dir),
+        );
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let server = start(Config {
+        data_dir: Some(data),
+        faults: vec![FaultRule::new(
+            "bulk_check_upload",
+            FaultKind::Latency { ms: 300 },
+        )],
+        ..Default::default()
+    });
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["skipped_already_present"], 400, "{summary:#}");
+    let requests = server.requests();
+    let checks = requests.iter().filter(|r| r.route == "bulk_check_upload").count();
+    assert!(checks >= 3, "{checks} checks");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.route == "bulk_check_upload" || r.method == "GET"),
+        "a re-run only checks: {:?}",
+        requests.iter().map(|r| &r.route).collect::<Vec<_>>()
+    );
+    assert!(server.load().api_max_in_flight >= 2, "{:?}", server.load());
+}
+
 /// `--no-fail` turns the same partial failure into exit 0, loudly: a warning that names the
 /// exit code it replaced; the JSON summary still says 1 and lists the failure.
 #[test]
