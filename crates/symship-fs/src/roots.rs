@@ -50,13 +50,7 @@ pub fn resolve_inside(path: &Path, root: &Path) -> std::io::Result<Result<PathBu
 /// `lstat`, not a `readlink` per component of its path. A symbolic link (or a path that names no
 /// file, such as `dir/..`) is resolved in full.
 pub fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
-    // `dir/` and `dir/.` name `dir` too, but `lstat` follows a link there
-    let name = path.file_name().filter(|n| {
-        path.as_os_str()
-            .as_encoded_bytes()
-            .ends_with(n.as_encoded_bytes())
-    });
-    match name {
+    match last_name(path) {
         Some(name) if !std::fs::symlink_metadata(path)?.file_type().is_symlink() => {
             Ok(canonical_dir(parent_of(path))?.join(name))
         }
@@ -69,17 +63,20 @@ pub fn canonicalize(path: &Path) -> std::io::Result<PathBuf> {
 /// its name, without the `lstat`. A path whose last component is no plain name (`..`, `.`) is
 /// resolved in full.
 pub fn canonicalize_listed(path: &Path) -> std::io::Result<PathBuf> {
-    match path.file_name() {
-        Some(name)
-            if path
-                .as_os_str()
-                .as_encoded_bytes()
-                .ends_with(name.as_encoded_bytes()) =>
-        {
-            Ok(canonical_dir(parent_of(path))?.join(name))
-        }
-        _ => canonicalize(path),
+    match last_name(path) {
+        Some(name) => Ok(canonical_dir(parent_of(path))?.join(name)),
+        None => canonicalize(path),
     }
+}
+
+/// The file name `path` ends with as written: none for `dir/`, `dir/.` and `dir/..` (they name a
+/// directory, and `lstat` follows a link there).
+fn last_name(path: &Path) -> Option<&std::ffi::OsStr> {
+    path.file_name().filter(|n| {
+        path.as_os_str()
+            .as_encoded_bytes()
+            .ends_with(n.as_encoded_bytes())
+    })
 }
 
 fn parent_of(path: &Path) -> &Path {

@@ -106,10 +106,9 @@ fn stream(path: &Path, block: usize, sink: &mut dyn FnMut(&[u8])) -> Result<Summ
         if !head_checked {
             // the head must hold the records `is_valid` reads, unless the file ends first
             if !eof && lines.iter().filter(|&&b| b == b'\n').count() <= 50 {
-                buf.truncate(filled);
                 continue;
             }
-            std::str::from_utf8(lines).map_err(|_| not_utf8())?;
+            // (check_bytes checks the head is UTF-8)
             let head = check_bytes(path, lines)?;
             summary.r8 = head.r8;
             summary.line_info = head.line_info;
@@ -128,20 +127,7 @@ fn stream(path: &Path, block: usize, sink: &mut dyn FnMut(&[u8])) -> Result<Summ
     Ok(summary)
 }
 
-/// Reads `path` and checks it is a mapping (see the crate docs). Returns its text.
-pub fn read(path: &Path) -> Result<(String, Summary), ProguardError> {
-    let bytes = std::fs::read(path).map_err(|source| ProguardError::Unreadable {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let summary = check_bytes(path, &bytes)?;
-    let text = String::from_utf8(bytes).map_err(|_| ProguardError::NotUtf8 {
-        path: path.to_path_buf(),
-    })?;
-    Ok((text, summary))
-}
-
-/// Checks a mapping already read (see [`read`]).
+/// Checks a mapping held in memory (see the crate docs; a file: [`check`]).
 pub fn check_bytes(path: &Path, bytes: &[u8]) -> Result<Summary, ProguardError> {
     if std::str::from_utf8(bytes).is_err() {
         return Err(ProguardError::NotUtf8 {

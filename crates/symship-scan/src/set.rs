@@ -90,6 +90,7 @@ fn remembered(
 /// times. When the memo does not know them it is prepared as the [`Pair`] is (read, hashed); its
 /// container is always built from the files, checked against what was prepared
 /// ([`SymbolSet::write_container`]).
+///
 /// The memo's entry is taken only when it names the chunk id inject found in the chunk: a
 /// damaged entry (another chunk's id) is passed over and the pair prepared from its files.
 #[derive(Debug)]
@@ -98,6 +99,20 @@ pub struct Injected {
     pub on_disk: OnDisk,
     /// The chunk id the chunk registers (inject's outcome).
     pub chunk_id: String,
+}
+
+impl Injected {
+    /// What the memo holds under the pair's on-disk digests.
+    fn lookup(&self, cx: &Context<'_>) -> Option<Result<Prepared, SetError>> {
+        let d = &self.on_disk;
+        let key = CacheKey::new(d.source, d.map, cx.mode);
+        remembered(&self.pair, cx, key, d.source_len + d.map_len)
+    }
+
+    /// Whether a memo entry names the chunk id the chunk registers (an error names nothing).
+    fn names_the_chunk(&self, found: &Result<Prepared, SetError>) -> bool {
+        found.as_ref().map_or(true, |p| p.reference == self.chunk_id)
+    }
 }
 
 impl SymbolSet for Injected {
@@ -122,23 +137,16 @@ impl SymbolSet for Injected {
     }
 
     fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
-        if let Some(found) = self.remembered(cx) {
-            return found;
-        }
-        let d = &self.on_disk;
-        let key = CacheKey::new(d.source, d.map, cx.mode);
-        if cx.memo.and_then(|m| m.get(&key)).is_some() {
+        match self.lookup(cx) {
+            Some(found) if self.names_the_chunk(&found) => found,
             // the memo's entry names another chunk: not trusted, here or by the pair's prepare
-            return self.pair.prepare(&Context { memo: None, ..*cx });
+            Some(_) => self.pair.prepare(&Context { memo: None, ..*cx }),
+            None => self.pair.prepare(cx),
         }
-        self.pair.prepare(cx)
     }
 
     fn remembered(&self, cx: &Context<'_>) -> Option<Result<Prepared, SetError>> {
-        let d = &self.on_disk;
-        let key = CacheKey::new(d.source, d.map, cx.mode);
-        remembered(&self.pair, cx, key, d.source_len + d.map_len)
-            .filter(|r| r.as_ref().map_or(true, |p| p.reference == self.chunk_id))
+        self.lookup(cx).filter(|found| self.names_the_chunk(found))
     }
 
     fn write_container(&self, expected: &Prepared) -> Result<Vec<u8>, SetError> {

@@ -741,10 +741,11 @@ fn take_light(run: &Run, seen: &mut SeenRefs, idx: usize, r: Result<Light, PrepE
     // chunks with one id are copies of one chunk unless their own bytes differ (an injected chunk
     // copied and edited): that is said loudly, and the first one is sent, as posthog-cli sends one.
     let kind = run.set(idx).kind();
-    if let Some((first, fp)) = seen.first(&light.reference, idx, fingerprint(kind, &light)) {
+    let fp = fingerprint(kind, &light);
+    if let Some((first, first_fp)) = seen.first(&light.reference, idx, fp) {
         let of = run.chunks.lock().expect("lock")[first].1.source.to_path_buf();
         let path = run.set(idx).path().display().to_string();
-        let differs = fp != fingerprint(kind, &light);
+        let differs = first_fp != fp;
         if differs && kind != symship_core::kind::Kind::SourceAndMap {
             run.fail(
                 idx,

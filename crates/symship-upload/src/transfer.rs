@@ -389,18 +389,7 @@ pub(crate) async fn send(
                 if on_fallback {
                     fallback_attempts -= 1;
                 }
-                (ctx.on_retry)(&err);
-                let msg = err.to_string();
-                ctx.client.observer().on_retry(&RetryEvent {
-                    throttled: true,
-                    what,
-                    attempt,
-                    max_attempts: policy.max_attempts,
-                    delay: wait,
-                    from_retry_after: true,
-                    error: &msg,
-                });
-                tokio::time::sleep(wait).await;
+                wait_again(ctx, what, attempt, policy.max_attempts, wait, true, &err).await;
                 continue;
             }
             Throttle::Refresh => {
@@ -464,19 +453,33 @@ pub(crate) async fn send(
         let Some(delay) = policy.delay(attempt, err.retry_after(), unit) else {
             return Err(TransferError::Failed(err));
         };
-        (ctx.on_retry)(&err);
-        let msg = err.to_string();
-        ctx.client.observer().on_retry(&RetryEvent {
-            throttled: false,
-            what,
-            attempt,
-            max_attempts: policy.max_attempts,
-            delay,
-            from_retry_after: err.retry_after().is_some(),
-            error: &msg,
-        });
-        tokio::time::sleep(delay).await;
+        wait_again(ctx, what, attempt, policy.max_attempts, delay, false, &err).await;
     }
+}
+
+/// Tells the limiter and the log that `err` is tried again after `delay` (`throttled`: storage's
+/// 429 asked for it), then waits.
+async fn wait_again(
+    ctx: &TransferContext<'_>,
+    what: &str,
+    attempt: u32,
+    max_attempts: u32,
+    delay: Duration,
+    throttled: bool,
+    err: &ApiError,
+) {
+    (ctx.on_retry)(err);
+    let msg = err.to_string();
+    ctx.client.observer().on_retry(&RetryEvent {
+        throttled,
+        what,
+        attempt,
+        max_attempts,
+        delay,
+        from_retry_after: err.retry_after().is_some(),
+        error: &msg,
+    });
+    tokio::time::sleep(delay).await;
 }
 
 #[cfg(test)]
