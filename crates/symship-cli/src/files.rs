@@ -106,7 +106,10 @@ fn uncovered_dirs(pairs: &[Pair], lock: &symship_fs::DirLock) -> BTreeSet<PathBu
             MapLocation::File(m) => Some(m.as_path()),
             MapLocation::Inline => None,
         };
-        for file in std::iter::once(p.source.as_path()).chain(map) {
+        for file in std::iter::once(p.source.as_path())
+            .chain(map)
+            .chain(p.map_link.as_deref())
+        {
             if let Some(dir) = file.parent() {
                 if !lock.covers(dir) {
                     dirs.insert(dir.to_path_buf());

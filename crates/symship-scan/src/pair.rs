@@ -16,6 +16,12 @@ pub struct Pair {
     pub source: PathBuf,
     pub root: PathBuf,
     pub map: MapLocation,
+    /// When the map file the chunk references is a symbolic link: the link itself (its directory
+    /// resolved, its own name kept), inside [`Pair::root`]. [`Pair::map`] is the link's target
+    /// (what is read, and what inject writes); `--delete-after` removes this link, never the
+    /// target, as posthog-cli 0.19.0 does (it unlinks the path the reference names) and as
+    /// Sentry's bundler plugins' `filesToDeleteAfterUpload` does (`fs.rm` on the matched path).
+    pub map_link: Option<PathBuf>,
     /// [`Pair::input_len`], once asked.
     input_len: std::sync::OnceLock<u64>,
 }
@@ -26,8 +32,15 @@ impl Pair {
             source,
             root,
             map,
+            map_link: None,
             input_len: Default::default(),
         }
+    }
+
+    /// The pair whose map file is reached through the symbolic link `link` ([`Pair::map_link`]).
+    pub fn through_link(mut self, link: PathBuf) -> Pair {
+        self.map_link = Some(link);
+        self
     }
 
     /// The pair with its [`Pair::input_len`] known already (the scan read the chunk and looked
@@ -350,24 +363,51 @@ fn usable_len(p: &Path) -> Option<(u64, bool)> {
 /// A pair, if its map lies inside the scanned root (or the chunk was named on its own, by
 /// `--stdin` or `-d FILE`: then it is its own root for the map it references).
 /// `no_link`: `map` is known to be no symbolic link itself (its directories may be).
+/// A map that is a symbolic link is read (and written by inject) as its target, and both the
+/// link and its target must lie inside the root: `--delete-after` removes the link
+/// ([`Pair::map_link`]), so a link outside the root is refused as a map outside it.
 fn accept(path: PathBuf, root: PathBuf, named: bool, map: &Path, no_link: bool) -> Result<Pair, Skipped> {
     // Where the reference leads as written (`..` taken lexically), before any link is followed.
     let as_named = crate::select::lexical(map);
+    // The link itself, when the map file is one (its directory resolved, its name kept).
+    let link = if no_link {
+        None
+    } else {
+        match std::fs::symlink_metadata(map) {
+            Ok(m) if m.file_type().is_symlink() => symship_fs::canonicalize_listed(map).ok(),
+            _ => None,
+        }
+    };
     let canonical = if no_link {
         symship_fs::canonicalize_listed(map)
     } else {
         symship_fs::canonicalize(map)
     };
+    let pair = |root: PathBuf, map: PathBuf| {
+        let pair = Pair::new(path.clone(), root, MapLocation::File(map));
+        match &link {
+            Some(l) => pair.through_link(l.clone()),
+            None => pair,
+        }
+    };
+    let link_inside = |root: &Path| link.as_ref().is_none_or(|l| l.starts_with(root));
     match canonical {
-        Ok(map) if map.starts_with(&root) => Ok(Pair::new(path, root, MapLocation::File(map))),
+        Ok(map) if map.starts_with(&root) && link_inside(&root) => Ok(pair(root, map)),
         // A named file's root grows to the closest directory that holds its map too, as the
         // reference names it (inject writes both, and writes nothing outside a pair's root); a
         // symbolic link on the way must not lead out of that directory.
-        Ok(map) if named && map.starts_with(common_ancestor(&root, &as_named)) => Ok(Pair::new(
-            path,
-            common_ancestor(&root, &map),
-            MapLocation::File(map),
-        )),
+        Ok(map)
+            if named
+                && map.starts_with(common_ancestor(&root, &as_named))
+                && link_inside(&common_ancestor(&root, &as_named)) =>
+        {
+            let grown = common_ancestor(&root, &map);
+            let grown = match &link {
+                Some(l) => common_ancestor(&grown, l),
+                None => grown,
+            };
+            Ok(pair(grown, map))
+        }
         Ok(map) if named => Err(Skipped {
             reason: SkipReason::LinkOutsideRoot(format!(
                 "its sourcemap {} resolves through a symbolic link to {}, outside {}; symship does not write \
@@ -380,7 +420,14 @@ fn accept(path: PathBuf, root: PathBuf, named: bool, map: &Path, no_link: bool) 
         }),
         Ok(map) => Err(Skipped {
             path,
-            reason: SkipReason::MapOutsideRoot { map, root },
+            // a link outside the root to a map inside it: the link is the build's file
+            reason: SkipReason::MapOutsideRoot {
+                map: match &link {
+                    Some(l) if map.starts_with(&root) => l.clone(),
+                    _ => map,
+                },
+                root,
+            },
         }),
         Err(e) => Err(Skipped {
             path,
@@ -844,6 +891,9 @@ mod tests {
                 ),
             ]
         );
+        // --delete-after removes the link the chunk references, never its target
+        let links: Vec<_> = pairs.iter().map(|p| p.map_link.clone()).collect();
+        assert_eq!(links, [Some(root.join("inside.js.map")), None]);
         for p in &pairs {
             let on_disk = std::fs::metadata(&p.source).unwrap().len() + map.len() as u64;
             assert_eq!(p.input_len(), on_disk, "{}", p.source.display());

@@ -167,12 +167,14 @@ impl SymbolSet for Pair {
         Some(&self.map)
     }
 
-    /// The chunk's `sourceMappingURL` comment goes (an inline map with it), and its map file.
+    /// The chunk's `sourceMappingURL` comment goes (an inline map with it), and its map file (the
+    /// symbolic link, when the chunk reaches its map through one: [`Pair::map_link`]).
     fn cleanup(&self) -> Cleanup {
         Cleanup {
             strip_reference: true,
+            // a map reached through a symbolic link: the link goes, never its target
             delete: match &self.map {
-                MapLocation::File(m) => vec![m.clone()],
+                MapLocation::File(m) => vec![self.map_link.clone().unwrap_or_else(|| m.clone())],
                 MapLocation::Inline => Vec::new(),
             },
         }

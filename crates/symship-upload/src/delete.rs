@@ -161,6 +161,7 @@ pub fn delete_after(
             out.kept.push((map.clone(), why.clone()));
         }
     }
+    let mut link_targets = Vec::new();
     for (file, ok) in files {
         if !ok {
             // (a kind that deletes its own file has it named once, with the set's reason)
@@ -170,8 +171,19 @@ pub fn delete_after(
             }
             continue;
         }
+        // A map reached through a symbolic link: the link is the set's file and goes (`remove`
+        // unlinks it, never its target); the target stays, named, as it may be in the build.
+        let target = std::fs::symlink_metadata(&file)
+            .is_ok_and(|m| m.file_type().is_symlink())
+            .then(|| symship_fs::canonicalize(&file).ok())
+            .flatten();
         match symship_fs::remove(&file) {
-            Ok(true) => out.deleted.push(file),
+            Ok(true) => {
+                if let Some(target) = target {
+                    link_targets.push((file.clone(), target));
+                }
+                out.deleted.push(file)
+            }
             // Already gone (a run killed after deleting it): nothing deleted by this run.
             Ok(false) => {}
             Err(source) => errors.push(DeleteError::Io {
@@ -179,6 +191,17 @@ pub fn delete_after(
                 path: file,
                 source,
             }),
+        }
+    }
+    for (link, target) in link_targets {
+        if target.exists() {
+            out.kept.push((
+                target,
+                format!(
+                    "the symbolic link {} to it was deleted (the file the chunk referenced); the file a link points to is never deleted",
+                    link.display()
+                ),
+            ));
         }
     }
     if !report.has_failures() {

@@ -407,3 +407,66 @@ fn walk_maps(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// A fresh tester's D11: a chunk whose map is a symbolic link. `--delete-after` deletes the link
+/// (the file the chunk referenced, as posthog-cli 0.19.0 unlinks the path its reference names),
+/// never the file it points to, and names the target it leaves. Before, the target was deleted
+/// and a dangling link was left in the build.
+#[test]
+fn delete_after_deletes_a_linked_map_not_its_target() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("webpack");
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), &dir);
+    // chart's map lives in maps/ and is reached through a link where the chunk references it
+    std::fs::create_dir(dir.join("maps")).unwrap();
+    let link = dir.join("chart.23cf0de2.chunk.js.map");
+    let target = dir.join("maps/chart.map");
+    std::fs::rename(&link, &target).unwrap();
+    std::os::unix::fs::symlink("maps/chart.map", &link).unwrap();
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 5, "{summary}");
+    assert!(
+        std::fs::symlink_metadata(&link).is_err(),
+        "the link is deleted: {summary}"
+    );
+    assert!(target.is_file(), "the link's target is never deleted: {summary}");
+    // what the server holds of chart is the map the link led to (inject wrote its chunk id there)
+    let chart = chunks(&summary)
+        .into_iter()
+        .find(|c| c.0.ends_with("chart.23cf0de2.chunk.js"))
+        .expect("chart uploaded");
+    let set = server
+        .symbol_sets()
+        .into_iter()
+        .find(|s| s.ref_ == chart.2)
+        .expect("chart on the server");
+    let (_, map) =
+        symship_upload::container::read(&server.object_bytes(set.storage_ptr.as_deref().unwrap()).unwrap())
+            .unwrap();
+    let sent: serde_json::Value = serde_json::from_str(&map).unwrap();
+    let kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
+    assert_eq!(sent, kept);
+    let deleted: Vec<&str> = summary["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert_eq!(deleted.len(), 5, "{deleted:?}");
+    assert!(deleted.contains(&link.to_str().unwrap()), "{deleted:?}");
+    assert!(!deleted.contains(&target.to_str().unwrap()), "{deleted:?}");
+    // the target left in the build is named
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("--delete-after kept {}", target.display())),
+        "{warnings}"
+    );
+    assert!(!has_reference(&dir.join("chart.23cf0de2.chunk.js")));
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}
