@@ -1,4 +1,4 @@
-//! Writing into a user's build safely. Every write symship makes into a build directory (inject's
+//! Reading and writing a user's build safely. Every write symship makes into a build directory (inject's
 //! chunks and maps, `--delete-after`'s stripped chunks), into its cache and into a download
 //! directory goes through this crate.
 //!
@@ -39,6 +39,7 @@
 mod atomic;
 pub mod fault;
 mod lock;
+mod read;
 mod roots;
 
 pub use atomic::{
@@ -46,4 +47,5 @@ pub use atomic::{
     Replaced, WriteError,
 };
 pub use lock::{DirLock, LockError, Wait};
+pub use read::{read_sized, readable};
 pub use roots::{canonical_dir, canonicalize, canonicalize_listed, resolve_inside, OutsideRoot};

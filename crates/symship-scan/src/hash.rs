@@ -294,11 +294,11 @@ pub fn payload(pair: &Pair, mode: ReleaseMode) -> Result<Payload, SkipReason> {
 /// Reads an injected pair as it is on disk: the chunk's text and the map's bytes (decoded from
 /// the data URL for an inline map).
 pub fn read_pair(pair: &Pair) -> Result<(String, Vec<u8>), SkipReason> {
-    let source = crate::read_source(&pair.source)?;
+    let lens = pair.lens();
+    let source = crate::read_source_sized(&pair.source, lens.map(|l| l.0))?;
     let map_bytes = match &pair.map {
-        MapLocation::File(p) => {
-            std::fs::read(p).map_err(|e| SkipReason::Unreadable(format!("{}: {e}", p.display())))?
-        }
+        MapLocation::File(p) => symship_fs::read_sized(p, lens.map(|l| l.1))
+            .map_err(|e| SkipReason::Unreadable(format!("{}: {e}", p.display())))?,
         MapLocation::Inline => {
             let (v, _) = pair::sourcemap_reference(&source).ok_or(SkipReason::NoMap { reference: None })?;
             pair::decode_data_url(v).map_err(|error| SkipReason::BadMap {

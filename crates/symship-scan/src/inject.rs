@@ -452,9 +452,10 @@ impl Work<'_> {
 }
 
 /// Loads a map that lives in its own file, with the digest of its bytes as read when `digest`.
-fn load_map(path: &Path, digest: bool) -> Result<(MapDoc, Option<Held>), SkipReason> {
-    let bytes =
-        std::fs::read(path).map_err(|e| SkipReason::Unreadable(format!("{}: {e}", path.display())))?;
+/// `expected`: the file's length as the scan found it (a hint for the buffer).
+fn load_map(path: &Path, expected: Option<u64>, digest: bool) -> Result<(MapDoc, Option<Held>), SkipReason> {
+    let bytes = symship_fs::read_sized(path, expected)
+        .map_err(|e| SkipReason::Unreadable(format!("{}: {e}", path.display())))?;
     let read = digest.then(|| on_disk(&bytes));
     let doc = MapDoc::parse(bytes).map_err(|e| SkipReason::BadMap {
         map: path.display().to_string(),
@@ -543,7 +544,7 @@ fn process_group(
             for (i, pair) in group() {
                 let mut found = None;
                 let r = (|| {
-                    let text = crate::read_source(&pair.source)?;
+                    let text = crate::read_source_sized(&pair.source, pair.lens().map(|l| l.0))?;
                     let (mut map, url, read) = inline_map(&text, &pair.source)?;
                     // The data URL sits after the code; the snippet goes before it.
                     let (mut text, outcome) = run_one(pair, text, &mut map, opts, true)?;
@@ -566,7 +567,7 @@ fn process_group(
             }
         }
         MapLocation::File(map_path) => {
-            let (mut map, read) = match load_map(map_path, digests) {
+            let (mut map, read) = match load_map(map_path, first.lens().map(|l| l.1), digests) {
                 Ok(m) => m,
                 Err(reason) => {
                     for &i in indices {
@@ -579,7 +580,7 @@ fn process_group(
             let mut outcomes = Vec::new();
             for (_, pair) in group() {
                 let sole_user = indices.len() == 1;
-                let r = crate::read_source(&pair.source)
+                let r = crate::read_source_sized(&pair.source, pair.lens().map(|l| l.0))
                     .and_then(|text| run_one(pair, text, &mut map, opts, sole_user));
                 match r {
                     Ok((text, outcome)) => {

@@ -132,7 +132,13 @@ pub fn is_chunk_id(id: &str) -> bool {
 
 /// Reads a chunk as UTF-8 text.
 pub fn read_source(path: &std::path::Path) -> Result<String, SkipReason> {
-    let bytes = std::fs::read(path).map_err(|e| SkipReason::Unreadable(e.to_string()))?;
+    read_source_sized(path, None)
+}
+
+/// [`read_source`] of a chunk whose length the scan found (`expected`, bytes: a hint for the
+/// buffer, [`symship_fs::read_sized`]).
+pub fn read_source_sized(path: &std::path::Path, expected: Option<u64>) -> Result<String, SkipReason> {
+    let bytes = symship_fs::read_sized(path, expected).map_err(|e| SkipReason::Unreadable(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| {
         if e.as_bytes().starts_with(&HERMES_BYTECODE_MAGIC) {
             SkipReason::HermesBytecode

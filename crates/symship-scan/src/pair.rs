@@ -22,8 +22,9 @@ pub struct Pair {
     /// target, as posthog-cli 0.19.0 does (it unlinks the path the reference names) and as
     /// Sentry's bundler plugins' `filesToDeleteAfterUpload` does (`fs.rm` on the matched path).
     pub map_link: Option<PathBuf>,
-    /// [`Pair::input_len`], once asked.
-    input_len: std::sync::OnceLock<u64>,
+    /// The chunk's and the map file's lengths (bytes; 0 for what cannot be read or an inline
+    /// map), as the scan found them or as first asked ([`Pair::input_len`]).
+    lens: std::sync::OnceLock<(u64, u64)>,
 }
 
 impl Pair {
@@ -33,7 +34,7 @@ impl Pair {
             root,
             map,
             map_link: None,
-            input_len: Default::default(),
+            lens: Default::default(),
         }
     }
 
@@ -43,25 +44,34 @@ impl Pair {
         self
     }
 
-    /// The pair with its [`Pair::input_len`] known already (the scan read the chunk and looked
-    /// at the map file's size), so inject and upload do not `stat` the two files again.
-    pub(crate) fn knowing_len(self, len: u64) -> Pair {
-        let _ = self.input_len.set(len);
+    /// The pair with its chunk's and map file's lengths known already (the scan read the chunk
+    /// and looked at the map file's size), so inject and upload do not `stat` the two files again
+    /// ([`Pair::input_len`], and the reads' buffers: [`Pair::lens`]).
+    pub(crate) fn knowing_lens(self, chunk: u64, map: u64) -> Pair {
+        let _ = self.lens.set((chunk, map));
         self
+    }
+
+    /// The chunk's and the map file's lengths in bytes, when known without a `stat` (the scan's,
+    /// or [`Pair::input_len`]'s): hints for [`symship_fs::read_sized`], which reads a changed
+    /// file whole all the same.
+    pub fn lens(&self) -> Option<(u64, u64)> {
+        self.lens.get().copied()
     }
 
     /// Bytes on disk the pair reads (chunk plus map file; 0 for what cannot be read), for memory
     /// budgets: as they were when first asked (inject and upload each ask before they read; the
     /// snippet inject adds is a few hundred bytes), so a pair costs two `stat`s, not two per ask.
     pub fn input_len(&self) -> u64 {
-        *self.input_len.get_or_init(|| {
+        let (chunk, map) = *self.lens.get_or_init(|| {
             let len = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
             let map = match &self.map {
                 MapLocation::File(m) => len(m),
                 MapLocation::Inline => 0,
             };
-            len(&self.source) + map
-        })
+            (len(&self.source), map)
+        });
+        chunk + map
     }
 }
 
@@ -357,7 +367,7 @@ fn usable_len(p: &Path) -> Option<(u64, bool)> {
     if !meta.is_file() {
         return None;
     }
-    std::fs::File::open(p).ok().map(|_| (meta.len(), link))
+    symship_fs::readable(p).then_some((meta.len(), link))
 }
 
 /// A pair, if its map lies inside the scanned root (or the chunk was named on its own, by
@@ -628,7 +638,7 @@ pub fn pair_all(
         let mut inline_last = false;
         match inline {
             Some(Inline::Usable) => {
-                pairs.push(Pair::new(path, root, MapLocation::Inline).knowing_len(chunk_len));
+                pairs.push(Pair::new(path, root, MapLocation::Inline).knowing_lens(chunk_len, 0));
                 continue;
             }
             Some(Inline::Unusable) => inline_last = true,
@@ -662,7 +672,7 @@ pub fn pair_all(
             }
             match accept(path.clone(), root.clone(), named, candidate, !link) {
                 Ok(p) => {
-                    pairs.push(p.knowing_len(chunk_len + map_len));
+                    pairs.push(p.knowing_lens(chunk_len, *map_len));
                     paired = true;
                     break;
                 }
@@ -675,7 +685,7 @@ pub fn pair_all(
             continue;
         }
         if inline_last && !guess_left {
-            pairs.push(Pair::new(path, root, MapLocation::Inline).knowing_len(chunk_len));
+            pairs.push(Pair::new(path, root, MapLocation::Inline).knowing_lens(chunk_len, 0));
             continue;
         }
         if guess_left {

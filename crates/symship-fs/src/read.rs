@@ -1,0 +1,79 @@
+//! Reading a build's files with as few system calls as their known sizes allow.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+/// Room left past an expected length, so a file that grew a little since it was measured (inject
+/// adds a snippet of a few hundred bytes to a chunk and a `chunk_id` to its map) still fits the
+/// first allocation.
+fn slack(len: u64) -> usize {
+    1024 + (len / 64) as usize
+}
+
+/// A file read through [`Read::read`] alone: `read_to_end` then asks the file for nothing but
+/// its bytes (`File`'s own `read_to_end` first asks its size and position).
+struct Plain<'a>(&'a File);
+
+impl Read for Plain<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (&mut &*self.0).read(buf)
+    }
+}
+
+/// The whole content of `path`, like [`std::fs::read`]. With `expected` (bytes: the file's length
+/// when the scan looked at it), the buffer is sized from it instead of from an `fstat` of the
+/// open file: a file read whole takes `openat`, `read` until end of file and `close`. The length
+/// is only a hint: a file that changed size since is read whole all the same.
+pub fn read_sized(path: &Path, expected: Option<u64>) -> std::io::Result<Vec<u8>> {
+    let Some(len) = expected.filter(|&l| l > 0 && l < usize::MAX as u64 / 2) else {
+        return std::fs::read(path);
+    };
+    let file = File::open(path)?;
+    let mut buf = Vec::with_capacity(len as usize + slack(len));
+    Plain(&file).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Whether this process may read `path` (`access(R_OK)`: one system call, where opening and
+/// closing the file takes two).
+pub fn readable(path: &Path) -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::fs::access(path, rustix::fs::Access::READ_OK).is_ok()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        File::open(path).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whatever the hint (none, exact, too small, too large), the bytes read are the file's.
+    #[test]
+    fn reads_the_whole_file_whatever_the_hint() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.js");
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &content).unwrap();
+        for hint in [
+            None,
+            Some(0),
+            Some(1),
+            Some(4096),
+            Some(200_000),
+            Some(199_999),
+            Some(10_000_000),
+        ] {
+            assert_eq!(read_sized(&p, hint).unwrap(), content, "hint {hint:?}");
+        }
+        std::fs::write(&p, b"").unwrap();
+        assert!(read_sized(&p, Some(100)).unwrap().is_empty());
+        assert!(read_sized(&dir.path().join("gone"), Some(5)).is_err());
+        assert!(readable(&p));
+        assert!(!readable(&dir.path().join("gone")));
+    }
+}
