@@ -90,7 +90,7 @@ fn write_header(out: &mut impl Write, kind: Kind) -> std::io::Result<()> {
 
 /// A vector for a container of `payload_len` bytes: maps compress well, so a quarter to start
 /// with, grown if needed.
-fn out_for(payload_len: u64) -> Vec<u8> {
+pub fn out_for(payload_len: u64) -> Vec<u8> {
     Vec::with_capacity(HEADER_LEN + (payload_len as usize) / 4 + 64)
 }
 

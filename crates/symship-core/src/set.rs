@@ -194,7 +194,24 @@ impl Prepared {
         input: &[u8],
         container: Vec<u8>,
     ) -> Prepared {
-        let d = digest(input);
+        Prepared::of_digested(
+            reference,
+            release_id,
+            digest(input),
+            input.len() as u64,
+            container,
+        )
+    }
+
+    /// Like [`Prepared::of_container`], for an input digested as it streamed past (`digest`:
+    /// SHA-256 of its `input_bytes` bytes) rather than held whole.
+    pub fn of_digested(
+        reference: String,
+        release_id: Option<Uuid>,
+        digest: [u8; 32],
+        input_bytes: u64,
+        container: Vec<u8>,
+    ) -> Prepared {
         Prepared {
             reference,
             release_id,
@@ -202,10 +219,10 @@ impl Prepared {
             hash_is_container: true,
             content_length: Some(container.len() as u64),
             container: Some(container),
-            digest: d,
-            check: d,
+            digest,
+            check: digest,
             cached: false,
-            input_bytes: input.len() as u64,
+            input_bytes,
         }
     }
 

@@ -202,34 +202,34 @@ impl SymbolSet for Mapping {
     /// container's SHA-512, as posthog-cli sends it. The release is the run's (the release the
     /// build resolved), as posthog-cli binds it.
     fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
-        let (c, d) = build(&self.path, BLOCK)?;
-        let mut p = Prepared::of_container(self.map_id.clone(), cx.release_id, &[], c);
-        (p.digest, p.check) = (d, d);
-        Ok(p)
+        let (c, d, len) = build(&self.path, BLOCK)?;
+        Ok(Prepared::of_digested(
+            self.map_id.clone(),
+            cx.release_id,
+            d,
+            len,
+            c,
+        ))
     }
 
     fn write_container(&self, prepared: &Prepared) -> Result<Vec<u8>, SetError> {
-        let (c, d) = build(&self.path, BLOCK)?;
+        let (c, d, _) = build(&self.path, BLOCK)?;
         prepared.unchanged(&self.path, d, d)?;
         Ok(c)
     }
 }
 
 /// The mapping's container, built as the file is read in blocks ([`stream`]), and the SHA-256
-/// of the file as read. The payload length pledged in the zstd frame is the file's size when
+/// of the file as read, and its length (bytes). The payload length pledged in the zstd frame is the file's size when
 /// opened: a file that changes size meanwhile fails the frame (refused, not sent).
-fn build(path: &Path, block: usize) -> Result<(Vec<u8>, [u8; 32]), SetError> {
+fn build(path: &Path, block: usize) -> Result<(Vec<u8>, [u8; 32], u64), SetError> {
     use sha2::Digest as _;
     use std::io::Write as _;
     let len = std::fs::metadata(path)
         .map_err(|e| SetError::unreadable(path, &e))?
         .len();
-    let mut w = container::Writer::new(
-        Vec::with_capacity((len / 4) as usize + 64),
-        Kind::ProguardMapping,
-        len,
-    )
-    .map_err(|e| SetError::container(path, &e))?;
+    let mut w = container::Writer::new(container::out_for(len), Kind::ProguardMapping, len)
+        .map_err(|e| SetError::container(path, &e))?;
     let mut hash = sha2::Sha256::new();
     let mut written: std::io::Result<()> = Ok(());
     stream(path, block, &mut |lines| {
@@ -246,7 +246,7 @@ fn build(path: &Path, block: usize) -> Result<(Vec<u8>, [u8; 32]), SetError> {
             bytes: c.len() as u64,
         });
     }
-    Ok((c, hash.finalize().into()))
+    Ok((c, hash.finalize().into(), len))
 }
 
 #[cfg(test)]
@@ -324,9 +324,10 @@ mod tests {
                     "{} / {block}",
                     path.display()
                 );
-                let (c, d) = build(&path, block).unwrap();
+                let (c, d, len) = build(&path, block).unwrap();
                 assert_eq!(c, container, "{} / {block}", path.display());
                 assert_eq!(d, symship_core::set::digest(&whole));
+                assert_eq!(len, whole.len() as u64);
             }
         }
         assert!(check(&late).unwrap().line_info);
@@ -354,9 +355,12 @@ mod tests {
         let text = std::fs::read_to_string(&m.path).unwrap();
         assert_eq!(
             container::read_any(&c).unwrap(),
-            container::Payload::ProguardMapping(text)
+            container::Payload::ProguardMapping(text.clone())
         );
         assert_eq!(p.content_hash, container::content_hash(&c));
+        // the memory budget and batch sizes count the mapping's bytes
+        assert_eq!(p.input_bytes, text.len() as u64);
+        assert_eq!(p.digest, symship_core::set::digest(text.as_bytes()));
         assert_eq!(m.write_container(&p).unwrap(), c);
     }
 }
