@@ -158,15 +158,28 @@ fn replace(path: &Path, bytes: &[u8], deferred: Option<&Replaced>) -> std::io::R
     };
     let mut builder = tempfile::Builder::new();
     builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
+    // Whether the mode given at creation (less the umask) is not yet the old file's.
+    let mut chmod = mode.is_some();
     #[cfg(unix)]
-    if mode.is_none() {
-        // a new file gets what `File::create` gives (0666 less the umask: 0644 mostly), not
-        // tempfile's 0600 (posthog-cli 0.19.0's downloads are 0644)
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match &mode {
+            // a new file gets what `File::create` gives (0666 less the umask: 0644 mostly), not
+            // tempfile's 0600 (posthog-cli 0.19.0's downloads are 0644)
+            None => {
+                builder.permissions(fs::Permissions::from_mode(0o666));
+            }
+            // the old file's mode at creation: when the umask takes nothing from it, no
+            // `fchmod` is needed after (one system call less per file written)
+            Some(m) => {
+                builder.permissions(m.clone());
+                chmod = !created_as(m.mode());
+            }
+        }
     }
     let mut tmp = builder.tempfile_in(dir)?;
     tmp.as_file_mut().write_all(bytes)?;
-    if let Some(mode) = mode {
+    if let Some(mode) = mode.filter(|_| chmod) {
         tmp.as_file().set_permissions(mode)?;
     }
     // From here the temporary file is ours to remove on every path (and the sweep's after a kill).
@@ -189,6 +202,21 @@ fn replace(path: &Path, bytes: &[u8], deferred: Option<&Replaced>) -> std::io::R
     });
     fault::step();
     renamed
+}
+
+/// Whether a file created with `mode` gets exactly `mode`: no special bits (set-user-ID and
+/// the like, which creation may drop), none that the umask takes away. The umask is read once
+/// from `/proc/self/status` (Linux 4.7 and later); where it cannot be read, `false` (the mode is
+/// then set after creation, as before).
+#[cfg(unix)]
+fn created_as(mode: u32) -> bool {
+    static UMASK: std::sync::OnceLock<Option<u32>> = std::sync::OnceLock::new();
+    let umask = UMASK.get_or_init(|| {
+        let status = fs::read_to_string("/proc/self/status").ok()?;
+        let value = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+        u32::from_str_radix(value.trim(), 8).ok()
+    });
+    umask.is_some_and(|u| mode & 0o7000 == 0 && mode & u == 0)
 }
 
 /// Removes a file (a symbolic link itself, not what it points to) as one write step (counted by
@@ -294,6 +322,19 @@ mod tests {
         assert_eq!(fs::read(dir.path().join("b.js")).unwrap(), b"b");
         assert!(!replace_if_changed(&p, b"new").unwrap());
         assert!(replace_if_changed(&p, b"newer").unwrap());
+        assert_eq!(names(dir.path()), ["a.js", "b.js"]);
+        // modes the umask leaves whole (set at creation) and others (set after it): 0666 and
+        // 0777 lose bits to the usual umask, 0o4755 and 0o1777 carry special bits
+        for mode in [0o644, 0o600, 0o400, 0o666, 0o777, 0o4755, 0o1777] {
+            fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+            write(&p, format!("{mode:o}").as_bytes()).unwrap();
+            assert_eq!(fs::read(&p).unwrap(), format!("{mode:o}").as_bytes());
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+                mode,
+                "{mode:o}"
+            );
+        }
         assert_eq!(names(dir.path()), ["a.js", "b.js"]);
     }
 
