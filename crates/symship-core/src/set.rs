@@ -312,6 +312,9 @@ pub struct Cached {
     pub content_length: Option<u64>,
     /// [`Prepared::check`].
     pub check: [u8; 32],
+    /// Whether an earlier run computed it ([`HashCache::get`] says; [`HashCache::put`] ignores
+    /// it): what a run computes and meets again (a byte-identical copy) is no hit from the cache.
+    pub earlier_run: bool,
 }
 
 /// Content hashes remembered across runs, shared by the preparation threads of one run. A kind

@@ -78,7 +78,7 @@ fn remembered(
             container: None,
             digest: key.source,
             check: v.check,
-            cached: true,
+            cached: v.earlier_run,
             input_bytes,
         }),
     )
@@ -261,6 +261,7 @@ impl SymbolSet for Pair {
                     content_hash: prepared.content_hash.clone(),
                     content_length: prepared.content_length,
                     check: prepared.check,
+                    earlier_run: false,
                 },
             );
         }
@@ -349,6 +350,12 @@ mod tests {
         let first = injected.prepare(&cx).unwrap();
         assert!(!first.cached);
         assert_eq!(memo.0.lock().unwrap().len(), 1);
+        // this run's entry: found, but no earlier run's hash
+        assert!(!injected.prepare(&cx).unwrap().cached);
+        // a later run: the memo read back from its file says the entry is an earlier run's
+        for v in memo.0.lock().unwrap().values_mut() {
+            v.earlier_run = true;
+        }
         std::fs::remove_file(&chunk).unwrap();
         std::fs::remove_file(&map).unwrap();
         let known = injected.remembered(&cx).expect("the memo knows it").unwrap();

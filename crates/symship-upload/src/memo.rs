@@ -50,6 +50,8 @@ struct Packed {
     content_length: Option<u64>,
     /// Unix seconds of the last run that used the entry.
     used: u64,
+    /// Read from the memo's file (an earlier run's), not computed by this run.
+    earlier: bool,
 }
 
 /// A UUID's bytes, when `s` is exactly its lower-case hyphenated form (so it reads back equal).
@@ -70,6 +72,7 @@ impl Packed {
             map_digest: v.check,
             content_length: v.content_length,
             used,
+            earlier: false,
         })
     }
 
@@ -82,6 +85,7 @@ impl Packed {
             content_hash: hex::encode(self.content_hash),
             content_length: self.content_length,
             check: self.map_digest,
+            earlier_run: self.earlier,
         }
     }
 }
@@ -193,8 +197,16 @@ fn from_stored(k: &str, s: Stored) -> Option<([u8; 32], Packed)> {
         content_hash: s.content_hash,
         content_length: s.content_length,
         check: hex::decode(&s.map_digest).ok()?.try_into().ok()?,
+        earlier_run: true,
     };
-    Some((key, Packed::pack(&v, s.used)?))
+    let packed = Packed::pack(&v, s.used)?;
+    Some((
+        key,
+        Packed {
+            earlier: true,
+            ..packed
+        },
+    ))
 }
 
 /// Content hashes remembered across runs; shared by the preparation threads of one run.
@@ -344,6 +356,7 @@ mod tests {
             content_hash: hex::encode([hash_byte; 64]),
             content_length: Some(7),
             check: [0xab; 32],
+            earlier_run: false,
         }
     }
 
@@ -363,9 +376,15 @@ mod tests {
         };
         memo.put(Key::new([9; 32], [9; 32], ReleaseMode::Event), upper);
         assert_eq!(memo.len(), 1);
+        // what this run computed is no earlier run's (a byte-identical copy meets it again)
+        assert_eq!(memo.get(&k), Some(value(1)));
         memo.save().unwrap();
         let again = HashMemo::load(&path);
-        assert_eq!(again.get(&k), Some(value(1)));
+        let earlier = Value {
+            earlier_run: true,
+            ..value(1)
+        };
+        assert_eq!(again.get(&k), Some(earlier));
         assert_eq!(again.get(&k2), None, "the mode is part of the key");
         assert_eq!(again.get(&Key::new([1; 32], [3; 32], ReleaseMode::Event)), None);
         #[cfg(unix)]

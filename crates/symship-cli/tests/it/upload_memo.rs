@@ -140,3 +140,62 @@ fn a_rerun_hashes_from_the_cache_and_sends_what_an_uncached_run_sends() {
     assert_eq!(checked_hashes(&server, before), cached_run);
     assert_eq!(cache_entries(&cache), uploaded);
 }
+
+/// A first run that meets a byte-identical copy of a pair (same chunk, same map, in another
+/// folder) hashes it once and reuses the hash, but serves nothing from the cache: the count is of
+/// hashes an earlier run computed (a fresh tester's D9: it said 1 on a first run). The re-run
+/// serves both from the cache.
+#[test]
+fn a_copy_met_on_a_first_run_is_no_hash_from_the_cache() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let (_, dist) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n.contains("vite"))
+        .expect("vite fixture");
+    let dir = tmp.path().join("build");
+    copy_dir(&dist, &dir);
+    let mut maps: Vec<_> = std::fs::read_dir(dir.join("assets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "map"))
+        .collect();
+    maps.sort();
+    let map = maps[0].clone();
+    let chunk = map.with_extension("");
+    assert!(chunk.is_file(), "{}", chunk.display());
+    let copy = dir.join("copy");
+    std::fs::create_dir(&copy).unwrap();
+    std::fs::copy(&chunk, copy.join(chunk.file_name().unwrap())).unwrap();
+    std::fs::copy(&map, copy.join(map.file_name().unwrap())).unwrap();
+    let with_cache = |args: &[&str]| {
+        let mut c = symship_for(&server, tmp.path());
+        c.env("SYMSHIP_CACHE_DIR", &cache).args(args).arg(&dir);
+        c
+    };
+
+    let (code, summary, stderr) = run_json(&mut with_cache(&["sourcemap", "process", "-d"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["hashes_from_cache"], 0, "{summary:#}");
+    let chunks = summary["chunks"].as_array().unwrap();
+    let copies: Vec<_> = chunks
+        .iter()
+        .filter(|c| {
+            c["file"]
+                .as_str()
+                .unwrap()
+                .ends_with(chunk.file_name().unwrap().to_str().unwrap())
+        })
+        .collect();
+    assert_eq!(copies.len(), 2, "{summary:#}");
+    assert_eq!(
+        copies[0]["chunk_id"], copies[1]["chunk_id"],
+        "copies share their chunk id"
+    );
+    let n = chunks.len() as u64;
+
+    let (code, summary, stderr) = run_json(&mut with_cache(&["sourcemap", "process", "-d"]));
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["hashes_from_cache"].as_u64(), Some(n), "{summary:#}");
+}
