@@ -5,7 +5,8 @@
 //! scripts parse the first `N.N.N` and need at least 0.16.0), and a run that finds nothing to
 //! process exits as posthog-cli 0.19.0 does (`crate::exit::decide`): `sourcemap upload` warns and
 //! exits 0 (the Rollup/Vite plugin relies on that), `sourcemap inject` and `process` say "no
-//! source files found" and exit 1. Everything else, flags and exit codes of failures included, is
+//! source files found" and exit 1, and `hermes upload` with no map that has a chunk id exits 1
+//! (symship's own name: 3, `crate::commands::hermes::upload`). Everything else, flags and exit codes of failures included, is
 //! the same under both names. The personality travels in `Settings`; nothing global holds it.
 
 use std::ffi::OsStr;

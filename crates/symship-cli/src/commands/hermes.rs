@@ -12,6 +12,7 @@ use symship_upload::SymbolSet;
 use crate::cli::{HermesCloneArgs, HermesCommand, HermesUploadArgs, ReleaseMode, UploadOnlyArgs};
 use crate::commands::upload::{options, upload_kind, Shared};
 use crate::exit::Exit;
+use crate::personality::Personality;
 use crate::report::Summary;
 use crate::settings::Settings;
 
@@ -155,9 +156,14 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
     };
     let mut summary = Summary::default();
     let exit = upload_kind(&shared, client, "hermes upload", sets, &opts, &mut summary)?;
-    // No map with a chunk id: posthog-cli fails the run (exit 1), and so does symship; the
-    // summary's verdict says why (its run error), once.
+    // No map with a chunk id: nothing to process, exit 3 as the README's table says (and as the
+    // other upload commands do under symship's name); under the name posthog-cli, exit 1, as
+    // posthog-cli 0.19.0 fails the run. The summary's verdict says why (its run error), once.
     if summary.chunks.is_empty() {
+        let exit = match settings.personality {
+            Personality::Symship => Exit::Empty,
+            Personality::PosthogCli => Exit::Failed,
+        };
         summary
             .upload
             .get_or_insert_with(Default::default)
@@ -168,7 +174,7 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
              from Metro's packager map).",
             dir.display()
         ));
-        return crate::commands::upload::finish(&mut summary, Exit::Failed, settings);
+        return crate::commands::upload::finish(&mut summary, exit, settings);
     }
     crate::commands::upload::finish(&mut summary, exit, settings)
 }

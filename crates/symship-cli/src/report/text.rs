@@ -234,6 +234,15 @@ pub fn render_verdict(s: &Summary) -> String {
               paths; check --directory and that the build writes sourcemaps (exit code 1, as posthog-cli)\n"
             .into(),
         1 => "error: files were skipped and --strict is set (exit code 1)\n".into(),
+        // a command that says why it found nothing (`hermes upload`: no map with a chunk id)
+        3 if !run_errors(s).is_empty() => {
+            let mut t = String::new();
+            for e in run_errors(s) {
+                t.push_str(&format!("error: {e}\n"));
+            }
+            t.push_str("nothing was processed (exit code 3)\n");
+            t
+        }
         3 if !s.skipped.is_empty() || s.chunks.iter().any(is_too_large) => {
             // files skipped when found, then sets over PostHog's limit (listed above with what
             // to do): every one was skipped, nothing was sent

@@ -209,8 +209,11 @@ fn hermes_clone_of_a_packager_map_without_a_chunk_id_creates_no_release() {
     );
 }
 
+/// No map with a chunk id: nothing to process, exit 3 under symship's name (the README's table;
+/// a fresh tester's D10: it was posthog-cli's 1), and exit 1 under the name posthog-cli, as
+/// posthog-cli 0.19.0. Nothing is sent under either.
 #[test]
-fn hermes_upload_without_any_chunk_id_fails() {
+fn hermes_upload_without_any_chunk_id_finds_nothing_to_process() {
     let server = server();
     let tmp = tempfile::tempdir().unwrap();
     std::fs::copy(
@@ -219,13 +222,33 @@ fn hermes_upload_without_any_chunk_id_fails() {
     )
     .unwrap();
     let r = run(symship_for(&server, tmp.path()).args(["hermes", "upload", "--directory", "."]));
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("No hermes sourcemaps with a chunk id found"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("(exit code 3)"), "{}", r.stderr);
+    let (code, summary, stderr) =
+        run_json(symship_for(&server, tmp.path()).args(["hermes", "upload", "--directory", "."]));
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(summary["exit_code"], 3, "{summary}");
+    let r = run(on_program(
+        &symship_for(&server, tmp.path()),
+        symship_as_posthog_cli(tmp.path()),
+    )
+    .args(["hermes", "upload", "--directory", "."]));
+    assert_eq!(r.code, 1, "as posthog-cli 0.19.0: {}", r.stderr);
     assert!(
         r.stderr.contains("No hermes sourcemaps with a chunk id found"),
         "{}",
         r.stderr
     );
     assert!(server.symbol_sets().is_empty());
+    assert!(
+        server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
+        "nothing sent"
+    );
 }
 
 #[test]
@@ -244,14 +267,15 @@ fn hermes_upload_creates_the_release_only_once_a_map_can_take_it() {
     };
     let uncloned = only("uncloned", &composed);
     let packager_only = only("packager-only", &packager);
-    for dir in [&uncloned, &packager_only] {
+    // no map with a chunk id: nothing to process (3); Metro's packager map: a map that fails (1)
+    for (dir, expected) in [(&uncloned, 3), (&packager_only, 1)] {
         let (code, summary, stderr) = run_json(
             symship_for(&server, tmp.path())
                 .args(["hermes", "upload", "--directory"])
                 .arg(dir)
                 .args(RELEASE),
         );
-        assert_eq!(code, 1, "{}: {stderr}\n{summary}", dir.display());
+        assert_eq!(code, expected, "{}: {stderr}\n{summary}", dir.display());
         assert!(
             server.releases().is_empty(),
             "{}: no release created: {:?}",
@@ -435,7 +459,7 @@ fn hermes_and_proguard_verdicts_name_the_problem_once() {
     let r = run(symship_for(&server, tmp.path())
         .args(["hermes", "upload", "-d"])
         .arg(&empty));
-    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.code, 3, "{}", r.stderr);
     assert!(
         r.stderr
             .contains("No hermes sourcemaps with a chunk id found under"),
