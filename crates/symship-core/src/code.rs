@@ -148,6 +148,10 @@ codes! {
     /// The server already holds identical content.
     AlreadyPresent = "already_present", Skip, "already on the server",
         "nothing to do: the server holds this content";
+    /// With `--skip-on-conflict`: the server holds different content under this chunk id and kept
+    /// it (this build's symbol set is not on the server; the exit code stays 0, as asked).
+    KeptDifferent = "kept_different", Skip, "the server kept different content",
+        "the server holds other content under this chunk id and --skip-on-conflict kept it, so this build's map is not on the server (--delete-after keeps the map): --force replaces it";
     /// The compressed symbol set is over PostHog's 100 MiB limit.
     TooLarge = "too_large", Skip, "over PostHog's 100 MiB limit",
         "a JavaScript or Hermes chunk: split it in the bundler; a debug file: upload the debug info alone (objcopy --only-keep-debug; the dSYM), build with less of it (-gline-tables-only, -g1), or leave out --include-source";

@@ -120,10 +120,12 @@ pub fn delete_after(
                 format!(
                     "not verified on the server ({}{})",
                     c.status.code(),
-                    if report.presence_unverified && c.status == crate::Status::AlreadyPresent {
-                        " with --skip-on-conflict"
-                    } else {
-                        ""
+                    match c.status {
+                        crate::Status::AlreadyPresent if report.presence_unverified => " with --skip-on-conflict",
+                        crate::Status::KeptDifferent => {
+                            ": the server holds different content under its chunk id, and --skip-on-conflict kept it"
+                        }
+                        _ => "",
                     }
                 ),
             ));

@@ -856,8 +856,12 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
                     .into_iter()
                     .partition(|i| wanted.contains(i.light.reference.as_str()));
                 run.reporter.checked(asked, needed.len());
-                for i in present {
-                    run.set_status(i.idx, Status::AlreadyPresent);
+                if skip_on_conflict {
+                    present_or_kept(run, present).await;
+                } else {
+                    for i in present {
+                        run.set_status(i.idx, Status::AlreadyPresent);
+                    }
                 }
                 return needed;
             }
@@ -909,6 +913,42 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
                 return Vec::new();
             }
         }
+    }
+}
+
+/// `--skip-on-conflict`: the chunks a check with `skip_on_conflict` did not list are those the
+/// server holds with identical content and those it holds with different content it keeps. One
+/// more check of them with `force` (read-only, as every check; spec §2.2: a chunk whose hash
+/// differs is listed when `force` is set) tells them apart: those it lists are
+/// [`Status::KeptDifferent`], the others [`Status::AlreadyPresent`]. When that check fails, all
+/// stay "present" (as before; `--delete-after` does not trust presence under
+/// `--skip-on-conflict`, [`crate::UploadReport::presence_unverified`]).
+async fn present_or_kept(run: &Arc<Run>, present: Vec<Item>) {
+    if present.is_empty() {
+        return;
+    }
+    let req = BulkCheckRequest {
+        symbol_sets: present.iter().map(|i| run.entry(&i.light, true)).collect(),
+        force: true,
+        skip_on_conflict: false,
+    };
+    run.count("bulk_check_upload");
+    let kept: std::collections::HashSet<String> = match run.client().bulk_check_upload(&req).await {
+        Ok(resp) => resp.chunk_ids_to_upload.into_iter().collect(),
+        Err(e) => {
+            run.warn(format!(
+                "--skip-on-conflict: could not ask which chunk ids the server holds with different content ({e}); they are counted already_present"
+            ));
+            Default::default()
+        }
+    };
+    for i in present {
+        let status = if kept.contains(i.light.reference.as_str()) {
+            Status::KeptDifferent
+        } else {
+            Status::AlreadyPresent
+        };
+        run.set_status(i.idx, status);
     }
 }
 

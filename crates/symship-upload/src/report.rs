@@ -44,8 +44,14 @@ pub const EMPTY_MAP: &str = Code::EmptyMap.as_str();
 pub enum Status {
     /// `bulk_finish_upload` succeeded for it in this run.
     Uploaded,
-    /// The server already holds identical content (check or start said so).
+    /// The server already holds identical content (check or start said so; with
+    /// `--skip-on-conflict`, start's "present" may also be other content: see
+    /// [`UploadReport::presence_unverified`]).
     AlreadyPresent,
+    /// `--skip-on-conflict`: the server holds different content under this chunk id and kept it
+    /// (a check with `force` listed it as needing an upload after one with `skip_on_conflict`
+    /// did not). Not verified: `--delete-after` keeps its map.
+    KeptDifferent,
     /// The container is larger than PostHog accepts (100 MiB); not sent.
     TooLarge { bytes: u64 },
     /// Another chunk of this run has the same chunk id; only the first is sent.
@@ -64,6 +70,7 @@ impl Status {
         match self {
             Status::Uploaded => "uploaded",
             Status::AlreadyPresent => Code::AlreadyPresent.as_str(),
+            Status::KeptDifferent => Code::KeptDifferent.as_str(),
             Status::TooLarge { .. } => Code::TooLarge.as_str(),
             Status::Duplicate { .. } => Code::Duplicate.as_str(),
             Status::Skipped { code, .. } | Status::Failed { code, .. } => code,
@@ -343,6 +350,10 @@ impl UploadReport {
     }
     pub fn already_present(&self) -> usize {
         self.count(|s| *s == Status::AlreadyPresent)
+    }
+    /// `--skip-on-conflict`: chunk ids under which the server kept different content.
+    pub fn kept_different(&self) -> usize {
+        self.count(|s| *s == Status::KeptDifferent)
     }
     pub fn too_large(&self) -> usize {
         self.count(|s| matches!(s, Status::TooLarge { .. }))

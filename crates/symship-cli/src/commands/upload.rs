@@ -48,6 +48,10 @@ impl symship_upload::Reporter for LogReporter {
                 c.source.display(),
                 too_large(c.kind, *bytes)
             ),
+            Status::KeptDifferent => tracing::info!(
+                "kept {} ({id}): the server holds different content under this chunk id, and --skip-on-conflict kept it",
+                c.source.display()
+            ),
             Status::Duplicate { of } => tracing::info!(
                 "skipped {}: chunk id {id} is already sent for {}",
                 c.source.display(),
@@ -187,6 +191,7 @@ fn fill(summary: &mut Summary, report: UploadReport, deleted: Option<&DeleteOutc
     let mut up = UploadSummary {
         uploaded: report.uploaded(),
         skipped_already_present: report.already_present(),
+        skipped_kept_different: report.kept_different(),
         skipped_too_large: report.too_large(),
         skipped_duplicate: report.duplicates(),
         would_upload: report.count(|s| *s == Status::WouldUpload),

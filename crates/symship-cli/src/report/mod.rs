@@ -67,6 +67,9 @@ pub struct Summary {
 pub struct UploadSummary {
     pub uploaded: usize,
     pub skipped_already_present: usize,
+    /// `--skip-on-conflict`: chunk ids under which the server kept different content (their
+    /// outcome is `kept_different`; this build's maps for them are not on the server).
+    pub skipped_kept_different: usize,
     pub skipped_too_large: usize,
     /// Chunks sharing a chunk id with an earlier one (only the first is sent).
     pub skipped_duplicate: usize,
@@ -260,6 +263,7 @@ pub fn skipped_by_reason(s: &Summary) -> BTreeMap<String, usize> {
     if let Some(up) = &s.upload {
         for (code, n) in [
             (symship_core::Code::AlreadyPresent, up.skipped_already_present),
+            (symship_core::Code::KeptDifferent, up.skipped_kept_different),
             (symship_core::Code::TooLarge, up.skipped_too_large),
             (symship_core::Code::Duplicate, up.skipped_duplicate),
         ] {

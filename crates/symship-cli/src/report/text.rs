@@ -61,6 +61,7 @@ pub fn render_text(s: &Summary) -> String {
         }
     }
     t.push_str(&render_too_large(s));
+    t.push_str(&render_kept_different(s));
     t.push_str(&render_failures(s));
     t.push_str(&render_verdict(s));
     t
@@ -87,6 +88,34 @@ fn render_too_large(s: &Summary) -> String {
             c.reason
                 .as_deref()
                 .unwrap_or(symship_core::Code::TooLarge.title())
+        ));
+    }
+    t
+}
+
+/// Chunks listed under their own heading before the rest are counted.
+const MAX_KEPT_LISTED: usize = 10;
+
+/// `--skip-on-conflict`: the chunk ids under which the server kept different content, said plainly
+/// (they are not this build's maps), with the first few named.
+fn render_kept_different(s: &Summary) -> String {
+    let code = symship_core::Code::KeptDifferent.as_str();
+    let kept: Vec<_> = s.chunks.iter().filter(|c| c.outcome == code).collect();
+    if kept.is_empty() {
+        return String::new();
+    }
+    let mut t = format!(
+        "the server kept different content for {} chunk id(s) ({code}, --skip-on-conflict): this build's \
+         sourcemaps for them are not on the server; --force replaces them:\n",
+        kept.len()
+    );
+    for c in kept.iter().take(MAX_KEPT_LISTED) {
+        t.push_str(&format!("  {} ({} {})\n", c.file, c.ref_label(), c.reference));
+    }
+    if kept.len() > MAX_KEPT_LISTED {
+        t.push_str(&format!(
+            "  and {} more (`--output json` lists them all)\n",
+            kept.len() - MAX_KEPT_LISTED
         ));
     }
     t

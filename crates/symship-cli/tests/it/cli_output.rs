@@ -219,6 +219,7 @@ fn json_summary_snapshot() {
             "wall_ms",
             "uploaded",
             "skipped_already_present",
+            "skipped_kept_different",
             "skipped_too_large",
             "skipped_duplicate",
             "would_upload",

@@ -102,7 +102,8 @@ fn changed_content_fails_exactly_that_chunk_and_delete_after_keeps_it() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(summary["uploaded"], 0);
-    assert_eq!(summary["skipped_already_present"], 1);
+    assert_eq!(summary["skipped_already_present"], 0, "{summary}");
+    assert_eq!(summary["skipped_kept_different"], 1, "{summary}");
     assert!(changed_map.exists() && has_reference(&changed));
 
     // --force replaces it; now --delete-after removes the last map too
@@ -468,5 +469,94 @@ fn delete_after_deletes_a_linked_map_not_its_target() {
         "{warnings}"
     );
     assert!(!has_reference(&dir.join("chart.23cf0de2.chunk.js")));
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}
+
+/// A fresh tester's D7: with `--skip-on-conflict`, a chunk id under which the server holds
+/// *different* content is `kept_different` (text and JSON), not `already_present`, and the summary
+/// says the server kept different content; the identical ones stay `already_present`; the exit
+/// code stays 0; `--delete-after` deletes no map whose content the server does not hold.
+#[test]
+fn skip_on_conflict_says_the_server_kept_different_content() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = webpack(tmp.path(), &server);
+    let (code, first, stderr) = upload(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(first["uploaded"], 5);
+    let changed = dir.join("chart.23cf0de2.chunk.js");
+    let text = std::fs::read_to_string(&changed).unwrap();
+    std::fs::write(
+        &changed,
+        text.replacen("//# sourceMappingURL=", "/*rebuilt*/\n//# sourceMappingURL=", 1),
+    )
+    .unwrap();
+    let held = |server: &TestServer| -> Vec<_> {
+        server
+            .symbol_sets()
+            .into_iter()
+            .map(|s| (s.ref_, s.content_hash, s.storage_ptr))
+            .collect()
+    };
+    let held_before = held(&server);
+
+    let (code, summary, stderr) = upload(
+        &server,
+        tmp.path(),
+        &dir,
+        &["--skip-on-conflict", "--delete-after"],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 0, "{summary}");
+    assert_eq!(summary["skipped_already_present"], 4, "{summary}");
+    assert_eq!(summary["skipped_kept_different"], 1, "{summary}");
+    for (file, map, _, outcome) in chunks(&summary) {
+        let expected = if Path::new(&file) == changed {
+            "kept_different"
+        } else {
+            "already_present"
+        };
+        assert_eq!(outcome, expected, "{file}");
+        // presence is not proof of this build's content under --skip-on-conflict: every map stays
+        assert!(Path::new(&map).exists(), "{map} deleted");
+        assert!(has_reference(Path::new(&file)), "{file} stripped");
+    }
+    assert!(summary["deleted"].as_array().unwrap().is_empty(), "{summary}");
+    let warnings = summary["warnings"].to_string();
+    assert!(
+        warnings.contains(&format!("--delete-after kept {}", changed.display()))
+            && warnings.contains("holds different content"),
+        "{warnings}"
+    );
+    // the server still holds the first build's content for that chunk id, and nothing changed
+    assert_eq!(held(&server), held_before);
+    assert!(requests(&server, "bulk_start_upload")
+        .iter()
+        .all(|r| r.body.as_ref().unwrap()["force"] == false));
+
+    // the text summary says it plainly
+    let out = symship_for(&server, tmp.path())
+        .args([
+            "sourcemap",
+            "upload",
+            "--release-mode",
+            "symbol-set",
+            "--skip-on-conflict",
+            "-d",
+        ])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("skipped       5 (already_present 4, kept_different 1)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("the server kept different content for 1 chunk id(s)")
+            && stderr.contains(&changed.display().to_string()),
+        "{stderr}"
+    );
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
