@@ -24,6 +24,31 @@ fn stdin_paths() -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Logs each skipped file (a warning; `info` for `sourcemap upload`, whose chunks may not be
+/// injected yet), except the chunks an earlier `--delete-after` run finished (`map_removed`):
+/// those are not a problem, and are said in one line (a fresh tester's D11: a re-run warned "no
+/// sourcemap found" for each).
+pub fn log_skipped(skipped: &[Skipped], warn: bool) {
+    let mut settled = 0usize;
+    for s in skipped {
+        if s.reason.is_settled() {
+            tracing::debug!("skipped {}: {}", s.path.display(), s.reason);
+            settled += 1;
+        } else if warn {
+            tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
+        } else {
+            tracing::info!("skipped {}: {}", s.path.display(), s.reason);
+        }
+    }
+    if settled > 0 {
+        tracing::info!(
+            "{settled} chunk(s) carry a chunk id and have no sourceMappingURL comment and no map ({}): a --delete-after \
+             run uploaded them and removed their maps; nothing to do for them",
+            symship_core::Code::MapRemoved
+        );
+    }
+}
+
 /// Whether the run will write into the scanned directories (inject, process, `--delete-after`),
 /// and so must hold their lock while it scans and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

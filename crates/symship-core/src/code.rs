@@ -80,6 +80,11 @@ codes! {
     /// A JavaScript file with no `sourceMappingURL` and no `<file>.map` beside it.
     NoMap = "no_map", Skip, "no sourcemap found",
         "generate a sourcemap for it, or leave it out with --exclude";
+    /// A chunk that carries a chunk id (its `//# chunkId=` comment) and neither a
+    /// `sourceMappingURL` comment nor a map: what `--delete-after` leaves once the server holds
+    /// it. Not a problem: no warning per chunk, not a skip for `--strict` or "nothing to process".
+    MapRemoved = "map_removed", Skip, "sourcemap removed after upload",
+        "nothing to do: a --delete-after run uploaded this chunk and removed its map and reference; rebuild to upload it again";
     /// A file whose bytes are not UTF-8.
     NotUtf8 = "not_utf8", Skip, "not UTF-8 text",
         "JavaScript chunks must be UTF-8; exclude this file with --exclude";

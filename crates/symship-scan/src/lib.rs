@@ -56,6 +56,10 @@ pub struct Skipped {
 pub enum SkipReason {
     #[error("no sourcemap found{}", match .reference { Some(r) => format!(" (its sourceMappingURL {r:?} names no existing file, nor does <file>.map)"), None => " (no sourceMappingURL comment and no <file>.map next to it)".to_string() })]
     NoMap { reference: Option<String> },
+    /// A chunk with a chunk id (`//# chunkId=`), no `sourceMappingURL` comment and no map beside
+    /// it: a `--delete-after` run uploaded it and removed its map (not a problem to warn about).
+    #[error("carries the chunk id {chunk_id} and has no sourceMappingURL comment and no map: a --delete-after run uploaded it and removed its map; nothing to do")]
+    MapRemoved { chunk_id: String },
     #[error("is not UTF-8 text; JavaScript chunks must be UTF-8")]
     NotUtf8,
     /// Hermes bytecode where a Metro bundle was expected (React Native's Android build moves
@@ -101,6 +105,7 @@ impl SkipReason {
     pub fn code(&self) -> Code {
         match self {
             SkipReason::NoMap { .. } => Code::NoMap,
+            SkipReason::MapRemoved { .. } => Code::MapRemoved,
             SkipReason::NotUtf8 | SkipReason::HermesBytecode => Code::NotUtf8,
             SkipReason::Unreadable(_) => Code::Unreadable,
             SkipReason::SymlinkLoop => Code::SymlinkLoop,
@@ -115,6 +120,12 @@ impl SkipReason {
             SkipReason::MapOfAnotherFile { .. } => Code::MapOfAnotherFile,
             SkipReason::NotInjected => Code::NoChunkId,
         }
+    }
+
+    /// Whether the chunk was finished by an earlier `--delete-after` run ([`SkipReason::MapRemoved`]):
+    /// nothing to do, nothing to warn about.
+    pub fn is_settled(&self) -> bool {
+        matches!(self, SkipReason::MapRemoved { .. })
     }
 
     /// Whether this is a failure of the run (the file should have been written and was not)

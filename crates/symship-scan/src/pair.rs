@@ -503,6 +503,9 @@ struct Looked {
     found: Vec<(PathBuf, u64, bool)>,
     /// Whether the name guess is usable and not among `found`.
     guess_left: bool,
+    /// The chunk id of its `//# chunkId=` comment, when it has no `sourceMappingURL` comment
+    /// (what `--delete-after` leaves: [`SkipReason::MapRemoved`] when no map is found either).
+    stripped: Option<String>,
 }
 
 /// An inline map's verdict.
@@ -521,19 +524,36 @@ fn look(
     read: &(impl Fn(&Path) -> Result<String, SkipReason> + Sync),
 ) -> Looked {
     let chunk_len;
+    let mut stripped = None;
+    let reference = match read(&c.path) {
+        Ok(text) => {
+            chunk_len = text.len() as u64;
+            let reference = sourcemap_reference(&text).map(|(v, _)| v.to_string());
+            if reference.is_none() {
+                stripped = crate::snippet::comment_chunk_id(&text)
+                    .map(|(id, _)| id.to_owned())
+                    .filter(|id| crate::is_chunk_id(id));
+            }
+            reference
+        }
+        Err(reason) => {
+            return Looked {
+                reference: Err(reason),
+                chunk_len: 0,
+                inline: None,
+                found: Vec::new(),
+                guess_left: false,
+                stripped: None,
+            }
+        }
+    };
     let looked = |reference, chunk_len, inline, found, guess_left| Looked {
         reference,
         chunk_len,
         inline,
         found,
         guess_left,
-    };
-    let reference = match read(&c.path) {
-        Ok(text) => {
-            chunk_len = text.len() as u64;
-            sourcemap_reference(&text).map(|(v, _)| v.to_string())
-        }
-        Err(reason) => return looked(Err(reason), 0, None, Vec::new(), false),
+        stripped: stripped.clone(),
     };
     let inline = reference.as_deref().filter(|r| is_data_url(r)).map(|r| {
         let decoded = decode_data_url(r).and_then(|bytes| {
@@ -620,6 +640,7 @@ pub fn pair_all(
                 inline,
                 found,
                 guess_left,
+                stripped,
             },
             Candidate { path, root, named },
         ) = looked.pop_front().expect("not empty");
@@ -696,9 +717,13 @@ pub fn pair_all(
         } else if let Some(s) = first_refusal {
             skipped.push(s);
         } else {
+            let nothing = match (reference, stripped) {
+                (None, Some(chunk_id)) => SkipReason::MapRemoved { chunk_id },
+                (reference, _) => SkipReason::NoMap { reference },
+            };
             skipped.push(Skipped {
                 path,
-                reason: bad_file.or(bad_inline).unwrap_or(SkipReason::NoMap { reference }),
+                reason: bad_file.or(bad_inline).unwrap_or(nothing),
             });
         }
     }
@@ -914,6 +939,59 @@ mod tests {
             matches!(&skipped[0].reason, SkipReason::MapOutsideRoot { map, .. } if *map == outside.join("o.map")),
             "{skipped:?}"
         );
+    }
+
+    /// A chunk with a chunk id and neither a reference nor a map is what `--delete-after` leaves:
+    /// `map_removed`, not `no_map`; one without a chunk id (or with one that is no UUID), or
+    /// whose reference names a missing file, is still `no_map`.
+    #[test]
+    #[allow(clippy::disallowed_methods)] // test fixtures
+    fn a_chunk_delete_after_finished_is_map_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().canonicalize().unwrap();
+        let id = "01a22fb0-fd36-760d-ae8e-d3635bba2d39";
+        let files = [
+            ("done.js", format!("x();\n\n//# chunkId={id}\n")),
+            ("plain.js", "x();\n".to_owned()),
+            ("not-uuid.js", "x();\n//# chunkId=abc\n".to_owned()),
+            (
+                "gone.js",
+                format!("x();\n//# sourceMappingURL=gone.js.map\n//# chunkId={id}\n"),
+            ),
+        ];
+        let cands = files
+            .iter()
+            .map(|(name, text)| {
+                std::fs::write(dir.join(name), text).unwrap();
+                crate::select::Candidate {
+                    path: dir.join(name),
+                    root: dir.clone(),
+                    named: false,
+                }
+            })
+            .collect();
+        let (pairs, mut skipped) = pair_all(cands, None, crate::read_source);
+        assert!(pairs.is_empty());
+        skipped.sort_by(|a, b| a.path.cmp(&b.path));
+        let codes: Vec<_> = skipped
+            .iter()
+            .map(|s| {
+                (
+                    s.path.file_name().unwrap().to_str().unwrap(),
+                    s.reason.code().as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                ("done.js", "map_removed"),
+                ("gone.js", "no_map"),
+                ("not-uuid.js", "no_map"),
+                ("plain.js", "no_map")
+            ]
+        );
+        assert!(skipped[0].reason.is_settled());
     }
 
     /// A referenced map that cannot be read as a sourcemap (empty, truncated JSON, an inline

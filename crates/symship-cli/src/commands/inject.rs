@@ -204,9 +204,7 @@ fn scan_matching(args: &InjectArgs, settings: &Settings, matcher: Matcher) -> an
         matcher,
     )?;
     scanning.finish(&crate::printer::scan_found(scan.pairs.len(), scan.skipped.len()));
-    for s in &scan.skipped {
-        tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
-    }
+    files::log_skipped(&scan.skipped, true);
     Ok(scan)
 }
 
@@ -486,8 +484,8 @@ fn finish_run(
 fn end_run(args: &InjectArgs, settings: &Settings, mut summary: Summary) -> anyhow::Result<Exit> {
     let end = RunEnd {
         failed: !summary.not_written.is_empty(),
-        processed: summary.injected + summary.updated + summary.unchanged,
-        skipped: !summary.skipped.is_empty(),
+        processed: summary.injected + summary.updated + summary.unchanged + summary.settled(),
+        skipped: summary.has_problem_skips(),
         strict: args.strict,
         allow_empty: args.allow_empty,
     };

@@ -487,9 +487,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         &settings.printer,
     )?;
     scanning.finish(&crate::printer::scan_found(pairs.len(), skipped.len()));
-    for s in &skipped {
-        tracing::info!("skipped {}: {}", s.path.display(), s.reason);
-    }
+    files::log_skipped(&skipped, false);
     // Symbol-set mode sends the release the flags name with each set: it is resolved (created)
     // only once a chunk found can be uploaded (as inject, e93a0d0); a build never injected, or a
     // wrong directory, creates none.
@@ -537,7 +535,9 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         up: &args.upload,
         allow_empty: args.allow_empty,
     };
-    let end = upload_pairs(&shared, client, pairs, &opts, &mut summary)?;
+    let mut end = upload_pairs(&shared, client, pairs, &opts, &mut summary)?;
+    // chunks a --delete-after run finished are done, not "nothing found"
+    end.processed += summary.settled();
     let exit = crate::exit::decide(Run::Upload, &end, settings.personality);
     summary.nothing_found = end.nothing_found();
     summary.exit_code = exit as u8;
@@ -710,7 +710,9 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
     summary.command = "sourcemap process".into();
     // A chunk that could not be injected was not uploaded either: a failure, not "empty".
     end.failed |= !summary.not_written.is_empty();
-    end.skipped = !summary.skipped.is_empty();
+    end.skipped = summary.has_problem_skips();
+    // chunks a --delete-after run finished are done, not "nothing found"
+    end.processed += summary.settled();
     end.strict = inject.strict;
     let exit = crate::exit::decide(Run::Process, &end, settings.personality);
     summary.nothing_found = end.nothing_found();

@@ -107,7 +107,12 @@ impl GitHub {
             }
         }
         let mut warnings = Vec::new();
-        for f in &s.skipped {
+        // (chunks an earlier --delete-after run finished are no problem: no annotation each)
+        for f in s
+            .skipped
+            .iter()
+            .filter(|f| f.code != symship_core::Code::MapRemoved.as_str())
+        {
             warnings.push((
                 self.rel(&f.file),
                 format!("symship: skipped ({})", f.code),

@@ -61,6 +61,21 @@ pub struct Summary {
     pub upload: Option<UploadSummary>,
 }
 
+impl Summary {
+    /// Chunks an earlier `--delete-after` run finished (skipped as `map_removed`): counted with
+    /// what the run processed, so a re-run of a finished build is not "nothing to process".
+    pub fn settled(&self) -> usize {
+        let code = symship_core::Code::MapRemoved.as_str();
+        self.skipped.iter().filter(|f| f.code == code).count()
+    }
+
+    /// Whether a file was skipped for a reason other than `map_removed` (for `--strict`).
+    pub fn has_problem_skips(&self) -> bool {
+        let code = symship_core::Code::MapRemoved.as_str();
+        self.skipped.iter().any(|f| f.code != code)
+    }
+}
+
 /// The upload part of a summary. A chunk counts as uploaded only once `bulk_finish_upload`
 /// succeeded for it.
 #[derive(Debug, Default, Serialize)]

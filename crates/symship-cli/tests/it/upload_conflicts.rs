@@ -560,3 +560,70 @@ fn skip_on_conflict_says_the_server_kept_different_content() {
     );
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
+
+/// A fresh tester's D11, second part: a re-run over a build `--delete-after` finished warned "no
+/// sourcemap found" for every chunk and exited 3. Chunks that carry a chunk id and have no
+/// reference and no map are `map_removed`: one line says how many, they count as done (exit 0,
+/// also with `--strict`), nothing is sent; a chunk never injected still gets its `no_map` warning.
+#[test]
+fn a_rerun_after_delete_after_is_quiet_about_finished_chunks() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("webpack");
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), &dir);
+    let process = |extra: &[&str]| {
+        let out = symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after"])
+            .args(extra)
+            .arg("-d")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = process(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(walk_maps(&dir), Vec::<PathBuf>::new());
+    let started = count_route(&server, "bulk_start_upload");
+
+    for extra in [&[][..], &["--strict"][..]] {
+        let (code, stderr) = process(extra);
+        assert_eq!(code, 0, "re-run {extra:?}: {stderr}");
+        assert!(!stderr.contains("no sourcemap found"), "{stderr}");
+        assert_eq!(
+            stderr.matches("5 chunk(s) carry a chunk id").count(),
+            1,
+            "{stderr}"
+        );
+        assert!(stderr.contains("skipped       5 (map_removed 5)"), "{stderr}");
+    }
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "upload", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 5, "{summary}");
+    assert!(skipped.iter().all(|s| s["code"] == "map_removed"), "{summary}");
+    assert_eq!(count_route(&server, "bulk_start_upload"), started, "nothing sent");
+
+    // a chunk never injected, without a map: still warned about, and --strict still fails it
+    std::fs::write(dir.join("plain.js"), "console.log(1);\n").unwrap();
+    let (code, stderr) = process(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "skipped {}: no sourcemap found",
+            dir.join("plain.js").display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("no sourcemap found").count(), 1, "{stderr}");
+    let (code, stderr) = process(&["--strict"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert_eq!(count_route(&server, "bulk_start_upload"), started, "nothing sent");
+}
