@@ -87,14 +87,19 @@ pub fn decide(run: Run, end: &RunEnd, personality: Personality) -> Exit {
 /// The process's exit code from what the command returned: an error is printed by the printer
 /// (never only through `tracing`: PostHog's bundler plugins set `RUST_LOG=posthog_cli=<level>`,
 /// and a log filter must not hide why the run ended) and is exit 2 for a usage or configuration
-/// error, else 1; `--no-fail` turns any non-zero code into 0 and says so.
+/// error (1 under the name `posthog-cli`, as posthog-cli 0.19.0), else 1; `--no-fail` turns any
+/// non-zero code into 0 and says so.
 pub fn finish(result: anyhow::Result<Exit>, settings: &Settings) -> ExitCode {
     let exit = match result {
         Ok(exit) => exit,
         Err(err) => {
             let text = error_text(&err);
             settings.printer.fatal(&text);
-            let exit = if err.chain().any(|c| c.is::<UsageError>()) {
+            // posthog-cli 0.19.0 ends every error its commands return with exit 1 (only its
+            // argument parser exits 2, as symship's does under either name)
+            let exit = if err.chain().any(|c| c.is::<UsageError>())
+                && settings.personality != crate::personality::Personality::PosthogCli
+            {
                 Exit::Usage
             } else {
                 Exit::Failed
@@ -102,12 +107,17 @@ pub fn finish(result: anyhow::Result<Exit>, settings: &Settings) -> ExitCode {
             if settings.global.output == crate::cli::OutputFormat::Json {
                 // A run that stops before its summary (a release that cannot be resolved, a key the
                 // server refuses) still leaves the document CI keeps: its exit code and why.
-                let doc = serde_json::json!({
+                let mut doc = serde_json::json!({
                     "schema_version": crate::report::SCHEMA_VERSION,
                     "exit_code": exit as u8,
                     "errors": [text],
                     "verdict": text,
                 });
+                // the registry's code, when the error has one (`proguard upload` of a file that
+                // is no mapping: `invalid_mapping`)
+                if let Some(code) = code_of(&err) {
+                    doc["code"] = code.as_str().into();
+                }
                 let mut out = serde_json::to_string_pretty(&doc).unwrap_or_default();
                 out.push('\n');
                 let _ = settings.printer.stdout(out.as_bytes());
@@ -120,6 +130,15 @@ pub fn finish(result: anyhow::Result<Exit>, settings: &Settings) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     ExitCode::from(exit as u8)
+}
+
+/// The registry code of the first error in the chain that has one.
+fn code_of(err: &anyhow::Error) -> Option<symship_core::Code> {
+    err.chain().find_map(|c| {
+        c.downcast_ref::<symship_proguard::ProguardError>()
+            .map(|e| e.code())
+            .or_else(|| c.downcast_ref::<symship_scan::SkipReason>().map(|e| e.code()))
+    })
 }
 
 /// The error and its causes as one line (`outer: cause: cause`), leaving out a cause whose text

@@ -48,7 +48,8 @@ pub fn release_inputs_from_args(args: &ReleaseIdentityArgs) -> anyhow::Result<Re
 /// a server failure is a failure (1).
 pub fn release_error(e: symship_release::ReleaseError) -> anyhow::Error {
     match e {
-        symship_release::ReleaseError::InfoPlist { .. } => UsageError(e.to_string()).into(),
+        symship_release::ReleaseError::InfoPlist { .. }
+        | symship_release::ReleaseError::Incomplete { .. } => UsageError(e.to_string()).into(),
         other => anyhow::Error::new(other),
     }
 }

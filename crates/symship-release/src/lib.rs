@@ -163,6 +163,12 @@ pub fn plan(inputs: &ReleaseInputs, env: &dyn Env) -> Result<Planned, ReleaseErr
             version = Some((g.commit_id.clone(), FieldSource::Git));
         }
     }
+    // What the user named (flags, Info.plist) before git filled in anything.
+    let named = non_empty(&inputs.name).is_some()
+        || non_empty(&inputs.version).is_some()
+        || non_empty(&inputs.build).is_some()
+        || name.as_ref().is_some_and(|n| n.1 == FieldSource::InfoPlist)
+        || version.as_ref().is_some_and(|v| v.1 == FieldSource::InfoPlist);
     let (Some((name, name_source)), Some((version, version_source))) = (name.clone(), version.clone()) else {
         let mut missing = Vec::new();
         if name.is_none() {
@@ -176,8 +182,18 @@ pub fn plan(inputs: &ReleaseInputs, env: &dyn Env) -> Result<Planned, ReleaseErr
         } else {
             format!("git info is unavailable: {}", notes.join("; "))
         };
+        let missing = missing.join(" and ");
+        // Half a release is refused, as posthog-cli 0.19.0 refuses it ("Release fields are
+        // incomplete and git info is unavailable", exit 1): going on without one would drop the
+        // release the user asked for without a word.
+        if named {
+            return Err(ReleaseError::Incomplete {
+                missing,
+                why: why_git,
+            });
+        }
         return Ok(Planned::Unavailable {
-            reason: format!("no release: {} missing and {why_git}", missing.join(" and ")),
+            reason: format!("no release: {missing} missing and {why_git}"),
         });
     };
     if git.is_none() {
@@ -320,6 +336,12 @@ pub enum ReleaseError {
     },
     #[error("the server said release hash {hash_id} is in use, but looking it up found nothing")]
     Vanished { hash_id: String },
+    /// A release was named in part (a name without a version, or the reverse) and git cannot
+    /// give the rest (spec §4, "When a release is needed").
+    #[error(
+        "release fields are incomplete: {missing} missing and {why}; pass both --release-name and --release-version, or run from a git repository or a supported CI environment"
+    )]
+    Incomplete { missing: String, why: String },
 }
 
 #[cfg(test)]
@@ -368,7 +390,6 @@ mod tests {
     fn nothing_to_go_on_is_unavailable_with_a_reason() {
         let dir = tempfile::tempdir().unwrap();
         let inputs = ReleaseInputs {
-            version: Some("1".into()),
             cwd: dir.path().to_owned(),
             ..Default::default()
         };
@@ -378,6 +399,41 @@ mod tests {
             reason.contains("a name (--release-name)") && reason.contains("no .git found"),
             "{reason}"
         );
+    }
+
+    /// A version without a name (or the reverse) outside git is an error, as posthog-cli's
+    /// "Release fields are incomplete and git info is unavailable".
+    #[test]
+    fn half_a_release_without_git_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        for inputs in [
+            ReleaseInputs {
+                version: Some("1".into()),
+                cwd: dir.path().to_owned(),
+                ..Default::default()
+            },
+            ReleaseInputs {
+                name: Some("web".into()),
+                cwd: dir.path().to_owned(),
+                ..Default::default()
+            },
+            ReleaseInputs {
+                build: Some("7".into()),
+                cwd: dir.path().to_owned(),
+                ..Default::default()
+            },
+        ] {
+            let e = plan(&inputs, &MapEnv::new()).unwrap_err();
+            assert!(matches!(e, ReleaseError::Incomplete { .. }), "{e}");
+            assert!(e.to_string().contains("no .git found"), "{e}");
+        }
+        // blank flags name nothing
+        let blank = ReleaseInputs {
+            name: Some("  ".into()),
+            cwd: dir.path().to_owned(),
+            ..Default::default()
+        };
+        assert!(plan(&blank, &MapEnv::new()).unwrap().reason().is_some());
     }
 
     #[test]

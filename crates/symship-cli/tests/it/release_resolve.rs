@@ -147,9 +147,60 @@ fn nothing_to_resolve_prints_nothing_or_null_and_exits_0() {
     assert!(server.requests().is_empty());
     // Even without any credentials.
     let bare = Env::new(None);
-    let o = bare.run(&["release", "resolve", "--release-version", "1"]);
+    let o = bare.run(&["release", "resolve"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
+}
+
+/// Half a release (a name without a version, or the reverse) outside git is refused, as
+/// posthog-cli 0.19.0 refuses it ("Release fields are incomplete and git info is unavailable",
+/// exit 1): printing nothing and exiting 0 made a bundler plugin build without the release the
+/// user named (a fresh tester's D3). Exit 2 under symship's name (a configuration error), 1
+/// under posthog-cli's; nothing is sent, and `process` stops before it writes anything.
+#[test]
+fn half_a_release_outside_git_is_refused_by_either_name() {
+    let server = server();
+    let env = Env::new(Some(&server));
+    let posthog_cli = symship_test_support::symship_as_posthog_cli(env.home.path());
+    for half in [["--release-name", "web"], ["--release-version", "1.2.3"]] {
+        let mut args = vec!["release", "resolve"];
+        args.extend(half);
+        let o = env.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "");
+        let err = stderr(&o);
+        assert!(err.contains("release fields are incomplete"), "{err}");
+        assert!(err.contains("--release-name and --release-version"), "{err}");
+        let mut as_posthog_cli = Command::new(&posthog_cli);
+        as_posthog_cli
+            .current_dir(env.cwd.path())
+            .env_remove("POSTHOG_HOME")
+            .env("HOME", env.home.path())
+            .env("POSTHOG_CLI_HOST", server.base_url())
+            .env("POSTHOG_CLI_PROJECT_ID", server.project_id().to_string())
+            .env("POSTHOG_CLI_API_KEY", env.key.as_ref().unwrap())
+            .args(&args);
+        let o = as_posthog_cli.output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(stdout(&o), "");
+    }
+    // `process` with half a release refuses before it injects: the build is left as it was.
+    let build = env.cwd.path().join("dist");
+    std::fs::create_dir(&build).unwrap();
+    let chunk = "console.log(1);\n//# sourceMappingURL=a.js.map\n";
+    let map = r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#;
+    std::fs::write(build.join("a.js"), chunk).unwrap();
+    std::fs::write(build.join("a.js.map"), map).unwrap();
+    let o = env.run(&["sourcemap", "process", "--release-name", "web", "-d", "dist"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("release fields are incomplete"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(build.join("a.js")).unwrap(), chunk);
+    assert_eq!(std::fs::read_to_string(build.join("a.js.map")).unwrap(), map);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
 
 #[test]
