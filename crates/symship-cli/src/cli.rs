@@ -379,9 +379,10 @@ pub struct SymbolSetExtractArgs {
 /// The `status` filter of the symbol set list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum StatusArg {
-    /// Sets with stored bytes
+    /// Sets PostHog has a storage pointer for: uploaded, or an upload started and never
+    /// finished (PostHog cannot tell them apart here; `symbol-sets download` can)
     Valid,
-    /// Sets whose upload never finished
+    /// Sets without a storage pointer: no upload was started for them
     Invalid,
     All,
 }

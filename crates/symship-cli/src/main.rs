@@ -48,7 +48,8 @@ fn main() -> ExitCode {
     if personality == personality::Personality::PosthogCli {
         command = command.name(personality.name()).bin_name(personality.name());
     }
-    let cli = Cli::from_arg_matches(&command.get_matches()).unwrap_or_else(|e| e.exit());
+    let args = personality::output_dir_args(personality, std::env::args_os().collect());
+    let cli = Cli::from_arg_matches(&command.get_matches_from(args)).unwrap_or_else(|e| e.exit());
     let settings = Settings::resolve(cli.global.clone(), personality);
     init_tracing(&settings);
     let result = run(&cli.command, &settings);

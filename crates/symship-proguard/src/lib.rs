@@ -21,8 +21,10 @@ use symship_core::Code;
 pub enum ProguardError {
     #[error("cannot read the ProGuard mapping {path}: {source}")]
     Unreadable { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not UTF-8 text, which a ProGuard or R8 mapping is: pass the mapping.txt R8 or ProGuard wrote (e.g. app/build/outputs/mapping/release/mapping.txt), not a copy re-encoded by an editor")]
+    #[error("{path} is not UTF-8 text, which a ProGuard or R8 mapping is: pass the mapping.txt R8 or ProGuard wrote (e.g. app/build/outputs/mapping/release/mapping.txt); a binary file (an archive, an executable) is no mapping, nor is a copy an editor re-encoded")]
     NotUtf8 { path: PathBuf },
+    #[error("{path} is empty: pass the mapping.txt R8 or ProGuard wrote (e.g. app/build/outputs/mapping/release/mapping.txt), after the minified build that writes it")]
+    Empty { path: PathBuf },
     #[error("{path} is not a valid ProGuard mapping file: no class line followed by a field or method line in its first 50 lines (pass the mapping.txt R8 or ProGuard wrote, e.g. app/build/outputs/mapping/release/mapping.txt)")]
     Invalid { path: PathBuf },
 }
@@ -33,7 +35,7 @@ impl ProguardError {
         match self {
             ProguardError::Unreadable { .. } => Code::Unreadable,
             ProguardError::NotUtf8 { .. } => Code::NotUtf8,
-            ProguardError::Invalid { .. } => Code::InvalidMapping,
+            ProguardError::Invalid { .. } | ProguardError::Empty { .. } => Code::InvalidMapping,
         }
     }
 }
@@ -129,6 +131,11 @@ fn stream(path: &Path, block: usize, sink: &mut dyn FnMut(&[u8])) -> Result<Summ
 
 /// Checks a mapping held in memory (see the crate docs; a file: [`check`]).
 pub fn check_bytes(path: &Path, bytes: &[u8]) -> Result<Summary, ProguardError> {
+    if bytes.is_empty() {
+        return Err(ProguardError::Empty {
+            path: path.to_path_buf(),
+        });
+    }
     if std::str::from_utf8(bytes).is_err() {
         return Err(ProguardError::NotUtf8 {
             path: path.to_path_buf(),
@@ -287,6 +294,8 @@ mod tests {
             let e = check(&p).unwrap_err();
             assert_eq!(e.code(), code, "{name}: {e}");
             assert!(e.to_string().contains(name), "{e}");
+            // an empty file is said to be empty, not to lack class lines
+            assert_eq!(e.to_string().contains(" is empty"), bytes.is_empty(), "{e}");
         }
         let e = check(&dir.path().join("missing.txt")).unwrap_err();
         assert_eq!(e.code(), "unreadable");

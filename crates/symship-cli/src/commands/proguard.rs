@@ -39,9 +39,9 @@ pub fn upload(args: &ProguardUploadArgs, settings: &Settings) -> anyhow::Result<
     })?;
     let checked = symship_proguard::check(&path)?;
     tracing::info!(
-        "{}: a {} mapping of {} bytes{}",
+        "{}: {} mapping of {} bytes{}",
         path.display(),
-        if checked.r8 { "R8" } else { "ProGuard" },
+        if checked.r8 { "an R8" } else { "a ProGuard" },
         checked.len,
         if checked.line_info {
             ""

@@ -172,7 +172,15 @@ pub fn get(args: &SymbolSetGetArgs, settings: &Settings) -> anyhow::Result<Exit>
         line("ref:", &set.reference);
         line("created:", set.created_at.as_deref().unwrap_or("-"));
         line("last used:", set.last_used.as_deref().unwrap_or("never"));
-        line("stored:", if set.is_uploaded() { "yes" } else { "no" });
+        // PostHog's `has_uploaded_file` (storage_ptr set) is true from the start of an upload on
+        line(
+            "stored:",
+            if set.is_uploaded() {
+                "yes (or an upload was started and never finished: `download` tells)"
+            } else {
+                "no"
+            },
+        );
         if let Some(f) = &set.failure_reason {
             line("failure:", f);
         }
@@ -273,7 +281,17 @@ pub fn download(args: &SymbolSetDownloadArgs, settings: &Settings) -> anyhow::Re
                 set.id
             );
         }
-        Ok(fetch_object(client, &url).await?)
+        match fetch_object(client, &url).await {
+            Ok(bytes) => Ok(bytes),
+            // PostHog lists a set as uploaded once its upload started (storage_ptr set); the
+            // object exists only once the transfer finished
+            Err(e) if e.status() == Some(404) => bail!(
+                "symbol set {} (ref {}) has no file in object storage ({e}): its upload was started and never finished; upload it again",
+                set.id,
+                set.reference
+            ),
+            Err(e) => Err(e.into()),
+        }
     })??;
     symship_upload::container::check_declared_size(&bytes, symship_upload::container::MAX_DECOMPRESSED)
         .map_err(|e| anyhow!("symbol set {} (ref {}): {e}", set.id, set.reference))?;

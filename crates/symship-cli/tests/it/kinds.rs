@@ -487,6 +487,28 @@ fn hermes_and_proguard_verdicts_name_the_problem_once() {
         server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
         "nothing sent"
     );
+    // A file that is no mapping (here: empty) is said to be so, and the JSON document of the
+    // run that stopped names its code (a fresh tester's D13: no code anywhere).
+    std::fs::write(tmp.path().join("empty.txt"), "").unwrap();
+    let r = run(symship_for(&server, tmp.path()).args([
+        "--output",
+        "json",
+        "proguard",
+        "upload",
+        "--path",
+        "empty.txt",
+        "--map-id",
+        "6322fcf1-2071-3e2c-be64-68917a9cfecf",
+    ]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("empty.txt is empty"), "{}", r.stderr);
+    let doc: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(doc["code"], "invalid_mapping", "{doc:#}");
+    assert_eq!(doc["exit_code"], 1, "{doc:#}");
+    assert!(
+        server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
+        "nothing sent"
+    );
 }
 
 /// Finding 8: a key that may not upload fails every set the same way on a re-run; the verdict

@@ -509,3 +509,84 @@ fn download_unpacks_hermes_and_refuses_what_it_cannot_unpack() {
     );
     assert!(!elsewhere.exists(), "nothing written for what was refused");
 }
+
+/// A set whose upload was started and never finished: PostHog lists it as having a file
+/// (`storage_ptr` set) and object storage has none. `download` says so (a fresh tester's D8: it
+/// ended on the raw storage 404), and `get` does not claim the bytes are stored for sure.
+#[test]
+fn download_of_a_set_whose_upload_never_finished_says_so() {
+    use symship_api::{BulkStartRequest, Config, ConfigRequest, MapEnv, SymbolSetUpload};
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let reference = "0192f3a1-8c4e-7d2b-9f60-00000000d008";
+    let env = MapEnv::new()
+        .with("POSTHOG_CLI_HOST", &server.base_url())
+        .with("POSTHOG_CLI_PROJECT_ID", &server.project_id().to_string())
+        .with("POSTHOG_CLI_API_KEY", &server.api_key());
+    let config = Config::resolve(&ConfigRequest::default(), &env).unwrap();
+    let client = symship_api::Client::new(&config).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let run = "0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f".parse().unwrap();
+        client
+            .bulk_start_upload(&BulkStartRequest {
+                symbol_sets: vec![SymbolSetUpload {
+                    chunk_id: reference.into(),
+                    release_id: None,
+                    content_hash: Some("ab".repeat(64)),
+                    content_length: Some(10),
+                }],
+                upload_attempt_id: run,
+                upload_run_id: run,
+                force: false,
+                skip_on_conflict: false,
+            })
+            .await
+            .unwrap();
+    });
+    let r = run(symship_for(&server, tmp.path()).args(["symbol-sets", "get", "--ref", reference]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("never finished"), "{}", r.stdout);
+    let out = tmp.path().join("out");
+    let r = run(symship_for(&server, tmp.path())
+        .args(["symbol-sets", "download", "--ref", reference, "-o"])
+        .arg(&out));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("its upload was started and never finished"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.join(format!("{reference}.js")).exists());
+}
+
+/// posthog-cli 0.19.0's `symbol-sets download` and `extract` take `-o/--output <DIR>`; symship's
+/// `--output` is the summary format, so after those subcommands a value that is no format is the
+/// directory, and under the name `posthog-cli` any value is (a fresh tester's D7: refused, exit 2).
+#[test]
+fn download_and_extract_take_posthog_clis_output_dir() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let vite = tmp.path().join("vite");
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &vite);
+    process(&server, tmp.path(), &vite, &[]);
+    let (chunk_id, _) = chunk_ids(&vite).into_iter().next().unwrap();
+    let posthog_cli = symship_as_posthog_cli(tmp.path());
+    for (name, out) in [("symship", "dl"), ("posthog-cli", "json")] {
+        let base = symship_for(&server, tmp.path());
+        let mut c = if name == "symship" {
+            base
+        } else {
+            on_program(&base, &posthog_cli)
+        };
+        let r = run(c.args(["symbol-sets", "download", "--ref", &chunk_id, "--output", out]));
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let js = tmp.path().join(out).join(format!("{chunk_id}.js"));
+        assert!(js.is_file(), "{name}: {}", js.display());
+        let map = tmp.path().join(out).join(format!("{chunk_id}.js.map"));
+        assert!(map.is_file(), "{name}: {}", map.display());
+    }
+}
