@@ -83,37 +83,92 @@ pub fn is_zipped_dsym(path: &Path) -> bool {
     name.ends_with(".dsym.zip") || name.ends_with("dsyms.zip")
 }
 
-/// The zipped dSYMs under `dir` ([`is_zipped_dsym`]), each a [`Reason::ZippedDsym`] skip: what
-/// `dsym upload` names when it finds no bundle.
-pub fn find_zipped_dsyms(dir: &Path) -> Vec<Skipped> {
-    walk(dir)
-        .filter_map(Result::ok)
-        .filter(|e| e.file_type().is_file() && is_zipped_dsym(e.path()))
-        .map(|e| Skipped {
-            path: e.path().to_path_buf(),
-            arch: None,
-            reason: Reason::ZippedDsym,
-        })
-        .collect()
+/// What `dsym upload` finds under a directory ([`find_dsyms`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DsymSearch {
+    /// The `.dSYM` bundles, each inspected, sorted by path.
+    pub bundles: Vec<Bundle>,
+    /// What may hold a dSYM but is not read, in walk order: zipped dSYMs ([`is_zipped_dsym`],
+    /// [`Reason::ZippedDsym`]), directories that cannot be listed and `*.dSYM` links that lead
+    /// nowhere ([`Reason::Unreadable`]), links back to a directory above ([`Reason::SymlinkLoop`]).
+    /// posthog-cli 0.19.0 passes zipped dSYMs over without a word.
+    pub skipped: Vec<Skipped>,
+    /// Every entry the walk could not follow or list, as the walk names it (`IO error for
+    /// operation on <path>: ...`, `File system loop found: ...`), dangling links of any name
+    /// included: posthog-cli 0.19.0's `dsym upload` stops at the first with that error (exit 1).
+    pub walk_errors: Vec<String>,
 }
 
 /// The `.dSYM` bundles under `dir` (links followed; a bundle's own contents are not searched for
-/// more bundles), each inspected. Only `dir` itself being unreadable is an error.
-pub fn find_bundles(dir: &Path) -> Result<Vec<Bundle>, WalkError> {
-    let mut out = Vec::new();
+/// more bundles), each inspected, and what is passed over ([`DsymSearch::skipped`]). Only `dir`
+/// itself being unreadable is an error.
+pub fn find_dsyms(dir: &Path) -> Result<DsymSearch, WalkError> {
+    let mut out = DsymSearch::default();
     let mut it = walk(dir);
     while let Some(entry) = it.next() {
         let entry = match entry {
             Ok(e) => e,
             Err(e) if e.depth() == 0 => return Err(walk_error(dir, e)),
-            Err(_) => continue,
+            Err(e) => {
+                out.walk_errors.push(e.to_string());
+                let s = walk_skip(dir, &e);
+                // a link that leads nowhere matters only if it names a dSYM; a directory that
+                // cannot be listed may hold any number of them
+                let dangling = std::fs::read_link(&s.path).is_ok() && std::fs::metadata(&s.path).is_err();
+                if !dangling || is_dsym(&s.path) || is_zipped_dsym(&s.path) {
+                    out.skipped.push(s);
+                }
+                continue;
+            }
         };
         if entry.file_type().is_dir() && is_dsym(entry.path()) {
-            out.push(bundle(entry.path()));
+            out.bundles.push(bundle(entry.path()));
             it.skip_current_dir();
+        } else if entry.file_type().is_file() && is_zipped_dsym(entry.path()) {
+            out.skipped.push(Skipped {
+                path: entry.path().to_path_buf(),
+                arch: None,
+                reason: Reason::ZippedDsym,
+            });
         }
     }
     Ok(out)
+}
+
+/// An entry below the walk's root that cannot be followed or listed: a link loop
+/// ([`Reason::SymlinkLoop`]), a link that leads nowhere or a directory that cannot be listed
+/// ([`Reason::Unreadable`], saying which).
+fn walk_skip(dir: &Path, e: &walkdir::Error) -> Skipped {
+    let path = e
+        .path()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.to_path_buf());
+    let io = e
+        .io_error()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| e.to_string());
+    let reason = if e.loop_ancestor().is_some() {
+        Reason::SymlinkLoop(e.to_string())
+    } else if let Some(target) = std::fs::read_link(&path)
+        .ok()
+        .filter(|_| std::fs::metadata(&path).is_err())
+    {
+        Reason::Unreadable(format!(
+            "it is a symbolic link to {}, which does not exist or cannot be reached ({io})",
+            target.display()
+        ))
+    } else if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+        Reason::Unreadable(format!(
+            "the directory cannot be listed ({io}), so nothing in it is looked at"
+        ))
+    } else {
+        Reason::Unreadable(io)
+    };
+    Skipped {
+        path,
+        arch: None,
+        reason,
+    }
 }
 
 fn walk_error(dir: &Path, e: walkdir::Error) -> WalkError {
@@ -205,20 +260,7 @@ pub fn discover(dir: &Path) -> Result<Discovery, WalkError> {
             Ok(e) => e,
             Err(e) if e.depth() == 0 => return Err(walk_error(dir, e)),
             Err(e) => {
-                let path = e
-                    .path()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| dir.to_path_buf());
-                let reason = if e.loop_ancestor().is_some() {
-                    Reason::SymlinkLoop(e.to_string())
-                } else {
-                    Reason::Unreadable(e.to_string())
-                };
-                d.skipped.push(Skipped {
-                    path,
-                    arch: None,
-                    reason,
-                });
+                d.skipped.push(walk_skip(dir, &e));
                 continue;
             }
         };

@@ -2,7 +2,7 @@
 //! fat), and ELF files (`kinds-and-explain.md` §3, `posthog-protocol.md` §6).
 //!
 //! - [`discover`] walks a directory like posthog-cli 0.19.0's `symbol-sets upload` (loose ELF and
-//!   Mach-O objects, `.dSYM` bundles, split DWARF) and [`discover::find_bundles`] like its
+//!   Mach-O objects, `.dSYM` bundles, split DWARF) and [`discover::find_dsyms`] like its
 //!   `dsym upload`; [`inspect`] reads one file's objects (each fat slice on its own) with the
 //!   `object` crate: no external tool (`dwarfdump`, `lipo`), on any OS.
 //! - [`id`] turns a GNU build id or an `LC_UUID` into the ref PostHog stores (ELF: symbolic's

@@ -178,23 +178,38 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
     let dir = directory(&args.directory)?;
     // a bad --info-plist is a usage error before any work, as in posthog-cli (no request is made)
     crate::release::names_release(&args.release)?;
-    let bundles = symship_native::discover::find_bundles(&dir)?;
-    if bundles.is_empty() {
-        // a zipped dSYM beside the build (fastlane's gym writes App.app.dSYM.zip next to the
-        // IPA) is named, with what to do, rather than a bare "no bundle"
-        let mut summary = Summary::default();
-        let zips = symship_native::discover::find_zipped_dsyms(&dir);
-        for z in &zips {
-            skip(&mut summary, &z.path, None, &z.reason);
+    let found = symship_native::discover::find_dsyms(&dir)?;
+    if settings.personality == Personality::PosthogCli {
+        // posthog-cli 0.19.0 stops at the first entry its walk cannot follow, before any
+        // upload: "IO error for operation on <path>: ...", exit 1
+        if let Some(first) = found.walk_errors.first() {
+            return Err(anyhow!(
+                "{first} (posthog-cli 0.19.0 stops here too; fix or remove it, or run symship under its own name, \
+                 which skips it and uploads the rest)"
+            ));
         }
-        let message = if zips.is_empty() {
+    }
+    let bundles = found.bundles;
+    // zipped dSYMs (fastlane's gym writes App.app.dSYM.zip beside the IPA), directories that
+    // cannot be listed and dangling *.dSYM links are named with what to do, bundles or not
+    // (posthog-cli passes them over without a word: stack traces that never resolve)
+    let mut summary = Summary::default();
+    for s in &found.skipped {
+        skip(&mut summary, &s.path, s.arch.as_deref(), &s.reason);
+    }
+    if bundles.is_empty() {
+        let zips = found
+            .skipped
+            .iter()
+            .filter(|s| s.reason == Reason::ZippedDsym)
+            .count();
+        let message = if zips == 0 {
             format!("No dSYM bundles found in {}", dir.display())
         } else {
             format!(
-                "No dSYM bundles found in {}, only {} zipped dSYM(s), which are not read: unzip them and upload the \
+                "No dSYM bundles found in {}, only {zips} zipped dSYM(s), which are not read: unzip them and upload the \
                  unzipped folder",
                 dir.display(),
-                zips.len()
             )
         };
         return nothing(settings, "dsym upload", message, false, summary);
@@ -210,7 +225,6 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
         None => bundles.iter().find(|b| b.name().ends_with(".app.dSYM")),
     }
     .or(bundles.first());
-    let mut summary = Summary::default();
     let mut slices = Vec::new();
     for b in &bundles {
         slices.extend(bundle_slices(b, &mut summary));

@@ -978,14 +978,7 @@ fn a_zipped_dsym_is_named_with_what_to_do() {
     // bundle" and never said the zip was there (s9 tester, finding 14). The dSYM fixture zipped
     // here with its folder at the top, as `zip -r App.app.dSYM.zip App.app.dSYM` lays it out.
     let b = NativeBuild::empty();
-    let dsym = native("macho/hello-fat.dSYM");
-    let mut z = zip::ZipWriter::new(std::fs::File::create(b.build.join("App.app.dSYM.zip")).unwrap());
-    let options = zip::write::SimpleFileOptions::default();
-    for rel in ["Contents/Info.plist", "Contents/Resources/DWARF/hello-fat"] {
-        z.start_file(format!("App.app.dSYM/{rel}"), options).unwrap();
-        std::io::Write::write_all(&mut z, &std::fs::read(dsym.join(rel)).unwrap()).unwrap();
-    }
-    z.finish().unwrap();
+    zip_fat_dsym(&b.build.join("App.app.dSYM.zip"));
     for command in [["dsym", "upload"], ["symbol-sets", "upload"]] {
         let (code, summary, stderr) = run_json(&mut b.symship(&command));
         assert_eq!(code, 3, "{command:?}: {stderr}\n{summary:#}");
@@ -1006,4 +999,151 @@ fn a_zipped_dsym_is_named_with_what_to_do() {
         );
     }
     assert!(b.server.symbol_sets().is_empty());
+}
+
+/// `to`: the fixture `macho/hello-fat.dSYM` zipped with its folder at the top, named
+/// `App.app.dSYM`, as `zip -r App.app.dSYM.zip App.app.dSYM` lays it out.
+fn zip_fat_dsym(to: &Path) {
+    let dsym = native("macho/hello-fat.dSYM");
+    let mut z = zip::ZipWriter::new(std::fs::File::create(to).unwrap());
+    let options = zip::write::SimpleFileOptions::default();
+    for rel in ["Contents/Info.plist", "Contents/Resources/DWARF/hello-fat"] {
+        z.start_file(format!("App.app.dSYM/{rel}"), options).unwrap();
+        std::io::Write::write_all(&mut z, &std::fs::read(dsym.join(rel)).unwrap()).unwrap();
+    }
+    z.finish().unwrap();
+}
+
+/// `cmd` run so that a directory of mode 000 cannot be listed: as it is, or, when the tests run
+/// as root (CI), by an unprivileged user (`setpriv`, util-linux) running a copy of the binary in
+/// `b`'s temp dir, which is opened to it (mode 0755, the hash cache 0777 inside it).
+fn unprivileged(b: &NativeBuild, cmd: &Command) -> Command {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let probe = b.dir().join("uid-probe");
+    std::fs::write(&probe, b"").unwrap();
+    if std::fs::metadata(&probe).unwrap().uid() != 0 {
+        let mut c = on_program(cmd, cmd.get_program());
+        c.args(cmd.get_args());
+        return c;
+    }
+    let open =
+        |p: &Path, mode: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    open(b.dir(), 0o755);
+    let bin = b.dir().join("nobody-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    open(&bin, 0o755);
+    // the copy keeps the program's name: run as posthog-cli, symship is posthog-cli 0.19.0
+    let copy = bin.join(Path::new(cmd.get_program()).file_name().unwrap());
+    std::fs::copy(cmd.get_program(), &copy).unwrap();
+    open(&copy, 0o755);
+    let cache = b.dir().join("nobody-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    open(&cache, 0o777);
+    let mut c = on_program(cmd, "setpriv");
+    c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args(cmd.get_args())
+        .env(symship_api::env::CACHE_DIR, &cache)
+        .env("HOME", &cache);
+    c
+}
+
+#[test]
+fn dsym_upload_names_what_it_cannot_read_beside_real_bundles() {
+    // s11 tester D1/D2: beside a real bundle, dsym upload passed over a zipped dSYM, a directory
+    // it could not list and a *.dSYM link leading nowhere without a word (exit 0, "skipped": []):
+    // their crashes never resolve. symbol-sets upload named them already; both do now, in text,
+    // JSON and GitHub annotations, and upload the rest (skips are not failures: exit 0).
+    let b = NativeBuild::empty();
+    copy_dir(&native("macho/thin-arm64.dSYM"), &b.build.join("thin-arm64.dSYM"));
+    zip_fat_dsym(&b.build.join("App.app.dSYM.zip"));
+    std::os::unix::fs::symlink("/nonexistent/Gone.dSYM", b.build.join("Gone.dSYM")).unwrap();
+    let locked = b.build.join("locked");
+    copy_dir(&native("macho/hello-fat.dSYM"), &locked.join("hello-fat.dSYM"));
+    let mode = |p: &Path, m: u32| {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(m)).unwrap()
+    };
+    mode(&locked, 0o000);
+    let thin_uuid = "4C4C4482-5555-3144-A114-584C263AC409";
+    assert!(refs_txt().contains(&format!("UUID: {thin_uuid} (arm64)")));
+    let want = [
+        ("App.app.dSYM.zip".to_string(), "zipped_dsym".to_string()),
+        ("Gone.dSYM".into(), "unreadable".into()),
+        ("locked".into(), "unreadable".into()),
+    ];
+    for command in [["dsym", "upload"], ["symbol-sets", "upload"]] {
+        let (code, summary, stderr) = run_json(&mut unprivileged(&b, &b.symship(&command)));
+        assert_eq!(code, 0, "{command:?}: {stderr}\n{summary:#}");
+        assert_eq!(skipped(&summary), want, "{command:?}: {summary:#}");
+        let reasons: Vec<&str> = summary["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["reason"].as_str().unwrap())
+            .collect();
+        assert!(reasons.iter().any(|r| r.contains("unzip it")), "{reasons:?}");
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("Gone.dSYM") && r.contains("symbolic link to /nonexistent/Gone.dSYM")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("locked") && r.contains("cannot be listed")),
+            "{reasons:?}"
+        );
+        assert_eq!(
+            stored(&b.server).keys().collect::<Vec<_>>(),
+            [thin_uuid],
+            "{command:?}: the readable bundle landed"
+        );
+        // the text report warns of each, and GitHub annotations name each file
+        let r = run(unprivileged(&b, &b.symship(&command))
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_WORKSPACE", b.dir()));
+        assert_eq!(r.code, 0, "{command:?}: {}", r.stderr);
+        for (file, code) in &want {
+            assert!(
+                r.stderr.contains(&format!(
+                    "::warning file=build/{file},title=symship%3A skipped ({code})"
+                )),
+                "{command:?} {file}: {}",
+                r.stderr
+            );
+            assert!(
+                r.stderr
+                    .lines()
+                    .any(|l| l.contains("WARN") && l.contains(&format!("build/{file} "))),
+                "{command:?} {file}: {}",
+                r.stderr
+            );
+        }
+    }
+    // under the name posthog-cli, dsym upload stops at what it cannot follow before sending
+    // anything, exit 1, as posthog-cli 0.19.0 does ("Oops! IO error for operation on ...")
+    let other = start(Config::default());
+    let mut c = on_program(
+        &b.symship_against(&other, &["dsym", "upload"]),
+        symship_as_posthog_cli(b.dir()),
+    );
+    c.args(["dsym", "upload", "-d"]).arg(&b.build);
+    let r = run(&mut unprivileged(&b, &c));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("IO error for operation on"), "{}", r.stderr);
+    assert!(other.symbol_sets().is_empty() && other.releases().is_empty());
+    // and with only the zip beside the bundle, it uploads the bundle and exits 0, as posthog-cli
+    // does, naming the zip
+    mode(&locked, 0o755);
+    std::fs::remove_dir_all(&locked).unwrap();
+    std::fs::remove_file(b.build.join("Gone.dSYM")).unwrap();
+    let r = run(&mut c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("App.app.dSYM.zip is a zipped dSYM"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(stored(&other).keys().collect::<Vec<_>>(), [thin_uuid]);
 }

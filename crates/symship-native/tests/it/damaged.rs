@@ -55,7 +55,7 @@ fn a_truncated_mach_o_is_unparseable_not_uploaded() {
     // the same inside a dSYM bundle
     let b = dir.path().join("T.dSYM/Contents/Resources/DWARF/T");
     head(THIN_DWARF, 5000, &b);
-    let bundles = discover::find_bundles(dir.path()).unwrap();
+    let bundles = discover::find_dsyms(dir.path()).unwrap().bundles;
     assert_eq!(bundles.len(), 1);
     assert!(bundles[0].slices.is_empty());
     assert_eq!(codes(&bundles[0]), [("T".to_string(), "unparseable")]);
@@ -79,7 +79,7 @@ fn a_dsym_whose_dwarf_file_is_not_an_object_is_reported() {
     let dwarf = dir.path().join("G.dSYM/Contents/Resources/DWARF");
     std::fs::create_dir_all(&dwarf).unwrap();
     std::fs::write(dwarf.join("G"), b"garbage\n").unwrap();
-    let bundles = discover::find_bundles(dir.path()).unwrap();
+    let bundles = discover::find_dsyms(dir.path()).unwrap().bundles;
     assert_eq!(bundles.len(), 1);
     assert!(bundles[0].slices.is_empty());
     assert_eq!(codes(&bundles[0]), [("G".to_string(), "unparseable")]);
@@ -100,7 +100,7 @@ fn a_dsym_whose_dwarf_file_is_not_an_object_is_reported() {
 fn a_dsym_with_an_empty_dwarf_directory_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("E.dSYM/Contents/Resources/DWARF")).unwrap();
-    let bundles = discover::find_bundles(dir.path()).unwrap();
+    let bundles = discover::find_dsyms(dir.path()).unwrap().bundles;
     assert_eq!(bundles.len(), 1);
     assert_eq!(codes(&bundles[0]), [("DWARF".to_string(), "no_debug_info")]);
 }
