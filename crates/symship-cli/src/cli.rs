@@ -140,7 +140,7 @@ pub struct ExplainArgs {
     /// The $exception event's id (read with GET /api/environments/{project}/events/{id}; needs query:read)
     #[arg(value_name = "EVENT_ID")]
     pub event_id: Option<String>,
-    /// An exported $exception event (JSON: the event, or the events API's answer)
+    /// An exported $exception event (JSON: an event, an events API answer or a list; every event is explained)
     #[arg(long, value_name = "FILE.json")]
     pub event: Option<PathBuf>,
     /// One frame: the script URL, its line and column, as a stack trace prints them

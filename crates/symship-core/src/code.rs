@@ -26,6 +26,9 @@ pub enum CodeKind {
     Server,
     /// The configuration (flags, environment, dotenv or credentials file) is unusable: exit 2.
     Config,
+    /// `sourcemap explain`'s verdict for one stack frame: resolves, not checked, or the first
+    /// broken link of the chain PostHog walks (kinds-and-explain.md §4.4).
+    Frame,
 }
 
 impl CodeKind {
@@ -36,6 +39,7 @@ impl CodeKind {
             CodeKind::Failure => "failure",
             CodeKind::Server => "server",
             CodeKind::Config => "config",
+            CodeKind::Frame => "frame",
         }
     }
 }
@@ -172,9 +176,9 @@ codes! {
     NotAMap = "not_a_map", Skip, "not a sourcemap",
         "nothing to do: hermes upload reads every file under --directory and sends only the composed maps";
     /// `hermes upload`: a map without `chunk_id`, `chunkId` or `debugId`; `sourcemap upload`: a web
-    /// chunk that was never injected.
+    /// chunk that was never injected; `sourcemap explain`: a frame the SDK sent without a chunk id.
     NoChunkId = "no_chunk_id", Skip, "no chunk id",
-        "a web chunk that was not injected: run `symship sourcemap inject` before `sourcemap upload`, or `sourcemap process` to do both; a Hermes map: run `symship hermes clone` after the build composed the map, or set up posthog-react-native's Metro serializer (or Expo config) so the packager map carries one";
+        "a web chunk that was not injected: run `symship sourcemap inject` before `sourcemap upload`, or `sourcemap process` to do both; a Hermes map: run `symship hermes clone` after the build composed the map, or set up posthog-react-native's Metro serializer (or Expo config) so the packager map carries one; a stack frame (`sourcemap explain`): the file that ran was not injected, or is not the injected one, or the SDK is too old to tag frames: inject before deploying, deploy the injected files unchanged, and use a current posthog-js";
     /// `proguard upload`: a file the ProGuard mapping parser does not read as a mapping.
     InvalidMapping = "invalid_mapping", Skip, "not a ProGuard mapping",
         "pass the mapping R8 or ProGuard wrote, e.g. app/build/outputs/mapping/release/mapping.txt";
@@ -274,6 +278,44 @@ codes! {
     /// HTTP 429: too many requests.
     Throttled = "throttled", Server, "rate limited",
         "run again later, or lower --rate-limit";
+    // --- `sourcemap explain`: the verdict for one in-app stack frame ---
+    /// The frame resolves to an original position (checked now, or PostHog's own result).
+    Resolved = "resolved", Frame, "the frame resolves to an original position",
+        "nothing to do";
+    /// A processed event whose frame PostHog could not resolve when the event arrived
+    /// (`resolved: false`, `resolve_failure`), and that resolves now.
+    ResolvedAfterEvent = "resolved_after_event", Frame, "PostHog could not resolve the frame when the event arrived; it resolves now",
+        "nothing to do for new events: the symbol set was uploaded or fixed after this event, which PostHog keeps as it stored it";
+    /// A processed event's frame PostHog did not resolve, without the raw frame to check again.
+    PosthogUnresolved = "posthog_unresolved", Frame, "PostHog did not resolve the frame, and the event keeps no raw frame to check again",
+        "PostHog's reason (resolve_failure) is quoted with the frame; check each link now with `symship sourcemap explain --frame URL:LINE:COL --chunk-id ID`, or explain the raw event as the SDK sent it";
+    /// A frame with no line and column: PostHog keeps it as it is (not minified); nothing to look up.
+    NoLocation = "no_location", Frame, "no line and column: not checked (PostHog shows the frame as it is)",
+        "nothing to look up: the SDK sent no position with this frame; if its file is minified, check the SDK's stack parsing";
+    /// A frame of a platform explain does not resolve (Hermes, Java, Python...).
+    OtherPlatform = "other_platform", Frame, "not checked: explain resolves web and node JavaScript frames only",
+        "check that its symbol set is uploaded with `symship symbol-sets get --ref ID` (a Hermes frame's chunkId, a Java frame's map_id)";
+    /// The server could not be asked about the frame's symbol set.
+    LookupFailed = "lookup_failed", Frame, "the server could not be asked about the symbol set",
+        "check the host, the project id and the key (it needs error_tracking:read), and the network; `symship doctor` checks them and `-v` shows every request";
+    /// No symbol set has the frame's chunk id as its ref.
+    NotUploaded = "not_uploaded", Frame, "no symbol set has this chunk id",
+        "the file was injected but its symbol set was never uploaded to this project: run `symship sourcemap upload -d DIR` on the exact files you deployed (check the host and project id too)";
+    /// The set exists but its file was never stored (the upload did not finish).
+    NotFinished = "not_finished", Frame, "the symbol set's upload never finished",
+        "an upload started this symbol set but its file never reached object storage (the upload failed or was interrupted before it finished; PostHog drops such a set at its first lookup): run `symship sourcemap upload -d DIR` on the same files again";
+    /// PostHog recorded a failure reason for the set.
+    UploadFailed = "upload_failed", Frame, "PostHog recorded a failure for this symbol set",
+        "fix what the failure says, then upload the chunk again with `symship sourcemap upload -d DIR --force` so PostHog stores a new copy";
+    /// The stored chunk is not the file that ran.
+    WrongBytes = "wrong_bytes", Frame, "the symbol set was uploaded for other bytes than the file that ran",
+        "the deployed file differs from the one uploaded under its chunk id (changed after injection: rebuilt, minified again, or edited by a CDN or another tool). Inject and upload the exact files you deploy, and deploy them unchanged";
+    /// The map has no token at the frame's position.
+    PositionOutsideMap = "position_outside_map", Frame, "the sourcemap has no token at this position",
+        "the position is in code the map does not cover (code added without mappings, such as a banner or the injected snippet, or a map of other code). Check that the bundler writes a full map for this chunk, and resolve the position locally with `symship sourcemap resolve FILE.js LINE:COL`";
+    /// The stored object could not be read as JavaScript and a map.
+    UnreadableSymbolSet = "unreadable_symbol_set", Frame, "the stored symbol set cannot be read as JavaScript and a sourcemap",
+        "download it with `symship symbol-sets download --ref CHUNK_ID` to inspect it, then upload the chunk again with `--force`";
     // --- configuration ---
     /// No API key or project id.
     MissingCredentials = "missing_credentials", Config, "no credentials",

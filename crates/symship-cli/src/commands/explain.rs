@@ -4,7 +4,8 @@
 //! For every in-app JavaScript frame of every exception (`$exception_list[i].stacktrace.frames`,
 //! kinds-and-explain.md §4.2) it walks the chain PostHog's symbolication service walks (§4.4,
 //! protocol §6 "How cymbal reads it") and stops at the first broken link:
-//! 1. the frame has a position (`lineno`/`colno`; without one PostHog treats it as not minified);
+//! 1. the frame has a position (`lineno`/`colno`; without one PostHog treats it as not minified,
+//!    and explain has nothing to check);
 //! 2. the frame has a `chunk_id` (posthog-js tags frames of injected files only);
 //! 3. a symbol set with that ref exists;
 //! 4. it has no `failure_reason`, and it is finished: its file is in object storage (a started,
@@ -15,15 +16,24 @@
 //!    registers the same chunk id);
 //! 7. the position resolves in its map exactly as PostHog resolves it (`symship_scan::resolve`).
 //!
-//! Exit 0 when every in-app frame resolves (or is not minified), 1 when a link is broken, 2 on
-//! bad usage.
+//! A processed event (what the events API returns once PostHog's symbolication service ran:
+//! `stacktrace.type` "resolved", frames with `resolved`, `resolve_failure` and the raw frame in
+//! `junk_drawer.raw_frame`, §4.5) carries PostHog's own verdict for each frame: it is reported
+//! (its `resolve_failure` quoted), and the raw frame, when the event kept it, is checked again now.
+//!
+//! Each frame ends as resolving (`resolved`, `resolved_after_event`), not checked (`other_platform`:
+//! Hermes, Java and other frames explain does not resolve; `no_location`), or broken (every other
+//! verdict). Exit 0 only when every in-app frame resolves; 1 when one is broken or could not be
+//! checked; 2 on bad usage.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
 
 use anyhow::{anyhow, bail};
 use serde::Serialize;
 use serde_json::{json, Value};
-use symship_api::{Client, SymbolSet};
+use symship_api::{ApiError, Client, SymbolSet};
+use symship_core::code::Code;
 use symship_scan::resolve::{Lookup, Original, ResolveError};
 
 use crate::cli::{ExplainArgs, OutputFormat};
@@ -32,15 +42,21 @@ use crate::exit::{Exit, UsageError};
 use crate::manage::{print, print_json};
 use crate::settings::Settings;
 
-/// The first broken link of a frame, or its good end. Stable codes for `--output json`.
+/// The verdict for a frame: its good end, why it was not checked, or its first broken link.
+/// Each is a [`Code`] of kind `frame` (the README's table of codes), `no_chunk_id` excepted,
+/// which is shared with the upload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// The frame resolves to an original position.
     Resolved,
-    /// No line/column: PostHog keeps the frame as it is (not minified).
+    /// PostHog did not resolve the frame when the event arrived; it resolves now.
+    ResolvedAfterEvent,
+    /// PostHog did not resolve the frame, and the event keeps no raw frame to check again.
+    PosthogUnresolved,
+    /// No line/column: PostHog keeps the frame as it is (not minified); nothing to check.
     NoLocation,
-    /// Not a JavaScript frame (Hermes, Java, Python...): not explained here.
+    /// Not a JavaScript frame (Hermes, Java, Python...): not checked.
     OtherPlatform,
     /// The SDK sent no chunk id with the frame.
     NoChunkId,
@@ -60,72 +76,60 @@ pub enum Verdict {
     UnreadableSymbolSet,
 }
 
+/// What a verdict means for the stack: the frame resolves, explain could not check it, or a link
+/// is broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Resolves,
+    NotChecked,
+    Broken,
+}
+
 impl Verdict {
-    pub fn code(self) -> &'static str {
+    /// The registered code (`README.md#codes`).
+    pub fn code(self) -> Code {
         match self {
-            Verdict::Resolved => "resolved",
-            Verdict::NoLocation => "no_location",
-            Verdict::OtherPlatform => "other_platform",
-            Verdict::NoChunkId => "no_chunk_id",
-            Verdict::LookupFailed => "lookup_failed",
-            Verdict::NotUploaded => "not_uploaded",
-            Verdict::NotFinished => "not_finished",
-            Verdict::UploadFailed => "upload_failed",
-            Verdict::WrongBytes => "wrong_bytes",
-            Verdict::PositionOutsideMap => "position_outside_map",
-            Verdict::UnreadableSymbolSet => "unreadable_symbol_set",
+            Verdict::Resolved => Code::Resolved,
+            Verdict::ResolvedAfterEvent => Code::ResolvedAfterEvent,
+            Verdict::PosthogUnresolved => Code::PosthogUnresolved,
+            Verdict::NoLocation => Code::NoLocation,
+            Verdict::OtherPlatform => Code::OtherPlatform,
+            Verdict::NoChunkId => Code::NoChunkId,
+            Verdict::LookupFailed => Code::LookupFailed,
+            Verdict::NotUploaded => Code::NotUploaded,
+            Verdict::NotFinished => Code::NotFinished,
+            Verdict::UploadFailed => Code::UploadFailed,
+            Verdict::WrongBytes => Code::WrongBytes,
+            Verdict::PositionOutsideMap => Code::PositionOutsideMap,
+            Verdict::UnreadableSymbolSet => Code::UnreadableSymbolSet,
+        }
+    }
+
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Verdict::Resolved | Verdict::ResolvedAfterEvent => Outcome::Resolves,
+            Verdict::NoLocation | Verdict::OtherPlatform => Outcome::NotChecked,
+            _ => Outcome::Broken,
         }
     }
 
     /// One line saying what the verdict means.
     pub fn title(self) -> &'static str {
         match self {
-            Verdict::Resolved => "resolved",
-            Verdict::NoLocation => "no line and column: PostHog shows the frame as it is (not minified)",
-            Verdict::OtherPlatform => {
-                "not a JavaScript frame; explain reads web and node JavaScript frames only"
-            }
             Verdict::NoChunkId => "the SDK sent no chunk id with this frame",
-            Verdict::LookupFailed => "the server could not be asked about the symbol set",
-            Verdict::NotUploaded => "no symbol set has this chunk id",
-            Verdict::NotFinished => "the symbol set's upload never finished",
-            Verdict::UploadFailed => "PostHog recorded a failure for this symbol set",
-            Verdict::WrongBytes => "the symbol set was uploaded for other bytes than the file that ran",
-            Verdict::PositionOutsideMap => "the sourcemap has no token at this position",
-            Verdict::UnreadableSymbolSet => {
-                "the stored symbol set cannot be read as JavaScript and a sourcemap"
-            }
+            v => v.code().title(),
         }
     }
 
-    /// What to do about it (none for a good end).
+    /// What to do about it (none for a frame that resolves).
     pub fn hint(self) -> Option<&'static str> {
         Some(match self {
-            Verdict::Resolved | Verdict::NoLocation | Verdict::OtherPlatform => return None,
+            Verdict::Resolved => return None,
             Verdict::NoChunkId => {
                 "the file that ran carries no chunk-id snippet: it was not injected, or the deployed file is not the injected one (injected after deploy, or rebuilt since), or the SDK is too old to tag frames with chunk ids. Run `symship sourcemap process -d DIR` (inject and upload) on the build output before deploying it, deploy those files unchanged, and use a current posthog-js / @posthog/core"
             }
-            Verdict::LookupFailed => {
-                "check the host, the project id and the key (it needs error_tracking:read), and the network; `symship doctor` checks them and `-v` shows every request"
-            }
-            Verdict::NotUploaded => {
-                "the file was injected but its symbol set was never uploaded to this project: run `symship sourcemap upload -d DIR` on the exact files you deployed (check the host and project id too)"
-            }
-            Verdict::NotFinished => {
-                "an upload started this symbol set but its file never reached object storage (the upload failed or was interrupted before it finished; PostHog drops such a set at its first lookup): run `symship sourcemap upload -d DIR` on the same files again"
-            }
-            Verdict::UploadFailed => {
-                "fix what the failure says, then upload the chunk again with `symship sourcemap upload -d DIR --force` so PostHog stores a new copy"
-            }
-            Verdict::WrongBytes => {
-                "the deployed file differs from the one uploaded under its chunk id (changed after injection: rebuilt, minified again, or edited by a CDN or another tool). Inject and upload the exact files you deploy, and deploy them unchanged"
-            }
-            Verdict::PositionOutsideMap => {
-                "the position is in code the map does not cover (code added without mappings, such as a banner or the injected snippet, or a map of other code). Check that the bundler writes a full map for this chunk, and resolve the position locally with `symship sourcemap resolve FILE.js LINE:COL`"
-            }
-            Verdict::UnreadableSymbolSet => {
-                "download it with `symship symbol-sets download --ref CHUNK_ID` to inspect it, then upload the chunk again with `--force`"
-            }
+            v => v.code().hint(),
         })
     }
 }
@@ -138,9 +142,33 @@ pub struct Link {
     pub detail: String,
 }
 
+/// PostHog's own result for a frame of a processed event (cymbal's `Frame`, §4.5).
+#[derive(Debug, Clone, Serialize)]
+pub struct PosthogResult {
+    pub resolved: bool,
+    pub resolve_failure: Option<String>,
+    pub source: Option<String>,
+    /// As stored: the original 0-based line when resolved, the raw `lineno` when not.
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    pub resolved_name: Option<String>,
+    /// Whether the event kept the raw frame (`junk_drawer.raw_frame`), which explain checks again.
+    pub raw_frame: bool,
+}
+
+impl PosthogResult {
+    /// Resolved, with no failure: cymbal also keeps `resolved: true` with a `resolve_failure`
+    /// for a frame it treats as not minified (no sourcemap and a column up to 300, §4.4).
+    fn ok(&self) -> bool {
+        self.resolved && self.resolve_failure.is_none()
+    }
+}
+
 /// The report of one frame.
 #[derive(Debug, Clone, Serialize)]
 pub struct FrameReport {
+    #[serde(skip)]
+    pub event: usize,
     pub exception: usize,
     pub frame: usize,
     pub function: Option<String>,
@@ -149,16 +177,30 @@ pub struct FrameReport {
     pub colno: Option<u32>,
     pub platform: Option<String>,
     pub chunk_id: Option<String>,
+    /// PostHog's result, for a frame of a processed event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posthog: Option<PosthogResult>,
     pub links: Vec<Link>,
     pub verdict: Verdict,
+    pub outcome: Outcome,
     pub code: &'static str,
     pub title: &'static str,
     pub hint: Option<&'static str>,
     pub resolved: Option<Original>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Where an event came from, for the report's header.
+enum Origin {
+    CommandLine,
+    File(String),
+    Api,
 }
 
 /// What the command reads: an event's id, timestamp, release id and exceptions.
 struct EventIn {
+    origin: Origin,
     id: Option<String>,
     timestamp: Option<String>,
     release_id: Option<String>,
@@ -167,14 +209,14 @@ struct EventIn {
 
 pub fn run(args: &ExplainArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let mut client: Option<&Client> = None;
-    let event = if let Some(spec) = &args.frame {
-        frame_event(spec, args.chunk_id.as_deref())?
+    let events = if let Some(spec) = &args.frame {
+        vec![frame_event(spec, args.chunk_id.as_deref())?]
     } else if let Some(path) = &args.event {
         let text = std::fs::read(path)
             .map_err(|e| UsageError(format!("cannot read the event file {}: {e}", path.display())))?;
         let v: Value = serde_json::from_slice(&text)
             .map_err(|e| UsageError(format!("{} is not JSON: {e}", path.display())))?;
-        event_from_json(v).map_err(|e| UsageError(format!("{}: {e}", path.display())))?
+        events_from_json(v, path).map_err(|e| UsageError(format!("{}: {e}", path.display())))?
     } else {
         let id = args.event_id.as_deref().unwrap_or_default();
         let uuid = crate::manage::parse_uuid(id.trim(), "event id")?;
@@ -186,9 +228,11 @@ pub fn run(args: &ExplainArgs, settings: &Settings) -> anyhow::Result<Exit> {
                     "no event {id} in project {}: check the id and the project (POSTHOG_CLI_PROJECT_ID)",
                     c.project_id()
                 ),
-                Some(403) => {
-                    anyhow!("{e}: reading events needs a personal API key with the query:read scope")
-                }
+                Some(403) => anyhow!(
+                    "the key may not read events: give the personal API key the query:read scope (explain also needs error_tracking:read to look up symbol sets) and access to project {} ({})",
+                    c.project_id(),
+                    refused(&e)
+                ),
                 _ => anyhow::Error::new(e),
             })?;
         client = Some(c);
@@ -196,45 +240,130 @@ pub fn run(args: &ExplainArgs, settings: &Settings) -> anyhow::Result<Exit> {
             bail!("event {id} is a {:?} event, not $exception", e.event);
         }
         let v = json!({"id": e.id, "timestamp": e.timestamp, "event": e.event, "properties": e.properties});
-        event_from_json(v).map_err(|e| anyhow!("event {id}: {e}"))?
+        let mut ev = event_from_json(&v).map_err(|e| anyhow!("event {id}: {e}"))?;
+        ev.origin = Origin::Api;
+        vec![ev]
     };
 
-    let frames = collect_frames(&event.exceptions);
+    let mut frames = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        frames.extend(collect_frames(i, e));
+    }
     let needs_server = frames.iter().any(|f| !f.ended());
     if needs_server && client.is_none() {
         client = Some(settings.client()?);
     }
     let reports = match &client {
         Some(c) => settings.block_on(walk_all(c, frames))?,
-        None => frames.into_iter().map(|f| f.finish_without_server()).collect(),
+        None => frames.into_iter().map(FrameIn::finish).collect(),
     };
+    let all_resolve = reports.iter().all(|r| r.outcome == Outcome::Resolves);
 
-    let broken = reports
-        .iter()
-        .filter(|r| {
-            !matches!(
-                r.verdict,
-                Verdict::Resolved | Verdict::NoLocation | Verdict::OtherPlatform
-            )
-        })
-        .count();
     if settings.global.output == OutputFormat::Json {
-        let mut counts: HashMap<&str, usize> = HashMap::new();
-        for r in &reports {
-            *counts.entry(r.code).or_default() += 1;
-        }
-        print_json(
-            &settings.printer,
-            &json!({
-                "event": {"id": event.id, "timestamp": event.timestamp, "release_id": event.release_id},
-                "frames": reports,
-                "summary": {"in_app_frames": reports.len(), "broken": broken, "verdicts": counts},
-            }),
-        )?;
+        let per_event: Vec<Value> = events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let rs: Vec<&FrameReport> = reports.iter().filter(|r| r.event == i).collect();
+                json!({
+                    "event": {"id": e.id, "timestamp": e.timestamp, "release_id": e.release_id},
+                    "frames": rs,
+                    "summary": summary_json(&rs),
+                })
+            })
+            .collect();
+        let v = if per_event.len() == 1 {
+            per_event.into_iter().next().expect("one")
+        } else {
+            let all: Vec<&FrameReport> = reports.iter().collect();
+            json!({"events": per_event, "summary": summary_json(&all)})
+        };
+        print_json(&settings.printer, &v)?;
     } else {
-        print(&settings.printer, &text_report(&event, &reports, broken))?;
+        let mut out = String::new();
+        for (i, e) in events.iter().enumerate() {
+            let rs: Vec<&FrameReport> = reports.iter().filter(|r| r.event == i).collect();
+            if i > 0 {
+                out.push('\n');
+            }
+            out.push_str(&text_report(e, &rs));
+        }
+        if events.len() > 1 {
+            let all: Vec<&FrameReport> = reports.iter().collect();
+            out.push_str(&format!("\n{} events: {}\n", events.len(), summary_line(&all)));
+        }
+        print(&settings.printer, &out)?;
     }
-    Ok(if broken == 0 { Exit::Success } else { Exit::Failed })
+    Ok(if all_resolve { Exit::Success } else { Exit::Failed })
+}
+
+/// A refused events request, without the upload-oriented scope hint [`ApiError`]'s text adds.
+fn refused(e: &ApiError) -> String {
+    match e {
+        ApiError::Http(h) => {
+            let mut s = format!("{} {}: HTTP {}", h.method, h.url, h.status);
+            if let Some(c) = &h.code {
+                s.push_str(&format!(" ({c})"));
+            }
+            if let Some(d) = &h.detail {
+                s.push_str(&format!(": {d}"));
+            }
+            s
+        }
+        other => other.to_string(),
+    }
+}
+
+fn count(rs: &[&FrameReport], o: Outcome) -> usize {
+    rs.iter().filter(|r| r.outcome == o).count()
+}
+
+fn summary_json(rs: &[&FrameReport]) -> Value {
+    let mut verdicts: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rs {
+        *verdicts.entry(r.code).or_default() += 1;
+    }
+    json!({
+        "in_app_frames": rs.len(),
+        "resolving": count(rs, Outcome::Resolves),
+        "broken": count(rs, Outcome::Broken),
+        "not_checked": count(rs, Outcome::NotChecked),
+        "verdicts": verdicts,
+    })
+}
+
+/// "1 of 3 in-app frames resolve; 1 broken; 1 not checked (other_platform 1)".
+fn summary_line(rs: &[&FrameReport]) -> String {
+    let n = rs.len();
+    let good = count(rs, Outcome::Resolves);
+    let broken = count(rs, Outcome::Broken);
+    let mut out = format!(
+        "{good} of {n} in-app frame{} resolve{}",
+        if n == 1 { "" } else { "s" },
+        if good == 1 { "s" } else { "" },
+    );
+    if broken > 0 {
+        out.push_str(&format!("; {broken} broken"));
+    }
+    let mut unchecked: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in rs.iter().filter(|r| r.outcome == Outcome::NotChecked) {
+        *unchecked.entry(r.code).or_default() += 1;
+    }
+    if !unchecked.is_empty() {
+        let total: usize = unchecked.values().sum();
+        let parts: Vec<String> = unchecked.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        out.push_str(&format!("; {total} not checked ({})", parts.join(", ")));
+    }
+    let late = rs
+        .iter()
+        .filter(|r| r.verdict == Verdict::ResolvedAfterEvent)
+        .count();
+    if late > 0 {
+        out.push_str(&format!(
+            "; PostHog could not resolve {late} of them when the event arrived"
+        ));
+    }
+    out
 }
 
 /// `--frame URL:LINE:COL [--chunk-id ID]` as a one-frame event.
@@ -252,6 +381,7 @@ fn frame_event(spec: &str, chunk_id: Option<&str>) -> anyhow::Result<EventIn> {
         frame["chunk_id"] = json!(id);
     }
     Ok(EventIn {
+        origin: Origin::CommandLine,
         id: None,
         timestamp: None,
         release_id: None,
@@ -261,14 +391,61 @@ fn frame_event(spec: &str, chunk_id: Option<&str>) -> anyhow::Result<EventIn> {
     })
 }
 
-/// An event from JSON: the event itself (`{"properties": {"$exception_list": ...}}`, as
-/// exported or as captured), or an events API answer (`{"results": [event, ...]}`: the first).
-fn event_from_json(v: Value) -> Result<EventIn, String> {
-    let v = match v.get("results").and_then(Value::as_array) {
-        Some(r) => r.first().cloned().ok_or("the events list is empty")?,
-        None => v,
+/// The events of a JSON file: one event (`{"properties": {"$exception_list": ...}}`, as exported
+/// or as captured), an events API answer (`{"results": [event, ...]}`), a capture batch
+/// (`{"batch": [...]}`) or a list of events. Every event is explained.
+fn events_from_json(v: Value, path: &Path) -> Result<Vec<EventIn>, String> {
+    let list = ["results", "batch"]
+        .iter()
+        .find_map(|k| v.get(k).and_then(Value::as_array))
+        .or_else(|| v.as_array());
+    let Some(list) = list else {
+        let mut e = event_from_json(&v)?;
+        e.origin = Origin::File(path.display().to_string());
+        return Ok(vec![e]);
     };
+    if list.is_empty() {
+        return Err("the events list is empty".into());
+    }
+    let n = list.len();
+    list.iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut e = event_from_json(item).map_err(|e| {
+                let id = item
+                    .get("id")
+                    .or_else(|| item.get("uuid"))
+                    .and_then(Value::as_str)
+                    .map(|id| format!(" ({id})"))
+                    .unwrap_or_default();
+                format!("event {} of {n}{id}: {e}", i + 1)
+            })?;
+            e.origin = Origin::File(if n == 1 {
+                path.display().to_string()
+            } else {
+                format!("{}, event {} of {n}", path.display(), i + 1)
+            });
+            Ok(e)
+        })
+        .collect()
+}
+
+/// One event from its JSON. `properties` may be a JSON string (as some exports write it).
+fn event_from_json(v: &Value) -> Result<EventIn, String> {
     let props = v.get("properties").ok_or("no \"properties\": not an event")?;
+    let parsed;
+    let props = match props {
+        Value::String(text) => {
+            parsed = serde_json::from_str::<Value>(text).map_err(|e| {
+                format!("\"properties\" is a string that is not JSON ({e}); export the event with its properties as a JSON object")
+            })?;
+            &parsed
+        }
+        p => p,
+    };
+    if !props.is_object() {
+        return Err("\"properties\" is not a JSON object".into());
+    }
     let exceptions = props
         .get("$exception_list")
         .and_then(Value::as_array)
@@ -276,6 +453,7 @@ fn event_from_json(v: Value) -> Result<EventIn, String> {
         .ok_or("no $exception_list in the properties: not an $exception event")?;
     let s = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     Ok(EventIn {
+        origin: Origin::CommandLine,
         id: s(v.get("id")).or_else(|| s(v.get("uuid"))),
         timestamp: s(v.get("timestamp")),
         release_id: s(props.get("$release_id")),
@@ -286,51 +464,87 @@ fn event_from_json(v: Value) -> Result<EventIn, String> {
 /// An in-app frame to walk.
 struct FrameIn {
     report: FrameReport,
-}
-
-impl FrameIn {
-    fn finish_without_server(self) -> FrameReport {
-        self.report
-    }
+    /// The `$release_id` of its event.
+    release_id: Option<String>,
 }
 
 fn num(v: Option<&Value>) -> Option<u32> {
     v.and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok())
 }
 
-/// The in-app frames of every exception, in the order the event lists them (outermost first).
-/// A frame already resolved by PostHog is read from the raw frame it keeps (`junk_drawer`).
-fn collect_frames(exceptions: &[Value]) -> Vec<FrameIn> {
+/// The in-app frames of every exception of event `ei`, in the order the event lists them
+/// (outermost first). A frame of a processed event carries PostHog's result; its raw frame
+/// (`junk_drawer.raw_frame`), when kept, is walked again.
+fn collect_frames(ei: usize, event: &EventIn) -> Vec<FrameIn> {
     let mut out = Vec::new();
-    for (ei, exc) in exceptions.iter().enumerate() {
+    for (xi, exc) in event.exceptions.iter().enumerate() {
+        let processed_stack = exc.pointer("/stacktrace/type").and_then(Value::as_str) == Some("resolved");
         let frames = exc
             .pointer("/stacktrace/frames")
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
         for (fi, f) in frames.iter().enumerate() {
-            let f = f.pointer("/junk_drawer/raw_frame").unwrap_or(f);
             if f.get("in_app").and_then(Value::as_bool) == Some(false) {
                 continue;
             }
-            let s = |k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
-            let report = FrameReport {
-                exception: ei + 1,
+            let s = |f: &Value, k: &str| f.get(k).and_then(Value::as_str).map(str::to_owned);
+            let processed = processed_stack
+                || (f.get("resolved").is_some_and(Value::is_boolean) && f.get("mangled_name").is_some());
+            let raw = f.pointer("/junk_drawer/raw_frame").filter(|r| r.is_object());
+            let posthog = processed.then(|| PosthogResult {
+                resolved: f.get("resolved").and_then(Value::as_bool).unwrap_or(false),
+                resolve_failure: s(f, "resolve_failure"),
+                source: s(f, "source"),
+                line: num(f.get("line")),
+                column: num(f.get("column")),
+                resolved_name: s(f, "resolved_name"),
+                raw_frame: raw.is_some(),
+            });
+            let mut report = FrameReport {
+                event: ei,
+                exception: xi + 1,
                 frame: fi + 1,
-                function: s("function"),
-                filename: s("filename"),
-                lineno: num(f.get("lineno")),
-                colno: num(f.get("colno")),
-                platform: s("platform"),
-                chunk_id: s("chunk_id").or_else(|| s("chunkId")),
+                function: None,
+                filename: None,
+                lineno: None,
+                colno: None,
+                platform: None,
+                chunk_id: None,
+                posthog: posthog.clone(),
                 links: Vec::new(),
                 verdict: Verdict::Resolved,
+                outcome: Outcome::Resolves,
                 code: "",
                 title: "",
                 hint: None,
                 resolved: None,
+                notes: Vec::new(),
             };
-            let mut fr = FrameIn { report };
+            match (&posthog, raw.or((!processed).then_some(f))) {
+                (_, Some(r)) => {
+                    report.function = s(r, "function");
+                    report.filename = s(r, "filename");
+                    report.lineno = num(r.get("lineno"));
+                    report.colno = num(r.get("colno"));
+                    report.platform = s(r, "platform");
+                    report.chunk_id = s(r, "chunk_id").or_else(|| s(r, "chunkId"));
+                }
+                (Some(p), None) => {
+                    // only PostHog's frame: its line/column are the raw position when unresolved
+                    report.function = s(f, "mangled_name");
+                    report.filename = p.source.clone();
+                    if !p.resolved {
+                        report.lineno = p.line;
+                        report.colno = p.column;
+                    }
+                }
+                (None, None) => unreachable!("a raw frame is its own raw frame"),
+            }
+            let mut fr = FrameIn {
+                report,
+                release_id: event.release_id.clone(),
+            };
             fr.precheck();
             out.push(fr);
         }
@@ -355,7 +569,8 @@ impl FrameIn {
 
     fn end(&mut self, v: Verdict) {
         self.report.verdict = v;
-        self.report.code = v.code();
+        self.report.outcome = v.outcome();
+        self.report.code = v.code().as_str();
         self.report.title = v.title();
         self.report.hint = v.hint();
     }
@@ -364,24 +579,65 @@ impl FrameIn {
         !self.report.code.is_empty()
     }
 
-    /// The links that need no server: platform, position, chunk id.
+    /// The report once the walk is over: a frame PostHog did not resolve that resolves now is
+    /// `resolved_after_event`.
+    fn finish(mut self) -> FrameReport {
+        if !self.ended() {
+            self.end(Verdict::Resolved);
+        }
+        let late = self.report.posthog.as_ref().is_some_and(|p| !p.ok());
+        if late && self.report.verdict == Verdict::Resolved {
+            self.end(Verdict::ResolvedAfterEvent);
+        }
+        self.report
+    }
+
+    /// The links that need no server: PostHog's result, platform, position, chunk id.
     fn precheck(&mut self) {
+        if let Some(p) = self.report.posthog.clone() {
+            self.posthog_link(&p);
+            if !p.raw_frame {
+                return self.end(if p.ok() {
+                    Verdict::Resolved
+                } else {
+                    Verdict::PosthogUnresolved
+                });
+            }
+        }
         let platform = self.report.platform.clone().unwrap_or_default();
         if !matches!(
             platform.as_str(),
             "web:javascript" | "javascript" | "node:javascript" | ""
         ) {
-            self.link("platform", false, platform);
+            let id = self
+                .report
+                .chunk_id
+                .as_deref()
+                .map(|id| format!(", chunk id {id}"))
+                .unwrap_or_default();
+            self.link(
+                "platform",
+                false,
+                format!("{platform}{id}: explain resolves web and node JavaScript frames only, so this frame was not checked"),
+            );
             return self.end(Verdict::OtherPlatform);
         }
         let (Some(l), Some(c)) = (self.report.lineno, self.report.colno) else {
-            self.link("position", false, "no lineno/colno");
+            self.link(
+                "position",
+                false,
+                "no lineno/colno: nothing to look up, so the frame was not checked",
+            );
             return self.end(Verdict::NoLocation);
         };
         self.link(
             "position",
             true,
-            format!("line {l}, column {c} (as the engine printed them)"),
+            if l == 0 {
+                format!("line 0, column {c} (as sent; there is no line 0 in a 1-based stack trace, so the lookup below finds no token)")
+            } else {
+                format!("line {l}, column {c} (as the engine printed them)")
+            },
         );
         match self.report.chunk_id.clone() {
             Some(id) => self.link("chunk id", true, id),
@@ -389,6 +645,62 @@ impl FrameIn {
                 self.link("chunk id", false, "none sent with the frame");
                 self.end(Verdict::NoChunkId)
             }
+        }
+    }
+
+    /// PostHog's result as the first link, quoting its `resolve_failure`; with no raw frame to
+    /// check again and a failure naming a chunk id, a note with the `--frame` command that does.
+    fn posthog_link(&mut self, p: &PosthogResult) {
+        if p.ok() {
+            let at = format!(
+                "{}:{}:{}",
+                p.source.as_deref().unwrap_or("<no source>"),
+                p.line.map(|n| (n + 1).to_string()).unwrap_or("-".into()),
+                p.column.map(|n| (n + 1).to_string()).unwrap_or("-".into()),
+            );
+            self.link(
+                "posthog",
+                true,
+                format!(
+                    "resolved when the event arrived, to {at}{}",
+                    if p.raw_frame {
+                        ""
+                    } else {
+                        " (1-based); the event keeps no raw frame, so it is not checked again"
+                    }
+                ),
+            );
+            return;
+        }
+        let why = match &p.resolve_failure {
+            Some(f) => format!("resolve_failure {f:?}"),
+            None => "resolved: false, no resolve_failure given".to_owned(),
+        };
+        self.link(
+            "posthog",
+            false,
+            format!(
+                "not resolved when the event arrived: {why}{}",
+                if p.raw_frame {
+                    "; checking the raw frame again now"
+                } else {
+                    "; the event keeps no raw frame to check again"
+                }
+            ),
+        );
+        if p.raw_frame {
+            return;
+        }
+        let chunk = p
+            .resolve_failure
+            .as_deref()
+            .and_then(|f| f.split_once("chunk id: "))
+            .map(|(_, id)| id.trim().to_owned())
+            .filter(|id| !id.is_empty() && !id.contains(char::is_whitespace));
+        if let (Some(id), Some(src), Some(l), Some(c)) = (chunk, &p.source, p.line, p.column) {
+            self.report.notes.push(format!(
+                "check it now: symship sourcemap explain --frame {src}:{l}:{c} --chunk-id {id}"
+            ));
         }
     }
 }
@@ -401,10 +713,7 @@ async fn walk_all(client: &Client, frames: Vec<FrameIn>) -> Vec<FrameReport> {
         if !f.ended() {
             walk(client, &mut f, &mut sets, &mut stored).await;
         }
-        if !f.ended() {
-            f.end(Verdict::Resolved);
-        }
-        out.push(f.report);
+        out.push(f.finish());
     }
     out
 }
@@ -464,6 +773,14 @@ async fn walk(
             None => "none on the symbol set (in event mode the event carries it as $release_id)".to_owned(),
         },
     );
+    if let (Some(r), Some(event_release)) = (&set.release, f.release_id.clone()) {
+        if !r.id.to_string().eq_ignore_ascii_case(event_release.trim()) {
+            f.report.notes.push(format!(
+                "the event's $release_id {event_release} is not the symbol set's release {} ({} {}): PostHog finds the set by chunk id, so this does not stop the frame resolving, but the event reports another release than the set was uploaded with (a set uploaded for another build, or an app that sets $release_id itself)",
+                r.id, r.project, r.version
+            ));
+        }
+    }
     if !stored.contains_key(&id) {
         let r = download(client, &set).await;
         stored.insert(id.clone(), r);
@@ -491,7 +808,11 @@ async fn walk(
     f.link(
         "same bytes",
         true,
-        format!("the stored chunk registers {id} and has line {lineno} up to column {colno}"),
+        if lineno == 0 {
+            format!("the stored chunk registers {id} (its lines cannot be checked against line 0)")
+        } else {
+            format!("the stored chunk registers {id} and has line {lineno} up to column {colno}")
+        },
     );
     let lookup = match &s.lookup {
         Ok(l) => l,
@@ -539,6 +860,10 @@ fn wrong_bytes(source: &str, id: &str, lineno: u32, colno: u32) -> Option<String
                 e.chunk_id
             ));
         }
+    }
+    if lineno == 0 {
+        // no line to compare: the lookup says why line 0 finds nothing
+        return None;
     }
     let lines = source.lines().count() as u32;
     let Some(line) = source.lines().nth(lineno.saturating_sub(1) as usize) else {
@@ -594,23 +919,23 @@ async fn download(client: &Client, set: &SymbolSet) -> Result<Stored, Fetch> {
     Ok(Stored { source, lookup })
 }
 
-fn text_report(event: &EventIn, reports: &[FrameReport], broken: usize) -> String {
+fn text_report(event: &EventIn, reports: &[&FrameReport]) -> String {
     let mut out = String::new();
-    match &event.id {
-        Some(id) => out.push_str(&format!(
-            "event {id}{}{}\n",
-            event
-                .timestamp
-                .as_deref()
-                .map(|t| format!(" at {t}"))
-                .unwrap_or_default(),
-            event
-                .release_id
-                .as_deref()
-                .map(|r| format!(", $release_id {r}"))
-                .unwrap_or_default()
-        )),
-        None => out.push_str("frame given on the command line\n"),
+    let when = event
+        .timestamp
+        .as_deref()
+        .map(|t| format!(" at {t}"))
+        .unwrap_or_default();
+    let release = event
+        .release_id
+        .as_deref()
+        .map(|r| format!(", $release_id {r}"))
+        .unwrap_or_default();
+    let id = event.id.as_deref().unwrap_or("(no id)");
+    match &event.origin {
+        Origin::CommandLine => out.push_str("frame given on the command line\n"),
+        Origin::Api => out.push_str(&format!("event {id}{when}{release}\n")),
+        Origin::File(f) => out.push_str(&format!("event {id}{when}{release} (from {f})\n")),
     }
     for r in reports {
         let exc = &event.exceptions[r.exception - 1];
@@ -630,34 +955,30 @@ fn text_report(event: &EventIn, reports: &[FrameReport], broken: usize) -> Strin
             r.colno.map(|n| n.to_string()).unwrap_or("-".into()),
         ));
         for l in &r.links {
-            out.push_str(&format!(
-                "  {} {:<11} {}\n",
-                if l.ok { "ok  " } else { "FAIL" },
-                l.link,
-                l.detail
-            ));
+            let mark = match (l.ok, r.outcome) {
+                (true, _) => "ok  ",
+                (false, Outcome::NotChecked) => "skip",
+                (false, _) => "FAIL",
+            };
+            out.push_str(&format!("  {mark} {:<11} {}\n", l.link, l.detail));
         }
-        if let Some(o) = &r.resolved {
-            out.push_str(&crate::commands::resolve::original_text(o, "    "));
-        } else {
-            out.push_str(&format!("  => {}: {}\n", r.code, r.title));
+        match &r.resolved {
+            Some(o) => {
+                out.push_str(&crate::commands::resolve::original_text(o, "    "));
+                if r.verdict != Verdict::Resolved {
+                    out.push_str(&format!("  => {}: {}\n", r.code, r.title));
+                }
+            }
+            None => out.push_str(&format!("  => {}: {}\n", r.code, r.title)),
+        }
+        for n in &r.notes {
+            out.push_str(&format!("  note: {n}\n"));
         }
         if let Some(h) = r.hint {
             out.push_str(&format!("  hint: {h}\n"));
         }
     }
-    let n = reports.len();
-    out.push_str(&format!(
-        "\n{} of {n} in-app frame{} resolve{}{}\n",
-        n - broken,
-        if n == 1 { "" } else { "s" },
-        if n - broken == 1 { "s" } else { "" },
-        if broken > 0 {
-            format!("; {broken} broken")
-        } else {
-            String::new()
-        }
-    ));
+    out.push_str(&format!("\n{}\n", summary_line(reports)));
     out
 }
 

@@ -361,3 +361,340 @@ fn a_refused_lookup_is_lookup_failed_not_not_uploaded() {
         "{r:#}"
     );
 }
+
+/// The fixture's throw site as node prints it (`m`, minified `summarize`), which resolves to
+/// `../source/src/summarize.js` line 3 once the app is processed.
+const THROW_SITE: (u32, u32) = (2, 360);
+
+/// A processed copy of the app and its chunk id.
+fn processed_app(server: &TestServer) -> (tempfile::TempDir, String) {
+    let dir = app();
+    symship_ok(server, dir.path(), &["sourcemap", "process", "-d", "."]);
+    let chunk = chunk_id_of(dir.path());
+    (dir, chunk)
+}
+
+/// The fixture's throw site as a raw node frame with the app's chunk id.
+fn throw_frame(chunk: &str) -> Value {
+    serde_json::json!({"platform": "node:javascript", "filename": "/app/cli.js", "function": "m",
+        "in_app": true, "lineno": THROW_SITE.0, "colno": THROW_SITE.1, "chunk_id": chunk})
+}
+
+fn write_event(dir: &Path, name: &str, event: &Value) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, event.to_string()).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn codes(frames: &[Value]) -> Vec<&str> {
+    frames.iter().map(|f| f["code"].as_str().unwrap()).collect()
+}
+
+/// Every code explain printed is in the registry, and so in the README's table of codes.
+fn assert_registered(frames: &[Value]) {
+    for f in frames {
+        let code = f["code"].as_str().unwrap();
+        assert!(
+            symship_core::code::Code::from_code_str(code).is_some(),
+            "{code} is not in the registry (README.md#codes)"
+        );
+    }
+}
+
+/// `explain --event FILE` as text: exit code and stdout.
+fn explain_text(server: &TestServer, dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = symship_for(server, dir)
+        .args(["sourcemap", "explain"])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+/// Hermes and Java frames (which explain does not resolve) and a frame with no position are
+/// "not checked": never counted as resolving, and the stack does not exit 0 (a fresh tester's D5).
+#[test]
+fn frames_explain_cannot_check_are_not_counted_as_resolving() {
+    let server = start(Config::default());
+    let (dir, chunk) = processed_app(&server);
+    let event = serde_json::json!({"id": "01a22bfe-8c59-7516-b62b-e51228b64120", "event": "$exception",
+    "properties": {"$exception_list": [{"type": "TypeError", "value": "boom", "stacktrace": {"type": "raw", "frames": [
+        throw_frame(&chunk),
+        {"platform": "hermes", "filename": "address at index.android.bundle", "function": "parse",
+         "in_app": true, "lineno": 1, "colno": 2610, "chunkId": "9d56951e-981d-4597-990e-2402c3b1d1a8"},
+        {"platform": "java", "module": "com.example.shop.c", "function": "<init>", "lineno": 11,
+         "filename": "SourceFile", "in_app": true, "map_id": "6322fcf1-2071-3e2c-be64-68917a9cfecf"},
+        {"platform": "web:javascript", "filename": "https://app.example/a.js", "function": "z",
+         "in_app": true, "chunk_id": chunk},
+    ]}}]}});
+    let file = write_event(dir.path(), "mixed.json", &event);
+    let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 1, "frames not checked: not every frame resolves: {r:#}");
+    let fs = frames(&r);
+    assert_eq!(
+        codes(fs),
+        ["resolved", "other_platform", "other_platform", "no_location"]
+    );
+    assert_registered(fs);
+    assert_eq!(fs[0]["resolved"]["source"], "../source/src/summarize.js");
+    for f in &fs[1..] {
+        assert_eq!(f["outcome"], "not_checked", "{f:#}");
+    }
+    assert!(fs[1]["links"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("hermes, chunk id 9d56951e-981d-4597-990e-2402c3b1d1a8"));
+    let s = &r["summary"];
+    assert_eq!(
+        (
+            &s["in_app_frames"],
+            &s["resolving"],
+            &s["broken"],
+            &s["not_checked"]
+        ),
+        (&4.into(), &1.into(), &0.into(), &3.into()),
+        "{s:#}"
+    );
+    let (code, text) = explain_text(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("1 of 4 in-app frames resolves; 3 not checked (no_location 1, other_platform 2)\n"),
+        "{text}"
+    );
+    assert!(text.contains("  skip platform    java"), "{text}");
+    assert!(!text.contains("frame given on the command line"), "{text}");
+    assert!(
+        text.starts_with("event 01a22bfe-8c59-7516-b62b-e51228b64120 (from "),
+        "{text}"
+    );
+
+    // only Hermes frames: nothing checked, nothing claimed
+    let event = serde_json::json!({"properties": {"$exception_list": [{"type": "Error", "value": "x",
+        "stacktrace": {"type": "raw", "frames": [event["properties"]["$exception_list"][0]["stacktrace"]["frames"][1]]}}]}});
+    let file = write_event(dir.path(), "hermes.json", &event);
+    let (code, text) = explain_text(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("0 of 1 in-app frame resolve; 1 not checked (other_platform 1)"),
+        "{text}"
+    );
+    assert!(text.starts_with("event (no id) (from "), "{text}");
+}
+
+/// A processed event (stacktrace "resolved", cymbal's frames, kinds-and-explain.md §4.5):
+/// PostHog's own verdict is reported and its resolve_failure quoted; a frame with its raw frame is
+/// checked again now, one without is PostHog's verdict alone (a fresh tester's D4).
+#[test]
+fn a_processed_event_reports_posthogs_verdict_and_checks_the_raw_frame_again() {
+    let server = start(Config::default());
+    let (dir, chunk) = processed_app(&server);
+    let late = format!("No sourcemap uploaded for chunk id: {chunk}");
+    let gone = "No sourcemap uploaded for chunk id: 99999999-9999-4999-8999-999999999999";
+    let frame = |extra: Value| {
+        let mut f = serde_json::json!({"raw_id": "r", "mangled_name": "m", "in_app": true,
+            "lang": "javascript", "synthetic": false, "suspicious": false});
+        f.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        f
+    };
+    let frames_in = vec![
+        // not resolved when it arrived (uploaded since); the raw frame is kept
+        frame(
+            serde_json::json!({"line": 2, "column": 360, "source": "/app/cli.js", "resolved": false,
+            "resolve_failure": late, "junk_drawer": {"raw_frame": throw_frame(&chunk)}}),
+        ),
+        // not resolved, no raw frame: PostHog's verdict alone
+        frame(
+            serde_json::json!({"line": 1, "column": 100, "source": "https://app.example/x.js",
+            "resolved": false, "resolve_failure": gone}),
+        ),
+        // resolved by PostHog (0-based original position), no raw frame
+        frame(
+            serde_json::json!({"line": 2, "column": 10, "source": "../source/src/summarize.js",
+            "resolved": true, "resolved_name": "summarize"}),
+        ),
+    ];
+    let event = serde_json::json!({"id": "01a22bfe-8c59-7516-b62b-e51228b64121", "event": "$exception",
+        "properties": {"$exception_list": [{"type": "TypeError", "value": "boom",
+            "stacktrace": {"type": "resolved", "frames": frames_in}}]}});
+    let file = write_event(dir.path(), "processed.json", &event);
+    let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 1, "{r:#}");
+    let fs = frames(&r);
+    assert_eq!(
+        codes(fs),
+        ["resolved_after_event", "posthog_unresolved", "resolved"]
+    );
+    assert_registered(fs);
+    // both verdicts for the first: PostHog's quoted, then the chain walked now
+    let first = &fs[0];
+    assert_eq!(first["posthog"]["resolve_failure"], late.as_str());
+    assert_eq!(first["links"][0]["link"], "posthog");
+    assert_eq!(first["links"][0]["ok"], false);
+    assert!(first["links"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("{late:?}")));
+    assert_eq!(
+        first["links"].as_array().unwrap().last().unwrap()["link"],
+        "resolve"
+    );
+    assert_eq!(first["resolved"]["source"], "../source/src/summarize.js");
+    // the second: no position read from cymbal's fields is "no location"; its reason is quoted
+    let second = &fs[1];
+    assert_eq!(
+        (second["lineno"].as_u64(), second["colno"].as_u64()),
+        (Some(1), Some(100))
+    );
+    assert_eq!(second["links"].as_array().unwrap().len(), 1, "{second:#}");
+    assert!(second["links"][0]["detail"].as_str().unwrap().contains(gone));
+    assert_eq!(
+        second["notes"][0],
+        "check it now: symship sourcemap explain --frame https://app.example/x.js:1:100 --chunk-id 99999999-9999-4999-8999-999999999999"
+    );
+    assert!(fs[2]["links"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("../source/src/summarize.js:3:11"));
+    assert_eq!(r["summary"]["resolving"], 2);
+    assert_eq!(r["summary"]["broken"], 1);
+    let (_, text) = explain_text(&server, dir.path(), &["--event", &file]);
+    assert!(
+        text.contains("2 of 3 in-app frames resolve; 1 broken; PostHog could not resolve 1 of them when the event arrived\n"),
+        "{text}"
+    );
+
+    // what the upload since fixed alone: exit 0, and still said
+    let mut one = event.clone();
+    let fs_in = one["properties"]["$exception_list"][0]["stacktrace"]["frames"]
+        .as_array_mut()
+        .unwrap();
+    fs_in.remove(1);
+    let file = write_event(dir.path(), "processed-late.json", &one);
+    let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(codes(frames(&r)), ["resolved_after_event", "resolved"]);
+}
+
+/// An events API answer with several events explains each (a fresh tester's D6), and an event
+/// whose `properties` is a JSON string, as some exports write it, is read (D14).
+#[test]
+fn every_event_of_a_list_is_explained_and_string_properties_are_read() {
+    let server = start(Config::default());
+    let (dir, chunk) = processed_app(&server);
+    let ev = |id: &str, chunk: &str| {
+        serde_json::json!({"id": id, "event": "$exception", "timestamp": "2026-12-01T03:00:00Z",
+            "properties": {"$exception_list": [{"type": "TypeError", "value": "boom",
+                "stacktrace": {"type": "raw", "frames": [throw_frame(chunk)]}}]}})
+    };
+    let a = "01a22bfe-8c59-7516-b62b-e51228b64102";
+    let b = "01a22bfe-8c59-7516-b62b-e51228b64199";
+    let other = "99999999-9999-4999-8999-999999999999";
+    let list = serde_json::json!({"next": null, "results": [ev(a, &chunk), ev(b, other)]});
+    let file = write_event(dir.path(), "two.json", &list);
+    let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 1, "{r:#}");
+    let events = r["events"].as_array().expect("one report per event");
+    assert_eq!(events.len(), 2, "{r:#}");
+    assert_eq!(events[0]["event"]["id"], a);
+    assert_eq!(codes(frames(&events[0])), ["resolved"]);
+    assert_eq!(events[1]["event"]["id"], b);
+    assert_eq!(codes(frames(&events[1])), ["not_uploaded"]);
+    assert_eq!(r["summary"]["in_app_frames"], 2);
+    assert_eq!(r["summary"]["broken"], 1);
+    let (_, text) = explain_text(&server, dir.path(), &["--event", &file]);
+    assert!(text.contains("two.json, event 2 of 2)"), "{text}");
+    assert!(
+        text.ends_with("2 events: 1 of 2 in-app frames resolves; 1 broken\n"),
+        "{text}"
+    );
+
+    // properties as a JSON string
+    let mut one = ev(a, &chunk);
+    one["properties"] = Value::String(one["properties"].to_string());
+    let file = write_event(dir.path(), "strprops.json", &one);
+    let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 0, "{r:#}");
+    assert_eq!(codes(frames(&r)), ["resolved"]);
+    // a string that is not JSON is refused, saying so
+    one["properties"] = Value::String("{not json".into());
+    let file = write_event(dir.path(), "badprops.json", &one);
+    let out = symship_for(&server, dir.path())
+        .args(["sourcemap", "explain", "--event", &file])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("\"properties\" is a string that is not JSON"),
+        "{err}"
+    );
+}
+
+/// The notes and messages a fresh tester found misleading (D15): a `$release_id` that is not the
+/// set's release is noted; line 0 is not called a line of the chunk; a key that may not read
+/// events is told about query:read first.
+#[test]
+fn release_mismatch_line_zero_and_the_events_scope_are_said_plainly() {
+    let server = start(Config::default());
+    let dir = app();
+    symship_ok(
+        &server,
+        dir.path(),
+        &[
+            "sourcemap",
+            "process",
+            "-d",
+            ".",
+            "--release-name",
+            "web",
+            "--release-version",
+            "1",
+            "--release-mode",
+            "symbol-set",
+        ],
+    );
+    let chunk = chunk_id_of(dir.path());
+    let release = server.symbol_sets()[0].release_id.expect("a release on the set");
+    let other = "01a22fb3-0000-7000-8000-000000000009";
+    let event = |release: &str| {
+        serde_json::json!({"id": "01a22bfe-8c59-7516-b62b-e51228b64122", "properties": {"$release_id": release,
+            "$exception_list": [{"type": "E", "value": "v", "stacktrace": {"type": "raw", "frames": [throw_frame(&chunk)]}}]}})
+    };
+    let file = write_event(dir.path(), "rel.json", &event(other));
+    let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 0, "the set is still found by chunk id: {r:#}");
+    let note = frames(&r)[0]["notes"][0].as_str().unwrap_or_default();
+    assert!(
+        note.contains(&format!(
+            "$release_id {other} is not the symbol set's release {release}"
+        )),
+        "{r:#}"
+    );
+    let file = write_event(dir.path(), "rel-same.json", &event(&release.to_string()));
+    let (_, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert!(frames(&r)[0].get("notes").is_none(), "{r:#}");
+
+    let (code, text) = explain_text(
+        &server,
+        dir.path(),
+        &["--frame", "/app/cli.js:0:5", "--chunk-id", &chunk],
+    );
+    assert_eq!(code, 1);
+    assert!(!text.contains("has line 0"), "{text}");
+    assert!(text.contains("line 0 does not exist"), "{text}");
+
+    let out = symship_for(&server, dir.path())
+        .env("POSTHOG_CLI_API_KEY", server.read_only_key())
+        .args(["sourcemap", "explain", "01a22bfe-8c59-7516-b62b-e51228b64122"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("query:read"), "{err}");
+    assert!(!err.contains("error_tracking:write"), "{err}");
+}
