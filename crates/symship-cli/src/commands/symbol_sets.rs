@@ -220,16 +220,32 @@ impl Target {
                 let uuid = parse_uuid(id, "symbol set id")?;
                 client.get_symbol_set(uuid).await.map_err(|e| {
                     if e.status() == Some(404) {
-                        anyhow!("no symbol set with id {id} in this project")
+                        anyhow!(
+                            "no symbol set with id {id} in this project (if that is a ref, a chunk id, LC_UUID or debug id, pass it with --ref)"
+                        )
                     } else {
                         e.into()
                     }
                 })
             }
-            Target::Ref(r) => client
-                .find_symbol_set(r)
-                .await?
-                .ok_or_else(|| anyhow!("no symbol set with ref {r:?} in this project (was it uploaded?)")),
+            Target::Ref(r) => {
+                if let Some(set) = client.find_symbol_set(r).await? {
+                    return Ok(set);
+                }
+                // PostHog matches refs exactly: web chunk ids are stored in lower case, Mach-O
+                // LC_UUIDs in upper case, and a ref copied from elsewhere may be in either
+                for other in [r.to_ascii_uppercase(), r.to_ascii_lowercase()] {
+                    if other != *r {
+                        if let Some(set) = client.find_symbol_set(&other).await? {
+                            tracing::info!("no symbol set with ref {r:?}; found it as {other:?}");
+                            return Ok(set);
+                        }
+                    }
+                }
+                Err(anyhow!(
+                    "no symbol set with ref {r:?} in this project, in any letter case (was it uploaded?)"
+                ))
+            }
         }
     }
 }
@@ -516,7 +532,7 @@ pub fn delete(args: &SymbolSetDeleteArgs, settings: &Settings) -> anyhow::Result
     report_deleted(settings, &ids, Some(deleted), false)?;
     if deleted < ids.len() as u64 {
         tracing::error!(
-            "{} of {} symbol sets were not found (already deleted, or ids of another project)",
+            "{} of {} symbol sets were not found (already deleted, ids of another project, or refs: delete takes ids, and `symbol-sets get --ref REF` shows a set's id)",
             ids.len() as u64 - deleted,
             ids.len()
         );

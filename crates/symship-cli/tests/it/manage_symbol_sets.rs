@@ -590,3 +590,23 @@ fn download_and_extract_take_posthog_clis_output_dir() {
         assert!(map.is_file(), "{name}: {}", map.display());
     }
 }
+
+/// PostHog matches refs exactly, and Mach-O LC_UUIDs are stored in upper case: a ref given in
+/// the other letter case is found all the same (a fresh tester's D18: "no symbol set"), and an
+/// id that is no set's says a ref goes with --ref.
+#[test]
+fn a_ref_is_found_in_either_letter_case() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let upper = "4C4C4482-5555-3144-A1B2-0123456789AB";
+    store_raw(&server, upper, b"not a container".to_vec());
+    let lower = upper.to_ascii_lowercase();
+    let r = ok(
+        symship_for(&server, tmp.path()).args(["symbol-sets", "get", "--ref", &lower, "--output", "json"]),
+        0,
+    );
+    assert_eq!(r.json()["ref"], upper);
+    let r = run(symship_for(&server, tmp.path()).args(["symbol-sets", "get", &lower]));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("pass it with --ref"), "{}", r.stderr);
+}
