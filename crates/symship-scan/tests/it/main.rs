@@ -8,6 +8,31 @@
     reason = "tests build and damage fixtures in temporary directories directly"
 )]
 
+use std::path::Path;
+
+/// The pairs a scan of `dir` finds (every candidate must pair: a skip fails the test).
+pub fn pairs_in(dir: &Path) -> Vec<symship_scan::Pair> {
+    let (cands, _) = symship_scan::select(&symship_scan::Selection {
+        roots: vec![dir.to_path_buf()],
+        ..Default::default()
+    })
+    .unwrap();
+    let (pairs, skipped) = symship_scan::pair_all(cands, None, symship_scan::read_source);
+    assert!(skipped.is_empty(), "{skipped:?}");
+    pairs
+}
+
+/// `paths` (relative, `/`-separated) created under a fresh temporary directory, each holding "x".
+pub fn tree_of(paths: &[&str]) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    for f in paths {
+        let p = d.path().join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "x").unwrap();
+    }
+    d
+}
+
 // The golden vectors of spec Appendix A, observed from posthog-cli 0.19.0.
 mod appendix_a;
 

@@ -49,8 +49,7 @@ fn found(sel: &Selection, matcher: Matcher, root: &Path) -> Vec<String> {
 
 #[test]
 fn the_metro_matcher_takes_bundle_and_jsbundle_files_only() {
-    let d = tempfile::tempdir().unwrap();
-    for f in [
+    let d = crate::tree_of(&[
         "android/index.android.bundle",
         "android/index.android.bundle.map",
         "android/index.android.bundle.hbc",
@@ -59,11 +58,7 @@ fn the_metro_matcher_takes_bundle_and_jsbundle_files_only() {
         "web/app.js",
         "web/app.mjs",
         "notes.bundle.txt",
-    ] {
-        let p = d.path().join(f);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, "x").unwrap();
-    }
+    ]);
     let sel = selection(d.path());
     assert_eq!(
         found(&sel, Matcher::MetroBundle, d.path()),

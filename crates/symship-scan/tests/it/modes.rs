@@ -3,17 +3,10 @@
 use std::fs;
 use std::path::Path;
 
-use symship_scan::{inject, pair_all, select, InjectOptions, Outcome, PairResult, ReleaseMode, Selection};
+use symship_scan::{inject, InjectOptions, Outcome, PairResult, ReleaseMode};
 
 fn run(dir: &Path, opts: &InjectOptions) -> Vec<PairResult> {
-    let (cands, _) = select(&Selection {
-        roots: vec![dir.to_path_buf()],
-        ..Default::default()
-    })
-    .unwrap();
-    let (pairs, skipped) = pair_all(cands, None, symship_scan::read_source);
-    assert!(skipped.is_empty(), "{skipped:?}");
-    inject(&pairs, opts, &())
+    inject(&crate::pairs_in(dir), opts, &())
 }
 
 fn map(dir: &Path, name: &str) -> serde_json::Value {
@@ -196,13 +189,7 @@ fn inject_each_hands_over_every_pair_once_after_room_for_its_group() {
         format!("h();\n//# sourceMappingURL=data:application/json;base64,{inline}\n"),
     )
     .unwrap();
-    let (cands, _) = select(&Selection {
-        roots: vec![dir.path().to_path_buf()],
-        ..Default::default()
-    })
-    .unwrap();
-    let (pairs, skipped) = pair_all(cands, None, symship_scan::read_source);
-    assert!(skipped.is_empty(), "{skipped:?}");
+    let pairs = crate::pairs_in(dir.path());
     assert_eq!(pairs.len(), 4);
     let room = std::sync::Arc::new(Counted::default());
     let opts = InjectOptions {

@@ -7,20 +7,11 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use symship_core::set::digest;
-use symship_scan::{
-    inject_each, pair_all, select, InjectOptions, OnDisk, Outcome, PairResult, ReleaseMode, Selection,
-};
+use symship_scan::{inject_each, InjectOptions, OnDisk, Outcome, PairResult, ReleaseMode};
 
 fn run(dir: &Path, opts: &InjectOptions) -> Vec<PairResult> {
-    let (cands, _) = select(&Selection {
-        roots: vec![dir.to_path_buf()],
-        ..Default::default()
-    })
-    .unwrap();
-    let (pairs, skipped) = pair_all(cands, None, symship_scan::read_source);
-    assert!(skipped.is_empty(), "{skipped:?}");
     let out = Mutex::new(Vec::new());
-    inject_each(&pairs, opts, &|_, r| out.lock().unwrap().push(r));
+    inject_each(&crate::pairs_in(dir), opts, &|_, r| out.lock().unwrap().push(r));
     out.into_inner().unwrap()
 }
 

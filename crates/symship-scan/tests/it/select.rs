@@ -1,13 +1,11 @@
 //! Which files a selection finds.
 
-use std::fs;
 use std::path::Path;
 
 use symship_scan::{select, Selection};
 
 fn tree() -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
-    for f in [
+    crate::tree_of(&[
         "dist/app.js",
         "dist/app.test.js",
         "dist/chunks/a.mjs",
@@ -16,12 +14,7 @@ fn tree() -> tempfile::TempDir {
         "dist/data.json",
         "dist/node_modules/dep/index.js",
         "dist/.next/static/chunks/page.js",
-    ] {
-        let p = d.path().join(f);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, "x").unwrap();
-    }
-    d
+    ])
 }
 
 fn names(root: &Path, sel: &Selection) -> Vec<String> {
