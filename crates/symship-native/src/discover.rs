@@ -47,10 +47,25 @@ pub struct Discovery {
     pub slices: Vec<Slice>,
     /// Everything passed over with a reason (split DWARF, no debug info, no id, duplicates, ...).
     pub skipped: Vec<Skipped>,
-    /// Stripped ELF files (no debug info) whose debug id is uploaded from another file found (the
-    /// `objcopy --only-keep-debug` companion, a `.build-id/xx/....debug` tree): nothing to do,
-    /// so not skips. Each with the file uploaded under its debug id.
-    pub covered: Vec<(PathBuf, PathBuf)>,
+    /// Files or fat slices that cannot be uploaded themselves but whose debug id is uploaded from
+    /// another file found: a stripped ELF beside its `objcopy --only-keep-debug` companion, a
+    /// Mach-O executable beside its dSYM, a zstd-compressed ELF beside a decompressed copy.
+    /// Nothing to do, so not skips.
+    pub covered: Vec<Covered>,
+}
+
+/// A file (or fat slice) whose debug id is uploaded from another file ([`Discovery::covered`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Covered {
+    pub path: PathBuf,
+    /// The fat slice's architecture, if it is one.
+    pub arch: Option<String>,
+    /// Why it is not uploaded itself ([`Reason::NoDebugInfo`], [`Reason::CompressedDwarf`],
+    /// [`Reason::ZstdDwarf`]).
+    pub reason: Reason,
+    pub debug_id: String,
+    /// The file uploaded under that debug id (a dSYM's DWARF file before a loose one).
+    pub kept: PathBuf,
 }
 
 /// The walk's error: the directory itself cannot be listed.
@@ -301,21 +316,33 @@ pub fn discover(dir: &Path) -> Result<Discovery, WalkError> {
     let (slices, dupes) = dedupe(std::mem::take(&mut d.slices));
     d.slices = slices;
     d.skipped.extend(dupes);
-    // a stripped binary beside its debug companion: its debug id is uploaded, so telling the
-    // user to upload the companion is wrong (s9 tester, finding 20)
-    let ids: HashMap<&str, &Path> = d
-        .slices
-        .iter()
-        .map(|s| (s.debug_id.as_str(), s.path.as_path()))
-        .collect();
+    // a stripped binary beside its debug companion, an executable beside its dSYM: its debug id
+    // is uploaded, so telling the user to upload the companion is wrong (s9 tester, finding 20;
+    // s11 tester, D9). A dSYM's slice wins over a loose file (`dedupe_keep_first`).
+    let mut ids: HashMap<&str, &Path> = HashMap::new();
+    for s in d.bundles.iter().flat_map(|b| &b.slices).chain(&d.slices) {
+        ids.entry(s.debug_id.as_str()).or_insert(s.path.as_path());
+    }
     let mut covered = Vec::new();
     d.skipped.retain(|s| {
-        if s.reason != Reason::NoDebugInfo || s.arch.is_some() {
+        if !matches!(
+            s.reason,
+            Reason::NoDebugInfo | Reason::CompressedDwarf | Reason::ZstdDwarf
+        ) {
             return true;
         }
-        match crate::inspect::elf_debug_id(&s.path).and_then(|id| ids.get(id.as_str()).copied()) {
+        let Some(id) = crate::inspect::debug_id(&s.path, s.arch.as_deref()) else {
+            return true;
+        };
+        match ids.get(id.as_str()) {
             Some(kept) => {
-                covered.push((s.path.clone(), kept.to_path_buf()));
+                covered.push(Covered {
+                    path: s.path.clone(),
+                    arch: s.arch.clone(),
+                    reason: s.reason.clone(),
+                    debug_id: id,
+                    kept: kept.to_path_buf(),
+                });
                 false
             }
             None => true,

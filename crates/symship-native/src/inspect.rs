@@ -190,6 +190,45 @@ pub fn elf_debug_id(path: &Path) -> Option<String> {
     id::elf_debug_id(obj.build_id().ok()??, obj.is_little_endian())
 }
 
+/// The ref an object would be uploaded under, whether or not it can be: the GNU build id's debug
+/// id of an ELF file ([`elf_debug_id`]), or the `LC_UUID` of a thin Mach-O file or of the fat
+/// slice named `arch` ([`cpu_name`]). `None` without one, for other files, or when it cannot be
+/// read. Reads headers and load commands only.
+pub fn debug_id(path: &Path, arch: Option<&str>) -> Option<String> {
+    let mut file = File::open(path).ok()?;
+    let mut head = [0u8; 8];
+    let n = read_up_to(&mut file, &mut head).ok()?;
+    let magic = magic_of(&head[..n])?;
+    let cache = ReadCache::new(file);
+    let uuid_in = |offset: u64, size: u64| -> Option<String> {
+        let obj = object::File::parse(cache.range(offset, size)).ok()?;
+        (obj.format() == object::BinaryFormat::MachO).then_some(())?;
+        id::macho_debug_id(&obj.mach_uuid().ok()??)
+    };
+    fn fat<A: FatArch>(arches: &[A], arch: &str) -> Option<(u64, u64)> {
+        arches
+            .iter()
+            .find(|a| cpu_name(a.cputype(), a.cpusubtype()) == arch)
+            .map(|a| a.file_range())
+    }
+    match (magic, arch) {
+        (Magic::Elf, None) => {
+            drop(cache);
+            elf_debug_id(path)
+        }
+        (Magic::Thin, None) => uuid_in(0, object::ReadRef::len(&cache).ok()?),
+        (Magic::Fat32, Some(a)) => {
+            let (o, n) = fat(MachOFatFile32::parse(&cache).ok()?.arches(), a)?;
+            uuid_in(o, n)
+        }
+        (Magic::Fat64, Some(a)) => {
+            let (o, n) = fat(MachOFatFile64::parse(&cache).ok()?.arches(), a)?;
+            uuid_in(o, n)
+        }
+        _ => None,
+    }
+}
+
 /// `lipo`/`dwarfdump`'s name of a Mach-O CPU type.
 pub fn cpu_name(cputype: u32, cpusubtype: u32) -> String {
     let sub = cpusubtype & !macho::CPU_SUBTYPE_MASK;

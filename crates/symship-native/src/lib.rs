@@ -32,7 +32,7 @@ pub mod source;
 
 mod reason;
 
-pub use discover::{discover, Bundle, Discovery, Skipped};
+pub use discover::{discover, Bundle, Covered, Discovery, Skipped};
 pub use inspect::{inspect, Finding, Format, Slice};
 pub use reason::Reason;
 pub use set::NativeSet;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use symship_api::Client;
 use symship_native::source::SourceOptions;
-use symship_native::{Bundle, NativeSet, Reason, Slice};
+use symship_native::{Bundle, NativeSet, Reason, Skipped, Slice};
 use symship_upload::SymbolSet;
 
 use crate::cli::{
@@ -38,23 +38,51 @@ fn directory(dir: &Path) -> anyhow::Result<PathBuf> {
     Ok(d)
 }
 
-fn skip(summary: &mut Summary, path: &Path, arch: Option<&str>, reason: &Reason) {
-    let file = match arch {
-        Some(a) => format!("{} ({a})", path.display()),
-        None => path.display().to_string(),
-    };
-    tracing::warn!("{file} {reason} (skipped)");
-    summary.skipped.push(SkippedFile {
-        file,
-        code: reason.code().to_string(),
-        reason: format!("{} {reason}", path.display()),
-    });
+/// Reports what is not uploaded: one entry per file and reason (the fat slices of one file that
+/// fail alike are one entry), its `file` the path itself and the slices named in its reason.
+fn skips<'a>(summary: &mut Summary, skipped: impl IntoIterator<Item = &'a Skipped>) {
+    let mut groups: Vec<(&Path, &Reason, Vec<&str>)> = Vec::new();
+    for s in skipped {
+        let arch = s.arch.as_deref();
+        match groups
+            .iter_mut()
+            .find(|(p, r, archs)| *p == s.path && *r == &s.reason && !archs.is_empty() && arch.is_some())
+        {
+            Some((_, _, archs)) => archs.extend(arch),
+            None => groups.push((&s.path, &s.reason, arch.into_iter().collect())),
+        }
+    }
+    for (path, reason, archs) in groups {
+        let slices = match archs.as_slice() {
+            [] => String::new(),
+            [one] => format!(" ({one} slice)"),
+            [first, rest @ ..] if rest.iter().all(|a| a == first) => {
+                format!(" ({} slices, each {first})", archs.len())
+            }
+            many => format!(" ({} slices)", many.join(", ")),
+        };
+        let text = format!("{}{slices} {reason}", path.display());
+        tracing::warn!("{text} (skipped)");
+        summary.skipped.push(SkippedFile {
+            file: path.display().to_string(),
+            code: reason.code().to_string(),
+            reason: text,
+        });
+    }
+}
+
+/// Why a covered file is not uploaded itself, in a few words.
+fn covered_what(reason: &Reason) -> &'static str {
+    match reason {
+        Reason::NoDebugInfo => "has no debug info",
+        Reason::ZstdDwarf => "carries DWARF compressed with zstd, which PostHog cannot read",
+        Reason::CompressedDwarf => "carries compressed DWARF, which PostHog cannot read",
+        _ => "is not uploaded",
+    }
 }
 
 fn bundle_slices(b: &Bundle, summary: &mut Summary) -> Vec<Slice> {
-    for s in &b.skipped {
-        skip(summary, &s.path, s.arch.as_deref(), &s.reason);
-    }
+    skips(summary, &b.skipped);
     tracing::info!(
         "dSYM {}: {}",
         b.path.display(),
@@ -194,9 +222,7 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
     // cannot be listed and dangling *.dSYM links are named with what to do, bundles or not
     // (posthog-cli passes them over without a word: stack traces that never resolve)
     let mut summary = Summary::default();
-    for s in &found.skipped {
-        skip(&mut summary, &s.path, s.arch.as_deref(), &s.reason);
-    }
+    skips(&mut summary, &found.skipped);
     if bundles.is_empty() {
         let zips = found
             .skipped
@@ -301,17 +327,21 @@ pub fn symbol_sets_upload(args: &SymbolSetsUploadArgs, settings: &Settings) -> a
     };
     let dir = directory(&args.directory)?;
     let found = symship_native::discover(&dir)?;
-    for (stripped, kept) in &found.covered {
+    for c in &found.covered {
         tracing::info!(
-            "{} has no debug info; its debug id is uploaded from {}",
-            stripped.display(),
-            kept.display()
+            "{}{} {}; its debug id {} is uploaded from {}",
+            c.path.display(),
+            c.arch
+                .as_deref()
+                .map(|a| format!(" ({a} slice)"))
+                .unwrap_or_default(),
+            covered_what(&c.reason),
+            c.debug_id,
+            c.kept.display()
         );
     }
     let mut summary = Summary::default();
-    for s in &found.skipped {
-        skip(&mut summary, &s.path, s.arch.as_deref(), &s.reason);
-    }
+    skips(&mut summary, &found.skipped);
     let mut slices: Vec<Slice> = Vec::new();
     for b in &found.bundles {
         slices.extend(bundle_slices(b, &mut summary));
@@ -320,9 +350,7 @@ pub fn symbol_sets_upload(args: &SymbolSetsUploadArgs, settings: &Settings) -> a
     // merge_uploads_prefer_dsym)
     slices.extend(found.slices);
     let (slices, dupes) = symship_native::discover::dedupe_keep_first(slices);
-    for d in &dupes {
-        skip(&mut summary, &d.path, d.arch.as_deref(), &d.reason);
-    }
+    skips(&mut summary, &dupes);
     if slices.is_empty() {
         return nothing(
             settings,

@@ -260,20 +260,97 @@ fn mach_o_symbol_sets_upload_reports_every_reason() {
     for (r, (_, e)) in &got {
         assert!(e == &want[r], "{r}: zip entries differ from posthog-cli's");
     }
+    // the linked executables hello-fat and thin-arm64 have no DWARF, but each LC_UUID is uploaded
+    // from its dSYM in this run: an INFO line, not a skip telling the user to upload the dSYM
+    // (s11 tester, D9)
     assert_eq!(
         skipped(&summary),
         [
             ("go-nouuid-arm64".to_string(), "no_uuid".to_string()),
             ("go-zdebug-arm64".into(), "compressed_dwarf".into()),
-            ("hello-fat (arm64)".into(), "no_debug_info".into()),
-            ("hello-fat (x86_64)".into(), "no_debug_info".into()),
-            ("thin-arm64".into(), "no_debug_info".into()),
         ]
     );
     // each reason says what to do
     for s in summary["skipped"].as_array().unwrap() {
         assert!(s["reason"].as_str().unwrap().len() > 40, "{s}");
     }
+    for (file, arch, uuid, dsym) in [
+        (
+            "hello-fat",
+            " (x86_64 slice)",
+            "4C4C44D1-5555-3144-A1A9-7381C705FC07",
+            "hello-fat.dSYM/Contents/Resources/DWARF/hello-fat",
+        ),
+        (
+            "hello-fat",
+            " (arm64 slice)",
+            "4C4C44D0-5555-3144-A1A6-90248F0DD418",
+            "hello-fat.dSYM/Contents/Resources/DWARF/hello-fat",
+        ),
+        (
+            "thin-arm64",
+            "",
+            "4C4C4482-5555-3144-A114-584C263AC409",
+            "thin-arm64.dSYM/Contents/Resources/DWARF/thin-arm64",
+        ),
+    ] {
+        assert!(got.contains_key(uuid), "{uuid} landed");
+        let line = format!("build/{file}{arch} has no debug info; its debug id {uuid} is uploaded from ");
+        let info = stderr.lines().find(|l| l.contains(&line));
+        assert!(
+            info.is_some_and(|l| l.contains(" INFO ") && l.ends_with(&format!("build/{dsym}"))),
+            "{line}: {stderr}"
+        );
+    }
+    assert!(
+        !stderr.lines().any(
+            |l| l.contains("WARN") && (l.contains("build/hello-fat ") || l.contains("build/thin-arm64 "))
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_fat_file_is_one_skipped_entry_named_by_its_path() {
+    // s11 tester D10: a fat file's slices were listed as files "hello-fat (x86_64)", which no
+    // tool can open (JSON skipped[].file, annotation file=), and a fat file whose slices are all
+    // unreadable was listed once per slice. The file is its path; its slices are named in the
+    // reason. The fat executable without its dSYM, and a copy cut after its fat header (the
+    // slices it lists are missing).
+    let b = NativeBuild::of_files(&["macho/hello-fat"]);
+    let whole = std::fs::read(native("macho/hello-fat")).unwrap();
+    std::fs::write(b.build.join("hello-fat-cut"), &whole[..48]).unwrap();
+    let (code, summary, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
+    assert_eq!(code, 3, "{stderr}\n{summary:#}");
+    assert_eq!(
+        skipped(&summary),
+        [
+            ("hello-fat".to_string(), "no_debug_info".to_string()),
+            ("hello-fat-cut".into(), "unparseable".into()),
+        ]
+    );
+    for s in summary["skipped"].as_array().unwrap() {
+        let file = Path::new(s["file"].as_str().unwrap());
+        assert!(file.is_file(), "{s}: a real path");
+        let reason = s["reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with(&format!("{} (x86_64, arm64 slices) ", file.display())),
+            "{reason}"
+        );
+    }
+    let r = run(b
+        .symship(&["symbol-sets", "upload"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_WORKSPACE", b.dir()));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    let files: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter_map(|l| l.strip_prefix("::warning file="))
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(files, ["build/hello-fat", "build/hello-fat-cut"], "{}", r.stderr);
+    assert!(b.server.symbol_sets().is_empty());
 }
 
 #[test]

@@ -101,7 +101,7 @@ fn every_elf_reason_comes_from_a_real_file() {
     // hello-stripped has no debug info, but its debug id is uploaded from elf/hello: nothing to
     // do, not a warning to upload the companion (s9 tester, finding 20); alone it is
     // no_debug_info (symship-cli's nothing_to_upload_exits_as_for_javascript)
-    let covered: Vec<(String, String)> = d.covered.iter().map(|(s, k)| (rel(s), rel(k))).collect();
+    let covered: Vec<(String, String)> = d.covered.iter().map(|c| (rel(&c.path), rel(&c.kept))).collect();
     assert_eq!(
         covered,
         [("elf/hello-stripped".to_string(), "elf/hello".to_string())]
@@ -167,15 +167,45 @@ fn every_mach_o_reason_comes_from_a_real_file() {
     let want = [
         ("macho/go-nouuid-arm64", None, "no_uuid"),
         ("macho/go-zdebug-arm64", None, "compressed_dwarf"),
-        ("macho/hello-fat", Some("x86_64"), "no_debug_info"),
-        ("macho/hello-fat", Some("arm64"), "no_debug_info"),
-        ("macho/thin-arm64", None, "no_debug_info"),
     ];
     let want: Vec<(String, Option<String>, &'static str)> = want
         .iter()
         .map(|(p, a, c)| (p.to_string(), a.map(str::to_string), *c))
         .collect();
     assert_eq!(got, want);
+    // the linked executables have no DWARF, but each slice's LC_UUID is uploaded from its dSYM:
+    // nothing to do, not a warning to upload the dSYM (s11 tester, D9)
+    let refs = refs();
+    let covered: Vec<(String, Option<String>, String, String)> = d
+        .covered
+        .iter()
+        .map(|c| {
+            assert_eq!(c.reason, Reason::NoDebugInfo, "{c:?}");
+            (rel(&c.path), c.arch.clone(), c.debug_id.clone(), rel(&c.kept))
+        })
+        .collect();
+    let fat_dwarf = "macho/hello-fat.dSYM/Contents/Resources/DWARF/hello-fat";
+    let want: Vec<(String, Option<String>, String, String)> = [
+        ("macho/hello-fat", Some("x86_64"), fat_dwarf),
+        ("macho/hello-fat", Some("arm64"), fat_dwarf),
+        (
+            "macho/thin-arm64",
+            None,
+            "macho/thin-arm64.dSYM/Contents/Resources/DWARF/thin-arm64",
+        ),
+    ]
+    .iter()
+    .map(|(p, a, k)| {
+        let arch = a.unwrap_or("arm64");
+        (
+            p.to_string(),
+            a.map(str::to_string),
+            refs[&format!("uuid {p} {arch}")].clone(),
+            k.to_string(),
+        )
+    })
+    .collect();
+    assert_eq!(covered, want);
 }
 
 #[test]
@@ -416,6 +446,12 @@ fn zstd_compressed_elf_dwarf_is_skipped_and_its_zlib_twin_uploaded() {
     assert_eq!(d.slices.len(), 1, "{:?}", d.slices);
     assert_eq!(d.slices[0].path, zlib);
     assert_eq!(d.slices[0].debug_id, refs["debug_id elf/hello"]);
-    assert_eq!(d.skipped.len(), 1, "{:?}", d.skipped);
-    assert_eq!(d.skipped[0].path, zstd);
+    // and the zstd one is not a skip: its debug id is uploaded from its twin (s11 tester, D9)
+    assert_eq!(d.skipped, [], "{:?}", d.skipped);
+    assert_eq!(d.covered.len(), 1, "{:?}", d.covered);
+    assert_eq!(
+        (&d.covered[0].path, &d.covered[0].kept, &d.covered[0].reason),
+        (&zstd, &zlib, &Reason::ZstdDwarf)
+    );
+    assert_eq!(d.covered[0].debug_id, refs["debug_id elf/hello"]);
 }
