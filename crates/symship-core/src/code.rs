@@ -286,9 +286,10 @@ codes! {
     /// (`resolved: false`, `resolve_failure`), and that resolves now.
     ResolvedAfterEvent = "resolved_after_event", Frame, "PostHog could not resolve the frame when the event arrived; it resolves now",
         "nothing to do for new events: the symbol set was uploaded or fixed after this event, which PostHog keeps as it stored it";
-    /// A processed event's frame PostHog did not resolve, without the raw frame to check again.
-    PosthogUnresolved = "posthog_unresolved", Frame, "PostHog did not resolve the frame, and the event keeps no raw frame to check again",
-        "PostHog's reason (resolve_failure) is quoted with the frame; check each link now with `symship sourcemap explain --frame URL:LINE:COL --chunk-id ID`, or explain the raw event as the SDK sent it";
+    /// A processed event's frame PostHog did not resolve, and that explain cannot check again
+    /// (the event keeps no raw frame, or it is a Hermes, Java or other non-JavaScript frame).
+    PosthogUnresolved = "posthog_unresolved", Frame, "PostHog did not resolve the frame, and explain cannot check it again",
+        "PostHog's reason (resolve_failure) is quoted with the frame; a JavaScript frame: check each link now with `symship sourcemap explain --frame URL:LINE:COL --chunk-id ID`, or explain the raw event as the SDK sent it; a Hermes or Java frame: check its symbol set with `symship symbol-sets get --ref ID`";
     /// A frame with no line and column: PostHog keeps it as it is (not minified); nothing to look up.
     NoLocation = "no_location", Frame, "no line and column: not checked (PostHog shows the frame as it is)",
         "nothing to look up: the SDK sent no position with this frame; if its file is minified, check the SDK's stack parsing";

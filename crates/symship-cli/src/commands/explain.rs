@@ -597,11 +597,7 @@ impl FrameIn {
         if let Some(p) = self.report.posthog.clone() {
             self.posthog_link(&p);
             if !p.raw_frame {
-                return self.end(if p.ok() {
-                    Verdict::Resolved
-                } else {
-                    Verdict::PosthogUnresolved
-                });
+                return self.end_as_posthog(p.ok());
             }
         }
         let platform = self.report.platform.clone().unwrap_or_default();
@@ -615,6 +611,14 @@ impl FrameIn {
                 .as_deref()
                 .map(|id| format!(", chunk id {id}"))
                 .unwrap_or_default();
+            if let Some(ok) = self.posthog_ok() {
+                self.link(
+                    "platform",
+                    ok,
+                    format!("{platform}{id}: explain does not resolve this platform again; PostHog's result stands"),
+                );
+                return self.end_as_posthog(ok);
+            }
             self.link(
                 "platform",
                 false,
@@ -623,6 +627,14 @@ impl FrameIn {
             return self.end(Verdict::OtherPlatform);
         }
         let (Some(l), Some(c)) = (self.report.lineno, self.report.colno) else {
+            if let Some(ok) = self.posthog_ok() {
+                self.link(
+                    "position",
+                    ok,
+                    "the raw frame has no lineno/colno: nothing to look up again; PostHog's result stands",
+                );
+                return self.end_as_posthog(ok);
+            }
             self.link(
                 "position",
                 false,
@@ -646,6 +658,20 @@ impl FrameIn {
                 self.end(Verdict::NoChunkId)
             }
         }
+    }
+
+    /// For a frame of a processed event: whether PostHog resolved it.
+    fn posthog_ok(&self) -> Option<bool> {
+        self.report.posthog.as_ref().map(PosthogResult::ok)
+    }
+
+    /// Ends with PostHog's verdict, for a frame explain cannot check again.
+    fn end_as_posthog(&mut self, ok: bool) {
+        self.end(if ok {
+            Verdict::Resolved
+        } else {
+            Verdict::PosthogUnresolved
+        })
     }
 
     /// PostHog's result as the first link, quoting its `resolve_failure`; with no raw frame to

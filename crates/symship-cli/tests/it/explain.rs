@@ -568,6 +568,28 @@ fn a_processed_event_reports_posthogs_verdict_and_checks_the_raw_frame_again() {
         "{text}"
     );
 
+    // Hermes and Java frames PostHog processed: explain does not resolve them, PostHog's result stands
+    let hermes_raw = serde_json::json!({"platform": "hermes", "filename": "address at index.android.bundle",
+        "function": "parse", "in_app": true, "lineno": 1, "colno": 2610,
+        "chunkId": "9d56951e-981d-4597-990e-2402c3b1d1a8"});
+    let java_raw = serde_json::json!({"platform": "java", "module": "com.example.shop.c", "function": "<init>",
+        "lineno": 11, "filename": "SourceFile", "in_app": true, "map_id": "6322fcf1-2071-3e2c-be64-68917a9cfecf"});
+    let no_map = "No map ID sent with frame";
+    let native = serde_json::json!({"properties": {"$exception_list": [{"type": "E", "value": "v",
+    "stacktrace": {"type": "resolved", "frames": [
+        frame(serde_json::json!({"line": 41, "column": 2, "source": "src/parse.ts", "resolved": true,
+            "lang": "hermes-js", "junk_drawer": {"raw_frame": hermes_raw}})),
+        frame(serde_json::json!({"line": 11, "source": "SourceFile", "resolved": false,
+            "lang": "java", "resolve_failure": no_map, "junk_drawer": {"raw_frame": java_raw}})),
+    ]}}]}});
+    let file = write_event(dir.path(), "processed-native.json", &native);
+    let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 1, "{r:#}");
+    let fs = frames(&r);
+    assert_eq!(codes(fs), ["resolved", "posthog_unresolved"]);
+    assert_eq!(fs[0]["links"][1]["link"], "platform");
+    assert!(fs[1]["links"][0]["detail"].as_str().unwrap().contains(no_map));
+
     // what the upload since fixed alone: exit 0, and still said
     let mut one = event.clone();
     let fs_in = one["properties"]["$exception_list"][0]["stacktrace"]["frames"]
