@@ -210,10 +210,18 @@ pub fn bundle(path: &Path) -> Bundle {
             .filter(|p| p.is_file())
             .collect(),
         Err(e) => {
+            let (path, reason) = if e.kind() == std::io::ErrorKind::NotFound && !dwarf_dir.exists() {
+                (path.to_path_buf(), Reason::NoDwarfFolder)
+            } else {
+                (
+                    dwarf_dir,
+                    Reason::Unreadable(format!("a dSYM bundle needs Contents/Resources/DWARF/: {e}")),
+                )
+            };
             b.skipped.push(Skipped {
-                path: dwarf_dir,
+                path,
                 arch: None,
-                reason: Reason::Unreadable(format!("a dSYM bundle needs Contents/Resources/DWARF/: {e}")),
+                reason,
             });
             return b;
         }
@@ -353,7 +361,7 @@ pub fn discover(dir: &Path) -> Result<Discovery, WalkError> {
 }
 
 /// One slice per debug id: the one with more DWARF bytes, then the larger (posthog-cli keeps the
-/// larger file), then the first found. The others are [`Reason::Duplicate`].
+/// larger file), then a file over a symbolic link, then the first found. The others are [`Reason::Duplicate`].
 pub fn dedupe(slices: Vec<Slice>) -> (Vec<Slice>, Vec<Skipped>) {
     let mut kept: Vec<Slice> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
@@ -365,7 +373,11 @@ pub fn dedupe(slices: Vec<Slice>) -> (Vec<Slice>, Vec<Skipped>) {
                 kept.push(s);
             }
             Some(&i) => {
-                let richer = (s.debug_bytes, s.len) > (kept[i].debug_bytes, kept[i].len);
+                // as rich: the file itself rather than a symbolic link to it (or to a copy), so
+                // the report names the link, not the file, as the one passed over (s11 tester D16)
+                let real = |p: &Path| !std::fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink());
+                let richer = (s.debug_bytes, s.len, real(&s.path))
+                    > (kept[i].debug_bytes, kept[i].len, real(&kept[i].path));
                 let loser = if richer {
                     std::mem::replace(&mut kept[i], s)
                 } else {

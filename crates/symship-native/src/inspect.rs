@@ -403,9 +403,12 @@ fn object_in(
         }
         Format::MachO => {
             let uuid = obj.mach_uuid().map_err(|e| format!("LC_UUID: {e}"))?;
-            match uuid.and_then(|u| id::macho_debug_id(&u).map(|d| (d.clone(), d))) {
-                Some(ids) => ids,
-                None => return skipped(Reason::NoUuid),
+            let Some(uuid) = uuid else {
+                return skipped(Reason::NoUuid);
+            };
+            match id::macho_debug_id(&uuid) {
+                Some(d) => (d.clone(), d),
+                None => return skipped(Reason::NilUuid),
             }
         }
     };

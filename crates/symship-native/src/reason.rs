@@ -30,6 +30,12 @@ pub enum Reason {
          (Apple's ld adds an LC_UUID by default; Go 1.19's linker writes none)"
     )]
     NoUuid,
+    /// A Mach-O with DWARF whose `LC_UUID` is all zeros (the nil UUID): no crash names it.
+    #[error(
+        "has debug info but its LC_UUID is all zeros, so no crash can be matched to it; link it again with \
+         a real UUID (Apple's ld writes one by default; a tool that zeroed it for reproducibility must not)"
+    )]
+    NilUuid,
     /// A Mach-O whose DWARF sections are compressed (`__zdebug_*`, Go's default on macOS), which
     /// PostHog cannot read.
     #[error(
@@ -59,6 +65,13 @@ pub enum Reason {
          unzipped folder"
     )]
     ZippedDsym,
+    /// A `.dSYM` bundle without `Contents/Resources/DWARF/` (copied without its contents, or not
+    /// written by `dsymutil`): it holds no debug info.
+    #[error(
+        "has no Contents/Resources/DWARF/ folder, so it holds no debug info: an incomplete dSYM bundle; copy \
+         the whole bundle, or make it again with dsymutil"
+    )]
+    NoDwarfFolder,
     /// Another file has the same debug id and more DWARF; that one is uploaded.
     #[error("has the debug id {debug_id} of {}, which carries at least as much debug info and is uploaded instead", .kept.display())]
     Duplicate { debug_id: String, kept: PathBuf },
@@ -78,9 +91,9 @@ impl Reason {
     /// table).
     pub fn registered(&self) -> Code {
         match self {
-            Reason::NoDebugInfo => Code::NoDebugInfo,
+            Reason::NoDebugInfo | Reason::NoDwarfFolder => Code::NoDebugInfo,
             Reason::NoBuildId => Code::NoBuildId,
-            Reason::NoUuid => Code::NoUuid,
+            Reason::NoUuid | Reason::NilUuid => Code::NoUuid,
             Reason::CompressedDwarf | Reason::ZstdDwarf => Code::CompressedDwarf,
             Reason::SplitDwarf => Code::SplitDwarf,
             Reason::ZippedDsym => Code::ZippedDsym,

@@ -255,6 +255,10 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
     for b in &bundles {
         slices.extend(bundle_slices(b, &mut summary));
     }
+    // two bundles with one LC_UUID (a copy of a dSYM): the first by path is sent, the other is a
+    // duplicate_debug_id skip naming it, as in symbol-sets upload (was the pipeline's `duplicate`)
+    let (slices, dupes) = symship_native::discover::dedupe_keep_first(slices);
+    skips(&mut summary, &dupes);
     if slices.is_empty() {
         return nothing(
             settings,

@@ -1224,3 +1224,93 @@ fn dsym_upload_names_what_it_cannot_read_beside_real_bundles() {
     );
     assert_eq!(stored(&other).keys().collect::<Vec<_>>(), [thin_uuid]);
 }
+
+#[test]
+fn copies_links_and_incomplete_dsyms_are_named_for_what_they_are() {
+    // s11 tester D16/D17: a copy of a dSYM was `duplicate` in dsym upload (the pipeline's code) and
+    // `duplicate_debug_id` in symbol-sets upload, with 2 vs 1 debug files found; a bundle without
+    // Contents/Resources/DWARF/ was `unreadable`; an all-zero LC_UUID was "no LC_UUID"; and of a
+    // file and a symbolic link to it the link was uploaded and the file called the duplicate.
+    let b = NativeBuild::empty();
+    let thin = native("macho/thin-arm64.dSYM");
+    copy_dir(&thin, &b.build.join("thin-arm64.dSYM"));
+    copy_dir(&thin, &b.build.join("thin-copy.dSYM"));
+    // a bundle copied without its DWARF folder
+    let partial = b.build.join("NoDwarf.dSYM/Contents");
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::copy(thin.join("Contents/Info.plist"), partial.join("Info.plist")).unwrap();
+    // the real dSYM with its LC_UUID's 16 bytes zeroed (the UUID occurs once in the file)
+    copy_dir(&thin, &b.build.join("Nil.dSYM"));
+    let nil = b.build.join("Nil.dSYM/Contents/Resources/DWARF/thin-arm64");
+    let uuid = "4C4C4482-5555-3144-A114-584C263AC409";
+    let raw: Vec<u8> = (0..16)
+        .map(|i| u8::from_str_radix(&uuid.replace('-', "")[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let mut bytes = std::fs::read(&nil).unwrap();
+    let at: Vec<usize> = (0..bytes.len() - 16)
+        .filter(|&i| bytes[i..i + 16] == raw[..])
+        .collect();
+    assert_eq!(at.len(), 1, "the LC_UUID occurs once");
+    bytes[at[0]..at[0] + 16].fill(0);
+    std::fs::write(&nil, &bytes).unwrap();
+    let dwarf = "Contents/Resources/DWARF/thin-arm64";
+    let want = [
+        (format!("Nil.dSYM/{dwarf}"), "no_uuid".to_string()),
+        ("NoDwarf.dSYM".into(), "no_debug_info".into()),
+        (format!("thin-copy.dSYM/{dwarf}"), "duplicate_debug_id".into()),
+    ];
+    for command in [["dsym", "upload"], ["symbol-sets", "upload"]] {
+        let (code, summary, stderr) = run_json(&mut b.symship(&command));
+        assert_eq!(code, 0, "{command:?}: {stderr}\n{summary:#}");
+        assert_eq!(skipped(&summary), want, "{command:?}: {summary:#}");
+        assert_eq!(summary["debug_files_found"], 1, "{command:?}: {summary:#}");
+        assert_eq!(summary["skipped_duplicate"], 0, "{command:?}: {summary:#}");
+        let reason = |file: &str| {
+            summary["skipped"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["file"].as_str().unwrap().ends_with(file))
+                .unwrap()["reason"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert!(
+            reason(&format!("Nil.dSYM/{dwarf}")).contains("LC_UUID is all zeros"),
+            "{summary:#}"
+        );
+        assert!(
+            reason("NoDwarf.dSYM").contains("no Contents/Resources/DWARF/ folder"),
+            "{summary:#}"
+        );
+        assert!(
+            reason(&format!("thin-copy.dSYM/{dwarf}")).contains(&format!(
+                "{uuid} of {}",
+                b.build.join("thin-arm64.dSYM").join(dwarf).display()
+            )),
+            "{summary:#}"
+        );
+        assert_eq!(stored(&b.server).keys().collect::<Vec<_>>(), [uuid]);
+    }
+
+    // a file and a symbolic link to it in one directory: the file is uploaded, the link is the
+    // duplicate (it sorts first, and both carry the same DWARF)
+    let e = NativeBuild::of_files(&["elf/hello"]);
+    std::os::unix::fs::symlink("hello", e.build.join("hello-link")).unwrap();
+    let (code, summary, stderr) = run_json(&mut e.symship(&["symbol-sets", "upload"]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(
+        skipped(&summary),
+        [("hello-link".to_string(), "duplicate_debug_id".to_string())]
+    );
+    let r = summary["skipped"][0]["reason"].as_str().unwrap();
+    assert!(
+        r.ends_with(&format!(
+            "of {}, which carries at least as much debug info and is uploaded instead",
+            e.build.join("hello").display()
+        )),
+        "{r}"
+    );
+    assert_eq!(stored(&e.server).len(), 1);
+}
