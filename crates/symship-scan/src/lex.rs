@@ -771,9 +771,14 @@ pub fn head(src: &str) -> Head {
                     }
                     Some(n)
                         if newline
-                            && (matches!(n.kind, Kind::Name | Kind::Str | Kind::Number)
+                            && ((matches!(n.kind, Kind::Name | Kind::Str | Kind::Number)
+                                // `in` and `instanceof` continue the expression: `"length"\nin o`
+                                // is one statement, not a directive (no automatic semicolon)
+                                && !(n.kind == Kind::Name && matches!(&src[n.range()], "in" | "instanceof")))
                                 || (n.kind == Kind::Punct
-                                    && matches!(bytes[n.start], b'{' | b'}' | b'!' | b'~'))) =>
+                                    && (matches!(bytes[n.start], b'{' | b'}' | b'~')
+                                        // `!` starts a new statement; `!=` and `!==` continue this one
+                                        || (bytes[n.start] == b'!' && bytes.get(n.start + 1) != Some(&b'='))))) =>
                     {
                         // ended by a line break (automatic semicolon insertion): the snippet goes
                         // before the next token, after that line break, where the snippet's `!`
@@ -1103,6 +1108,20 @@ mod tests {
         assert_eq!(head("'a' /* x\n */ // y\n\n").insert_at, 18);
         assert_eq!(head("'a'\r\n//# sourceMappingURL=a.map").insert_at, 5);
         assert_eq!(head("'a'+b").insert_at, 0);
+        // a string and a line break before an operator that continues its expression is no
+        // directive (a fresh tester: the snippet went between `"length"` and `in`, a syntax error)
+        for src in [
+            "\"length\"\nin{length:1}&&f()",
+            "\"a\"\ninstanceof String||f()",
+            "\"a\"\n!==\"b\"&&f()",
+            "\"a\"\n!=\"b\"&&f()",
+            "'a' // x\nin o",
+        ] {
+            assert_eq!(head(src).insert_at, 0, "{src:?}");
+        }
+        // a name that merely begins with `in`, and `!` alone, still start the next statement
+        assert_eq!(head("\"use strict\"\ninit()").insert_at, 13);
+        assert_eq!(head("\"use strict\"\n!function(){}()").insert_at, 13);
         assert_eq!(head("a();").insert_at, 0);
         assert_eq!(head("\u{feff}a();").insert_at, 3);
         assert_eq!(head("#!x").insert_at, 3);
