@@ -4,7 +4,7 @@
 //!
 //! 1. Paths: the compile units' main files (`DW_AT_comp_dir` joined with `DW_AT_name`) give the
 //!    project prefix, their longest common directory; every file of every line table (the unit's
-//!    directory, the file's directory and its name joined) that is absolute and under that prefix
+//!    directory, the file's directory and its name joined, `.` and `..` cleaned) that is absolute and under that prefix
 //!    is kept (all absolute ones if there is no prefix). Builds that record relative paths
 //!    (`-fdebug-prefix-map=...=.`) give none, as posthog-cli 0.19.0 finds none in them.
 //!    Go units (`DW_LANG_Go`) are packages, not files: they give no prefix, and a Go binary's
@@ -183,7 +183,8 @@ fn collect_paths(slice: &Slice) -> Result<(Vec<String>, usize), SourceError> {
             // gives no prefix (posthog-cli 0.19.0 skips DW_LANG_Go units in its first pass)
             any_go = true;
         } else if let Some(name) = unit.name.map(text) {
-            mains.push(join(comp_dir.as_deref(), &name));
+            let main = join(comp_dir.as_deref(), &name);
+            mains.push(if main.starts_with('/') { clean(&main) } else { main });
         }
         let Some(program) = &unit.line_program else {
             continue;
@@ -207,7 +208,7 @@ fn collect_paths(slice: &Slice) -> Result<(Vec<String>, usize), SourceError> {
             // path of a line-table file)
             let path = join(comp_dir.as_deref(), &join(dir.as_deref(), &name));
             if path.starts_with('/') {
-                files.insert(path);
+                files.insert(clean(&path));
             } else if !path.starts_with('<') {
                 relative.insert(path);
             }
@@ -283,6 +284,24 @@ fn join(dir: Option<&str>, name: &str) -> String {
         }
         _ => name.to_string(),
     }
+}
+
+/// An absolute path with its `.` components dropped and each `..` taken back lexically (`/`
+/// stays `/`), as symbolic's `clean_path` gives posthog-cli 0.19.0 its line-table paths: a
+/// header included as `../../ext/ext.h` is outside the compile units' common directory and not
+/// bundled, as posthog-cli leaves it out (s11 tester D12).
+fn clean(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// The longest common directory of `files`; `None` without files or when they share nothing.
@@ -452,6 +471,14 @@ fn manifest(files: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_cleaned_lexically() {
+        assert_eq!(clean("/w/cn/src/a/../../ext/ext.h"), "/w/cn/ext/ext.h");
+        assert_eq!(clean("/w/src/./a/../b/inb.h"), "/w/src/b/inb.h");
+        assert_eq!(clean("/../x//y/"), "/x/y");
+        assert_eq!(clean("/"), "/");
+    }
 
     #[test]
     fn names_grow_until_unique() {

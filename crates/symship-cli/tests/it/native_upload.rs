@@ -557,6 +557,62 @@ fn include_source_sends_the_zip_posthog_cli_sends() {
     );
 }
 
+#[test]
+fn include_source_cleans_dotdot_paths_as_posthog_cli_does() {
+    // s11 tester D12: a header included as "../../ext/ext.h" from src/a/util.c is named
+    // <proj>/src/a/../../ext/ext.h in the line table; symship bundled it (the path starts with the
+    // units' common directory <proj>/src component by component), posthog-cli 0.19.0 cleans the
+    // path to <proj>/ext/ext.h, outside that directory, and leaves it out: the content hashes
+    // differed. A "../b/inb.h" that stays inside is bundled by both, under its clean path.
+    let tmp = tempfile::tempdir().unwrap();
+    let proj = tmp.path().canonicalize().unwrap().join("proj");
+    for (file, text) in [
+        ("src/main.c", "int ua(int);\nint uc(int);\nint ub(int);\nint main(int c, char **v) { return ua(c) + ub(c) + uc(c); }\n"),
+        ("src/a/util.c", "#include \"../../ext/ext.h\"\nint ua(int x) { return ext(x) + 1; }\n"),
+        ("src/a/util2.c", "#include \"../b/inb.h\"\nint uc(int x) { return inb(x); }\n"),
+        ("src/b/util.c", "int ub(int x) { return x + 2; }\n"),
+        ("src/b/inb.h", "static inline int inb(int x) { return x * 3; }\n"),
+        ("ext/ext.h", "static inline int ext(int x) { return x - 1; }\n"),
+    ] {
+        std::fs::create_dir_all(proj.join(file).parent().unwrap()).unwrap();
+        std::fs::write(proj.join(file), text).unwrap();
+    }
+    std::fs::create_dir_all(proj.join("build")).unwrap();
+    let abs = |r: &str| proj.join(r).display().to_string();
+    let out = Command::new("gcc")
+        .args(["-O0", "-g", "-Wl,--build-id=sha1"])
+        .args(["src/main.c", "src/a/util.c", "src/a/util2.c", "src/b/util.c"].map(abs))
+        .arg("-o")
+        .arg(abs("build/prog"))
+        .output()
+        .expect("gcc is needed (fixtures/native/tools.sh installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    include_source_equals_posthog_cli(
+        &proj,
+        &["symbol-sets", "upload", "-d", "build", "--include-source"],
+        &[
+            "__source/a/util.c",
+            "__source/b/util.c",
+            "__source/inb.h",
+            "__source/manifest.json",
+        ],
+    );
+    let server = server();
+    ok(
+        symship_for(&server, &proj).args(["symbol-sets", "upload", "-d", "build", "--include-source"]),
+        0,
+    );
+    for (r, (_, e)) in stored(&server) {
+        assert!(!e.contains_key("__source/ext.h"), "{r}: {:?}", e.keys());
+        let manifest = String::from_utf8(e["__source/manifest.json"].clone()).unwrap();
+        assert!(!manifest.contains(".."), "{manifest}");
+        assert!(
+            manifest.contains(&format!("\"{}\"", abs("src/b/inb.h"))),
+            "{manifest}"
+        );
+    }
+}
+
 /// A thin arm64 Mach-O of `fixtures/native/src` (`thin.c`, `util.c`) built by clang 14 and
 /// ld64.lld 14 with absolute paths, and its dSYM by dsymutil 14 (whose line tables name
 /// directories relative to the compile unit's), in `tmp/proj/build/app.dSYM`.
