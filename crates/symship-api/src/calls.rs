@@ -36,10 +36,25 @@ impl Client {
     }
 
     /// `POST symbol_sets/bulk_finish_upload`: record the content hashes of uploaded sets.
+    /// A 2xx answer without `"success": true` (`201 {"success":true}`, spec §2.5) is an
+    /// [`ApiError::Decode`]: an error object under a 2xx status (a proxy, a broken server) is no
+    /// finish, and the caller asks the server what it holds instead of counting the sets done.
     pub async fn bulk_finish_upload(&self, req: &BulkFinishRequest) -> Result<BulkFinishResponse, ApiError> {
         let url = self.project_url(&["symbol_sets", "bulk_finish_upload"]);
-        self.send_json_capped(Method::POST, url, Some(req), MAX_SMALL_BODY)
-            .await
+        let shown = crate::error::display_url(crate::error::Service::Api, &url);
+        let resp: BulkFinishResponse = self
+            .send_json_capped(Method::POST, url, Some(req), MAX_SMALL_BODY)
+            .await?;
+        if !resp.success {
+            return Err(ApiError::Decode {
+                method: "POST".into(),
+                url: shown,
+                reason:
+                    "the answer does not say {\"success\": true}, so the upload is not known to be finished"
+                        .into(),
+            });
+        }
+        Ok(resp)
     }
 
     // ---- symbol sets: management ----

@@ -180,6 +180,51 @@ fn a_lost_finish_answer_is_asked_about_not_guessed() {
     );
 }
 
+/// A finish answered 2xx with an error object instead of `{"success": true}` (a proxy, a broken
+/// server) is no finish: symship asks the server, which does not hold the sets finished, so the
+/// chunks fail (exit 1) and `--delete-after` keeps every map (a fresh tester: uploaded 2, maps
+/// deleted, the server never recorded the finish).
+#[test]
+fn a_finish_answered_200_with_an_error_body_is_not_taken_as_done() {
+    let server = start(Config {
+        faults: vec![FaultRule::new(
+            "bulk_finish_upload",
+            FaultKind::Hostile { status: 200 },
+        )],
+        ..Default::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    generate(&dir, 3, 1, "hostile-finish");
+    let maps = |dir: &std::path::Path| {
+        let mut n = 0;
+        for e in walkdir::WalkDir::new(dir) {
+            let e = e.unwrap();
+            n += usize::from(e.path().extension().is_some_and(|x| x == "map"));
+        }
+        n
+    };
+    assert_eq!(maps(&dir), 3);
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}\n{summary:#}");
+    let (uploaded, _, failed) = outcome_sets(&summary);
+    assert!(uploaded.is_empty(), "{summary:#}");
+    assert_eq!(failed.len(), 3, "{summary:#}");
+    assert_eq!(maps(&dir), 3, "every map kept");
+    assert!(server.symbol_sets().iter().all(|s| s.content_hash.is_none()));
+    // the server was asked after the finish
+    let reqs = server.requests();
+    let last_finish = reqs
+        .iter()
+        .rposition(|r| r.route == "bulk_finish_upload")
+        .unwrap();
+    assert!(reqs[last_finish..].iter().any(|r| r.route == "bulk_check_upload"));
+}
+
 #[test]
 fn uploads_of_one_build_at_once_all_account_exactly() {
     // CI steps upload the same build at the same moment: each start of a chunk the other
