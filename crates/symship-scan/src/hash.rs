@@ -279,7 +279,9 @@ fn event_hash(source: &str, doc: &MapDoc, existing: Option<&chunk::Existing>) ->
     h.write_all(without_file_paths(&pristine).as_bytes())
         .map_err(|e| e.to_string())?;
     h.update(b"\0");
-    write_pristine_map(doc, &unshift, &mut h)?;
+    // read as "has a sourcemap … that is not valid JSON text …" (SkipReason::BadMap)
+    write_pristine_map(doc, &unshift, &mut h)
+        .map_err(|e| format!("is not valid JSON text where its content hash reads it: {e}"))?;
     h.update(b"\0");
     h.update(variant);
     Ok(hex::encode(h.finalize()))
@@ -408,6 +410,19 @@ pub fn payload_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A map whose strings are not UTF-8 passes the map's own checks but not the content hash's
+    /// reading; the reason reads as a sentence after "has a sourcemap … that" (a fresh tester:
+    /// "… that invalid unicode code point at line 1 column 5").
+    #[test]
+    fn a_map_the_hash_cannot_read_says_why_in_a_sentence() {
+        let doc = MapDoc::parse(
+            b"{\"version\":3,\"sources\":[\"a\xe9.ts\"],\"names\":[],\"mappings\":\"AAAA\"}".to_vec(),
+        )
+        .expect("the map's own parse lets it through");
+        let e = event_hash("f();\n", &doc, None).unwrap_err();
+        assert!(e.starts_with("is not valid JSON text"), "{e}");
+    }
 
     /// What serde_json writes for the parsed value with every object's keys sorted.
     fn sorted(v: Value) -> Value {
