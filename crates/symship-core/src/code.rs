@@ -149,7 +149,7 @@ codes! {
         "unzip it (unzip App.app.dSYM.zip -d dSYMs) and upload the unzipped folder";
     /// Another file has the same debug id and at least as much DWARF; that one is sent.
     DuplicateDebugId = "duplicate_debug_id", Skip, "debug id shared with another file",
-        "nothing to do: the file with the most debug info (or the dSYM; of two dSYMs, the first by path) is uploaded";
+        "nothing to do for a copy or a debug companion: the file with the most debug info (or the dSYM; of two dSYMs, the first by path) is uploaded; two programs with one build id given by hand resolve against each other: give each its own (--build-id=sha1)";
     /// A file that starts like an ELF or Mach-O file but whose headers are not valid.
     Unparseable = "unparseable", Skip, "not a valid ELF or Mach-O file",
         "check the file is complete (not truncated by a failed build), or move it out of the directory";

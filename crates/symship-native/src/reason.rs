@@ -73,7 +73,13 @@ pub enum Reason {
     )]
     NoDwarfFolder,
     /// Another file has the same debug id and more DWARF; that one is uploaded.
-    #[error("has the debug id {debug_id} of {}, which carries at least as much debug info and is uploaded instead", .kept.display())]
+    #[error(
+        "has the debug id {debug_id} of {}, which carries at least as much debug info and is uploaded instead; \
+         nothing to do if it is a copy or a debug companion of that file, but if it is another program, the two \
+         share a build id given by hand (-Wl,--build-id=0x...) and crashes of one resolve against the other: give \
+         each build its own id (--build-id=sha1)",
+        .kept.display()
+    )]
     Duplicate { debug_id: String, kept: PathBuf },
     /// It could not be opened or read.
     #[error("cannot be read: {0}")]
