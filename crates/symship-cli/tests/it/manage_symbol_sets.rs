@@ -410,6 +410,12 @@ fn delete_one_and_many() {
 /// Stores `bytes` as the symbol set `reference` through the upload protocol (no checks on the
 /// content: the server records a violation for anything but JavaScript, and stores it).
 fn store_raw(server: &symship_testserver::TestServer, reference: &str, bytes: Vec<u8>) {
+    store(server, reference, bytes, true)
+}
+
+/// [`store_raw`], or with `finish` false only its start: the set then has a storage pointer
+/// and no object (an upload that never finished).
+fn store(server: &symship_testserver::TestServer, reference: &str, bytes: Vec<u8>, finish: bool) {
     use symship_api::{BulkFinishRequest, BulkStartRequest, Config, ConfigRequest, MapEnv, SymbolSetUpload};
     let env = MapEnv::new()
         .with("POSTHOG_CLI_HOST", &server.base_url())
@@ -439,6 +445,9 @@ fn store_raw(server: &symship_testserver::TestServer, reference: &str, bytes: Ve
             })
             .await
             .unwrap();
+        if !finish {
+            return;
+        }
         let target = &started.id_map[reference];
         let put = target
             .presigned_put_url
@@ -515,38 +524,10 @@ fn download_unpacks_hermes_and_refuses_what_it_cannot_unpack() {
 /// ended on the raw storage 404), and `get` does not claim the bytes are stored for sure.
 #[test]
 fn download_of_a_set_whose_upload_never_finished_says_so() {
-    use symship_api::{BulkStartRequest, Config, ConfigRequest, MapEnv, SymbolSetUpload};
     let server = server();
     let tmp = tempfile::tempdir().unwrap();
     let reference = "0192f3a1-8c4e-7d2b-9f60-00000000d008";
-    let env = MapEnv::new()
-        .with("POSTHOG_CLI_HOST", &server.base_url())
-        .with("POSTHOG_CLI_PROJECT_ID", &server.project_id().to_string())
-        .with("POSTHOG_CLI_API_KEY", &server.api_key());
-    let config = Config::resolve(&ConfigRequest::default(), &env).unwrap();
-    let client = symship_api::Client::new(&config).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let run = "0192f3a1-8c4e-7d2b-9f60-1a2b3c4d5e6f".parse().unwrap();
-        client
-            .bulk_start_upload(&BulkStartRequest {
-                symbol_sets: vec![SymbolSetUpload {
-                    chunk_id: reference.into(),
-                    release_id: None,
-                    content_hash: Some("ab".repeat(64)),
-                    content_length: Some(10),
-                }],
-                upload_attempt_id: run,
-                upload_run_id: run,
-                force: false,
-                skip_on_conflict: false,
-            })
-            .await
-            .unwrap();
-    });
+    store(&server, reference, b"never sent".to_vec(), false);
     let r = run(symship_for(&server, tmp.path()).args(["symbol-sets", "get", "--ref", reference]));
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("never finished"), "{}", r.stdout);

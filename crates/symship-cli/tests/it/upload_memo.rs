@@ -34,17 +34,23 @@ fn cache_entries(dir: &Path) -> usize {
     v["entries"].as_object().unwrap().len()
 }
 
+/// The Vite fixture build, copied to `tmp/<name>`.
+fn vite_copy(tmp: &Path, name: &str) -> std::path::PathBuf {
+    let (_, dist) = fixtures()
+        .into_iter()
+        .find(|(n, _)| n.contains("vite"))
+        .expect("vite fixture");
+    let dir = tmp.join(name);
+    copy_dir(&dist, &dir);
+    dir
+}
+
 #[test]
 fn a_rerun_hashes_from_the_cache_and_sends_what_an_uncached_run_sends() {
     let server = start(Config::default());
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    let (name, dist) = fixtures()
-        .into_iter()
-        .find(|(n, _)| n.contains("vite"))
-        .expect("vite fixture");
-    let dir = tmp.path().join(&name);
-    copy_dir(&dist, &dir);
+    let dir = vite_copy(tmp.path(), "vite");
     let with_cache = |args: &[&str]| {
         let mut c = symship_for(&server, tmp.path());
         c.env("SYMSHIP_CACHE_DIR", &cache).args(args).arg(&dir);
@@ -150,12 +156,7 @@ fn a_copy_met_on_a_first_run_is_no_hash_from_the_cache() {
     let server = start(Config::default());
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
-    let (_, dist) = fixtures()
-        .into_iter()
-        .find(|(n, _)| n.contains("vite"))
-        .expect("vite fixture");
-    let dir = tmp.path().join("build");
-    copy_dir(&dist, &dir);
+    let dir = vite_copy(tmp.path(), "build");
     let mut maps: Vec<_> = std::fs::read_dir(dir.join("assets"))
         .unwrap()
         .map(|e| e.unwrap().path())
