@@ -62,6 +62,22 @@ pub struct Scan {
     pub pairs: Vec<Pair>,
     pub skipped: Vec<Skipped>,
     pub lock: Option<symship_fs::DirLock>,
+    /// What was walked (`--stdin` read once): `--delete-after` picks the CSS stylesheets it cleans
+    /// up with the same roots and `--include`/`--exclude` ([`stylesheets`]).
+    pub selection: Selection,
+}
+
+/// The CSS stylesheets of `selection` (the same roots, named files and `--include`/`--exclude` as
+/// the chunks; posthog-cli 0.19.0 picks them the same way after its upload), for `--delete-after`.
+/// A walk error (the selection was walked already) leaves the CSS alone, with a warning.
+pub fn stylesheets(selection: &Selection) -> Vec<symship_scan::Candidate> {
+    match select_matching(selection, Matcher::Stylesheet) {
+        Ok((found, _)) => found,
+        Err(e) => {
+            tracing::warn!("--delete-after left CSS maps alone: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// Takes the lock of the scanned directories and of the directories of named files, plus
@@ -207,6 +223,7 @@ pub fn scan_matching(
             pairs,
             skipped,
             lock: None,
+            selection,
         });
     };
     // Which directories a run writes into is known only once it has paired (a named file's map
@@ -223,6 +240,7 @@ pub fn scan_matching(
                 pairs,
                 skipped,
                 lock: Some(lock),
+                selection,
             });
         }
         match lock.extend(&missing.iter().collect::<Vec<_>>()) {
@@ -233,6 +251,7 @@ pub fn scan_matching(
                     pairs,
                     skipped,
                     lock: Some(lock),
+                    selection,
                 });
             }
             Err(symship_fs::LockError::Busy { .. }) if !no_wait && !missing.is_subset(&more) => {

@@ -39,6 +39,12 @@ pub fn is_javascript(path: &Path) -> bool {
     )
 }
 
+/// CSS stylesheets (`.css`): not uploaded, but `--delete-after` cleans up their maps within the
+/// same selection as the chunks (posthog-cli 0.19.0 `is_stylesheet_file`, spec §5.5).
+pub fn is_stylesheet(path: &Path) -> bool {
+    path.extension().and_then(|e| e.to_str()) == Some("css")
+}
+
 /// File extensions of Metro's bundles: `index.android.bundle` (Android), `main.jsbundle` (iOS).
 /// posthog-cli 0.19.0's `hermes inject` picks exactly these (`hermes/inject.rs::is_metro_bundle`,
 /// spec `kinds-and-explain.md` §1.4). A bundle hermesc already compiled (the `.hbc` moved over
@@ -59,6 +65,8 @@ pub enum Matcher {
     /// React Native's Metro bundles, `.bundle` and `.jsbundle` (`hermes inject`), before hermesc
     /// compiles them.
     MetroBundle,
+    /// CSS stylesheets, `.css` (`--delete-after`'s cleanup of CSS maps; never uploaded).
+    Stylesheet,
 }
 
 impl Matcher {
@@ -67,6 +75,7 @@ impl Matcher {
         match self {
             Matcher::JavaScript => is_javascript(path),
             Matcher::MetroBundle => is_metro_bundle(path),
+            Matcher::Stylesheet => is_stylesheet(path),
         }
     }
 }

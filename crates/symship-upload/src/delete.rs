@@ -5,8 +5,10 @@
 //! unchanged since it was read for the upload, and delete a map only when every chunk of this run
 //! that references it was verified. A map that holds nothing (skipped as `empty_map`: Turbopack's index maps without
 //! sections, Nuxt's empty maps) goes too, with its chunk's reference, as posthog-cli does: there is
-//! nothing to upload, and it must not be deployed. With no failures at all, CSS maps under the roots
-//! are cleaned up as well.
+//! nothing to upload, and it must not be deployed. CSS stylesheets are not uploaded: those the
+//! selection picks (the same roots, named files and `--include`/`--exclude` as the chunks, as
+//! posthog-cli 0.19.0 does) lose their `sourceMappingURL` comment and their `<name>.css.map` only
+//! after a run with no failure that landed something; otherwise their maps stay, named.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,23 +99,28 @@ fn digest(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-/// Applies `--delete-after` to the result of a run. `roots` are the scanned directories (for
-/// CSS maps). `skipped` are the maps of chunks the run skipped before the upload (scan or inject:
+/// Applies `--delete-after` to the result of a run. `stylesheets` are the CSS files the
+/// selection picked (each with the root its map may not leave; [`symship_scan::Matcher::Stylesheet`]):
+/// cleaned up only when no set failed and at least one was verified on the server (or had an empty
+/// map), else their maps are named in [`DeleteOutcome::kept`]. `skipped` are the maps of chunks the run skipped before the upload (scan or inject:
 /// `bad_map`, `not_utf8`, ...), each with why its chunk was skipped: such a map is never deleted
 /// (its chunk still references it, and nothing of it was uploaded), and each is named in
 /// [`DeleteOutcome::kept`] (issue 13 kind 4: they stayed without a word).
 pub fn delete_after(
     report: &UploadReport,
-    roots: &[PathBuf],
+    stylesheets: &[symship_scan::Candidate],
     skipped: &[(PathBuf, String)],
 ) -> (DeleteOutcome, Vec<DeleteError>) {
     let mut out = DeleteOutcome::default();
     let mut errors = Vec::new();
     // file to delete -> every set naming it is verified and unchanged
     let mut files: BTreeMap<PathBuf, bool> = BTreeMap::new();
+    // some set of the run is on the server (CSS is cleaned up only then)
+    let mut landed = false;
     for c in report.chunks.iter().filter(|c| c.has_cleanup()) {
         let cleanup = c.cleanup();
         let mut ok = report.is_verified(c) || c.status.is_empty_map() || is_verified_copy(report, c);
+        landed |= ok;
         if !ok {
             out.kept.push((
                 c.source.to_path_buf(),
@@ -206,9 +213,14 @@ pub fn delete_after(
             ));
         }
     }
-    if !report.has_failures() {
-        css_cleanup(roots, &mut out, &mut errors);
-    }
+    let css_blocked = if report.has_failures() {
+        Some("the run had failures; CSS maps are deleted only after a run whose uploads all succeeded")
+    } else if !landed {
+        Some("the run uploaded nothing; CSS maps are deleted only after a run that uploaded its chunks")
+    } else {
+        None
+    };
+    css_cleanup(stylesheets, css_blocked, &mut out, &mut errors);
     (out, errors)
 }
 
@@ -294,43 +306,53 @@ fn strip_one(
     }
 }
 
-fn css_cleanup(roots: &[PathBuf], out: &mut DeleteOutcome, errors: &mut Vec<DeleteError>) {
-    for root in roots {
-        if !root.is_dir() {
+/// The map of a CSS stylesheet: `<name>.css.map` next to it, when it is a file inside the
+/// stylesheet's root (a link out of it is not followed).
+fn css_map(css: &symship_scan::Candidate) -> Option<PathBuf> {
+    let mut map = css.path.as_os_str().to_owned();
+    map.push(".map");
+    let map = PathBuf::from(map);
+    let inside = symship_fs::canonicalize(&map).is_ok_and(|m| m.starts_with(&css.root));
+    (map.is_file() && inside).then_some(map)
+}
+
+/// Strips each stylesheet's `sourceMappingURL` comment and deletes its map; with `blocked`, names
+/// each map as kept for that reason instead.
+fn css_cleanup(
+    stylesheets: &[symship_scan::Candidate],
+    blocked: Option<&str>,
+    out: &mut DeleteOutcome,
+    errors: &mut Vec<DeleteError>,
+) {
+    for css in stylesheets {
+        let Some(map) = css_map(css) else {
+            continue;
+        };
+        if let Some(why) = blocked {
+            out.kept.push((map, why.to_owned()));
             continue;
         }
-        for entry in walkdir::WalkDir::new(root).into_iter().filter_map(Result::ok) {
-            let p = entry.path();
-            if !entry.file_type().is_file() || p.extension().and_then(|e| e.to_str()) != Some("css") {
-                continue;
-            }
-            let mut map = p.as_os_str().to_owned();
-            map.push(".map");
-            let map = PathBuf::from(map);
-            if !map.is_file() {
-                continue;
-            }
-            if let Ok(text) = std::fs::read_to_string(p) {
-                if let Some(new) = strip_reference(&text) {
-                    match symship_fs::replace_if_changed(p, new.as_bytes()) {
-                        Ok(_) => out.stripped.push(p.to_owned()),
-                        Err(source) => errors.push(DeleteError::Io {
-                            action: "rewrite",
-                            path: p.to_owned(),
-                            source,
-                        }),
-                    }
+        let p = &css.path;
+        if let Ok(text) = std::fs::read_to_string(p) {
+            if let Some(new) = strip_reference(&text) {
+                match symship_fs::replace_if_changed(p, new.as_bytes()) {
+                    Ok(_) => out.stripped.push(p.to_owned()),
+                    Err(source) => errors.push(DeleteError::Io {
+                        action: "rewrite",
+                        path: p.to_owned(),
+                        source,
+                    }),
                 }
             }
-            match symship_fs::remove(&map) {
-                Ok(true) => out.deleted.push(map),
-                Ok(false) => {}
-                Err(source) => errors.push(DeleteError::Io {
-                    action: "delete",
-                    path: map,
-                    source,
-                }),
-            }
+        }
+        match symship_fs::remove(&map) {
+            Ok(true) => out.deleted.push(map),
+            Ok(false) => {}
+            Err(source) => errors.push(DeleteError::Io {
+                action: "delete",
+                path: map,
+                source,
+            }),
         }
     }
 }
@@ -492,7 +514,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let (out, errors) = delete_after(&report, &[d.to_owned()], &[]);
+        let (out, errors) = delete_after(&report, &[], &[]);
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(out.stripped, vec![d.join("a.js"), d.join("c.js")]);
         assert_eq!(out.deleted, vec![d.join("a.js.map")]);

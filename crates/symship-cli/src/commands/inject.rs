@@ -220,7 +220,9 @@ pub fn inject_scanned(
     handoff: Option<Handoff<'_>>,
 ) -> (Summary, Vec<PairResult>, Option<symship_fs::DirLock>) {
     let global = &settings.global;
-    let files::Scan { pairs, skipped, lock } = scan;
+    let files::Scan {
+        pairs, skipped, lock, ..
+    } = scan;
     let opts = InjectOptions {
         mode: scan_mode(args.chunks.release_mode),
         release_id: release_id.clone(),

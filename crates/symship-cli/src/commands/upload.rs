@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use symship_api::env::{self, Env as _, ProcessEnv};
 use symship_api::Client;
-use symship_scan::{MapLocation, Outcome, Pair, PairResult};
+use symship_scan::{MapLocation, Outcome, Pair, PairResult, Selection};
 use symship_upload::SymbolSet;
 use symship_upload::{ChunkReport, DeleteOutcome, Status, UploadOptions, UploadReport};
 
@@ -163,13 +163,6 @@ fn save_memo(opts: &UploadOptions) {
     }
 }
 
-fn roots(pairs: &[Pair]) -> Vec<PathBuf> {
-    let mut r: Vec<PathBuf> = pairs.iter().map(|p| p.root.clone()).collect();
-    r.sort();
-    r.dedup();
-    r
-}
-
 fn map_name(m: MapLocation) -> String {
     match m {
         MapLocation::File(p) => path_text(p),
@@ -274,21 +267,21 @@ pub(crate) struct Shared<'a> {
     pub allow_empty: bool,
 }
 
-/// Uploads `pairs` (or plans it with --dry-run), applies --delete-after, fills the summary;
-/// returns how the run ended (for the exit code).
+/// Uploads `pairs` (or plans it with --dry-run), applies --delete-after (to the CSS of
+/// `selection` too), fills the summary; returns how the run ended (for the exit code).
 fn upload_pairs(
     s: &Shared<'_>,
     client: Option<&Client>,
     pairs: Vec<Pair>,
+    selection: &Selection,
     opts: &UploadOptions,
     summary: &mut Summary,
 ) -> anyhow::Result<RunEnd> {
-    let roots = roots(&pairs);
     let sets = pairs
         .into_iter()
         .map(|p| Arc::new(p) as Arc<dyn SymbolSet>)
         .collect();
-    upload_sets(s, client, sets, &roots, opts, "chunks", summary)
+    upload_sets(s, client, sets, Some(selection), opts, "chunks", summary)
 }
 
 /// The upload tail of the commands that send one kind's symbol sets (`hermes upload`, `proguard
@@ -310,18 +303,18 @@ pub(crate) fn upload_kind(
     summary.release_id = opts.release_id.map(|r| r.to_string());
     summary.pairs_found = sets.len();
     summary.symbol_sets_found = Some(sets.len());
-    let end = upload_sets(s, client, sets, &[], opts, "symbol sets", summary)?;
+    let end = upload_sets(s, client, sets, None, opts, "symbol sets", summary)?;
     Ok(crate::exit::decide(Run::Upload, &end, s.settings.personality))
 }
 
-/// Uploads symbol sets of any kind (or plans it with --dry-run), applies --delete-after (within
-/// `roots`), fills the summary; returns how the run ended (for the exit code). `unit` names the
+/// Uploads symbol sets of any kind (or plans it with --dry-run), applies --delete-after (to the
+/// CSS stylesheets of `selection` too, see [`conclude`]), fills the summary; returns how the run ended (for the exit code). `unit` names the
 /// sets in the progress line ("chunks", "symbol sets").
 pub(crate) fn upload_sets(
     s: &Shared<'_>,
     client: Option<&Client>,
     sets: Vec<Arc<dyn SymbolSet>>,
-    roots: &[PathBuf],
+    selection: Option<&Selection>,
     opts: &UploadOptions,
     unit: &'static str,
     summary: &mut Summary,
@@ -332,7 +325,7 @@ pub(crate) fn upload_sets(
     }
     drop(feed);
     let report = upload_fed(s.settings, client, fed, opts, unit)?;
-    Ok(conclude(s, client.is_some(), report, roots, summary))
+    Ok(conclude(s, client.is_some(), report, selection, summary))
 }
 
 /// Uploads (or plans, with --dry-run) the symbol sets handed over through the feed, until every
@@ -357,17 +350,20 @@ fn upload_fed(
     Ok(report)
 }
 
-/// Applies --delete-after (within `roots`, when something was `sent`), fills the summary;
-/// returns how the run ended (for the exit code).
+/// Applies --delete-after (when something was `sent`), fills the summary; returns how the run
+/// ended (for the exit code). The CSS stylesheets it cleans up are picked from `selection` (what
+/// the chunks were picked from: the same roots, named files, `--include` and `--exclude`), never
+/// from outside it.
 fn conclude(
     s: &Shared<'_>,
     sent: bool,
     report: UploadReport,
-    roots: &[PathBuf],
+    selection: Option<&Selection>,
     summary: &mut Summary,
 ) -> RunEnd {
     let deleted = if s.up.delete_after && sent {
-        let (outcome, errors) = symship_upload::delete_after(&report, roots, &summary.skipped_maps);
+        let stylesheets = selection.map(files::stylesheets).unwrap_or_default();
+        let (outcome, errors) = symship_upload::delete_after(&report, &stylesheets, &summary.skipped_maps);
         for e in &errors {
             tracing::error!("{e}");
             // A reference that could not be removed or a map that could not be deleted stays in
@@ -480,6 +476,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         pairs,
         skipped,
         lock: _lock,
+        selection,
     } = files::scan(
         &args.chunks.files,
         args.chunks.public_path_prefix.as_deref(),
@@ -535,7 +532,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         up: &args.upload,
         allow_empty: args.allow_empty,
     };
-    let mut end = upload_pairs(&shared, client, pairs, &opts, &mut summary)?;
+    let mut end = upload_pairs(&shared, client, pairs, &selection, &opts, &mut summary)?;
     // chunks a --delete-after run finished are done, not "nothing found"
     end.processed += summary.settled();
     let exit = crate::exit::decide(Run::Upload, &end, settings.personality);
@@ -663,7 +660,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         // Inject and upload at once: each pair goes to the upload as soon as inject has written
         // it (and its map), and both take their memory from one budget.
         let scanned = scanned.take().expect("scanned outside --dry-run");
-        let roots = roots(&scanned.pairs);
+        let selection = scanned.selection.clone();
         let budget = symship_upload::MemoryBudget::new(opts.prepare_memory);
         opts.memory = Some(budget.clone());
         // Inject waits while this many injected pairs wait for the upload: it does not run
@@ -704,7 +701,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         });
         let (mut summary, _, lock) = injected.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         let report = report?;
-        let end = conclude(&shared, true, report, &roots, &mut summary);
+        let end = conclude(&shared, true, report, Some(&selection), &mut summary);
         (summary, end, lock)
     };
     summary.command = "sourcemap process".into();

@@ -627,3 +627,168 @@ fn a_rerun_after_delete_after_is_quiet_about_finished_chunks() {
     assert_eq!(code, 1, "{stderr}");
     assert_eq!(count_route(&server, "bulk_start_upload"), started, "nothing sent");
 }
+
+/// A CSS map as a bundler writes it next to its stylesheet.
+const CSS_MAP: &str = r#"{"version":3,"sources":["a.css"],"names":[],"mappings":"AAAA"}"#;
+
+/// The vite build under `tmp/name`, with two stylesheets and their maps: `assets/site.css` and
+/// `vendor/lib/v.css` (a folder a plugin ignores, as Nuxt's `--ignore "**/node_modules/**"`).
+fn vite_with_css(tmp: &Path, name: &str) -> PathBuf {
+    let dir = tmp.join(name);
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &dir);
+    for css in ["assets/site.css", "vendor/lib/v.css"] {
+        let path = dir.join(css);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let file = path.file_name().unwrap().to_str().unwrap();
+        std::fs::write(
+            &path,
+            format!("a{{color:red}}\n/*# sourceMappingURL={file}.map */\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join(format!("{css}.map")), CSS_MAP).unwrap();
+    }
+    dir
+}
+
+/// Whether the stylesheet `css` of `dir` and its map are as [`vite_with_css`] wrote them.
+fn css_untouched(dir: &Path, css: &str) -> bool {
+    let path = dir.join(css);
+    let file = path.file_name().unwrap().to_str().unwrap().to_owned();
+    std::fs::read_to_string(&path).unwrap() == format!("a{{color:red}}\n/*# sourceMappingURL={file}.map */\n")
+        && std::fs::read_to_string(dir.join(format!("{css}.map"))).is_ok_and(|m| m == CSS_MAP)
+}
+
+/// The refs of the symbol sets the server finished, and the chunk ids the summary says were
+/// uploaded: the same, `n` of them.
+fn assert_server_finished(server: &TestServer, summary: &serde_json::Value, n: usize) {
+    let finished: std::collections::BTreeSet<String> = server
+        .symbol_sets()
+        .into_iter()
+        .filter(|s| s.content_hash.is_some())
+        .map(|s| s.ref_)
+        .collect();
+    let uploaded: std::collections::BTreeSet<String> = chunks(summary)
+        .into_iter()
+        .filter(|c| c.3 == "uploaded")
+        .map(|c| c.2)
+        .collect();
+    assert_eq!(finished, uploaded, "{summary}");
+    assert_eq!(finished.len(), n, "{summary}");
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}
+
+/// A fresh tester's finding (s11, tester 12 #2): `--delete-after` stripped the comment of every CSS
+/// file under the chunks' directories and deleted its map, whatever the selection: with `--file`,
+/// `--stdin` and `--include` naming one chunk, in a folder `--ignore` excludes, and after a run that
+/// uploaded nothing. Now, as posthog-cli 0.19.0 does, only the stylesheets the selection picks (the
+/// same roots, named files, `--include` and `--exclude`) are cleaned, and only after a run that
+/// uploaded its chunks; a map left for that reason is named.
+#[test]
+fn delete_after_cleans_only_the_css_the_selection_picks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let chunk = "assets/index-wtnZXYvi.js";
+    // (flags, stdin): one chunk named, CSS outside the selection
+    let one_chunk: [(&str, Vec<String>, Option<String>); 3] = [
+        ("file", vec!["--file".into(), format!("one-file/{chunk}")], None),
+        (
+            "stdin",
+            vec!["--stdin".into()],
+            Some(format!("one-stdin/{chunk}\n")),
+        ),
+        (
+            "include",
+            vec![
+                "-d".into(),
+                "one-include".into(),
+                "--include".into(),
+                "**/index-*.js".into(),
+            ],
+            None,
+        ),
+    ];
+    for (case, flags, stdin) in one_chunk {
+        let server = start(Config::default());
+        let dir = vite_with_css(tmp.path(), &format!("one-{case}"));
+        let mut cmd = symship_for(&server, tmp.path());
+        cmd.args(["sourcemap", "process", "--delete-after", "--output", "json"])
+            .args(&flags)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        {
+            use std::io::Write as _;
+            let mut input = child.stdin.take().unwrap();
+            input.write_all(stdin.unwrap_or_default().as_bytes()).unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{case}: {stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_server_finished(&server, &summary, 1);
+        // the chunk's own map goes; no stylesheet is touched
+        assert!(!has_reference(&dir.join(chunk)), "{case}");
+        assert!(!dir.join(format!("{chunk}.map")).exists(), "{case}");
+        assert!(dir.join("assets/About-Bn4C57QA.js.map").exists(), "{case}");
+        for css in ["assets/site.css", "vendor/lib/v.css"] {
+            assert!(
+                css_untouched(&dir, css),
+                "{case}: {css} was cleaned up: {summary}"
+            );
+        }
+        assert_eq!(
+            summary["deleted"].as_array().unwrap().len(),
+            1,
+            "{case}: {summary}"
+        );
+    }
+
+    // a folder the plugin ignores keeps its stylesheet; the selected one is cleaned up
+    let server = start(Config::default());
+    let dir = vite_with_css(tmp.path(), "ignore");
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "upload",
+                "--delete-after",
+                "--ignore",
+                "**/vendor/**",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    // (not injected: nothing to upload, nothing cleaned, the CSS maps named)
+    assert_eq!(code, 3, "{stderr}");
+    assert_server_finished(&server, &summary, 0);
+    assert!(css_untouched(&dir, "assets/site.css") && css_untouched(&dir, "vendor/lib/v.css"));
+    let warnings = summary["warnings"].as_array().unwrap();
+    let site_map = dir.join("assets/site.css.map").canonicalize().unwrap();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().starts_with(&format!(
+            "--delete-after kept {}: the run uploaded nothing",
+            site_map.display()
+        ))),
+        "{summary}"
+    );
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "process",
+                "--delete-after",
+                "--ignore",
+                "**/vendor/**",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_server_finished(&server, &summary, 4);
+    assert_eq!(walk_maps(&dir.join("assets")), Vec::<PathBuf>::new());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("assets/site.css")).unwrap(),
+        "a{color:red}\n"
+    );
+    assert!(css_untouched(&dir, "vendor/lib/v.css"), "{summary}");
+}
