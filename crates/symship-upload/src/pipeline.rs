@@ -927,14 +927,9 @@ async fn present_or_kept(run: &Arc<Run>, present: Vec<Item>) {
     if present.is_empty() {
         return;
     }
-    let req = BulkCheckRequest {
-        symbol_sets: present.iter().map(|i| run.entry(&i.light, true)).collect(),
-        force: true,
-        skip_on_conflict: false,
-    };
-    run.count("bulk_check_upload");
-    let kept: std::collections::HashSet<String> = match run.client().bulk_check_upload(&req).await {
-        Ok(resp) => resp.chunk_ids_to_upload.into_iter().collect(),
+    let entries = present.iter().map(|i| run.entry(&i.light, true)).collect();
+    let kept = match listed_when_forced(run, entries).await {
+        Ok(listed) => listed,
         Err(e) => {
             run.warn(format!(
                 "--skip-on-conflict: could not ask which chunk ids the server holds with different content ({e}); they are counted already_present"
@@ -1516,21 +1511,28 @@ async fn finish_call(run: &Arc<Run>, attempt_id: Uuid, landed: &[Landed]) -> Res
 /// For each landed chunk, whether the server holds it finished with this content (it is absent
 /// from a `bulk_check_upload` answer).
 async fn held_finished(run: &Arc<Run>, landed: &[Landed]) -> Result<Vec<bool>, ApiError> {
-    // With force, a chunk is left out only when it is finished with an identical hash (with
-    // skip_on_conflict, a conflicting one would be left out too).
+    let wanted = listed_when_forced(run, landed.iter().map(|l| l.entry.clone()).collect()).await?;
+    Ok(landed
+        .iter()
+        .map(|l| !wanted.contains(l.entry.chunk_id.as_str()))
+        .collect())
+}
+
+/// The chunk ids a `bulk_check_upload` with `force` lists among `entries`: with force, a chunk is
+/// left out only when the server holds it finished with an identical hash (spec §2.2; with
+/// skip_on_conflict, a conflicting one would be left out too). A check changes nothing.
+async fn listed_when_forced(
+    run: &Arc<Run>,
+    entries: Vec<SymbolSetUpload>,
+) -> Result<std::collections::HashSet<String>, ApiError> {
     let req = BulkCheckRequest {
-        symbol_sets: landed.iter().map(|l| l.entry.clone()).collect(),
+        symbol_sets: entries,
         force: true,
         skip_on_conflict: false,
     };
     run.count("bulk_check_upload");
     let resp = run.client().bulk_check_upload(&req).await?;
-    let wanted: std::collections::HashSet<&str> =
-        resp.chunk_ids_to_upload.iter().map(String::as_str).collect();
-    Ok(landed
-        .iter()
-        .map(|l| !wanted.contains(l.entry.chunk_id.as_str()))
-        .collect())
+    Ok(resp.chunk_ids_to_upload.into_iter().collect())
 }
 
 #[cfg(test)]
