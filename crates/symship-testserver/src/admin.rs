@@ -128,6 +128,9 @@ pub async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Respo
                     Ok(r) => r,
                     Err(e) => return bad(format!("expected a JSON list of fault rules: {e}")),
                 };
+            if let Some(e) = rules.iter().find_map(|r| crate::check_route(&r.route).err()) {
+                return bad(e);
+            }
             shared.faults.lock().expect("lock").set(rules.clone());
             reply(StatusCode::OK, serde_json::to_value(rules)?)
         }

@@ -7,7 +7,9 @@
 //! front's operations `s3_put`, `s3_post`, `s3_get`, `s3_head` (standard endpoint; the
 //! fallback when transfer acceleration is on) and `s3_accel_put`, `s3_accel_post`, ... (the
 //! accelerated primary endpoint), `s3_*` for every operation of the standard front and
-//! `s3_accel_*` for the accelerated one.
+//! `s3_accel_*` for the accelerated one. A rule naming any other route is refused
+//! ([`check_route`]: by `--fault`, the admin API and [`crate::TestServer::start`]), since it would
+//! match no request.
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +33,36 @@ pub struct FaultRule {
     /// Only the first N matching calls can be hit (deterministic tests).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_n: Option<u64>,
+}
+
+/// The S3 fronts' route prefixes and operations: a front's route is `<front>_<operation>`.
+const S3_FRONTS: [&str; 2] = ["s3", "s3_accel"];
+const S3_OPERATIONS: [&str; 6] = ["put", "post", "get", "head", "delete", "other"];
+
+/// Every route name a rule may name: `*`, the API actions, `s3_*`, `s3_accel_*` and each
+/// front's operations (the module doc says what each one matches).
+pub fn known_routes() -> Vec<String> {
+    let mut out = vec!["*".to_owned()];
+    out.extend(crate::api::routes::ROUTE_NAMES.iter().map(|s| (*s).to_owned()));
+    for front in S3_FRONTS {
+        out.push(format!("{front}_*"));
+        out.extend(S3_OPERATIONS.iter().map(|op| format!("{front}_{op}")));
+    }
+    out
+}
+
+/// `Ok` when `route` is one of [`known_routes`]; else the error a caller prints: the route and
+/// every known one (a typo would otherwise match no request, and a test would pass without its
+/// fault).
+pub fn check_route(route: &str) -> Result<(), String> {
+    let known = known_routes();
+    if known.iter().any(|k| k == route) {
+        return Ok(());
+    }
+    Err(format!(
+        "unknown fault route {route:?}; known routes: {}",
+        known.join(", ")
+    ))
 }
 
 fn one() -> f64 {
@@ -122,6 +154,7 @@ impl FromStr for FaultRule {
     fn from_str(s: &str) -> Result<FaultRule, String> {
         let mut parts = s.split(':');
         let route = parts.next().filter(|r| !r.is_empty()).ok_or("missing route")?;
+        check_route(route)?;
         let kind_s = parts
             .next()
             .ok_or("missing fault kind (status=N, 429=SECS, latency=MS, reset, expiry=SECS)")?;
@@ -289,7 +322,7 @@ mod tests {
         let r: FaultRule = "bulk_start_upload:429=7:rate=0.5".parse().unwrap();
         assert_eq!(r.kind, FaultKind::TooManyRequests { retry_after: 7 });
         assert_eq!(r.rate, 0.5);
-        assert!("x:bogus".parse::<FaultRule>().is_err());
+        assert!("list:bogus".parse::<FaultRule>().is_err());
         for (text, kind) in [
             (
                 "bulk_start_upload:huge=2048",
@@ -309,7 +342,33 @@ mod tests {
         let j: FaultRule =
             serde_json::from_value(serde_json::json!({"route":"list","kind":"huge_body","mib":3})).unwrap();
         assert_eq!(j.kind, FaultKind::HugeBody { mib: 3, status: 200 });
-        assert!("x:status".parse::<FaultRule>().is_err());
+        assert!("list:status".parse::<FaultRule>().is_err());
+    }
+
+    #[test]
+    fn an_unknown_route_is_refused_naming_the_known_ones() {
+        for ok in [
+            "*",
+            "bulk_finish_upload",
+            "releases_hash",
+            "s3_*",
+            "s3_put",
+            "s3_accel_*",
+            "s3_accel_post",
+        ] {
+            assert!(format!("{ok}:reset").parse::<FaultRule>().is_ok(), "{ok}");
+        }
+        for typo in ["bulk_finish", "s3_putt", "s3", "S3_PUT", "s3_accel", "**"] {
+            let e = format!("{typo}:status=503").parse::<FaultRule>().unwrap_err();
+            assert!(
+                e.starts_with(&format!("unknown fault route {typo:?}; known routes: *, list,")),
+                "{e}"
+            );
+            assert!(
+                e.contains("bulk_finish_upload") && e.contains("s3_accel_head"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -36,7 +36,7 @@ mod storage;
 
 use std::path::PathBuf;
 
-pub use faults::{FaultKind, FaultRule, HOSTILE_CODE, HOSTILE_DETAIL};
+pub use faults::{check_route, known_routes, FaultKind, FaultRule, HOSTILE_CODE, HOSTILE_DETAIL};
 pub use load::{Arrival, LoadStats, Rate, Throttle};
 pub use record::{RecordedRequest, Violation};
 pub use server::{start_async, TestServer};
@@ -115,6 +115,9 @@ pub enum Error {
     DataDir { path: PathBuf, source: std::io::Error },
     #[error("state file {}: {detail} (delete it to start afresh)", path.display())]
     State { path: PathBuf, detail: String },
+    /// A fault rule of [`Config::faults`] names a route no request has ([`check_route`]'s text).
+    #[error("--fault {rule}: {detail}")]
+    Fault { rule: String, detail: String },
     #[error("could not start the server's runtime: {0}")]
     Runtime(std::io::Error),
 }

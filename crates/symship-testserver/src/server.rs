@@ -131,6 +131,12 @@ fn new_key(rng: &mut StdRng) -> String {
 impl TestServer {
     /// Starts s3s-fs, the API and the S3 front(s); blocks until all accept connections.
     pub fn start(cfg: Config) -> Result<TestServer, Error> {
+        for rule in &cfg.faults {
+            crate::check_route(&rule.route).map_err(|detail| Error::Fault {
+                rule: rule.to_string(),
+                detail,
+            })?;
+        }
         let (tmp, data_dir) = match &cfg.data_dir {
             Some(d) => (None, d.clone()),
             None => {
@@ -393,7 +399,16 @@ impl TestServer {
     }
 
     /// Replaces the fault rules (and restarts their counters).
+    ///
+    /// # Panics
+    /// When a rule names a route no request has ([`crate::check_route`]): a test with a typo
+    /// there would pass without its fault.
     pub fn set_faults(&self, faults: Vec<FaultRule>) {
+        for rule in &faults {
+            if let Err(e) = crate::check_route(&rule.route) {
+                panic!("set_faults({rule}): {e}");
+            }
+        }
         self.shared.faults.lock().expect("faults lock").set(faults);
     }
 

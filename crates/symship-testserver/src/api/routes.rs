@@ -35,8 +35,34 @@ pub enum Route {
     EventsRetrieve(String),
 }
 
+/// Every [`Route::name`], in the order of [`Route`]'s variants: the API's fault route names.
+pub const ROUTE_NAMES: &[&str] = &[
+    "list",
+    "create",
+    "retrieve",
+    "update",
+    "partial_update",
+    "destroy",
+    "download",
+    "finish_upload",
+    "start_upload",
+    "bulk_check_upload",
+    "bulk_start_upload",
+    "bulk_finish_upload",
+    "bulk_delete",
+    "releases_list",
+    "releases_create",
+    "releases_retrieve",
+    "releases_update",
+    "releases_partial_update",
+    "releases_destroy",
+    "releases_hash",
+    "events_list",
+    "events_retrieve",
+];
+
 impl Route {
-    /// The action name (DRF's), which is also the fault route name.
+    /// The action name (DRF's), which is also the fault route name (listed in [`ROUTE_NAMES`]).
     pub fn name(&self) -> &'static str {
         match self {
             Route::List => "list",
@@ -194,6 +220,64 @@ mod tests {
 
     fn r(m: Method, p: &str) -> Result<Route, ApiError> {
         resolve(&m, p, false).map(|x| x.route)
+    }
+
+    #[test]
+    fn route_names_lists_every_route() {
+        let id = || "x".to_owned();
+        let every = [
+            Route::List,
+            Route::Create,
+            Route::Retrieve(id()),
+            Route::Update(id()),
+            Route::PartialUpdate(id()),
+            Route::Destroy(id()),
+            Route::Download(id()),
+            Route::FinishUpload(id()),
+            Route::StartUpload,
+            Route::BulkCheckUpload,
+            Route::BulkStartUpload,
+            Route::BulkFinishUpload,
+            Route::BulkDelete,
+            Route::ReleasesList,
+            Route::ReleasesCreate,
+            Route::ReleasesRetrieve(id()),
+            Route::ReleasesUpdate(id()),
+            Route::ReleasesPartialUpdate(id()),
+            Route::ReleasesDestroy(id()),
+            Route::ReleasesByHash(id()),
+            Route::EventsList,
+            Route::EventsRetrieve(id()),
+        ];
+        // a variant added to Route without a line here fails to compile
+        for r in &every {
+            match r {
+                Route::List
+                | Route::Create
+                | Route::Retrieve(_)
+                | Route::Update(_)
+                | Route::PartialUpdate(_)
+                | Route::Destroy(_)
+                | Route::Download(_)
+                | Route::FinishUpload(_)
+                | Route::StartUpload
+                | Route::BulkCheckUpload
+                | Route::BulkStartUpload
+                | Route::BulkFinishUpload
+                | Route::BulkDelete
+                | Route::ReleasesList
+                | Route::ReleasesCreate
+                | Route::ReleasesRetrieve(_)
+                | Route::ReleasesUpdate(_)
+                | Route::ReleasesPartialUpdate(_)
+                | Route::ReleasesDestroy(_)
+                | Route::ReleasesByHash(_)
+                | Route::EventsList
+                | Route::EventsRetrieve(_) => {}
+            }
+        }
+        let names: Vec<&str> = every.iter().map(Route::name).collect();
+        assert_eq!(names, ROUTE_NAMES);
     }
 
     #[test]

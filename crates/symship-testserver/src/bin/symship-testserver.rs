@@ -43,7 +43,8 @@ struct Args {
     public_storage_host: Option<String>,
     /// A fault rule ROUTE:KIND[:rate=R][:first_n=N], KIND = status=N | 429=SECS | latency=MS |
     /// reset | expiry=SECS | huge=MIB[/STATUS] | drip=MS | hostile=STATUS; e.g.
-    /// s3_put:status=503:first_n=2 (repeatable).
+    /// s3_put:status=503:first_n=2 (repeatable). An unknown ROUTE is refused (exit 2), naming
+    /// the known ones.
     #[arg(long = "fault", value_parser = parse_fault)]
     faults: Vec<FaultRule>,
     /// PostHog's per-key throttle of the symbol-set endpoints (429 with Retry-After): `posthog`

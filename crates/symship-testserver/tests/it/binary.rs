@@ -201,3 +201,45 @@ fn missing_s3fs_names_the_install_script() {
         "{err}"
     );
 }
+
+#[test]
+fn an_unknown_fault_route_is_refused_with_the_known_routes() {
+    // a typo in the route matched no request, so a test meant to see the fault passed without it
+    let mut child = Command::new(env!("CARGO_BIN_EXE_symship-testserver"))
+        .args(["--fault", "bulk_finish:status=503"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // a server that accepted the rule serves until stopped: stop it rather than hang the test
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still serving with the rule after 60 s: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty(), "nothing on stdout when it cannot serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"unknown fault route "bulk_finish"; known routes: *, list,"#),
+        "{err}"
+    );
+    for known in [
+        "bulk_finish_upload",
+        "releases_hash",
+        "events_list",
+        "s3_*",
+        "s3_put",
+        "s3_accel_post",
+    ] {
+        assert!(err.contains(known), "{known} in {err}");
+    }
+}

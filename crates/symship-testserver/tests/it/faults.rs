@@ -221,4 +221,40 @@ fn faults_can_be_set_over_the_admin_api() {
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
+    // a route no request has (a typo) is refused, naming the known ones; the rules stay
+    let r = api
+        .client
+        .post(&admin)
+        .json(&json!([{"route":"s3_putt","kind":"status","status":503}]))
+        .send()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let err = r.json::<serde_json::Value>().unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        err.starts_with(r#"unknown fault route "s3_putt"; known routes: *, list,"#),
+        "{err}"
+    );
+    assert!(err.contains("s3_put"), "{err}");
+    assert_eq!(
+        server.faults(),
+        vec![FaultRule::new("releases_create", FaultKind::Status { status: 503 }).first_n(1)]
+    );
+}
+
+#[test]
+fn an_unknown_fault_route_stops_the_start() {
+    let err = match symship_testserver::TestServer::start(Config {
+        faults: vec![FaultRule::new("bulk_finish", FaultKind::Reset)],
+        ..Config::default()
+    }) {
+        Ok(_) => panic!("started with a fault on route bulk_finish"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.starts_with(r#"--fault bulk_finish:reset: unknown fault route "bulk_finish"; known routes: *,"#),
+        "{err}"
+    );
 }
