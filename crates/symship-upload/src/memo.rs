@@ -12,7 +12,8 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -209,13 +210,36 @@ fn from_stored(k: &str, s: Stored) -> Option<([u8; 32], Packed)> {
     ))
 }
 
+/// A save that would only move entries' last use by less than this is skipped (seconds): a
+/// re-run of an unchanged build then writes nothing (10,000 entries: a 4 MB file written again
+/// for nothing, about 40 ms), and which entries are the most recently used is known to a day,
+/// which is all the cap ([`MAX_ENTRIES`], ten builds) needs.
+pub const USE_REFRESH_SECS: u64 = 24 * 60 * 60;
+
 /// Content hashes remembered across runs; shared by the preparation threads of one run.
 #[derive(Debug, Default)]
 pub struct HashMemo {
     path: Option<PathBuf>,
-    entries: Mutex<Table>,
+    /// The file being read on another thread ([`HashMemo::load_in_background`]); taken by the
+    /// first use of `entries`.
+    loading: Mutex<Option<std::thread::JoinHandle<Table>>>,
+    entries: OnceLock<Mutex<Table>>,
     /// Unix seconds when this run's memo was loaded: entries used since are this run's.
     since: u64,
+    /// Whether saving would change the file: an entry was added, or one was used whose last
+    /// use on file is older than [`USE_REFRESH_SECS`].
+    changed: AtomicBool,
+}
+
+/// The entries of the memo file at `path`: none when it is missing, unreadable or of another
+/// version.
+fn read_table(path: &Path) -> Table {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<File>(&b).ok())
+        .filter(|f| f.format == FORMAT)
+        .map(|f| f.entries.0)
+        .unwrap_or_default()
 }
 
 fn now() -> u64 {
@@ -228,21 +252,45 @@ impl HashMemo {
     /// The memo stored at `path` (empty when there is none, or it is unreadable or of another
     /// version); [`HashMemo::save`] writes it back there.
     pub fn load(path: &Path) -> HashMemo {
-        let entries = std::fs::read(path)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<File>(&b).ok())
-            .filter(|f| f.format == FORMAT)
-            .map(|f| f.entries.0)
-            .unwrap_or_default();
         HashMemo {
             path: Some(path.to_path_buf()),
-            entries: Mutex::new(entries),
+            entries: OnceLock::from(Mutex::new(read_table(path))),
             since: now(),
+            ..HashMemo::default()
         }
     }
 
+    /// [`HashMemo::load`], with the file read and parsed on a thread of its own while the caller
+    /// goes on (a re-run's scan): the first use of the memo waits for it. 10,000 entries are a
+    /// 4 MB file, about 40 ms to parse, which the scan of the same build hides.
+    pub fn load_in_background(path: &Path) -> HashMemo {
+        let owned = path.to_path_buf();
+        let loading = std::thread::Builder::new()
+            .name("memo-load".into())
+            .spawn(move || read_table(&owned));
+        match loading {
+            Ok(handle) => HashMemo {
+                path: Some(path.to_path_buf()),
+                loading: Mutex::new(Some(handle)),
+                since: now(),
+                ..HashMemo::default()
+            },
+            // no thread to spare: read it here
+            Err(_) => HashMemo::load(path),
+        }
+    }
+
+    /// The entries, once the file is read (waiting for [`HashMemo::load_in_background`]'s thread).
+    fn table(&self) -> &Mutex<Table> {
+        self.entries.get_or_init(|| {
+            let handle = self.loading.lock().expect("lock").take();
+            // a loader that panicked leaves an empty memo, as an unreadable file does
+            Mutex::new(handle.and_then(|h| h.join().ok()).unwrap_or_default())
+        })
+    }
+
     pub fn len(&self) -> usize {
-        self.entries.lock().expect("lock").len()
+        self.table().lock().expect("lock").len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -250,24 +298,38 @@ impl HashMemo {
     }
 
     pub(crate) fn get(&self, key: &Key) -> Option<Value> {
-        let mut entries = self.entries.lock().expect("lock");
+        let mut entries = self.table().lock().expect("lock");
         let p = entries.get_mut(&id(key))?;
-        p.used = now();
+        let now = now();
+        if p.used.saturating_add(USE_REFRESH_SECS) <= now {
+            self.changed.store(true, Ordering::Relaxed);
+        }
+        p.used = now;
         Some(p.unpack())
     }
 
     /// Remembers a result (one whose ids are not canonical UUIDs is not remembered).
     pub(crate) fn put(&self, key: Key, value: Value) {
         if let Some(p) = Packed::pack(&value, now()) {
-            self.entries.lock().expect("lock").insert(id(&key), p);
+            self.table().lock().expect("lock").insert(id(&key), p);
+            self.changed.store(true, Ordering::Relaxed);
         }
     }
 
+    /// Whether [`HashMemo::save`] would write the file (see [`USE_REFRESH_SECS`]).
+    pub fn changed(&self) -> bool {
+        self.changed.load(Ordering::Relaxed)
+    }
+
     /// Writes the memo back (the [`MAX_ENTRIES`] most recently used entries), atomically, with
-    /// the file readable by its owner only. Streamed from the entries in place.
+    /// the file readable by its owner only, when it [`changed`](HashMemo::changed); streamed from
+    /// the entries in place.
     pub fn save(&self) -> std::io::Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
-        let entries = self.entries.lock().expect("lock");
+        if !self.changed() {
+            return Ok(());
+        }
+        let entries = self.table().lock().expect("lock");
         let mut kept: Vec<(&[u8; 32], &Packed)> = entries.iter().map(|(k, p)| (k, p)).collect();
         kept.sort_by_key(|e| std::cmp::Reverse(e.1.used));
         let this_run = kept.iter().filter(|e| e.1.used >= self.since).count();
@@ -457,7 +519,7 @@ mod tests {
         for i in 0..10u32 {
             let mut p = Packed::pack(&value(4), 0).unwrap();
             p.used = 1 + u64::from(i);
-            memo.entries.lock().unwrap().insert(id(&key(i, true)), p);
+            memo.table().lock().unwrap().insert(id(&key(i, true)), p);
         }
         let n = MAX_ENTRIES as u32 + 5;
         for i in 0..n {
@@ -480,11 +542,12 @@ mod tests {
             source[..4].copy_from_slice(&i.to_le_bytes());
             let mut p = Packed::pack(&value(3), 0).unwrap();
             p.used = u64::from(i) + 1;
-            memo.entries
+            memo.table()
                 .lock()
                 .unwrap()
                 .insert(id(&Key::new(source, [0; 32], ReleaseMode::Event)), p);
         }
+        memo.changed.store(true, Ordering::Relaxed);
         memo.save().unwrap();
         let again = HashMemo::load(&path);
         assert_eq!(again.len(), MAX_ENTRIES);
@@ -499,5 +562,42 @@ mod tests {
         assert!(again
             .get(&Key::new(newest, [0; 32], ReleaseMode::Event))
             .is_some());
+    }
+
+    #[test]
+    fn a_memo_read_in_the_background_is_the_file_and_an_unchanged_one_is_not_written_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("memo.json");
+        let k = Key::new([1; 32], [2; 32], ReleaseMode::Event);
+        let memo = HashMemo::load_in_background(&path);
+        assert!(memo.is_empty(), "no file yet");
+        assert!(!memo.changed());
+        memo.save().unwrap();
+        assert!(!path.exists(), "nothing to save: no file written");
+        memo.put(k, value(1));
+        memo.save().unwrap();
+        let written = std::fs::read(&path).unwrap();
+
+        let again = HashMemo::load_in_background(&path);
+        assert_eq!(again.len(), 1);
+        assert!(again.get(&k).is_some());
+        assert!(!again.changed(), "used within a day: the file's use time stands");
+        // a stand-in for the file: were it written again, it would be the memo's JSON
+        std::fs::write(&path, b"kept").unwrap();
+        again.save().unwrap();
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"kept",
+            "an unchanged memo is not written"
+        );
+
+        // an entry last used over a day ago is written back with its new use
+        let stale = HashMemo::load(&dir.path().join("none.json"));
+        let mut p = Packed::pack(&value(2), 0).unwrap();
+        p.used = now() - USE_REFRESH_SECS - 1;
+        stale.table().lock().unwrap().insert(id(&k), p);
+        assert!(stale.get(&k).is_some());
+        assert!(stale.changed());
+        assert!(!written.is_empty());
     }
 }

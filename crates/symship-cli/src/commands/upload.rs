@@ -150,13 +150,26 @@ fn hash_memo() -> Option<Arc<symship_upload::HashMemo>> {
             .map(|d| d.join("symship"))
     })?;
     let path = dir.join("content-hashes.json");
-    let memo = symship_upload::HashMemo::load(&path);
-    tracing::debug!("{} remembered content hash(es) in {}", memo.len(), path.display());
+    // read while the scan runs: its first use waits for it
+    let memo = symship_upload::HashMemo::load_in_background(&path);
+    tracing::debug!(
+        "content hashes remembered in {} (read in the background)",
+        path.display()
+    );
     Some(Arc::new(memo))
 }
 
 fn save_memo(opts: &UploadOptions) {
     if let Some(memo) = &opts.memo {
+        tracing::debug!(
+            "{} content hash(es) remembered{}",
+            memo.len(),
+            if memo.changed() {
+                "; saving"
+            } else {
+                ", none new: the cache file stays as it is"
+            }
+        );
         if let Err(e) = memo.save() {
             tracing::debug!("could not save the content-hash cache (the next run hashes again): {e}");
         }
