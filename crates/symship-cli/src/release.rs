@@ -83,18 +83,41 @@ pub fn resolve_release_with(
     git_start: Option<&std::path::Path>,
     metadata: serde_json::Map<String, serde_json::Value>,
 ) -> anyhow::Result<Option<symship_api::Release>> {
+    match plan_release(args, git_start)? {
+        Some(mut plan) => {
+            plan.metadata = metadata;
+            resolve_planned(&plan, settings)
+        }
+        None => Ok(None),
+    }
+}
+
+/// The release the flags (or an Info.plist, CI or git, discovered from `git_start` or the current
+/// directory) name, planned without a request; `Ok(None)` when nothing names one (the reason is
+/// logged at info).
+pub fn plan_release(
+    args: &ReleaseArgs,
+    git_start: Option<&std::path::Path>,
+) -> anyhow::Result<Option<symship_release::ReleasePlan>> {
     let mut inputs = release_inputs_from_args(&args.identity)?;
     if let Some(start) = git_start {
         inputs.cwd = start.to_path_buf();
     }
-    let mut plan = match symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)? {
-        symship_release::Planned::Ready(p) => p,
+    match symship_release::plan(&inputs, &ProcessEnv).map_err(release_error)? {
+        symship_release::Planned::Ready(p) => Ok(Some(p)),
         symship_release::Planned::Unavailable { reason } => {
             tracing::info!("{reason}");
-            return Ok(None);
+            Ok(None)
         }
-    };
-    plan.metadata = metadata;
+    }
+}
+
+/// Fetches or creates the planned release; in `--dry-run`, logs it and returns `Ok(None)`
+/// without a request.
+pub fn resolve_planned(
+    plan: &symship_release::ReleasePlan,
+    settings: &Settings,
+) -> anyhow::Result<Option<symship_api::Release>> {
     if settings.global.dry_run {
         tracing::info!(
             "--dry-run: would resolve release {} of {} (hash_id {})",
@@ -106,7 +129,7 @@ pub fn resolve_release_with(
     }
     let client = settings.client()?;
     let (release, _) = settings
-        .block_on(symship_release::fetch_or_create(client, &plan))?
+        .block_on(symship_release::fetch_or_create(client, plan))?
         .map_err(release_error)?;
     Ok(Some(release))
 }

@@ -246,8 +246,8 @@ pub fn job_summary(s: &Summary, rel: impl Fn(&str) -> String) -> String {
         row(&mut t, "failed", up.failed.len().to_string());
         row(&mut t, "bytes sent", human_bytes(up.bytes));
     }
-    if let Some(id) = &s.release_id {
-        row(&mut t, "release", id.clone());
+    for (i, line) in super::release_lines(s).into_iter().enumerate() {
+        row(&mut t, if i == 0 { "release" } else { "" }, line);
     }
     row(&mut t, "time", render_times(s));
     if let Some(up) = s.upload.as_ref().filter(|u| !u.failed.is_empty()) {

@@ -22,7 +22,14 @@ pub struct Summary {
     pub schema_version: u32,
     pub command: String,
     pub dry_run: bool,
+    /// The release the run's symbol sets are bound to (made or found by this run); null when
+    /// none is.
     pub release_id: Option<String>,
+    /// `dsym upload`, `symbol-sets upload`: the symbol sets the server already holds bound to
+    /// another release than `release_id` (a stored set keeps its release): sent without the
+    /// run's. Absent when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub already_bound: Vec<AlreadyBound>,
     /// Sets found to upload (the sourcemap commands: chunk and map pairs). Kept for every command;
     /// the others say it in their own terms below.
     pub pairs_found: usize,
@@ -140,6 +147,38 @@ impl From<symship_upload::LimitStats> for ConcurrencySummary {
             latency_backoffs: s.latency_backoffs,
         }
     }
+}
+
+/// A symbol set the server already holds bound to another release than the run's.
+#[derive(Debug, Serialize)]
+pub struct AlreadyBound {
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// The release's id.
+    pub release_id: String,
+    /// `<project> <version>` of the release.
+    pub release: String,
+}
+
+/// The values of the summary's `release` row: the run's release id (or, when it has none but
+/// sets are bound elsewhere, `none made`), then one line per other release the run's sets are
+/// already bound to, with how many.
+pub fn release_lines(s: &Summary) -> Vec<String> {
+    let mut lines: Vec<String> = s.release_id.iter().cloned().collect();
+    let mut others: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for b in &s.already_bound {
+        *others.entry((&b.release, &b.release_id)).or_default() += 1;
+    }
+    if lines.is_empty() && !others.is_empty() {
+        lines.push("none made for this run".into());
+    }
+    for ((name, id), n) in others {
+        lines.push(format!(
+            "{n} symbol set{} already bound to {name} ({id})",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    lines
 }
 
 #[derive(Debug, Serialize)]

@@ -43,8 +43,8 @@ pub fn render_text(s: &Summary) -> String {
             row(&mut t, "transfers", render_concurrency(&up.concurrency));
         }
     }
-    if let Some(id) = &s.release_id {
-        row(&mut t, "release", id.clone());
+    for (i, line) in super::release_lines(s).into_iter().enumerate() {
+        row(&mut t, if i == 0 { "release" } else { "" }, line);
     }
     row(&mut t, "time", render_times(s));
     if let Some(up) = &s.upload {

@@ -790,6 +790,80 @@ fn dsym_upload_creates_no_release_when_no_slice_can_be_sent() {
 }
 
 #[test]
+fn dsym_upload_makes_no_release_for_sets_already_bound_to_another() {
+    // s11 tester D19: thin-arm64.dSYM first uploaded under --release-name; a run without flags
+    // (its Info.plist names another release) made that release although the set stays bound to
+    // the first (a stored set keeps its release), and its summary named it
+    let b = NativeBuild::empty();
+    copy_dir(&native("macho/thin-arm64.dSYM"), &b.build.join("thin-arm64.dSYM"));
+    let flags = [
+        "dsym",
+        "upload",
+        "--release-name",
+        "app",
+        "--release-version",
+        "1",
+    ];
+    let (code, summary, stderr) = run_json(&mut b.symship(&flags));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let first = b.server.releases();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(first[0].project, "app");
+    let (code, summary, stderr) = run_json(&mut b.symship(&["dsym", "upload"]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(
+        b.server.releases().len(),
+        1,
+        "no release made: {:?}",
+        b.server.releases()
+    );
+    assert_eq!(summary["release_id"], Value::Null, "{summary:#}");
+    let thin = "4C4C4482-5555-3144-A114-584C263AC409";
+    let bound = &summary["already_bound"];
+    assert_eq!(bound.as_array().map(Vec::len), Some(1), "{summary:#}");
+    assert_eq!(bound[0]["ref"], thin);
+    assert_eq!(bound[0]["release_id"], first[0].id.to_string());
+    assert_eq!(bound[0]["release"], format!("app {}", first[0].version));
+    assert_eq!(summary["skipped_already_present"], 1, "{summary:#}");
+    let text = combined(&b.symship(&["dsym", "upload"]).output().unwrap());
+    assert!(
+        text.contains(&format!(
+            "1 symbol set already bound to app {} ({})",
+            first[0].version, first[0].id
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("release_id_mismatch"), "{text}");
+    // a new bundle beside it: its release (hello-fat.dSYM's Info.plist, the first bundle) is
+    // made and binds its two slices; the stored set keeps its release, and no release_id_mismatch
+    // sends the new slices without one
+    copy_dir(&native("macho/hello-fat.dSYM"), &b.build.join("hello-fat.dSYM"));
+    let (code, summary, stderr) = run_json(&mut b.symship(&["dsym", "upload"]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let releases = b.server.releases();
+    assert_eq!(releases.len(), 2, "{releases:?}");
+    let made = releases.iter().find(|r| r.id != first[0].id).unwrap();
+    assert_eq!(made.project, "com.apple.xcode.dsym.hello-fat");
+    assert_eq!(summary["release_id"], made.id.to_string(), "{summary:#}");
+    assert_eq!(summary["already_bound"][0]["ref"], thin, "{summary:#}");
+    let sets: BTreeMap<String, Option<String>> = b
+        .server
+        .symbol_sets()
+        .into_iter()
+        .map(|s| (s.ref_, s.release_id.map(|r| r.to_string())))
+        .collect();
+    assert_eq!(sets.len(), 3, "{sets:?}");
+    for (r, release) in &sets {
+        let want = if r == thin { first[0].id } else { made.id };
+        assert_eq!(
+            release.as_deref(),
+            Some(want.to_string().as_str()),
+            "{r}: {sets:?}"
+        );
+    }
+}
+
+#[test]
 fn a_conflict_verdict_points_at_the_conflict_flags_not_a_rerun() {
     let b = NativeBuild::of_files(&["elf/hello"]);
     let (code, _, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
