@@ -141,11 +141,11 @@ fn section_data<'d, S: ObjectSection<'d>>(slice: &Slice, s: &S) -> Result<Cow<'d
 
 /// The absolute source paths of the slice's DWARF (step 1 above), before the filters, sorted.
 pub fn dwarf_paths(slice: &Slice) -> Result<Vec<String>, SourceError> {
-    Ok(collect_paths(slice)?.0)
+    Ok(collect_paths(slice)?.kept)
 }
 
 /// [`dwarf_paths`], and how many line-table files had a relative path (not bundled).
-fn collect_paths(slice: &Slice) -> Result<(Vec<String>, usize), SourceError> {
+fn collect_paths(slice: &Slice) -> Result<Paths, SourceError> {
     let file = File::open(&slice.path).map_err(|source| SourceError::Read {
         path: slice.path.clone(),
         source,
@@ -227,7 +227,21 @@ fn collect_paths(slice: &Slice) -> Result<(Vec<String>, usize), SourceError> {
         })
         .collect();
     let kept = if any_go { drop_go_toolchain(kept) } else { kept };
-    Ok((kept, relative.len()))
+    Ok(Paths {
+        kept,
+        relative: relative.len(),
+        go: any_go,
+    })
+}
+
+/// What [`collect_paths`] found in a slice's line tables.
+struct Paths {
+    /// The absolute paths to bundle (before the filters).
+    kept: Vec<String>,
+    /// How many paths are relative (nothing says where they are).
+    relative: usize,
+    /// Whether some compile unit is Go's.
+    go: bool,
 }
 
 /// Whether the unit's root DIE says `DW_AT_language: DW_LANG_Go`.
@@ -400,22 +414,48 @@ fn open_no_follow(path: &Path) -> std::io::Result<File> {
     File::open(path)
 }
 
+/// The slice as a warning names it: its file, and for a slice of a fat file its architecture
+/// (`hello-fat (arm64 slice)`: each slice of a fat file is warned about on its own).
+fn slice_name(slice: &Slice) -> String {
+    if slice.offset > 0 {
+        format!("{} ({} slice)", slice.path.display(), slice.arch)
+    } else {
+        slice.path.display().to_string()
+    }
+}
+
 /// The `__source/` bundle of `slice` (see the module documentation). A slice whose DWARF names no
 /// source that passes the filters and can be read gets no entries at all (no manifest), as
 /// posthog-cli sends it.
 pub fn bundle(slice: &Slice, opts: &SourceOptions) -> Result<SourceBundle, SourceError> {
     let mut out = SourceBundle::default();
     let mut candidates: Vec<String> = Vec::new();
-    let (paths, relative) = collect_paths(slice)?;
+    let Paths {
+        kept: paths,
+        relative,
+        go,
+    } = collect_paths(slice)?;
     if paths.is_empty() && relative > 0 {
-        // -fdebug-prefix-map / -ffile-prefix-map / Bazel: nothing says where the files are
-        // (posthog-cli 0.19.0 bundles none either); say so rather than send dwarf alone silently
-        out.warnings.push(format!(
-            "{}: no source bundled: its DWARF names its {relative} source file(s) by relative paths (built \
-             with -fdebug-prefix-map or -ffile-prefix-map?), which do not say where they are; build with \
-             absolute paths to bundle them",
-            slice.path.display()
-        ));
+        // nothing says where the files are (posthog-cli 0.19.0 bundles none either); say so,
+        // and why, rather than send dwarf alone silently
+        let why = if go {
+            // Go records a file's absolute path, or with -trimpath its module path
+            // (example.com/app/main.go) and the toolchain's package path (runtime/proc.go)
+            format!(
+                "its Go line tables name its {relative} source file(s) by module and package paths (built \
+                 with -trimpath?), which do not say where they are on disk; build without -trimpath to bundle \
+                 them"
+            )
+        } else {
+            // -fdebug-prefix-map / -ffile-prefix-map / Bazel
+            format!(
+                "its DWARF names its {relative} source file(s) by relative paths (built with \
+                 -fdebug-prefix-map or -ffile-prefix-map?), which do not say where they are; build with \
+                 absolute paths to bundle them"
+            )
+        };
+        out.warnings
+            .push(format!("{}: no source bundled: {why}", slice_name(slice)));
     }
     for p in paths {
         if dropped(&p, opts.drop_dependencies) {

@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use symship_core::container;
+use symship_core::format::{sniff, Format};
 use symship_core::kind::Kind;
 use symship_core::set::{Context, Prepared, SetError, SymbolSet};
 use symship_core::Code;
@@ -21,12 +22,46 @@ use symship_core::Code;
 pub enum ProguardError {
     #[error("cannot read the ProGuard mapping {path}: {source}")]
     Unreadable { path: PathBuf, source: std::io::Error },
-    #[error("{path} is not UTF-8 text, which a ProGuard or R8 mapping is: pass the mapping.txt R8 or ProGuard wrote (e.g. app/build/outputs/mapping/release/mapping.txt); a binary file (an archive, an executable) is no mapping, nor is a copy an editor re-encoded")]
-    NotUtf8 { path: PathBuf },
+    /// Not UTF-8: `what` says what the file is instead ([`not_utf8_what`]).
+    #[error("{path} is {what}, but a ProGuard or R8 mapping is plain UTF-8 text: pass the mapping.txt R8 or ProGuard wrote (e.g. app/build/outputs/mapping/release/mapping.txt){}", not_utf8_hint(*.format))]
+    NotUtf8 {
+        path: PathBuf,
+        what: String,
+        format: Format,
+    },
     #[error("{path} is empty: pass the mapping.txt R8 or ProGuard wrote (e.g. app/build/outputs/mapping/release/mapping.txt), after the minified build that writes it")]
     Empty { path: PathBuf },
     #[error("{path} is not a valid ProGuard mapping file: no class line followed by a field or method line in its first 50 lines (pass the mapping.txt R8 or ProGuard wrote, e.g. app/build/outputs/mapping/release/mapping.txt)")]
     Invalid { path: PathBuf },
+}
+
+/// What a file that is not UTF-8 is, in a few words: its format from its first bytes
+/// ([`symship_core::format`]: gzip, zip, ELF, Mach-O, UTF-16...), or for text, that it holds
+/// bytes that are not UTF-8 (at byte `at` of the file, 0-based).
+fn not_utf8_what(head: &[u8], at: u64) -> (String, Format) {
+    let format = sniff(&head[..head.len().min(symship_core::format::SNIFF_LEN)]);
+    let what = match format {
+        Format::Text => format!(
+            "text with a byte that is not UTF-8 at byte {at} (saved in another encoding, such as Latin-1 or \
+             Windows-1252, or re-encoded by an editor)"
+        ),
+        other => other.describe().to_string(),
+    };
+    (what, format)
+}
+
+/// What else to do: a compressed file may be a compressed mapping, and text in another encoding
+/// converts.
+fn not_utf8_hint(format: Format) -> &'static str {
+    match format {
+        f if f.is_compressed() => {
+            "; if it is a compressed mapping, decompress it (gunzip, zstd -d, xz -d) and pass the text"
+        }
+        Format::Text => {
+            "; a mapping saved in another encoding converts with iconv (e.g. iconv -f latin1 -t utf-8)"
+        }
+        _ => "",
+    }
 }
 
 impl ProguardError {
@@ -65,9 +100,6 @@ fn stream(path: &Path, block: usize, sink: &mut dyn FnMut(&[u8])) -> Result<Summ
     let unreadable = |source| ProguardError::Unreadable {
         path: path.to_path_buf(),
         source,
-    };
-    let not_utf8 = || ProguardError::NotUtf8 {
-        path: path.to_path_buf(),
     };
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
     let mut buf: Vec<u8> = Vec::with_capacity(block + 4096);
@@ -116,7 +148,15 @@ fn stream(path: &Path, block: usize, sink: &mut dyn FnMut(&[u8])) -> Result<Summ
             summary.line_info = head.line_info;
             head_checked = true;
         } else {
-            std::str::from_utf8(lines).map_err(|_| not_utf8())?;
+            std::str::from_utf8(lines).map_err(|e| {
+                // the head was UTF-8 text: this is text in another encoding
+                let (what, format) = not_utf8_what(b"", len + e.valid_up_to() as u64);
+                ProguardError::NotUtf8 {
+                    path: path.to_path_buf(),
+                    what,
+                    format,
+                }
+            })?;
             if !summary.line_info {
                 summary.line_info = proguard::ProguardMapping::new(lines).has_line_info();
             }
@@ -136,9 +176,12 @@ pub fn check_bytes(path: &Path, bytes: &[u8]) -> Result<Summary, ProguardError> 
             path: path.to_path_buf(),
         });
     }
-    if std::str::from_utf8(bytes).is_err() {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let (what, format) = not_utf8_what(bytes, e.valid_up_to() as u64);
         return Err(ProguardError::NotUtf8 {
             path: path.to_path_buf(),
+            what,
+            format,
         });
     }
     let mapping = proguard::ProguardMapping::new(bytes);

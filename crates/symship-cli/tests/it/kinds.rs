@@ -563,28 +563,74 @@ fn hermes_and_proguard_missing_inputs_are_usage_errors() {
 }
 
 /// Finding 4: a mapping saved as Latin-1 was refused with a sentence that stopped ("... a ProGuard
-/// or R8 mapping (mapping.txt) is"); it now says what to pass.
+/// or R8 mapping (mapping.txt) is"); it now says what to pass. s11 tester D20: a gzip file or an
+/// ELF was told it might be "a copy an editor re-encoded": each is named for what it is (the
+/// compressed one with how to decompress it), and a mapping is said to be plain UTF-8 text.
 #[test]
-fn a_mapping_that_is_not_utf8_is_refused_saying_what_to_pass() {
+fn a_mapping_that_is_not_utf8_is_refused_saying_what_it_is_and_what_to_pass() {
     let server = server();
     let tmp = tempfile::tempdir().unwrap();
-    let mut latin1 = std::fs::read(fixtures().join("proguard/proguard-6.2.2/mapping.txt")).unwrap();
+    let mapping = fixtures().join("proguard/proguard-6.2.2/mapping.txt");
+    let mut latin1 = std::fs::read(&mapping).unwrap();
+    let at = latin1.len() + "com.example.Caf".len();
     latin1.extend(b"com.example.Caf\xe9 -> com.example.b:\n    int x -> a\n");
     std::fs::write(tmp.path().join("latin1.txt"), latin1).unwrap();
-    let r = run(symship_for(&server, tmp.path()).args([
-        "proguard",
-        "upload",
-        "--path",
-        "latin1.txt",
-        "--map-id",
-        "x",
-    ]));
-    assert_ne!(r.code, 0, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("is not UTF-8 text") && r.stderr.contains("pass the mapping.txt"),
-        "{}",
-        r.stderr
-    );
+    // gzip's own output
+    let gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .arg(&mapping)
+        .output()
+        .expect("gzip runs");
+    assert!(gz.status.success());
+    std::fs::write(tmp.path().join("mapping.txt.gz"), gz.stdout).unwrap();
+    let cases = [
+        (
+            "latin1.txt".to_string(),
+            format!("is text with a byte that is not UTF-8 at byte {at} (saved in another encoding"),
+        ),
+        (
+            "mapping.txt.gz".into(),
+            "is a gzip-compressed file, but a ProGuard or R8 mapping".into(),
+        ),
+        (
+            native_fixture("elf/hello").display().to_string(),
+            "is an ELF file (an executable, library or debug file), but a ProGuard".into(),
+        ),
+        (
+            native_fixture("macho/thin-arm64").display().to_string(),
+            "is a Mach-O file".into(),
+        ),
+    ];
+    for (path, what) in cases {
+        let r =
+            run(symship_for(&server, tmp.path())
+                .args(["proguard", "upload", "--path", &path, "--map-id", "x"]));
+        assert_eq!(r.code, 1, "{path}: {}", r.stderr);
+        assert!(r.stderr.contains(&what), "{path}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains("mapping is plain UTF-8 text: pass the mapping.txt"),
+            "{path}: {}",
+            r.stderr
+        );
+        assert!(
+            !r.stderr.contains("editor") || path == "latin1.txt",
+            "{path}: {}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.contains("iconv"),
+            path == "latin1.txt",
+            "{path}: {}",
+            r.stderr
+        );
+        assert_eq!(
+            r.stderr.contains("decompress it"),
+            path.ends_with(".gz"),
+            "{path}: {}",
+            r.stderr
+        );
+    }
     assert!(
         server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
         "nothing sent"
@@ -710,7 +756,7 @@ fn a_failed_finish_of_a_proguard_set_exits_1_and_the_rerun_sends_it() {
     stored(&server, PROGUARD_MAP_ID, symship_upload::Kind::ProguardMapping);
 }
 
-/// A R8 mapping of at least `mib` MiB whose class and method names are xorshift letters (64 of
+/// An R8 mapping of at least `mib` MiB whose class and method names are xorshift letters (64 of
 /// them: zstd keeps about two thirds of it), laid out as the R8 output the s9 tester uploaded.
 fn write_incompressible_mapping(path: &Path, mib: usize) {
     use std::io::Write;

@@ -864,6 +864,79 @@ fn dsym_upload_makes_no_release_for_sets_already_bound_to_another() {
 }
 
 #[test]
+fn a_fat_dsym_without_sources_is_warned_about_once_per_slice_with_its_arch() {
+    // s11 tester D20: hello-fat.dSYM's DWARF names its sources by relative paths; the "no source
+    // bundled" warning came twice, the same text, without saying which slice each was about
+    let b = NativeBuild::empty();
+    copy_dir(&native("macho/hello-fat.dSYM"), &b.build.join("hello-fat.dSYM"));
+    let out = b
+        .symship(&["dsym", "upload", "--include-source"])
+        .output()
+        .unwrap();
+    let text = combined(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for arch in ["x86_64", "arm64"] {
+        let said = format!("hello-fat ({arch} slice): no source bundled");
+        assert_eq!(text.matches(&said).count(), 1, "{said}: {text}");
+    }
+    assert_eq!(text.matches("no source bundled").count(), 2, "{text}");
+    let stored = stored(&b.server);
+    assert_eq!(stored.len(), 2, "{:?}", stored.keys());
+    assert!(stored.values().all(|(_, e)| e.keys().eq(["dwarf"])));
+}
+
+#[test]
+fn a_go_build_with_trimpath_is_told_about_trimpath() {
+    // s11 tester D20: Go records absolute source paths, or module and package paths with
+    // -trimpath; such a build was asked whether it used -fdebug-prefix-map, a C compiler's flag
+    let b = NativeBuild::empty();
+    let proj = b.dir().join("goapp");
+    std::fs::create_dir_all(&proj).unwrap();
+    for f in ["main.go", "go.mod"] {
+        std::fs::copy(native(&format!("go/{f}")), proj.join(f)).unwrap();
+    }
+    // fixtures/native/tools.sh installs golang-1.19-go, whose `go` is not on PATH by itself
+    let go = Command::new("/usr/lib/go-1.19/bin/go")
+        .args([
+            "build",
+            "-trimpath",
+            "-ldflags=-B=0x11223344556677889900aabbccddeeff00112299",
+            "-o",
+        ])
+        .arg(b.build.join("goapp"))
+        .arg(".")
+        .current_dir(&proj)
+        .env("GOOS", "linux")
+        .env("GOARCH", "amd64")
+        .env("CGO_ENABLED", "0")
+        .env("GOCACHE", b.dir().join("gocache"))
+        .output()
+        .expect("go 1.19 is needed (fixtures/native/tools.sh installs golang-1.19-go)");
+    assert!(go.status.success(), "{}", String::from_utf8_lossy(&go.stderr));
+    let out = b
+        .symship(&["symbol-sets", "upload", "--include-source"])
+        .output()
+        .unwrap();
+    let text = combined(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let warning = text
+        .lines()
+        .find(|l| l.contains("no source bundled"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        warning.contains("Go line tables") && warning.contains("build without -trimpath"),
+        "{warning}"
+    );
+    assert!(!warning.contains("-fdebug-prefix-map"), "{warning}");
+    let stored = stored(&b.server);
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        ["44332211-6655-8877-9900-aabbccddeeff"]
+    );
+    assert!(stored.values().all(|(_, e)| e.keys().eq(["dwarf"])));
+}
+
+#[test]
 fn a_conflict_verdict_points_at_the_conflict_flags_not_a_rerun() {
     let b = NativeBuild::of_files(&["elf/hello"]);
     let (code, _, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
