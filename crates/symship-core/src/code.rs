@@ -147,6 +147,10 @@ codes! {
     /// not read inside the zip.
     ZippedDsym = "zipped_dsym", Skip, "a zipped dSYM",
         "unzip it (unzip App.app.dSYM.zip -d dSYMs) and upload the unzipped folder";
+    /// A regular file named `*.dSYM`: a dSYM is a bundle directory, so the file is not read as
+    /// one (a zipped dSYM renamed, a dSYM's DWARF file copied out of its bundle, ...).
+    NotABundle = "not_a_bundle", Skip, "a file named .dSYM, not a bundle directory",
+        "a dSYM is a folder (App.app.dSYM/Contents/Resources/DWARF/App): copy the whole bundle (cp -R or ditto); a zip: unzip it and upload the unzipped folder; a dSYM's DWARF file alone: upload it with `symship symbol-sets upload`, which reads loose Mach-O files";
     /// Another file has the same debug id and at least as much DWARF; that one is sent.
     DuplicateDebugId = "duplicate_debug_id", Skip, "debug id shared with another file",
         "nothing to do for a copy or a debug companion: the file with the most debug info (or the dSYM; of two dSYMs, the first by path) is uploaded; two programs with one build id given by hand resolve against each other: give each its own (--build-id=sha1)";

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::inspect::{inspect, Finding, Format, Slice};
 use crate::reason::Reason;
+use symship_core::format::Format as FileFormat;
 
 /// A file or slice that is not uploaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,9 +146,40 @@ pub fn find_dsyms(dir: &Path) -> Result<DsymSearch, WalkError> {
                 arch: None,
                 reason: Reason::ZippedDsym,
             });
+        } else if entry.file_type().is_file() && is_dsym(entry.path()) {
+            // posthog-cli 0.19.0 passes such a file over without a word
+            let (_, s) = dsym_file(entry.path());
+            out.skipped.push(s);
         }
     }
     Ok(out)
+}
+
+/// A regular file named `*.dSYM`, skipped as not a bundle ([`Reason::NotABundle`], saying what
+/// it is from its first bytes), and that format (`None` when it cannot be read:
+/// [`Reason::Unreadable`]).
+fn dsym_file(path: &Path) -> (Option<FileFormat>, Skipped) {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(symship_core::format::SNIFF_LEN);
+    let read = std::fs::File::open(path).and_then(|f| {
+        f.take(symship_core::format::SNIFF_LEN as u64)
+            .read_to_end(&mut head)
+    });
+    let (format, reason) = match read {
+        Ok(_) => {
+            let f = symship_core::format::sniff(&head);
+            (Some(f), Reason::NotABundle(f))
+        }
+        Err(e) => (None, Reason::Unreadable(e.to_string())),
+    };
+    (
+        format,
+        Skipped {
+            path: path.to_path_buf(),
+            arch: None,
+            reason,
+        },
+    )
 }
 
 /// An entry below the walk's root that cannot be followed or listed: a link loop
@@ -313,6 +345,18 @@ pub fn discover(dir: &Path) -> Result<Discovery, WalkError> {
                 reason: Reason::ZippedDsym,
             });
             continue;
+        }
+        if is_dsym(path) {
+            // a file named like a bundle: a Mach-O (a dSYM's DWARF file out of its bundle) or
+            // ELF file is read as any loose file, as posthog-cli 0.19.0 reads it; anything else
+            // is named (posthog-cli passes it over without a word)
+            match dsym_file(path) {
+                (Some(FileFormat::MachO | FileFormat::FatMachO | FileFormat::Elf), _) => {}
+                (_, skipped) => {
+                    d.skipped.push(skipped);
+                    continue;
+                }
+            }
         }
         for finding in inspect(path) {
             match finding {

@@ -65,6 +65,11 @@ pub enum Reason {
          unzipped folder"
     )]
     ZippedDsym,
+    /// A regular file named `*.dSYM` (a dSYM is a directory): `format` is what it is, from its
+    /// first bytes (a zip: a zipped dSYM renamed; a Mach-O file: a dSYM's DWARF file out of its
+    /// bundle).
+    #[error("is a file, not a dSYM bundle (a dSYM is a folder: X.dSYM/Contents/Resources/DWARF/X); {}", not_a_bundle_what(*.0))]
+    NotABundle(symship_core::format::Format),
     /// A `.dSYM` bundle without `Contents/Resources/DWARF/` (copied without its contents, or not
     /// written by `dsymutil`): it holds no debug info.
     #[error(
@@ -92,6 +97,26 @@ pub enum Reason {
     Unparseable(String),
 }
 
+/// What a file named `*.dSYM` is, and what to do with it.
+fn not_a_bundle_what(format: symship_core::format::Format) -> String {
+    use symship_core::format::Format;
+    match format {
+        Format::Zip => "it is a zip archive, likely a zipped dSYM: unzip it (unzip <file> -d dSYMs) and upload the \
+             unzipped folder"
+            .into(),
+        Format::MachO | Format::FatMachO => format!(
+            "it is {}, likely a dSYM's DWARF file copied out of its bundle: copy the whole bundle (cp -R), or \
+             upload the file with `symship symbol-sets upload`, which reads loose Mach-O files",
+            format.describe()
+        ),
+        other => format!(
+            "it is {}, neither a zipped dSYM nor a Mach-O file: copy the whole bundle (cp -R), or move the file \
+             out of the directory",
+            other.describe()
+        ),
+    }
+}
+
 impl Reason {
     /// Its code in symship's registry of codes (`symship_core::Code`: JSON reports, the README's
     /// table).
@@ -103,6 +128,7 @@ impl Reason {
             Reason::CompressedDwarf | Reason::ZstdDwarf => Code::CompressedDwarf,
             Reason::SplitDwarf => Code::SplitDwarf,
             Reason::ZippedDsym => Code::ZippedDsym,
+            Reason::NotABundle(_) => Code::NotABundle,
             Reason::Duplicate { .. } => Code::DuplicateDebugId,
             Reason::Unreadable(_) => Code::Unreadable,
             Reason::Unparseable(_) => Code::Unparseable,

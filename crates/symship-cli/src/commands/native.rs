@@ -343,13 +343,29 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
             .iter()
             .filter(|s| s.reason == Reason::ZippedDsym)
             .count();
-        let message = if zips == 0 {
+        let files = found
+            .skipped
+            .iter()
+            .filter(|s| matches!(s.reason, Reason::NotABundle(_)))
+            .count();
+        let mut only = Vec::new();
+        if zips > 0 {
+            only.push(format!(
+                "{zips} zipped dSYM(s), which are not read: unzip them and upload the unzipped folder"
+            ));
+        }
+        if files > 0 {
+            only.push(format!(
+                "{files} file(s) named .dSYM, which are not bundle folders (each is listed above with what it is)"
+            ));
+        }
+        let message = if only.is_empty() {
             format!("No dSYM bundles found in {}", dir.display())
         } else {
             format!(
-                "No dSYM bundles found in {}, only {zips} zipped dSYM(s), which are not read: unzip them and upload the \
-                 unzipped folder",
+                "No dSYM bundles found in {}, only {}",
                 dir.display(),
+                only.join("; and ")
             )
         };
         return nothing(settings, "dsym upload", message, false, summary);

@@ -1281,6 +1281,79 @@ fn a_zipped_dsym_is_named_with_what_to_do() {
     assert!(b.server.symbol_sets().is_empty());
 }
 
+#[test]
+fn a_file_named_dsym_is_named_as_not_a_bundle() {
+    // s11 tester: a regular file named X.dSYM (a zipped dSYM renamed, a note) was passed over
+    // without a word by both commands, as posthog-cli 0.19.0 passes it over
+    let b = NativeBuild::empty();
+    zip_fat_dsym(&b.build.join("App.dSYM"));
+    std::fs::write(b.build.join("Notes.dSYM"), "not a bundle\n").unwrap();
+    let both = vec![
+        ("App.dSYM".to_string(), "not_a_bundle".to_string()),
+        ("Notes.dSYM".to_string(), "not_a_bundle".to_string()),
+    ];
+    for command in [["dsym", "upload"], ["symbol-sets", "upload"]] {
+        let (code, summary, stderr) = run_json(&mut b.symship(&command));
+        assert_eq!(code, 3, "{command:?}: {stderr}\n{summary:#}");
+        assert_eq!(skipped(&summary), both, "{command:?}: {summary:#}");
+        let reasons: Vec<&str> = summary["skipped"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["reason"].as_str().unwrap())
+            .collect();
+        assert!(reasons[0].contains("is a file, not a dSYM bundle"), "{reasons:?}");
+        assert!(
+            reasons[0].contains("a zip archive") && reasons[0].contains("unzip it"),
+            "{reasons:?}"
+        );
+        assert!(reasons[1].contains("it is text"), "{reasons:?}");
+        // under the name posthog-cli, the exit code posthog-cli 0.19.0 gives on this directory
+        // (dsym upload: 0, "No dSYM bundles found"; symbol-sets upload: 1, "No ELF or Mach-O
+        // files ..."), with the files still named
+        let theirs = b.posthog_cli(&b.server, &command).output().unwrap();
+        let ours = b.as_posthog_cli(&command).output().unwrap();
+        assert_eq!(
+            ours.status.code(),
+            theirs.status.code(),
+            "{command:?}: {}\n{}",
+            combined(&ours),
+            combined(&theirs)
+        );
+        assert!(combined(&ours).contains("Notes.dSYM"), "{}", combined(&ours));
+    }
+    assert!(b.server.symbol_sets().is_empty());
+    // beside a real bundle, and with a dSYM's DWARF file copied out as Loose.dSYM: dsym upload
+    // sends the bundle and names the three files; symbol-sets upload reads the Mach-O file as
+    // any loose file (as posthog-cli does) and names the other two
+    copy_dir(&native("macho/thin-arm64.dSYM"), &b.build.join("thin-arm64.dSYM"));
+    std::fs::copy(
+        native("macho/hello-fat.dSYM/Contents/Resources/DWARF/hello-fat"),
+        b.build.join("Loose.dSYM"),
+    )
+    .unwrap();
+    let (code, summary, stderr) = run_json(&mut b.symship(&["dsym", "upload"]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let mut three = both.clone();
+    three.insert(1, ("Loose.dSYM".into(), "not_a_bundle".into()));
+    assert_eq!(skipped(&summary), three, "{summary:#}");
+    let loose = &summary["skipped"][1]["reason"];
+    assert!(
+        loose.as_str().unwrap().contains("a fat Mach-O file")
+            && loose.as_str().unwrap().contains("symbol-sets upload"),
+        "{loose}"
+    );
+    assert_eq!(stored(&b.server).len(), 1);
+    let (code, summary, stderr) = run_json(&mut b.symship(&["symbol-sets", "upload"]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(skipped(&summary), both, "{summary:#}");
+    assert_eq!(
+        stored(&b.server).len(),
+        3,
+        "the two slices of Loose.dSYM, and thin-arm64"
+    );
+}
+
 /// `to`: the fixture `macho/hello-fat.dSYM` zipped with its folder at the top, named
 /// `App.app.dSYM`, as `zip -r App.app.dSYM.zip App.app.dSYM` lays it out.
 fn zip_fat_dsym(to: &Path) {
