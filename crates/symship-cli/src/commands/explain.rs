@@ -24,7 +24,7 @@
 //! Each frame ends as resolving (`resolved`, `resolved_after_event`), not checked (`other_platform`:
 //! Hermes, Java and other frames explain does not resolve; `no_location`), or broken (every other
 //! verdict). Exit 0 only when every in-app frame resolves; 1 when one is broken or could not be
-//! checked; 2 on bad usage.
+//! checked, or when an event has no in-app frame at all (nothing to check); 2 on bad usage.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -257,7 +257,12 @@ pub fn run(args: &ExplainArgs, settings: &Settings) -> anyhow::Result<Exit> {
         Some(c) => settings.block_on(walk_all(c, frames))?,
         None => frames.into_iter().map(FrameIn::finish).collect(),
     };
-    let all_resolve = reports.iter().all(|r| r.outcome == Outcome::Resolves);
+    // an event without an in-app frame has nothing to check: not a success (exit 1, as a frame
+    // that could not be checked), said plainly rather than "0 of 0 in-app frames resolve"
+    let unchecked_events: Vec<usize> = (0..events.len())
+        .filter(|i| !reports.iter().any(|r| r.event == *i))
+        .collect();
+    let all_resolve = reports.iter().all(|r| r.outcome == Outcome::Resolves) && unchecked_events.is_empty();
 
     if settings.global.output == OutputFormat::Json {
         let per_event: Vec<Value> = events
@@ -265,10 +270,14 @@ pub fn run(args: &ExplainArgs, settings: &Settings) -> anyhow::Result<Exit> {
             .enumerate()
             .map(|(i, e)| {
                 let rs: Vec<&FrameReport> = reports.iter().filter(|r| r.event == i).collect();
+                let mut summary = summary_json(&rs);
+                if rs.is_empty() {
+                    summary["nothing_to_check"] = json!(nothing_to_check(e));
+                }
                 json!({
                     "event": {"id": e.id, "timestamp": e.timestamp, "release_id": e.release_id},
                     "frames": rs,
-                    "summary": summary_json(&rs),
+                    "summary": summary,
                 })
             })
             .collect();
@@ -276,7 +285,9 @@ pub fn run(args: &ExplainArgs, settings: &Settings) -> anyhow::Result<Exit> {
             per_event.into_iter().next().expect("one")
         } else {
             let all: Vec<&FrameReport> = reports.iter().collect();
-            json!({"events": per_event, "summary": summary_json(&all)})
+            let mut summary = summary_json(&all);
+            summary["events_without_in_app_frames"] = json!(unchecked_events.len());
+            json!({"events": per_event, "summary": summary})
         };
         print_json(&settings.printer, &v)?;
     } else {
@@ -290,7 +301,15 @@ pub fn run(args: &ExplainArgs, settings: &Settings) -> anyhow::Result<Exit> {
         }
         if events.len() > 1 {
             let all: Vec<&FrameReport> = reports.iter().collect();
-            out.push_str(&format!("\n{} events: {}\n", events.len(), summary_line(&all)));
+            let mut line = summary_line(&all);
+            if !unchecked_events.is_empty() {
+                line.push_str(&format!(
+                    "; {} event{} without an in-app frame (nothing to check)",
+                    unchecked_events.len(),
+                    if unchecked_events.len() == 1 { "" } else { "s" }
+                ));
+            }
+            out.push_str(&format!("\n{} events: {line}\n", events.len()));
         }
         print(&settings.printer, &out)?;
     }
@@ -1004,8 +1023,44 @@ fn text_report(event: &EventIn, reports: &[&FrameReport]) -> String {
             out.push_str(&format!("  hint: {h}\n"));
         }
     }
-    out.push_str(&format!("\n{}\n", summary_line(reports)));
+    if reports.is_empty() {
+        out.push_str(&format!("\n{}\n", nothing_to_check(event)));
+    } else {
+        out.push_str(&format!("\n{}\n", summary_line(reports)));
+    }
     out
+}
+
+/// Why an event has no in-app frame to walk: its exceptions carry no frames, or every frame is
+/// marked `in_app: false` (posthog-js marks so `<anonymous>` frames and URLs of other schemes
+/// than http(s), file, blob, app, webpack..., kinds-and-explain.md §4.2).
+fn nothing_to_check(event: &EventIn) -> String {
+    let frames: usize = event
+        .exceptions
+        .iter()
+        .map(|x| {
+            x.pointer("/stacktrace/frames")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    let exceptions = event.exceptions.len();
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    if frames == 0 {
+        format!(
+            "nothing to check: the event's {exceptions} exception{} carr{} no stack frame, so there is no in-app \
+             frame to resolve (the SDK sent none: check that it captures stack traces)",
+            s(exceptions),
+            if exceptions == 1 { "ies" } else { "y" }
+        )
+    } else {
+        format!(
+            "nothing to check: none of the event's {frames} frame{} is in-app (each has in_app: false; the SDK \
+             marks so frames of <anonymous> code, browser extensions and other non-web URLs), and explain \
+             checks in-app frames only",
+            s(frames),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -484,6 +484,70 @@ fn frames_explain_cannot_check_are_not_counted_as_resolving() {
     assert!(text.starts_with("event (no id) (from "), "{text}");
 }
 
+/// An event whose frames are all `in_app: false`, or that has no frames, has nothing to check:
+/// said plainly, exit 1 (it was "0 of 0 in-app frames resolve", exit 0; s11 tester).
+#[test]
+fn an_event_without_an_in_app_frame_has_nothing_to_check() {
+    let server = start(Config::default());
+    let dir = tempfile::tempdir().unwrap();
+    let exception = |frames: Value| {
+        serde_json::json!({"event": "$exception", "properties": {"$exception_list": [{"type": "Error",
+            "value": "boom", "stacktrace": {"type": "raw", "frames": frames}}]}})
+    };
+    let outside = exception(serde_json::json!([
+        {"platform": "web:javascript", "filename": "chrome-extension://abc/x.js", "function": "f",
+         "in_app": false, "lineno": 1, "colno": 10},
+        {"platform": "web:javascript", "filename": "<anonymous>", "function": "g",
+         "in_app": false, "lineno": 2, "colno": 3},
+    ]));
+    let bare = exception(serde_json::json!([]));
+    for (name, event, said) in [
+        (
+            "outside.json",
+            &outside,
+            "nothing to check: none of the event's 2 frames is in-app",
+        ),
+        (
+            "bare.json",
+            &bare,
+            "nothing to check: the event's 1 exception carries no stack frame",
+        ),
+    ] {
+        let file = write_event(dir.path(), name, event);
+        let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+        assert_eq!(code, 1, "{name}: {r:#}");
+        assert_eq!(r["summary"]["in_app_frames"], 0, "{r:#}");
+        assert!(
+            r["summary"]["nothing_to_check"]
+                .as_str()
+                .unwrap()
+                .starts_with(said),
+            "{name}: {r:#}"
+        );
+        let (code, text) = explain_text(&server, dir.path(), &["--event", &file]);
+        assert_eq!(code, 1, "{name}: {text}");
+        assert!(text.contains(said), "{name}: {text}");
+        assert!(!text.contains("0 of 0"), "{name}: {text}");
+    }
+    // a list of both: each said, and counted in the last line
+    let file = write_event(dir.path(), "both.json", &serde_json::json!([outside, bare]));
+    let (code, text) = explain_text(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(text.matches("nothing to check: ").count(), 2, "{text}");
+    assert!(
+        text.contains("2 events without an in-app frame (nothing to check)"),
+        "{text}"
+    );
+    let (code, r) = explain(&server, dir.path(), &["--event", &file]);
+    assert_eq!(code, 1, "{r:#}");
+    assert_eq!(r["summary"]["events_without_in_app_frames"], 2, "{r:#}");
+    assert!(
+        server.requests().is_empty(),
+        "nothing to look up: {:?}",
+        server.requests()
+    );
+}
+
 /// A processed event (stacktrace "resolved", cymbal's frames, kinds-and-explain.md §4.5):
 /// PostHog's own verdict is reported and its resolve_failure quoted; a frame with its raw frame is
 /// checked again now, one without is PostHog's verdict alone (a fresh tester's D4).
