@@ -78,6 +78,10 @@ pub struct InjectOptions {
     pub threads: usize,
     /// Compute each pair's [`OnDisk`] digests ([`PairResult::on_disk`]; not in a dry run).
     pub on_disk: bool,
+    /// The stamps of the pairs an earlier run left ([`crate::ledger`]): a pair whose chunk and
+    /// map are as recorded is not read ([`Outcome::Unchanged`], its digests from the ledger), and
+    /// what this run leaves is recorded. Used with [`InjectOptions::on_disk`] only.
+    pub ledger: Option<std::sync::Arc<crate::ledger::Ledger>>,
 }
 
 /// Room in the hand-over from inject to a slower stage that takes its pairs one at a time (in
@@ -567,6 +571,16 @@ fn process_group(
             }
         }
         MapLocation::File(map_path) => {
+            // the ledger speaks for a chunk with a map of its own, in a run that digests
+            let ledger = opts.ledger.as_deref().filter(|_| digests && indices.len() == 1);
+            if let Some(ledger) = ledger {
+                let release = opts.release_id.as_deref();
+                if let Some((chunk_id, found)) = ledger.unchanged(&first.source, map_path, opts.mode, release)
+                {
+                    done(indices[0], Ok(Outcome::Unchanged { chunk_id }), Some(found));
+                    return;
+                }
+            }
             let (mut map, read) = match load_map(map_path, first.lens().map(|l| l.1), digests) {
                 Ok(m) => m,
                 Err(reason) => {
@@ -599,11 +613,15 @@ fn process_group(
             // map that already carries the chunk id (or the pending mark) and does not shift it
             // twice.
             let mut map_error = None;
+            let mut map_written = false;
             if !opts.dry_run && map.dirty {
                 if let Err(e) = write(first, map_path, &map.bytes) {
                     map_error = Some(e);
-                } else if digests {
-                    map_now = Some(on_disk(&map.bytes));
+                } else {
+                    map_written = true;
+                    if digests {
+                        map_now = Some(on_disk(&map.bytes));
+                    }
                 }
             }
             let mut rs = Vec::with_capacity(indices.len());
@@ -636,12 +654,28 @@ fn process_group(
                     for r in rs.iter_mut().filter(|r| r.is_ok()) {
                         *r = Err(e.clone());
                     }
-                } else if digests {
-                    map_now = Some(on_disk(&bytes));
+                } else {
+                    map_written = true;
+                    if digests {
+                        map_now = Some(on_disk(&bytes));
+                    }
                 }
             }
             for ((&i, r), chunk_now) in indices.iter().zip(rs).zip(chunks_now) {
                 let found = chunk_now.zip(map_now).map(|(c, m)| both(c, m));
+                if let (Some(ledger), Ok(outcome), Some(found)) = (ledger, &r, &found) {
+                    let wrote = (outcome.changed(), map_written);
+                    let release = opts.release_id.as_deref();
+                    ledger.record(
+                        &pairs[i].source,
+                        map_path,
+                        outcome.chunk_id(),
+                        found,
+                        wrote,
+                        opts.mode,
+                        release,
+                    );
+                }
                 done(i, r, found);
             }
         }

@@ -15,6 +15,7 @@ pub mod hash;
 pub mod hermes;
 pub mod inject;
 pub mod json;
+pub mod ledger;
 pub mod lex;
 pub mod map;
 pub mod pair;

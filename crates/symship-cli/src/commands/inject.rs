@@ -65,6 +65,8 @@ pub struct Handoff<'a> {
     /// Hand each pair's [`symship_scan::OnDisk`] digests with it (worth it when the upload's
     /// memo may know them: it remembers something).
     pub on_disk: bool,
+    /// The inject ledger ([`symship_scan::ledger`]): pairs left as recorded are not read.
+    pub ledger: Option<std::sync::Arc<symship_scan::ledger::Ledger>>,
 }
 
 /// What inject found, counted as each pair finishes (`process`: no result is kept).
@@ -231,6 +233,7 @@ pub fn inject_scanned(
         memory: handoff.as_ref().map(|h| h.memory.clone()),
         handover: handoff.as_ref().map(|h| h.handover.clone()),
         on_disk: handoff.as_ref().is_some_and(|h| h.on_disk),
+        ledger: handoff.as_ref().and_then(|h| h.ledger.clone()),
     };
     let injecting = settings
         .printer

@@ -136,20 +136,45 @@ pub(crate) fn options(
     })
 }
 
-/// Where content hashes are remembered between runs: `$SYMSHIP_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/symship`, else `~/.cache/symship`; none with `SYMSHIP_NO_CACHE=1`.
-fn hash_memo() -> Option<Arc<symship_upload::HashMemo>> {
+/// Where symship remembers things between runs (the content-hash memo, the inject ledger):
+/// `$SYMSHIP_CACHE_DIR`, else `$XDG_CACHE_HOME/symship`, else `~/.cache/symship`; none with
+/// `SYMSHIP_NO_CACHE=1`.
+fn cache_dir() -> Option<PathBuf> {
     let set = |k: &str| ProcessEnv.var(k);
     if set(env::NO_CACHE).is_some_and(|v| v != "0" && v != "false") {
         return None;
     }
-    let dir = set(env::CACHE_DIR).map(PathBuf::from).or_else(|| {
+    set(env::CACHE_DIR).map(PathBuf::from).or_else(|| {
         set(env::XDG_CACHE_HOME)
             .map(PathBuf::from)
             .or_else(|| set(env::HOME).map(|h| PathBuf::from(h).join(".cache")))
             .map(|d| d.join("symship"))
-    })?;
-    let path = dir.join("content-hashes.json");
+    })
+}
+
+/// The stamps of the pairs an earlier `process` left ([`symship_scan::ledger`]), read while the
+/// scan runs; saved by [`save_ledger`].
+fn inject_ledger() -> Option<Arc<symship_scan::ledger::Ledger>> {
+    let path = cache_dir()?.join("inject-ledger.bin");
+    tracing::debug!("inject ledger in {} (read in the background)", path.display());
+    Some(Arc::new(symship_scan::ledger::Ledger::load_in_background(&path)))
+}
+
+fn save_ledger(ledger: Option<&symship_scan::ledger::Ledger>) {
+    if let Some(ledger) = ledger {
+        tracing::debug!(
+            "{} pair(s) left as the last run recorded them: not read again (inject ledger)",
+            ledger.hits()
+        );
+        if let Err(e) = ledger.save() {
+            tracing::debug!("could not save the inject ledger (the next run reads every file): {e}");
+        }
+    }
+}
+
+/// Content hashes remembered between runs, in [`cache_dir`].
+fn hash_memo() -> Option<Arc<symship_upload::HashMemo>> {
+    let path = cache_dir()?.join("content-hashes.json");
     // read while the scan runs: its first use waits for it
     let memo = symship_upload::HashMemo::load_in_background(&path);
     tracing::debug!(
@@ -581,6 +606,8 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
     } else {
         Some(settings.client()?)
     };
+    // read while the scan runs; inject consults it (not in a dry run, which writes nothing)
+    let ledger = if global.dry_run { None } else { inject_ledger() };
     let opts = options(
         inject.chunks.release_mode,
         &args.upload,
@@ -704,8 +731,10 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                     memory: Arc::new(budget),
                     handover,
                     done: &done,
-                    // a memo that remembers nothing (a first run) finds no digest
-                    on_disk: opts.memo.as_ref().is_some_and(|m| !m.is_empty()),
+                    // a memo that remembers nothing (a first run) finds no digest; the
+                    // ledger records them for the next run
+                    on_disk: ledger.is_some() || opts.memo.as_ref().is_some_and(|m| !m.is_empty()),
+                    ledger: ledger.clone(),
                 };
                 inject_scanned(inject, settings, release_id.clone(), scanned, Some(handoff))
             });
@@ -713,6 +742,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
             (injecting.join(), report)
         });
         let (mut summary, _, lock) = injected.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        save_ledger(ledger.as_deref());
         let report = report?;
         let end = conclude(&shared, true, report, Some(&selection), &mut summary);
         (summary, end, lock)

@@ -200,3 +200,92 @@ fn a_copy_met_on_a_first_run_is_no_hash_from_the_cache() {
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(summary["hashes_from_cache"].as_u64(), Some(n), "{summary:#}");
 }
+
+/// `process` records the stamps of the pairs it leaves (the inject ledger, beside the memo):
+/// a re-run of the unchanged build reads none of them and sends nothing, and a map changed in
+/// place with its size and mtime kept is read again and exactly that pair is sent.
+#[test]
+fn process_reruns_skip_reading_pairs_left_as_recorded_and_read_a_changed_one() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let dir = vite_copy(tmp.path(), "vite");
+    let process = || {
+        let mut c = symship_for(&server, tmp.path());
+        c.env("SYMSHIP_CACHE_DIR", &cache)
+            .args(["-v", "sourcemap", "process", "-d"])
+            .arg(&dir);
+        c
+    };
+    let (code, summary, stderr) = run_json(&mut process());
+    assert_eq!(code, 0, "{stderr}");
+    let uploaded = summary["uploaded"].as_u64().unwrap();
+    assert!(uploaded >= 2, "{summary:#}");
+    let ledger = std::fs::read(cache.join("inject-ledger.bin")).unwrap();
+    let header = ledger.iter().position(|&b| b == b'\n').unwrap() + 1;
+    assert_eq!(
+        ((ledger.len() - header) / symship_scan::ledger::RECORD) as u64,
+        uploaded,
+        "one entry per pair with a map of its own"
+    );
+    assert!(
+        stderr.contains("0 pair(s) left as the last run recorded them"),
+        "{stderr}"
+    );
+    let cold = checked_hashes(&server, 0);
+
+    let before = server.requests().len();
+    let (code, summary, stderr) = run_json(&mut process());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["unchanged"].as_u64(), Some(uploaded), "{summary:#}");
+    assert_eq!(summary["uploaded"], 0);
+    assert!(
+        stderr.contains(&format!("{uploaded} pair(s) left as the last run recorded them")),
+        "{stderr}"
+    );
+    assert_eq!(
+        checked_hashes(&server, before),
+        cold,
+        "the same hashes, from the ledger's digests"
+    );
+    assert!(!server.requests()[before..].iter().any(is_transfer));
+
+    // One map changed in place, size and mtime kept.
+    let mut maps: Vec<_> = std::fs::read_dir(dir.join("assets"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "map"))
+        .collect();
+    maps.sort();
+    let map = maps[0].clone();
+    let mtime = std::fs::metadata(&map).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&map).unwrap();
+    let at = text.find("\"names\":[\"").expect("names") + 10;
+    let swapped = if text.as_bytes()[at] == b'x' { "y" } else { "x" };
+    let changed = format!("{}{}{}", &text[..at], swapped, &text[at + 1..]);
+    assert_eq!(changed.len(), text.len());
+    std::fs::write(&map, &changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&map)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let before = server.requests().len();
+    let (code, summary, stderr) = run_json(&mut process());
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        summary["uploaded"], 1,
+        "exactly the changed pair is sent: {summary:#}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{} pair(s) left as the last run recorded them",
+            uploaded - 1
+        )),
+        "{stderr}"
+    );
+    let rerun = checked_hashes(&server, before);
+    assert_eq!(rerun.iter().filter(|(id, h)| cold.get(*id) != Some(h)).count(), 1);
+    assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
+}

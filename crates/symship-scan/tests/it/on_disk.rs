@@ -139,3 +139,79 @@ fn no_digests_in_a_dry_run_or_unless_asked() {
         "{rs:?}"
     );
 }
+
+/// The inject ledger answers for a pair left as recorded without reading it, and for nothing
+/// else: a chunk whose content changed while its size and mtime were kept (a tool that restores
+/// timestamps) is read again, and so is a map written again with the same bytes.
+#[test]
+fn the_ledger_answers_only_for_files_left_as_recorded() {
+    use std::sync::Arc;
+    use symship_scan::ledger::Ledger;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let file = cache.path().join("ledger.json");
+    build(dir.path());
+    let opts = |ledger: &Arc<Ledger>| InjectOptions {
+        on_disk: true,
+        ledger: Some(ledger.clone()),
+        ..Default::default()
+    };
+    let first = Arc::new(Ledger::load_in_background(&file));
+    assert_on_disk(&run(dir.path(), &opts(&first)), |o| {
+        matches!(o, Outcome::Injected { .. })
+    });
+    assert_eq!(first.hits(), 0);
+    first.save().unwrap();
+
+    // a.js and g.js have maps of their own; i.js's is inline (never in the ledger)
+    let again = Arc::new(Ledger::load_in_background(&file));
+    assert_eq!(again.len(), 2, "one entry per chunk with a map file of its own");
+    assert_on_disk(&run(dir.path(), &opts(&again)), |o| {
+        matches!(o, Outcome::Unchanged { .. })
+    });
+    assert_eq!(again.hits(), 2, "both pairs answered from their stamps");
+    assert!(!again.changed(), "nothing new to save");
+
+    // The chunk's code changes, same length, and its mtime is put back: read again (ctime).
+    let chunk = dir.path().join("a.js");
+    let mtime = fs::metadata(&chunk).unwrap().modified().unwrap();
+    let text = fs::read_to_string(&chunk).unwrap().replace("b();", "c();");
+    fs::write(&chunk, &text).unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&chunk)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    // and the map is written again with its own bytes (a bundler's second emit)
+    let map = dir.path().join("g.js.map");
+    let bytes = fs::read(&map).unwrap();
+    fs::write(&map, bytes).unwrap();
+    let third = Arc::new(Ledger::load_in_background(&file));
+    let rs = run(dir.path(), &opts(&third));
+    assert_on_disk(&rs, |o| matches!(o, Outcome::Unchanged { .. }));
+    assert_eq!(third.hits(), 0, "neither pair is as recorded");
+    let a = rs.iter().find(|r| r.pair.source.ends_with("a.js")).unwrap();
+    assert_eq!(
+        a.on_disk.unwrap().source,
+        digest(text.as_bytes()),
+        "the new code's digest"
+    );
+
+    // Another release: the entries do not hold for it.
+    let release = InjectOptions {
+        release_id: Some("0191e2a8-3c6f-7cc2-8b1e-6f2a4d5c9e01".into()),
+        ..opts(&third)
+    };
+    third.save().unwrap();
+    let fourth = Arc::new(Ledger::load_in_background(&file));
+    let restamped = run(
+        dir.path(),
+        &InjectOptions {
+            ledger: Some(fourth.clone()),
+            ..release
+        },
+    );
+    assert_on_disk(&restamped, |o| matches!(o, Outcome::Updated { .. }));
+    assert_eq!(fourth.hits(), 0);
+}
