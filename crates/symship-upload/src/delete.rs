@@ -7,8 +7,9 @@
 //! sections, Nuxt's empty maps) goes too, with its chunk's reference, as posthog-cli does: there is
 //! nothing to upload, and it must not be deployed. CSS stylesheets are not uploaded: those the
 //! selection picks (the same roots, named files and `--include`/`--exclude` as the chunks, as
-//! posthog-cli 0.19.0 does) lose their `sourceMappingURL` comment and their `<name>.css.map` only
-//! after a run with no failure that landed something; otherwise their maps stay, named.
+//! posthog-cli 0.19.0 does) lose their `sourceMappingURL` comment and their map (the file the
+//! comment names, else `<name>.css.map`, inside their root) only after a run with no failure that
+//! landed something; otherwise their maps stay, named.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,38 +62,63 @@ pub fn strip_js_reference(text: &str) -> Option<(String, symship_scan::pair::Ref
     Some((removal.apply(text), removal))
 }
 
-/// The text without its last `sourceMappingURL` comment line (CSS `/*#`, or JS `//#`/`//@` by
-/// lines), or `None` when it has none.
-pub fn strip_reference(text: &str) -> Option<String> {
-    let mut end = text.len();
-    loop {
-        let start = text[..end].rfind('\n').map_or(0, |i| i + 1);
-        let line = text[start..end].trim();
-        let is_ref = [
-            "//# sourceMappingURL=",
-            "//@ sourceMappingURL=",
-            "/*# sourceMappingURL=",
-            "/*@ sourceMappingURL=",
-        ]
-        .iter()
-        .any(|p| line.starts_with(p));
-        if is_ref {
-            let mut out = String::with_capacity(text.len());
-            if end < text.len() {
-                // drop the line and its newline
-                out.push_str(&text[..start]);
-                out.push_str(&text[end + 1..]);
-            } else {
-                // the last line: drop it and the newline before it
-                out.push_str(&text[..start.saturating_sub(1)]);
+/// The last `/*# sourceMappingURL=… */` (or legacy `/*@`) comment of a stylesheet: its byte range
+/// (the comment, `/*` to `*/`) and its value, trimmed. Read as posthog-cli 0.19.0 reads CSS
+/// (`content.rs`, `css_sourcemap_reference_range`): text in a quoted string (escapes followed) or
+/// inside another comment is no reference, wherever on the line the comment is (a one-line,
+/// minified stylesheet ends with it, without a line break before it). `None` when there is none,
+/// or when a comment is never closed.
+pub fn css_reference(text: &str) -> Option<(std::ops::Range<usize>, &str)> {
+    const PREFIXES: [&str; 2] = ["/*# sourceMappingURL=", "/*@ sourceMappingURL="];
+    let bytes = text.as_bytes();
+    let (mut i, mut quote, mut found) = (0, None, None);
+    while i < bytes.len() {
+        match (quote, bytes[i]) {
+            (_, b'\\') => i += 2,
+            (Some(q), b) => {
+                if b == q {
+                    quote = None;
+                }
+                i += 1;
             }
-            return Some(out);
+            (None, b @ (b'"' | b'\'')) => {
+                quote = Some(b);
+                i += 1;
+            }
+            (None, b'/') if bytes.get(i + 1) == Some(&b'*') => {
+                let end = i + 2 + text[i + 2..].find("*/")? + 2;
+                if let Some(p) = PREFIXES.iter().find(|p| text[i..end].starts_with(*p)) {
+                    found = Some((i..end, text[i + p.len()..end - 2].trim()));
+                }
+                i = end;
+            }
+            _ => i += 1,
         }
-        if start == 0 {
-            return None;
-        }
-        end = start - 1;
     }
+    found
+}
+
+/// A stylesheet without its `sourceMappingURL` comment ([`css_reference`]), or `None` when it has
+/// none. A comment alone on its line goes with that line and its line break; one that shares its
+/// line with code or another comment (the end of a minified stylesheet) goes alone: no other byte
+/// changes (posthog-cli 0.19.0's `css_sourcemap_reference_removal_range`).
+pub fn strip_css_reference(text: &str) -> Option<String> {
+    let (comment, _) = css_reference(text)?;
+    let line_start = text[..comment.start].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[comment.end..]
+        .find('\n')
+        .map_or(text.len(), |i| comment.end + i + 1);
+    let range = if text[line_start..comment.start].trim().is_empty()
+        && text[comment.end..line_end].trim().is_empty()
+    {
+        line_start..line_end
+    } else {
+        comment
+    };
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..range.start]);
+    out.push_str(&text[range.end..]);
+    Some(out)
 }
 
 fn digest(bytes: &[u8]) -> [u8; 32] {
@@ -306,14 +332,40 @@ fn strip_one(
     }
 }
 
-/// The map of a CSS stylesheet: `<name>.css.map` next to it, when it is a file inside the
-/// stylesheet's root (a link out of it is not followed).
-fn css_map(css: &symship_scan::Candidate) -> Option<PathBuf> {
-    let mut map = css.path.as_os_str().to_owned();
-    map.push(".map");
-    let map = PathBuf::from(map);
-    let inside = symship_fs::canonicalize(&map).is_ok_and(|m| m.starts_with(&css.root));
-    (map.is_file() && inside).then_some(map)
+/// The map of a CSS stylesheet whose text is `text`, as posthog-cli 0.19.0 finds it
+/// (`get_sourcemap_path`): the file its `sourceMappingURL` comment names, else `<name>.css.map`
+/// next to it; the first that exists decides. Only a relative path is followed (never a URL, a
+/// `data:` URI or an absolute path). `Ok(None)`: no map, or a file that is no JSON sourcemap.
+/// `Err((map, why))`: the map resolves outside the stylesheet's root (by `..` or a link), so it
+/// stays, and so does the comment.
+fn css_map(css: &symship_scan::Candidate, text: &str) -> Result<Option<PathBuf>, (PathBuf, String)> {
+    let dir = css.path.parent().unwrap_or(Path::new("."));
+    let referenced = css_reference(text)
+        .map(|(_, value)| value)
+        .filter(|value| !value.starts_with(['/', '\\']))
+        .and_then(|value| symship_scan::pair::referenced_path(dir, value));
+    let mut next_to = css.path.as_os_str().to_owned();
+    next_to.push(".map");
+    let Some(map) = referenced
+        .into_iter()
+        .chain([PathBuf::from(next_to)])
+        .find(|p| p.is_file())
+    else {
+        return Ok(None);
+    };
+    if !symship_fs::canonicalize(&map).is_ok_and(|m| m.starts_with(&css.root)) {
+        let why = format!(
+            "the sourcemap of {}, outside the selected directory {}: a stylesheet's map is deleted only inside it",
+            css.path.display(),
+            css.root.display()
+        );
+        return Err((map, why));
+    }
+    let is_map = std::fs::read(&map)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|v| v.get("mappings").is_some() || v.get("sections").is_some());
+    Ok(is_map.then_some(map))
 }
 
 /// Strips each stylesheet's `sourceMappingURL` comment and deletes its map; with `blocked`, names
@@ -325,24 +377,30 @@ fn css_cleanup(
     errors: &mut Vec<DeleteError>,
 ) {
     for css in stylesheets {
-        let Some(map) = css_map(css) else {
+        let p = &css.path;
+        let Ok(text) = std::fs::read_to_string(p) else {
             continue;
+        };
+        let map = match css_map(css, &text) {
+            Ok(Some(map)) => map,
+            Ok(None) => continue,
+            Err((map, why)) => {
+                out.kept.push((map, why));
+                continue;
+            }
         };
         if let Some(why) = blocked {
             out.kept.push((map, why.to_owned()));
             continue;
         }
-        let p = &css.path;
-        if let Ok(text) = std::fs::read_to_string(p) {
-            if let Some(new) = strip_reference(&text) {
-                match symship_fs::replace_if_changed(p, new.as_bytes()) {
-                    Ok(_) => out.stripped.push(p.to_owned()),
-                    Err(source) => errors.push(DeleteError::Io {
-                        action: "rewrite",
-                        path: p.to_owned(),
-                        source,
-                    }),
-                }
+        if let Some(new) = strip_css_reference(&text) {
+            match symship_fs::replace_if_changed(p, new.as_bytes()) {
+                Ok(_) => out.stripped.push(p.to_owned()),
+                Err(source) => errors.push(DeleteError::Io {
+                    action: "rewrite",
+                    path: p.to_owned(),
+                    source,
+                }),
             }
         }
         match symship_fs::remove(&map) {
@@ -367,20 +425,42 @@ mod tests {
     use symship_core::set::{Cleanup, MapLocation, SymbolSet};
 
     #[test]
-    fn strips_only_the_reference_line() {
+    fn strips_only_the_css_reference() {
+        for (css, stripped) in [
+            ("a{}\n/*# sourceMappingURL=a.css.map */\n", Some("a{}\n")),
+            (
+                "a{}\r\n/*# sourceMappingURL=a.css.map */\r\n/* l */\r\n",
+                Some("a{}\r\n/* l */\r\n"),
+            ),
+            ("a{}\n/*# sourceMappingURL=a.css.map */", Some("a{}\n")),
+            // minified, one line: only the comment goes
+            (
+                "a{color:red}/*# sourceMappingURL=a.css.map */",
+                Some("a{color:red}"),
+            ),
+            (
+                "a{color:red}/*# sourceMappingURL=a.css.map*/\n",
+                Some("a{color:red}\n"),
+            ),
+            (
+                ".a{}/*# sourceMappingURL=a.css.map */ /* license */\n",
+                Some(".a{} /* license */\n"),
+            ),
+            ("a{}/*@ sourceMappingURL=a.css.map */", Some("a{}")),
+            // text in a string or another comment is no reference
+            (".a::after{content:\"/*# sourceMappingURL=x.map */\"}\n", None),
+            (".a\\'b{content:\"x'/*# sourceMappingURL=x.map*/\"}", None),
+            ("/* a /*# sourceMappingURL=x.map */\na{}", None),
+            ("a{}\n// sourceMappingURL in no comment\n", None),
+            ("a{}/* not /*# sourceMappingURL=a.css.map */", None),
+            ("a{}/*# sourceMappingURL=a.css.map */ b{}/* open", None),
+        ] {
+            assert_eq!(strip_css_reference(css).as_deref(), stripped, "{css:?}");
+        }
         assert_eq!(
-            strip_reference("a;\n//# sourceMappingURL=a.js.map\n\n//# chunkId=x").as_deref(),
-            Some("a;\n\n//# chunkId=x")
+            css_reference("a{}/*# sourceMappingURL= maps/a.css.map */"),
+            Some((3..3 + 39, "maps/a.css.map"))
         );
-        assert_eq!(
-            strip_reference("a;\n//# sourceMappingURL=a.js.map").as_deref(),
-            Some("a;")
-        );
-        assert_eq!(
-            strip_reference("a{}\n/*# sourceMappingURL=a.css.map */\n").as_deref(),
-            Some("a{}\n")
-        );
-        assert_eq!(strip_reference("a;\n// sourceMappingURL in a comment\n"), None);
     }
 
     fn chunk(

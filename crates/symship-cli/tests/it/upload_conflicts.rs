@@ -792,3 +792,127 @@ fn delete_after_cleans_only_the_css_the_selection_picks() {
     );
     assert!(css_untouched(&dir, "vendor/lib/v.css"), "{summary}");
 }
+
+/// A fresh tester's finding (s12 #3): `--delete-after` found a stylesheet's map only as
+/// `<name>.css.map`, while posthog-cli 0.19.0 follows the stylesheet's own `/*# sourceMappingURL=…
+/// */` first (plain/upload.rs, `get_sourcemap_path`); and a minified one-line stylesheet, whose
+/// comment follows the code on its line, kept its comment while its map was deleted. Now the
+/// comment's path is followed when it is relative and leads to a sourcemap inside the selected
+/// directory (never a URL, a `data:` URI, an absolute path or `..` out of it; such a map stays and
+/// is named), and the comment is taken out wherever it is on its line, no other byte changed.
+#[test]
+fn delete_after_follows_a_stylesheets_own_reference_and_strips_it_on_a_minified_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = start(Config::default());
+    let dir = tmp.path().join("site");
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &dir);
+    let write = |rel: &str, text: &str| {
+        let p = tmp.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    // (stylesheet, its text, what it is once cleaned)
+    let sheets = [
+        // a map in another folder, named by the comment (the only map it has)
+        (
+            "site/assets/a.css",
+            "a{color:red}\n/*# sourceMappingURL=../maps/a.css.map */\n",
+            "a{color:red}\n",
+        ),
+        // minified: code and comment on one line, no line break at the end
+        (
+            "site/assets/b.min.css",
+            "b{color:red}/*# sourceMappingURL=b.min.css.map */",
+            "b{color:red}",
+        ),
+        // minified, the comment between rules and a license after it on the line
+        (
+            "site/assets/c.css",
+            ".c{}/*# sourceMappingURL=c.css.map */ /*! license */\n",
+            ".c{} /*! license */\n",
+        ),
+    ];
+    for (css, text, _) in &sheets {
+        write(css, text);
+    }
+    write("site/maps/a.css.map", CSS_MAP);
+    write("site/assets/b.min.css.map", CSS_MAP);
+    write("site/assets/c.css.map", CSS_MAP);
+    // left alone: a map outside the selected directory; an absolute path; a URL and a data: URI
+    // (not followed, and no <name>.css.map beside them)
+    let outside = "../../outside.css.map";
+    write("outside.css.map", CSS_MAP);
+    write(
+        "site/assets/out.css",
+        &format!("o{{}}\n/*# sourceMappingURL={outside} */\n"),
+    );
+    let abs = tmp.path().join("site/maps/abs.css.map");
+    write("site/maps/abs.css.map", CSS_MAP);
+    write(
+        "site/assets/abs.css",
+        &format!("x{{}}/*# sourceMappingURL={} */", abs.display()),
+    );
+    write(
+        "site/assets/url.css",
+        "u{}/*# sourceMappingURL=https://cdn.example/u.css.map */",
+    );
+    write(
+        "site/assets/data.css",
+        "d{}/*# sourceMappingURL=data:application/json;base64,e30= */",
+    );
+    let untouched: Vec<(PathBuf, Vec<u8>)> = [
+        "site/assets/out.css",
+        "site/assets/abs.css",
+        "site/assets/url.css",
+        "site/assets/data.css",
+    ]
+    .iter()
+    .map(|rel| {
+        let p = tmp.path().join(rel);
+        let bytes = std::fs::read(&p).unwrap();
+        (p, bytes)
+    })
+    .collect();
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "--delete-after", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_server_finished(&server, &summary, 4);
+    for (css, _, cleaned) in &sheets {
+        assert_eq!(
+            std::fs::read_to_string(tmp.path().join(css)).unwrap(),
+            *cleaned,
+            "{css}: {summary}"
+        );
+    }
+    for map in [
+        "site/maps/a.css.map",
+        "site/assets/b.min.css.map",
+        "site/assets/c.css.map",
+    ] {
+        assert!(!tmp.path().join(map).exists(), "{map}: {summary}");
+    }
+    for (p, bytes) in &untouched {
+        assert_eq!(&std::fs::read(p).unwrap(), bytes, "{}", p.display());
+    }
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("outside.css.map")).unwrap(),
+        CSS_MAP
+    );
+    assert_eq!(std::fs::read_to_string(&abs).unwrap(), CSS_MAP);
+    let out_css = dir.join("assets/out.css");
+    let named = format!(
+        "--delete-after kept {}: the sourcemap of {}, outside the selected directory",
+        tmp.path().join("site/assets").join(outside).display(),
+        out_css.display()
+    );
+    let warnings = summary["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w.as_str().unwrap().starts_with(&named)),
+        "{named} in {summary}"
+    );
+    // 4 chunks' maps and 3 stylesheets' maps
+    assert_eq!(summary["deleted"].as_array().unwrap().len(), 7, "{summary}");
+}
