@@ -322,3 +322,85 @@ fn an_empty_run_exits_as_posthog_cli_does() {
     }
     assert!(server.symbol_sets().is_empty(), "nothing was uploaded");
 }
+
+/// Every file of `dir` with its bytes.
+fn tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    symship_test_support::files(dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(dir.join(&p)).unwrap();
+            (p, bytes)
+        })
+        .collect()
+}
+
+/// `sourcemap upload --delete-after` on a build that was never injected (a fresh tester, s12 #4):
+/// posthog-cli 0.19.0 warns that no pair has an id, uploads nothing, deletes nothing and exits 0;
+/// symship under the name `posthog-cli` does the same (exit 0, every file as it was); under its own
+/// name it keeps the README's exit 3 ("nothing to process", `--allow-empty` accepts it).
+#[cfg(unix)]
+#[test]
+fn upload_with_delete_after_of_a_build_never_injected_exits_as_posthog_cli_does() {
+    let theirs = posthog_cli();
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
+    let symship = PathBuf::from(env!("CARGO_BIN_EXE_symship"));
+    let server = TestServer::start(Default::default()).unwrap();
+    for (who, program, code) in [
+        ("posthog-cli 0.19.0", theirs, 0),
+        ("symship as posthog-cli", bin.join("posthog-cli"), 0),
+        ("symship", symship.clone(), 3),
+    ] {
+        let dir = tmp.path().join("dist");
+        let _ = std::fs::remove_dir_all(&dir);
+        symship_test_support::copy_dir(
+            &symship_test_support::repo_root().join("fixtures/vite-react/dist"),
+            &dir,
+        );
+        std::fs::write(
+            dir.join("assets/site.css"),
+            "a{}\n/*# sourceMappingURL=site.css.map */\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("assets/site.css.map"),
+            r#"{"version":3,"sources":["a.css"],"names":[],"mappings":"AAAA"}"#,
+        )
+        .unwrap();
+        let before = tree(&dir);
+        let args = ["sourcemap", "upload", "--directory", "dist", "--delete-after"];
+        let out = run_any(&program, &server, &home, tmp.path(), &args);
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{who}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(tree(&dir) == before, "{who}: a file changed");
+    }
+    let out = run_any(
+        &symship,
+        &server,
+        &home,
+        tmp.path(),
+        &[
+            "sourcemap",
+            "upload",
+            "--directory",
+            "dist",
+            "--delete-after",
+            "--allow-empty",
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.symbol_sets().is_empty(), "nothing was uploaded");
+}
