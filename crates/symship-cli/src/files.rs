@@ -24,20 +24,58 @@ fn stdin_paths() -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// Files named in the one line that says how many JavaScript files have no sourcemap.
+const NO_MAP_NAMED: usize = 3;
+
 /// Logs each skipped file (a warning; `info` for `sourcemap upload`, whose chunks may not be
-/// injected yet), except the chunks an earlier `--delete-after` run finished (`map_removed`):
-/// those are not a problem, and are said in one line (a fresh tester's D11: a re-run warned "no
-/// sourcemap found" for each).
+/// injected yet), except:
+/// - the chunks an earlier `--delete-after` run finished (`map_removed`): those are not a problem,
+///   and are said in one line (a fresh tester's D11: a re-run warned "no sourcemap found" for each);
+/// - JavaScript files without a sourcemap (`no_map`), when there are several: one line says how
+///   many and names the first few, and `-v` names each (a Next.js build has a dozen runtime files
+///   and manifests without maps, `webpack-*.js`, `_buildManifest.js`, ..., and printed a warning
+///   for each; posthog-cli 0.19.0 passes them over without a word). The JSON summary's `skipped`
+///   lists every one.
 pub fn log_skipped(skipped: &[Skipped], warn: bool) {
     let mut settled = 0usize;
+    let no_map: Vec<&Skipped> = skipped
+        .iter()
+        .filter(|s| s.reason.code() == symship_core::Code::NoMap)
+        .collect();
+    let summarize_no_map = no_map.len() > 1;
     for s in skipped {
         if s.reason.is_settled() {
             tracing::debug!("skipped {}: {}", s.path.display(), s.reason);
             settled += 1;
+        } else if summarize_no_map && s.reason.code() == symship_core::Code::NoMap {
+            tracing::debug!("skipped {}: {}", s.path.display(), s.reason);
         } else if warn {
             tracing::warn!("skipped {}: {}", s.path.display(), s.reason);
         } else {
             tracing::info!("skipped {}: {}", s.path.display(), s.reason);
+        }
+    }
+    if summarize_no_map {
+        let mut names = no_map
+            .iter()
+            .take(NO_MAP_NAMED)
+            .map(|s| s.path.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        if no_map.len() > NO_MAP_NAMED {
+            names.push_str(&format!(" and {} more", no_map.len() - NO_MAP_NAMED));
+        }
+        let line = format!(
+            "{} JavaScript files have no sourcemap ({}: no sourceMappingURL comment naming an existing file, and no \
+             <file>.map next to them), so they are not injected or uploaded: {names} (-v names each; the JSON \
+             summary's skipped lists them all)",
+            no_map.len(),
+            symship_core::Code::NoMap
+        );
+        if warn {
+            tracing::warn!("{line}");
+        } else {
+            tracing::info!("{line}");
         }
     }
     if settled > 0 {

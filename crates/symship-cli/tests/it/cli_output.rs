@@ -341,3 +341,72 @@ fn outside_github_actions_nothing_is_written_for_it() {
     assert!(!err.lines().any(|l| l.starts_with("::")), "{err}");
     assert!(!step_summary.exists());
 }
+
+/// A fresh tester's finding (s12 #6): a Next.js build has runtime files and manifests without a
+/// sourcemap (`webpack-*.js`, `_buildManifest.js`, `_ssgManifest.js`, ...), and symship printed a
+/// warning for each (22 on a small app), while posthog-cli 0.19.0 passes them over without a word.
+/// Now one line says how many and names the first three; `-v` names each, and the JSON summary
+/// still lists every one (`skipped`, `no_map`). The chunks with maps are uploaded as before.
+#[test]
+fn javascript_files_without_a_sourcemap_are_said_in_one_line() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join(".next/static");
+    copy_dir(&repo_root().join("fixtures/vite-react/dist"), &dir.join("chunks"));
+    let runtime = [
+        "chunks/webpack-59c5c889f52620d6.js",
+        "chunks/polyfills-42372ed130431b0a.js",
+        "development/_buildManifest.js",
+        "development/_ssgManifest.js",
+        "chunks/react-loadable-manifest.js",
+    ];
+    for f in runtime {
+        let p = dir.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, "self.__BUILD_MANIFEST={};\n").unwrap();
+    }
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(summary["uploaded"], 4, "{summary}");
+    assert_eq!(server.symbol_sets().len(), 4);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains("sourcemap")).collect();
+    assert_eq!(lines.len(), 1, "one line for the five: {stderr}");
+    assert!(
+        lines[0].starts_with(" WARN 5 JavaScript files have no sourcemap (no_map: "),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[0].matches(".js").count(),
+        3,
+        "the first three named: {}",
+        lines[0]
+    );
+    assert!(lines[0].contains(" and 2 more (-v names each"), "{}", lines[0]);
+    let skipped = summary["skipped"].as_array().unwrap();
+    assert_eq!(skipped.len(), 5, "{summary}");
+    for f in runtime {
+        let file = dir.join(f).display().to_string();
+        assert!(
+            skipped
+                .iter()
+                .any(|s| s["file"] == file.as_str() && s["code"] == "no_map"),
+            "{file} in {summary}"
+        );
+    }
+    // -v names each, as before
+    let out = symship_for(&server, tmp.path())
+        .args(["-v", "sourcemap", "inject", "-d"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    for f in runtime {
+        let line = format!("skipped {}: no sourcemap found", dir.join(f).display());
+        assert_eq!(stderr.matches(&line).count(), 1, "{line} in {stderr}");
+    }
+}
