@@ -601,11 +601,11 @@ impl symship_scan::Handover for Room {
 pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let global = &settings.global;
     let inject = &args.inject;
-    let client = if global.dry_run {
-        None
-    } else {
-        Some(settings.client()?)
-    };
+    if !global.dry_run {
+        // Credentials first: a configuration problem ends the run before any work. The client
+        // itself (its TLS roots: ~12 ms of CPU) is built while the scan runs, below.
+        settings.config()?;
+    }
     // read while the scan runs; inject consults it (not in a dry run, which writes nothing)
     let ledger = if global.dry_run { None } else { inject_ledger() };
     let opts = options(
@@ -622,7 +622,15 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
     let release_id = if global.dry_run {
         crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, settings)?
     } else {
-        let found = crate::commands::inject::scan(inject, settings)?;
+        // The scan only reads; the client is ready (or its error stops the run) before anything
+        // is written or sent.
+        let (found, built) = std::thread::scope(|s| {
+            let building = s.spawn(|| settings.client().map(|_| ()));
+            let found = crate::commands::inject::scan(inject, settings);
+            (found, building.join())
+        });
+        built.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let found = found?;
         let stamp = crate::commands::inject::stamp_for(inject, settings, &found.pairs)?;
         scanned = Some(found);
         match stamp {
@@ -632,6 +640,11 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                 None
             }
         }
+    };
+    let client = if global.dry_run {
+        None
+    } else {
+        Some(settings.client()?)
     };
     let mut opts = opts;
     if inject.chunks.release_mode == ReleaseMode::SymbolSet {

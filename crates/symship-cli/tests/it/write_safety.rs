@@ -684,3 +684,31 @@ fn the_lock_covers_a_named_files_map_in_another_folder() {
         .unwrap()
         .contains("\"chunk_id\""));
 }
+
+/// A client that cannot be built (here: `SSL_CERT_FILE` names no file) stops `process` before
+/// anything is written or sent, though the client is built while the scan runs: exit 2, the
+/// file named, the build byte for byte as it was, no request at the server.
+#[test]
+fn process_stops_before_writing_when_the_client_cannot_be_built() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    generate(&build, 3, 1, "ca");
+    let before = files(&build);
+    let missing = tmp.path().join("no-such-ca.pem");
+    let out = symship_for(&server, tmp.path())
+        .env("SSL_CERT_FILE", &missing)
+        .args(["sourcemap", "process", "-d", "build"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no-such-ca.pem"), "{stderr}");
+    assert_eq!(files(&build), before, "nothing written");
+    assert!(
+        server.requests().is_empty(),
+        "nothing sent: {:?}",
+        server.requests().len()
+    );
+    assert!(leftovers(&build).is_empty());
+}
