@@ -132,13 +132,12 @@ pub fn finish(result: anyhow::Result<Exit>, settings: &Settings) -> ExitCode {
     ExitCode::from(exit as u8)
 }
 
-/// The registry code of the first error in the chain that has one.
+/// The registry code of the first error in the chain that has one: a library error that
+/// implements [`symship_core::code::HasCode`], put into the chain as a
+/// [`symship_core::code::Coded`] (`.map_err(Coded::from)?`).
 fn code_of(err: &anyhow::Error) -> Option<symship_core::Code> {
-    err.chain().find_map(|c| {
-        c.downcast_ref::<symship_proguard::ProguardError>()
-            .map(|e| e.code())
-            .or_else(|| c.downcast_ref::<symship_scan::SkipReason>().map(|e| e.code()))
-    })
+    err.chain()
+        .find_map(|c| c.downcast_ref::<symship_core::code::Coded>().map(|e| e.code()))
 }
 
 /// The error and its causes as one line (`outer: cause: cause`), leaving out a cause whose text
@@ -172,6 +171,21 @@ mod tests {
     struct NamesItsSource {
         #[source]
         source: Unauthorized,
+    }
+
+    #[test]
+    fn the_code_of_a_coded_error_is_found_anywhere_in_the_chain() {
+        let err = anyhow::Error::new(symship_core::code::Coded::from(
+            symship_scan::SkipReason::SymlinkLoop,
+        ))
+        .context("reading dist/app.js");
+        assert_eq!(code_of(&err), Some(symship_core::Code::SymlinkLoop));
+        // the chain's text is the error's own, said once
+        assert_eq!(
+            error_text(&err),
+            format!("reading dist/app.js: {}", symship_scan::SkipReason::SymlinkLoop)
+        );
+        assert_eq!(code_of(&anyhow::Error::new(Unauthorized)), None);
     }
 
     #[test]

@@ -419,9 +419,98 @@ impl PartialEq<&str> for Code {
     }
 }
 
+/// A library error that carries a code of the registry (its title and hint are the README's):
+/// `symship_proguard::ProguardError` (`invalid_mapping`, `not_utf8`, ...), `symship_scan::SkipReason`.
+/// The binary finds the code of such an error anywhere in a chain of
+/// errors through [`Coded`], whatever the error's type.
+pub trait HasCode {
+    /// Its code in the registry.
+    fn code(&self) -> Code;
+}
+
+/// A [`HasCode`] error kept with its code, so that a chain of errors (the binary's
+/// `anyhow::Error`) can be asked for the code with one downcast (`downcast_ref::<Coded>()`),
+/// without knowing the error's type. It displays as the error, and its source is the error's
+/// source: the chain's text is the error's own.
+#[derive(Debug)]
+pub struct Coded {
+    code: Code,
+    error: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+impl Coded {
+    /// The error's code.
+    pub fn code(&self) -> Code {
+        self.code
+    }
+
+    /// The error itself.
+    pub fn error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        &*self.error
+    }
+}
+
+impl<E: HasCode + std::error::Error + Send + Sync + 'static> From<E> for Coded {
+    fn from(error: E) -> Coded {
+        Coded {
+            code: error.code(),
+            error: Box::new(error),
+        }
+    }
+}
+
+impl fmt::Display for Coded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for Coded {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Cause;
+    impl fmt::Display for Cause {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("permission denied")
+        }
+    }
+    impl std::error::Error for Cause {}
+
+    #[derive(Debug)]
+    struct NotAMapping(Cause);
+    impl fmt::Display for NotAMapping {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("mapping.txt is not a mapping")
+        }
+    }
+    impl std::error::Error for NotAMapping {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    impl HasCode for NotAMapping {
+        fn code(&self) -> Code {
+            Code::InvalidMapping
+        }
+    }
+
+    #[test]
+    fn a_coded_error_reads_as_its_error_and_keeps_its_code() {
+        let c = Coded::from(NotAMapping(Cause));
+        assert_eq!(c.code(), Code::InvalidMapping);
+        assert_eq!(c.to_string(), "mapping.txt is not a mapping");
+        let source = std::error::Error::source(&c).map(ToString::to_string);
+        assert_eq!(source.as_deref(), Some("permission denied"));
+        assert!(c.error().is::<NotAMapping>());
+    }
     use std::collections::HashSet;
 
     #[test]

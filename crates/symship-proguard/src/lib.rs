@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+use symship_core::code::HasCode;
 use symship_core::container;
 use symship_core::format::{sniff, Format};
 use symship_core::kind::Kind;
@@ -64,9 +65,10 @@ fn not_utf8_hint(format: Format) -> &'static str {
     }
 }
 
-impl ProguardError {
-    /// Its code in symship's registry (title and hint there).
-    pub fn code(&self) -> Code {
+/// Its code in symship's registry (title and hint there): the binary reports it with the error
+/// that stops a run ([`symship_core::code::Coded`]).
+impl HasCode for ProguardError {
+    fn code(&self) -> Code {
         match self {
             ProguardError::Unreadable { .. } => Code::Unreadable,
             ProguardError::NotUtf8 { .. } => Code::NotUtf8,

@@ -101,6 +101,13 @@ pub enum SkipReason {
     NotInjected,
 }
 
+/// The binary reports the code with an error that stops a run ([`symship_core::code::Coded`]).
+impl symship_core::code::HasCode for SkipReason {
+    fn code(&self) -> Code {
+        SkipReason::code(self)
+    }
+}
+
 impl SkipReason {
     /// The reason's code in the registry ([`Code`]; its string is the stable one printed).
     pub fn code(&self) -> Code {

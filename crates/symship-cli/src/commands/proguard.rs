@@ -37,7 +37,8 @@ pub fn upload(args: &ProguardUploadArgs, settings: &Settings) -> anyhow::Result<
             args.path.display()
         ))
     })?;
-    let checked = symship_proguard::check(&path)?;
+    // with its registry code (invalid_mapping, not_utf8, ...) for the stopped run's JSON
+    let checked = symship_proguard::check(&path).map_err(symship_core::code::Coded::from)?;
     tracing::info!(
         "{}: {} mapping of {} bytes{}",
         path.display(),
