@@ -130,6 +130,10 @@ pub struct PairResult {
     /// What the pair's files hold once inject is done with them, when inject was asked
     /// ([`InjectOptions::on_disk`], not a dry run) and the pair succeeded.
     pub on_disk: Option<OnDisk>,
+    /// The chunk held a snippet above its `#!` line (posthog-cli 0.19.0 puts it there, and node
+    /// then refuses the file), and inject put the hashbang back on line 1, keeping the chunk id
+    /// ([`Outcome::Updated`]; in a dry run, it would).
+    pub hashbang_moved: bool,
 }
 
 /// The SHA-256 and length of a pair's chunk and of its map (an inline map: the bytes its data
@@ -290,7 +294,65 @@ impl Work<'_> {
         Ok(())
     }
 
-    fn run(&mut self) -> Result<Outcome, WorkError> {
+    /// posthog-cli 0.19.0 puts its snippet at the very start of a chunk, above a `#!` line, which
+    /// is then no hashbang (one is only at the start of a file), so node refuses the file. When
+    /// the chunk starts with a snippet (its own or symship's) right before `#!`, the snippet moves
+    /// to where a fresh stamp puts it in the chunk without it ([`chunk::insertion_point`]: after
+    /// the hashbang line and any directive prologue), unchanged, so the chunk id stays: the chunk
+    /// is then byte for byte what inject writes for the chunk as the bundler wrote it. The map,
+    /// when it is this chunk's, is shifted back on line 1 (by what it was shifted for, as
+    /// [`Work::remove`] reads it) and forward at the snippet's new place. Returns whether it moved.
+    fn move_hashbang_back(&mut self) -> Result<bool, String> {
+        let first_line = match memchr::memchr(b'\n', self.text.as_bytes()) {
+            Some(end) => &self.text[..end],
+            None => return Ok(false),
+        };
+        // a first line without `#!` after its start (nearly every chunk) is read no further
+        if first_line.starts_with("#!") || memchr::memmem::find(first_line.as_bytes(), b"#!").is_none() {
+            return Ok(false);
+        }
+        let Some(found) = snippet::find(&self.text) else {
+            return Ok(false);
+        };
+        if found.span.start != 0 || !self.text[found.span.end..].starts_with("#!") {
+            return Ok(false);
+        }
+        let map_id = self.map.chunk_id();
+        let owns_map = self.sole_user || map_id.as_deref().is_none_or(|m| m == found.chunk_id);
+        let snip = self.text[found.span.clone()].to_owned();
+        self.text.replace_range(found.span.clone(), "");
+        let at = chunk::insertion_point(&self.text);
+        self.text.insert_str(at.offset, &snip);
+        if owns_map {
+            let basis = match self.map.pending_snippet_len() {
+                Some(len) => len,
+                None if map_id.is_none() => 0,
+                None => snip.len(),
+            };
+            if basis != 0 {
+                self.shift(0, 0, -(basis as i64))?;
+            }
+            self.set_pending(None);
+            self.shift(at.line, at.column, snip.len() as i64)?;
+            if map_id.as_deref() != Some(found.chunk_id.as_str()) {
+                self.set_member("chunk_id", &["chunkId"], Some(&found.chunk_id));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Stamps the chunk; `.1`: whether the hashbang was moved back first
+    /// ([`Work::move_hashbang_back`]).
+    fn run(&mut self) -> Result<(Outcome, bool), WorkError> {
+        let moved = self.move_hashbang_back()?;
+        let outcome = match self.stamp()? {
+            Outcome::Unchanged { chunk_id } if moved => Outcome::Updated { chunk_id },
+            other => other,
+        };
+        Ok((outcome, moved))
+    }
+
+    fn stamp(&mut self) -> Result<Outcome, WorkError> {
         // The chunk's tokens are read once here: the outline (its magic comments) is the whole
         // file's, so it is not read again for the debug id.
         let outline = lex::outline(&self.text);
@@ -499,7 +561,7 @@ fn run_one(
     map: &mut MapDoc,
     opts: &InjectOptions,
     sole_user: bool,
-) -> Result<(String, Outcome), SkipReason> {
+) -> Result<(String, Outcome, bool), SkipReason> {
     let separate_map = matches!(pair.map, MapLocation::File(_));
     let mut work = Work {
         text,
@@ -508,7 +570,7 @@ fn run_one(
         sole_user,
         separate_map,
     };
-    let outcome = work.run().map_err(|e| match e {
+    let (outcome, moved) = work.run().map_err(|e| match e {
         WorkError::Map(error) => SkipReason::BadMap {
             map: map_name(pair),
             error,
@@ -516,7 +578,7 @@ fn run_one(
         WorkError::Rewritten => SkipReason::SnippetRewritten,
         WorkError::BadChunkId(id) => SkipReason::BadChunkId { id },
     })?;
-    Ok((work.text, outcome))
+    Ok((work.text, outcome, moved))
 }
 
 /// Handles one group: the chunks that share one map file (usually one chunk), given by their
@@ -532,13 +594,16 @@ fn process_group(
     let group = || indices.iter().map(|&i| (i, &pairs[i]));
     // the digests of what is on disk after this group, for the stage inject hands pairs to
     let digests = opts.on_disk && !opts.dry_run;
+    let moved_at = Mutex::new(Vec::new());
     let done = |i: usize, result: Result<Outcome, SkipReason>, on_disk: Option<OnDisk>| {
+        let hashbang_moved = result.is_ok() && moved_at.lock().expect("not poisoned").contains(&i);
         each(
             i,
             PairResult {
                 pair: pairs[i].clone(),
                 on_disk: on_disk.filter(|_| result.is_ok()),
                 result,
+                hashbang_moved,
             },
         )
     };
@@ -551,7 +616,10 @@ fn process_group(
                     let text = crate::read_source_sized(&pair.source, pair.lens().map(|l| l.0))?;
                     let (mut map, url, read) = inline_map(&text, &pair.source)?;
                     // The data URL sits after the code; the snippet goes before it.
-                    let (mut text, outcome) = run_one(pair, text, &mut map, opts, true)?;
+                    let (mut text, outcome, moved) = run_one(pair, text, &mut map, opts, true)?;
+                    if moved {
+                        moved_at.lock().expect("not poisoned").push(i);
+                    }
                     let map_now = if map.dirty {
                         write_inline(&mut text, &url, &map.bytes);
                         // a data URL decodes into exactly the bytes encoded into it
@@ -592,12 +660,15 @@ fn process_group(
             };
             let mut texts = Vec::new();
             let mut outcomes = Vec::new();
-            for (_, pair) in group() {
+            for (i, pair) in group() {
                 let sole_user = indices.len() == 1;
                 let r = crate::read_source_sized(&pair.source, pair.lens().map(|l| l.0))
                     .and_then(|text| run_one(pair, text, &mut map, opts, sole_user));
                 match r {
-                    Ok((text, outcome)) => {
+                    Ok((text, outcome, moved)) => {
+                        if moved {
+                            moved_at.lock().expect("not poisoned").push(i);
+                        }
                         texts.push(Some(text));
                         outcomes.push(Ok(outcome));
                     }

@@ -20,6 +20,11 @@ impl Reporter for LogReporter {
             Ok(Outcome::Injected { chunk_id }) => {
                 tracing::debug!("injected {} ({chunk_id})", r.pair.source.display())
             }
+            Ok(Outcome::Updated { chunk_id }) if r.hashbang_moved => tracing::warn!(
+                "{}: moved its #! line back to line 1, above the snippet (posthog-cli 0.19.0 had put its snippet \
+                 before the hashbang, so the file did not run); chunk id {chunk_id} kept",
+                r.pair.source.display()
+            ),
             Ok(Outcome::Updated { chunk_id }) => {
                 tracing::debug!("updated {} ({chunk_id})", r.pair.source.display())
             }
@@ -421,6 +426,7 @@ pub(crate) fn stamp_for(
                 pair: pair.clone(),
                 result: Err(reason),
                 on_disk: None,
+                hashbang_moved: false,
             }
         })
         .collect();

@@ -332,7 +332,9 @@ fn second_run_and_posthog_cli_output_are_left_alone() {
             "{name}: {}",
             stderr(&out)
         );
-        if name != "esbuild-inline" {
+        // (esbuild-node-hashbang: posthog-cli's snippet above the hashbang is moved, see
+        // a_snippet_posthog_cli_put_above_a_hashbang_is_moved_below_it)
+        if name != "esbuild-inline" && name != "esbuild-node-hashbang" {
             let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(summary["injected"], 0, "{name}: {summary}");
             assert!(
@@ -341,4 +343,172 @@ fn second_run_and_posthog_cli_output_are_left_alone() {
             );
         }
     }
+}
+
+/// posthog-cli 0.19.0 puts its snippet above the `#!` line of `esbuild-node-hashbang` (its golden
+/// output), so node refuses the file. Injecting that output again moves the hashbang back to line
+/// 1: the chunk is then byte for byte what symship writes for the bundler's file (posthog-cli's
+/// snippet after the hashbang), with the same chunk id, its map has the same tokens as symship's
+/// (shifted on line 2, not line 1) and the same members, node runs it, the run says what it
+/// did, a second run changes nothing, and a new release keeps the hashbang first. The stored
+/// symbol set is the repaired chunk with that map.
+#[test]
+fn a_snippet_posthog_cli_put_above_a_hashbang_is_moved_below_it() {
+    let fixture = repo_root().join("fixtures/esbuild-node-hashbang");
+    let ours = injected_copy(&fixture.join("dist"));
+    let server = server();
+    let g = tempfile::tempdir().unwrap();
+    copy_dir(&fixture.join("expected-posthog-cli"), g.path());
+    let (js, map) = (g.path().join("cli.js"), g.path().join("cli.js.map"));
+    let broken = fs::read_to_string(&js).unwrap();
+    assert!(!broken.starts_with("#!") && broken.contains("}();#!/usr/bin/env node\n"));
+    let (code, summary, err) = run_json(
+        symship_for(&server, g.path())
+            .env_remove("POSTHOG_CLI_API_KEY")
+            .args(["sourcemap", "inject", "-d"])
+            .arg(g.path()),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        (summary["injected"].as_u64(), summary["updated"].as_u64()),
+        (Some(0), Some(1)),
+        "{summary}"
+    );
+    assert!(err.contains("cli.js: moved its #! line back to line 1"), "{err}");
+    assert!(
+        err.contains("chunk id 4370d571-f98a-5902-bea3-42e1c966a695 kept"),
+        "{err}"
+    );
+    let fixed = fs::read(&js).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&fixed),
+        fs::read_to_string(ours.path().join("cli.js")).unwrap(),
+        "the chunk symship writes for the bundler's file"
+    );
+    assert!(fixed.starts_with(b"#!/usr/bin/env node\n!function(){try{"));
+    let (our_map, fixed_map) = (
+        fs::read(ours.path().join("cli.js.map")).unwrap(),
+        fs::read(&map).unwrap(),
+    );
+    assert_eq!(
+        tokens(&fixed_map),
+        tokens(&our_map),
+        "the map's tokens line up with the moved snippet"
+    );
+    let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    assert_eq!(
+        json(&fixed_map),
+        json(&our_map),
+        "the same members (posthog-cli's order kept)"
+    );
+    assert_eq!(
+        json(&fixed_map)["chunk_id"],
+        "4370d571-f98a-5902-bea3-42e1c966a695"
+    );
+    let run = node().arg(&js).output().unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "symship-fixture-cli ok: count=5 sum=14 max=5\n"
+    );
+
+    // a second run leaves it; a release re-stamps it with the hashbang first
+    let (code, summary, err) = run_json(
+        symship_for(&server, g.path())
+            .env_remove("POSTHOG_CLI_API_KEY")
+            .args(["sourcemap", "inject", "-d"])
+            .arg(g.path()),
+    );
+    assert_eq!((code, summary["unchanged"].as_u64()), (0, Some(1)), "{err}");
+    assert!(!err.contains("moved its #! line"), "{err}");
+    assert_eq!(fs::read(&js).unwrap(), fixed);
+    let (code, summary, err) = run_json(
+        symship_for(&server, g.path())
+            .args([
+                "sourcemap",
+                "process",
+                "--release-name",
+                "cli",
+                "--release-version",
+                "2",
+                "-d",
+            ])
+            .arg(g.path()),
+    );
+    assert_eq!((code, summary["uploaded"].as_u64()), (0, Some(1)), "{err}");
+    let released = fs::read_to_string(&js).unwrap();
+    assert!(
+        released.starts_with("#!/usr/bin/env node\n!function(){try{"),
+        "{released}"
+    );
+    assert!(released.contains("_posthogReleaseId"));
+    let sets = server.symbol_sets();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(sets[0].ref_, "4370d571-f98a-5902-bea3-42e1c966a695");
+    let object = server
+        .object_bytes(sets[0].storage_ptr.as_deref().unwrap())
+        .unwrap();
+    let (src, stored_map) = symship_upload::container::read(&object).unwrap();
+    assert_eq!(src, released);
+    assert_eq!(stored_map.as_bytes(), fs::read(&map).unwrap());
+    assert!(node().arg(&js).output().unwrap().status.success());
+}
+
+/// The same with a map that maps the hashbang line too and a directive after it, through real
+/// posthog-cli 0.19.0: it shifts line 1 (the hashbang's) for its snippet; symship, moving the
+/// snippet after `'use strict';` on line 2 (where it stamps the file fresh), shifts line 1 back
+/// and line 2 from the snippet on, so every token is where a fresh stamp puts it.
+#[test]
+fn a_moved_hashbang_shifts_the_map_back_on_its_line() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let chunk = "#!/usr/bin/env node\n'use strict';f(1);g();\n//# sourceMappingURL=app.js.map\n";
+    let map = r#"{"version":3,"sources":["app.ts"],"names":[],"mappings":"AAAA;AACA,cACA,KACA"}"#;
+    let (fresh, theirs) = (tmp.path().join("fresh"), tmp.path().join("theirs"));
+    for d in [&fresh, &theirs] {
+        fs::create_dir_all(d).unwrap();
+        fs::write(d.join("app.js"), chunk).unwrap();
+        fs::write(d.join("app.js.map"), map).unwrap();
+    }
+    inject(&fresh);
+    let out = on_program(&symship_for(&server, tmp.path()), posthog_cli())
+        .args(["sourcemap", "inject", "--directory"])
+        .arg(&theirs)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let broken = fs::read_to_string(theirs.join("app.js")).unwrap();
+    assert!(
+        broken.starts_with("!function(){try{") && broken.contains("}();#!/usr/bin/env node\n"),
+        "{broken}"
+    );
+    let their_tokens = tokens(&fs::read(theirs.join("app.js.map")).unwrap());
+    let snippet_len = broken.find("#!").unwrap() as u32;
+    assert_eq!(
+        their_tokens[0].1, snippet_len,
+        "posthog-cli shifted the hashbang's line"
+    );
+    let out = inject(&theirs);
+    assert!(
+        stderr(&out).contains("moved its #! line back to line 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        fs::read_to_string(theirs.join("app.js")).unwrap(),
+        fs::read_to_string(fresh.join("app.js")).unwrap()
+    );
+    let (ours, moved) = (
+        tokens(&fs::read(fresh.join("app.js.map")).unwrap()),
+        tokens(&fs::read(theirs.join("app.js.map")).unwrap()),
+    );
+    assert_eq!(moved, ours);
+    let at = |l: u32| moved.iter().filter(|t| t.0 == l).map(|t| t.1).collect::<Vec<_>>();
+    let n = snippet_len;
+    assert_eq!(at(0), vec![0], "the hashbang's token back at its column");
+    assert_eq!(
+        at(1),
+        vec![0, 14 + n, 19 + n],
+        "line 2 shifted from the end of the directive on"
+    );
 }
