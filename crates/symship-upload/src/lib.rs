@@ -34,7 +34,7 @@ pub use feed::{feed, feed_bounded, Fed, Feed, MemoryBudget};
 pub use limit::{Concurrency, LimitStats};
 pub use memo::HashMemo;
 pub use pipeline::{plan, plan_fed, upload, upload_fed, UploadOptions, CHECK_BATCH, CHECK_BYTES};
-pub use report::{ChunkReport, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
+pub use report::{ChunkReport, KeyRefused, NoReporter, Phase, PhaseTiming, Reporter, Status, UploadReport};
 pub use symship_core::container;
 pub use symship_core::kind::Kind;
 pub use symship_core::set::SymbolSet;

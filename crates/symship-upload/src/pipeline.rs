@@ -17,7 +17,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
-use symship_api::{ApiError, BulkCheckRequest, BulkFinishRequest, BulkStartRequest, Client, SymbolSetUpload};
+use symship_api::{
+    ApiError, BulkCheckRequest, BulkFinishRequest, BulkStartRequest, Client, HttpFailure, Service,
+    SymbolSetUpload,
+};
 use symship_core::release_mode::ReleaseMode;
 use symship_core::set::{Context, HashCache, Prepared as Light, SetError as PrepError, SymbolSet};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -168,6 +171,9 @@ struct Run {
     memo_hits: AtomicU64,
     /// Check and start calls still allowed for asking a refused batch again in halves.
     split_budget: AtomicU64,
+    /// The API's first 401 this run: the key is refused, so no later API call is sent (each
+    /// would be refused the same way); [`Run::api`] answers them with this answer.
+    key_refused: std::sync::OnceLock<HttpFailure>,
 }
 
 /// Check and start calls a run may spend asking refused batches again in halves: enough to
@@ -246,6 +252,27 @@ impl Run {
 
     fn count(&self, endpoint: &'static str) {
         *self.calls.lock().expect("lock").entry(endpoint).or_default() += 1;
+    }
+
+    /// Sends an API call to `endpoint` (counted), unless the server refused the key earlier in
+    /// the run: then the answer is that refusal, and nothing is sent. The first 401 from the API
+    /// is kept ([`UploadReport::key_refused`]).
+    async fn api<T>(
+        &self,
+        endpoint: &'static str,
+        call: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        if let Some(h) = self.key_refused.get() {
+            return Err(ApiError::Http(Box::new(h.clone())));
+        }
+        self.count(endpoint);
+        let r = call.await;
+        if let Err(ApiError::Http(h)) = &r {
+            if is_key_refusal(h) {
+                let _ = self.key_refused.set((**h).clone());
+            }
+        }
+        r
     }
 
     fn warn(&self, msg: String) {
@@ -371,6 +398,24 @@ fn named_ref(detail: Option<&str>) -> Option<&str> {
     Some(&rest[..rest.find(" already")?])
 }
 
+/// The API refusing the key (HTTP 401): every call of the run would be refused the same way.
+fn is_key_refusal(h: &HttpFailure) -> bool {
+    h.service == Service::Api && h.status == 401
+}
+
+/// A chunk's reason when the key was refused: the refusal itself is the run's one error
+/// ([`UploadReport::key_refused`]), not repeated per chunk.
+const KEY_REFUSED_REASON: &str =
+    "not sent: the server refused the API key (HTTP 401), said once in the run's error";
+
+/// The code a chunk fails with when the key was refused: the server's (`authentication_failed`,
+/// or `not_authenticated`), else `authentication_failed`.
+fn key_refused_code(e: &ApiError) -> String {
+    e.code()
+        .unwrap_or(symship_core::Code::AuthenticationFailed.as_str())
+        .to_owned()
+}
+
 /// What to do about a failed check or start call, for the chunks in it.
 enum CallFailure {
     /// Drop releases run-wide and ask again.
@@ -389,6 +434,9 @@ fn conflict_reason(chunk: &str, source: &str) -> String {
 
 impl Run {
     fn classify(&self, e: &ApiError, positions: &HashMap<&str, usize>, what: &str) -> CallFailure {
+        if e.http().is_some_and(is_key_refusal) {
+            return CallFailure::All(key_refused_code(e), KEY_REFUSED_REASON.to_owned());
+        }
         let chunk_at = |code: &'static str| {
             named_ref(e.detail())
                 .and_then(|r| positions.get(r).copied())
@@ -531,6 +579,7 @@ async fn run(
         warnings: Mutex::new(Vec::new()),
         memo_hits: AtomicU64::new(0),
         split_budget: AtomicU64::new(SPLIT_CALLS),
+        key_refused: std::sync::OnceLock::new(),
         opts,
     });
     if run.opts.mode == ReleaseMode::Event && run.opts.skip_on_conflict {
@@ -586,6 +635,10 @@ async fn run(
         presence_unverified: run.opts.effective_conflict().1,
         hashes_from_cache: run.memo_hits.into_inner() as usize,
         unreachable_storage: run.hosts.unreachable(),
+        key_refused: run
+            .key_refused
+            .into_inner()
+            .map(|h| crate::KeyRefused { answer: h }),
         concurrency: run.transfers.stats(),
     }
 }
@@ -846,8 +899,10 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
             force,
             skip_on_conflict,
         };
-        run.count("bulk_check_upload");
-        let err = match run.client().bulk_check_upload(&req).await {
+        let err = match run
+            .api("bulk_check_upload", run.client().bulk_check_upload(&req))
+            .await
+        {
             Ok(resp) => {
                 let wanted: std::collections::HashSet<&str> =
                     resp.chunk_ids_to_upload.iter().map(String::as_str).collect();
@@ -931,8 +986,14 @@ async fn present_or_kept(run: &Arc<Run>, present: Vec<Item>) {
     let kept = match listed_when_forced(run, entries).await {
         Ok(listed) => listed,
         Err(e) => {
+            // a refused key is the run's one error, not repeated here
+            let why = if e.http().is_some_and(is_key_refusal) {
+                "the server refused the API key".to_owned()
+            } else {
+                e.to_string()
+            };
             run.warn(format!(
-                "--skip-on-conflict: could not ask which chunk ids the server holds with different content ({e}); they are counted already_present"
+                "--skip-on-conflict: could not ask which chunk ids the server holds with different content ({why}); they are counted already_present"
             ));
             Default::default()
         }
@@ -1153,9 +1214,11 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             force,
             skip_on_conflict,
         };
-        run.count("bulk_start_upload");
         let err = match run
-            .timed(Phase::Start, run.client().bulk_start_upload(&req))
+            .timed(
+                Phase::Start,
+                run.api("bulk_start_upload", run.client().bulk_start_upload(&req)),
+            )
             .await
         {
             Ok(r) => break r,
@@ -1374,6 +1437,20 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
         }
         Err(e) => e,
     };
+    if e.http().is_some_and(is_key_refusal) {
+        // asking which chunks the server holds would be refused too
+        let code = finish_code(&e);
+        for l in landed {
+            run.fail(
+                l.idx,
+                &code,
+                format!(
+                    "{KEY_REFUSED_REASON}; the bytes were sent but not finished (a re-run sends them again)"
+                ),
+            );
+        }
+        return Vec::new();
+    }
     // The answer is not the whole truth: a lost answer (reset, deadline, 5xx after the commit)
     // may hide a finish that was recorded, and `file_not_found` fails the whole call for one
     // chunk (another upload of the same chunk started it again, which moved its object). Ask the
@@ -1502,10 +1579,12 @@ async fn finish_call(run: &Arc<Run>, attempt_id: Uuid, landed: &[Landed]) -> Res
         upload_attempt_id: attempt_id,
         upload_run_id: run.run_id,
     };
-    run.count("bulk_finish_upload");
-    run.timed(Phase::Finish, run.client().bulk_finish_upload(&req))
-        .await
-        .map(|_| ())
+    run.timed(
+        Phase::Finish,
+        run.api("bulk_finish_upload", run.client().bulk_finish_upload(&req)),
+    )
+    .await
+    .map(|_| ())
 }
 
 /// For each landed chunk, whether the server holds it finished with this content (it is absent
@@ -1530,8 +1609,9 @@ async fn listed_when_forced(
         force: true,
         skip_on_conflict: false,
     };
-    run.count("bulk_check_upload");
-    let resp = run.client().bulk_check_upload(&req).await?;
+    let resp = run
+        .api("bulk_check_upload", run.client().bulk_check_upload(&req))
+        .await?;
     Ok(resp.chunk_ids_to_upload.into_iter().collect())
 }
 

@@ -324,8 +324,45 @@ pub struct UploadReport {
     pub hashes_from_cache: usize,
     /// Object storage hosts that could not be reached: nothing more was sent there.
     pub unreachable_storage: Vec<crate::UnreachableHost>,
+    /// The API refused the key (its first HTTP 401 this run): no API call was sent after it,
+    /// and every chunk not done by then failed with `authentication_failed`.
+    pub key_refused: Option<KeyRefused>,
     /// What the transfer limit did: fixed or found, the most transfers at once, back-offs.
     pub concurrency: crate::LimitStats,
+}
+
+/// The API's answer refusing the key (HTTP 401), said once for the run rather than per chunk.
+#[derive(Debug, Clone)]
+pub struct KeyRefused {
+    pub answer: symship_api::HttpFailure,
+}
+
+impl KeyRefused {
+    /// The one error a run prints for it: the call, the server's code and text, that nothing more
+    /// was sent, and what to do (the README's hint for the code, `authentication_failed`'s by
+    /// default).
+    pub fn message(&self) -> String {
+        use symship_core::Code;
+        let h = &self.answer;
+        let hint = (h.code.as_deref())
+            .and_then(Code::from_code_str)
+            .filter(|c| matches!(c, Code::AuthenticationFailed | Code::NotAuthenticated))
+            .unwrap_or(Code::AuthenticationFailed)
+            .hint();
+        let said = h
+            .detail
+            .as_deref()
+            .or(h.body_excerpt.as_deref())
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default();
+        format!(
+            "the server refused the API key ({} {}: HTTP 401{}{said}); nothing more was sent, as every \
+             call would be refused the same way: {hint}",
+            h.method,
+            h.url,
+            h.code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default()
+        )
+    }
 }
 
 impl crate::UnreachableHost {

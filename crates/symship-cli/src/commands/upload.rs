@@ -245,7 +245,9 @@ fn fill(summary: &mut Summary, report: UploadReport, deleted: Option<&DeleteOutc
         upload_wall_ms: report.wall.as_millis() as u64,
         concurrency: report.concurrency.into(),
         warnings: report.warnings,
-        errors: report.unreachable_storage.iter().map(|h| h.message()).collect(),
+        errors: (report.unreachable_storage.iter().map(|h| h.message()))
+            .chain(report.key_refused.as_ref().map(|k| k.message()))
+            .collect(),
         ..Default::default()
     };
     summary.chunks.clear();

@@ -613,6 +613,115 @@ fn a_refused_key_is_printed_once() {
     }
 }
 
+/// A key the server refuses on a build that takes several checks (800 chunks: checks of 50, 100,
+/// 200, 400 and 50): the first 401 stops the run. No later API call is sent (at most the checks
+/// already in flight, 4, were sent before the first answer), the server's text is printed once
+/// with the README's hint rather than once per chunk, every chunk is listed as not uploaded with
+/// `authentication_failed`, and the exit code is 1 (chunks did not land), as posthog-cli 0.19.0's
+/// (which retries each start three times first), under either name.
+#[cfg(unix)]
+#[test]
+fn a_refused_key_stops_the_run_and_is_said_once() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 800, "refused");
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_symship"), bin.join("posthog-cli")).unwrap();
+    let as_symship = || symship_for(&server, tmp.path());
+    let as_posthog_cli = || on_program(&symship_for(&server, tmp.path()), bin.join("posthog-cli"));
+    for (name, mut cmd) in [("symship", as_symship()), ("posthog-cli", as_posthog_cli())] {
+        server.reset();
+        let (code, summary, stderr) = run_json(
+            cmd.env("POSTHOG_CLI_API_KEY", "phx_not_the_right_key")
+                .args(["sourcemap", "process", "-d"])
+                .arg(&dir),
+        );
+        assert_eq!(code, 1, "{name}: {stderr}");
+        assert_eq!(
+            stderr.matches("Invalid personal API key.").count(),
+            1,
+            "{name}: the server's reason is printed once:\n{stderr}"
+        );
+        assert!(
+            stderr.contains(
+                "check the personal API key (phx_...) and that --host is the instance it belongs to (EU: https://eu.posthog.com)"
+            ),
+            "{name}: the README's hint for a refused key: {stderr}"
+        );
+        let reqs = server.requests();
+        let refused = reqs.iter().filter(|r| r.status == 401).count();
+        assert!(
+            (1..=4).contains(&refused) && refused == reqs.len(),
+            "{name}: only the checks in flight at the first 401 were sent: {:?}",
+            route_counts(&reqs)
+        );
+        assert_eq!(
+            summary["requests"]["bulk_check_upload"], refused,
+            "{name}: {summary}"
+        );
+        let failed = summary["failed"].as_array().unwrap();
+        assert_eq!(failed.len(), 800, "{name}");
+        assert!(
+            failed.iter().all(|f| f["code"] == "authentication_failed"
+                && !f["error"].as_str().unwrap().contains("Invalid personal API key.")),
+            "{name}: {:?}",
+            failed[0]
+        );
+        let errors = summary["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 1, "{name}: {summary}");
+        assert!(
+            errors[0]
+                .as_str()
+                .unwrap()
+                .contains("HTTP 401 (authentication_failed): Invalid personal API key."),
+            "{name}: {errors:?}"
+        );
+        assert!(server.symbol_sets().is_empty());
+    }
+}
+
+/// A key refused after the checks passed (a 401 on every `bulk_start_upload`, as when the key is
+/// revoked during the run): the first refused start ends the API calls. With one chunk per
+/// batch and one transfer at a time, 3 batches are in flight at most, so at most 3 starts are
+/// sent for the 8 chunks (each start was sent before: 8).
+#[test]
+fn a_key_refused_at_start_sends_no_more_starts() {
+    let server = start(Config {
+        faults: vec![FaultRule::new(
+            "bulk_start_upload",
+            FaultKind::Status { status: 401 },
+        )],
+        ..Config::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = build(tmp.path(), 8, "revoked");
+    let (code, summary, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args([
+                "sourcemap",
+                "process",
+                "--batch-size",
+                "1",
+                "--concurrency",
+                "1",
+                "-d",
+            ])
+            .arg(&dir),
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let starts = count_route(&server, "bulk_start_upload");
+    assert!((1..=3).contains(&starts), "{starts} starts: {stderr}");
+    assert_eq!(count_route(&server, "bulk_finish_upload"), 0);
+    assert_eq!(summary["requests"]["bulk_start_upload"], starts, "{summary}");
+    assert_eq!(summary["failed"].as_array().unwrap().len(), 8, "{summary}");
+    assert_eq!(stderr.matches("HTTP 401").count(), 1, "said once: {stderr}");
+    assert!(
+        stderr.contains("error: the server refused the API key (POST "),
+        "{stderr}"
+    );
+}
+
 /// `sourcemap process` that resolves a release and uploads reads its configuration once, builds
 /// one API client and runs on one runtime (it used to resolve the configuration three times and
 /// build two clients and two runtimes); `-v` says how many of each the run made.
