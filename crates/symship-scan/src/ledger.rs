@@ -14,21 +14,22 @@
 //! Soundness. A file's ctime cannot be set from user space and changes on every write, rename or
 //! `chmod`; a replaced file is a new inode. A stamp is taken once inject is done with the file:
 //! after its own atomic replace when it wrote it, and when it did not, only if the file's ctime
-//! is older than the run (a file changed while the run read it is not recorded). What is left is
+//! is a second older than the run (a file changed while the run read it is not recorded; file
+//! times come from a coarse clock). What is left is
 //! a second writer that changes the file within one timestamp tick after symship's own write and
 //! keeps its size: on Linux 6.13 and later, ext4, xfs, btrfs and tmpfs give a file whose ctime
 //! was queried a distinct, fine-grained ctime on its next change (multigrain timestamps), which
 //! closes that too. Git's index trusts the same stamps.
 //!
 //! The file (`inject-ledger.bin` in the cache directory, beside the hash memo) is a header line
-//! and fixed records of [`RECORD`] bytes: paths are kept as 128-bit digests, so an entry is
-//! 208 bytes in memory and on disk whatever the path's length (50,000 chunks: about 10 MB,
-//! within the run's memory bound). It is read on a thread of its own while the scan runs;
-//! what a run records is streamed to the next file as it goes, not held; the file is replaced
-//! atomically, and only when something changed. A missing, unreadable or foreign file is an
-//! empty ledger; a failure to save only costs the next run time.
+//! and fixed records of [`RECORD`] bytes (paths kept as 128-bit digests). A run indexes the
+//! earlier file on a thread of its own while the scan runs and reads a record in place when it
+//! needs it: 20 bytes per entry in memory (50,000 entries: 1 MB; held as a table they were
+//! about 15 MB, and the 100 MiB bound of a 50,000-chunk run has no room for that). What a run
+//! records is streamed to the next file as it goes; the earlier entries worth keeping are copied
+//! after them; the file is replaced atomically, and only when something changed. A missing,
+//! unreadable or foreign file is an empty ledger; a failure to save only costs the next run time.
 
-use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -210,31 +211,117 @@ fn now_ns() -> i64 {
         .unwrap_or(i64::MAX)
 }
 
-/// The entries of the file at `path`: none when it is missing, unreadable, foreign or cut short.
-fn read_entries(path: &Path) -> HashMap<PathKey, Entry> {
-    let Ok(bytes) = std::fs::read(path) else {
-        return HashMap::new();
-    };
-    let Some(records) = bytes.strip_prefix(FORMAT.as_bytes()) else {
-        return HashMap::new();
-    };
-    if records.len() % RECORD != 0 {
-        return HashMap::new();
+/// The earlier run's file, as this run uses it: open for reading records in place, with an index
+/// of its records by key (20 bytes a record in memory, not 208: a file of 50,000 entries held
+/// about 15 MB as a table, and a first run of a new build keeps it all run long).
+#[derive(Debug, Default)]
+struct Earlier {
+    file: Option<std::fs::File>,
+    /// (key, record number), sorted by key.
+    index: Vec<(PathKey, u32)>,
+    /// Records this run recorded again (or whose chunk it found changed): not carried over.
+    superseded: Vec<bool>,
+    /// Records this run answered from: carried over with this run's time.
+    hit: Vec<bool>,
+}
+
+impl Earlier {
+    /// The file at `path`: none when it is missing, unreadable, foreign or cut short.
+    fn open(path: &Path) -> Earlier {
+        Earlier::try_open(path).unwrap_or_default()
     }
-    records.chunks_exact(RECORD).map(Entry::decode).collect()
+
+    fn try_open(path: &Path) -> Option<Earlier> {
+        use std::io::Read as _;
+        let file = std::fs::File::open(path).ok()?;
+        let len = file.metadata().ok()?.len();
+        let records = len.checked_sub(FORMAT.len() as u64)?;
+        if records % RECORD as u64 != 0 || records / RECORD as u64 > u64::from(u32::MAX) {
+            return None;
+        }
+        let n = (records / RECORD as u64) as usize;
+        let mut r = std::io::BufReader::with_capacity(64 * 1024, &file);
+        let mut header = vec![0; FORMAT.len()];
+        r.read_exact(&mut header).ok()?;
+        if header != FORMAT.as_bytes() {
+            return None;
+        }
+        let mut index = Vec::with_capacity(n);
+        let mut record = [0u8; RECORD];
+        for i in 0..n {
+            r.read_exact(&mut record).ok()?;
+            index.push((record[..16].try_into().expect("16 bytes"), i as u32));
+        }
+        drop(r);
+        index.sort_unstable();
+        Some(Earlier {
+            file: Some(file),
+            index,
+            superseded: vec![false; n],
+            hit: vec![false; n],
+        })
+    }
+
+    /// The record number of `key`'s entry.
+    fn find(&self, key: &PathKey) -> Option<u32> {
+        let at = self.index.binary_search_by(|(k, _)| k.cmp(key)).ok()?;
+        Some(self.index[at].1)
+    }
+
+    /// Every record in file order, read in blocks: `f(record number, key, entry)`.
+    fn each(&self, mut f: impl FnMut(u32, PathKey, Entry)) {
+        let Some(file) = self.file.as_ref() else { return };
+        const BLOCK: usize = 256;
+        let n = self.index.len();
+        let mut buf = vec![0u8; BLOCK * RECORD];
+        let mut i = 0usize;
+        while i < n {
+            let count = BLOCK.min(n - i);
+            let bytes = &mut buf[..count * RECORD];
+            if read_at(file, bytes, FORMAT.len() as u64 + (i * RECORD) as u64).is_none() {
+                return;
+            }
+            for (j, record) in bytes.chunks_exact(RECORD).enumerate() {
+                let (key, e) = Entry::decode(record);
+                f((i + j) as u32, key, e);
+            }
+            i += count;
+        }
+    }
+
+    /// Record `n`, as read from the file.
+    fn read(&self, n: u32) -> Option<(PathKey, Entry)> {
+        let mut record = [0u8; RECORD];
+        read_at(
+            self.file.as_ref()?,
+            &mut record,
+            FORMAT.len() as u64 + u64::from(n) * RECORD as u64,
+        )?;
+        Some(Entry::decode(&record))
+    }
+}
+
+#[cfg(unix)]
+fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> Option<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, offset).ok()
+}
+
+#[cfg(not(unix))]
+fn read_at(_: &std::fs::File, _: &mut [u8], _: u64) -> Option<()> {
+    None
 }
 
 /// The next file, written as the run records (a temporary file beside the ledger's).
 type Pending = std::io::BufWriter<tempfile::NamedTempFile>;
 
-/// The ledger of one run: the file's entries, the next file as this run records, and where to
-/// save it.
+/// The ledger of one run: the earlier run's file, the next file as this run records, and where
+/// to save it.
 #[derive(Debug, Default)]
 pub struct Ledger {
     path: Option<PathBuf>,
-    loading: Mutex<Option<std::thread::JoinHandle<HashMap<PathKey, Entry>>>>,
-    /// The entries read from the file: the ones this run recorded again are removed.
-    entries: OnceLock<Mutex<HashMap<PathKey, Entry>>>,
+    loading: Mutex<Option<std::thread::JoinHandle<Earlier>>>,
+    earlier: OnceLock<Mutex<Earlier>>,
     /// This run's records, streamed; None until the first (or when it could not be created).
     pending: Mutex<Option<Pending>>,
     /// How many records `pending` holds.
@@ -242,48 +329,45 @@ pub struct Ledger {
     /// The pending file could not be created or written: nothing is saved.
     broken: AtomicBool,
     /// When this run started, in nanoseconds since the epoch: an unchanged file whose ctime is
-    /// not older was changed while the run read it, and is not recorded.
+    /// not a second older was changed while the run read it, and is not recorded.
     started_ns: i64,
-    /// Unix seconds when this run started: entries used since are this run's.
-    since: u64,
     changed: AtomicBool,
     /// Pairs this run answered from the ledger.
     hits: AtomicUsize,
 }
 
 impl Ledger {
-    /// The ledger stored at `path`, read on a thread of its own (the first lookup waits for it);
-    /// [`Ledger::save`] writes it back there.
+    /// The ledger stored at `path`, indexed on a thread of its own (the first lookup waits for
+    /// it); [`Ledger::save`] writes it back there.
     pub fn load_in_background(path: &Path) -> Ledger {
         let owned = path.to_path_buf();
         let loading = std::thread::Builder::new()
             .name("ledger-load".into())
-            .spawn(move || read_entries(&owned))
+            .spawn(move || Earlier::open(&owned))
             .ok();
-        let entries = OnceLock::new();
+        let earlier = OnceLock::new();
         if loading.is_none() {
-            let _ = entries.set(Mutex::new(read_entries(path)));
+            let _ = earlier.set(Mutex::new(Earlier::open(path)));
         }
         Ledger {
             path: Some(path.to_path_buf()),
             loading: Mutex::new(loading),
-            entries,
+            earlier,
             started_ns: now_ns(),
-            since: now_secs(),
             ..Ledger::default()
         }
     }
 
-    fn table(&self) -> &Mutex<HashMap<PathKey, Entry>> {
-        self.entries.get_or_init(|| {
+    fn earlier(&self) -> &Mutex<Earlier> {
+        self.earlier.get_or_init(|| {
             let handle = self.loading.lock().expect("lock").take();
             Mutex::new(handle.and_then(|h| h.join().ok()).unwrap_or_default())
         })
     }
 
-    /// How many entries were read from the file (and not recorded again since).
+    /// How many entries the earlier run's file holds.
     pub fn len(&self) -> usize {
-        self.table().lock().expect("lock").len()
+        self.earlier().lock().expect("lock").index.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -300,7 +384,12 @@ impl Ledger {
         release_id: Option<&str>,
     ) -> Option<(String, OnDisk)> {
         let key = path_key(chunk);
-        let e = *self.table().lock().expect("lock").get(&key)?;
+        let (n, e) = {
+            let earlier = self.earlier().lock().expect("lock");
+            let n = earlier.find(&key)?;
+            let (k, e) = earlier.read(n)?;
+            (k == key).then_some((n, e))?
+        };
         if e.options != fingerprint(mode, release_id) || e.map_key != path_key(map) {
             return None;
         }
@@ -313,13 +402,10 @@ impl Ledger {
             map: e.map_sha256,
             map_len: e.map.size,
         };
-        let now = now_secs();
-        if let Some(e) = self.table().lock().expect("lock").get_mut(&key) {
-            if e.used.saturating_add(USE_REFRESH_SECS) <= now {
-                self.changed.store(true, Ordering::Relaxed);
-            }
-            e.used = now;
+        if e.used.saturating_add(USE_REFRESH_SECS) <= now_secs() {
+            self.changed.store(true, Ordering::Relaxed);
         }
+        self.earlier().lock().expect("lock").hit[n as usize] = true;
         self.hits.fetch_add(1, Ordering::Relaxed);
         Some((Uuid::from_bytes(e.chunk_id).hyphenated().to_string(), on_disk))
     }
@@ -339,6 +425,16 @@ impl Ledger {
         mode: ReleaseMode,
         release_id: Option<&str>,
     ) {
+        let key = path_key(chunk);
+        {
+            // the earlier entry for this chunk, if any, is not carried over (this run saw the
+            // chunk again: it is replaced by this record, or by nothing)
+            let mut earlier = self.earlier().lock().expect("lock");
+            if let Some(n) = earlier.find(&key) {
+                earlier.superseded[n as usize] = true;
+                self.changed.store(true, Ordering::Relaxed);
+            }
+        }
         let Some(id) = Uuid::parse_str(chunk_id)
             .ok()
             .filter(|u| u.hyphenated().to_string() == chunk_id)
@@ -348,14 +444,17 @@ impl Ledger {
         let (Some(chunk_stamp), Some(map_stamp)) = (Stamp::at(chunk), Stamp::at(map)) else {
             return;
         };
+        // A file's ctime comes from a coarse clock that lags the one `started_ns` was read from
+        // by up to a tick (10 ms at HZ=100): a second's margin keeps a change made just after the
+        // start from passing for an older one.
+        let before_start = self.started_ns.saturating_sub(1_000_000_000);
         let settled =
-            |s: &Stamp, wrote: bool, len: u64| s.size == len && (wrote || s.ctime_ns < self.started_ns);
+            |s: &Stamp, wrote: bool, len: u64| s.size == len && (wrote || s.ctime_ns < before_start);
         if !settled(&chunk_stamp, wrote.0, on_disk.source_len)
             || !settled(&map_stamp, wrote.1, on_disk.map_len)
         {
             return;
         }
-        let key = path_key(chunk);
         let entry = Entry {
             options: fingerprint(mode, release_id),
             chunk: chunk_stamp,
@@ -366,8 +465,6 @@ impl Ledger {
             map_sha256: on_disk.map,
             used: now_secs(),
         };
-        // the file's entry for this chunk, if any, is replaced by this record
-        self.table().lock().expect("lock").remove(&key);
         self.changed.store(true, Ordering::Relaxed);
         let mut pending = self.pending.lock().expect("lock");
         if self.broken.load(Ordering::Relaxed) {
@@ -420,9 +517,10 @@ impl Ledger {
         self.changed.load(Ordering::Relaxed)
     }
 
-    /// Writes the ledger back when it changed: this run's records, then the file's other entries,
-    /// most recently used first, up to [`MAX_ENTRIES`] in all (every one this run used is kept);
-    /// atomically, readable by its owner only.
+    /// Writes the ledger back when it changed: this run's records, the entries it answered from
+    /// (with this run's time), then the earlier file's other entries, most recently used first,
+    /// up to [`MAX_ENTRIES`] in all; atomically, readable by its owner only. The earlier entries
+    /// are copied from the earlier file, two passes, none held.
     pub fn save(&self) -> std::io::Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
         if !self.changed() {
@@ -439,15 +537,36 @@ impl Ledger {
                 .start_pending()
                 .ok_or_else(|| std::io::Error::other("the ledger's new file could not be created"))?,
         };
-        let table = self.table().lock().expect("lock");
-        let mut kept: Vec<(&PathKey, &Entry)> = table.iter().collect();
-        kept.sort_by_key(|(_, e)| std::cmp::Reverse(e.used));
-        let recorded = self.recorded.load(Ordering::Relaxed);
-        let used_now = kept.iter().filter(|(_, e)| e.used >= self.since).count();
-        kept.truncate(MAX_ENTRIES.saturating_sub(recorded).max(used_now));
-        for (key, e) in kept {
-            w.write_all(&e.encode(key))?;
+        let earlier = self.earlier().lock().expect("lock");
+        let n = earlier.index.len();
+        let hits = earlier.hit.iter().filter(|h| **h).count();
+        let room = MAX_ENTRIES.saturating_sub(self.recorded.load(Ordering::Relaxed) + hits);
+        // the others: which to keep, by their last use
+        let mut others: Vec<(u64, u32)> = Vec::new();
+        earlier.each(|i, _, e| {
+            if !earlier.superseded[i as usize] && !earlier.hit[i as usize] {
+                others.push((e.used, i));
+            }
+        });
+        others.sort_unstable_by(|a, b| b.cmp(a));
+        let mut keep = vec![false; n];
+        for &(_, i) in others.iter().take(room) {
+            keep[i as usize] = true;
         }
+        drop(others);
+        let now = now_secs();
+        let mut written = Ok(());
+        earlier.each(|i, key, mut e| {
+            let hit = earlier.hit[i as usize] && !earlier.superseded[i as usize];
+            if written.is_err() || (!hit && !keep[i as usize]) {
+                return;
+            }
+            if hit {
+                e.used = now;
+            }
+            written = w.write_all(&e.encode(&key));
+        });
+        written?;
         let tmp = w.into_inner().map_err(|e| e.into_error())?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
@@ -500,5 +619,83 @@ mod tests {
         assert_eq!(back.encode(&key), bytes);
         assert_eq!(back.map.ctime_ns, i64::MAX);
         assert_eq!(back.chunk.mtime_ns, -5);
+    }
+
+    /// What a save carries over: this run's records, the entries it answered from, the earlier
+    /// file's others; a chunk seen again that could not be recorded loses its entry.
+    #[test]
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test's own files in a temporary directory"
+    )]
+    fn a_save_keeps_records_hits_and_others_and_drops_what_was_seen_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cache").join("ledger.bin");
+        let mode = ReleaseMode::Event;
+        let files = |name: &str, text: &str| {
+            let chunk = dir.path().join(format!("{name}.js"));
+            let map = dir.path().join(format!("{name}.js.map"));
+            std::fs::write(&chunk, text).unwrap();
+            std::fs::write(&map, "{}").unwrap();
+            let on_disk = OnDisk {
+                source: symship_core::set::digest(text.as_bytes()),
+                source_len: text.len() as u64,
+                map: symship_core::set::digest(b"{}"),
+                map_len: 2,
+            };
+            (chunk, map, on_disk)
+        };
+        let id = |n: u8| format!("0191e2a8-3c6f-7cc2-8b1e-6f2a4d5c9e0{n}");
+        let pairs: Vec<_> = (1..=3u8)
+            .map(|n| (n, files(&format!("c{n}"), &format!("f{n}();"))))
+            .collect();
+        let first = Ledger::load_in_background(&file);
+        for (n, (chunk, map, on_disk)) in &pairs {
+            first.record(chunk, map, &id(*n), on_disk, (true, true), mode, None);
+        }
+        first.save().unwrap();
+
+        let second = Ledger::load_in_background(&file);
+        assert_eq!(second.len(), 3);
+        let (c1, m1, d1) = &pairs[0].1;
+        assert_eq!(second.unchanged(c1, m1, mode, None), Some((id(1), *d1)));
+        assert_eq!(second.unchanged(c1, m1, mode, Some("another release")), None);
+        let (c2, m2, _) = files("c2", "g2();");
+        let d2 = OnDisk {
+            source: symship_core::set::digest(b"g2();"),
+            ..pairs[1].1 .2
+        };
+        assert_eq!(second.unchanged(&c2, &m2, mode, None), None, "c2 changed");
+        // (its map was written again too: a file this run did not write that changed since
+        // the run started is not recorded)
+        second.record(&c2, &m2, &id(2), &d2, (true, false), mode, None);
+        second.save().unwrap();
+        let again = Ledger::load_in_background(&file);
+        assert_eq!(again.len(), 2, "c2 seen again, not recorded: its entry is gone");
+        assert_eq!(again.unchanged(&c2, &m2, mode, None), None);
+        again.record(&c2, &m2, &id(2), &d2, (true, true), mode, None);
+        again.unchanged(c1, m1, mode, None).unwrap();
+        let second = again;
+        second.save().unwrap();
+
+        let third = Ledger::load_in_background(&file);
+        assert_eq!(
+            third.len(),
+            3,
+            "c1 (answered from), c2 (recorded again), c3 (carried over)"
+        );
+        assert_eq!(third.unchanged(c1, m1, mode, None), Some((id(1), *d1)));
+        assert_eq!(third.unchanged(&c2, &m2, mode, None), Some((id(2), d2)));
+        let (c3, m3, d3) = &pairs[2].1;
+        assert_eq!(third.unchanged(c3, m3, mode, None), Some((id(3), *d3)));
+        // c3 seen again with an id that cannot be recorded: its entry goes
+        third.record(c3, m3, "not-a-uuid", d3, (false, false), mode, None);
+        third.save().unwrap();
+        let fourth = Ledger::load_in_background(&file);
+        assert_eq!(fourth.len(), 2);
+        assert_eq!(fourth.unchanged(c3, m3, mode, None), None);
+        assert_eq!(fourth.hits(), 0);
+        assert!(fourth.unchanged(c1, m1, mode, None).is_some());
+        assert_eq!(fourth.hits(), 1);
     }
 }

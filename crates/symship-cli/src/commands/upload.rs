@@ -721,6 +721,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         // Inject waits while this many injected pairs wait for the upload: it does not run
         // ahead of a slower upload with everything it injected waiting (bounded hand-over).
         let (feed, fed) = symship_upload::feed_bounded(scanned.pairs.len(), symship_upload::CHECK_BATCH);
+        let memo_knows = opts.memo.as_ref().is_some_and(|m| !m.is_empty());
         let (injected, report) = std::thread::scope(|scope| {
             let injecting = scope.spawn(|| {
                 let handover = Arc::new(Room(feed.clone()));
@@ -729,7 +730,10 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                 let done = move |position: usize, r: &PairResult| {
                     if r.result.is_ok() {
                         // with what inject left on disk, so an unchanged pair is not read again
-                        let set: Arc<dyn symship_upload::SymbolSet> = match (r.on_disk, &r.result) {
+                        // (only when the memo may know them: on a first run the digests are
+                        // the ledger's alone, and 50,000 waiting sets held ~4 MB more with them)
+                        let on_disk = r.on_disk.filter(|_| memo_knows);
+                        let set: Arc<dyn symship_upload::SymbolSet> = match (on_disk, &r.result) {
                             (Some(on_disk), Ok(outcome)) => Arc::new(symship_scan::set::Injected {
                                 pair: r.pair.clone(),
                                 on_disk,
@@ -748,7 +752,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
                     done: &done,
                     // a memo that remembers nothing (a first run) finds no digest; the
                     // ledger records them for the next run
-                    on_disk: ledger.is_some() || opts.memo.as_ref().is_some_and(|m| !m.is_empty()),
+                    on_disk: ledger.is_some() || memo_knows,
                     ledger: ledger.clone(),
                 };
                 inject_scanned(inject, settings, release_id.clone(), scanned, Some(handoff))
