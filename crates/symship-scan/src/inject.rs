@@ -208,6 +208,22 @@ impl Work<'_> {
         Ok(())
     }
 
+    /// The snippet length a map naming no chunk id is shifted for, beside a chunk whose snippet of
+    /// `held` bytes starts at `line`:`column`. Such a map is either the bundler's own, written
+    /// again beside a chunk injected before (its positions are for the code without the snippet:
+    /// 0), or this chunk's shifted map written again by a tool that dropped the members it does
+    /// not know, `chunk_id` among them (a fresh tester: `SourceMapGenerator.fromSourceMap`; it was
+    /// shifted a second time, and every position on the line was wrong: `held`). The snippet's
+    /// span tells them apart: a map for the code without it maps the code that starts at
+    /// `column` (a segment inside the span), a shifted map has nothing there. Without a segment
+    /// after `column` on that line there is nothing to shift either way.
+    fn unmarked_basis(&self, line: usize, column: usize, held: usize) -> usize {
+        match self.map.first_column_from(line, column) {
+            Ok(Some(first)) if first >= (column + held) as i64 => held,
+            _ => 0,
+        }
+    }
+
     /// Marks the map as shifted for a snippet of `len` bytes that the chunk does not hold yet
     /// (`map::PENDING_SNIPPET`), or clears that mark.
     fn set_pending(&mut self, len: Option<usize>) {
@@ -250,10 +266,10 @@ impl Work<'_> {
             self.text.replace_range(s.span.clone(), "");
             if owns_map {
                 // The map may have been shifted for another snippet by an interrupted run; one
-                // that names no chunk id was never shifted (see `run_event`).
+                // that names no chunk id is told apart by its segments (see `unmarked_basis`).
                 let basis = match self.map.pending_snippet_len() {
                     Some(len) => len,
-                    None if self.map.chunk_id().is_none() => 0,
+                    None if self.map.chunk_id().is_none() => self.unmarked_basis(line, column, s.span.len()),
                     None => s.span.len(),
                 };
                 if basis != 0 {
@@ -415,7 +431,7 @@ impl Work<'_> {
                 // beside a chunk injected before (a tester's finding: it was sent unshifted).
                 let basis = match self.map.pending_snippet_len() {
                     Some(len) => len,
-                    None if map_id.is_none() => 0,
+                    None if map_id.is_none() => self.unmarked_basis(line, column, held),
                     None => held,
                 };
                 if wanted != basis {

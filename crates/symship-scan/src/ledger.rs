@@ -43,7 +43,10 @@ use crate::inject::OnDisk;
 use crate::ReleaseMode;
 
 /// The file's first line; changes whenever what a recorded entry means may change (the crate
-/// version covers inject's output: a newer symship looks at every file again).
+/// version covers inject's output: a newer symship looks at every file again). Between versions,
+/// bump the `/1` when inject would write something else for a file it left before (a hit skips
+/// inject's checks of that file); a fix for files inject did not leave needs no bump, since
+/// another tool's write changes their stamps.
 const FORMAT: &str = concat!(
     "symship-inject-ledger/1 symship-scan/",
     env!("CARGO_PKG_VERSION"),
@@ -489,7 +492,7 @@ impl Ledger {
         let dir = self.dir()?;
         create_private_dir(&dir).ok()?;
         let tmp = tempfile::Builder::new()
-            .prefix(".inject-ledger-")
+            .prefix(TEMP_PREFIX)
             .tempfile_in(&dir)
             .ok()?;
         let mut w = std::io::BufWriter::new(tmp);
@@ -569,9 +572,20 @@ impl Ledger {
         written?;
         let tmp = w.into_inner().map_err(|e| e.into_error())?;
         tmp.persist(path).map_err(|e| e.error)?;
+        // what runs killed while saving left (a tester found one per kill -9, never removed)
+        if let Some(dir) = self.dir() {
+            symship_fs::sweep_stale(&dir, TEMP_PREFIX, STALE_TEMP);
+        }
         Ok(())
     }
 }
+
+/// The prefix of the ledger's temporary files in the cache directory.
+const TEMP_PREFIX: &str = ".inject-ledger-";
+
+/// A temporary file in the cache directory older than this is a killed run's, not another run's
+/// save in progress.
+const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(60 * 60);
 
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -145,6 +145,51 @@ impl MapDoc {
         shift_object(&self.bytes, &self.obj, line, column, delta, edits)
     }
 
+    /// The generated column of the first segment on generated line `line` (0-based) at or after
+    /// `column`: `Ok(None)` when the line has none there, or the map is an index map (sections).
+    pub fn first_column_from(&self, line: usize, column: usize) -> Result<Option<i64>, MapError> {
+        if self.obj.get("sections").is_some() {
+            return Ok(None);
+        }
+        let m = self.obj.get("mappings").ok_or(MapError::NoMappings)?;
+        let value = m.value.clone();
+        if self.bytes.get(value.start) != Some(&b'"') || value.len() < 2 {
+            return Err(MapError::NoMappings);
+        }
+        let s = &self.bytes[value.start + 1..value.end - 1];
+        let mut pos = 0;
+        for _ in 0..line {
+            match memchr_semicolon(&s[pos..]) {
+                Some(i) => pos += i + 1,
+                None => return Ok(None),
+            }
+        }
+        let mut col: i64 = 0;
+        loop {
+            match s.get(pos) {
+                None | Some(b';') => return Ok(None),
+                Some(b',') => {
+                    pos += 1;
+                    continue;
+                }
+                Some(b'\\') => return Err(MapError::Mappings("escaped characters")),
+                _ => {}
+            }
+            let (d, used) = vlq::decode(&s[pos..]).ok_or(MapError::Mappings("invalid base64 VLQ"))?;
+            col += d;
+            if col >= column as i64 {
+                return Ok(Some(col));
+            }
+            pos += used;
+            while let Some(&b) = s.get(pos) {
+                if b == b',' || b == b';' {
+                    break;
+                }
+                pos += 1;
+            }
+        }
+    }
+
     /// An edit that sets (or adds, as the first member) a top-level string member.
     pub fn set_string_edit(&self, key: &str, aliases: &[&str], value: &str, edits: &mut Edits) {
         let literal = serde_json::to_string(value).expect("strings serialize");

@@ -260,6 +260,46 @@ fn a_fresh_map_beside_an_injected_chunk_is_shifted() {
     }
 }
 
+/// The opposite case: this chunk's shifted map written again by a tool that drops the members it
+/// does not know (a fresh tester: `source-map`'s `SourceMapGenerator.fromSourceMap`), so it names
+/// no chunk id though its positions are for the chunk with its snippet. It is not shifted a second
+/// time (it was: every position on the snippet's line off by the snippet's length, and the broken
+/// map uploaded over the good one), in both modes, whether the next run is `inject` or `process`.
+#[test]
+fn a_shifted_map_written_again_without_its_chunk_id_is_not_shifted_twice() {
+    let sym = |rel: &str| InjectOptions {
+        mode: ReleaseMode::SymbolSet,
+        release_id: Some(rel.to_string()),
+        ..Default::default()
+    };
+    for opts in [
+        InjectOptions::default(),
+        sym("0190aaaa-0000-7000-8000-000000000001"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        fresh(dir.path());
+        run(dir.path(), &opts);
+        let stamped = map(dir.path(), "app.js.map");
+        assert_eq!(stamped["mappings"], "qTAAA", "{:?}", opts.mode);
+        let rewritten = format!(
+            r#"{{"version":3,"sources":["a.ts"],"names":[],"mappings":{}}}"#,
+            stamped["mappings"]
+        );
+        fs::write(dir.path().join("app.js.map"), rewritten).unwrap();
+        let r = run(dir.path(), &opts);
+        assert!(r[0].result.is_ok(), "{r:?}");
+        let again = map(dir.path(), "app.js.map");
+        assert_eq!(
+            again["mappings"], "qTAAA",
+            "{:?}: still shifted once, by the snippet",
+            opts.mode
+        );
+        assert_eq!(again["chunk_id"].as_str(), Some(registered(dir.path()).as_str()));
+        let r = run(dir.path(), &opts);
+        assert!(matches!(r[0].result, Ok(Outcome::Unchanged { .. })), "{r:?}");
+    }
+}
+
 /// A map stamped by an earlier run whose chunk was not (a run killed between its map and its
 /// chunk, then run again with another release or mode): the chunk takes a new id, and the map
 /// on disk names that id too, not the old one (the server got the new one, the disk the old).
