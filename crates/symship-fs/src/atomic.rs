@@ -295,6 +295,35 @@ fn exchange(_: &Path, _: &Path) -> bool {
     false
 }
 
+/// Removes the temporary files named `<prefix>` + 6 random letters and digits (what `tempfile`
+/// draws) in `dir` itself whose last change is over `older_than` ago, and returns their paths:
+/// what a run killed while saving a cache file there left (the cache directory has no lock, so a
+/// younger one may be another run's save in progress and is left). Entries that cannot be read
+/// or removed are passed over.
+pub fn sweep_stale(dir: &Path, prefix: &str, older_than: std::time::Duration) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let stale = |e: &fs::DirEntry| {
+        let named = e.file_name().to_str().is_some_and(|n| {
+            n.strip_prefix(prefix)
+                .is_some_and(|random| random.len() == 6 && random.bytes().all(|b| b.is_ascii_alphanumeric()))
+        });
+        named
+            && e.metadata().is_ok_and(|m| {
+                m.is_file()
+                    && m.modified()
+                        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > older_than))
+            })
+    };
+    entries
+        .flatten()
+        .filter(stale)
+        .map(|e| e.path())
+        .filter(|p| fs::remove_file(p).is_ok())
+        .collect()
+}
+
 #[cfg(all(test, unix))]
 mod tests {
     use super::*;
@@ -490,5 +519,41 @@ mod tests {
         );
         write_within(&root, &root.join("ok.js"), b"ok").unwrap();
         assert_eq!(fs::read_to_string(root.join("ok.js")).unwrap(), "ok");
+    }
+}
+
+#[cfg(test)]
+mod stale_tests {
+    use super::*;
+
+    #[test]
+    fn only_old_temporaries_of_the_prefix_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 60 * 60);
+        let make = |name: &str, old: bool| {
+            let p = dir.path().join(name);
+            fs::File::options().write(true).create_new(true).open(&p).unwrap();
+            if old {
+                fs::File::options()
+                    .write(true)
+                    .open(&p)
+                    .unwrap()
+                    .set_modified(hour_ago)
+                    .unwrap();
+            }
+            p
+        };
+        let stale = make(".inject-ledger-Ab12cD", true);
+        let young = make(".inject-ledger-Xy34zW", false);
+        let other = make(".inject-ledger-notes", true);
+        let kept = make("inject-ledger.bin", true);
+        let removed = sweep_stale(
+            dir.path(),
+            ".inject-ledger-",
+            std::time::Duration::from_secs(3600),
+        );
+        assert_eq!(removed, vec![stale.clone()]);
+        assert!(!stale.exists());
+        assert!(young.exists() && other.exists() && kept.exists());
     }
 }

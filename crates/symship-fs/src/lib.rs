@@ -43,8 +43,8 @@ mod read;
 mod roots;
 
 pub use atomic::{
-    is_temp_name, remove, replace_if_changed, sweep, sweep_dir, write, write_within, write_within_deferred,
-    Replaced, WriteError,
+    is_temp_name, remove, replace_if_changed, sweep, sweep_dir, sweep_stale, write, write_within,
+    write_within_deferred, Replaced, WriteError,
 };
 pub use lock::{DirLock, LockError, Wait};
 pub use read::{read_sized, readable};

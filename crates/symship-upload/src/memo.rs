@@ -351,6 +351,8 @@ impl HashMemo {
         serde_json::to_writer(&mut w, &file).map_err(std::io::Error::other)?;
         let tmp = w.into_inner().map_err(|e| e.into_error())?;
         tmp.persist(path).map_err(|e| e.error)?;
+        // what runs killed while saving left (an hour old: not another run's save in progress)
+        symship_fs::sweep_stale(dir, ".content-hashes-", std::time::Duration::from_secs(60 * 60));
         Ok(())
     }
 }
