@@ -147,6 +147,9 @@ fn cache_dir() -> Option<PathBuf> {
     set(env::CACHE_DIR).map(PathBuf::from).or_else(|| {
         set(env::XDG_CACHE_HOME)
             .map(PathBuf::from)
+            // the XDG Base Directory spec: a relative path is invalid and is ignored (a tester's
+            // relative value put the cache under each working directory)
+            .filter(|p| p.is_absolute())
             .or_else(|| set(env::HOME).map(|h| PathBuf::from(h).join(".cache")))
             .map(|d| d.join("symship"))
     })

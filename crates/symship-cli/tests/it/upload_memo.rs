@@ -289,3 +289,39 @@ fn process_reruns_skip_reading_pairs_left_as_recorded_and_read_a_changed_one() {
     assert_eq!(rerun.iter().filter(|(id, h)| cold.get(*id) != Some(h)).count(), 1);
     assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::Event);
 }
+
+/// The cache's place: `XDG_CACHE_HOME` only when absolute (the XDG spec: a relative value is
+/// ignored; a tester's relative value put a cache under each working directory), else
+/// `~/.cache/symship`.
+#[test]
+fn a_relative_xdg_cache_home_is_ignored() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let dir = vite_copy(tmp.path(), "vite");
+    let run = |xdg: &std::ffi::OsStr| {
+        let mut c = symship_for(&server, tmp.path());
+        c.env_remove("SYMSHIP_CACHE_DIR")
+            .env("HOME", &home)
+            .env("XDG_CACHE_HOME", xdg)
+            .args(["sourcemap", "process", "-d"])
+            .arg(&dir);
+        run_json(&mut c)
+    };
+    let (code, _, stderr) = run(std::ffi::OsStr::new("relcache"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        !tmp.path().join("relcache").exists(),
+        "no cache under the working directory"
+    );
+    assert!(home.join(".cache/symship/content-hashes.json").is_file());
+    assert!(home.join(".cache/symship/inject-ledger.bin").is_file());
+    let xdg = tmp.path().join("xdg");
+    let (code, _, stderr) = run(xdg.as_os_str());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        xdg.join("symship/content-hashes.json").is_file(),
+        "an absolute one is used"
+    );
+}
