@@ -112,6 +112,24 @@ impl Filter {
         let hit = |set: &GlobSet| set.is_match(walked) || set.is_match(rel);
         (!self.has_include || hit(&self.include)) && !hit(&self.exclude)
     }
+
+    /// Whether the file a path resolves to, `canonical`, inside the scanned directory
+    /// `canonical_root` (given as `root`), is excluded by its own path: a file reached through a
+    /// symbolic link inside the directory (`dist/app.js -> real/main.js`) is excluded when its
+    /// real path is, however it is reached (posthog-cli 0.19.0 does not follow links, so it never
+    /// finds it there). Tried as the walk would name the real file (`root` joined with its path
+    /// in the directory) and relative to the directory, as [`Filter::accepts`] tries a path; never
+    /// by the directories above the root, which a link to the root itself may rename.
+    fn excludes_real(&self, canonical: &Path, canonical_root: &Path, root: &Path) -> bool {
+        if self.exclude.is_empty() {
+            return false;
+        }
+        let Ok(rel) = canonical.strip_prefix(canonical_root) else {
+            return false;
+        };
+        let as_walked = root.join(rel);
+        self.exclude.is_match(&as_walked) || self.exclude.is_match(rel)
+    }
 }
 
 /// `path` with `.` and `..` taken lexically (as written, before any symbolic link is followed).
@@ -204,7 +222,13 @@ pub fn select_matching(
         };
         match canonical {
             Ok(canonical) => {
+                let given_root = root;
                 let root = symship_fs::canonical_dir(root).unwrap_or_else(|_| root.to_path_buf());
+                if filter.excludes_real(&canonical, &root, given_root) {
+                    // reached through a link inside the directory, to a file an exclude names:
+                    // excluded as the file itself is
+                    return;
+                }
                 // A path named on its own in the current directory's tree, through a link to a
                 // directory outside it (`dist/vendor/lib.js` with `dist/vendor` a link out).
                 let tree_left = named

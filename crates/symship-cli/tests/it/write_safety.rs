@@ -712,3 +712,92 @@ fn process_stops_before_writing_when_the_client_cannot_be_built() {
     );
     assert!(leftovers(&build).is_empty());
 }
+
+/// An `--exclude` (or `--ignore`) that names a file's real path excludes it however a symbolic
+/// link inside the directory reaches it (fresh tester: `dist/app.js -> real/main.js` with
+/// `--exclude '**/real/**'` injected and uploaded the excluded file through the link; posthog-cli
+/// 0.19.0, which does not follow links, finds nothing there). inject, process and upload choose
+/// their files in one place.
+#[cfg(unix)]
+#[test]
+fn an_exclude_names_a_file_however_a_link_inside_the_directory_reaches_it() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dist = tmp.path().join("dist");
+    generate(&dist.join("real"), 1, 1, "real");
+    generate(&dist.join("keep"), 1, 1, "keep");
+    std::os::unix::fs::symlink("real/c0.js", dist.join("app.js")).unwrap();
+    std::os::unix::fs::symlink("real", dist.join("alias")).unwrap();
+    let real = files(&dist.join("real"));
+    let injected = |summary: &serde_json::Value| -> Vec<String> {
+        summary["chunks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["file"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let keep = dist.join("keep/c0.js").canonicalize().unwrap();
+    // inject: relative to the root, and as the walk names the real file (`-d dist`)
+    for exclude in ["**/real/**", "dist/real/*.js"] {
+        let out = symship_in(tmp.path())
+            .args([
+                "sourcemap",
+                "inject",
+                "-d",
+                "dist",
+                "--output",
+                "json",
+                "--exclude",
+                exclude,
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["pairs_found"], 1, "--exclude {exclude}: {summary:#}");
+        assert_eq!(injected(&summary), [keep.display().to_string()], "{summary:#}");
+        assert_eq!(
+            files(&dist.join("real")),
+            real,
+            "--exclude {exclude}: the excluded file is untouched"
+        );
+    }
+    // process, with the alias --ignore: nothing of the real file is sent
+    let summary = crate::support::process(
+        &server,
+        tmp.path(),
+        Path::new("dist"),
+        &["--ignore", "**/real/**"],
+    );
+    assert_eq!(summary["pairs_found"], 1, "{summary:#}");
+    assert_eq!(
+        files(&dist.join("real")),
+        real,
+        "process left the excluded file untouched"
+    );
+    let sets = server.symbol_sets();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    let keep_id = chunk_ids(&dist.join("keep"))[0].0.clone();
+    assert_eq!(sets[0].ref_, keep_id);
+    // upload: the real file injected by a run without the exclude is not uploaded with it
+    let out = symship_in(tmp.path())
+        .args(["sourcemap", "inject", "-d", "dist"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let real_id = chunk_ids(&dist.join("real"))[0].0.clone();
+    let (code, summary, stderr) = run_json(symship_for(&server, tmp.path()).args([
+        "sourcemap",
+        "upload",
+        "-d",
+        "dist",
+        "--exclude",
+        "**/real/**",
+    ]));
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["pairs_found"], 1, "{summary:#}");
+    let refs: Vec<String> = server.symbol_sets().into_iter().map(|s| s.ref_).collect();
+    assert_eq!(refs, [keep_id], "{real_id} (the excluded file) was not uploaded");
+}

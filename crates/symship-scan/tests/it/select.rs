@@ -106,3 +106,35 @@ fn overlapping_roots_files_and_extra_paths_are_found_once() {
     })
     .is_err());
 }
+
+#[test]
+fn an_exclude_applies_to_the_real_path_of_a_file_reached_through_a_link_inside_the_root() {
+    let d = crate::tree_of(&["dist/real/main.js", "dist/keep/other.js"]);
+    let root = d.path().join("dist");
+    // a file link and a directory link to the excluded file, both inside the root
+    std::os::unix::fs::symlink("real/main.js", root.join("app.js")).unwrap();
+    std::os::unix::fs::symlink("real", root.join("alias")).unwrap();
+    // relative to the root, and as the walk names the real file (the root as given, joined
+    // with its path in the root)
+    let as_walked = format!("{}/real/*.js", root.display());
+    for exclude in ["**/real/**", "real/**", as_walked.as_str()] {
+        let sel = Selection {
+            roots: vec![root.clone()],
+            exclude: vec![exclude.into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            names(d.path(), &sel),
+            ["dist/keep/other.js"],
+            "--exclude {exclude}"
+        );
+        let (_, skipped) = select(&sel).unwrap();
+        assert!(skipped.is_empty(), "{skipped:?}");
+    }
+    // without an exclude, the links still lead to the one file, found once
+    let sel = Selection {
+        roots: vec![root.clone()],
+        ..Default::default()
+    };
+    assert_eq!(names(d.path(), &sel), ["dist/keep/other.js", "dist/real/main.js"]);
+}
