@@ -1,5 +1,6 @@
 //! Which release a command injects or uploads with, and the release inputs from the flags.
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use symship_api::ProcessEnv;
@@ -7,6 +8,7 @@ use symship_release::ReleaseInputs;
 
 use crate::cli::{ReleaseArgs, ReleaseIdentityArgs, ReleaseMode};
 use crate::exit::UsageError;
+use crate::report::AlreadyBound;
 use crate::settings::Settings;
 
 /// Whether any flag names a release (or where to read one).
@@ -197,4 +199,121 @@ pub fn for_inject(
         None => {}
     }
     Ok(resolved.map(|r| r.id.to_string()))
+}
+
+/// The release an upload's symbol sets are sent with (made or found by this run; none when
+/// nothing names one, or when every set is already bound elsewhere), and the sets the server
+/// already holds bound to another release (ref -> that release), which keep it.
+#[derive(Debug, Default)]
+pub struct Binding {
+    pub release_id: Option<String>,
+    pub elsewhere: BTreeMap<String, symship_api::Release>,
+}
+
+impl Binding {
+    /// The refs sent without the run's release (`UploadOptions::unbound`).
+    pub fn unbound(&self) -> HashSet<String> {
+        self.elsewhere.keys().cloned().collect()
+    }
+
+    /// The summary's `already_bound` list (its `release` row names them).
+    pub fn already_bound(&self) -> Vec<AlreadyBound> {
+        self.elsewhere
+            .iter()
+            .map(|(reference, r)| AlreadyBound {
+                reference: reference.clone(),
+                release_id: r.id.to_string(),
+                release: format!("{} {}", r.project, r.version),
+            })
+            .collect()
+    }
+}
+
+/// Lookups of stored symbol sets in flight at once.
+const LOOKUPS_AT_ONCE: usize = 8;
+
+/// Which release an upload's symbol sets are sent with. A stored symbol set never moves between
+/// releases (`posthog-protocol.md` §3, `_binds_release`): a set among `lookup` that the server
+/// already holds bound to another release than `plan` (an earlier upload under other flags,
+/// another build's Info.plist) keeps it and is sent without the run's release, and the planned
+/// release is fetched or created only when some set is to be bound to it, never when every set
+/// of `every` is already bound elsewhere (posthog-cli 0.19.0 creates it first, and its summary
+/// names it although no set carries it). One `GET symbol_sets/?ref=` per ref of `lookup`
+/// ([`LOOKUPS_AT_ONCE`] at a time) finds them; a lookup that fails (a key without
+/// `error_tracking:read`) leaves the release as planned, and with `--skip-release-on-fail=false`
+/// nothing is looked up: such a set fails with `release_id_mismatch`, as asked. Used by
+/// `dsym upload` and `symbol-sets upload` (every slice looked up) and by `sourcemap upload
+/// --release-mode symbol-set` (the chunks whose maps carry another release).
+pub fn bind(
+    settings: &Settings,
+    client: Option<&symship_api::Client>,
+    plan: &symship_release::ReleasePlan,
+    skip_release_on_fail: bool,
+    lookup: Vec<String>,
+    every: &[String],
+) -> anyhow::Result<Binding> {
+    let elsewhere = match client {
+        Some(c) if skip_release_on_fail && !lookup.is_empty() => {
+            match settings.block_on(stored_releases(c, lookup))? {
+                Ok(found) => found
+                    .into_iter()
+                    .filter(|(_, r)| r.hash_id != plan.hash_id)
+                    .collect(),
+                Err(e) => {
+                    tracing::info!(
+                        "could not look up which release the server binds these symbol sets to ({e}); \
+                         release {} of {} as planned",
+                        plan.version,
+                        plan.name
+                    );
+                    BTreeMap::new()
+                }
+            }
+        }
+        _ => BTreeMap::new(),
+    };
+    if !every.is_empty() && every.iter().all(|r| elsewhere.contains_key(r)) {
+        tracing::info!(
+            "release {} of {} not made: every symbol set is already bound to another release, and a stored \
+             symbol set keeps its release",
+            plan.version,
+            plan.name
+        );
+        return Ok(Binding {
+            release_id: None,
+            elsewhere,
+        });
+    }
+    let release_id = resolve_planned(plan, settings)?.map(|r| r.id.to_string());
+    Ok(Binding {
+        release_id,
+        elsewhere,
+    })
+}
+
+/// The release of each stored symbol set among `refs` that has one (ref -> release).
+async fn stored_releases(
+    client: &symship_api::Client,
+    mut refs: Vec<String>,
+) -> Result<BTreeMap<String, symship_api::Release>, symship_api::ApiError> {
+    refs.sort();
+    refs.dedup();
+    let mut found = BTreeMap::new();
+    for group in refs.chunks(LOOKUPS_AT_ONCE) {
+        let mut lookups = tokio::task::JoinSet::new();
+        for r in group {
+            let (c, r) = (client.clone(), r.clone());
+            lookups.spawn(async move {
+                let set = c.find_symbol_set(&r).await;
+                (r, set)
+            });
+        }
+        while let Some(done) = lookups.join_next().await {
+            let (r, set) = done.expect("a lookup task does not panic");
+            if let Some(release) = set?.and_then(|s| s.release) {
+                found.insert(r, release);
+            }
+        }
+    }
+    Ok(found)
 }

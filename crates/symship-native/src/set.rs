@@ -46,9 +46,6 @@ pub struct NativeSet {
     /// The container written by `prepare`, for `write_container`: its hex SHA-512, its size and
     /// the file (deleted when dropped).
     spool: Mutex<Option<Spool>>,
-    /// Sent without the run's release: the server holds it bound to another release, and a
-    /// stored set never moves between releases (`posthog-protocol.md` §3, `_binds_release`).
-    unbound: bool,
 }
 
 #[derive(Debug)]
@@ -67,16 +64,7 @@ impl NativeSet {
             sources: None,
             source_warnings: Mutex::new(Vec::new()),
             spool: Mutex::new(None),
-            unbound: false,
         }
-    }
-
-    /// Sends it without the run's release (`release_id` null): for a set the server already
-    /// holds bound to another release, which would otherwise refuse the run's release for the
-    /// whole batch (`release_id_mismatch`).
-    pub fn without_release(mut self) -> NativeSet {
-        self.unbound = true;
-        self
     }
 
     /// Adds the `__source/` bundle of the files its DWARF names ([`crate::source`]).
@@ -286,7 +274,7 @@ impl SymbolSet for NativeSet {
         let container = container.filter(|c| c.len() as u64 <= KEEP_BYTES);
         Ok(Prepared {
             reference: self.slice.debug_id.clone(),
-            release_id: if self.unbound { None } else { cx.release_id },
+            release_id: cx.release_id,
             content_hash,
             hash_is_container: true,
             content_length: Some(len),

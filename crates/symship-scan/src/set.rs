@@ -36,18 +36,22 @@ fn build(pair: &Pair, p: &Payload) -> Result<Vec<u8>, SetError> {
     Ok(c)
 }
 
+/// The release a pair is sent with: none in event mode; in symbol-set mode the run's (the
+/// flags'), as posthog-cli 0.19.0 sends it (`set_release_id` over every pair), else the one its
+/// map carries. The map is uploaded as it is on disk, with its own `release_id`.
 fn release(
     pair: &Pair,
     map_release: Option<&str>,
     mode: ReleaseMode,
-    fallback: Option<Uuid>,
+    run: Option<Uuid>,
 ) -> Result<Option<Uuid>, SetError> {
     if mode == ReleaseMode::Event {
         // posthog-cli strips the release in event mode: it travels with the chunk's snippet.
         return Ok(None);
     }
     match map_release {
-        None => Ok(fallback),
+        _ if run.is_some() => Ok(run),
+        None => Ok(None),
         Some(r) => Uuid::parse_str(r).map(Some).map_err(|_| SetError::Skip {
             code: Code::InvalidReleaseId,
             reason: format!(

@@ -52,8 +52,15 @@ pub struct UploadOptions {
     pub skip_on_conflict: bool,
     /// On `release_id_mismatch`, send again without releases (default true).
     pub skip_release_on_fail: bool,
-    /// Symbol-set mode: the release for maps that carry none.
+    /// Symbol-set mode: the run's release (the flags'), sent with every set but the
+    /// [`UploadOptions::unbound`] ones; a sourcemap's own `release_id` is sent only when the run
+    /// has none.
     pub release_id: Option<Uuid>,
+    /// Symbol-set mode: the refs the server already holds bound to another release than the
+    /// run's, sent without a release (`release_id: null`): a stored symbol set never moves
+    /// between releases (`posthog-protocol.md` §3, `_binds_release`), and the run's release would
+    /// be refused for the whole call (`release_id_mismatch`).
+    pub unbound: std::collections::HashSet<String>,
     /// Blocking threads reading and compressing (0 = available parallelism).
     pub prepare_threads: usize,
     /// Roughly how much memory preparation may use at once, in bytes.
@@ -80,6 +87,7 @@ impl Default for UploadOptions {
             skip_on_conflict: false,
             skip_release_on_fail: true,
             release_id: None,
+            unbound: Default::default(),
             prepare_threads: 0,
             prepare_memory: 96 * 1024 * 1024,
             memory: None,
@@ -373,7 +381,7 @@ impl Run {
     }
 
     fn release_for(&self, l: &Light) -> Option<Uuid> {
-        if self.drop_release.load(Ordering::Relaxed) {
+        if self.drop_release.load(Ordering::Relaxed) || self.opts.unbound.contains(&l.reference) {
             None
         } else {
             l.release_id

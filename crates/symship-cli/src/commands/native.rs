@@ -3,7 +3,6 @@
 //! with the ids read natively by `symship-native` (no `dwarfdump`, no `lipo`: any OS), through the
 //! one upload pipeline (`commands::upload::upload_sets`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,7 +18,8 @@ use crate::cli::{
 use crate::commands::upload::{finish, options, upload_kind, Shared};
 use crate::exit::{Exit, Run, RunEnd, UsageError};
 use crate::personality::Personality;
-use crate::report::{AlreadyBound, SkippedFile, Summary};
+use crate::release::Binding;
+use crate::report::{SkippedFile, Summary};
 use crate::settings::Settings;
 
 pub fn run(cmd: &DsymCommand, settings: &Settings) -> anyhow::Result<Exit> {
@@ -112,27 +112,8 @@ struct Batch<'a> {
     conflict: &'a ConflictArgs,
 }
 
-/// The release the slices are sent with, and the slices the server already holds bound to
-/// another release (by ref).
-#[derive(Default)]
-struct Binding {
-    release_id: Option<String>,
-    elsewhere: BTreeMap<String, symship_api::Release>,
-}
-
-/// Lookups of stored symbol sets in flight at once.
-const LOOKUPS_AT_ONCE: usize = 8;
-
-/// Which release the slices are sent with. A stored symbol set never moves between releases
-/// (`posthog-protocol.md` §3, `_binds_release`): a slice the server already holds bound to
-/// another release (an earlier upload under other flags, or another build's Info.plist) keeps it
-/// and is sent without the run's release, and the run's release (`plan`ned from the flags, else
-/// the Info.plist, CI or git) is fetched or created only when some slice is to be bound to it,
-/// never when every slice is already bound elsewhere (posthog-cli 0.19.0 creates it first, and
-/// its summary names it although no set carries it). One `GET symbol_sets/?ref=` per slice
-/// ([`LOOKUPS_AT_ONCE`] at a time) finds them; a lookup that fails (a key without
-/// `error_tracking:read`) leaves the release as planned, and with `--skip-release-on-fail=false`
-/// nothing is looked up: such a set fails with `release_id_mismatch`, as asked.
+/// Which release the slices are sent with ([`crate::release::bind`]): the release of the flags,
+/// else the Info.plist, CI or git, with `metadata`; every slice is looked up.
 fn bind(
     settings: &Settings,
     client: Option<&Client>,
@@ -145,71 +126,15 @@ fn bind(
         return Ok(Binding::default());
     };
     plan.metadata = metadata;
-    let elsewhere = match client {
-        Some(c) if release.skip_release_on_fail => {
-            let refs: Vec<String> = slices.iter().map(|s| s.debug_id.clone()).collect();
-            match settings.block_on(stored_releases(c, refs))? {
-                Ok(found) => found
-                    .into_iter()
-                    .filter(|(_, r)| r.hash_id != plan.hash_id)
-                    .collect(),
-                Err(e) => {
-                    tracing::info!(
-                        "could not look up which release the server binds these symbol sets to ({e}); \
-                         release {} of {} as planned",
-                        plan.version,
-                        plan.name
-                    );
-                    BTreeMap::new()
-                }
-            }
-        }
-        _ => BTreeMap::new(),
-    };
-    if !slices.is_empty() && slices.iter().all(|s| elsewhere.contains_key(&s.debug_id)) {
-        tracing::info!(
-            "release {} of {} not made: every symbol set is already bound to another release, and a stored \
-             symbol set keeps its release",
-            plan.version,
-            plan.name
-        );
-        return Ok(Binding {
-            release_id: None,
-            elsewhere,
-        });
-    }
-    let release_id = crate::release::resolve_planned(&plan, settings)?.map(|r| r.id.to_string());
-    Ok(Binding {
-        release_id,
-        elsewhere,
-    })
-}
-
-/// The release of each stored symbol set among `refs` that has one (ref -> release).
-async fn stored_releases(
-    client: &Client,
-    mut refs: Vec<String>,
-) -> Result<BTreeMap<String, symship_api::Release>, symship_api::ApiError> {
-    refs.sort();
-    refs.dedup();
-    let mut found = BTreeMap::new();
-    for group in refs.chunks(LOOKUPS_AT_ONCE) {
-        let mut lookups = tokio::task::JoinSet::new();
-        for r in group {
-            let (c, r) = (client.clone(), r.clone());
-            lookups.spawn(async move {
-                let set = c.find_symbol_set(&r).await;
-                (r, set)
-            });
-        }
-        while let Some(done) = lookups.join_next().await {
-            let (r, set) = done.expect("a lookup task does not panic");
-            if let Some(release) = set?.and_then(|s| s.release) {
-                found.insert(r, release);
-            }
-        }
-    }
-    Ok(found)
+    let refs: Vec<String> = slices.iter().map(|s| s.debug_id.clone()).collect();
+    crate::release::bind(
+        settings,
+        client,
+        &plan,
+        release.skip_release_on_fail,
+        refs.clone(),
+        &refs,
+    )
 }
 
 /// Uploads the slices in symbol-set mode (the release is sent with each set), in batches of
@@ -224,36 +149,25 @@ fn send(
 ) -> anyhow::Result<Exit> {
     let mut up = UploadOnlyArgs::for_kind(Some(b.batch_size), b.conflict);
     up.force |= b.sources.is_some() && !b.conflict.skip_on_conflict;
-    let opts = options(
+    let mut opts = options(
         ReleaseMode::SymbolSet,
         &up,
         b.release.skip_release_on_fail,
         b.binding.release_id.as_deref(),
     )?;
-    let elsewhere = &b.binding.elsewhere;
+    opts.unbound = b.binding.unbound();
     let native: Vec<Arc<NativeSet>> = b
         .slices
         .into_iter()
         .map(|s| {
-            let bound = elsewhere.contains_key(&s.debug_id);
-            let mut set = NativeSet::new(s);
-            if bound {
-                set = set.without_release();
-            }
+            let set = NativeSet::new(s);
             Arc::new(match &b.sources {
                 Some(o) => set.with_sources(o.clone()),
                 None => set,
             })
         })
         .collect();
-    summary.already_bound = elsewhere
-        .iter()
-        .map(|(reference, r)| AlreadyBound {
-            reference: reference.clone(),
-            release_id: r.id.to_string(),
-            release: format!("{} {}", r.project, r.version),
-        })
-        .collect();
+    summary.already_bound = b.binding.already_bound();
     let sets: Vec<Arc<dyn SymbolSet>> = native.iter().map(|s| s.clone() as Arc<dyn SymbolSet>).collect();
     let files: std::collections::BTreeSet<&Path> = native.iter().map(|s| s.slice().path.as_path()).collect();
     summary.debug_files_found = Some(files.len());

@@ -491,6 +491,123 @@ fn names_chunk_id(pair: &Pair) -> bool {
     }
 }
 
+/// The chunk id a pair's chunk registers (a snippet or `//# chunkId=` naming a UUID) and the
+/// `release_id` its map carries; `None` when the chunk names no chunk id or cannot be read.
+fn carried_release(pair: &Pair) -> Option<(String, Option<String>)> {
+    let (source, map) = symship_scan::hash::read_pair(pair).ok()?;
+    let id = symship_scan::chunk::existing(&source)?.chunk_id;
+    if !symship_scan::is_chunk_id(&id) {
+        return None;
+    }
+    let release = symship_scan::map::MapDoc::parse(map)
+        .ok()
+        .and_then(|d| d.release_id());
+    Some((id, release))
+}
+
+/// At most this many files are named in a warning that counts them (`-v` names each).
+const NAMED_IN_A_LINE: usize = 3;
+
+/// `sourcemap upload --release-mode symbol-set` with release flags: which release the chunks are
+/// sent with ([`crate::release::bind`]). The flags win, as posthog-cli 0.19.0 sends them: a new
+/// symbol set is bound to their release even when its map carries another (`release_id`, stamped
+/// by an inject or process under other flags), and a warning (returned, for the summary) names
+/// those maps. A set the server already holds bound to another release keeps it: the chunks whose
+/// map carries another release than the flags' are looked up (one `GET symbol_sets/?ref=` each;
+/// chunks whose map carries the flags' release, or none, are not), and those the server holds
+/// bound elsewhere are sent without a release and named in the summary (`already_bound`). Reads
+/// each chunk and its map once more.
+fn bind_pairs(
+    settings: &Settings,
+    client: Option<&Client>,
+    release: &crate::cli::ReleaseArgs,
+    pairs: &[Pair],
+) -> anyhow::Result<(crate::release::Binding, Option<String>)> {
+    let Some(plan) = crate::release::plan_release(release, None)? else {
+        return Ok(Default::default());
+    };
+    let carried: Vec<(&Pair, String, Option<String>)> = pairs
+        .iter()
+        .filter_map(|p| carried_release(p).map(|(id, r)| (p, id, r)))
+        .collect();
+    // the flags' release as the server holds it (looked up, not made): a map that carries it
+    // needs no lookup
+    let known = if carried.iter().any(|(_, _, r)| r.is_some()) {
+        crate::release::existing_release(release, settings)?.map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    let other = |r: &Option<String>| r.is_some() && *r != known;
+    let lookup: Vec<String> = carried
+        .iter()
+        .filter(|(_, _, r)| other(r))
+        .map(|(_, id, _)| id.clone())
+        .collect();
+    let every: Vec<String> = carried.iter().map(|(_, id, _)| id.clone()).collect();
+    let binding = crate::release::bind(
+        settings,
+        client,
+        &plan,
+        release.skip_release_on_fail,
+        lookup,
+        &every,
+    )?;
+    if let Some(id) = &binding.release_id {
+        tracing::info!("release {}@{} ({id})", plan.name, plan.version);
+    }
+    // new sets (or sets the server holds without a release) whose map names another release:
+    // bound to the flags' release
+    let moved: Vec<(&Pair, &str)> = carried
+        .iter()
+        .filter(|(_, id, r)| other(r) && !binding.elsewhere.contains_key(id))
+        .filter_map(|(p, _, r)| r.as_deref().map(|r| (*p, r)))
+        .filter(|(_, r)| binding.release_id.as_deref() != Some(*r))
+        .collect();
+    let warning = binding.release_id.as_ref().filter(|_| !moved.is_empty()).map(|id| {
+        for (p, r) in &moved {
+            tracing::debug!(
+                "{}: its map carries release {r}; sent with {}@{} ({id})",
+                p.source.display(),
+                plan.name,
+                plan.version
+            );
+        }
+        let named: Vec<String> = moved
+            .iter()
+            .take(NAMED_IN_A_LINE)
+            .map(|(p, r)| format!("{} (map {}, release {r})", p.source.display(), map_label(&p.map)))
+            .collect();
+        let more = moved.len().saturating_sub(NAMED_IN_A_LINE);
+        format!(
+            "{} chunk{} whose map carries another release than the flags' {}@{} ({id}): sent bound to the flags' release, \
+             as posthog-cli sends {}; the map keeps its release_id (inject again with these flags to stamp it): {}{}",
+            moved.len(),
+            if moved.len() == 1 { "" } else { "s" },
+            plan.name,
+            plan.version,
+            if moved.len() == 1 { "it" } else { "them" },
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more (-v names each)")
+            } else {
+                String::new()
+            }
+        )
+    });
+    if let Some(w) = &warning {
+        tracing::warn!("{w}");
+    }
+    Ok((binding, warning))
+}
+
+/// A map as a warning names it.
+fn map_label(m: &MapLocation) -> String {
+    match m {
+        MapLocation::File(p) => p.display().to_string(),
+        MapLocation::Inline => "inline".into(),
+    }
+}
+
 /// `symship sourcemap upload`.
 pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let global = &settings.global;
@@ -530,34 +647,37 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     files::log_skipped(&skipped, false);
     // Symbol-set mode sends the release the flags name with each set: it is resolved (created)
     // only once a chunk found can be uploaded (as inject, e93a0d0); a build never injected, or a
-    // wrong directory, creates none.
-    let release_id = if args.chunks.release_mode == ReleaseMode::SymbolSet
+    // wrong directory, creates none. A set the server holds bound to another release keeps it.
+    let (binding, other_release) = if args.chunks.release_mode == ReleaseMode::SymbolSet
         && crate::release::has_release_flags(&args.chunks.release)
     {
         if pairs.iter().any(names_chunk_id) {
-            crate::release::for_inject(&args.chunks.release, args.chunks.release_mode, settings)?
+            bind_pairs(settings, client, &args.chunks.release, &pairs)?
         } else {
             if !pairs.is_empty() {
                 tracing::warn!(
                     "the release was not created: no chunk found has a chunk id to upload it with"
                 );
             }
-            None
+            Default::default()
         }
     } else {
-        None
+        Default::default()
     };
-    opts.release_id = release_id
+    opts.release_id = binding
+        .release_id
         .as_deref()
         .map(|r| {
             symship_upload::Uuid::parse_str(r).with_context(|| format!("release id {r:?} is not a UUID"))
         })
         .transpose()?;
+    opts.unbound = binding.unbound();
     let mut summary = Summary {
         schema_version: crate::report::SCHEMA_VERSION,
         command: "sourcemap upload".into(),
         dry_run: global.dry_run,
-        release_id,
+        release_id: binding.release_id.clone(),
+        already_bound: binding.already_bound(),
         pairs_found: pairs.len(),
         skipped: skipped
             .iter()
@@ -576,6 +696,9 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         allow_empty: args.allow_empty,
     };
     let mut end = upload_pairs(&shared, client, pairs, &selection, &opts, &mut summary)?;
+    if let (Some(w), Some(up)) = (other_release, summary.upload.as_mut()) {
+        up.warnings.push(w);
+    }
     // chunks a --delete-after run finished are done, not "nothing found"
     end.processed += summary.settled();
     let exit = crate::exit::decide(Run::Upload, &end, settings.personality);

@@ -25,9 +25,9 @@ pub struct Summary {
     /// The release the run's symbol sets are bound to (made or found by this run); null when
     /// none is.
     pub release_id: Option<String>,
-    /// `dsym upload`, `symbol-sets upload`: the symbol sets the server already holds bound to
-    /// another release than `release_id` (a stored set keeps its release): sent without the
-    /// run's. Absent when empty.
+    /// `dsym upload`, `symbol-sets upload`, `sourcemap upload --release-mode symbol-set`: the
+    /// symbol sets the server already holds bound to another release than `release_id` (a stored
+    /// set keeps its release): sent without the run's. Absent when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub already_bound: Vec<AlreadyBound>,
     /// Sets found to upload (the sourcemap commands: chunk and map pairs). Kept for every command;

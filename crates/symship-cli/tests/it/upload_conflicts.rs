@@ -916,3 +916,166 @@ fn delete_after_follows_a_stylesheets_own_reference_and_strips_it_on_a_minified_
     // 4 chunks' maps and 3 stylesheets' maps
     assert_eq!(summary["deleted"].as_array().unwrap().len(), 7, "{summary}");
 }
+
+/// `sourcemap inject|process --release-mode symbol-set` with the release app `version` over `dir`.
+fn stamp(server: &TestServer, cwd: &Path, command: &str, dir: &Path, version: &str) {
+    let out = symship_for(server, cwd)
+        .args(["sourcemap", command, "--release-mode", "symbol-set"])
+        .args(["--release-name", "app", "--release-version", version, "-d"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The release `server` holds as app `version`.
+fn release_of(server: &TestServer, version: &str) -> Option<String> {
+    server
+        .releases()
+        .into_iter()
+        .find(|r| r.project == "app" && r.version == version)
+        .map(|r| r.id.to_string())
+}
+
+/// ref -> the release the server binds it to.
+fn bound(server: &TestServer) -> std::collections::BTreeMap<String, Option<String>> {
+    server
+        .symbol_sets()
+        .into_iter()
+        .map(|s| (s.ref_, s.release_id.map(|r| r.to_string())))
+        .collect()
+}
+
+fn upload_as(server: &TestServer, cwd: &Path, dir: &Path, version: &str) -> (i32, serde_json::Value, String) {
+    upload(
+        server,
+        cwd,
+        dir,
+        &["--release-name", "app", "--release-version", version],
+    )
+}
+
+#[test]
+fn a_new_set_follows_the_release_flags_not_its_maps_release_and_a_warning_names_the_map() {
+    // fresh tester: injected with RP2A, a first upload with --release-version RP2B bound the sets
+    // to RP2A (the maps' release) while the summary reported RP2B
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("webpack");
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), &dir);
+    stamp(&server, tmp.path(), "inject", &dir, "RP2A");
+    let rp2a = release_of(&server, "RP2A").expect("inject made RP2A");
+    assert!(server.symbol_sets().is_empty());
+    let (code, summary, stderr) = upload_as(&server, tmp.path(), &dir, "RP2B");
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let rp2b = release_of(&server, "RP2B").expect("the flags' release is made");
+    assert_eq!(summary["release_id"], rp2b.as_str(), "{summary:#}");
+    assert!(summary.get("already_bound").is_none(), "{summary:#}");
+    let sets = bound(&server);
+    assert_eq!(sets.len(), 5, "{sets:?}");
+    assert!(
+        sets.values().all(|r| r.as_deref() == Some(rp2b.as_str())),
+        "every new set is bound to the flags' release {rp2b}, not the maps' {rp2a}: {sets:?}"
+    );
+    // the maps are uploaded as they are on disk, and named in one warning
+    assert!(
+        stderr.contains("5 chunks whose map carries another release than the flags' app@RP2B")
+            && stderr.contains(&format!("release {rp2a}"))
+            && stderr.contains(".js.map"),
+        "{stderr}"
+    );
+    let warnings = summary["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("another release")),
+        "{summary:#}"
+    );
+    assert_server_holds_exactly(&server, &chunks(&summary), ReleaseMode::SymbolSet);
+}
+
+#[test]
+fn sets_already_bound_to_the_maps_release_keep_it_and_the_summary_says_so() {
+    // fresh tester: processed with RP2A, then uploaded with --release-version RP2B: symship made
+    // and reported RP2B while every set stayed bound to RP2A, without a word
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("webpack");
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), &dir);
+    stamp(&server, tmp.path(), "process", &dir, "RP2A");
+    let rp2a = release_of(&server, "RP2A").unwrap();
+    let first = bound(&server);
+    assert_eq!(first.len(), 5);
+    let (code, summary, stderr) = upload_as(&server, tmp.path(), &dir, "RP2B");
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    // no set can be bound to RP2B: it is not made, nor reported
+    assert_eq!(release_of(&server, "RP2B"), None, "{:?}", server.releases());
+    assert_eq!(summary["release_id"], serde_json::Value::Null, "{summary:#}");
+    assert_eq!(bound(&server), first, "the sets keep RP2A");
+    let already = summary["already_bound"].as_array().expect("already_bound");
+    assert_eq!(already.len(), 5, "{summary:#}");
+    for b in already {
+        assert!(first.contains_key(b["ref"].as_str().unwrap()), "{b}");
+        assert_eq!(b["release_id"], rp2a.as_str());
+        assert_eq!(b["release"], "app RP2A");
+    }
+    assert_eq!(summary["skipped_already_present"], 5, "{summary:#}");
+    assert!(!stderr.contains("release_id_mismatch"), "{stderr}");
+    // no set was sent with another release than its own
+    for r in requests(&server, "bulk_check_upload")
+        .iter()
+        .chain(requests(&server, "bulk_start_upload").iter())
+    {
+        let body = r.body.as_ref().unwrap();
+        for s in body["symbol_sets"].as_array().unwrap() {
+            assert!(
+                s["release_id"].is_null() || s["release_id"] == rp2a.as_str(),
+                "{s}"
+            );
+        }
+    }
+    let text = combined(
+        &symship_for(&server, tmp.path())
+            .args(["sourcemap", "upload", "--release-mode", "symbol-set"])
+            .args(["--release-name", "app", "--release-version", "RP2B", "-d"])
+            .arg(&dir)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        text.contains(&format!("5 symbol sets already bound to app RP2A ({rp2a})")),
+        "{text}"
+    );
+    assert!(text.contains("none made for this run"), "{text}");
+}
+
+#[test]
+fn new_sets_take_the_flags_release_beside_sets_bound_to_another() {
+    // a build processed with RP2A, then a chunk injected with RP2A but never uploaded beside it:
+    // an upload with RP2B binds the new chunk to RP2B and leaves the stored ones on RP2A
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), &dir.join("web"));
+    stamp(&server, tmp.path(), "process", &dir.join("web"), "RP2A");
+    let rp2a = release_of(&server, "RP2A").unwrap();
+    let stored = bound(&server);
+    assert_eq!(stored.len(), 5);
+    copy_dir(&repo_root().join("fixtures/esbuild-esm/dist"), &dir.join("esm"));
+    stamp(&server, tmp.path(), "inject", &dir.join("esm"), "RP2A");
+    let (code, summary, stderr) = upload_as(&server, tmp.path(), &dir, "RP2B");
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let rp2b = release_of(&server, "RP2B").expect("made for the new sets");
+    assert_eq!(summary["release_id"], rp2b.as_str(), "{summary:#}");
+    let now = bound(&server);
+    assert!(now.len() > stored.len(), "{now:?}");
+    for (r, release) in &now {
+        let want = if stored.contains_key(r) { &rp2a } else { &rp2b };
+        assert_eq!(release.as_deref(), Some(want.as_str()), "{r}: {now:?}");
+    }
+    let already = summary["already_bound"].as_array().expect("already_bound");
+    assert_eq!(already.len(), 5, "{summary:#}");
+    assert!(stderr.contains("esm"), "the new chunk's map is named: {stderr}");
+    assert!(!stderr.contains("release_id_mismatch"), "{stderr}");
+    assert!(!stderr.contains("without a release"), "{stderr}");
+}
