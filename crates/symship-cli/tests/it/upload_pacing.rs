@@ -28,8 +28,8 @@ fn api_calls(server: &TestServer, route: &str) -> Vec<usize> {
 
 /// A build of 3,000 chunks against PostHog's throttle scaled to it (3,000 / 50,000 of 1,200 per
 /// minute and 12,000 per hour: 72/minute, 720/hour), as a 50,000-chunk build meets the real one.
-/// Checks and starts grow 50, 100, 200, 400, 800, 1,000 (`symship_upload::batch`): 7 of each
-/// and 7 finishes, 21 calls, no 429. posthog-cli's batches of 50 make 3 + 60 + 60 = 123 calls,
+/// Checks and starts grow 50, 100, 200, 400, 800, 1,000 (`symship_upload::batch`): at most 7 of
+/// each and as many finishes, 21 calls, no 429. posthog-cli's batches of 50 make 3 + 60 + 60 = 123 calls,
 /// past the minute's 72.
 #[test]
 fn a_large_build_stays_under_the_throttle_with_growing_batches() {
@@ -51,17 +51,27 @@ fn a_large_build_stays_under_the_throttle_with_growing_batches() {
     assert_eq!(finished, 3000);
     let load = server.load();
     assert_eq!(load.throttled, 0, "429s ({} API calls)", load.api_requests);
-    // checks go one after another; starts and finishes of successive batches may overlap
-    let schedule = [50, 100, 200, 400, 800, 1000, 450];
-    assert_eq!(api_calls(&server, "bulk_check_upload"), schedule);
+    // at most the growing schedule's 7 batches of each (a check also takes the chunks already
+    // waiting, up to 1,000, so a batch may be larger than its step and there may be fewer);
+    // starts and finishes of successive batches may overlap, so they are compared sorted
+    for route in ["bulk_check_upload", "bulk_start_upload"] {
+        let got = api_calls(&server, route);
+        assert!(
+            got.len() <= 7
+                && got.iter().sum::<usize>() == 3000
+                && got.iter().all(|&n| (50..=1000).contains(&n)),
+            "{route}: {got:?}"
+        );
+    }
     let sorted = |mut v: Vec<usize>| {
         v.sort_unstable();
         v
     };
-    let want = sorted(schedule.to_vec());
-    assert_eq!(sorted(api_calls(&server, "bulk_start_upload")), want);
-    assert_eq!(sorted(api_calls(&server, "bulk_finish_upload")), want);
-    assert_eq!(load.api_requests, 21);
+    assert_eq!(
+        sorted(api_calls(&server, "bulk_finish_upload")),
+        sorted(api_calls(&server, "bulk_start_upload"))
+    );
+    assert!(load.api_requests <= 21, "{} API calls", load.api_requests);
 }
 
 /// `--batch-size N` pins every start at N (posthog-cli's flag), whatever the build's size.

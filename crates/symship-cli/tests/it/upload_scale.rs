@@ -40,22 +40,28 @@ fn two_thousand_chunks_batch_and_keep_memory_flat() {
     let reqs = &server.requests()[before..];
     let counts = route_counts(reqs);
     // checks and starts grow 50, 100, 200, 400, 800 (symship_upload::batch; 2,000 chunks of 24 KiB
-    // stay under its byte bounds), then the 450 left; one finish per start, one PUT per chunk
+    // stay under its byte bounds), then the 450 left; a check also takes the chunks already
+    // waiting when it goes (up to 1,000), so a batch may be larger than its step and there may be
+    // fewer; one finish per start, one PUT per chunk
     let sizes = |route: &str| -> Vec<usize> {
         reqs.iter()
             .filter(|r| r.route == route)
             .map(|r| r.body.as_ref().unwrap()["symbol_sets"].as_array().unwrap().len())
             .collect()
     };
-    assert_eq!(
-        sizes("bulk_check_upload"),
-        [50, 100, 200, 400, 800, 450],
-        "{counts:?}"
-    );
-    let mut starts = sizes("bulk_start_upload");
-    starts.sort_unstable();
-    assert_eq!(starts, [50, 100, 200, 400, 450, 800], "{counts:?}");
-    assert_eq!(counts.get("bulk_finish_upload"), Some(&6), "{counts:?}");
+    for route in ["bulk_check_upload", "bulk_start_upload"] {
+        let got = sizes(route);
+        assert!(
+            (2..=6).contains(&got.len())
+                && got.iter().sum::<usize>() == 2000
+                && got.iter().all(|&n| n <= 1000),
+            "{route}: {got:?} {counts:?}"
+        );
+        // batched from the first: none below the first step (the rest, 450 or so, is above it)
+        assert!(got.iter().all(|&n| n >= 50), "{route}: {got:?} starts at 50");
+    }
+    let starts = sizes("bulk_start_upload").len();
+    assert_eq!(counts.get("bulk_finish_upload"), Some(&starts), "{counts:?}");
     assert_eq!(counts.get("s3_put"), Some(&2000), "{counts:?}");
     let finished = server
         .symbol_sets()
@@ -77,13 +83,20 @@ fn two_thousand_chunks_batch_and_keep_memory_flat() {
         "peak RSS grew {ratio:.2}x from 200 to 2,000 chunks ({peak_small} KiB -> {peak_large} KiB)"
     );
 
-    // the re-run of the large build: the six checks, nothing else
+    // the re-run of the large build: checks, nothing else; at most the six of the growing
+    // schedule (50, 100, ... 800, 450), fewer when the remembered chunks wait for a check together
+    // (at least two: a check asks for 1,000 at most)
     let before = server.requests().len();
     let (_, r) = process(&server, tmp.path(), &large);
     assert_eq!(r["skipped_already_present"], 2000);
     let counts = route_counts(&server.requests()[before..]);
     assert_eq!(counts.len(), 1, "{counts:?}");
-    assert_eq!(counts.get("bulk_check_upload"), Some(&6), "{counts:?}");
+    assert!(
+        counts
+            .get("bulk_check_upload")
+            .is_some_and(|n| (2..=6).contains(n)),
+        "{counts:?}"
+    );
 }
 
 /// On a build of large pairs a check goes out once the chunks waiting for it hold
