@@ -157,37 +157,7 @@ impl MapDoc {
             return Err(MapError::NoMappings);
         }
         let s = &self.bytes[value.start + 1..value.end - 1];
-        let mut pos = 0;
-        for _ in 0..line {
-            match memchr_semicolon(&s[pos..]) {
-                Some(i) => pos += i + 1,
-                None => return Ok(None),
-            }
-        }
-        let mut col: i64 = 0;
-        loop {
-            match s.get(pos) {
-                None | Some(b';') => return Ok(None),
-                Some(b',') => {
-                    pos += 1;
-                    continue;
-                }
-                Some(b'\\') => return Err(MapError::Mappings("escaped characters")),
-                _ => {}
-            }
-            let (d, used) = vlq::decode(&s[pos..]).ok_or(MapError::Mappings("invalid base64 VLQ"))?;
-            col += d;
-            if col >= column as i64 {
-                return Ok(Some(col));
-            }
-            pos += used;
-            while let Some(&b) = s.get(pos) {
-                if b == b',' || b == b';' {
-                    break;
-                }
-                pos += 1;
-            }
-        }
+        Ok(first_segment_from(s, line, column)?.map(|f| f.column))
     }
 
     /// An edit that sets (or adds, as the first member) a top-level string member.
@@ -383,18 +353,44 @@ fn shift_mappings(
     edits: &mut Edits,
 ) -> Result<(), MapError> {
     let s = &bytes[range.clone()];
-    // Find the start of the wanted line.
+    let Some(found) = first_segment_from(s, line, column)? else {
+        return Ok(()); // the map has no mappings there
+    };
+    let (pos, used, d, col) = (found.pos, found.used, found.delta, found.column);
+    let new = d + delta;
+    if col + delta >= column as i64 {
+        let mut enc = Vec::new();
+        vlq::encode(new, &mut enc);
+        edits.replace(range.start + pos..range.start + pos + used, enc);
+        return Ok(());
+    }
+    // A removal over segments (a composed map maps the snippet too): those segments
+    // move to where the removed text began; the first one after it keeps its place.
+    clamp_removed(s, range.start, pos, col - d, column as i64, delta, edits)
+}
+
+/// The first segment of generated line `line` (0-based) at or after `column` in the content of a
+/// `mappings` string: where its generated-column field starts in `s`, its length in bytes, the
+/// relative value it holds and the absolute column it gives.
+struct Segment {
+    pos: usize,
+    used: usize,
+    delta: i64,
+    column: i64,
+}
+
+fn first_segment_from(s: &[u8], line: usize, column: usize) -> Result<Option<Segment>, MapError> {
     let mut pos = 0;
     for _ in 0..line {
         match memchr_semicolon(&s[pos..]) {
             Some(i) => pos += i + 1,
-            None => return Ok(()), // the map has no mappings on that line
+            None => return Ok(None),
         }
     }
     let mut col: i64 = 0;
     loop {
         match s.get(pos) {
-            None | Some(b';') => return Ok(()),
+            None | Some(b';') => return Ok(None),
             Some(b',') => {
                 pos += 1;
                 continue;
@@ -405,16 +401,12 @@ fn shift_mappings(
         let (d, used) = vlq::decode(&s[pos..]).ok_or(MapError::Mappings("invalid base64 VLQ"))?;
         col += d;
         if col >= column as i64 {
-            let new = d + delta;
-            if col + delta >= column as i64 {
-                let mut enc = Vec::new();
-                vlq::encode(new, &mut enc);
-                edits.replace(range.start + pos..range.start + pos + used, enc);
-                return Ok(());
-            }
-            // A removal over segments (a composed map maps the snippet too): those segments
-            // move to where the removed text began; the first one after it keeps its place.
-            return clamp_removed(s, range.start, pos, col - d, column as i64, delta, edits);
+            return Ok(Some(Segment {
+                pos,
+                used,
+                delta: d,
+                column: col,
+            }));
         }
         // Skip the rest of this segment.
         pos += used;
