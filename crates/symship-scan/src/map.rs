@@ -146,18 +146,10 @@ impl MapDoc {
     }
 
     /// The generated column of the first segment on generated line `line` (0-based) at or after
-    /// `column`: `Ok(None)` when the line has none there, or the map is an index map (sections).
+    /// `column`, `Ok(None)` when the line has none there; in an index map, through its sections
+    /// (a section's offset plus its map's segment).
     pub fn first_column_from(&self, line: usize, column: usize) -> Result<Option<i64>, MapError> {
-        if self.obj.get("sections").is_some() {
-            return Ok(None);
-        }
-        let m = self.obj.get("mappings").ok_or(MapError::NoMappings)?;
-        let value = m.value.clone();
-        if self.bytes.get(value.start) != Some(&b'"') || value.len() < 2 {
-            return Err(MapError::NoMappings);
-        }
-        let s = &self.bytes[value.start + 1..value.end - 1];
-        Ok(first_segment_from(s, line, column)?.map(|f| f.column))
+        first_column_in(&self.bytes, &self.obj, line, column)
     }
 
     /// An edit that sets (or adds, as the first member) a top-level string member.
@@ -471,14 +463,47 @@ fn memchr_semicolon(s: &[u8]) -> Option<usize> {
     s.iter().position(|&b| b == b';')
 }
 
-fn shift_sections(
-    bytes: &[u8],
-    range: Range<usize>,
-    line: usize,
-    column: usize,
-    delta: i64,
-    edits: &mut Edits,
-) -> Result<(), MapError> {
+/// [`MapDoc::first_column_from`] for a map object (the whole map, or a section's).
+fn first_column_in(bytes: &[u8], obj: &Object, line: usize, column: usize) -> Result<Option<i64>, MapError> {
+    if let Some(sections) = obj.get("sections") {
+        let sections = parse_sections(bytes, sections.value.clone())?;
+        for (i, (l, c, _, section)) in sections.iter().enumerate() {
+            let next_starts_after = sections
+                .get(i + 1)
+                .is_none_or(|(nl, nc, _, _)| (*nl, *nc) > (line, column));
+            let (inner_line, inner_col) = if *l == line && *c >= column {
+                (0, 0)
+            } else if (*l, *c) <= (line, column) && next_starts_after {
+                if *l == line {
+                    (0, column - c)
+                } else {
+                    (line - l, column)
+                }
+            } else {
+                continue;
+            };
+            let Some(map) = section.get("map") else { continue };
+            let inner = Object::parse(bytes, map.value.clone())?;
+            if let Some(found) = first_column_in(bytes, &inner, inner_line, inner_col)? {
+                return Ok(Some(if *l == line { found + *c as i64 } else { found }));
+            }
+        }
+        return Ok(None);
+    }
+    let m = obj.get("mappings").ok_or(MapError::NoMappings)?;
+    let value = m.value.clone();
+    if bytes.get(value.start) != Some(&b'"') || value.len() < 2 {
+        return Err(MapError::NoMappings);
+    }
+    Ok(first_segment_from(&bytes[value.start + 1..value.end - 1], line, column)?.map(|f| f.column))
+}
+
+/// A section of an index map: its offset line and column, the byte range of its column number,
+/// and the section object.
+type Section = (usize, usize, Range<usize>, Object);
+
+/// The sections of an index map (`bytes[range]` is the array).
+fn parse_sections(bytes: &[u8], range: Range<usize>) -> Result<Vec<Section>, MapError> {
     let mut sections = Vec::new();
     for elem in array_elements(bytes, range)? {
         let section = Object::parse(bytes, elem)?;
@@ -491,6 +516,18 @@ fn shift_sections(
             number(bytes, &off, "column").ok_or(MapError::Shape(SyntaxError("bad offset", 0)))?;
         sections.push((l as usize, c as usize, c_range, section));
     }
+    Ok(sections)
+}
+
+fn shift_sections(
+    bytes: &[u8],
+    range: Range<usize>,
+    line: usize,
+    column: usize,
+    delta: i64,
+    edits: &mut Edits,
+) -> Result<(), MapError> {
+    let sections = parse_sections(bytes, range)?;
     // The section that covers (line, column) and every later section starting on the same line.
     for (i, (l, c, c_range, section)) in sections.iter().enumerate() {
         let next_starts_after = sections

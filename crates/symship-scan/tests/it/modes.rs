@@ -300,6 +300,46 @@ fn a_shifted_map_written_again_without_its_chunk_id_is_not_shifted_twice() {
     }
 }
 
+/// The same for an index map (`sections`): after inject its section starts after the snippet;
+/// with `chunk_id` dropped by another tool, a re-run leaves the offset where it is (it was moved
+/// by the snippet's length again, and every token on the line resolved to nothing; fresh tester).
+#[test]
+fn an_index_map_written_again_without_its_chunk_id_is_not_shifted_twice() {
+    let offset = |m: &serde_json::Value| m["sections"][0]["offset"]["column"].as_u64().unwrap();
+    for opts in [
+        InjectOptions::default(),
+        InjectOptions {
+            mode: ReleaseMode::SymbolSet,
+            release_id: Some("0190aaaa-0000-7000-8000-000000000001".into()),
+            ..Default::default()
+        },
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        fresh(dir.path());
+        let index =
+            format!(r#"{{"version":3,"sections":[{{"offset":{{"line":0,"column":0}},"map":{FRESH_MAP}}}]}}"#);
+        fs::write(dir.path().join("app.js.map"), index).unwrap();
+        run(dir.path(), &opts);
+        let mut stamped = map(dir.path(), "app.js.map");
+        let shifted = offset(&stamped);
+        assert!(shifted > 0, "{:?}: the section moved past the snippet", opts.mode);
+        stamped.as_object_mut().unwrap().remove("chunk_id");
+        fs::write(dir.path().join("app.js.map"), stamped.to_string()).unwrap();
+        let r = run(dir.path(), &opts);
+        assert!(r[0].result.is_ok(), "{r:?}");
+        let again = map(dir.path(), "app.js.map");
+        assert_eq!(
+            offset(&again),
+            shifted,
+            "{:?}: moved once, by the snippet",
+            opts.mode
+        );
+        if opts.mode == ReleaseMode::Event {
+            assert_eq!(again["chunk_id"].as_str(), Some(registered(dir.path()).as_str()));
+        }
+    }
+}
+
 /// A map stamped by an earlier run whose chunk was not (a run killed between its map and its
 /// chunk, then run again with another release or mode): the chunk takes a new id, and the map
 /// on disk names that id too, not the old one (the server got the new one, the disk the old).
