@@ -291,6 +291,31 @@ pub fn bind(
     })
 }
 
+/// The `already_bound` rows of `refs`, sets the server answered `release_id_mismatch` for during
+/// the upload (bound to another release, which they keep): one `GET symbol_sets/?ref=` each. A
+/// lookup that fails leaves them out (the upload's warning still names them).
+pub fn lookup_bound(
+    settings: &Settings,
+    client: &symship_api::Client,
+    refs: Vec<String>,
+) -> Vec<AlreadyBound> {
+    match settings.block_on(stored_releases(client, refs)) {
+        Ok(Ok(found)) => Binding {
+            release_id: None,
+            elsewhere: found,
+        }
+        .already_bound(),
+        Ok(Err(e)) => {
+            tracing::info!("could not look up which release the server binds these symbol sets to ({e})");
+            Vec::new()
+        }
+        Err(e) => {
+            tracing::info!("could not look up which release the server binds these symbol sets to ({e:#})");
+            Vec::new()
+        }
+    }
+}
+
 /// The release of each stored symbol set among `refs` that has one (ref -> release).
 async fn stored_releases(
     client: &symship_api::Client,

@@ -147,6 +147,10 @@ struct Run {
     /// run never holds a second copy of every report).
     chunks: Mutex<Vec<(usize, ChunkReport)>>,
     drop_release: AtomicBool,
+    /// Refs the server answered `release_id_mismatch` for, naming them: bound to another release,
+    /// which they keep; sent again without the run's release (the rest keep it).
+    bound_elsewhere: Mutex<std::collections::BTreeSet<String>>,
+    any_bound_elsewhere: AtomicBool,
     no_check: AtomicBool,
     fallback_latch: AtomicBool,
     /// Object storage hosts reached or given up on.
@@ -381,7 +385,11 @@ impl Run {
     }
 
     fn release_for(&self, l: &Light) -> Option<Uuid> {
-        if self.drop_release.load(Ordering::Relaxed) || self.opts.unbound.contains(&l.reference) {
+        if self.drop_release.load(Ordering::Relaxed)
+            || self.opts.unbound.contains(&l.reference)
+            || (self.any_bound_elsewhere.load(Ordering::Relaxed)
+                && self.bound_elsewhere.lock().expect("lock").contains(&l.reference))
+        {
             None
         } else {
             l.release_id
@@ -428,6 +436,9 @@ fn key_refused_code(e: &ApiError) -> String {
 enum CallFailure {
     /// Drop releases run-wide and ask again.
     RetryWithoutRelease,
+    /// The server holds this chunk bound to another release: ask again with it sent without the
+    /// run's release (it keeps the one it has), the others with theirs.
+    Unbind,
     /// This chunk is at fault: fail it with (code, reason), ask again without it.
     Chunk(usize, &'static str, String),
     /// Every chunk of the call fails with (code, reason).
@@ -452,7 +463,19 @@ impl Run {
         };
         if e.has_code("release_id_mismatch") {
             if self.opts.skip_release_on_fail && !self.drop_release.load(Ordering::Relaxed) {
-                return CallFailure::RetryWithoutRelease;
+                // The detail names the set ("Symbol set X already has a release ID"): only that
+                // one goes without a release. posthog-cli 0.19.0 redoes the whole upload without
+                // releases (§2.1 step 5), which left this run's new sets bound to no release
+                // while the summary named it (a fresh tester); that stays the fallback for an
+                // answer naming no set of the call.
+                if let Some(r) = named_ref(e.detail()).filter(|r| positions.contains_key(r)) {
+                    if self.bound_elsewhere.lock().expect("lock").insert(r.to_owned()) {
+                        self.any_bound_elsewhere.store(true, Ordering::Relaxed);
+                        return CallFailure::Unbind;
+                    }
+                } else {
+                    return CallFailure::RetryWithoutRelease;
+                }
             }
             if let Some((pos, code)) = chunk_at("release_id_mismatch") {
                 return CallFailure::Chunk(
@@ -567,6 +590,8 @@ async fn run(
         run_id: Uuid::now_v7(),
         chunks: Mutex::new(Vec::with_capacity(fed.expected)),
         drop_release: AtomicBool::new(false),
+        bound_elsewhere: Mutex::new(Default::default()),
+        any_bound_elsewhere: AtomicBool::new(false),
         no_check: AtomicBool::new(false),
         fallback_latch: AtomicBool::new(false),
         hosts: transfer::Hosts::default(),
@@ -633,13 +658,32 @@ async fn run(
     }
     // in the order of their positions (the order the caller found them in; each is unique)
     chunks.sort_unstable_by_key(|(position, _)| *position);
+    let bound_elsewhere: Vec<String> = run
+        .bound_elsewhere
+        .into_inner()
+        .expect("lock")
+        .into_iter()
+        .collect();
+    let mut warnings = run.warnings.into_inner().expect("lock");
+    if !bound_elsewhere.is_empty() {
+        let first: Vec<&str> = bound_elsewhere.iter().take(3).map(String::as_str).collect();
+        let msg = format!(
+            "{} symbol set(s) the server holds bound to another release were sent without this run's release and keep theirs (a stored set never moves between releases): {}{}",
+            bound_elsewhere.len(),
+            first.join(", "),
+            if bound_elsewhere.len() > 3 { ", ..." } else { "" }
+        );
+        run.reporter.warning(&msg);
+        warnings.push(msg);
+    }
     UploadReport {
+        bound_elsewhere,
         chunks: chunks.into_iter().map(|(_, c)| c).collect(),
         bytes_sent: run.bytes_sent.into_inner(),
         requests: run.calls.into_inner().expect("lock"),
         timings,
         wall: started.elapsed(),
-        warnings: run.warnings.into_inner().expect("lock"),
+        warnings,
         presence_unverified: run.opts.effective_conflict().1,
         hashes_from_cache: run.memo_hits.into_inner() as usize,
         unreachable_storage: run.hosts.unreachable(),
@@ -967,6 +1011,7 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
                 drop(positions);
                 release_dropped(run, &err);
             }
+            CallFailure::Unbind => drop(positions),
             CallFailure::Chunk(pos, code, reason) => {
                 drop(positions);
                 let i = items.remove(pos);
@@ -1262,6 +1307,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 drop(positions);
                 release_dropped(&run, &err);
             }
+            CallFailure::Unbind => drop(positions),
             CallFailure::Chunk(pos, code, reason) => {
                 drop(positions);
                 let (i, _) = ready.remove(pos);

@@ -329,6 +329,9 @@ pub struct UploadReport {
     pub key_refused: Option<KeyRefused>,
     /// What the transfer limit did: fixed or found, the most transfers at once, back-offs.
     pub concurrency: crate::LimitStats,
+    /// Refs the server answered `release_id_mismatch` for (bound to another release, which
+    /// they keep): sent without the run's release, the rest with it (spec §3 `_binds_release`).
+    pub bound_elsewhere: Vec<String>,
 }
 
 /// The API's answer refusing the key (HTTP 401), said once for the run rather than per chunk.

@@ -368,7 +368,7 @@ pub(crate) fn upload_sets(
     }
     drop(feed);
     let report = upload_fed(s.settings, client, fed, opts, unit)?;
-    Ok(conclude(s, client.is_some(), report, selection, summary))
+    Ok(conclude(s, client, report, selection, summary))
 }
 
 /// Uploads (or plans, with --dry-run) the symbol sets handed over through the feed, until every
@@ -399,11 +399,27 @@ fn upload_fed(
 /// from outside it.
 fn conclude(
     s: &Shared<'_>,
-    sent: bool,
+    client: Option<&Client>,
     report: UploadReport,
     selection: Option<&Selection>,
     summary: &mut Summary,
 ) -> RunEnd {
+    let sent = client.is_some();
+    if let (Some(c), false) = (client, report.bound_elsewhere.is_empty()) {
+        let listed: std::collections::HashSet<String> = summary
+            .already_bound
+            .iter()
+            .map(|b| b.reference.clone())
+            .collect();
+        let refs = report
+            .bound_elsewhere
+            .iter()
+            .filter(|r| !listed.contains(*r))
+            .cloned()
+            .collect();
+        let rows = crate::release::lookup_bound(s.settings, c, refs);
+        summary.already_bound.extend(rows);
+    }
     let deleted = if s.up.delete_after && sent {
         let stylesheets = selection.map(files::stylesheets).unwrap_or_default();
         let (outcome, errors) = symship_upload::delete_after(&report, &stylesheets, &summary.skipped_maps);
@@ -889,7 +905,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         let (mut summary, _, lock) = injected.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         save_ledger(ledger.as_deref());
         let report = report?;
-        let end = conclude(&shared, true, report, Some(&selection), &mut summary);
+        let end = conclude(&shared, client, report, Some(&selection), &mut summary);
         (summary, end, lock)
     };
     summary.command = "sourcemap process".into();

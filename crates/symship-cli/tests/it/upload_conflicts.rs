@@ -274,7 +274,16 @@ fn release_mismatch_is_retried_without_the_release_unless_told_not_to() {
 
     let (code, summary, stderr) = upload(&server, tmp.path(), &dir, &["--force"]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("without a release"), "{stderr}");
+    // each set the server names is sent again without its release, and said so
+    assert!(
+        stderr.contains("5 symbol set(s) the server holds bound to another release"),
+        "{stderr}"
+    );
+    assert_eq!(
+        summary["already_bound"].as_array().map(Vec::len),
+        Some(5),
+        "{summary:#}"
+    );
     assert_eq!(summary["uploaded"], 5);
     let starts = requests(&server, "bulk_start_upload");
     let last = starts.last().unwrap().body.as_ref().unwrap();
@@ -1078,4 +1087,46 @@ fn new_sets_take_the_flags_release_beside_sets_bound_to_another() {
     assert!(stderr.contains("esm"), "the new chunk's map is named: {stderr}");
     assert!(!stderr.contains("release_id_mismatch"), "{stderr}");
     assert!(!stderr.contains("without a release"), "{stderr}");
+}
+
+#[test]
+fn a_set_the_server_binds_elsewhere_goes_without_the_release_and_the_new_ones_keep_it() {
+    // fresh tester: injected with V1, part of the build uploaded with V2 (bound to V2), then the
+    // whole build uploaded with V1 (the release its maps carry, so nothing is looked up first):
+    // the server's release_id_mismatch for a V2 set made the run send every set without a
+    // release, so the new sets were stored with none while the summary named V1
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), &dir.join("web"));
+    copy_dir(&repo_root().join("fixtures/esbuild-esm/dist"), &dir.join("esm"));
+    stamp(&server, tmp.path(), "inject", &dir, "V1");
+    let (code, _, stderr) = upload_as(&server, tmp.path(), &dir.join("web"), "V2");
+    assert_eq!(code, 0, "{stderr}");
+    let v2 = release_of(&server, "V2").unwrap();
+    let on_v2 = bound(&server);
+    assert_eq!(on_v2.len(), 5, "{on_v2:?}");
+    assert!(
+        on_v2.values().all(|r| r.as_deref() == Some(v2.as_str())),
+        "{on_v2:?}"
+    );
+    let (code, summary, stderr) = upload_as(&server, tmp.path(), &dir, "V1");
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let v1 = release_of(&server, "V1").unwrap();
+    assert_eq!(summary["release_id"], v1.as_str(), "{summary:#}");
+    let now = bound(&server);
+    assert!(now.len() > on_v2.len(), "{now:?}");
+    for (r, release) in &now {
+        let want = if on_v2.contains_key(r) { &v2 } else { &v1 };
+        assert_eq!(release.as_deref(), Some(want.as_str()), "{r}: {now:?}");
+    }
+    let already = summary["already_bound"].as_array().expect("already_bound");
+    let listed: std::collections::BTreeSet<&str> =
+        already.iter().map(|b| b["ref"].as_str().unwrap()).collect();
+    assert_eq!(listed, on_v2.keys().map(String::as_str).collect(), "{summary:#}");
+    assert!(already.iter().all(|b| b["release"] == "app V2"), "{summary:#}");
+    assert!(
+        !stderr.contains("remaining symbol sets without a release"),
+        "{stderr}"
+    );
 }
