@@ -582,7 +582,7 @@ fn bind_pairs(
     let warning = binding.release_id.as_ref().filter(|_| !moved.is_empty()).map(|id| {
         for (p, r) in &moved {
             tracing::debug!(
-                "{}: its map carries release {r}; sent with {}@{} ({id})",
+                "{}: its map carries release {r}; its symbol set is bound to {}@{} ({id})",
                 p.source.display(),
                 plan.name,
                 plan.version
@@ -595,13 +595,15 @@ fn bind_pairs(
             .collect();
         let more = moved.len().saturating_sub(NAMED_IN_A_LINE);
         format!(
-            "{} chunk{} whose map carries another release than the flags' {}@{} ({id}): sent bound to the flags' release, \
-             as posthog-cli sends {}; the map keeps its release_id (inject again with these flags to stamp it): {}{}",
+            "{} chunk{} whose map carries another release than the flags' {}@{} ({id}): {} symbol set{} bound to the flags' release \
+             (as posthog-cli binds them); the map keeps its release_id \
+             (inject again with these flags to stamp it): {}{}",
             moved.len(),
             if moved.len() == 1 { "" } else { "s" },
             plan.name,
             plan.version,
-            if moved.len() == 1 { "it" } else { "them" },
+            if moved.len() == 1 { "its" } else { "their" },
+            if moved.len() == 1 { " is" } else { "s are" },
             named.join(", "),
             if more > 0 {
                 format!(" and {more} more (-v names each)")
