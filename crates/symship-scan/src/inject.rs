@@ -480,12 +480,45 @@ impl Work<'_> {
                 });
             }
         }
-        if existing
+        if let Some((e, found)) = existing
             .as_ref()
-            .and_then(|e| e.snippet.as_ref())
-            .is_some_and(|s| !s.canonical)
+            .and_then(|e| e.snippet.as_ref().map(|s| (e, s)))
+            .filter(|(_, s)| !s.canonical)
         {
-            return Err(WorkError::Rewritten);
+            // In this mode the release lives in the map alone, so a rewritten snippet can take
+            // one when its map is the chunk's and carries none: the minifier that rewrote the
+            // snippet wrote the map again from the injected one and dropped the members it does
+            // not know (terser: chunk_id, release_id). The chunk keeps the id it registers, the
+            // map names it and the run's release, as `upload` sends it (a fresh tester: process
+            // skipped such a chunk as snippet_rewritten while upload sent it).
+            let adoptable = self.sole_user
+                && map_id.as_deref().is_none_or(|m| m == e.chunk_id)
+                && self.map.release_id().is_none();
+            if !adoptable {
+                return Err(WorkError::Rewritten);
+            }
+            let (line, column) = chunk::position_of(&self.text, found.span.start);
+            let held = found.span.len();
+            let basis = match self.map.pending_snippet_len() {
+                Some(len) => len,
+                None if map_id.is_none() => self.unmarked_basis(line, column, held),
+                None => held,
+            };
+            if basis != held {
+                self.shift(line, column, held as i64 - basis as i64)?;
+            }
+            self.set_pending(None);
+            if e.comment_id.as_deref() != Some(e.chunk_id.as_str()) {
+                if let Some(stale) = e.comment.clone() {
+                    self.text.replace_range(stale, "");
+                }
+                self.text.push_str(&snippet::comment(&e.chunk_id));
+            }
+            self.set_member("chunk_id", &["chunkId"], Some(&e.chunk_id));
+            self.set_member("release_id", &[], release);
+            return Ok(Outcome::Updated {
+                chunk_id: e.chunk_id.clone(),
+            });
         }
         // A map used by this chunk alone that already carries a chunk id and the release asked
         // for was written by a run killed before it wrote the chunk: finish that run's work

@@ -363,15 +363,31 @@ pub(crate) fn summarize(
 
 /// Whether inject can stamp a release into the chunk: it has no snippet yet, or one it can
 /// replace (written by posthog-cli or symship, not rewritten by a minifier) that registers a
-/// chunk id. Reads only the top of the file.
-fn can_take_release(pair: &symship_scan::Pair) -> bool {
+/// chunk id, or, in symbol-set mode (the release lives in the map alone), a rewritten one whose
+/// own map file carries no release and no other chunk id (`inject` adopts it). Reads only the
+/// top of the file, and that map when it comes to it.
+fn can_take_release(pair: &symship_scan::Pair, mode: ReleaseMode) -> bool {
     let Ok(text) = symship_scan::read_source(&pair.source) else {
         return false;
     };
     match symship_scan::snippet::find(&text) {
         None => true,
-        Some(s) => s.canonical && symship_scan::is_chunk_id(&s.chunk_id),
+        Some(s) if !symship_scan::is_chunk_id(&s.chunk_id) => false,
+        Some(s) if s.canonical => true,
+        Some(s) => mode == ReleaseMode::SymbolSet && map_takes_release(pair, &s.chunk_id),
     }
+}
+
+/// Whether a rewritten snippet's map file carries no release and names no other chunk id than
+/// `chunk_id` (what `inject` checks before it adopts the chunk in symbol-set mode).
+fn map_takes_release(pair: &symship_scan::Pair, chunk_id: &str) -> bool {
+    let symship_scan::MapLocation::File(path) = &pair.map else {
+        return false;
+    };
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| symship_scan::map::MapDoc::parse(b).ok())
+        .is_some_and(|m| m.release_id().is_none() && m.chunk_id().is_none_or(|id| id == chunk_id))
 }
 
 /// The release to stamp, or, when no chunk can take one, the run's results without it.
@@ -401,7 +417,7 @@ pub(crate) fn stamp_for(
     if !resolves
         || settings.global.dry_run
         || !crate::release::names_release(release)?
-        || pairs.iter().any(can_take_release)
+        || pairs.iter().any(|p| can_take_release(p, mode))
     {
         return Ok(Stamp::Release(crate::release::for_inject(
             release, mode, settings,

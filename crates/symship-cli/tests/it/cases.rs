@@ -1265,3 +1265,43 @@ fn process_creates_no_release_no_chunk_can_take() {
         server.requests()
     );
 }
+
+/// `sourcemap process --release-mode symbol-set` on a chunk whose snippet a minifier rewrote and
+/// whose map it wrote again without `chunk_id` or `release_id` (terser re-minifying an injected
+/// chunk): in this mode the release lives in the map alone, so the chunk keeps the id it
+/// registers, its map names that id and the release, and the set is uploaded bound to it, as
+/// `sourcemap upload` sends it (a fresh tester: process skipped it as snippet_rewritten and
+/// exited 3 while upload sent it). A re-run changes nothing.
+#[test]
+fn symbol_set_mode_adopts_a_rewritten_snippet_whose_map_carries_no_release() {
+    let server = start(Config::default());
+    let (tmp, dir) = case("minifier-rewritten-snippet");
+    let id = "7d1e0b7a-3c2f-4b8e-9a55-2f1c8e4d6b10";
+    let process = || {
+        run_json(
+            symship(&server, tmp.path())
+                .args(["sourcemap", "process", "--release-mode", "symbol-set"])
+                .args(["--release-name", "app", "--release-version", "1.2.3", "-d"])
+                .arg(&dir),
+        )
+    };
+    let (code, s, stderr) = process();
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    assert_eq!(s["uploaded"], 1, "{s:#}");
+    let release = server.releases()[0].id;
+    assert_eq!(s["release_id"], release.to_string().as_str(), "{s:#}");
+    let sets = server.symbol_sets();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(sets[0].ref_, id);
+    assert_eq!(sets[0].release_id, Some(release));
+    let map: Value = serde_json::from_slice(&std::fs::read(dir.join("lazy-Dx1q.js.map")).unwrap()).unwrap();
+    assert_eq!(map["chunk_id"], id);
+    assert_eq!(map["release_id"], release.to_string().as_str());
+    assert_eq!(map["mappings"], "+QAAOA,iDAAqD", "positions untouched");
+    let js = std::fs::read_to_string(dir.join("lazy-Dx1q.js")).unwrap();
+    assert!(js.contains(&format!("e._posthogChunkIds[t]=`{id}`")), "{js}");
+    let (code, s, stderr) = process();
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    assert_eq!(s["skipped_already_present"], 1, "{s:#}");
+    assert_eq!(std::fs::read_to_string(dir.join("lazy-Dx1q.js")).unwrap(), js);
+}
