@@ -113,6 +113,15 @@ impl Filter {
         (!self.has_include || hit(&self.include)) && !hit(&self.exclude)
     }
 
+    /// Whether an exclude leaves out `walked` (a file, or a directory with all it holds: `dir`
+    /// or `dir/**`), as [`Filter::accepts`] tries a path.
+    fn excludes(&self, walked: &Path, root: &Path) -> bool {
+        let rel = walked.strip_prefix(root).unwrap_or(walked);
+        [walked, rel]
+            .iter()
+            .any(|p| self.exclude.is_match(p) || self.exclude.is_match(p.join("-")))
+    }
+
     /// Whether the file a path resolves to, `canonical`, inside the scanned directory
     /// `canonical_root` (given as `root`), is excluded by its own path: a file reached through a
     /// symbolic link inside the directory (`dist/app.js -> real/main.js`) is excluded when its
@@ -305,6 +314,11 @@ pub fn select_matching(
                 Ok(e) => e,
                 Err(e) => {
                     let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                    if filter.excludes(&path, root) {
+                        // a link loop (or an unreadable entry) the user left out with --exclude,
+                        // as the codes table says they may
+                        continue;
+                    }
                     let reason = if e.loop_ancestor().is_some() {
                         SkipReason::SymlinkLoop
                     } else {
