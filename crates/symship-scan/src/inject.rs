@@ -224,6 +224,18 @@ impl Work<'_> {
         }
     }
 
+    /// The snippet length the map's positions are for, beside a chunk whose snippet of `held`
+    /// bytes starts at `line`:`column`: the one an interrupted run marked it shifted for, else,
+    /// for a map that names no chunk id (`named` false), what its segments tell
+    /// ([`Work::unmarked_basis`]), else `held`.
+    fn map_basis(&self, named: bool, line: usize, column: usize, held: usize) -> usize {
+        match self.map.pending_snippet_len() {
+            Some(len) => len,
+            None if !named => self.unmarked_basis(line, column, held),
+            None => held,
+        }
+    }
+
     /// Marks the map as shifted for a snippet of `len` bytes that the chunk does not hold yet
     /// (`map::PENDING_SNIPPET`), or clears that mark.
     fn set_pending(&mut self, len: Option<usize>) {
@@ -267,11 +279,7 @@ impl Work<'_> {
             if owns_map {
                 // The map may have been shifted for another snippet by an interrupted run; one
                 // that names no chunk id is told apart by its segments (see `unmarked_basis`).
-                let basis = match self.map.pending_snippet_len() {
-                    Some(len) => len,
-                    None if self.map.chunk_id().is_none() => self.unmarked_basis(line, column, s.span.len()),
-                    None => s.span.len(),
-                };
+                let basis = self.map_basis(self.map.chunk_id().is_some(), line, column, s.span.len());
                 if basis != 0 {
                     self.shift(line, column, -(basis as i64))?;
                 }
@@ -429,11 +437,7 @@ impl Work<'_> {
                 // for the code without any snippet: every stamp writes the id with its shift (and
                 // posthog-cli writes it too), so such a map is the bundler's own, written again
                 // beside a chunk injected before (a tester's finding: it was sent unshifted).
-                let basis = match self.map.pending_snippet_len() {
-                    Some(len) => len,
-                    None if map_id.is_none() => self.unmarked_basis(line, column, held),
-                    None => held,
-                };
+                let basis = self.map_basis(map_id.is_some(), line, column, held);
                 if wanted != basis {
                     self.shift(line, column, wanted as i64 - basis as i64)?;
                 }
@@ -499,11 +503,7 @@ impl Work<'_> {
             }
             let (line, column) = chunk::position_of(&self.text, found.span.start);
             let held = found.span.len();
-            let basis = match self.map.pending_snippet_len() {
-                Some(len) => len,
-                None if map_id.is_none() => self.unmarked_basis(line, column, held),
-                None => held,
-            };
+            let basis = self.map_basis(map_id.is_some(), line, column, held);
             if basis != held {
                 self.shift(line, column, held as i64 - basis as i64)?;
             }
