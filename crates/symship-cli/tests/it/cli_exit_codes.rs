@@ -168,14 +168,16 @@ fn two_different_chunks_with_one_chunk_id_are_named_loudly() {
     );
 }
 
-/// A re-run of an unchanged build is all `bulk_check_upload` calls (400 chunks: four, growing from
-/// 50): they are sent several at once, not each after the last one's answer. Counted by the
-/// server (requests in flight at once), with every check held 300 ms so they would be seen.
+/// A re-run of an unchanged build is all `bulk_check_upload` calls (1,100 chunks: at least two,
+/// since a check asks at most 1,000): they are sent several at once, not each after the last
+/// one's answer. Counted by the server (requests in flight at once), with every check held 1 s so
+/// they would be seen. How the chunks split between checks depends on how fast they arrive (a
+/// check takes those already waiting), so only the bounds are asserted.
 #[test]
 fn a_re_run_sends_its_checks_several_at_once() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("server-data");
-    let dir = build(tmp.path(), 400, "rr");
+    let dir = build(tmp.path(), 1100, "rr");
     {
         let server = start(Config {
             data_dir: Some(data.clone()),
@@ -192,7 +194,7 @@ fn a_re_run_sends_its_checks_several_at_once() {
         data_dir: Some(data),
         faults: vec![FaultRule::new(
             "bulk_check_upload",
-            FaultKind::Latency { ms: 300 },
+            FaultKind::Latency { ms: 1000 },
         )],
         ..Default::default()
     });
@@ -202,10 +204,10 @@ fn a_re_run_sends_its_checks_several_at_once() {
             .arg(&dir),
     );
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(summary["skipped_already_present"], 400, "{summary:#}");
+    assert_eq!(summary["skipped_already_present"], 1100, "{summary:#}");
     let requests = server.requests();
     let checks = requests.iter().filter(|r| r.route == "bulk_check_upload").count();
-    assert!(checks >= 3, "{checks} checks");
+    assert!((2..=22).contains(&checks), "{checks} checks");
     assert!(
         requests
             .iter()
