@@ -280,21 +280,27 @@ impl SetError {
     }
 }
 
-/// What identifies a content-hash computation: the bytes read and the mode (web chunks: the
-/// chunk's and the map's SHA-256 as read).
+/// What identifies a content-hash computation: the bytes read, the mode and, in symbol-set mode,
+/// the run's release (web chunks: the chunk's and the map's SHA-256 as read; a chunk whose
+/// snippet a minifier rewrote is sent with the run's release stamped into its map, so another
+/// release is another computation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     pub source: [u8; 32],
     pub map: [u8; 32],
     pub symbol_set_mode: bool,
+    /// Symbol-set mode: the run's release; always `None` in event mode.
+    pub release_id: Option<Uuid>,
 }
 
 impl CacheKey {
-    pub fn new(source: [u8; 32], map: [u8; 32], mode: ReleaseMode) -> CacheKey {
+    pub fn new(source: [u8; 32], map: [u8; 32], mode: ReleaseMode, release_id: Option<Uuid>) -> CacheKey {
+        let symbol_set_mode = mode == ReleaseMode::SymbolSet;
         CacheKey {
             source,
             map,
-            symbol_set_mode: mode == ReleaseMode::SymbolSet,
+            symbol_set_mode,
+            release_id: release_id.filter(|_| symbol_set_mode),
         }
     }
 }

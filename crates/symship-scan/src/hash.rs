@@ -27,7 +27,8 @@ pub struct Payload {
     pub chunk_id: String,
     /// The map's `release_id` (symbol-set mode).
     pub release_id: Option<String>,
-    /// The injected chunk, as on disk.
+    /// The injected chunk, as on disk (a symbol-set chunk whose snippet a minifier rewrote: as
+    /// inject leaves it, [`payload_of`]).
     pub source: String,
     /// The map, with `chunk_id` set to this chunk's id.
     pub map: Vec<u8>,
@@ -35,7 +36,8 @@ pub struct Payload {
     pub content_hash: Option<String>,
     /// Whether the chunk id came from a bundler debug id with no snippet injected.
     pub native_debug_id: bool,
-    /// `map` is the map exactly as read (it already named this chunk).
+    /// `map` is the map exactly as read (it already named this chunk, and was not edited into
+    /// inject's form).
     pub map_as_read: bool,
 }
 
@@ -287,10 +289,11 @@ fn event_hash(source: &str, doc: &MapDoc, existing: Option<&chunk::Existing>) ->
     Ok(hex::encode(h.finalize()))
 }
 
-/// Builds the payload of an injected pair.
-pub fn payload(pair: &Pair, mode: ReleaseMode) -> Result<Payload, SkipReason> {
+/// Builds the payload of an injected pair; `release_id`: the run's release, for a symbol-set
+/// chunk whose snippet a minifier rewrote (see [`payload_of`]).
+pub fn payload(pair: &Pair, mode: ReleaseMode, release_id: Option<&str>) -> Result<Payload, SkipReason> {
     let (source, map_bytes) = read_pair(pair)?;
-    payload_of(pair, source, map_bytes, mode)
+    payload_of(pair, source, map_bytes, mode, release_id)
 }
 
 /// Reads an injected pair as it is on disk: the chunk's text and the map's bytes (decoded from
@@ -312,12 +315,63 @@ pub fn read_pair(pair: &Pair) -> Result<(String, Vec<u8>), SkipReason> {
     Ok((source, map_bytes))
 }
 
-/// Builds the payload of a pair from what [`read_pair`] read.
+/// Builds the payload of a pair from what [`read_pair`] read. `release_id`: the run's release; in
+/// symbol-set mode a chunk whose snippet a minifier rewrote after an inject is sent as `inject
+/// --release-mode symbol-set` with it leaves the files (see `payload_from`).
 pub fn payload_of(
     pair: &Pair,
     source: String,
     map_bytes: Vec<u8>,
     mode: ReleaseMode,
+    release_id: Option<&str>,
+) -> Result<Payload, SkipReason> {
+    payload_with(pair, source, map_bytes, Sending::new(pair, mode, release_id))
+}
+
+/// [`payload_of`] without event mode's content hash: what the container holds, for a pair read
+/// again for its transfer (the same bytes in both modes, but for a symbol-set chunk whose
+/// snippet a minifier rewrote, sent in inject's form with `release_id`).
+pub fn container_payload_of(
+    pair: &Pair,
+    source: String,
+    map_bytes: Vec<u8>,
+    mode: ReleaseMode,
+    release_id: Option<&str>,
+) -> Result<Payload, SkipReason> {
+    let sending = Sending {
+        event_hash: false,
+        ..Sending::new(pair, mode, release_id)
+    };
+    payload_with(pair, source, map_bytes, sending)
+}
+
+/// What a payload is built for.
+#[derive(Debug, Clone, Copy)]
+struct Sending<'a> {
+    /// Compute event mode's content hash.
+    event_hash: bool,
+    /// Symbol-set mode: send a chunk whose snippet a minifier rewrote as inject with this release
+    /// leaves it ([`crate::inject::adopt_rewritten`]).
+    adopt: Option<Option<&'a str>>,
+    /// The map is inline (a data URL in the chunk).
+    inline: bool,
+}
+
+impl<'a> Sending<'a> {
+    fn new(pair: &Pair, mode: ReleaseMode, release_id: Option<&'a str>) -> Sending<'a> {
+        Sending {
+            event_hash: mode == ReleaseMode::Event,
+            adopt: (mode == ReleaseMode::SymbolSet).then_some(release_id),
+            inline: matches!(pair.map, MapLocation::Inline),
+        }
+    }
+}
+
+fn payload_with(
+    pair: &Pair,
+    source: String,
+    map_bytes: Vec<u8>,
+    sending: Sending<'_>,
 ) -> Result<Payload, SkipReason> {
     let map_name = match &pair.map {
         MapLocation::File(p) => p.display().to_string(),
@@ -333,7 +387,7 @@ pub fn payload_of(
         // Uploads nothing a frame could be resolved with (posthog-cli skips these too).
         return Err(SkipReason::EmptyMap { map: map_name });
     }
-    let mut p = payload_from(&pair.source, source, doc, mode).map_err(|e| match e {
+    let mut p = payload_from(&pair.source, source, doc, sending).map_err(|e| match e {
         PayloadError::NotInjected => SkipReason::NotInjected,
         PayloadError::Map(error) => bad(error),
     })?;
@@ -345,7 +399,7 @@ pub fn payload_of(
     Ok(p)
 }
 
-/// Why [`payload_from`] built no payload.
+/// Why a payload could not be built.
 #[derive(Debug)]
 pub enum PayloadError {
     /// The chunk carries no chunk id (no snippet, no `//# chunkId=`, no debug id).
@@ -354,12 +408,16 @@ pub enum PayloadError {
     Map(String),
 }
 
-/// Builds the payload from an injected chunk's text and its map.
-pub fn payload_from(
+/// Builds the payload from an injected chunk's text and its map. In symbol-set mode a chunk whose
+/// snippet a minifier rewrote after an inject is sent as `inject --release-mode symbol-set` with
+/// the run's release leaves it: the `//# chunkId=` comment restored, the map naming the chunk id
+/// and the release ([`crate::inject::adopt_rewritten`]; an inline map written back into its data
+/// URL), so that `upload` and `process` send one content under its chunk id.
+fn payload_from(
     path: &Path,
-    source: String,
-    doc: MapDoc,
-    mode: ReleaseMode,
+    mut source: String,
+    mut doc: MapDoc,
+    sending: Sending<'_>,
 ) -> Result<Payload, PayloadError> {
     if doc.pending_snippet_len().is_some() {
         // Its positions are for a snippet the chunk does not hold: never sent as it is.
@@ -368,7 +426,19 @@ pub fn payload_from(
             path.display()
         )));
     }
-    let existing = chunk::existing(&source);
+    let mut existing = chunk::existing(&source);
+    let rewritten = existing
+        .as_ref()
+        .and_then(|e| e.snippet.as_ref())
+        .is_some_and(|s| !s.canonical);
+    let mut adopted = false;
+    if let (true, Some(release_id)) = (rewritten, sending.adopt) {
+        adopted = crate::inject::adopt_rewritten(&mut source, &mut doc, release_id, sending.inline)
+            .map_err(PayloadError::Map)?;
+        if adopted {
+            existing = chunk::existing(&source);
+        }
+    }
     let (chunk_id, native) = match &existing {
         Some(e) => (e.chunk_id.clone(), false),
         None => {
@@ -380,16 +450,16 @@ pub fn payload_from(
         }
     };
     let release_id = doc.release_id();
-    let content_hash = match mode {
-        ReleaseMode::SymbolSet => None,
-        ReleaseMode::Event => Some(event_hash(&source, &doc, existing.as_ref()).map_err(PayloadError::Map)?),
+    let content_hash = if sending.event_hash {
+        Some(event_hash(&source, &doc, existing.as_ref()).map_err(PayloadError::Map)?)
+    } else {
+        None
     };
     // The uploaded map names this chunk, also when several chunks share it.
     let mut edits = Edits::default();
     doc.set_string_edit("chunk_id", &["chunkId"], &chunk_id, &mut edits);
     // After inject the map usually names this chunk already: no copy then.
-    let mut doc = doc;
-    let map_as_read = edits.is_empty();
+    let map_as_read = edits.is_empty() && !adopted;
     let map = if map_as_read {
         std::mem::take(&mut doc.bytes)
     } else {

@@ -566,6 +566,66 @@ impl Work<'_> {
     }
 }
 
+/// What `sourcemap inject --release-mode symbol-set` with the release `release_id` leaves of a
+/// chunk whose chunk-id snippet a minifier rewrote after an inject (terser run on the injected
+/// chunk: the snippet reformatted, the `//# chunkId=` comment dropped, the map written again
+/// without `chunk_id` and `release_id`), and of its map (inline or a file of its own): the chunk
+/// keeps the id it registers, the comment is restored, and the map names that id and the release
+/// ([`Work::run`], the same edits as inject writes; an `inline` map is written back into the
+/// chunk's data URL, as inject writes it). `Ok(true)` when `text` and `map` now hold
+/// that form; `Ok(false)`, both left as they were, when the chunk holds no rewritten snippet, or
+/// inject would leave it unchanged (its map already carries this release) or skip it
+/// (`snippet_rewritten`: its map carries another release or chunk id); `Err`: why the map cannot
+/// be edited. `sourcemap upload` sends a symbol-set chunk in this form, so that what it sends is
+/// what a later `process` of the same files sends (a fresh tester: the two differed, and the
+/// second failed with `content_hash_mismatch`).
+pub fn adopt_rewritten(
+    text: &mut String,
+    map: &mut MapDoc,
+    release_id: Option<&str>,
+    inline: bool,
+) -> Result<bool, String> {
+    if snippet::find(text).is_none_or(|s| s.canonical) {
+        return Ok(false);
+    }
+    // the data URL as read, which inject writes the edited map back into
+    let url = match inline {
+        true => pair::sourcemap_reference(text).map(|(v, _)| v.to_owned()),
+        false => None,
+    };
+    let opts = InjectOptions {
+        mode: ReleaseMode::SymbolSet,
+        release_id: release_id.map(str::to_owned),
+        ..Default::default()
+    };
+    // edited apart, so that a chunk inject would not change keeps its map as it is
+    let mut edited = MapDoc::reindex(map.bytes.clone()).map_err(|e| e.to_string())?;
+    // as read: only the edits below make it dirty
+    edited.dirty = false;
+    let mut work = Work {
+        text: text.clone(),
+        map: &mut edited,
+        opts: &opts,
+        // the upload sends each chunk with its own copy of the map
+        sole_user: true,
+        // the pending mark is event mode's, never set here
+        separate_map: false,
+    };
+    match work.run() {
+        Ok((outcome, _)) if outcome.changed() => {
+            let mut changed = work.text;
+            if let Some(url) = url.filter(|_| edited.dirty) {
+                write_inline(&mut changed, &url, &edited.bytes);
+            }
+            *text = changed;
+            *map = edited;
+            Ok(true)
+        }
+        Ok(_) | Err(WorkError::Rewritten | WorkError::BadChunkId(_)) => Ok(false),
+        Err(WorkError::Map(e)) => Err(e),
+    }
+}
+
 /// Loads a map that lives in its own file, with the digest of its bytes as read when `digest`.
 /// `expected`: the file's length as the scan found it (a hint for the buffer).
 fn load_map(path: &Path, expected: Option<u64>, digest: bool) -> Result<(MapDoc, Option<Held>), SkipReason> {

@@ -12,7 +12,7 @@ use symship_core::set::{
 use symship_core::Code;
 use uuid::Uuid;
 
-use crate::hash::{payload, payload_of, read_pair, sha512_hex, Payload};
+use crate::hash::{container_payload_of, payload_of, read_pair, sha512_hex, Payload};
 use crate::{OnDisk, Pair, ReleaseMode, SkipReason};
 
 /// Pairs up to this size get their container built while they are read anyway.
@@ -38,7 +38,8 @@ fn build(pair: &Pair, p: &Payload) -> Result<Vec<u8>, SetError> {
 
 /// The release a pair is sent with: none in event mode; in symbol-set mode the run's (the
 /// flags'), as posthog-cli 0.19.0 sends it (`set_release_id` over every pair), else the one its
-/// map carries. The map is uploaded as it is on disk, with its own `release_id`.
+/// map carries. The map is uploaded as it is on disk, with its own `release_id` (but for a chunk
+/// whose snippet a minifier rewrote, sent as inject leaves it: `hash::payload_of`).
 fn release(
     pair: &Pair,
     map_release: Option<&str>,
@@ -109,7 +110,7 @@ impl Injected {
     /// What the memo holds under the pair's on-disk digests.
     fn lookup(&self, cx: &Context<'_>) -> Option<Result<Prepared, SetError>> {
         let d = &self.on_disk;
-        let key = CacheKey::new(d.source, d.map, cx.mode);
+        let key = CacheKey::new(d.source, d.map, cx.mode, cx.release_id);
         remembered(&self.pair, cx, key, d.source_len + d.map_len)
     }
 
@@ -198,11 +199,14 @@ impl SymbolSet for Pair {
         let input_bytes = (source.len() + map_bytes.len()) as u64;
         let source_digest = digest(source.as_bytes());
         let raw_map_digest: Option<[u8; 32]> = cx.memo.map(|_| digest(&map_bytes));
-        let key = raw_map_digest.map(|m| CacheKey::new(source_digest, m, mode));
+        let key = raw_map_digest.map(|m| CacheKey::new(source_digest, m, mode, cx.release_id));
         if let Some(found) = key.and_then(|key| remembered(pair, cx, key, input_bytes)) {
             return found;
         }
-        let p = payload_of(pair, source, map_bytes, mode).map_err(|e| match e {
+        // a symbol-set chunk whose snippet a minifier rewrote is sent as inject with the run's
+        // release leaves it (`hash::payload_of`)
+        let run_release = cx.release_id.map(|r| r.to_string());
+        let p = payload_of(pair, source, map_bytes, mode, run_release.as_deref()).map_err(|e| match e {
             SkipReason::EmptyMap { .. } => SetError::Empty {
                 reason: format!("{} {e}", pair.source.display()),
                 digest: source_digest,
@@ -273,13 +277,22 @@ impl SymbolSet for Pair {
     }
 
     /// Builds the container of a chunk checked earlier, and makes sure it is still what was
-    /// hashed and checked (the file may have changed in between): the chunk and the map must
-    /// have the digests they had then. The event-mode hash is not computed again (equal bytes
-    /// hash equal).
+    /// hashed and checked (the file may have changed in between): the chunk as read and the map
+    /// as sent must have the digests they had then. The event-mode hash is not computed again
+    /// (equal bytes hash equal). A symbol-set chunk whose snippet a minifier rewrote is put in
+    /// inject's form with the release it was prepared with, as [`SymbolSet::prepare`] did.
     fn write_container(&self, expected: &Prepared) -> Result<Vec<u8>, SetError> {
-        // Symbol-set mode's payload skips the event hash; the bytes are the same in both modes.
-        let p = payload(self, ReleaseMode::SymbolSet).map_err(|e| skip(self, e))?;
-        expected.unchanged(&self.source, digest(p.source.as_bytes()), digest(&p.map))?;
+        let (source, map_bytes) = read_pair(self).map_err(|e| skip(self, e))?;
+        let source_digest = digest(source.as_bytes());
+        let mode = if expected.hash_is_container {
+            ReleaseMode::SymbolSet
+        } else {
+            ReleaseMode::Event
+        };
+        let release = expected.release_id.map(|r| r.to_string());
+        let p = container_payload_of(self, source, map_bytes, mode, release.as_deref())
+            .map_err(|e| skip(self, e))?;
+        expected.unchanged(&self.source, source_digest, digest(&p.map))?;
         if p.chunk_id != expected.reference {
             return Err(SetError::changed(&self.source));
         }

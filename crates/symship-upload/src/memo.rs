@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 /// Changes whenever what is computed (or how) may change: the crate version covers the hash
 /// framing and the container writer (zstd) that this build links.
-const FORMAT: &str = concat!("symship-hash-memo/1 symship-upload/", env!("CARGO_PKG_VERSION"));
+const FORMAT: &str = concat!("symship-hash-memo/2 symship-upload/", env!("CARGO_PKG_VERSION"));
 
 /// How many entries the file keeps at least (the most recently used): ten builds of 2,000 chunks;
 /// about 200 bytes each in memory. Every entry the saving run used is kept too, so a build of
@@ -31,12 +31,15 @@ pub const MAX_ENTRIES: usize = 20_000;
 
 pub(crate) use symship_core::set::{CacheKey as Key, Cached as Value};
 
-/// The key in memory and on disk: one SHA-256 of the mode and both digests.
+/// The key in memory and on disk: one SHA-256 of the mode, both digests and the run's release.
 fn id(key: &Key) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update(if key.symbol_set_mode { b"s" } else { b"e" });
     h.update(key.source);
     h.update(key.map);
+    if let Some(r) = key.release_id {
+        h.update(r.as_bytes());
+    }
     h.finalize().into()
 }
 
@@ -430,15 +433,15 @@ mod tests {
         let path = dir.path().join("sub/memo.json");
         let memo = HashMemo::load(&path);
         assert!(memo.is_empty());
-        let k = Key::new([1; 32], [2; 32], ReleaseMode::Event);
-        let k2 = Key::new([1; 32], [2; 32], ReleaseMode::SymbolSet);
+        let k = Key::new([1; 32], [2; 32], ReleaseMode::Event, None);
+        let k2 = Key::new([1; 32], [2; 32], ReleaseMode::SymbolSet, None);
         memo.put(k, value(1));
         // Ids that would not read back equal are not remembered.
         let upper = Value {
             reference: "0192D8A0-0000-7000-8000-000000000001".into(),
             ..value(2)
         };
-        memo.put(Key::new([9; 32], [9; 32], ReleaseMode::Event), upper);
+        memo.put(Key::new([9; 32], [9; 32], ReleaseMode::Event, None), upper);
         assert_eq!(memo.len(), 1);
         // what this run computed is no earlier run's (a byte-identical copy meets it again)
         assert_eq!(memo.get(&k), Some(value(1)));
@@ -450,7 +453,23 @@ mod tests {
         };
         assert_eq!(again.get(&k), Some(earlier));
         assert_eq!(again.get(&k2), None, "the mode is part of the key");
-        assert_eq!(again.get(&Key::new([1; 32], [3; 32], ReleaseMode::Event)), None);
+        // symbol-set mode: so is the run's release (a rewritten snippet's map is sent with it);
+        // event mode sends none
+        let release = Some(Uuid::from_u128(7));
+        again.put(k2, value(3));
+        assert_eq!(
+            again.get(&k2).map(|v| v.content_hash),
+            Some(value(3).content_hash)
+        );
+        assert_eq!(
+            again.get(&Key::new([1; 32], [2; 32], ReleaseMode::SymbolSet, release)),
+            None
+        );
+        assert_eq!(Key::new([1; 32], [2; 32], ReleaseMode::Event, release), k);
+        assert_eq!(
+            again.get(&Key::new([1; 32], [3; 32], ReleaseMode::Event, None)),
+            None
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -515,7 +534,7 @@ mod tests {
             let mut source = [0u8; 32];
             source[..4].copy_from_slice(&i.to_le_bytes());
             source[4] = u8::from(old);
-            Key::new(source, [0; 32], ReleaseMode::Event)
+            Key::new(source, [0; 32], ReleaseMode::Event, None)
         };
         // entries of an earlier run, then more than MAX_ENTRIES used by this one
         for i in 0..10u32 {
@@ -547,13 +566,13 @@ mod tests {
             memo.table()
                 .lock()
                 .unwrap()
-                .insert(id(&Key::new(source, [0; 32], ReleaseMode::Event)), p);
+                .insert(id(&Key::new(source, [0; 32], ReleaseMode::Event, None)), p);
         }
         memo.changed.store(true, Ordering::Relaxed);
         memo.save().unwrap();
         let again = HashMemo::load(&path);
         assert_eq!(again.len(), MAX_ENTRIES);
-        let oldest = Key::new([0; 32], [0; 32], ReleaseMode::Event);
+        let oldest = Key::new([0; 32], [0; 32], ReleaseMode::Event, None);
         assert_eq!(
             again.get(&oldest),
             None,
@@ -562,7 +581,7 @@ mod tests {
         let mut newest = [0u8; 32];
         newest[..4].copy_from_slice(&((MAX_ENTRIES + 9) as u32).to_le_bytes());
         assert!(again
-            .get(&Key::new(newest, [0; 32], ReleaseMode::Event))
+            .get(&Key::new(newest, [0; 32], ReleaseMode::Event, None))
             .is_some());
     }
 
@@ -570,7 +589,7 @@ mod tests {
     fn a_memo_read_in_the_background_is_the_file_and_an_unchanged_one_is_not_written_again() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("memo.json");
-        let k = Key::new([1; 32], [2; 32], ReleaseMode::Event);
+        let k = Key::new([1; 32], [2; 32], ReleaseMode::Event, None);
         let memo = HashMemo::load_in_background(&path);
         assert!(memo.is_empty(), "no file yet");
         assert!(!memo.changed());

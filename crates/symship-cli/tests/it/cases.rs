@@ -1305,3 +1305,120 @@ fn symbol_set_mode_adopts_a_rewritten_snippet_whose_map_carries_no_release() {
     assert_eq!(s["skipped_already_present"], 1, "{s:#}");
     assert_eq!(std::fs::read_to_string(dir.join("lazy-Dx1q.js")).unwrap(), js);
 }
+
+/// The chunk and map a finished symbol set holds, as stored: (stored source, stored map text).
+fn stored_set(server: &TestServer, reference: &str) -> (String, String) {
+    let set = server
+        .symbol_sets()
+        .into_iter()
+        .find(|s| s.ref_ == reference && s.content_hash.is_some())
+        .unwrap_or_else(|| panic!("no finished set {reference}: {:?}", server.symbol_sets()));
+    let object = server.object_bytes(set.storage_ptr.as_deref().unwrap()).unwrap();
+    symship_upload::container::read(&object).unwrap()
+}
+
+/// `sourcemap upload --release-mode symbol-set` of a chunk that `inject` stamped and a minifier
+/// then rewrote (the snippet reformatted, the `//# chunkId=` comment dropped, the map written
+/// again without `chunk_id` and `release_id`): the set is sent exactly as `inject` (and so
+/// `process`) with the same flags leaves the files, under the id the rewritten snippet registers:
+/// the comment restored in the chunk, the map stamped with the chunk id and the run's release. A
+/// fresh tester: upload sent the files as they were (no comment, no release in the map), so a
+/// later `process` of the same build sent other content under that chunk id and failed with
+/// `content_hash_mismatch`. With its map in its own file and inline. Then the same files to
+/// another server with another release: the hash remembered for the first release is not reused
+/// (its container names the first release; the transfer failed as "changed").
+#[test]
+fn symbol_set_upload_of_a_rewritten_snippet_sends_what_inject_leaves() {
+    const ID: &str = "7d1e0b7a-3c2f-4b8e-9a55-2f1c8e4d6b10";
+    let cache = tempfile::tempdir().unwrap();
+    let run = |server: &TestServer, cwd: &Path, command: &str, version: &str, dir: &Path| {
+        run_json(
+            symship(server, cwd)
+                .env("SYMSHIP_CACHE_DIR", cache.path())
+                .args(["sourcemap", command, "--release-mode", "symbol-set"])
+                .args(["--release-name", "app", "--release-version", version, "-d"])
+                .arg(dir),
+        )
+    };
+    for inline in [false, true] {
+        let server = start(Config::default());
+        let (tmp, dir) = case("minifier-rewritten-snippet");
+        let js = dir.join("lazy-Dx1q.js");
+        if inline {
+            use base64::Engine as _;
+            let map = std::fs::read(dir.join("lazy-Dx1q.js.map")).unwrap();
+            std::fs::remove_file(dir.join("lazy-Dx1q.js.map")).unwrap();
+            let url = format!(
+                "data:application/json;charset=utf-8;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(map)
+            );
+            let text = std::fs::read_to_string(&js).unwrap();
+            std::fs::write(&js, text.replace("lazy-Dx1q.js.map", &url)).unwrap();
+        }
+        let as_built = std::fs::read_to_string(&js).unwrap();
+        let (code, s, stderr) = run(&server, tmp.path(), "upload", "1.2.3", &dir);
+        assert_eq!(code, 0, "inline {inline}: {stderr}\n{s:#}");
+        assert_eq!(s["uploaded"], 1, "inline {inline}: {s:#}");
+        let release = server.releases()[0].id.to_string();
+        assert_eq!(s["release_id"], release.as_str(), "{s:#}");
+        let sets = server.symbol_sets();
+        assert_eq!(sets.len(), 1, "{sets:?}");
+        assert_eq!(sets[0].ref_, ID);
+        assert_eq!(sets[0].release_id.map(|r| r.to_string()), Some(release.clone()));
+        assert_eq!(
+            std::fs::read_to_string(&js).unwrap(),
+            as_built,
+            "upload writes nothing"
+        );
+        let (src, map) = stored_set(&server, ID);
+
+        // what inject leaves with the same flags, on a copy of the same build
+        let (tmp2, copy) = case("minifier-rewritten-snippet");
+        if inline {
+            std::fs::remove_file(copy.join("lazy-Dx1q.js.map")).unwrap();
+            std::fs::write(copy.join("lazy-Dx1q.js"), &as_built).unwrap();
+        }
+        let out = symship(&server, tmp2.path())
+            .env("SYMSHIP_CACHE_DIR", cache.path())
+            .args(["sourcemap", "inject", "--release-mode", "symbol-set"])
+            .args(["--release-name", "app", "--release-version", "1.2.3", "-d"])
+            .arg(&copy)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        let injected = std::fs::read_to_string(copy.join("lazy-Dx1q.js")).unwrap();
+        assert_eq!(src, injected, "inline {inline}: the chunk as inject leaves it");
+        assert!(src.ends_with(&format!("\n//# chunkId={ID}")), "{src}");
+        let injected_map = if inline {
+            let (url, _) = symship_scan::pair::sourcemap_reference(&injected).unwrap();
+            String::from_utf8(symship_scan::pair::decode_data_url(url).unwrap()).unwrap()
+        } else {
+            std::fs::read_to_string(copy.join("lazy-Dx1q.js.map")).unwrap()
+        };
+        assert_eq!(map, injected_map, "inline {inline}: the map as inject leaves it");
+        let map: Value = serde_json::from_str(&map).unwrap();
+        assert_eq!(map["chunk_id"], ID);
+        assert_eq!(map["release_id"], release.as_str());
+
+        // `process` with the same flags then finds the server holds what it sends
+        let (code, s, stderr) = run(&server, tmp.path(), "process", "1.2.3", &dir);
+        assert_eq!(code, 0, "inline {inline}: {stderr}\n{s:#}");
+        assert_eq!(s["skipped_already_present"], 1, "inline {inline}: {s:#}");
+        assert!(server.violations().is_empty(), "{:?}", server.violations());
+
+        // the built files, to another server with another release, with the same cache
+        let other = start(Config::default());
+        let (tmp3, again) = case("minifier-rewritten-snippet");
+        if inline {
+            std::fs::remove_file(again.join("lazy-Dx1q.js.map")).unwrap();
+            std::fs::write(again.join("lazy-Dx1q.js"), &as_built).unwrap();
+        }
+        let (code, s, stderr) = run(&other, tmp3.path(), "upload", "2.0.0", &again);
+        assert_eq!(code, 0, "inline {inline}: {stderr}\n{s:#}");
+        assert_eq!(s["uploaded"], 1, "inline {inline}: {s:#}");
+        let second = other.releases()[0].id.to_string();
+        let (_, map) = stored_set(&other, ID);
+        let map: Value = serde_json::from_str(&map).unwrap();
+        assert_eq!(map["release_id"], second.as_str(), "inline {inline}");
+    }
+}

@@ -106,7 +106,8 @@ pub fn assert_server_holds_exactly(
         on_disk["chunk_id"] = Value::String(set.ref_.clone());
         let sent: Value = serde_json::from_str(&map_json).unwrap();
         assert_eq!(sent, on_disk, "uploaded map of {file}");
-        let payload = symship_scan::hash::payload(&pair_of(file, map), mode).unwrap();
+        let release = set.release_id.map(|r| r.to_string());
+        let payload = symship_scan::hash::payload(&pair_of(file, map), mode, release.as_deref()).unwrap();
         let expected =
             symship_upload::container::official(&payload.source, std::str::from_utf8(&payload.map).unwrap());
         assert!(

@@ -131,7 +131,7 @@ fn content_hash_matches_posthog_cli() {
     let dir = tempfile::tempdir().unwrap();
     build(dir.path());
     let results = run(dir.path(), Some(RELEASE));
-    let p = payload(&results[0].pair, ReleaseMode::Event).unwrap();
+    let p = payload(&results[0].pair, ReleaseMode::Event, None).unwrap();
     assert_eq!(p.chunk_id, CHUNK_ID);
     // Observed from posthog-cli 0.19.0 (Appendix A.3, the with-release variant).
     assert_eq!(
@@ -156,7 +156,7 @@ fn content_hash_matches_posthog_cli() {
     )
     .unwrap();
     let r2 = run(dir2.path(), Some("0190ffff-bbbb-7ccc-8ddd-eeeeeeeeeeee"));
-    let p2 = payload(&r2[0].pair, ReleaseMode::Event).unwrap();
+    let p2 = payload(&r2[0].pair, ReleaseMode::Event, None).unwrap();
     assert_eq!(p2.content_hash, p.content_hash);
     assert_ne!(
         p2.chunk_id, p.chunk_id,
@@ -167,6 +167,6 @@ fn content_hash_matches_posthog_cli() {
     let dir3 = tempfile::tempdir().unwrap();
     build(dir3.path());
     let r3 = run(dir3.path(), None);
-    let p3 = payload(&r3[0].pair, ReleaseMode::Event).unwrap();
+    let p3 = payload(&r3[0].pair, ReleaseMode::Event, None).unwrap();
     assert_ne!(p3.content_hash, p.content_hash);
 }

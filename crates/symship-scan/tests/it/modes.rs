@@ -51,7 +51,7 @@ fn copies_sharing_one_map_are_all_injected_and_the_map_shifted_once() {
     assert!(ids.contains(&m["chunk_id"].as_str().unwrap().to_string()));
     // Each chunk's upload payload names its own chunk.
     for r in &r {
-        let p = symship_scan::hash::payload(&r.pair, ReleaseMode::SymbolSet).unwrap();
+        let p = symship_scan::hash::payload(&r.pair, ReleaseMode::SymbolSet, None).unwrap();
         let pm: serde_json::Value = serde_json::from_slice(&p.map).unwrap();
         assert_eq!(pm["chunk_id"].as_str(), Some(p.chunk_id.as_str()));
     }
