@@ -152,6 +152,9 @@ struct Run {
     bound_elsewhere: Mutex<std::collections::BTreeSet<String>>,
     any_bound_elsewhere: AtomicBool,
     no_check: AtomicBool,
+    /// `--skip-on-conflict`: a check meant to tell kept content from present content failed,
+    /// and the run said so ([`present_or_kept`]).
+    kept_unknown: AtomicBool,
     fallback_latch: AtomicBool,
     /// Object storage hosts reached or given up on.
     hosts: transfer::Hosts,
@@ -593,6 +596,7 @@ async fn run(
         bound_elsewhere: Mutex::new(Default::default()),
         any_bound_elsewhere: AtomicBool::new(false),
         no_check: AtomicBool::new(false),
+        kept_unknown: AtomicBool::new(false),
         fallback_latch: AtomicBool::new(false),
         hosts: transfer::Hosts::default(),
         calls: Mutex::new(BTreeMap::new()),
@@ -1044,13 +1048,13 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
     }
 }
 
-/// `--skip-on-conflict`: the chunks a check with `skip_on_conflict` did not list are those the
-/// server holds with identical content and those it holds with different content it keeps. One
-/// more check of them with `force` (read-only, as every check; spec §2.2: a chunk whose hash
-/// differs is listed when `force` is set) tells them apart: those it lists are
-/// [`Status::KeptDifferent`], the others [`Status::AlreadyPresent`]. When that check fails, all
-/// stay "present" (as before; `--delete-after` does not trust presence under
-/// `--skip-on-conflict`, [`crate::UploadReport::presence_unverified`]).
+/// `--skip-on-conflict`: the chunks a check with `skip_on_conflict` did not list, or a start with
+/// it gave no URL for, are those the server holds with identical content and those it holds
+/// with different content it keeps. One more check of them with `force` (read-only, as every
+/// check; spec §2.2: a chunk whose hash differs is listed when `force` is set) tells them apart:
+/// those it lists are [`Status::KeptDifferent`], the others [`Status::AlreadyPresent`]. When that
+/// check fails, all stay "present" (as before; `--delete-after` does not trust presence under
+/// `--skip-on-conflict`, [`crate::UploadReport::presence_unverified`]), said once a run.
 async fn present_or_kept(run: &Arc<Run>, present: Vec<Item>) {
     if present.is_empty() {
         return;
@@ -1065,9 +1069,11 @@ async fn present_or_kept(run: &Arc<Run>, present: Vec<Item>) {
             } else {
                 e.to_string()
             };
-            run.warn(format!(
-                "--skip-on-conflict: could not ask which chunk ids the server holds with different content ({why}); they are counted already_present"
-            ));
+            if !run.kept_unknown.swap(true, Ordering::Relaxed) {
+                run.warn(format!(
+                    "--skip-on-conflict: could not ask which chunk ids the server holds with different content ({why}); they are counted already_present"
+                ));
+            }
             Default::default()
         }
     };
@@ -1349,9 +1355,11 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
     let issued = Instant::now();
     let mut id_map = resp.id_map;
     let mut sends = Vec::new();
+    // chunks start gave no URL for: the server holds content under their ids
+    let mut held = Vec::new();
     for (item, bytes) in ready {
         match id_map.remove(&item.light.reference) {
-            None => run.set_status(item.idx, Status::AlreadyPresent),
+            None => held.push(item),
             Some(started) => {
                 let place = room.split(1).expect("one permit per chunk");
                 sends.push((item, bytes, started, place));
@@ -1359,7 +1367,19 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
         }
     }
     drop(room);
-    let outcomes = futures::future::join_all(sends.into_iter().map(|(item, bytes, started, place)| {
+    // With --skip-on-conflict, start gives no URL for a chunk whose stored content differs too
+    // (spec §3, `_needs_upload` case 6): a chunk the check listed (its set binds the run's
+    // release, or there was no check) is told apart as the check's are, while the transfers run.
+    let told = async {
+        if skip_on_conflict {
+            present_or_kept(&run, held).await;
+        } else {
+            for i in held {
+                run.set_status(i.idx, Status::AlreadyPresent);
+            }
+        }
+    };
+    let sending = futures::future::join_all(sends.into_iter().map(|(item, bytes, started, place)| {
         let run = run.clone();
         async move {
             let slot = run.transfers.acquire().await;
@@ -1433,8 +1453,8 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             })
             .await
         }
-    }))
-    .await;
+    }));
+    let (outcomes, ()) = futures::future::join(sending, told).await;
     let mut landed = Vec::new();
     let mut again = Vec::new();
     for (mut item, symbol_set_id, r) in outcomes {

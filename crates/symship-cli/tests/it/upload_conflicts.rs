@@ -570,6 +570,108 @@ fn skip_on_conflict_says_the_server_kept_different_content() {
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
 
+/// `--skip-on-conflict` where the start call, not the check, passes over a chunk: start gives no
+/// URL for a chunk whose stored content is identical or kept. A build uploaded without a release,
+/// one chunk rebuilt, then uploaded with release flags: the check lists every chunk (each set
+/// still has a release to bind), start binds them and issues nothing. Then a server whose first
+/// check answers 404 (no `bulk_check_upload`: start decides alone). Each time the rebuilt chunk is
+/// `kept_different` and the others `already_present` (a fresh tester: all five were
+/// `already_present`, and the summary said nothing of the content the server kept), nothing is
+/// sent, and the server still holds the first build's content.
+#[test]
+fn skip_on_conflict_tells_kept_content_apart_when_start_gives_no_url() {
+    for no_check in [false, true] {
+        let server = start(Config::default());
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = webpack(tmp.path(), &server);
+        let (code, first, stderr) = upload(&server, tmp.path(), &dir, &[]);
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(first["uploaded"], 5);
+        assert!(server.symbol_sets().iter().all(|s| s.release_id.is_none()));
+        let changed = dir.join("chart.23cf0de2.chunk.js");
+        let text = std::fs::read_to_string(&changed).unwrap();
+        std::fs::write(
+            &changed,
+            text.replacen("//# sourceMappingURL=", "/*rebuilt*/\n//# sourceMappingURL=", 1),
+        )
+        .unwrap();
+        let held_before: Vec<_> = server
+            .symbol_sets()
+            .into_iter()
+            .map(|s| (s.ref_, s.content_hash, s.storage_ptr))
+            .collect();
+        let (args, want_release): (&[&str], bool) = if no_check {
+            server.set_faults(vec![FaultRule::new(
+                "bulk_check_upload",
+                FaultKind::Status { status: 404 },
+            )
+            .first_n(1)]);
+            (&["--skip-on-conflict"], false)
+        } else {
+            (
+                &[
+                    "--skip-on-conflict",
+                    "--release-name",
+                    "app",
+                    "--release-version",
+                    "2.0.0",
+                ],
+                true,
+            )
+        };
+        let starts_before = requests(&server, "bulk_start_upload").len();
+        let (code, summary, stderr) = upload(&server, tmp.path(), &dir, args);
+        assert_eq!(code, 0, "no_check {no_check}: {stderr}\n{summary:#}");
+        assert_eq!(summary["uploaded"], 0, "{summary:#}");
+        assert_eq!(
+            summary["skipped_already_present"], 4,
+            "no_check {no_check}: {summary:#}"
+        );
+        assert_eq!(
+            summary["skipped_kept_different"], 1,
+            "no_check {no_check}: {summary:#}"
+        );
+        for (file, _, _, outcome) in chunks(&summary) {
+            let expected = if Path::new(&file) == changed {
+                "kept_different"
+            } else {
+                "already_present"
+            };
+            assert_eq!(outcome, expected, "no_check {no_check}: {file}");
+        }
+        // start was asked for every chunk, with skip_on_conflict, and gave no URL
+        let starts = requests(&server, "bulk_start_upload");
+        let asked: usize = starts[starts_before..]
+            .iter()
+            .map(|r| {
+                let body = r.body.as_ref().unwrap();
+                assert_eq!(body["skip_on_conflict"], true, "{body}");
+                body["symbol_sets"].as_array().unwrap().len()
+            })
+            .sum();
+        assert_eq!(asked, 5, "no_check {no_check}");
+        assert_eq!(
+            requests(&server, "s3_put").len(),
+            5,
+            "only the first run's transfers"
+        );
+        let held_now: Vec<_> = server
+            .symbol_sets()
+            .into_iter()
+            .map(|s| (s.ref_, s.content_hash, s.storage_ptr))
+            .collect();
+        assert_eq!(
+            held_now, held_before,
+            "the server keeps the first build's content"
+        );
+        if want_release {
+            let release = server.releases()[0].id;
+            assert!(server.symbol_sets().iter().all(|s| s.release_id == Some(release)));
+        }
+        assert!(server.violations().is_empty(), "{:?}", server.violations());
+    }
+}
+
 /// A fresh tester's D11, second part: a re-run over a build `--delete-after` finished warned "no
 /// sourcemap found" for every chunk and exited 3. Chunks that carry a chunk id and have no
 /// reference and no map are `map_removed`: one line says how many, they count as done (exit 0,
