@@ -485,7 +485,9 @@ impl Run {
                     pos,
                     code,
                     format!(
-                        "{e}; the symbol set is bound to another release (without --skip-release-on-fail=false it would be sent without a release)"
+                        "{e}; the server holds this symbol set bound to another release, which it keeps (a stored set never \
+                         moves between releases): pass --skip-release-on-fail to send it without this run's release, or \
+                         inject a fresh build"
                     ),
                 );
             }

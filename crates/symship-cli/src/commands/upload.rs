@@ -405,18 +405,21 @@ fn conclude(
     summary: &mut Summary,
 ) -> RunEnd {
     let sent = client.is_some();
-    if let (Some(c), false) = (client, report.bound_elsewhere.is_empty()) {
+    // The sets the server holds bound to another release, which they keep: those sent again
+    // without the run's release, and, with --skip-release-on-fail=false, those that failed so
+    // (`release_id_mismatch`): both are listed in `already_bound`, with the release.
+    let mismatched = report.chunks.iter().filter_map(|c| match &c.status {
+        Status::Failed { code, .. } if code == symship_core::Code::ReleaseIdMismatch.as_str() => c.chunk_id(),
+        _ => None,
+    });
+    let elsewhere: Vec<String> = report.bound_elsewhere.iter().cloned().chain(mismatched).collect();
+    if let (Some(c), false) = (client, elsewhere.is_empty()) {
         let listed: std::collections::HashSet<String> = summary
             .already_bound
             .iter()
             .map(|b| b.reference.clone())
             .collect();
-        let refs = report
-            .bound_elsewhere
-            .iter()
-            .filter(|r| !listed.contains(*r))
-            .cloned()
-            .collect();
+        let refs = elsewhere.into_iter().filter(|r| !listed.contains(r)).collect();
         let rows = crate::release::lookup_bound(s.settings, c, refs);
         summary.already_bound.extend(rows);
     }
@@ -524,21 +527,82 @@ fn carried_release(pair: &Pair) -> Option<(String, Option<String>)> {
 /// At most this many files are named in a warning that counts them (`-v` names each).
 const NAMED_IN_A_LINE: usize = 3;
 
+/// Chunks whose map carries another release than the flags' (`release_id`, stamped by an inject
+/// or process under other flags), sent bound to the flags' release: a warning names them once
+/// the upload is done ([`OtherRelease::warning`]).
+#[derive(Debug, Default)]
+struct OtherRelease {
+    /// `name@version (id)` of the flags' release.
+    flags: String,
+    /// Each chunk, its map and the release that map carries.
+    moved: Vec<(PathBuf, MapLocation, String)>,
+}
+
+impl OtherRelease {
+    /// The warning (for the summary), logged: which chunks' maps carry another release, that
+    /// their symbol sets are bound to the flags' release, and that the maps keep theirs. A chunk
+    /// that failed with `release_id_mismatch` is left out: the server holds its set bound to
+    /// another release, which it keeps (`--skip-release-on-fail=false`; the summary lists it in
+    /// `already_bound`); it was not bound to the flags' release.
+    fn warning(&self, not_bound: &std::collections::HashSet<&str>) -> Option<String> {
+        let moved: Vec<_> = self
+            .moved
+            .iter()
+            .filter(|(p, _, _)| !p.to_str().is_some_and(|p| not_bound.contains(p)))
+            .collect();
+        if moved.is_empty() {
+            return None;
+        }
+        for (p, _, r) in &moved {
+            tracing::debug!(
+                "{}: its map carries release {r}; its symbol set is bound to {}",
+                p.display(),
+                self.flags
+            );
+        }
+        let named: Vec<String> = moved
+            .iter()
+            .take(NAMED_IN_A_LINE)
+            .map(|(p, m, r)| format!("{} (map {}, release {r})", p.display(), map_label(m)))
+            .collect();
+        let more = moved.len().saturating_sub(NAMED_IN_A_LINE);
+        let w = format!(
+            "{} chunk{} whose map carries another release than the flags' {}: {} symbol set{} bound to the flags' release \
+             (as posthog-cli binds them); the map keeps its release_id \
+             (inject again with these flags to stamp it): {}{}",
+            moved.len(),
+            if moved.len() == 1 { "" } else { "s" },
+            self.flags,
+            if moved.len() == 1 { "its" } else { "their" },
+            if moved.len() == 1 { " is" } else { "s are" },
+            named.join(", "),
+            if more > 0 {
+                format!(" and {more} more (-v names each)")
+            } else {
+                String::new()
+            }
+        );
+        tracing::warn!("{w}");
+        Some(w)
+    }
+}
+
 /// `sourcemap upload --release-mode symbol-set` with release flags: which release the chunks are
 /// sent with ([`crate::release::bind`]). The flags win, as posthog-cli 0.19.0 sends them: a new
 /// symbol set is bound to their release even when its map carries another (`release_id`, stamped
-/// by an inject or process under other flags), and a warning (returned, for the summary) names
-/// those maps. A set the server already holds bound to another release keeps it: the chunks whose
-/// map carries another release than the flags' are looked up (one `GET symbol_sets/?ref=` each;
-/// chunks whose map carries the flags' release, or none, are not), and those the server holds
-/// bound elsewhere are sent without a release and named in the summary (`already_bound`). Reads
-/// each chunk and its map once more.
+/// by an inject or process under other flags), and a warning names those maps once the upload is
+/// done ([`OtherRelease`]). A set the server already holds bound to another release keeps it: the
+/// chunks whose map carries another release than the flags' are looked up (one `GET
+/// symbol_sets/?ref=` each; chunks whose map carries the flags' release, or none, are not), and
+/// those the server holds bound elsewhere are sent without a release and named in the summary
+/// (`already_bound`); with `--skip-release-on-fail=false` nothing is looked up, and such a set
+/// fails with `release_id_mismatch`. Reads each chunk and its map once more.
 fn bind_pairs(
     settings: &Settings,
     client: Option<&Client>,
     release: &crate::cli::ReleaseArgs,
     pairs: &[Pair],
-) -> anyhow::Result<(crate::release::Binding, Option<String>)> {
+) -> anyhow::Result<(crate::release::Binding, OtherRelease)> {
     let Some(plan) = crate::release::plan_release(release, None)? else {
         return Ok(Default::default());
     };
@@ -573,49 +637,20 @@ fn bind_pairs(
     }
     // new sets (or sets the server holds without a release) whose map names another release:
     // bound to the flags' release
-    let moved: Vec<(&Pair, &str)> = carried
-        .iter()
-        .filter(|(_, id, r)| other(r) && !binding.elsewhere.contains_key(id))
-        .filter_map(|(p, _, r)| r.as_deref().map(|r| (*p, r)))
-        .filter(|(_, r)| binding.release_id.as_deref() != Some(*r))
-        .collect();
-    let warning = binding.release_id.as_ref().filter(|_| !moved.is_empty()).map(|id| {
-        for (p, r) in &moved {
-            tracing::debug!(
-                "{}: its map carries release {r}; its symbol set is bound to {}@{} ({id})",
-                p.source.display(),
-                plan.name,
-                plan.version
-            );
-        }
-        let named: Vec<String> = moved
-            .iter()
-            .take(NAMED_IN_A_LINE)
-            .map(|(p, r)| format!("{} (map {}, release {r})", p.source.display(), map_label(&p.map)))
-            .collect();
-        let more = moved.len().saturating_sub(NAMED_IN_A_LINE);
-        format!(
-            "{} chunk{} whose map carries another release than the flags' {}@{} ({id}): {} symbol set{} bound to the flags' release \
-             (as posthog-cli binds them); the map keeps its release_id \
-             (inject again with these flags to stamp it): {}{}",
-            moved.len(),
-            if moved.len() == 1 { "" } else { "s" },
-            plan.name,
-            plan.version,
-            if moved.len() == 1 { "its" } else { "their" },
-            if moved.len() == 1 { " is" } else { "s are" },
-            named.join(", "),
-            if more > 0 {
-                format!(" and {more} more (-v names each)")
-            } else {
-                String::new()
-            }
-        )
-    });
-    if let Some(w) = &warning {
-        tracing::warn!("{w}");
-    }
-    Ok((binding, warning))
+    let other_release = match &binding.release_id {
+        Some(id) => OtherRelease {
+            flags: format!("{}@{} ({id})", plan.name, plan.version),
+            moved: carried
+                .iter()
+                .filter(|(_, id, r)| other(r) && !binding.elsewhere.contains_key(id))
+                .filter_map(|(p, _, r)| r.as_deref().map(|r| (*p, r)))
+                .filter(|(_, r)| binding.release_id.as_deref() != Some(*r))
+                .map(|(p, r)| (p.source.clone(), p.map.clone(), r.to_owned()))
+                .collect(),
+        },
+        None => OtherRelease::default(),
+    };
+    Ok((binding, other_release))
 }
 
 /// A map as a warning names it.
@@ -714,8 +749,17 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         allow_empty: args.allow_empty,
     };
     let mut end = upload_pairs(&shared, client, pairs, &selection, &opts, &mut summary)?;
-    if let (Some(w), Some(up)) = (other_release, summary.upload.as_mut()) {
-        up.warnings.push(w);
+    if let Some(up) = summary.upload.as_mut() {
+        let mismatch = symship_core::Code::ReleaseIdMismatch.as_str();
+        let not_bound = up
+            .failed
+            .iter()
+            .filter(|f| f.code == mismatch)
+            .map(|f| f.file.as_str())
+            .collect();
+        if let Some(w) = other_release.warning(&not_bound) {
+            up.warnings.push(w);
+        }
     }
     // chunks a --delete-after run finished are done, not "nothing found"
     end.processed += summary.settled();

@@ -231,6 +231,24 @@ pub fn render_verdict(s: &Summary) -> String {
             units(s),
             conflicts(s)
         ),
+        // --skip-release-on-fail=false: a set bound to another release keeps it; a re-run alone
+        // fails the same way
+        1 if failed_count(s) > 0 && bound_elsewhere(s) == failed_count(s) => format!(
+            "error: {} {} did not land (exit code 1): the server holds their symbol sets bound to another release \
+             (named under release above), and a stored set never moves between releases, so a re-run alone fails \
+             the same way; pass --skip-release-on-fail to send them without this run's release (they keep theirs), \
+             or inject a fresh build to give them new chunk ids\n",
+            failed_count(s),
+            units(s)
+        ),
+        1 if bound_elsewhere(s) > 0 => format!(
+            "error: {} {} did not land (exit code 1); re-run the same command to send those, and for the {} the server \
+             holds bound to another release (named under release above) pass --skip-release-on-fail, or inject a \
+             fresh build\n",
+            failed_count(s),
+            units(s),
+            bound_elsewhere(s)
+        ),
         // a re-run fails these the same way (the input or the key must change first)
         1 if failed_count(s) > 0 && !rerun_fails_again(s).is_empty() => {
             let codes = rerun_fails_again(s);
@@ -361,6 +379,17 @@ fn rerun_fails_again(s: &Summary) -> Vec<(String, usize)> {
         }
     }
     out.into_iter().collect()
+}
+
+/// Failures of sets the server holds bound to another release (`release_id_mismatch`, with
+/// `--skip-release-on-fail=false`).
+fn bound_elsewhere(s: &Summary) -> usize {
+    s.upload.as_ref().map_or(0, |u| {
+        u.failed
+            .iter()
+            .filter(|f| f.code == symship_core::Code::ReleaseIdMismatch.as_str())
+            .count()
+    })
 }
 
 /// Failures that are conflicts with what the server holds (`content_hash_mismatch`).

@@ -1232,3 +1232,105 @@ fn a_set_the_server_binds_elsewhere_goes_without_the_release_and_the_new_ones_ke
         "{stderr}"
     );
 }
+
+/// `--skip-release-on-fail=false`: a set the server holds bound to another release fails with
+/// `release_id_mismatch`, as asked, and the summary says where it is bound and what helps. A
+/// build injected with V1, part of it uploaded with V2, then the whole with V3: the V2 sets fail
+/// and are listed in `already_bound` (JSON, and the text's release rows), the verdict says to
+/// pass `--skip-release-on-fail` or inject a fresh build, and the warning about maps carrying
+/// another release than the flags' counts only the new sets, which are bound to V3 (a fresh
+/// tester: `already_bound` was empty, the verdict said a re-run would send them, and the warning
+/// said all nine sets were bound to V3).
+#[test]
+fn without_skip_release_on_fail_sets_bound_elsewhere_are_listed_with_what_helps() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    copy_dir(&repo_root().join("fixtures/webpack/dist"), &dir.join("web"));
+    copy_dir(&repo_root().join("fixtures/esbuild-esm/dist"), &dir.join("esm"));
+    stamp(&server, tmp.path(), "inject", &dir, "V1");
+    let (code, _, stderr) = upload_as(&server, tmp.path(), &dir.join("web"), "V2");
+    assert_eq!(code, 0, "{stderr}");
+    let v2 = release_of(&server, "V2").unwrap();
+    let on_v2 = bound(&server);
+    assert_eq!(on_v2.len(), 5, "{on_v2:?}");
+    let args = [
+        "--release-name",
+        "app",
+        "--release-version",
+        "V3",
+        "--skip-release-on-fail=false",
+    ];
+    let (code, summary, stderr) = upload(&server, tmp.path(), &dir, &args);
+    assert_eq!(code, 1, "{stderr}\n{summary:#}");
+    let v3 = release_of(&server, "V3").expect("made for the new sets");
+    // the stored sets keep V2; the new ones are bound to V3
+    let now = bound(&server);
+    assert_eq!(now.len(), 9, "{now:?}");
+    for (r, release) in &now {
+        let want = if on_v2.contains_key(r) { &v2 } else { &v3 };
+        assert_eq!(release.as_deref(), Some(want.as_str()), "{r}: {now:?}");
+    }
+    let failed = summary["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 5, "{summary:#}");
+    for f in failed {
+        assert_eq!(f["code"], "release_id_mismatch", "{f}");
+        assert!(on_v2.contains_key(f["chunk_id"].as_str().unwrap()), "{f}");
+        let error = f["error"].as_str().unwrap();
+        assert!(
+            error.contains("pass --skip-release-on-fail") && error.contains("inject a fresh build"),
+            "{error}"
+        );
+    }
+    let already = summary["already_bound"].as_array().expect("already_bound");
+    let listed: std::collections::BTreeSet<&str> =
+        already.iter().map(|b| b["ref"].as_str().unwrap()).collect();
+    assert_eq!(listed, on_v2.keys().map(String::as_str).collect(), "{summary:#}");
+    assert!(
+        already
+            .iter()
+            .all(|b| b["release"] == "app V2" && b["release_id"] == v2.as_str()),
+        "{summary:#}"
+    );
+    // the warning names the 4 new sets only, bound to V3; none of the failed ones
+    let warning = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.contains("another release than the flags'"))
+        .unwrap_or_else(|| panic!("{summary:#}"))
+        .to_owned();
+    assert!(warning.starts_with("4 chunks whose map carries"), "{warning}");
+    assert!(
+        warning.contains("/esm/") && !warning.contains("/web/"),
+        "{warning}"
+    );
+
+    // the text summary: the release rows and the verdict
+    let out = symship_for(&server, tmp.path())
+        .args(["sourcemap", "upload", "--release-mode", "symbol-set"])
+        .args(args)
+        .arg("-d")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = combined(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("5 symbol sets already bound to app V2 ({v2})")),
+        "{text}"
+    );
+    let verdict = text
+        .lines()
+        .find(|l| l.starts_with("error: 5 chunk(s) did not land"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        verdict.contains("another release")
+            && verdict.contains("pass --skip-release-on-fail")
+            && verdict.contains("inject a fresh build")
+            && !verdict.contains("re-run the same command"),
+        "{verdict}"
+    );
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
+}
