@@ -95,9 +95,14 @@ codes! {
     /// A file that could not be read.
     Unreadable = "unreadable", Skip, "cannot be read",
         "check the file's permissions, or leave it out with --exclude";
-    /// A file reached through a loop of symbolic links.
+    /// A file reached through a loop of symbolic links (directory links back to a directory
+    /// above, or file links to each other: `a.js -> b.js -> a.js`).
     SymlinkLoop = "symlink_loop", Skip, "part of a symbolic-link loop",
         "remove the loop, or leave the link out with --exclude";
+    /// A symbolic link, named as a chunk, whose target does not exist (a link the build or a
+    /// deploy step left behind after the file it named was moved or deleted).
+    BrokenLink = "broken_link", Skip, "symbolic link to a missing file",
+        "point the link at an existing file or remove it, or leave it out with --exclude";
     /// A chunk whose map lies outside the scanned directory.
     MapOutsideRoot = "map_outside_root", Skip, "sourcemap outside the scanned directory",
         "scan a directory that contains both the chunk and its map, or name the file itself (-d FILE or --stdin)";

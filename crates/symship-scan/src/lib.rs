@@ -71,6 +71,9 @@ pub enum SkipReason {
     Unreadable(String),
     #[error("is part of a symbolic-link loop; the loop was not followed")]
     SymlinkLoop,
+    /// A symbolic link whose target does not exist.
+    #[error("is a symbolic link to {}, which does not exist, so nothing was read: point the link at the file, remove it, or leave it out with --exclude", .target.display())]
+    BrokenLink { target: PathBuf },
     #[error("references the sourcemap {map}, which is outside the scanned directory {root}; scan a directory that contains both, or name the file itself (-d FILE or --stdin): it is then its own root for the map it references")]
     MapOutsideRoot { map: PathBuf, root: PathBuf },
     #[error("would pair with {map} by name, but so would {claimants:?}; add a sourceMappingURL comment to say which")]
@@ -117,6 +120,7 @@ impl SkipReason {
             SkipReason::NotUtf8 | SkipReason::HermesBytecode => Code::NotUtf8,
             SkipReason::Unreadable(_) => Code::Unreadable,
             SkipReason::SymlinkLoop => Code::SymlinkLoop,
+            SkipReason::BrokenLink { .. } => Code::BrokenLink,
             SkipReason::MapOutsideRoot { .. } => Code::MapOutsideRoot,
             SkipReason::AmbiguousMap { .. } => Code::AmbiguousMap,
             SkipReason::BadMap { .. } => Code::BadMap,

@@ -196,6 +196,37 @@ impl Tree {
     }
 }
 
+/// Links followed at most before a chain counts as a loop (Linux's own limit, `ELOOP`).
+const MAX_LINKS: usize = 40;
+
+/// Why `path`, a symbolic link that leads to no file, cannot be read: its chain of links comes
+/// back to a link met before, or is longer than [`MAX_LINKS`] ([`SkipReason::SymlinkLoop`], a
+/// loop of file links `a.js -> b.js -> a.js`, which the walk reports as an I/O error, not as the
+/// directory loop it knows), or ends at a path that does not exist ([`SkipReason::BrokenLink`]).
+/// `None` when `path` is no symbolic link, or its chain ends at something that exists (an entry
+/// that cannot be read for another reason).
+fn link_to_nothing(path: &Path) -> Option<SkipReason> {
+    let mut at = path.to_path_buf();
+    let mut met = std::collections::HashSet::new();
+    loop {
+        if !std::fs::symlink_metadata(&at).ok()?.file_type().is_symlink() {
+            return None;
+        }
+        if !met.insert(at.clone()) || met.len() > MAX_LINKS {
+            return Some(SkipReason::SymlinkLoop);
+        }
+        let target = std::fs::read_link(&at).ok()?;
+        let next = lexical(&at.parent().unwrap_or(Path::new(".")).join(&target));
+        match std::fs::symlink_metadata(&next) {
+            Ok(_) => at = next,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Some(SkipReason::BrokenLink { target });
+            }
+            Err(_) => return None,
+        }
+    }
+}
+
 /// Walks the selection for JavaScript chunks ([`select_matching`] with [`Matcher::JavaScript`]).
 pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), ScanError> {
     select_matching(selection, Matcher::JavaScript)
@@ -330,6 +361,14 @@ pub fn select_matching(
                     }
                     let reason = if e.loop_ancestor().is_some() {
                         SkipReason::SymlinkLoop
+                    } else if let Some(reason) = link_to_nothing(&path) {
+                        // A link that leads to no file holds no chunk: only one whose own name is
+                        // a chunk's (the matcher's extension, --include, --exclude) is reported,
+                        // as the file it was meant to be would have been taken.
+                        if !(matcher.matches(&path) && filter.accepts(&path, root)) {
+                            continue;
+                        }
+                        reason
                     } else {
                         SkipReason::Unreadable(e.to_string())
                     };
@@ -364,7 +403,8 @@ pub fn select_matching(
         if !path.exists() {
             skipped.push(Skipped {
                 path: path.clone(),
-                reason: SkipReason::Unreadable("no such file".into()),
+                reason: link_to_nothing(path)
+                    .unwrap_or_else(|| SkipReason::Unreadable("no such file".into())),
             });
         } else if path.is_file() && matcher.matches(path) && filter.accepts(path, parent) {
             add(path, parent, true, false, &mut found, &mut skipped);

@@ -169,3 +169,77 @@ fn an_excluded_link_loop_is_not_reported() {
     assert_eq!(skipped_with(&["self", "x.js", "y.js"]), Vec::<String>::new());
     assert_eq!(skipped_with(&["self/**", "*.js.nothing"]), ["x.js", "y.js"]);
 }
+
+/// Links that lead to no file. A loop of file links (`a.js -> b.js -> a.js`, and `self.js ->
+/// self.js`) is `symlink_loop`, and a link whose target is missing (beside it, or through a
+/// directory that is missing) is `broken_link`, naming the target: both were `unreadable` (the
+/// walk reports them as I/O errors, not as the directory loop it knows). A link whose name is no
+/// chunk's (`logo.png`, `theme.css`), or that `--include` leaves out, holds no chunk and is not
+/// listed at all (each was listed, a fresh tester's `--include 'lib/**'` run among them). A link
+/// named on its own (`--stdin`) is said the same way.
+#[test]
+fn links_to_nothing_say_why_and_only_under_names_the_scan_takes() {
+    use std::os::unix::fs::symlink;
+    let d = crate::tree_of(&["dist/app.js", "dist/lib/keep.js"]);
+    let root = d.path().join("dist");
+    symlink("b.js", root.join("a.js")).unwrap();
+    symlink("a.js", root.join("b.js")).unwrap();
+    symlink("self.js", root.join("self.js")).unwrap();
+    symlink("gone.js", root.join("dangling.js")).unwrap();
+    symlink("../nowhere/x.js", root.join("lib/far.js")).unwrap();
+    symlink("missing.png", root.join("logo.png")).unwrap();
+    symlink("theme.css", root.join("theme.css")).unwrap();
+    let skipped_with = |include: &[&str], paths: Vec<std::path::PathBuf>| {
+        let sel = Selection {
+            roots: if paths.is_empty() {
+                vec![root.clone()]
+            } else {
+                Vec::new()
+            },
+            paths,
+            include: include.iter().map(|e| e.to_string()).collect(),
+            ..Default::default()
+        };
+        let (_, skipped) = select(&sel).unwrap();
+        let mut got: Vec<(String, String, String)> = skipped
+            .iter()
+            .map(|s| {
+                (
+                    s.path.strip_prefix(&root).unwrap().to_string_lossy().into_owned(),
+                    s.reason.code().as_str().to_owned(),
+                    s.reason.to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    let got = skipped_with(&[], Vec::new());
+    let codes: Vec<(&str, &str)> = got.iter().map(|(p, c, _)| (p.as_str(), c.as_str())).collect();
+    assert_eq!(
+        codes,
+        [
+            ("a.js", "symlink_loop"),
+            ("b.js", "symlink_loop"),
+            ("dangling.js", "broken_link"),
+            ("lib/far.js", "broken_link"),
+            ("self.js", "symlink_loop"),
+        ]
+    );
+    let dangling = &got[2].2;
+    assert!(
+        dangling.contains("symbolic link to gone.js, which does not exist") && dangling.contains("--exclude"),
+        "{dangling}"
+    );
+    // --include: the links it leaves out are not listed
+    let got = skipped_with(&["lib/**"], Vec::new());
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (got[0].0.as_str(), got[0].1.as_str()),
+        ("lib/far.js", "broken_link")
+    );
+    // named on their own
+    let got = skipped_with(&[], vec![root.join("dangling.js"), root.join("a.js")]);
+    let codes: Vec<(&str, &str)> = got.iter().map(|(p, c, _)| (p.as_str(), c.as_str())).collect();
+    assert_eq!(codes, [("a.js", "symlink_loop"), ("dangling.js", "broken_link")]);
+}
