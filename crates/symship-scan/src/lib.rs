@@ -69,7 +69,7 @@ pub enum SkipReason {
     HermesBytecode,
     #[error("cannot be read: {0}")]
     Unreadable(String),
-    #[error("is part of a symbolic-link loop; the loop was not followed")]
+    #[error("is part of a symbolic-link loop, so it leads to no file; the loop was not followed: remove the loop, or leave the link out with --exclude")]
     SymlinkLoop,
     /// A symbolic link whose target does not exist.
     #[error("is a symbolic link to {}, which does not exist, so nothing was read: point the link at the file, remove it, or leave it out with --exclude", .target.display())]

@@ -1072,8 +1072,14 @@ async fn present_or_kept(run: &Arc<Run>, present: Vec<Item>) {
                 e.to_string()
             };
             if !run.kept_unknown.swap(true, Ordering::Relaxed) {
+                let first = &present[0];
                 run.warn(format!(
-                    "--skip-on-conflict: could not ask which chunk ids the server holds with different content ({why}); they are counted already_present"
+                    "--skip-on-conflict: could not ask the server which of {} chunk(s) it holds with different content \
+                     ({why}), {} (chunk {}) among them; they are counted already_present and --delete-after keeps their \
+                     maps; run again without --skip-on-conflict to have each one that differs named (content_hash_mismatch)",
+                    present.len(),
+                    run.set(first.idx).path().display(),
+                    first.light.reference
                 ));
             }
             Default::default()

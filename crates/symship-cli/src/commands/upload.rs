@@ -49,7 +49,8 @@ impl symship_upload::Reporter for LogReporter {
                 too_large(c.kind, *bytes)
             ),
             Status::KeptDifferent => tracing::info!(
-                "kept {} ({id}): the server holds different content under this chunk id, and --skip-on-conflict kept it",
+                "kept {} ({id}): the server holds different content under this chunk id, and --skip-on-conflict kept it, \
+                 so this build's map is not on the server; --force replaces it",
                 c.source.display()
             ),
             Status::Duplicate { of } => tracing::info!(

@@ -639,6 +639,12 @@ fn skip_on_conflict_tells_kept_content_apart_when_start_gives_no_url() {
             };
             assert_eq!(outcome, expected, "no_check {no_check}: {file}");
         }
+        // its log line names the chunk and says what to do
+        let kept = stderr
+            .lines()
+            .find(|l| l.contains(&format!("kept {} (", changed.display())))
+            .unwrap_or_else(|| panic!("no_check {no_check}: {stderr}"));
+        assert!(kept.contains("--force replaces it"), "{kept}");
         // start was asked for every chunk, with skip_on_conflict, and gave no URL
         let starts = requests(&server, "bulk_start_upload");
         let asked: usize = starts[starts_before..]
@@ -670,6 +676,51 @@ fn skip_on_conflict_tells_kept_content_apart_when_start_gives_no_url() {
         }
         assert!(server.violations().is_empty(), "{:?}", server.violations());
     }
+}
+
+/// `--skip-on-conflict` against a server without `bulk_check_upload` (every check answers 404):
+/// start gives no URL for the five chunks, and the check that would tell kept content from
+/// present content cannot be asked. They are counted `already_present`, `--delete-after` keeps
+/// every map, and one warning says so, naming a chunk with its file and id, and what to do (run
+/// without `--skip-on-conflict` to have each difference named).
+#[test]
+fn skip_on_conflict_without_a_check_says_which_chunks_it_could_not_tell_apart() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = webpack(tmp.path(), &server);
+    let (code, first, stderr) = upload(&server, tmp.path(), &dir, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(first["uploaded"], 5);
+    server.set_faults(vec![FaultRule::new(
+        "bulk_check_upload",
+        FaultKind::Status { status: 404 },
+    )]);
+    let (code, summary, stderr) = upload(
+        &server,
+        tmp.path(),
+        &dir,
+        &["--skip-on-conflict", "--delete-after"],
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["skipped_already_present"], 5, "{summary:#}");
+    assert!(summary["deleted"].as_array().unwrap().is_empty(), "{summary:#}");
+    let warnings: Vec<&str> = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .filter(|w| w.contains("could not ask the server which"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "said once: {summary:#}");
+    let named = chunks(&summary)
+        .into_iter()
+        .find(|(file, _, id, _)| warnings[0].contains(&format!("{file} (chunk {id})")));
+    assert!(named.is_some(), "names a chunk and its file: {}", warnings[0]);
+    assert!(
+        warnings[0].contains("run again without --skip-on-conflict"),
+        "{}",
+        warnings[0]
+    );
 }
 
 /// A fresh tester's D11, second part: a re-run over a build `--delete-after` finished warned "no

@@ -231,6 +231,7 @@ fn links_to_nothing_say_why_and_only_under_names_the_scan_takes() {
         dangling.contains("symbolic link to gone.js, which does not exist") && dangling.contains("--exclude"),
         "{dangling}"
     );
+    assert!(got[0].2.contains("remove the loop"), "{}", got[0].2);
     // --include: the links it leaves out are not listed
     let got = skipped_with(&["lib/**"], Vec::new());
     assert_eq!(got.len(), 1, "{got:?}");
