@@ -199,20 +199,20 @@ impl Tree {
 /// Links followed at most before a chain counts as a loop (Linux's own limit, `ELOOP`).
 const MAX_LINKS: usize = 40;
 
-/// Why `path`, a symbolic link that leads to no file, cannot be read: its chain of links comes
-/// back to a link met before, or is longer than [`MAX_LINKS`] ([`SkipReason::SymlinkLoop`], a
-/// loop of file links `a.js -> b.js -> a.js`, which the walk reports as an I/O error, not as the
-/// directory loop it knows), or ends at a path that does not exist ([`SkipReason::BrokenLink`]).
+/// Why `path`, a symbolic link that leads to no file, cannot be read: its chain of links is
+/// longer than [`MAX_LINKS`] ([`SkipReason::SymlinkLoop`]: a loop of file links `a.js -> b.js ->
+/// a.js` never ends; the walk reports it as an I/O error, not as the directory loop it knows), or
+/// ends at a path that does not exist ([`SkipReason::BrokenLink`]).
 /// `None` when `path` is no symbolic link, or its chain ends at something that exists (an entry
 /// that cannot be read for another reason).
 fn link_to_nothing(path: &Path) -> Option<SkipReason> {
     let mut at = path.to_path_buf();
-    let mut met = std::collections::HashSet::new();
-    loop {
+    // a loop never ends, so it is found by the length of the chain alone, as the kernel does
+    for followed in 0.. {
         if !std::fs::symlink_metadata(&at).ok()?.file_type().is_symlink() {
             return None;
         }
-        if !met.insert(at.clone()) || met.len() > MAX_LINKS {
+        if followed == MAX_LINKS {
             return Some(SkipReason::SymlinkLoop);
         }
         let target = std::fs::read_link(&at).ok()?;
@@ -225,6 +225,7 @@ fn link_to_nothing(path: &Path) -> Option<SkipReason> {
             Err(_) => return None,
         }
     }
+    unreachable!("the loop returns")
 }
 
 /// Walks the selection for JavaScript chunks ([`select_matching`] with [`Matcher::JavaScript`]).
