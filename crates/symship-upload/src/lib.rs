@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod ahead;
 pub mod batch;
 pub mod delete;
 pub mod feed;
@@ -28,6 +29,7 @@ mod pipeline;
 pub mod report;
 mod transfer;
 
+pub use ahead::CheckAhead;
 pub use batch::BatchSize;
 pub use delete::{delete_after, DeleteError, DeleteOutcome};
 pub use feed::{feed, feed_bounded, Fed, Feed, MemoryBudget};

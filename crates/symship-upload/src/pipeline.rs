@@ -75,6 +75,10 @@ pub struct UploadOptions {
     pub max_restarts: u32,
     /// Content hashes remembered across runs (see [`crate::memo`]); the caller saves it.
     pub memo: Option<Arc<crate::HashMemo>>,
+    /// Checks sent ahead from the last run's record (see [`crate::ahead`]): the check stage takes
+    /// their answers; every set the run sees finished or present is kept for the next run. The
+    /// caller saves it.
+    pub ahead: Option<Arc<crate::ahead::CheckAhead>>,
 }
 
 impl Default for UploadOptions {
@@ -94,6 +98,7 @@ impl Default for UploadOptions {
             held_memory: 48 * 1024 * 1024,
             max_restarts: 5,
             memo: None,
+            ahead: None,
         }
     }
 }
@@ -303,6 +308,16 @@ impl Run {
         drop(chunks);
         let done = self.sets.write().expect("lock")[idx].take();
         drop(done);
+    }
+
+    /// Records that the server holds `light`'s set (`Uploaded`: finished by this run;
+    /// `AlreadyPresent`), and keeps its entry for the next run's checks ahead.
+    fn settled(&self, idx: usize, light: &Light, status: Status) {
+        debug_assert!(matches!(status, Status::Uploaded | Status::AlreadyPresent));
+        if let Some(ahead) = &self.opts.ahead {
+            ahead.keep(&self.entry(light, true));
+        }
+        self.set_status(idx, status);
     }
 
     fn fail(&self, idx: usize, code: &str, reason: String) {
@@ -686,7 +701,14 @@ async fn run(
         bound_elsewhere,
         chunks: chunks.into_iter().map(|(_, c)| c).collect(),
         bytes_sent: run.bytes_sent.into_inner(),
-        requests: run.calls.into_inner().expect("lock"),
+        requests: {
+            let mut calls = run.calls.into_inner().expect("lock");
+            // the checks sent ahead, before the run (crate::ahead), are the run's too
+            if let Some(n) = run.opts.ahead.as_ref().map(|a| a.requests()).filter(|n| *n > 0) {
+                *calls.entry("bulk_check_upload").or_default() += n as u64;
+            }
+            calls
+        },
         timings,
         wall: started.elapsed(),
         warnings,
@@ -966,7 +988,82 @@ async fn check_stage(run: Arc<Run>, mut rx: mpsc::Receiver<Item>, tx: mpsc::Send
     }
 }
 
-async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
+async fn check(run: &Arc<Run>, items: Vec<Item>) -> Vec<Item> {
+    let Some(ahead) = run.opts.ahead.as_ref().filter(|a| a.asked() > 0) else {
+        return check_now(run, items).await;
+    };
+    // the chunks whose entry was asked ahead take that answer (once it came); the rest are
+    // asked now, without waiting for it
+    let flags = run.opts.effective_conflict();
+    let (asked, rest): (Vec<Item>, Vec<Item>) = items
+        .into_iter()
+        .partition(|i| ahead.asked_about(&run.entry(&i.light, true), flags));
+    let from_ahead = async {
+        if asked.is_empty() {
+            return asked;
+        }
+        if let Some(err) = ahead.no_endpoint().await {
+            no_check_endpoint(run, &err);
+            return asked;
+        }
+        let (mut answered, mut unanswered, mut wanted) =
+            (Vec::new(), Vec::new(), std::collections::HashSet::new());
+        for i in asked {
+            match ahead.answer(&run.entry(&i.light, true), flags).await {
+                Some(needed) => {
+                    if needed {
+                        wanted.insert(i.light.reference.clone());
+                    }
+                    answered.push(i);
+                }
+                // its check ahead failed
+                None => unanswered.push(i),
+            }
+        }
+        let wanted: std::collections::HashSet<&str> = wanted.iter().map(String::as_str).collect();
+        let mut needed = told(run, answered, &wanted).await;
+        needed.extend(check_now(run, unanswered).await);
+        needed
+    };
+    let (mut needed, more) = futures::join!(from_ahead, check_now(run, rest));
+    needed.extend(more);
+    needed
+}
+
+/// The server answered a check 403, 404 or 405: it has no `bulk_check_upload` (an older
+/// PostHog); no chunk is checked from now on, `bulk_start_upload` decides. Warns once.
+fn no_check_endpoint(run: &Run, err: &str) {
+    if !run.no_check.swap(true, Ordering::Relaxed) {
+        run.warn(format!(
+            "the server has no bulk_check_upload ({err}); treating it as an older PostHog and letting bulk_start_upload decide"
+        ));
+    }
+}
+
+/// The chunks of a check's answer that the server wants (`wanted`, its `chunk_ids_to_upload`);
+/// the others are present (or, with `--skip-on-conflict`, told apart from kept ones).
+async fn told(run: &Arc<Run>, items: Vec<Item>, wanted: &std::collections::HashSet<&str>) -> Vec<Item> {
+    if items.is_empty() {
+        return items;
+    }
+    let asked = items.len();
+    let (needed, present): (Vec<Item>, Vec<Item>) = items
+        .into_iter()
+        .partition(|i| wanted.contains(i.light.reference.as_str()));
+    run.reporter.checked(asked, needed.len());
+    if run.opts.effective_conflict().1 {
+        present_or_kept(run, present).await;
+    } else {
+        for i in present {
+            run.settled(i.idx, &i.light, Status::AlreadyPresent);
+        }
+    }
+    needed
+}
+
+/// Asks the server which of `items` it lacks (`bulk_check_upload`, with the run's retries,
+/// splits and fallbacks).
+async fn check_now(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
     let (force, skip_on_conflict) = run.opts.effective_conflict();
     loop {
         if items.is_empty() {
@@ -984,27 +1081,12 @@ async fn check(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
             Ok(resp) => {
                 let wanted: std::collections::HashSet<&str> =
                     resp.chunk_ids_to_upload.iter().map(String::as_str).collect();
-                let asked = items.len();
-                let (needed, present): (Vec<Item>, Vec<Item>) = items
-                    .into_iter()
-                    .partition(|i| wanted.contains(i.light.reference.as_str()));
-                run.reporter.checked(asked, needed.len());
-                if skip_on_conflict {
-                    present_or_kept(run, present).await;
-                } else {
-                    for i in present {
-                        run.set_status(i.idx, Status::AlreadyPresent);
-                    }
-                }
-                return needed;
+                return told(run, items, &wanted).await;
             }
             Err(e) => e,
         };
         if matches!(err.status(), Some(403..=405)) {
-            run.no_check.store(true, Ordering::Relaxed);
-            run.warn(format!(
-                "the server has no bulk_check_upload ({err}); treating it as an older PostHog and letting bulk_start_upload decide"
-            ));
+            no_check_endpoint(run, &err.to_string());
             return items;
         }
         let positions: HashMap<&str, usize> = items
@@ -1086,12 +1168,11 @@ async fn present_or_kept(run: &Arc<Run>, present: Vec<Item>) {
         }
     };
     for i in present {
-        let status = if kept.contains(i.light.reference.as_str()) {
-            Status::KeptDifferent
+        if kept.contains(i.light.reference.as_str()) {
+            run.set_status(i.idx, Status::KeptDifferent);
         } else {
-            Status::AlreadyPresent
-        };
-        run.set_status(i.idx, status);
+            run.settled(i.idx, &i.light, Status::AlreadyPresent);
+        }
     }
 }
 
@@ -1118,8 +1199,8 @@ fn check_halves(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<Item>> + Send + '_>> {
     Box::pin(async move {
         let second = items.split_off(items.len() / 2);
-        let mut needed = check(run, items).await;
-        needed.extend(check(run, second).await);
+        let mut needed = check_now(run, items).await;
+        needed.extend(check_now(run, second).await);
         needed
     })
 }
@@ -1383,7 +1464,7 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
             present_or_kept(&run, held).await;
         } else {
             for i in held {
-                run.set_status(i.idx, Status::AlreadyPresent);
+                run.settled(i.idx, &i.light, Status::AlreadyPresent);
             }
         }
     };
@@ -1533,7 +1614,7 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
     let e = match finish_call(run, attempt_id, &landed).await {
         Ok(()) => {
             for l in landed {
-                run.set_status(l.idx, Status::Uploaded);
+                run.settled(l.idx, &l.item.light, Status::Uploaded);
             }
             return Vec::new();
         }
@@ -1576,8 +1657,9 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
     for (l, held) in landed.into_iter().zip(held) {
         if held {
             // Our own finish, when its answer was lost; another upload's, when ours was refused.
-            run.set_status(
+            run.settled(
                 l.idx,
+                &l.item.light,
                 if not_committed {
                     Status::AlreadyPresent
                 } else {
@@ -1606,7 +1688,7 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
         let one = [l];
         let e1 = match finish_call(run, attempt_id, &one).await {
             Ok(()) => {
-                run.set_status(one[0].idx, Status::Uploaded);
+                run.settled(one[0].idx, &one[0].item.light, Status::Uploaded);
                 continue;
             }
             Err(e1) => e1,
@@ -1618,7 +1700,7 @@ async fn finish(run: &Arc<Run>, attempt_id: Uuid, landed: Vec<Landed>) -> Vec<It
             held_finished(run, std::slice::from_ref(&l)).await.as_deref(),
             Ok([true])
         ) {
-            run.set_status(l.idx, Status::AlreadyPresent);
+            run.settled(l.idx, &l.item.light, Status::AlreadyPresent);
         } else {
             run.fail(
                 l.idx,
@@ -1650,7 +1732,7 @@ async fn wait_for_other_upload(run: &Arc<Run>, mut waiting: Vec<Landed>) -> Vec<
         let mut still = Vec::new();
         for (l, held) in waiting.into_iter().zip(held) {
             if held {
-                run.set_status(l.idx, Status::AlreadyPresent);
+                run.settled(l.idx, &l.item.light, Status::AlreadyPresent);
             } else {
                 still.push(l);
             }

@@ -176,6 +176,61 @@ fn save_ledger(ledger: Option<&symship_scan::ledger::Ledger>) {
     }
 }
 
+/// Where the checks a run over `directories` sends ahead are recorded ([`symship_upload::ahead`]):
+/// one record per host, project and set of directories (as canonical paths), in [`cache_dir`].
+/// `None` without a cache, a configuration or a directory (`--stdin`).
+fn checks_ahead_record(settings: &Settings, directories: &[PathBuf]) -> Option<PathBuf> {
+    if directories.is_empty() {
+        return None;
+    }
+    let config = settings.config().ok()?;
+    let directories: Vec<PathBuf> = directories
+        .iter()
+        .map(|d| std::fs::canonicalize(d).unwrap_or_else(|_| d.clone()))
+        .collect();
+    let key = symship_upload::ahead::record_name(
+        config.host.value.as_str(),
+        config.credentials.project_id.value,
+        &directories,
+    );
+    Some(cache_dir()?.join("checks-ahead").join(key))
+}
+
+/// Sends the checks ahead from the record at `record` ([`checks_ahead_record`]) with the run's
+/// `flags`, and starts this run's record. `None` when the runtime cannot start (nothing is asked
+/// ahead then; the run checks as usual).
+fn start_checks_ahead(
+    settings: &Settings,
+    record: PathBuf,
+    flags: (bool, bool),
+) -> anyhow::Result<Option<symship_upload::CheckAhead>> {
+    let client = settings.client()?;
+    Ok(settings
+        .runtime()
+        .ok()
+        .map(|rt| symship_upload::CheckAhead::start(client, rt.handle(), record, flags)))
+}
+
+/// Saves what this run kept for the next run's checks ahead.
+fn save_ahead(opts: &UploadOptions) {
+    if let Some(ahead) = &opts.ahead {
+        match ahead.save() {
+            Ok(n) => tracing::debug!(
+                "{} of the last run's symbol set(s) asked ahead in {} call(s){}; {n} kept for the next run",
+                ahead.asked(),
+                ahead.requests(),
+                ahead
+                    .answered_in()
+                    .map(|d| format!(", answered in {} ms", d.as_millis()))
+                    .unwrap_or_default()
+            ),
+            Err(e) => tracing::debug!(
+                "could not save the record of checks ahead (the next run asks after its scan): {e}"
+            ),
+        }
+    }
+}
+
 /// Content hashes remembered between runs, in [`cache_dir`].
 fn hash_memo() -> Option<Arc<symship_upload::HashMemo>> {
     let path = cache_dir()?.join("content-hashes.json");
@@ -678,6 +733,12 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         args.chunks.release.skip_release_on_fail,
         None,
     )?;
+    // a re-run's one round trip goes out now, while the scan runs (see `process`)
+    if !global.dry_run {
+        if let Some(record) = checks_ahead_record(settings, &args.chunks.files.directories) {
+            opts.ahead = start_checks_ahead(settings, record, opts.effective_conflict())?.map(Arc::new);
+        }
+    }
     let scanning = settings.printer.phase("scan", "pairs", None);
     let writes = if args.upload.delete_after && !global.dry_run {
         files::Writes::Yes {
@@ -750,6 +811,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         allow_empty: args.allow_empty,
     };
     let mut end = upload_pairs(&shared, client, pairs, &selection, &opts, &mut summary)?;
+    save_ahead(&opts);
     if let Some(up) = summary.upload.as_mut() {
         let mismatch = symship_core::Code::ReleaseIdMismatch.as_str();
         let not_bound = up
@@ -810,17 +872,32 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
     // is not created).
     let mut scanned = None;
     let mut not_created = None;
+    let mut ahead = None;
     let release_id = if global.dry_run {
         crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, settings)?
     } else {
         // The scan only reads; the client is ready (or its error stops the run) before anything
         // is written or sent.
+        // With the client, the last run's symbol sets in these directories are asked about
+        // (checks ahead): a re-run's one round trip overlaps its scan.
+        let record = checks_ahead_record(settings, &inject.chunks.files.directories);
+        let flags = opts.effective_conflict();
+        // With a record, its checks go out first: on a re-run they, not the scan, are the
+        // longest part (a round trip); the scan then runs while they are answered.
+        let early = match record.clone().filter(|r| r.is_file()) {
+            Some(r) => start_checks_ahead(settings, r, flags)?,
+            None => None,
+        };
         let (found, built) = std::thread::scope(|s| {
-            let building = s.spawn(|| settings.client().map(|_| ()));
+            let building = s.spawn(|| match (&early, record) {
+                (None, Some(record)) => start_checks_ahead(settings, record, flags),
+                _ => settings.client().map(|_| None),
+            });
             let found = crate::commands::inject::scan(inject, settings);
             (found, building.join())
         });
-        built.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        let built = built.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        ahead = early.or(built);
         let found = found?;
         let stamp = crate::commands::inject::stamp_for(inject, settings, &found.pairs)?;
         scanned = Some(found);
@@ -838,6 +915,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         Some(settings.client()?)
     };
     let mut opts = opts;
+    opts.ahead = ahead.map(Arc::new);
     if inject.chunks.release_mode == ReleaseMode::SymbolSet {
         opts.release_id = release_id
             .as_deref()
@@ -952,6 +1030,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         let (mut summary, _, lock) = injected.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         save_ledger(ledger.as_deref());
         let report = report?;
+        save_ahead(&opts);
         let end = conclude(&shared, client, report, Some(&selection), &mut summary);
         (summary, end, lock)
     };

@@ -72,6 +72,7 @@ mod token_never_printed;
 
 // `sourcemap process|upload`: the transfer limit, fixtures, conflicts, faults, the hash cache,
 // scale.
+mod upload_ahead;
 mod upload_concurrency;
 mod upload_conflicts;
 mod upload_faults;

@@ -574,7 +574,7 @@ fn skip_on_conflict_says_the_server_kept_different_content() {
 /// URL for a chunk whose stored content is identical or kept. A build uploaded without a release,
 /// one chunk rebuilt, then uploaded with release flags: the check lists every chunk (each set
 /// still has a release to bind), start binds them and issues nothing. Then a server whose first
-/// check answers 404 (no `bulk_check_upload`: start decides alone). Each time the rebuilt chunk is
+/// checks answer 404 (no `bulk_check_upload`: start decides alone). Each time the rebuilt chunk is
 /// `kept_different` and the others `already_present` (a fresh tester: all five were
 /// `already_present`, and the summary said nothing of the content the server kept), nothing is
 /// sent, and the server still holds the first build's content.
@@ -601,11 +601,13 @@ fn skip_on_conflict_tells_kept_content_apart_when_start_gives_no_url() {
             .map(|s| (s.ref_, s.content_hash, s.storage_ptr))
             .collect();
         let (args, want_release): (&[&str], bool) = if no_check {
+            // the run's checks: the one sent ahead (the first run's sets) and its own (the
+            // rebuilt chunk); the forced check that tells kept content apart comes after start
             server.set_faults(vec![FaultRule::new(
                 "bulk_check_upload",
                 FaultKind::Status { status: 404 },
             )
-            .first_n(1)]);
+            .first_n(2)]);
             (&["--skip-on-conflict"], false)
         } else {
             (
