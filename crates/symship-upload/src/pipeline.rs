@@ -712,7 +712,8 @@ async fn run(
         timings,
         wall: started.elapsed(),
         warnings,
-        presence_unverified: run.opts.effective_conflict().1,
+        // only when the check that tells kept content apart failed (present_or_kept)
+        presence_unverified: run.opts.effective_conflict().1 && run.kept_unknown.load(Ordering::Relaxed),
         hashes_from_cache: run.memo_hits.into_inner() as usize,
         unreachable_storage: run.hosts.unreachable(),
         key_refused: run
@@ -1136,9 +1137,10 @@ async fn check_now(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
 /// it gave no URL for, are those the server holds with identical content and those it holds
 /// with different content it keeps. One more check of them with `force` (read-only, as every
 /// check; spec §2.2: a chunk whose hash differs is listed when `force` is set) tells them apart:
-/// those it lists are [`Status::KeptDifferent`], the others [`Status::AlreadyPresent`]. When that
-/// check fails, all stay "present" (as before; `--delete-after` does not trust presence under
-/// `--skip-on-conflict`, [`crate::UploadReport::presence_unverified`]), said once a run.
+/// those it lists are [`Status::KeptDifferent`], the others [`Status::AlreadyPresent`] (verified:
+/// the server holds this very content). When that check fails, all stay "present", unverified
+/// ([`crate::UploadReport::presence_unverified`]: `--delete-after` keeps their maps), said once a
+/// run.
 async fn present_or_kept(run: &Arc<Run>, present: Vec<Item>) {
     if present.is_empty() {
         return;

@@ -317,8 +317,10 @@ pub struct UploadReport {
     pub wall: Duration,
     /// Things the user should know (old server, release dropped, ...).
     pub warnings: Vec<String>,
-    /// `--skip-on-conflict` was in effect: "already present" then only means the server holds
-    /// *some* content for the chunk id, maybe not this build's.
+    /// `--skip-on-conflict` was in effect and the check that tells kept content from present
+    /// content failed: "already present" then only means the server holds *some* content for the
+    /// chunk id, maybe not this build's. (When that check answered, a chunk it found different is
+    /// `kept_different` and "already present" means this very content.)
     pub presence_unverified: bool,
     /// Content hashes served by the memo of an earlier run instead of computed.
     pub hashes_from_cache: usize,

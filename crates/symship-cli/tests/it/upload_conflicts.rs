@@ -93,7 +93,7 @@ fn changed_content_fails_exactly_that_chunk_and_delete_after_keeps_it() {
     assert!(changed_map.exists());
 
     // --skip-on-conflict keeps the server's content and succeeds
-    // (with --delete-after its map stays: "present" no longer proves the server has this content)
+    // (with --delete-after its map stays: the server does not hold this content)
     let (code, summary, stderr) = upload(
         &server,
         tmp.path(),
@@ -484,7 +484,8 @@ fn delete_after_deletes_a_linked_map_not_its_target() {
 /// A fresh tester's D7: with `--skip-on-conflict`, a chunk id under which the server holds
 /// *different* content is `kept_different` (text and JSON), not `already_present`, and the summary
 /// says the server kept different content; the identical ones stay `already_present`; the exit
-/// code stays 0; `--delete-after` deletes no map whose content the server does not hold.
+/// code stays 0; `--delete-after` deletes no map whose content the server does not hold, and does
+/// delete those of the identical ones (the check that told them apart proved them).
 #[test]
 fn skip_on_conflict_says_the_server_kept_different_content() {
     let server = start(Config::default());
@@ -526,11 +527,18 @@ fn skip_on_conflict_says_the_server_kept_different_content() {
             "already_present"
         };
         assert_eq!(outcome, expected, "{file}");
-        // presence is not proof of this build's content under --skip-on-conflict: every map stays
-        assert!(Path::new(&map).exists(), "{map} deleted");
-        assert!(has_reference(Path::new(&file)), "{file} stripped");
+        // the forced check proved the server holds these very contents: their maps go (a fresh
+        // tester: every map stayed, so --skip-on-conflict --delete-after shipped sourcemaps);
+        // the kept one's stays
+        if outcome == "kept_different" {
+            assert!(Path::new(&map).exists(), "{map} deleted");
+            assert!(has_reference(Path::new(&file)), "{file} stripped");
+        } else {
+            assert!(!Path::new(&map).exists(), "{map} kept");
+            assert!(!has_reference(Path::new(&file)), "{file} not stripped");
+        }
     }
-    assert!(summary["deleted"].as_array().unwrap().is_empty(), "{summary}");
+    assert_eq!(summary["deleted"].as_array().unwrap().len(), 4, "{summary}");
     let warnings = summary["warnings"].to_string();
     assert!(
         warnings.contains(&format!("--delete-after kept {}", changed.display()))
@@ -559,7 +567,8 @@ fn skip_on_conflict_says_the_server_kept_different_content() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(
-        stderr.contains("skipped       5 (already_present 4, kept_different 1)"),
+        // the identical ones' maps went with the --delete-after run above
+        stderr.contains("skipped       5 (kept_different 1, map_removed 4)"),
         "{stderr}"
     );
     assert!(
