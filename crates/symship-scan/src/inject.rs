@@ -479,6 +479,18 @@ impl Work<'_> {
         if let Some(e) = &existing {
             let map_is_this_chunks = !self.sole_user || map_id.as_deref().is_none_or(|m| m == e.chunk_id);
             if self.map.release_id().as_deref() == release && map_is_this_chunks {
+                if e.snippet.is_some() && e.comment_id.as_deref() != Some(e.chunk_id.as_str()) {
+                    // A minifier stripped the comment (or it names another id than the
+                    // snippet registers): write the registered id back, as event mode does;
+                    // the comment follows the code, so the map does not move.
+                    if let Some(stale) = e.comment.clone() {
+                        self.text.replace_range(stale, "");
+                    }
+                    self.text.push_str(&snippet::comment(&e.chunk_id));
+                    return Ok(Outcome::Updated {
+                        chunk_id: e.chunk_id.clone(),
+                    });
+                }
                 return Ok(Outcome::Unchanged {
                     chunk_id: e.chunk_id.clone(),
                 });

@@ -119,40 +119,63 @@ fn symbol_set_mode_stamps_the_release_into_the_map_and_renews_ids_when_it_change
     assert_eq!(m["mappings"], "qTAAA");
 }
 
+/// In both release modes (a fresh tester: symbol-set mode counted such a chunk "already
+/// injected" and left the comment out, though the README says it is restored).
 #[test]
 fn a_stripped_chunk_id_comment_is_recognised_by_the_snippet_and_restored() {
-    let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("app.js"),
-        "console.log(1);\n//# sourceMappingURL=app.js.map\n",
-    )
-    .unwrap();
-    fs::write(
-        dir.path().join("app.js.map"),
-        r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
-    )
-    .unwrap();
-    let r = run(dir.path(), &InjectOptions::default());
-    let id = r[0].result.as_ref().unwrap().chunk_id().to_string();
-    let injected = fs::read_to_string(dir.path().join("app.js")).unwrap();
-    // A minifier (Vite 8 / Oxc) drops the comment but keeps the snippet.
-    let stripped = injected.replace(&format!("\n//# chunkId={id}"), "");
-    fs::write(dir.path().join("app.js"), &stripped).unwrap();
-    let r = run(dir.path(), &InjectOptions::default());
-    assert_eq!(
-        r[0].result.as_ref().unwrap(),
-        &Outcome::Updated { chunk_id: id.clone() }
-    );
-    assert_eq!(
-        fs::read_to_string(dir.path().join("app.js")).unwrap(),
-        injected,
-        "only the comment came back"
-    );
-    assert_eq!(
-        map(dir.path(), "app.js.map")["mappings"],
-        "qTAAA",
-        "the map was not shifted again"
-    );
+    for mode in [ReleaseMode::Event, ReleaseMode::SymbolSet] {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("app.js"),
+            "console.log(1);\n//# sourceMappingURL=app.js.map\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("app.js.map"),
+            r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
+        )
+        .unwrap();
+        let opts = InjectOptions {
+            mode,
+            ..Default::default()
+        };
+        let r = run(dir.path(), &opts);
+        let id = r[0].result.as_ref().unwrap().chunk_id().to_string();
+        let injected = fs::read_to_string(dir.path().join("app.js")).unwrap();
+        let mapped = fs::read(dir.path().join("app.js.map")).unwrap();
+        // A minifier (Vite 8 / Oxc) drops the comment but keeps the snippet.
+        let stripped = injected.replace(&format!("\n//# chunkId={id}"), "");
+        assert_ne!(stripped, injected);
+        fs::write(dir.path().join("app.js"), &stripped).unwrap();
+        let r = run(dir.path(), &opts);
+        assert_eq!(
+            r[0].result.as_ref().unwrap(),
+            &Outcome::Updated { chunk_id: id.clone() },
+            "{mode:?}"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.path().join("app.js")).unwrap(),
+            injected,
+            "{mode:?}: only the comment came back"
+        );
+        assert_eq!(
+            map(dir.path(), "app.js.map")["mappings"],
+            "qTAAA",
+            "{mode:?}: the map was not shifted again"
+        );
+        assert_eq!(
+            fs::read(dir.path().join("app.js.map")).unwrap(),
+            mapped,
+            "{mode:?}"
+        );
+        // and a run over what it left changes nothing
+        let r = run(dir.path(), &opts);
+        assert_eq!(
+            r[0].result.as_ref().unwrap(),
+            &Outcome::Unchanged { chunk_id: id },
+            "{mode:?}"
+        );
+    }
 }
 
 /// Counts the room inject asks for.
