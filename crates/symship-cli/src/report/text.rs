@@ -235,7 +235,7 @@ pub fn render_verdict(s: &Summary) -> String {
         // fails the same way
         1 if failed_count(s) > 0 && bound_elsewhere(s) == failed_count(s) => format!(
             "error: {} {} did not land (exit code 1): the server holds their symbol sets bound to another release \
-             (named under release above), and a stored set never moves between releases, so a re-run alone fails \
+             (the release row, `already_bound` in JSON, names their releases), and a stored set never moves between releases, so a re-run alone fails \
              the same way; pass --skip-release-on-fail to send them without this run's release (they keep theirs), \
              or inject a fresh build to give them new chunk ids\n",
             failed_count(s),
@@ -243,7 +243,7 @@ pub fn render_verdict(s: &Summary) -> String {
         ),
         1 if bound_elsewhere(s) > 0 => format!(
             "error: {} {} did not land (exit code 1); re-run the same command to send those, and for the {} the server \
-             holds bound to another release (named under release above) pass --skip-release-on-fail, or inject a \
+             holds bound to another release (the release row, `already_bound` in JSON, names their releases) pass --skip-release-on-fail, or inject a \
              fresh build\n",
             failed_count(s),
             units(s),
