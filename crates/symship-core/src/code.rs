@@ -95,8 +95,9 @@ codes! {
     /// A file that could not be read.
     Unreadable = "unreadable", Skip, "cannot be read",
         "check the file's permissions, or leave it out with --exclude";
-    /// A file reached through a loop of symbolic links (directory links back to a directory
-    /// above, or file links to each other: `a.js -> b.js -> a.js`).
+    /// A file reached through a loop of symbolic links (file links to each other: `a.js -> b.js
+    /// -> a.js`; for `dsym upload`, directory links back to a directory above too, which the
+    /// JavaScript scan passes over without a word).
     SymlinkLoop = "symlink_loop", Skip, "part of a symbolic-link loop",
         "remove the loop, or leave the link out with --exclude";
     /// A symbolic link, named as a chunk, whose target does not exist (a link the build or a

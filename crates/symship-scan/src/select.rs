@@ -233,8 +233,10 @@ pub fn select(selection: &Selection) -> Result<(Vec<Candidate>, Vec<Skipped>), S
     select_matching(selection, Matcher::JavaScript)
 }
 
-/// Walks the selection for the chunks `matcher` names. Unreadable entries, symlink loops and
-/// escaping paths are reported as skipped, not fatal; a root that does not exist is an error.
+/// Walks the selection for the chunks `matcher` names. Unreadable entries, links that lead to no
+/// file (under a name the scan takes) and escaping paths are reported as skipped, not fatal; a
+/// directory link to a directory above it is not followed, and not reported (a `-v` line); a root
+/// that does not exist is an error.
 pub fn select_matching(
     selection: &Selection,
     matcher: Matcher,
@@ -355,14 +357,24 @@ pub fn select_matching(
                 Ok(e) => e,
                 Err(e) => {
                     let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| root.clone());
+                    if let Some(above) = e.loop_ancestor() {
+                        // A link to a directory above it (`sub/up -> ..`): no file, and what it
+                        // leads to is walked already, so nothing is missed. Not a skip (it would
+                        // count against --strict and turn "nothing found" into "every file
+                        // skipped"), whatever --include says; -v says it.
+                        tracing::debug!(
+                            "not following {}: a symbolic link to {}, a directory above it that is scanned already",
+                            path.display(),
+                            above.display()
+                        );
+                        continue;
+                    }
                     if filter.excludes(&path, root) {
                         // a link loop (or an unreadable entry) the user left out with --exclude,
                         // as the codes table says they may
                         continue;
                     }
-                    let reason = if e.loop_ancestor().is_some() {
-                        SkipReason::SymlinkLoop
-                    } else if let Some(reason) = link_to_nothing(&path) {
+                    let reason = if let Some(reason) = link_to_nothing(&path) {
                         // A link that leads to no file holds no chunk: only one whose own name is
                         // a chunk's (the matcher's extension, --include, --exclude) is reported,
                         // as the file it was meant to be would have been taken.

@@ -118,8 +118,9 @@ fn bad_input_is_reported_by_name_and_the_rest_goes_on() {
         "console.log(3);\n//# sourceMappingURL=../outside.js.map\n",
     )
     .unwrap();
-    // A symlink loop.
-    std::os::unix::fs::symlink(&dist, dist.join("loop")).unwrap();
+    // A loop of file links.
+    std::os::unix::fs::symlink("loop2.js", dist.join("loop.js")).unwrap();
+    std::os::unix::fs::symlink("loop.js", dist.join("loop2.js")).unwrap();
     // A file that is not UTF-8.
     fs::write(
         dist.join("latin1.js"),
@@ -175,9 +176,9 @@ fn bad_input_is_reported_by_name_and_the_rest_goes_on() {
     assert_eq!(reason_for("escape.js").0, "map_outside_root");
     assert!(reason_for("escape.js").1.contains("outside.js.map"));
     assert_eq!(reason_for("latin1.js").0, "not_utf8");
-    assert_eq!(reason_for("loop").0, "symlink_loop");
+    assert_eq!(reason_for("loop.js").0, "symlink_loop");
     // Each skip is also said on stderr, naming the file.
-    for name in ["broken.js", "escape.js", "latin1.js", "loop"] {
+    for name in ["broken.js", "escape.js", "latin1.js", "loop.js"] {
         assert!(err.contains(name), "stderr does not name {name}: {err}");
     }
     // The good pair and the big one were injected; the broken ones are untouched.
@@ -212,6 +213,53 @@ fn bad_input_is_reported_by_name_and_the_rest_goes_on() {
             .arg(&dist),
     );
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+/// A directory link back to a directory above it (`sub/up -> ..`) is no file the scan would take,
+/// and what it leads to is scanned already: it is no skipped file, whatever `--include` says
+/// (a fresh tester: `--include a.js --strict` exited 1 for it, and `--include '**/*.txt'` said
+/// "1 file(s) were found, and every one was skipped"). `-v` says the link was not followed.
+#[cfg(unix)]
+#[test]
+fn a_directory_link_to_a_directory_above_is_no_skipped_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let e2 = tmp.path().join("e2");
+    fs::create_dir_all(e2.join("sub")).unwrap();
+    fs::write(
+        e2.join("a.js"),
+        "console.log(1);\n//# sourceMappingURL=a.js.map\n",
+    )
+    .unwrap();
+    fs::write(
+        e2.join("a.js.map"),
+        r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("..", e2.join("sub/up")).unwrap();
+    let inject = |extra: &[&str]| {
+        let mut c = symship_in(tmp.path());
+        c.args(["sourcemap", "inject", "-d", "e2"]).args(extra);
+        run(&mut c)
+    };
+    let r = inject(&["--include", "a.js", "--strict", "-v"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("skipped       0"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not following e2/sub/up") && !r.stderr.contains("symlink_loop"),
+        "-v names the link it did not follow, as no skip: {}",
+        r.stderr
+    );
+    let r = inject(&["--include", "**/*.txt"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("nothing found to process") && !r.stderr.contains("sub/up"),
+        "nothing was found, not every found file skipped: {}",
+        r.stderr
+    );
+    let (code, summary, err) =
+        run_json(symship_in(tmp.path()).args(["sourcemap", "inject", "-d", "e2", "--strict"]));
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(summary["skipped"], serde_json::json!([]), "{summary}");
 }
 
 #[test]
