@@ -97,9 +97,10 @@ codes! {
         "check the file's permissions, or leave it out with --exclude";
     /// A file reached through a loop of symbolic links (file links to each other: `a.js -> b.js
     /// -> a.js`; for `dsym upload`, directory links back to a directory above too, which the
-    /// JavaScript scan passes over without a word).
-    SymlinkLoop = "symlink_loop", Skip, "part of a symbolic-link loop",
-        "remove the loop, or leave the link out with --exclude";
+    /// JavaScript scan passes over without a word), or through a chain of more links than the
+    /// system follows (40: `ELOOP`, as for a loop).
+    SymlinkLoop = "symlink_loop", Skip, "symbolic-link loop, or a chain of links too long to follow",
+        "remove the loop or shorten the chain (over 40 links), or leave the link out with --exclude";
     /// A symbolic link, named as a chunk, whose target does not exist (a link the build or a
     /// deploy step left behind after the file it named was moved or deleted).
     BrokenLink = "broken_link", Skip, "symbolic link to a missing file",

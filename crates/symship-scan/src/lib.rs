@@ -71,6 +71,10 @@ pub enum SkipReason {
     Unreadable(String),
     #[error("is part of a symbolic-link loop, so it leads to no file; the loop was not followed: remove the loop, or leave the link out with --exclude")]
     SymlinkLoop,
+    /// A symbolic link that starts a chain of more links than the system follows (no loop, or a
+    /// loop longer than that): `ELOOP` too, so its code is `symlink_loop`.
+    #[error("starts a chain of more than {} symbolic links, more than the system follows, so it leads to no file; the chain was not followed: point the link at the file itself (or shorten the chain), or leave it out with --exclude", select::MAX_LINKS)]
+    SymlinkChainTooLong,
     /// A symbolic link whose target does not exist.
     #[error("is a symbolic link to {}, which does not exist, so nothing was read: point the link at the file, remove it, or leave it out with --exclude", .target.display())]
     BrokenLink { target: PathBuf },
@@ -119,7 +123,7 @@ impl SkipReason {
             SkipReason::MapRemoved { .. } => Code::MapRemoved,
             SkipReason::NotUtf8 | SkipReason::HermesBytecode => Code::NotUtf8,
             SkipReason::Unreadable(_) => Code::Unreadable,
-            SkipReason::SymlinkLoop => Code::SymlinkLoop,
+            SkipReason::SymlinkLoop | SkipReason::SymlinkChainTooLong => Code::SymlinkLoop,
             SkipReason::BrokenLink { .. } => Code::BrokenLink,
             SkipReason::MapOutsideRoot { .. } => Code::MapOutsideRoot,
             SkipReason::AmbiguousMap { .. } => Code::AmbiguousMap,

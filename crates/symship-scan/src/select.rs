@@ -196,24 +196,31 @@ impl Tree {
     }
 }
 
-/// Links followed at most before a chain counts as a loop (Linux's own limit, `ELOOP`).
-const MAX_LINKS: usize = 40;
+/// Links the system follows at most in one path (Linux's own limit; a longer chain is `ELOOP`,
+/// as a loop is).
+pub(crate) const MAX_LINKS: usize = 40;
 
-/// Why `path`, a symbolic link that leads to no file, cannot be read: its chain of links is
-/// longer than [`MAX_LINKS`] ([`SkipReason::SymlinkLoop`]: a loop of file links `a.js -> b.js ->
-/// a.js` never ends; the walk reports it as an I/O error, not as the directory loop it knows), or
-/// ends at a path that does not exist ([`SkipReason::BrokenLink`]).
+/// Why `path`, a symbolic link that leads to no file, cannot be read: its chain of links comes
+/// back to a link met before ([`SkipReason::SymlinkLoop`]: a loop of file links `a.js -> b.js ->
+/// a.js` never ends; the walk reports it as an I/O error, not as the directory loop it knows), is
+/// longer than [`MAX_LINKS`] without coming back ([`SkipReason::SymlinkChainTooLong`]: the system
+/// refuses it as it refuses a loop, and a loop of more links is such a chain too), or ends at a
+/// path that does not exist ([`SkipReason::BrokenLink`]).
 /// `None` when `path` is no symbolic link, or its chain ends at something that exists (an entry
 /// that cannot be read for another reason).
-fn link_to_nothing(path: &Path) -> Option<SkipReason> {
+pub fn link_to_nothing(path: &Path) -> Option<SkipReason> {
     let mut at = path.to_path_buf();
-    // a loop never ends, so it is found by the length of the chain alone, as the kernel does
+    // the links met, each as its directory resolved and its own name (one link, however named)
+    let mut met = std::collections::HashSet::new();
     for followed in 0.. {
         if !std::fs::symlink_metadata(&at).ok()?.file_type().is_symlink() {
             return None;
         }
-        if followed == MAX_LINKS {
+        if !met.insert(symship_fs::canonicalize_listed(&at).unwrap_or_else(|_| at.clone())) {
             return Some(SkipReason::SymlinkLoop);
+        }
+        if followed == MAX_LINKS {
+            return Some(SkipReason::SymlinkChainTooLong);
         }
         let target = std::fs::read_link(&at).ok()?;
         let next = lexical(&at.parent().unwrap_or(Path::new(".")).join(&target));

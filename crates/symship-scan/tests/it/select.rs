@@ -271,3 +271,65 @@ fn links_to_nothing_say_why_and_only_under_names_the_scan_takes() {
     let codes: Vec<(&str, &str)> = got.iter().map(|(p, c, _)| (p.as_str(), c.as_str())).collect();
     assert_eq!(codes, [("a.js", "symlink_loop"), ("dangling.js", "broken_link")]);
 }
+
+/// A chain of more than 40 links with no loop (`c0.js -> c1.js -> ... -> c44.js -> real.js`): the
+/// system follows 40 links at most (`ELOOP`), so the first links of the chain lead to no file, but
+/// they are no loop: the reason says the chain is too long to follow, not "part of a symbolic-link
+/// loop ... remove the loop" (a fresh tester). Its code stays `symlink_loop` (the system's `ELOOP`).
+/// The links at most 40 from the file are found; a real loop is still said to be one.
+#[test]
+fn a_chain_of_over_40_links_is_said_to_be_too_long_not_a_loop() {
+    use std::os::unix::fs::symlink;
+    let d = crate::tree_of(&["dist/real.js"]);
+    let root = d.path().join("dist");
+    let links = 45;
+    for i in 0..links {
+        let next = if i + 1 == links {
+            "real.js".to_string()
+        } else {
+            format!("c{}.js", i + 1)
+        };
+        symlink(next, root.join(format!("c{i}.js"))).unwrap();
+    }
+    symlink("loop.js", root.join("loop.js")).unwrap();
+    let reasons = |sel: Selection| {
+        let (_, skipped) = select(&sel).unwrap();
+        let mut got: Vec<(String, String, String)> = skipped
+            .iter()
+            .map(|s| {
+                (
+                    s.path.strip_prefix(&root).unwrap().to_string_lossy().into_owned(),
+                    s.reason.code().as_str().to_owned(),
+                    s.reason.to_string(),
+                )
+            })
+            .collect();
+        got.sort();
+        got
+    };
+    let walked = reasons(Selection {
+        roots: vec![root.clone()],
+        ..Default::default()
+    });
+    let named = reasons(Selection {
+        paths: vec![root.join("c0.js"), root.join("loop.js")],
+        ..Default::default()
+    });
+    let names: Vec<&str> = walked.iter().map(|(p, _, _)| p.as_str()).collect();
+    // c0..c4 start chains of 45..41 links; c5 (40 links) is read as the file it leads to
+    assert_eq!(names, ["c0.js", "c1.js", "c2.js", "c3.js", "c4.js", "loop.js"]);
+    for got in [&walked, &named] {
+        let (chain, looped) = (&got[0], got.last().unwrap());
+        assert_eq!((chain.0.as_str(), chain.1.as_str()), ("c0.js", "symlink_loop"));
+        assert!(
+            chain.2.contains("more than 40 symbolic links") && !chain.2.contains("loop"),
+            "{}",
+            chain.2
+        );
+        assert_eq!(
+            (looped.0.as_str(), looped.1.as_str()),
+            ("loop.js", "symlink_loop")
+        );
+        assert!(looped.2.contains("remove the loop"), "{}", looped.2);
+    }
+}
