@@ -198,7 +198,7 @@ impl Tree {
 
 /// Links the system follows at most in one path (Linux's own limit; a longer chain is `ELOOP`,
 /// as a loop is).
-pub(crate) const MAX_LINKS: usize = 40;
+pub const MAX_LINKS: usize = 40;
 
 /// Why `path`, a symbolic link that leads to no file, cannot be read: its chain of links comes
 /// back to a link met before ([`SkipReason::SymlinkLoop`]: a loop of file links `a.js -> b.js ->
@@ -421,11 +421,16 @@ pub fn select_matching(
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         if !path.exists() {
-            skipped.push(Skipped {
-                path: path.clone(),
-                reason: link_to_nothing(path)
-                    .unwrap_or_else(|| SkipReason::Unreadable("no such file".into())),
-            });
+            // A path that leads to no file (a link to a missing file or in a loop, or nothing)
+            // is reported only under a name the scan takes, as a file is taken only under one
+            // (`notes.txt` on --stdin is passed over, whatever it is).
+            if matcher.matches(path) && filter.accepts(path, parent) {
+                skipped.push(Skipped {
+                    path: path.clone(),
+                    reason: link_to_nothing(path)
+                        .unwrap_or_else(|| SkipReason::Unreadable("no such file".into())),
+                });
+            }
         } else if path.is_file() && matcher.matches(path) && filter.accepts(path, parent) {
             add(path, parent, true, false, &mut found, &mut skipped);
         }

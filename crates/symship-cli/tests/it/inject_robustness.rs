@@ -262,6 +262,97 @@ fn a_directory_link_to_a_directory_above_is_no_skipped_file() {
     assert_eq!(summary["skipped"], serde_json::json!([]), "{summary}");
 }
 
+/// Links named on their own. On `--stdin`, a link that leads to no file is reported only under a
+/// name the scan takes, as a file is taken only under one: `notes.txt -> gone.txt` and `img.png ->
+/// gone.png` are passed over as a real `real.txt` is (a fresh tester: they were `broken_link`, and
+/// `--strict` exited 1), `x.js -> gone.js` is still `broken_link`. Given to `--file` or `-d`, such a
+/// link stops the run (exit 2) with what it is and the flag used (it was "--directory d/x.js does not
+/// exist; run the build first" for `--file`, and for a loop of links).
+#[cfg(unix)]
+#[test]
+fn links_named_on_their_own_say_what_they_are() {
+    use std::io::Write as _;
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("d");
+    fs::create_dir(&d).unwrap();
+    fs::write(d.join("a.js"), "console.log(1);\n//# sourceMappingURL=a.js.map\n").unwrap();
+    fs::write(
+        d.join("a.js.map"),
+        r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
+    )
+    .unwrap();
+    fs::write(d.join("real.txt"), "notes").unwrap();
+    symlink("gone.txt", d.join("notes.txt")).unwrap();
+    symlink("gone.png", d.join("img.png")).unwrap();
+    symlink("gone.js", d.join("x.js")).unwrap();
+    symlink("y.js", d.join("loop.js")).unwrap();
+    symlink("loop.js", d.join("y.js")).unwrap();
+    // a chain of 41 links to a.js: one more than the system follows
+    for i in 0..41 {
+        let next = if i == 40 {
+            "a.js".to_string()
+        } else {
+            format!("c{}.js", i + 1)
+        };
+        symlink(next, d.join(format!("c{i}.js"))).unwrap();
+    }
+    let on_stdin = |paths: &str| {
+        let mut c = symship_in(tmp.path());
+        c.args(["--output", "json", "sourcemap", "inject", "--stdin", "--strict"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(paths.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), summary, stderr(&out))
+    };
+    let (code, summary, err) = on_stdin("d/notes.txt\nd/img.png\nd/real.txt\nd/a.js\n");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(summary["skipped"], serde_json::json!([]), "{summary}");
+    let (code, summary, err) = on_stdin("d/x.js\nd/a.js\n");
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(summary["skipped"][0]["code"], "broken_link", "{summary}");
+
+    for (flag, path, says) in [
+        (
+            "--file",
+            "d/x.js",
+            "is a symbolic link to gone.js, which does not exist",
+        ),
+        (
+            "-d",
+            "d/x.js",
+            "is a symbolic link to gone.js, which does not exist",
+        ),
+        ("--file", "d/loop.js", "is part of a loop of symbolic links"),
+        ("--directory", "d/loop.js", "is part of a loop of symbolic links"),
+        (
+            "--file",
+            "d/c0.js",
+            "starts a chain of more than 40 symbolic links",
+        ),
+        ("--file", "d/missing.js", "does not exist"),
+    ] {
+        let r = run(symship_in(tmp.path()).args(["sourcemap", "inject", flag, path]));
+        assert_eq!(r.code, 2, "{flag} {path}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("error: {flag} {path} {says}")),
+            "{flag} {path}: {}",
+            r.stderr
+        );
+        if path != "d/missing.js" {
+            assert!(
+                !r.stderr.contains("run the build first"),
+                "{flag} {path}: {}",
+                r.stderr
+            );
+        }
+    }
+}
+
 #[test]
 fn nothing_found_exits_3_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();

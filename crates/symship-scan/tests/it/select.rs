@@ -203,7 +203,8 @@ fn an_excluded_link_loop_is_not_reported() {
 /// walk reports them as I/O errors, not as the directory loop it knows). A link whose name is no
 /// chunk's (`logo.png`, `theme.css`), or that `--include` leaves out, holds no chunk and is not
 /// listed at all (each was listed, a fresh tester's `--include 'lib/**'` run among them). A link
-/// named on its own (`--stdin`) is said the same way.
+/// named on its own (`--stdin`) is said the same way, and passed over under a name the scan does
+/// not take (`logo.png` named on `--stdin` was `broken_link`).
 #[test]
 fn links_to_nothing_say_why_and_only_under_names_the_scan_takes() {
     use std::os::unix::fs::symlink;
@@ -266,8 +267,18 @@ fn links_to_nothing_say_why_and_only_under_names_the_scan_takes() {
         (got[0].0.as_str(), got[0].1.as_str()),
         ("lib/far.js", "broken_link")
     );
-    // named on their own
-    let got = skipped_with(&[], vec![root.join("dangling.js"), root.join("a.js")]);
+    // named on their own (--stdin): the same, so a link whose name is no chunk's is passed over as
+    // a file of that name is (it was listed, and failed --strict), as is a missing path
+    let got = skipped_with(
+        &[],
+        vec![
+            root.join("dangling.js"),
+            root.join("a.js"),
+            root.join("logo.png"),
+            root.join("theme.css"),
+            root.join("missing.txt"),
+        ],
+    );
     let codes: Vec<(&str, &str)> = got.iter().map(|(p, c, _)| (p.as_str(), c.as_str())).collect();
     assert_eq!(codes, [("a.js", "symlink_loop"), ("dangling.js", "broken_link")]);
 }
