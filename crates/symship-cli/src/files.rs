@@ -87,37 +87,12 @@ pub fn log_skipped(skipped: &[Skipped], warn: bool) {
     }
 }
 
-/// The flag that named `path` on the command line, as the user wrote it (`-d`, `--directory` or its
-/// alias `--file`; clap does not say which): `--directory` when it cannot be told.
-fn flag_naming(path: &Path, args: impl IntoIterator<Item = std::ffi::OsString>) -> String {
-    let path = path.as_os_str().as_encoded_bytes();
-    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
-    for (i, arg) in args.iter().enumerate() {
-        let arg = arg.as_encoded_bytes();
-        for flag in ["--directory", "--file", "-d"] {
-            let Some(rest) = arg.strip_prefix(flag.as_bytes()) else {
-                continue;
-            };
-            let attached = rest
-                .strip_prefix(b"=")
-                .or((flag == "-d" && !rest.is_empty()).then_some(rest));
-            let named = match attached {
-                Some(value) => value == path,
-                None => rest.is_empty() && args.get(i + 1).is_some_and(|v| v.as_encoded_bytes() == path),
-            };
-            if named {
-                return flag.to_string();
-            }
-        }
-    }
-    "--directory".to_string()
-}
-
-/// Why `path`, given to `flag`, names nothing to scan: a symbolic link that leads to no file (to
-/// a missing file, in a loop, or a chain too long to follow) is said as such, else the path does
-/// not exist.
-fn leads_to_nothing(flag: &str, path: &Path) -> String {
+/// Why `path`, given to `-d`/`--directory`/`--file` (one argument: clap does not say which name
+/// was used), names nothing to scan: a symbolic link that leads to no file (to a missing file, in
+/// a loop, or a chain too long to follow) is said as such, else the path does not exist.
+fn leads_to_nothing(path: &Path) -> String {
     use symship_scan::SkipReason;
+    let flag = "-d/--file";
     let shown = path.display();
     match symship_scan::select::link_to_nothing(path) {
         Some(SkipReason::BrokenLink { target }) => format!(
@@ -282,7 +257,7 @@ pub fn scan_matching(
     };
     for d in &files.directories {
         if !d.exists() {
-            return Err(UsageError(leads_to_nothing(&flag_naming(d, std::env::args_os()), d)).into());
+            return Err(UsageError(leads_to_nothing(d)).into());
         }
         selection.roots.push(d.clone());
     }
@@ -344,30 +319,5 @@ pub fn scan_matching(
             }
             Err(e) => return Err(e.into()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::flag_naming;
-    use std::path::Path;
-
-    /// The flag a path was given to, however it was written; `--directory` when none names it.
-    #[test]
-    fn the_flag_that_named_a_path() {
-        let of = |args: &[&str]| flag_naming(Path::new("d/x.js"), args.iter().map(Into::into));
-        assert_eq!(
-            of(&["symship", "sourcemap", "inject", "--file", "d/x.js"]),
-            "--file"
-        );
-        assert_eq!(of(&["symship", "sourcemap", "inject", "--file=d/x.js"]), "--file");
-        assert_eq!(of(&["symship", "sourcemap", "inject", "-d", "d/x.js"]), "-d");
-        assert_eq!(of(&["symship", "sourcemap", "inject", "-dd/x.js"]), "-d");
-        assert_eq!(
-            of(&["symship", "sourcemap", "inject", "--directory=d/x.js"]),
-            "--directory"
-        );
-        assert_eq!(of(&["symship", "-d", "d", "--file", "d/x.js"]), "--file");
-        assert_eq!(of(&["symship", "--file", "d/other.js"]), "--directory");
     }
 }

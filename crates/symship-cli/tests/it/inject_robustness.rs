@@ -339,7 +339,7 @@ fn links_named_on_their_own_say_what_they_are() {
         let r = run(symship_in(tmp.path()).args(["sourcemap", "inject", flag, path]));
         assert_eq!(r.code, 2, "{flag} {path}: {}", r.stderr);
         assert!(
-            r.stderr.contains(&format!("error: {flag} {path} {says}")),
+            r.stderr.contains(&format!("error: -d/--file {path} {says}")),
             "{flag} {path}: {}",
             r.stderr
         );
