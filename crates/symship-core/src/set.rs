@@ -145,7 +145,9 @@ pub fn refused_ref(reference: &str) -> Option<&'static str> {
 pub struct Context<'a> {
     /// `--release-mode` (kinds without one ignore it).
     pub mode: ReleaseMode,
-    /// The run's release (symbol-set mode: for sets that carry none; ProGuard: the created release).
+    /// The run's release (symbol-set mode: for sets that carry none, and stamped into a web map
+    /// whose chunk a minifier rewrote; the release the server binds a set to when it holds it
+    /// bound to another one, see [`Prepared::names_release`]; ProGuard: the created release).
     pub release_id: Option<Uuid>,
     /// Build the container now if it is small (it would be read again for its transfer otherwise).
     pub build_small: bool,
@@ -178,6 +180,12 @@ pub struct Prepared {
     pub cached: bool,
     /// Bytes read.
     pub input_bytes: u64,
+    /// Symbol-set mode: the content names the release it was prepared under (a web map that
+    /// carries the run's release as sent, as a chunk whose snippet a minifier rewrote is stamped
+    /// with it): prepared under another release, the content and its hash differ, so a set the
+    /// server holds bound to another release is prepared again under that one before it is
+    /// compared with the stored content.
+    pub names_release: bool,
 }
 
 /// SHA-256 of `bytes`.
@@ -223,6 +231,7 @@ impl Prepared {
             check: digest,
             cached: false,
             input_bytes,
+            names_release: false,
         }
     }
 
@@ -281,15 +290,17 @@ impl SetError {
 }
 
 /// What identifies a content-hash computation: the bytes read, the mode and, in symbol-set mode,
-/// the run's release (web chunks: the chunk's and the map's SHA-256 as read; a chunk whose
-/// snippet a minifier rewrote is sent with the run's release stamped into its map, so another
-/// release is another computation).
+/// the release the set is prepared under ([`Context::release_id`]: the run's, or the one the
+/// server binds the set to when that is another; web chunks: the chunk's and the map's SHA-256 as
+/// read; a chunk whose snippet a minifier rewrote is sent with that release stamped into its map,
+/// so another release is another computation, and an entry never serves a hash computed under
+/// another release).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CacheKey {
     pub source: [u8; 32],
     pub map: [u8; 32],
     pub symbol_set_mode: bool,
-    /// Symbol-set mode: the run's release; always `None` in event mode.
+    /// Symbol-set mode: the release the set is prepared under; always `None` in event mode.
     pub release_id: Option<Uuid>,
 }
 

@@ -283,6 +283,7 @@ impl SymbolSet for NativeSet {
             check: z.digest,
             cached: false,
             input_bytes: self.slice.len,
+            names_release: false,
         })
     }
 

@@ -63,6 +63,14 @@ fn release(
     }
 }
 
+/// Whether a map that carries `map_release` as sent names the run's release `run` (symbol-set
+/// mode): then its content is the one prepared under that release ([`Prepared::names_release`];
+/// a chunk whose snippet a minifier rewrote is stamped with the release it is prepared under).
+fn names_release(map_release: Option<&str>, mode: ReleaseMode, run: Option<Uuid>) -> bool {
+    mode == ReleaseMode::SymbolSet
+        && run.is_some_and(|r| map_release.and_then(|m| Uuid::parse_str(m).ok()) == Some(r))
+}
+
 /// What an earlier run computed for a pair whose chunk and map have these digests
 /// ([`CacheKey`]), when the memo knows them; `input_bytes`: the two files' lengths.
 fn remembered(
@@ -85,6 +93,7 @@ fn remembered(
             check: v.check,
             cached: v.earlier_run,
             input_bytes,
+            names_release: names_release(v.release_id.as_deref(), mode, cx.release_id),
         }),
     )
 }
@@ -242,6 +251,7 @@ impl SymbolSet for Pair {
                     check: map_digest,
                     cached: false,
                     input_bytes,
+                    names_release: false,
                 }
             }
             ReleaseMode::SymbolSet => {
@@ -257,6 +267,7 @@ impl SymbolSet for Pair {
                     check: map_digest,
                     cached: false,
                     input_bytes,
+                    names_release: names_release(p.release_id.as_deref(), mode, cx.release_id),
                 }
             }
         };

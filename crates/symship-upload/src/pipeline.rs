@@ -454,9 +454,9 @@ fn key_refused_code(e: &ApiError) -> String {
 enum CallFailure {
     /// Drop releases run-wide and ask again.
     RetryWithoutRelease,
-    /// The server holds this chunk bound to another release: ask again with it sent without the
-    /// run's release (it keeps the one it has), the others with theirs.
-    Unbind,
+    /// The server holds the chunk at this position bound to another release: ask again with it
+    /// sent without the run's release (it keeps the one it has; [`rebind`]), the others with theirs.
+    Unbind(usize),
     /// This chunk is at fault: fail it with (code, reason), ask again without it.
     Chunk(usize, &'static str, String),
     /// Every chunk of the call fails with (code, reason).
@@ -486,10 +486,10 @@ impl Run {
                 // releases (§2.1 step 5), which left this run's new sets bound to no release
                 // while the summary named it (a fresh tester); that stays the fallback for an
                 // answer naming no set of the call.
-                if let Some(r) = named_ref(e.detail()).filter(|r| positions.contains_key(r)) {
-                    if self.bound_elsewhere.lock().expect("lock").insert(r.to_owned()) {
+                if let Some((r, &pos)) = named_ref(e.detail()).and_then(|r| positions.get_key_value(r)) {
+                    if self.bound_elsewhere.lock().expect("lock").insert((*r).to_owned()) {
                         self.any_bound_elsewhere.store(true, Ordering::Relaxed);
-                        return CallFailure::Unbind;
+                        return CallFailure::Unbind(pos);
                     }
                 } else {
                     return CallFailure::RetryWithoutRelease;
@@ -819,6 +819,79 @@ async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepE
     (idx, r)
 }
 
+/// A set the server answered `release_id_mismatch` for (it holds it bound to another release,
+/// which it keeps: the set is sent without the run's release from now on), whose content names the
+/// release it was prepared under ([`Light::names_release`]: a chunk whose snippet a minifier
+/// rewrote, its map stamped with the run's release): prepared again under the release the server
+/// binds it to (one `GET symbol_sets/?ref=`), so that it is the content an earlier run sent
+/// under that release and stored, and its hash matches the stored one (a fresh tester: upload
+/// v1, then upload v2 of the same build failed with `content_hash_mismatch`, and `--force`
+/// stored a map naming v2 in a set bound to v1). Any other set, or one whose stored release
+/// cannot be found, is returned as it is; `None` when preparing it again failed (it changed:
+/// its failure is recorded).
+async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
+    if !item.light.names_release {
+        return Some(item);
+    }
+    let reference = item.light.reference.clone();
+    let stored = match run
+        .api("symbol_sets", run.client().find_symbol_set(&reference))
+        .await
+    {
+        Ok(set) => set.and_then(|s| s.release).map(|r| r.id),
+        // sent as prepared: a key that cannot read symbol sets fails it as before
+        Err(_) => None,
+    };
+    let Some(stored) = stored.filter(|r| item.light.release_id != Some(*r)) else {
+        return Some(item);
+    };
+    let (mode, memo) = (run.opts.mode, run.opts.memo.clone());
+    let again = run
+        .prepare(item.idx, move |p| {
+            p.prepare(&Context {
+                mode,
+                release_id: Some(stored),
+                build_small: true,
+                memo: memo.as_deref().map(|m| m as &dyn HashCache),
+            })
+        })
+        .await;
+    let mut light = match again {
+        Ok(l) if l.reference == reference => l,
+        Ok(_) => {
+            let path = run.set(item.idx).path().to_path_buf();
+            fail_prepared(run, item.idx, PrepError::changed(&path));
+            return None;
+        }
+        Err(e) => {
+            fail_prepared(run, item.idx, e);
+            return None;
+        }
+    };
+    // the first preparation's container is dropped (and its share of the budget with it)
+    (item.container, item.hold) = match light.container.take() {
+        Some(c) => run.keep(Bytes::from(c)),
+        None => (None, None),
+    };
+    run.note_light(item.idx, &light);
+    item.light = light;
+    Some(item)
+}
+
+/// Records the failure of a set that could not be prepared again.
+fn fail_prepared(run: &Run, idx: usize, e: PrepError) {
+    match e {
+        PrepError::TooLarge { bytes } => {
+            run.note_bytes(idx, bytes);
+            run.set_status(idx, Status::TooLarge { bytes });
+        }
+        PrepError::Skip { code, reason } | PrepError::Failed { code, reason } => {
+            run.fail(idx, code.as_str(), reason)
+        }
+        PrepError::Empty { reason, .. } => run.fail(idx, EMPTY_MAP, reason),
+    }
+}
+
 /// Records a prepared set; the item to check, unless it was skipped, failed or a duplicate.
 fn take_light(run: &Run, seen: &mut SeenRefs, idx: usize, r: Result<Light, PrepError>) -> Option<Item> {
     run.reporter.prepared(run.set(idx).path());
@@ -1100,7 +1173,13 @@ async fn check_now(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
                 drop(positions);
                 release_dropped(run, &err);
             }
-            CallFailure::Unbind => drop(positions),
+            CallFailure::Unbind(pos) => {
+                drop(positions);
+                let i = items.remove(pos);
+                if let Some(i) = rebind(run, i).await {
+                    items.insert(pos, i);
+                }
+            }
             CallFailure::Chunk(pos, code, reason) => {
                 drop(positions);
                 let i = items.remove(pos);
@@ -1404,7 +1483,15 @@ async fn upload_batch(run: Arc<Run>, items: Vec<Item>) -> Vec<Item> {
                 drop(positions);
                 release_dropped(&run, &err);
             }
-            CallFailure::Unbind => drop(positions),
+            CallFailure::Unbind(pos) => {
+                drop(positions);
+                let (mut i, c) = ready.remove(pos);
+                i.container = c;
+                if let Some(mut i) = rebind(&run, i).await {
+                    let c = i.container.take();
+                    ready.insert(pos, (i, c));
+                }
+            }
             CallFailure::Chunk(pos, code, reason) => {
                 drop(positions);
                 let (i, _) = ready.remove(pos);

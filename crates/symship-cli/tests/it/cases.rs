@@ -1422,3 +1422,123 @@ fn symbol_set_upload_of_a_rewritten_snippet_sends_what_inject_leaves() {
         assert_eq!(map["release_id"], second.as_str(), "inline {inline}");
     }
 }
+
+/// `fixtures/terser-hoisted-snippet` with each chunk's map moved into the chunk as a data URL.
+fn terser_hoisted(inline: bool) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, dir) = fixture_copy("terser-hoisted-snippet");
+    std::fs::remove_file(dir.join("README.md")).unwrap();
+    if inline {
+        use base64::Engine as _;
+        for js in ["plain.js", "cjs-prologue.js"] {
+            let map_name = format!("{js}.map");
+            let map = std::fs::read(dir.join(&map_name)).unwrap();
+            std::fs::remove_file(dir.join(&map_name)).unwrap();
+            let url = format!(
+                "data:application/json;charset=utf-8;base64,{}",
+                base64::engine::general_purpose::STANDARD.encode(map)
+            );
+            let text = std::fs::read_to_string(dir.join(js)).unwrap();
+            std::fs::write(dir.join(js), text.replace(&map_name, &url)).unwrap();
+        }
+    }
+    (tmp, dir)
+}
+
+/// `sourcemap upload --release-mode symbol-set` of real terser output whose snippets terser
+/// rewrote (fixtures/terser-hoisted-snippet), then of the same build under another release: each
+/// chunk is sent as inject leaves it, its map stamped with the release, and the second release's
+/// stamp made other content than the server holds bound to the first. The server holds each set
+/// bound to the first release, which it keeps, so the set is sent without the second one and in
+/// the form stamped with the first: the server finds it `already_present` (exit 0), as a chunk no
+/// minifier rewrote (a fresh tester: exit 1, `content_hash_mismatch` for both chunks, and with
+/// `--force` the stored map named the second release in a set bound to the first). With the
+/// maps in their own files and inline; with a fresh hash cache and with the first run's (whose
+/// hashes were computed under the first release). The same build to another server, where no set
+/// is bound yet, is stamped with the flags' release.
+#[test]
+fn symbol_set_upload_of_a_rewritten_snippet_bound_to_an_earlier_release_is_already_present() {
+    const IDS: [&str; 2] = [
+        "55555555-0000-4000-8000-000000000001",
+        "66666666-0000-4000-8000-000000000013",
+    ];
+    for inline in [false, true] {
+        let server = start(Config::default());
+        let cache = tempfile::tempdir().unwrap();
+        let upload = |server: &TestServer, cache: &Path, version: &str, extra: &[&str]| {
+            let (tmp, dir) = terser_hoisted(inline);
+            let r = run_json(
+                symship(server, tmp.path())
+                    .env("SYMSHIP_CACHE_DIR", cache)
+                    .args(["sourcemap", "upload", "--release-mode", "symbol-set"])
+                    .args(["--release-name", "web", "--release-version", version])
+                    .args(extra)
+                    .arg("-d")
+                    .arg(&dir),
+            );
+            drop(tmp);
+            r
+        };
+        let (code, s, stderr) = upload(&server, cache.path(), "1", &[]);
+        assert_eq!(code, 0, "inline {inline}: {stderr}\n{s:#}");
+        assert_eq!(s["uploaded"], 2, "inline {inline}: {s:#}");
+        let first = server.releases()[0].id;
+        let stored = |server: &TestServer| -> Vec<(Option<symship_upload::Uuid>, String, String, String)> {
+            IDS.iter()
+                .map(|id| {
+                    let set = server
+                        .symbol_sets()
+                        .into_iter()
+                        .find(|s| s.ref_ == *id && s.content_hash.is_some())
+                        .unwrap_or_else(|| panic!("no finished set {id}"));
+                    let (src, map) = stored_set(server, id);
+                    (set.release_id, set.content_hash.unwrap(), src, map)
+                })
+                .collect()
+        };
+        let held = stored(&server);
+        for (id, (release, _, _, map)) in IDS.iter().zip(&held) {
+            assert_eq!(*release, Some(first), "inline {inline}: {id}");
+            let map: Value = serde_json::from_str(map).unwrap();
+            assert_eq!(map["chunk_id"], *id, "inline {inline}");
+            assert_eq!(map["release_id"], first.to_string().as_str(), "inline {inline}");
+        }
+
+        // another release, a fresh hash cache, then the first run's cache with --force
+        let fresh = tempfile::tempdir().unwrap();
+        for (version, cache, extra) in [
+            ("2", fresh.path(), &[][..]),
+            ("3", cache.path(), &["--force"][..]),
+        ] {
+            let (code, s, stderr) = upload(&server, cache, version, extra);
+            assert_eq!(code, 0, "inline {inline}, release {version}: {stderr}\n{s:#}");
+            assert_eq!(
+                s["skipped_already_present"], 2,
+                "inline {inline}, release {version}: {s:#}"
+            );
+            assert_eq!(s["failed"], Value::Array(vec![]), "inline {inline}: {s:#}");
+            assert_eq!(s["already_bound"].as_array().map(Vec::len), Some(2), "{s:#}");
+            assert_eq!(
+                stored(&server),
+                held,
+                "inline {inline}, release {version}: the stored sets are untouched"
+            );
+        }
+        assert!(server.violations().is_empty(), "{:?}", server.violations());
+
+        // where no set is bound yet, the flags' release is stamped (the first run's cache)
+        let other = start(Config::default());
+        let (code, s, stderr) = upload(&other, cache.path(), "2", &[]);
+        assert_eq!(code, 0, "inline {inline}: {stderr}\n{s:#}");
+        assert_eq!(s["uploaded"], 2, "inline {inline}: {s:#}");
+        let second = other.releases()[0].id;
+        for (id, (release, _, _, map)) in IDS.iter().zip(stored(&other)) {
+            assert_eq!(release, Some(second), "inline {inline}: {id}");
+            let map: Value = serde_json::from_str(&map).unwrap();
+            assert_eq!(
+                map["release_id"],
+                second.to_string().as_str(),
+                "inline {inline}: {id}"
+            );
+        }
+    }
+}
