@@ -126,6 +126,10 @@ pub struct Scan {
     pub pairs: Vec<Pair>,
     pub skipped: Vec<Skipped>,
     pub lock: Option<symship_fs::DirLock>,
+    /// The run waited for another run's lock on a directory: whatever it asked the server before
+    /// (its checks ahead) may be out of date, since that run may have changed what the server
+    /// holds meanwhile.
+    pub waited: bool,
     /// What was walked (`--stdin` read once): `--delete-after` picks the CSS stylesheets it cleans
     /// up with the same roots and `--include`/`--exclude` ([`stylesheets`]).
     pub selection: Selection,
@@ -152,6 +156,7 @@ fn lock_and_sweep(
     more: &BTreeSet<PathBuf>,
     no_wait: bool,
     printer: &Printer,
+    waited: &mut bool,
 ) -> anyhow::Result<symship_fs::DirLock> {
     let dirs: Vec<PathBuf> = selection
         .roots
@@ -166,6 +171,7 @@ fn lock_and_sweep(
         symship_fs::Wait::Block
     };
     let lock = symship_fs::DirLock::acquire(&dirs, wait, &mut |dir| {
+        *waited = true;
         printer.eprint(&crate::untrusted::neutralize(&format!(
             "Blocking: waiting for another symship run to finish with {} (--no-wait fails instead)\n",
             dir.display()
@@ -283,6 +289,7 @@ pub fn scan_matching(
             pairs,
             skipped,
             lock: None,
+            waited: false,
             selection,
         });
     };
@@ -291,8 +298,9 @@ pub fn scan_matching(
     // holds one, everything is released and locked again in order (waiting then cannot
     // deadlock), and the scan is repeated, since the files may have changed meanwhile.
     let mut more = BTreeSet::new();
+    let mut waited = false;
     loop {
-        let mut lock = lock_and_sweep(&selection, &more, no_wait, printer)?;
+        let mut lock = lock_and_sweep(&selection, &more, no_wait, printer, &mut waited)?;
         let (pairs, skipped) = walk()?;
         let missing = uncovered_dirs(&pairs, &lock);
         if missing.is_empty() {
@@ -300,6 +308,7 @@ pub fn scan_matching(
                 pairs,
                 skipped,
                 lock: Some(lock),
+                waited,
                 selection,
             });
         }
@@ -311,6 +320,7 @@ pub fn scan_matching(
                     pairs,
                     skipped,
                     lock: Some(lock),
+                    waited,
                     selection,
                 });
             }

@@ -200,8 +200,12 @@ pub struct CheckAhead {
     /// The error of a check ahead the server answered 403, 404 or 405: a server without
     /// `bulk_check_upload` (spec §2.2: newer, may not exist on older or self-hosted servers).
     no_endpoint: Arc<std::sync::OnceLock<String>>,
+    /// The API's refusal of the key (HTTP 401) to a check ahead: the run sends nothing more.
+    key_refused: Arc<std::sync::OnceLock<symship_api::HttpFailure>>,
     record: PathBuf,
     keeping: Mutex<Option<Keeping>>,
+    /// The answers are not to be used ([`CheckAhead::discard`]).
+    discarded: std::sync::atomic::AtomicBool,
 }
 
 /// What the run keeps, streamed to a temporary file beside the record (removed when dropped).
@@ -244,6 +248,7 @@ impl CheckAhead {
         let requests = Arc::new(AtomicUsize::new(0));
         let answered_in = Arc::new(std::sync::OnceLock::new());
         let no_endpoint = Arc::new(std::sync::OnceLock::new());
+        let key_refused = Arc::new(std::sync::OnceLock::new());
         let answers: BoxFuture<'static, Answers> = if asked.is_empty() {
             futures::future::ready(Answers::default()).boxed()
         } else {
@@ -252,11 +257,13 @@ impl CheckAhead {
             let sent = requests.clone();
             let done_at = answered_in.clone();
             let refused = no_endpoint.clone();
+            let refused_key = key_refused.clone();
             let task = runtime.spawn(async move {
                 // each call owns its request (built as it is sent: at most eight at once)
                 let calls = (0..all.len()).step_by(BATCH).map(|from| {
                     let all = all.clone();
                     let (client, sent, refused) = (client.clone(), sent.clone(), refused.clone());
+                    let refused_key = refused_key.clone();
                     async move {
                         let batch = &all[from..(from + BATCH).min(all.len())];
                         let req = BulkCheckRequest {
@@ -280,6 +287,11 @@ impl CheckAhead {
                                 if matches!(e.status(), Some(403..=405)) {
                                     let _ = refused.set(e.to_string());
                                 }
+                                if let symship_api::ApiError::Http(h) = &e {
+                                    if h.service == symship_api::Service::Api && h.status == 401 {
+                                        let _ = refused_key.set((**h).clone());
+                                    }
+                                }
                                 Vec::new()
                             }
                         }
@@ -302,8 +314,10 @@ impl CheckAhead {
             requests,
             answered_in,
             no_endpoint,
+            key_refused,
             record,
             keeping: Mutex::new(keeping),
+            discarded: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -343,6 +357,20 @@ impl CheckAhead {
         self.no_endpoint.get().cloned()
     }
 
+    /// The API's refusal of the key (HTTP 401) to a check ahead, once it came (no wait): the
+    /// run then sends no further API call, as after its own first 401.
+    pub fn key_refused(&self) -> Option<&symship_api::HttpFailure> {
+        self.key_refused.get()
+    }
+
+    /// Drops the answers: every chunk is checked in the run. For a run that waited for another
+    /// run on the same directories after the checks went out (that run may have changed what the
+    /// server holds meanwhile: a fresh tester's run reported a set deleted during its wait as
+    /// present). What this run keeps for the next is still recorded.
+    pub fn discard(&self) {
+        self.discarded.store(true, Ordering::Relaxed);
+    }
+
     /// Whether `entry`, checked with `flags`, was asked ahead (the same chunk id, release id
     /// and content hash; the declared length may differ): its [`CheckAhead::answer`] is then
     /// worth waiting for.
@@ -351,7 +379,7 @@ impl CheckAhead {
     }
 
     fn find(&self, entry: &SymbolSetUpload, flags: (bool, bool)) -> Option<[u8; 16]> {
-        if flags != self.flags {
+        if flags != self.flags || self.discarded.load(Ordering::Relaxed) {
             return None;
         }
         let p = Packed::of(entry)?;

@@ -285,6 +285,11 @@ impl Run {
         if let Some(h) = self.key_refused.get() {
             return Err(ApiError::Http(Box::new(h.clone())));
         }
+        // a check sent ahead met the refusal first
+        if let Some(h) = self.opts.ahead.as_ref().and_then(|a| a.key_refused()) {
+            let _ = self.key_refused.set(h.clone());
+            return Err(ApiError::Http(Box::new(h.clone())));
+        }
         self.count(endpoint);
         let r = call.await;
         if let Err(ApiError::Http(h)) = &r {

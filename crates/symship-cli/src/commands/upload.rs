@@ -751,6 +751,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
         pairs,
         skipped,
         lock: _lock,
+        waited,
         selection,
     } = files::scan(
         &args.chunks.files,
@@ -760,6 +761,12 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     )?;
     scanning.finish(&crate::printer::scan_found(pairs.len(), skipped.len()));
     files::log_skipped(&skipped, false);
+    if waited {
+        // another run held these directories after the checks went out: ask again
+        if let Some(a) = &opts.ahead {
+            a.discard();
+        }
+    }
     // Symbol-set mode sends the release the flags name with each set: it is resolved (created)
     // only once a chunk found can be uploaded (as inject, e93a0d0); a build never injected, or a
     // wrong directory, creates none. A set the server holds bound to another release keeps it.
@@ -898,6 +905,12 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         });
         let built = built.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         ahead = early.or(built);
+        // another run held these directories after the checks went out: ask again
+        if found.as_ref().is_ok_and(|f| f.waited) {
+            if let Some(a) = &ahead {
+                a.discard();
+            }
+        }
         let found = found?;
         let stamp = crate::commands::inject::stamp_for(inject, settings, &found.pairs)?;
         scanned = Some(found);
@@ -939,7 +952,12 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         }
         let mut summary = summarize(settings, None, found.pairs.len(), &found.skipped, &results, false);
         let skipped = std::mem::take(&mut summary.skipped);
-        fill(&mut summary, UploadReport::default(), None);
+        // nothing was uploaded; the checks sent ahead were sent all the same
+        let mut report = UploadReport::default();
+        if let Some(n) = opts.ahead.as_ref().map(|a| a.requests()).filter(|n| *n > 0) {
+            report.requests.insert("bulk_check_upload", n as u64);
+        }
+        fill(&mut summary, report, None);
         summary.skipped = skipped;
         let end = RunEnd {
             allow_empty: inject.allow_empty,

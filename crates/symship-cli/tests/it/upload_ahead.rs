@@ -305,3 +305,100 @@ fn a_check_ahead_answered_404_means_an_older_server_and_start_decides() {
     );
     assert!(!server.requests()[before..].iter().any(is_transfer));
 }
+
+/// A run that waits for another run on its directories asks again once it holds them: the
+/// answers it got ahead may be out of date (a fresh tester: a set deleted during the wait was
+/// reported already_present, exit 0, and --delete-after removed its map).
+#[test]
+fn a_run_that_waited_for_the_directory_does_not_trust_its_answers_ahead() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, process) = setup(tmp.path());
+    let (code, _, stderr) = run_json(&mut process(&server, &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let first = finished(&server);
+
+    // another run holds the directory
+    let held = std::fs::File::open(&dir).unwrap();
+    held.lock().unwrap();
+    let before = server.requests().len();
+    let mut child = process(&server, &["--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Blocking") {
+        let n = std::io::Read::read(&mut stderr, &mut buf).unwrap();
+        assert!(n > 0, "ended without waiting: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    // its check ahead was answered (the server got it) before the set goes
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while checks(&server, before).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no check ahead");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(checks(&server, before), std::slice::from_ref(&first));
+    let gone = server.symbol_sets().into_iter().next().unwrap();
+    let out = output(symship_for(&server, tmp.path()).args(["symbol-sets", "delete", &gone.id.to_string()]));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(held);
+
+    let rest = std::thread::spawn(move || {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut s).unwrap();
+        s
+    });
+    let out = child.wait_with_output().unwrap();
+    let err = rest.join().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // asked again in the run, and the deleted set sent again
+    assert_eq!(checks(&server, before).len(), 2, "{summary:#}");
+    let status = statuses(&summary);
+    assert_eq!(status[&gone.ref_], "uploaded", "{summary:#}");
+    assert_eq!(finished(&server), first, "the server holds every set again");
+}
+
+/// A key the API refuses (HTTP 401) to the check sent ahead: the run sends no further API call,
+/// as after its own first 401 (a fresh tester: a second check went out with the same key).
+#[test]
+fn a_key_refused_to_the_check_ahead_sends_nothing_more() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, process) = setup(tmp.path());
+    let (code, _, stderr) = run_json(&mut process(&server, &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let upload = |key: &str| {
+        let mut c = symship_for(&server, tmp.path());
+        c.env("SYMSHIP_CACHE_DIR", tmp.path().join("cache"))
+            .env("POSTHOG_CLI_API_KEY", key)
+            .args(["sourcemap", "upload", "-d"])
+            .arg(&dir);
+        c
+    };
+    let before = server.requests().len();
+    let (code, summary, stderr) = run_json(&mut upload("phx_not_a_key_the_server_knows"));
+    assert_eq!(code, 1, "{stderr}");
+    let sent: Vec<_> = server.requests()[before..]
+        .iter()
+        .map(|r| (r.route.clone(), r.status))
+        .collect();
+    assert_eq!(
+        sent,
+        [("bulk_check_upload".to_owned(), 401)],
+        "one call, the check ahead"
+    );
+    assert_eq!(summary["requests"]["bulk_check_upload"], 1, "{summary:#}");
+    assert!(
+        summary["failed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["code"] == "authentication_failed"),
+        "{summary:#}"
+    );
+}
