@@ -150,24 +150,32 @@ fn a_rerun_asks_ahead_takes_the_answers_and_checks_only_what_changed() {
     assert!(!server.requests()[before..].iter().any(is_transfer));
 }
 
-#[test]
-fn a_failed_check_ahead_leaves_the_run_to_check_for_itself() {
+/// A first `process` of the Vite build, then a re-run whose check ahead (the next check the
+/// server gets) is answered `status`: the server, the re-run's summary, the index of its first
+/// request, and the sets the first run left.
+fn rerun_with_the_check_ahead_answered(
+    status: u16,
+) -> (TestServer, serde_json::Value, usize, BTreeMap<String, String>) {
     let server = start(Config::default());
     let tmp = tempfile::tempdir().unwrap();
     let (_dir, process) = setup(tmp.path());
     let (code, _, stderr) = run_json(&mut process(&server, &[]));
     assert_eq!(code, 0, "{stderr}");
     let first = finished(&server);
-
-    // The next check the server gets (the one sent ahead) is refused.
     server.set_faults(vec![FaultRule::new(
         "bulk_check_upload",
-        FaultKind::Status { status: 400 },
+        FaultKind::Status { status },
     )
     .first_n(1)]);
     let before = server.requests().len();
     let (code, summary, stderr) = run_json(&mut process(&server, &[]));
     assert_eq!(code, 0, "{stderr}");
+    (server, summary, before, first)
+}
+
+#[test]
+fn a_failed_check_ahead_leaves_the_run_to_check_for_itself() {
+    let (server, summary, before, first) = rerun_with_the_check_ahead_answered(400);
     let asked = checks(&server, before);
     assert_eq!(
         asked,
@@ -265,22 +273,8 @@ fn sourcemap_upload_asks_ahead_what_the_last_process_left() {
 
 #[test]
 fn a_check_ahead_answered_404_means_an_older_server_and_start_decides() {
-    let server = start(Config::default());
-    let tmp = tempfile::tempdir().unwrap();
-    let (_dir, process) = setup(tmp.path());
-    let (code, _, stderr) = run_json(&mut process(&server, &[]));
-    assert_eq!(code, 0, "{stderr}");
-    let first = finished(&server);
-
-    // As a server without bulk_check_upload answers (spec §2.2): the run asks no more checks.
-    server.set_faults(vec![FaultRule::new(
-        "bulk_check_upload",
-        FaultKind::Status { status: 404 },
-    )
-    .first_n(1)]);
-    let before = server.requests().len();
-    let (code, summary, stderr) = run_json(&mut process(&server, &[]));
-    assert_eq!(code, 0, "{stderr}");
+    // as a server without bulk_check_upload answers (spec §2.2): the run asks no more checks
+    let (server, summary, before, first) = rerun_with_the_check_ahead_answered(404);
     assert_eq!(
         checks(&server, before),
         std::slice::from_ref(&first),
