@@ -236,7 +236,8 @@ impl Earlier {
 
     fn try_open(path: &Path) -> Option<Earlier> {
         use std::io::Read as _;
-        let file = std::fs::File::open(path).ok()?;
+        // a regular file only: a FIFO in its place would block the run
+        let file = symship_fs::open_regular(path).ok()?;
         let len = file.metadata().ok()?.len();
         let records = len.checked_sub(FORMAT.len() as u64)?;
         if records % RECORD as u64 != 0 || records / RECORD as u64 > u64::from(u32::MAX) {

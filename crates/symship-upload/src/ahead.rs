@@ -157,7 +157,8 @@ pub fn record_name(host: &str, project_id: u64, directories: &[PathBuf]) -> Stri
 /// The entries of a record, sorted by chunk id (one per chunk id: the last recorded). Empty for a
 /// missing, foreign or damaged record.
 fn read_record(path: &Path) -> Vec<Packed> {
-    let Ok(mut f) = std::fs::File::open(path) else {
+    // a regular file only: a FIFO in its place would block the run
+    let Ok(mut f) = symship_fs::open_regular(path) else {
         return Vec::new();
     };
     let mut bytes = Vec::new();

@@ -237,7 +237,13 @@ pub struct HashMemo {
 /// The entries of the memo file at `path`: none when it is missing, unreadable or of another
 /// version.
 fn read_table(path: &Path) -> Table {
-    std::fs::read(path)
+    // a regular file only: a FIFO in its place would block the run
+    symship_fs::open_regular(path)
+        .and_then(|f| {
+            use std::io::Read as _;
+            let mut b = Vec::new();
+            (&f).read_to_end(&mut b).map(|_| b)
+        })
         .ok()
         .and_then(|b| serde_json::from_slice::<File>(&b).ok())
         .filter(|f| f.format == FORMAT)

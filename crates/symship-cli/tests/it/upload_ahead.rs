@@ -396,3 +396,54 @@ fn a_key_refused_to_the_check_ahead_sends_nothing_more() {
         "{summary:#}"
     );
 }
+
+/// A FIFO in place of a cache file (the record of checks ahead, the hash memo, the inject
+/// ledger) is no cache: the run goes on without it instead of waiting for a writer forever (a
+/// fresh tester's run hung).
+#[test]
+fn a_fifo_in_place_of_a_cache_file_does_not_hang_the_run() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let (_dir, process) = setup(tmp.path());
+    let (code, _, stderr) = run_json(&mut process(&server, &[]));
+    assert_eq!(code, 0, "{stderr}");
+    let cache = tmp.path().join("cache");
+    let record = std::fs::read_dir(cache.join("checks-ahead"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "bin"))
+        .expect("a record");
+    for f in [
+        record,
+        cache.join("content-hashes.json"),
+        cache.join("inject-ledger.bin"),
+    ] {
+        std::fs::remove_file(&f).unwrap();
+        let made = std::process::Command::new("mkfifo").arg(&f).status().unwrap();
+        assert!(made.success(), "mkfifo {}", f.display());
+    }
+    let mut child = process(&server, &["--output", "json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the run still waits after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(0));
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        statuses(&summary).values().all(|s| s == "already_present"),
+        "{summary:#}"
+    );
+}
