@@ -47,5 +47,5 @@ pub use atomic::{
     write_within_deferred, Replaced, WriteError,
 };
 pub use lock::{DirLock, LockError, Wait};
-pub use read::{open_regular, read_sized, readable};
+pub use read::{open_regular, read_regular, read_sized, readable};
 pub use roots::{canonical_dir, canonicalize, canonicalize_listed, resolve_inside, OutsideRoot};

@@ -67,6 +67,13 @@ pub fn open_regular(path: &Path) -> std::io::Result<File> {
     Ok(file)
 }
 
+/// The whole content of `path` when it is a regular file ([`open_regular`]).
+pub fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    Plain(&open_regular(path)?).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Whether this process may read `path` (`access(R_OK)`: one system call, where opening and
 /// closing the file takes two).
 pub fn readable(path: &Path) -> bool {

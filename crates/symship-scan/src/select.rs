@@ -212,14 +212,14 @@ pub fn link_to_nothing(path: &Path) -> Option<SkipReason> {
     let mut at = path.to_path_buf();
     // the links met, each as its directory resolved and its own name (one link, however named)
     let mut met = std::collections::HashSet::new();
-    for followed in 0.. {
+    loop {
         if !std::fs::symlink_metadata(&at).ok()?.file_type().is_symlink() {
             return None;
         }
         if !met.insert(symship_fs::canonicalize_listed(&at).unwrap_or_else(|_| at.clone())) {
             return Some(SkipReason::SymlinkLoop);
         }
-        if followed == MAX_LINKS {
+        if met.len() > MAX_LINKS {
             return Some(SkipReason::SymlinkChainTooLong);
         }
         let target = std::fs::read_link(&at).ok()?;
@@ -232,7 +232,6 @@ pub fn link_to_nothing(path: &Path) -> Option<SkipReason> {
             Err(_) => return None,
         }
     }
-    unreachable!("the loop returns")
 }
 
 /// Walks the selection for JavaScript chunks ([`select_matching`] with [`Matcher::JavaScript`]).

@@ -6,8 +6,9 @@
 //! each run keeps a record of the entries (chunk id, release id, content hash, content length)
 //! that it saw finished or already present, one record per project and set of directories; the
 //! next run in the same place sends those entries as checks as soon as its client is up, while
-//! it scans, and the pipeline's check stage takes the answer for every chunk whose entry is
-//! exactly one asked ahead, with the same `force` and `skip_on_conflict`. The rest are checked as
+//! it scans, and the pipeline's check stage takes the answer for every chunk whose entry was
+//! asked ahead (the same chunk id, release id and content hash; the declared length may differ),
+//! with the same `force` and `skip_on_conflict`. The rest are checked as
 //! usual. An answer taken is the server's own, from the same run: what a check sent a few
 //! milliseconds later would say unless another client changed the set in between, the same race
 //! as between any check and the start that follows it. A check ahead that fails is forgotten and
@@ -21,7 +22,7 @@
 //! the next run a round trip.
 
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -58,10 +59,7 @@ impl Packed {
     /// hyphenated UUID, a hash that is not lower-case hex of at most 64 bytes): it is checked in
     /// the run, never ahead.
     fn of(e: &SymbolSetUpload) -> Option<Packed> {
-        let id = Uuid::parse_str(&e.chunk_id).ok()?;
-        if id.hyphenated().to_string() != e.chunk_id {
-            return None;
-        }
+        let chunk_id = crate::memo::uuid_bytes(&e.chunk_id)?;
         let hex_hash = e.content_hash.as_deref()?;
         let bytes = hex::decode(hex_hash).ok()?;
         if bytes.len() > 64 || hex::encode(&bytes) != hex_hash {
@@ -70,7 +68,7 @@ impl Packed {
         let mut hash = [0u8; 64];
         hash[..bytes.len()].copy_from_slice(&bytes);
         Some(Packed {
-            chunk_id: *id.as_bytes(),
+            chunk_id,
             release_id: e.release_id.map(|r| *r.as_bytes()),
             hash_len: bytes.len() as u8,
             hash,
@@ -158,11 +156,10 @@ pub fn record_name(host: &str, project_id: u64, directories: &[PathBuf]) -> Stri
 /// missing, foreign or damaged record.
 fn read_record(path: &Path) -> Vec<Packed> {
     // a regular file only: a FIFO in its place would block the run
-    let Ok(mut f) = symship_fs::open_regular(path) else {
+    let Ok(bytes) = symship_fs::read_regular(path) else {
         return Vec::new();
     };
-    let mut bytes = Vec::new();
-    if f.read_to_end(&mut bytes).is_err() || !bytes.starts_with(FORMAT) {
+    if !bytes.starts_with(FORMAT) {
         return Vec::new();
     }
     let body = &bytes[FORMAT.len()..];
@@ -176,17 +173,20 @@ fn read_record(path: &Path) -> Vec<Packed> {
     else {
         return Vec::new();
     };
-    // stable: of equal chunk ids the last recorded ends last, and is the one kept
+    // the last recorded first, so that the stable sort keeps it first among its chunk id's
+    out.reverse();
     out.sort_by_key(|p| p.chunk_id);
-    out.reverse();
     out.dedup_by_key(|p| p.chunk_id);
-    out.reverse();
     out
 }
 
 /// What the checks ahead were told: for each entry asked in a check that succeeded, whether the
-/// server wants its bytes. `None` until the checks ended (then empty when all failed).
+/// server wants its bytes (empty when every check failed).
 type Answers = Arc<HashMap<[u8; 16], bool>>;
+
+/// An entry that was asked ahead ([`CheckAhead::asked_about`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Asked([u8; 16]);
 
 /// The checks of one run sent ahead, and the record the run leaves for the next.
 pub struct CheckAhead {
@@ -285,13 +285,11 @@ impl CheckAhead {
                             }
                             // its chunks are checked in the run
                             Err(e) => {
-                                if matches!(e.status(), Some(403..=405)) {
+                                if crate::pipeline::lacks_check_endpoint(&e) {
                                     let _ = refused.set(e.to_string());
                                 }
-                                if let symship_api::ApiError::Http(h) = &e {
-                                    if h.service == symship_api::Service::Api && h.status == 401 {
-                                        let _ = refused_key.set((**h).clone());
-                                    }
+                                if let Some(h) = e.http().filter(|h| crate::pipeline::is_key_refusal(h)) {
+                                    let _ = refused_key.set(h.clone());
                                 }
                                 Vec::new()
                             }
@@ -372,14 +370,10 @@ impl CheckAhead {
         self.discarded.store(true, Ordering::Relaxed);
     }
 
-    /// Whether `entry`, checked with `flags`, was asked ahead (the same chunk id, release id
-    /// and content hash; the declared length may differ): its [`CheckAhead::answer`] is then
-    /// worth waiting for.
-    pub fn asked_about(&self, entry: &SymbolSetUpload, flags: (bool, bool)) -> bool {
-        self.find(entry, flags).is_some()
-    }
-
-    fn find(&self, entry: &SymbolSetUpload, flags: (bool, bool)) -> Option<[u8; 16]> {
+    /// `entry`, checked with `flags`, as it was asked ahead (the same chunk id, release id and
+    /// content hash; the declared length may differ): its [`CheckAhead::answer`] is then worth
+    /// waiting for. `None` when it was not, or the answers were discarded.
+    pub fn asked_about(&self, entry: &SymbolSetUpload, flags: (bool, bool)) -> Option<Asked> {
         if flags != self.flags || self.discarded.load(Ordering::Relaxed) {
             return None;
         }
@@ -388,17 +382,22 @@ impl CheckAhead {
             .asked
             .binary_search_by_key(&p.chunk_id, |a| a.chunk_id)
             .ok()?;
-        (self.asked[at].answer_key() == p.answer_key()).then_some(p.chunk_id)
+        (self.asked[at].answer_key() == p.answer_key()).then_some(Asked(p.chunk_id))
     }
 
-    /// The answer of the checks ahead for `entry` checked with `flags`: `Some(true)` when the
-    /// server wants its bytes, `Some(false)` when it holds it, `None` when it was not asked
-    /// this (the same chunk id, release id and content hash; the declared length may differ)
-    /// or its check failed. Waits for the checks ahead only when `entry` was
-    /// among them.
-    pub async fn answer(&self, entry: &SymbolSetUpload, flags: (bool, bool)) -> Option<bool> {
-        let id = self.find(entry, flags)?;
-        self.answers.clone().await.get(&id).copied()
+    /// The answer of the checks ahead for an entry [`CheckAhead::asked_about`] found, once they
+    /// came: `Some(true)` when the server wants its bytes, `Some(false)` when it holds it, `None`
+    /// when its check failed.
+    pub async fn answer(&self, asked: Asked) -> Option<bool> {
+        self.answers.clone().await.get(&asked.0).copied()
+    }
+
+    /// Adds the `bulk_check_upload` calls sent ahead to a report's request counts.
+    pub fn count_into(&self, requests: &mut std::collections::BTreeMap<&'static str, u64>) {
+        let n = self.requests() as u64;
+        if n > 0 {
+            *requests.entry("bulk_check_upload").or_default() += n;
+        }
     }
 
     /// Keeps `entry` (finished or present on the server) for the next run's checks ahead.

@@ -59,7 +59,7 @@ struct Packed {
 }
 
 /// A UUID's bytes, when `s` is exactly its lower-case hyphenated form (so it reads back equal).
-fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
+pub(crate) fn uuid_bytes(s: &str) -> Option<[u8; 16]> {
     let u = Uuid::parse_str(s).ok()?;
     (u.hyphenated().to_string() == s).then(|| *u.as_bytes())
 }
@@ -238,12 +238,7 @@ pub struct HashMemo {
 /// version.
 fn read_table(path: &Path) -> Table {
     // a regular file only: a FIFO in its place would block the run
-    symship_fs::open_regular(path)
-        .and_then(|f| {
-            use std::io::Read as _;
-            let mut b = Vec::new();
-            (&f).read_to_end(&mut b).map(|_| b)
-        })
+    symship_fs::read_regular(path)
         .ok()
         .and_then(|b| serde_json::from_slice::<File>(&b).ok())
         .filter(|f| f.format == FORMAT)

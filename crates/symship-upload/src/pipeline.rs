@@ -438,7 +438,7 @@ fn named_ref(detail: Option<&str>) -> Option<&str> {
 }
 
 /// The API refusing the key (HTTP 401): every call of the run would be refused the same way.
-fn is_key_refusal(h: &HttpFailure) -> bool {
+pub(crate) fn is_key_refusal(h: &HttpFailure) -> bool {
     h.service == Service::Api && h.status == 401
 }
 
@@ -709,8 +709,8 @@ async fn run(
         requests: {
             let mut calls = run.calls.into_inner().expect("lock");
             // the checks sent ahead, before the run (crate::ahead), are the run's too
-            if let Some(n) = run.opts.ahead.as_ref().map(|a| a.requests()).filter(|n| *n > 0) {
-                *calls.entry("bulk_check_upload").or_default() += n as u64;
+            if let Some(a) = &run.opts.ahead {
+                a.count_into(&mut calls);
             }
             calls
         },
@@ -865,11 +865,11 @@ async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
         Ok(l) if l.reference == reference => l,
         Ok(_) => {
             let path = run.set(item.idx).path().to_path_buf();
-            fail_prepared(run, item.idx, PrepError::changed(&path));
+            failed_again(run, item.idx, PrepError::changed(&path));
             return None;
         }
         Err(e) => {
-            fail_prepared(run, item.idx, e);
+            failed_again(run, item.idx, e);
             return None;
         }
     };
@@ -883,8 +883,9 @@ async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
     Some(item)
 }
 
-/// Records the failure of a set that could not be prepared again.
-fn fail_prepared(run: &Run, idx: usize, e: PrepError) {
+/// Records the failure of a set that was checked and then could not be built or prepared again
+/// (it changed since: it fails, however its first preparation would have reported it).
+fn failed_again(run: &Run, idx: usize, e: PrepError) {
     match e {
         PrepError::TooLarge { bytes } => {
             run.note_bytes(idx, bytes);
@@ -1074,21 +1075,25 @@ async fn check(run: &Arc<Run>, items: Vec<Item>) -> Vec<Item> {
     // the chunks whose entry was asked ahead take that answer (once it came); the rest are
     // asked now, without waiting for it
     let flags = run.opts.effective_conflict();
-    let (asked, rest): (Vec<Item>, Vec<Item>) = items
-        .into_iter()
-        .partition(|i| ahead.asked_about(&run.entry(&i.light, true), flags));
+    let (mut asked, mut rest) = (Vec::new(), Vec::new());
+    for i in items {
+        match ahead.asked_about(&run.entry(&i.light, true), flags) {
+            Some(a) => asked.push((i, a)),
+            None => rest.push(i),
+        }
+    }
     let from_ahead = async {
         if asked.is_empty() {
-            return asked;
+            return Vec::new();
         }
         if let Some(err) = ahead.no_endpoint().await {
             no_check_endpoint(run, &err);
-            return asked;
+            return asked.into_iter().map(|(i, _)| i).collect();
         }
         let (mut answered, mut unanswered, mut wanted) =
             (Vec::new(), Vec::new(), std::collections::HashSet::new());
-        for i in asked {
-            match ahead.answer(&run.entry(&i.light, true), flags).await {
+        for (i, a) in asked {
+            match ahead.answer(a).await {
                 Some(needed) => {
                     if needed {
                         wanted.insert(i.light.reference.clone());
@@ -1109,8 +1114,14 @@ async fn check(run: &Arc<Run>, items: Vec<Item>) -> Vec<Item> {
     needed
 }
 
-/// The server answered a check 403, 404 or 405: it has no `bulk_check_upload` (an older
-/// PostHog); no chunk is checked from now on, `bulk_start_upload` decides. Warns once.
+/// Whether a check's answer says the server has no `bulk_check_upload` (403, 404 or 405: an older
+/// or self-hosted PostHog, spec §2.2).
+pub(crate) fn lacks_check_endpoint(err: &ApiError) -> bool {
+    matches!(err.status(), Some(403..=405))
+}
+
+/// The server answered a check as [`lacks_check_endpoint`] says: no chunk is checked from now on,
+/// `bulk_start_upload` decides. Warns once.
 fn no_check_endpoint(run: &Run, err: &str) {
     if !run.no_check.swap(true, Ordering::Relaxed) {
         run.warn(format!(
@@ -1164,7 +1175,7 @@ async fn check_now(run: &Arc<Run>, mut items: Vec<Item>) -> Vec<Item> {
             }
             Err(e) => e,
         };
-        if matches!(err.status(), Some(403..=405)) {
+        if lacks_check_endpoint(&err) {
             no_check_endpoint(run, &err.to_string());
             return items;
         }
@@ -1386,14 +1397,7 @@ async fn build_containers(run: &Arc<Run>, items: Vec<Item>) -> Vec<(Item, Option
                 item.hold = hold;
                 out.push((item, c));
             }
-            Err(PrepError::TooLarge { bytes }) => {
-                run.note_bytes(item.idx, bytes);
-                run.set_status(item.idx, Status::TooLarge { bytes });
-            }
-            Err(PrepError::Skip { code, reason } | PrepError::Failed { code, reason }) => {
-                run.fail(item.idx, code.as_str(), reason)
-            }
-            Err(PrepError::Empty { reason, .. }) => run.fail(item.idx, EMPTY_MAP, reason),
+            Err(e) => failed_again(run, item.idx, e),
         }
     }
     out

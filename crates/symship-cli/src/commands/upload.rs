@@ -211,6 +211,14 @@ fn start_checks_ahead(
         .map(|rt| symship_upload::CheckAhead::start(client, rt.handle(), record, flags)))
 }
 
+/// A scan that `waited` for another run's lock on its directories: that run may have changed
+/// what the server holds since the checks went out, so their answers are not used.
+fn distrust_ahead_after_waiting(waited: bool, ahead: Option<&symship_upload::CheckAhead>) {
+    if let Some(a) = ahead.filter(|_| waited) {
+        a.discard();
+    }
+}
+
 /// Saves what this run kept for the next run's checks ahead.
 fn save_ahead(opts: &UploadOptions) {
     if let Some(ahead) = &opts.ahead {
@@ -761,12 +769,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     )?;
     scanning.finish(&crate::printer::scan_found(pairs.len(), skipped.len()));
     files::log_skipped(&skipped, false);
-    if waited {
-        // another run held these directories after the checks went out: ask again
-        if let Some(a) = &opts.ahead {
-            a.discard();
-        }
-    }
+    distrust_ahead_after_waiting(waited, opts.ahead.as_deref());
     // Symbol-set mode sends the release the flags name with each set: it is resolved (created)
     // only once a chunk found can be uploaded (as inject, e93a0d0); a build never injected, or a
     // wrong directory, creates none. A set the server holds bound to another release keeps it.
@@ -884,9 +887,8 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         crate::release::for_inject(&inject.chunks.release, inject.chunks.release_mode, settings)?
     } else {
         // The scan only reads; the client is ready (or its error stops the run) before anything
-        // is written or sent.
-        // With the client, the last run's symbol sets in these directories are asked about
-        // (checks ahead): a re-run's one round trip overlaps its scan.
+        // is written or sent. With it, the last run's symbol sets in these directories are asked
+        // about (checks ahead).
         let record = checks_ahead_record(settings, &inject.chunks.files.directories);
         let flags = opts.effective_conflict();
         // With a record, its checks go out first: on a re-run they, not the scan, are the
@@ -905,12 +907,7 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         });
         let built = built.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
         ahead = early.or(built);
-        // another run held these directories after the checks went out: ask again
-        if found.as_ref().is_ok_and(|f| f.waited) {
-            if let Some(a) = &ahead {
-                a.discard();
-            }
-        }
+        distrust_ahead_after_waiting(found.as_ref().is_ok_and(|f| f.waited), ahead.as_ref());
         let found = found?;
         let stamp = crate::commands::inject::stamp_for(inject, settings, &found.pairs)?;
         scanned = Some(found);
@@ -954,8 +951,8 @@ pub fn process(args: &ProcessArgs, settings: &Settings) -> anyhow::Result<Exit> 
         let skipped = std::mem::take(&mut summary.skipped);
         // nothing was uploaded; the checks sent ahead were sent all the same
         let mut report = UploadReport::default();
-        if let Some(n) = opts.ahead.as_ref().map(|a| a.requests()).filter(|n| *n > 0) {
-            report.requests.insert("bulk_check_upload", n as u64);
+        if let Some(a) = &opts.ahead {
+            a.count_into(&mut report.requests);
         }
         fill(&mut summary, report, None);
         summary.skipped = skipped;

@@ -197,6 +197,23 @@ fn an_excluded_link_loop_is_not_reported() {
     assert_eq!(skipped_with(&["self/**", "*.js.nothing"]), ["x.js", "y.js"]);
 }
 
+/// What `sel`'s walk skipped, sorted: (path below `root`, code, reason).
+fn skip_rows(sel: &Selection, root: &std::path::Path) -> Vec<(String, String, String)> {
+    let (_, skipped) = select(sel).unwrap();
+    let mut got: Vec<(String, String, String)> = skipped
+        .iter()
+        .map(|s| {
+            (
+                s.path.strip_prefix(root).unwrap().to_string_lossy().into_owned(),
+                s.reason.code().as_str().to_owned(),
+                s.reason.to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    got
+}
+
 /// Links that lead to no file. A loop of file links (`a.js -> b.js -> a.js`, and `self.js ->
 /// self.js`) is `symlink_loop`, and a link whose target is missing (beside it, or through a
 /// directory that is missing) is `broken_link`, naming the target: both were `unreadable` (the
@@ -228,19 +245,7 @@ fn links_to_nothing_say_why_and_only_under_names_the_scan_takes() {
             include: include.iter().map(|e| e.to_string()).collect(),
             ..Default::default()
         };
-        let (_, skipped) = select(&sel).unwrap();
-        let mut got: Vec<(String, String, String)> = skipped
-            .iter()
-            .map(|s| {
-                (
-                    s.path.strip_prefix(&root).unwrap().to_string_lossy().into_owned(),
-                    s.reason.code().as_str().to_owned(),
-                    s.reason.to_string(),
-                )
-            })
-            .collect();
-        got.sort();
-        got
+        skip_rows(&sel, &root)
     };
     let got = skipped_with(&[], Vec::new());
     let codes: Vec<(&str, &str)> = got.iter().map(|(p, c, _)| (p.as_str(), c.as_str())).collect();
@@ -303,21 +308,7 @@ fn a_chain_of_over_40_links_is_said_to_be_too_long_not_a_loop() {
         symlink(next, root.join(format!("c{i}.js"))).unwrap();
     }
     symlink("loop.js", root.join("loop.js")).unwrap();
-    let reasons = |sel: Selection| {
-        let (_, skipped) = select(&sel).unwrap();
-        let mut got: Vec<(String, String, String)> = skipped
-            .iter()
-            .map(|s| {
-                (
-                    s.path.strip_prefix(&root).unwrap().to_string_lossy().into_owned(),
-                    s.reason.code().as_str().to_owned(),
-                    s.reason.to_string(),
-                )
-            })
-            .collect();
-        got.sort();
-        got
-    };
+    let reasons = |sel: Selection| skip_rows(&sel, &root);
     let walked = reasons(Selection {
         roots: vec![root.clone()],
         ..Default::default()
