@@ -68,14 +68,23 @@ impl Status {
     /// A short stable code for machine-readable output.
     pub fn code(&self) -> &str {
         match self {
+            Status::Skipped { code, .. } | Status::Failed { code, .. } => code,
+            fixed => fixed.fixed_code().expect("every other status has a fixed code"),
+        }
+    }
+
+    /// [`Status::code`] where it is one of the fixed codes (all but a skip's or a failure's,
+    /// which name their cause), so that a report line need not copy it.
+    pub fn fixed_code(&self) -> Option<&'static str> {
+        Some(match self {
             Status::Uploaded => "uploaded",
             Status::AlreadyPresent => Code::AlreadyPresent.as_str(),
             Status::KeptDifferent => Code::KeptDifferent.as_str(),
             Status::TooLarge { .. } => Code::TooLarge.as_str(),
             Status::Duplicate { .. } => Code::Duplicate.as_str(),
-            Status::Skipped { code, .. } | Status::Failed { code, .. } => code,
             Status::WouldUpload => "would_upload",
-        }
+            Status::Skipped { .. } | Status::Failed { .. } => return None,
+        })
     }
 
     /// Skipped because its map holds nothing ([`EMPTY_MAP`]).

@@ -181,7 +181,7 @@ pub fn inject_target(
     let (mut summary, results, lock) = inject_scanned(args, settings, release_id, scan, None);
     summary.command = target.command.into();
     for c in &mut summary.chunks {
-        c.kind = target.kind.code().into();
+        c.kind = target.kind.code();
     }
     Ok((summary, results, lock))
 }
@@ -341,7 +341,7 @@ pub(crate) fn summarize(
                     },
                     chunk_id: o.chunk_id().to_string(),
                     outcome: outcome.into(),
-                    kind: symship_upload::Kind::SourceAndMap.code().into(),
+                    kind: symship_upload::Kind::SourceAndMap.code(),
                     reference: o.chunk_id().to_string(),
                     reason: None,
                 });
@@ -480,7 +480,7 @@ fn stamp_and_inject(args: &InjectArgs, settings: &Settings, target: Target) -> a
     };
     summary.command = target.command.into();
     for c in &mut summary.chunks {
-        c.kind = target.kind.code().into();
+        c.kind = target.kind.code();
     }
     end_run(args, settings, summary)
 }

@@ -207,10 +207,11 @@ pub struct ChunkEntry {
     pub file: String,
     pub map: String,
     pub chunk_id: String,
-    pub outcome: String,
+    /// The outcome's code (`uploaded`, `already_present`, `injected`, ...).
+    pub outcome: std::borrow::Cow<'static, str>,
     /// The symbol set's kind (`symship_core::kind::Kind::code`: `source_and_map`, `hermes_map`,
     /// `proguard_mapping`, ...).
-    pub kind: String,
+    pub kind: &'static str,
     /// The symbol set's ref (the chunk id of web and Hermes sets, the map id of ProGuard ones);
     /// `chunk_id` says the same, under the name the PostHog API gives it.
     #[serde(rename = "ref")]
@@ -218,7 +219,7 @@ pub struct ChunkEntry {
     /// Why it was not sent and what to do, where the outcome alone does not say it
     /// (`too_large`: its size and the hint of its kind, [`symship_core::kind::Kind::too_large_hint`]).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<Box<str>>,
 }
 
 impl ChunkEntry {
