@@ -1,6 +1,6 @@
 //! Which release a command injects or uploads with, and the release inputs from the flags.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 
 use symship_api::ProcessEnv;
@@ -238,8 +238,11 @@ const LOOKUPS_AT_ONCE: usize = 8;
 /// another build's Info.plist) keeps it and is sent without the run's release, and the planned
 /// release is fetched or created only when some set is to be bound to it, never when every set
 /// of `every` is already bound elsewhere (posthog-cli 0.19.0 creates it first, and its summary
-/// names it although no set carries it). One `GET symbol_sets/?ref=` per ref of `lookup`
-/// ([`LOOKUPS_AT_ONCE`] at a time) finds them; a lookup that fails (a key without
+/// names it although no set carries it). Each ref of `lookup` comes with the release its map
+/// carries, when it carries one: the refs that carry one release are found by listing that
+/// release's symbol sets ([`listed_under`]) when they are [`LIST_FROM`] or more, the others
+/// (and those the listing does not show) by one `GET symbol_sets/?ref=` each
+/// ([`LOOKUPS_AT_ONCE`] at a time); a lookup that fails (a key without
 /// `error_tracking:read`) leaves the release as planned, and with `--skip-release-on-fail=false`
 /// nothing is looked up: such a set fails with `release_id_mismatch`, as asked. Used by
 /// `dsym upload` and `symbol-sets upload` (every slice looked up) and by `sourcemap upload
@@ -249,7 +252,7 @@ pub fn bind(
     client: Option<&symship_api::Client>,
     plan: &symship_release::ReleasePlan,
     skip_release_on_fail: bool,
-    lookup: Vec<String>,
+    lookup: Vec<(String, Option<symship_upload::Uuid>)>,
     every: &[String],
 ) -> anyhow::Result<Binding> {
     let elsewhere = match client {
@@ -299,6 +302,7 @@ pub fn lookup_bound(
     client: &symship_api::Client,
     refs: Vec<String>,
 ) -> Vec<AlreadyBound> {
+    let refs = refs.into_iter().map(|r| (r, None)).collect();
     match settings.block_on(stored_releases(client, refs)) {
         Ok(Ok(found)) => Binding {
             release_id: None,
@@ -316,14 +320,47 @@ pub fn lookup_bound(
     }
 }
 
-/// The release of each stored symbol set among `refs` that has one (ref -> release).
+/// Refs whose maps carry one release are found by listing that release's symbol sets when they
+/// are at least this many: one `GET releases/{id}` and a page of 100 sets per call, where one
+/// lookup each (paced by `--rate-limit`, 480 a minute by default) took a minute for 600 chunks.
+const LIST_FROM: usize = 8;
+
+/// Pages of a release's listing read beyond those its refs fill (sets of other releases whose
+/// version, project, ref or commit contains the version's text): past them, the refs not seen
+/// are looked up one by one.
+const EXTRA_PAGES: usize = 3;
+
+/// The server's largest page (`max_limit`, spec §2.10).
+const PAGE: usize = 100;
+
+/// The release of each stored symbol set among `refs` that has one (ref -> release). A ref may
+/// come with the release its map carries: see [`bind`].
 async fn stored_releases(
     client: &symship_api::Client,
-    mut refs: Vec<String>,
+    refs: Vec<(String, Option<symship_upload::Uuid>)>,
 ) -> Result<BTreeMap<String, symship_api::Release>, symship_api::ApiError> {
+    let mut carried: BTreeMap<symship_upload::Uuid, BTreeSet<String>> = BTreeMap::new();
+    let mut refs: Vec<String> = refs
+        .into_iter()
+        .filter_map(|(r, release)| match release {
+            Some(id) => {
+                carried.entry(id).or_default().insert(r);
+                None
+            }
+            None => Some(r),
+        })
+        .collect();
+    let mut found = BTreeMap::new();
+    for (release, group) in carried {
+        if group.len() < LIST_FROM {
+            refs.extend(group);
+        } else {
+            refs.extend(listed_under(client, release, group, &mut found).await);
+        }
+    }
     refs.sort();
     refs.dedup();
-    let mut found = BTreeMap::new();
+    refs.retain(|r| !found.contains_key(r));
     for group in refs.chunks(LOOKUPS_AT_ONCE) {
         let mut lookups = tokio::task::JoinSet::new();
         for r in group {
@@ -341,4 +378,61 @@ async fn stored_releases(
         }
     }
     Ok(found)
+}
+
+/// Finds which of `refs` (refs whose maps carry `release`) the server holds, and under which
+/// release, from the list of symbol sets whose release is that one: `GET releases/{id}`, then
+/// `GET symbol_sets/?search=<its version>` a page of [`PAGE`] at a time (the search matches a
+/// set's release version, spec §2.10, among other fields; the rows are matched by ref, and each
+/// row says its own release). Those it binds to a release go into `found`; a ref listed without
+/// a release is settled too. Returns the refs the listing did not show (never uploaded, or bound
+/// to a release whose version is another text), or all of them when a call fails or the pages
+/// run past what the refs need ([`EXTRA_PAGES`]): those are looked up one by one.
+async fn listed_under(
+    client: &symship_api::Client,
+    release: symship_upload::Uuid,
+    mut refs: BTreeSet<String>,
+    found: &mut BTreeMap<String, symship_api::Release>,
+) -> BTreeSet<String> {
+    let version = match client.get_release(release).await {
+        Ok(r) if !r.version.is_empty() => r.version,
+        Ok(_) => return refs,
+        Err(e) => {
+            tracing::debug!(
+                "release {release} could not be read ({e}); its symbol sets are looked up one by one"
+            );
+            return refs;
+        }
+    };
+    let pages = refs.len().div_ceil(PAGE) + EXTRA_PAGES;
+    for page in 0..pages {
+        let query = symship_api::SymbolSetQuery {
+            search: Some(version.clone()),
+            limit: Some(PAGE as u32),
+            offset: Some((page * PAGE) as u64),
+            include_count: Some(false),
+            ..Default::default()
+        };
+        let listed = match client.list_symbol_sets(&query).await {
+            Ok(listed) => listed,
+            Err(e) => {
+                tracing::debug!(
+                    "the symbol sets of release {release} could not be listed ({e}); looked up one by one"
+                );
+                return refs;
+            }
+        };
+        let last = listed.next.is_none() || listed.results.len() < PAGE;
+        for set in listed.results {
+            if refs.remove(&set.reference) {
+                if let Some(r) = set.release {
+                    found.insert(set.reference, r);
+                }
+            }
+        }
+        if refs.is_empty() || last {
+            break;
+        }
+    }
+    refs
 }

@@ -132,7 +132,7 @@ fn bind(
         client,
         &plan,
         release.skip_release_on_fail,
-        refs.clone(),
+        refs.iter().map(|r| (r.clone(), None)).collect(),
         &refs,
     )
 }

@@ -662,8 +662,9 @@ impl OtherRelease {
 /// symbol set is bound to their release even when its map carries another (`release_id`, stamped
 /// by an inject or process under other flags), and a warning names those maps once the upload is
 /// done ([`OtherRelease`]). A set the server already holds bound to another release keeps it: the
-/// chunks whose map carries another release than the flags' are looked up (one `GET
-/// symbol_sets/?ref=` each; chunks whose map carries the flags' release, or none, are not), and
+/// chunks whose map carries another release than the flags' are looked up (the sets of that
+/// release listed, or one `GET symbol_sets/?ref=` each: [`crate::release::bind`]; chunks whose
+/// map carries the flags' release, or none, are not), and
 /// those the server holds bound elsewhere are sent without a release and named in the summary
 /// (`already_bound`); with `--skip-release-on-fail=false` nothing is looked up, and such a set
 /// fails with `release_id_mismatch`. Reads each chunk and its map once more.
@@ -688,10 +689,17 @@ fn bind_pairs(
         None
     };
     let other = |r: &Option<String>| r.is_some() && *r != known;
-    let lookup: Vec<String> = carried
+    // with the release each map carries: the sets of one release are listed, not looked up
+    // one by one
+    let lookup: Vec<(String, Option<symship_upload::Uuid>)> = carried
         .iter()
         .filter(|(_, _, r)| other(r))
-        .map(|(_, id, _)| id.clone())
+        .map(|(_, id, r)| {
+            (
+                id.clone(),
+                r.as_deref().and_then(|r| symship_upload::Uuid::parse_str(r).ok()),
+            )
+        })
         .collect();
     let every: Vec<String> = carried.iter().map(|(_, id, _)| id.clone()).collect();
     let binding = crate::release::bind(

@@ -1396,3 +1396,70 @@ fn without_skip_release_on_fail_sets_bound_elsewhere_are_listed_with_what_helps(
     );
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
+
+/// `n` small pairs `c<start>.js` .. in `dir`, each its own content (its own chunk id).
+fn small_pairs(dir: &Path, start: usize, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in start..start + n {
+        std::fs::write(
+            dir.join(format!("c{i}.js")),
+            format!("console.log({i});\n//# sourceMappingURL=c{i}.js.map\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("c{i}.js.map")),
+            format!(r#"{{"version":3,"sources":["c{i}.ts"],"names":[],"mappings":"AAAA"}}"#),
+        )
+        .unwrap();
+    }
+}
+
+/// The lookups of which release holds the sets whose maps carry another release list that
+/// release's sets (a page of 100 a call) instead of asking for each ref (one call each, paced by
+/// the default `--rate-limit` of 480 a minute: 600 chunks took a minute on every upload). A build
+/// processed with V1 (150 sets stored under V1) plus 10 chunks injected with V1 and never
+/// uploaded, uploaded with V2: the stored sets keep V1 and are listed in `already_bound`, the 10
+/// new ones go to V2, and only those 10, which the listing does not show, are looked up by ref.
+#[test]
+fn sets_of_the_maps_release_are_found_by_listing_that_release_not_one_lookup_each() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    small_pairs(&dir.join("stored"), 0, 150);
+    stamp(&server, tmp.path(), "process", &dir.join("stored"), "V1");
+    small_pairs(&dir.join("new"), 150, 10);
+    stamp(&server, tmp.path(), "inject", &dir.join("new"), "V1");
+    let v1 = release_of(&server, "V1").unwrap();
+    let stored = bound(&server);
+    assert_eq!(stored.len(), 150);
+    let before = server.requests().len();
+    let (code, summary, stderr) = upload_as(&server, tmp.path(), &dir, "V2");
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let v2 = release_of(&server, "V2").expect("made for the new sets");
+    let now = bound(&server);
+    assert_eq!(now.len(), 160, "{now:?}");
+    for (r, release) in &now {
+        let want = if stored.contains_key(r) { &v1 } else { &v2 };
+        assert_eq!(release.as_deref(), Some(want.as_str()), "{r}");
+    }
+    let already = summary["already_bound"].as_array().expect("already_bound");
+    assert_eq!(already.len(), 150, "{summary:#}");
+    assert!(already.iter().all(|b| b["release"] == "app V1"), "{summary:#}");
+    let lists: Vec<_> = server
+        .requests()
+        .into_iter()
+        .skip(before)
+        .filter(|r| r.route == "list")
+        .collect();
+    let by_ref = lists
+        .iter()
+        .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("ref=")))
+        .count();
+    let listed = lists
+        .iter()
+        .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("search=V1")))
+        .count();
+    assert_eq!(by_ref, 10, "only the never-uploaded chunks are looked up by ref");
+    assert!((2..=3).contains(&listed), "{listed} pages of V1's sets");
+    assert!(!stderr.contains("release_id_mismatch"), "{stderr}");
+}
