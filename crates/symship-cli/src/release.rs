@@ -382,21 +382,28 @@ async fn stored_releases(
 
 /// Finds which of `refs` (refs whose maps carry `release`) the server holds, and under which
 /// release, from the list of symbol sets whose release is that one: `GET releases/{id}`, then
-/// `GET symbol_sets/?search=<its version>` a page of [`PAGE`] at a time (the search matches a
-/// set's release version, spec §2.10, among other fields; the rows are matched by ref, and each
-/// row says its own release). Those it binds to a release go into `found`; a ref listed without
-/// a release is settled too. Returns the refs the listing did not show (never uploaded, or bound
-/// to a release whose version is another text), or all of them when a call fails or the pages
-/// run past what the refs need ([`EXTRA_PAGES`]): those are looked up one by one.
+/// `GET symbol_sets/?search=<term>` a page of [`PAGE`] at a time, the term its version or project
+/// ([`search_term`]; the search matches a set's ref, release version, release project and commit,
+/// spec §2.10; the rows are matched by ref, and each row says its own release). Those it binds to
+/// a release go into `found`; a ref listed without a release is settled too.
+///
+/// When the list was read to its end, a ref it did not show is settled as well: the server holds
+/// no set of that ref under `release` (it was never uploaded, or is bound to a release whose
+/// version and project are other texts, which the upload's `release_id_mismatch` handling finds,
+/// as for a map that carries no release). Returns the refs to look up one by one: all of them
+/// when a call fails, those not shown when the pages run past what the refs need ([`EXTRA_PAGES`]:
+/// the term matches many other sets).
 async fn listed_under(
     client: &symship_api::Client,
     release: symship_upload::Uuid,
     mut refs: BTreeSet<String>,
     found: &mut BTreeMap<String, symship_api::Release>,
 ) -> BTreeSet<String> {
-    let version = match client.get_release(release).await {
-        Ok(r) if !r.version.is_empty() => r.version,
-        Ok(_) => return refs,
+    let term = match client.get_release(release).await {
+        Ok(r) => match search_term(&r) {
+            Some(term) => term.to_owned(),
+            None => return refs,
+        },
         Err(e) => {
             tracing::debug!(
                 "release {release} could not be read ({e}); its symbol sets are looked up one by one"
@@ -407,7 +414,7 @@ async fn listed_under(
     let pages = refs.len().div_ceil(PAGE) + EXTRA_PAGES;
     for page in 0..pages {
         let query = symship_api::SymbolSetQuery {
-            search: Some(version.clone()),
+            search: Some(term.clone()),
             limit: Some(PAGE as u32),
             offset: Some((page * PAGE) as u64),
             include_count: Some(false),
@@ -430,9 +437,29 @@ async fn listed_under(
                 }
             }
         }
-        if refs.is_empty() || last {
+        if last {
+            // read to its end: what it did not show is not held under this release
+            return BTreeSet::new();
+        }
+        if refs.is_empty() {
             break;
         }
     }
     refs
+}
+
+/// What a release's symbol sets are searched by: its version, unless the version could be part of
+/// any chunk id (only hexadecimal digits and hyphens, like `1` or `2024`: it would match the refs of
+/// nearly every set of the project) and the project could not; the longer of the two when both
+/// could. `None` when both are empty.
+fn search_term(release: &symship_api::Release) -> Option<&str> {
+    let in_any_ref = |t: &str| t.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let (version, project) = (release.version.as_str(), release.project.as_str());
+    let term = match (in_any_ref(version), in_any_ref(project)) {
+        (false, _) => version,
+        (true, false) => project,
+        (true, true) if project.len() > version.len() => project,
+        (true, true) => version,
+    };
+    (!term.is_empty()).then_some(term)
 }
