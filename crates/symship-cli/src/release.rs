@@ -208,6 +208,9 @@ pub fn for_inject(
 pub struct Binding {
     pub release_id: Option<String>,
     pub elsewhere: BTreeMap<String, symship_api::Release>,
+    /// Why the sets could not be looked up, when they could not (a key without
+    /// `error_tracking:read`, a failing server): the summary's warnings say it.
+    pub lookup_failed: Option<String>,
 }
 
 impl Binding {
@@ -255,20 +258,24 @@ pub fn bind(
     lookup: Vec<(String, Option<symship_upload::Uuid>)>,
     every: &[String],
 ) -> anyhow::Result<Binding> {
+    let mut lookup_failed = None;
     let elsewhere = match client {
         Some(c) if skip_release_on_fail && !lookup.is_empty() => {
+            let n = lookup.len();
             match settings.block_on(stored_releases(c, lookup))? {
                 Ok(found) => found
                     .into_iter()
                     .filter(|(_, r)| r.hash_id != plan.hash_id)
                     .collect(),
                 Err(e) => {
-                    tracing::info!(
-                        "could not look up which release the server binds these symbol sets to ({e}); \
-                         release {} of {} as planned",
-                        plan.version,
-                        plan.name
+                    let w = format!(
+                        "could not look up which release the server binds {n} symbol set(s) to ({e}): \
+                         they are sent with release {} of {}, and one the server holds under another \
+                         release keeps it (sent again without a release; which release it is cannot be said)",
+                        plan.version, plan.name
                     );
+                    tracing::warn!("{w}");
+                    lookup_failed = Some(w);
                     BTreeMap::new()
                 }
             }
@@ -285,12 +292,14 @@ pub fn bind(
         return Ok(Binding {
             release_id: None,
             elsewhere,
+            lookup_failed,
         });
     }
     let release_id = resolve_planned(plan, settings)?.map(|r| r.id.to_string());
     Ok(Binding {
         release_id,
         elsewhere,
+        lookup_failed,
     })
 }
 
@@ -307,6 +316,7 @@ pub fn lookup_bound(
         Ok(Ok(found)) => Binding {
             release_id: None,
             elsewhere: found,
+            lookup_failed: None,
         }
         .already_bound(),
         Ok(Err(e)) => {

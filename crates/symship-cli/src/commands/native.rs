@@ -177,6 +177,9 @@ fn send(
         allow_empty: false,
     };
     let exit = upload_kind(&shared, client, b.command, sets, &opts, &mut summary)?;
+    if let Some(up) = summary.upload.as_mut() {
+        up.warnings.extend(b.binding.lookup_failed.clone());
+    }
     for s in &native {
         for w in s.source_warnings() {
             tracing::warn!("{w}");

@@ -1,5 +1,6 @@
 //! `symship sourcemap upload` and `symship sourcemap process`.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -312,6 +313,7 @@ fn fill(summary: &mut Summary, report: UploadReport, deleted: Option<&DeleteOutc
         upload_wall_ms: report.wall.as_millis() as u64,
         concurrency: report.concurrency.into(),
         warnings: report.warnings,
+        bound_elsewhere: report.bound_elsewhere,
         errors: (report.unreachable_storage.iter().map(|h| h.message()))
             .chain(report.key_refused.as_ref().map(|k| k.message()))
             .collect(),
@@ -357,6 +359,8 @@ fn fill(summary: &mut Summary, report: UploadReport, deleted: Option<&DeleteOutc
                 },
                 reason: match status {
                     Status::TooLarge { bytes } => Some(too_large(c.kind, bytes).into()),
+                    // what `failed` says of it, so that its line says why on its own
+                    Status::Failed { reason, .. } => Some(reason.into()),
                     _ => None,
                 },
             })
@@ -837,12 +841,23 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     let mut end = upload_pairs(&shared, client, pairs, &selection, &opts, &mut summary)?;
     save_ahead(&opts);
     if let Some(up) = summary.upload.as_mut() {
+        up.warnings.extend(binding.lookup_failed.clone());
+        // not bound to the flags' release: those that failed for it, and those the server
+        // answered were bound elsewhere (sent again without it)
         let mismatch = symship_core::Code::ReleaseIdMismatch.as_str();
+        let elsewhere: HashSet<&str> = up.bound_elsewhere.iter().map(String::as_str).collect();
         let not_bound = up
             .failed
             .iter()
             .filter(|f| f.code == mismatch)
             .map(|f| f.file.as_str())
+            .chain(
+                summary
+                    .chunks
+                    .iter()
+                    .filter(|c| elsewhere.contains(c.chunk_id.as_str()))
+                    .map(|c| c.file.as_str()),
+            )
             .collect();
         if let Some(w) = other_release.warning(&not_bound) {
             up.warnings.push(w);
@@ -1141,6 +1156,8 @@ mod tests {
         assert_eq!(summary.chunks[7].outcome, "too_large");
         assert!(summary.chunks[7].reason.as_deref().unwrap().contains("MiB"));
         assert_eq!(summary.chunks[8].outcome, "http_500");
+        assert_eq!(summary.chunks[8].reason.as_deref(), Some("the server failed"));
+        assert_eq!(summary.chunks[0].reason, None);
         assert_eq!(summary.chunks[0].outcome, "uploaded");
         assert_eq!(
             summary.chunks[0].reference,

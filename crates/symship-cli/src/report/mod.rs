@@ -116,6 +116,10 @@ pub struct UploadSummary {
     pub warnings: Vec<String>,
     /// Run-level errors, each said once (an unreachable object storage host).
     pub errors: Vec<String>,
+    /// Refs the server holds bound to another release, found during the upload (sent again
+    /// without the run's release; `symship_upload::UploadReport::bound_elsewhere`).
+    #[serde(skip)]
+    pub bound_elsewhere: Vec<String>,
 }
 
 /// The transfer limit of a run (`symship_upload::LimitStats`).
@@ -217,7 +221,8 @@ pub struct ChunkEntry {
     #[serde(rename = "ref")]
     pub reference: String,
     /// Why it was not sent and what to do, where the outcome alone does not say it
-    /// (`too_large`: its size and the hint of its kind, [`symship_core::kind::Kind::too_large_hint`]).
+    /// (`too_large`: its size and the hint of its kind, [`symship_core::kind::Kind::too_large_hint`];
+    /// a failure: its `failed` entry's `error`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<Box<str>>,
 }

@@ -1510,3 +1510,49 @@ fn a_release_whose_version_any_chunk_id_could_hold_is_searched_by_its_project() 
     );
     assert_eq!(lists.len(), 2, "two pages of app's 120 sets");
 }
+
+/// A key that cannot list symbol sets (403 on `GET symbol_sets/`): the run says the lookups
+/// failed, and its warning about maps that carry another release does not count the sets the
+/// upload found bound elsewhere as bound to the flags' release (a fresh tester: no word of the
+/// failure, and "12 chunks ... their symbol sets are bound to the flags' release" while 9 kept A).
+#[test]
+fn when_the_lookups_fail_the_run_says_so_and_its_warnings_agree() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    small_pairs(&dir.join("stored"), 0, 9);
+    stamp(&server, tmp.path(), "process", &dir.join("stored"), "A");
+    small_pairs(&dir.join("new"), 9, 3);
+    stamp(&server, tmp.path(), "inject", &dir.join("new"), "A");
+    let a = release_of(&server, "A").unwrap();
+    server.set_faults(vec![FaultRule::new("list", FaultKind::Status { status: 403 })]);
+    let (code, summary, stderr) = upload_as(&server, tmp.path(), &dir, "B");
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    let b = release_of(&server, "B").expect("made for the new sets");
+    let sets = bound(&server);
+    assert_eq!(sets.len(), 12, "{sets:?}");
+    let on = |r: &str| sets.values().filter(|s| s.as_deref() == Some(r)).count();
+    assert_eq!(
+        (on(&a), on(&b)),
+        (9, 3),
+        "the stored sets keep A, the new go to B: {sets:?}"
+    );
+    let warnings: Vec<&str> = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains("could not look up which release")),
+        "{warnings:#?}"
+    );
+    assert!(stderr.contains("could not look up which release"), "{stderr}");
+    let moved = warnings
+        .iter()
+        .find(|w| w.contains("whose map carries another release"))
+        .expect("the new chunks' maps carry A");
+    assert!(moved.starts_with("3 chunks"), "only the 3 new ones: {moved}");
+}
