@@ -945,19 +945,7 @@ fn upload_symbol_set_mode(server: &TestServer, cwd: &Path, dir: &Path) -> (i32, 
 fn one_chunk_refused(server: &TestServer, route: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("dist");
-    std::fs::create_dir_all(&dir).unwrap();
-    for i in 0..5 {
-        std::fs::write(
-            dir.join(format!("c{i}.js")),
-            format!("console.log({i});\n//# sourceMappingURL=c{i}.js.map\n"),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("c{i}.js.map")),
-            format!(r#"{{"version":3,"sources":["c{i}.ts"],"names":[],"mappings":"AAAA"}}"#),
-        )
-        .unwrap();
-    }
+    small_pairs(&dir, 0, 5);
     inject_with_release(server, tmp.path(), &dir);
     let v = give_unknown_release(&dir.join("c3.js.map"));
     let (code, s, stderr) = upload_symbol_set_mode(server, tmp.path(), &dir);

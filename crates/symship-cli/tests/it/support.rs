@@ -137,3 +137,20 @@ pub fn process(server: &TestServer, cwd: &std::path::Path, dir: &std::path::Path
     );
     r.json()
 }
+
+/// `n` small pairs `c<start>.js` .. in `dir`, each its own content (its own chunk id).
+pub fn small_pairs(dir: &std::path::Path, start: usize, n: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    for i in start..start + n {
+        std::fs::write(
+            dir.join(format!("c{i}.js")),
+            format!("console.log({i});\n//# sourceMappingURL=c{i}.js.map\n"),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join(format!("c{i}.js.map")),
+            format!(r#"{{"version":3,"sources":["c{i}.ts"],"names":[],"mappings":"AAAA"}}"#),
+        )
+        .unwrap();
+    }
+}

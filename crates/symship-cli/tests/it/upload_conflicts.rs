@@ -1397,21 +1397,15 @@ fn without_skip_release_on_fail_sets_bound_elsewhere_are_listed_with_what_helps(
     assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
 
-/// `n` small pairs `c<start>.js` .. in `dir`, each its own content (its own chunk id).
-fn small_pairs(dir: &Path, start: usize, n: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    for i in start..start + n {
-        std::fs::write(
-            dir.join(format!("c{i}.js")),
-            format!("console.log({i});\n//# sourceMappingURL=c{i}.js.map\n"),
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join(format!("c{i}.js.map")),
-            format!(r#"{{"version":3,"sources":["c{i}.ts"],"names":[],"mappings":"AAAA"}}"#),
-        )
-        .unwrap();
-    }
+/// The queries of the `GET symbol_sets/` calls the server got after its first `before` requests.
+fn list_queries(server: &TestServer, before: usize) -> Vec<String> {
+    server
+        .requests()
+        .into_iter()
+        .skip(before)
+        .filter(|r| r.route == "list")
+        .map(|r| r.query.unwrap_or_default())
+        .collect()
 }
 
 /// The lookups of which release holds the sets whose maps carry another release list that
@@ -1446,20 +1440,9 @@ fn sets_of_the_maps_release_are_found_by_listing_that_release_not_one_lookup_eac
     let already = summary["already_bound"].as_array().expect("already_bound");
     assert_eq!(already.len(), 150, "{summary:#}");
     assert!(already.iter().all(|b| b["release"] == "app V1"), "{summary:#}");
-    let lists: Vec<_> = server
-        .requests()
-        .into_iter()
-        .skip(before)
-        .filter(|r| r.route == "list")
-        .collect();
-    let by_ref = lists
-        .iter()
-        .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("ref=")))
-        .count();
-    let listed = lists
-        .iter()
-        .filter(|r| r.query.as_deref().is_some_and(|q| q.contains("search=V1")))
-        .count();
+    let lists = list_queries(&server, before);
+    let by_ref = lists.iter().filter(|q| q.contains("ref=")).count();
+    let listed = lists.iter().filter(|q| q.contains("search=V1")).count();
     assert_eq!(by_ref, 0, "nothing is looked up by ref");
     assert_eq!(listed, 2, "two pages of V1's 150 sets");
     assert!(!stderr.contains("release_id_mismatch"), "{stderr}");
@@ -1495,19 +1478,8 @@ fn a_release_whose_version_any_chunk_id_could_hold_is_searched_by_its_project() 
     assert!(already
         .iter()
         .all(|b| b["release_id"] == v1.as_str() && b["release"] == "app 1"));
-    let lists: Vec<_> = server
-        .requests()
-        .into_iter()
-        .skip(before)
-        .filter(|r| r.route == "list")
-        .collect();
-    assert!(
-        lists
-            .iter()
-            .all(|r| r.query.as_deref().is_some_and(|q| q.contains("search=app"))),
-        "{:?}",
-        lists.iter().map(|r| r.query.clone()).collect::<Vec<_>>()
-    );
+    let lists = list_queries(&server, before);
+    assert!(lists.iter().all(|q| q.contains("search=app")), "{lists:?}");
     assert_eq!(lists.len(), 2, "two pages of app's 120 sets");
 }
 
