@@ -395,14 +395,12 @@ async fn stored_releases(
 /// `GET symbol_sets/?search=<term>` a page of [`PAGE`] at a time, the term its version or project
 /// ([`search_term`]; the search matches a set's ref, release version, release project and commit,
 /// spec §2.10; the rows are matched by ref, and each row says its own release). Those it binds to
-/// a release go into `found`; a ref listed without a release is settled too.
-///
-/// When the list was read to its end, a ref it did not show is settled as well: the server holds
-/// no set of that ref under `release` (it was never uploaded, or is bound to a release whose
-/// version and project are other texts, which the upload's `release_id_mismatch` handling finds,
-/// as for a map that carries no release). Returns the refs to look up one by one: all of them
-/// when a call fails, those not shown when the pages run past what the refs need ([`EXTRA_PAGES`]:
-/// the term matches many other sets).
+/// a release go into `found`; a ref listed without a release is settled too. Returns the refs
+/// the list did not show, to be looked up one by one: never uploaded, or bound to a release of
+/// other texts (a build injected under A, uploaded under B, now under C: its sets are B's, and
+/// taking them for new ones made C, which no set could take, and cost a 400 per set while the
+/// upload split its batches; a fresh tester), or not reached when the pages run past what the refs
+/// need ([`EXTRA_PAGES`]: the term matches many other sets); all of them when a call fails.
 async fn listed_under(
     client: &symship_api::Client,
     release: symship_upload::Uuid,
@@ -447,11 +445,7 @@ async fn listed_under(
                 }
             }
         }
-        if last {
-            // read to its end: what it did not show is not held under this release
-            return BTreeSet::new();
-        }
-        if refs.is_empty() {
+        if refs.is_empty() || last {
             break;
         }
     }

@@ -842,14 +842,13 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     save_ahead(&opts);
     if let Some(up) = summary.upload.as_mut() {
         up.warnings.extend(binding.lookup_failed.clone());
-        // not bound to the flags' release: those that failed for it, and those the server
-        // answered were bound elsewhere (sent again without it)
-        let mismatch = symship_core::Code::ReleaseIdMismatch.as_str();
+        // not bound to the flags' release: those that did not land (a fresh tester: a failed
+        // start counted 5 chunks whose sets the server never got), and those the server answered
+        // were bound elsewhere (sent again without it)
         let elsewhere: HashSet<&str> = up.bound_elsewhere.iter().map(String::as_str).collect();
         let not_bound = up
             .failed
             .iter()
-            .filter(|f| f.code == mismatch)
             .map(|f| f.file.as_str())
             .chain(
                 summary

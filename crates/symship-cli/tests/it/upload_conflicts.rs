@@ -1413,8 +1413,7 @@ fn list_queries(server: &TestServer, before: usize) -> Vec<String> {
 /// the default `--rate-limit` of 480 a minute: 600 chunks took a minute on every upload). A build
 /// processed with V1 (150 sets stored under V1) plus 10 chunks injected with V1 and never
 /// uploaded, uploaded with V2: the stored sets keep V1 and are listed in `already_bound`, the 10
-/// new ones go to V2, and nothing is looked up by ref (the list, read to its end, does not show
-/// the 10: the server holds none of them under V1).
+/// new ones go to V2, and only those 10, which the list does not show, are looked up by ref.
 #[test]
 fn sets_of_the_maps_release_are_found_by_listing_that_release_not_one_lookup_each() {
     let server = start(Config::default());
@@ -1443,7 +1442,7 @@ fn sets_of_the_maps_release_are_found_by_listing_that_release_not_one_lookup_eac
     let lists = list_queries(&server, before);
     let by_ref = lists.iter().filter(|q| q.contains("ref=")).count();
     let listed = lists.iter().filter(|q| q.contains("search=V1")).count();
-    assert_eq!(by_ref, 0, "nothing is looked up by ref");
+    assert_eq!(by_ref, 10, "only the never-uploaded chunks are looked up by ref");
     assert_eq!(listed, 2, "two pages of V1's 150 sets");
     assert!(!stderr.contains("release_id_mismatch"), "{stderr}");
 }
@@ -1527,4 +1526,64 @@ fn when_the_lookups_fail_the_run_says_so_and_its_warnings_agree() {
         .find(|w| w.contains("whose map carries another release"))
         .expect("the new chunks' maps carry A");
     assert!(moved.starts_with("3 chunks"), "only the 3 new ones: {moved}");
+}
+
+/// A build injected under A, uploaded under B (its sets are B's, its maps still carry A), then
+/// under C: A's list does not show the sets, and they are looked up by ref, so C is not made and
+/// no set is sent with it (a fresh tester: taking the refs A's list did not show for new ones
+/// made C, reported it as the run's release, and cost a 400 check per set).
+#[test]
+fn sets_the_maps_release_does_not_list_are_looked_up_before_a_release_is_made() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    small_pairs(&dir, 0, 10);
+    stamp(&server, tmp.path(), "inject", &dir, "vA");
+    let (code, _, stderr) = upload_as(&server, tmp.path(), &dir, "vB");
+    assert_eq!(code, 0, "{stderr}");
+    let b = release_of(&server, "vB").unwrap();
+    let before = server.requests().len();
+    let (code, summary, stderr) = upload_as(&server, tmp.path(), &dir, "vC");
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(release_of(&server, "vC"), None, "{:?}", server.releases());
+    assert_eq!(summary["release_id"], serde_json::Value::Null, "{summary:#}");
+    let already = summary["already_bound"].as_array().expect("already_bound");
+    assert_eq!(already.len(), 10, "{summary:#}");
+    assert!(
+        already.iter().all(|r| r["release_id"] == b.as_str()),
+        "{summary:#}"
+    );
+    let refused = server
+        .requests()
+        .into_iter()
+        .skip(before)
+        .filter(|r| r.status == 400)
+        .count();
+    assert_eq!(refused, 0, "no call was refused");
+}
+
+/// The warning about maps that carry another release counts only chunks whose sets landed under
+/// the flags' release: with every start refused, none did (a fresh tester: "5 chunks ... their
+/// symbol sets are bound to the flags' release" with nothing stored).
+#[test]
+fn the_maps_warning_counts_no_chunk_that_did_not_land() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    small_pairs(&dir, 0, 5);
+    stamp(&server, tmp.path(), "inject", &dir, "vA");
+    server.set_faults(vec![FaultRule::new(
+        "bulk_start_upload",
+        FaultKind::Status { status: 500 },
+    )]);
+    let (code, summary, stderr) = upload_as(&server, tmp.path(), &dir, "vC");
+    assert_eq!(code, 1, "{stderr}\n{summary:#}");
+    assert!(server.symbol_sets().iter().all(|s| s.content_hash.is_none()));
+    let warnings = summary["warnings"].as_array().unwrap();
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("whose map carries another release")),
+        "{summary:#}"
+    );
 }
