@@ -842,10 +842,15 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
     save_ahead(&opts);
     if let Some(up) = summary.upload.as_mut() {
         up.warnings.extend(binding.lookup_failed.clone());
-        // not bound to the flags' release: those that did not land (a fresh tester: a failed
-        // start counted 5 chunks whose sets the server never got), and those the server answered
-        // were bound elsewhere (sent again without it)
+        // bound to the flags' release: the chunks that landed (or would, in a dry run), but for
+        // those the server answered were bound elsewhere (sent again without it); not those that
+        // failed (a fresh tester: a refused start counted 5 chunks whose sets the server never
+        // got), were too large, duplicates, or kept as other content
         let elsewhere: HashSet<&str> = up.bound_elsewhere.iter().map(String::as_str).collect();
+        let landed = |c: &crate::report::ChunkEntry| {
+            ["uploaded", "already_present", "would_upload"].contains(&&*c.outcome)
+                && !elsewhere.contains(c.chunk_id.as_str())
+        };
         let not_bound = up
             .failed
             .iter()
@@ -854,7 +859,7 @@ pub fn upload(args: &UploadArgs, settings: &Settings) -> anyhow::Result<Exit> {
                 summary
                     .chunks
                     .iter()
-                    .filter(|c| elsewhere.contains(c.chunk_id.as_str()))
+                    .filter(|c| !landed(c))
                     .map(|c| c.file.as_str()),
             )
             .collect();

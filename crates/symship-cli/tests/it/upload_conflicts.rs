@@ -1587,3 +1587,45 @@ fn the_maps_warning_counts_no_chunk_that_did_not_land() {
         "{summary:#}"
     );
 }
+
+/// Nor does it count the chunks whose ids the server holds with other content and kept
+/// (`--skip-on-conflict`: `kept_different`, not bound to the flags' release): half a build sent
+/// in event mode first, then the whole build with release flags.
+#[test]
+fn the_maps_warning_counts_no_chunk_the_server_kept_as_other_content() {
+    let server = start(Config::default());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("build");
+    small_pairs(&dir.join("early"), 0, 5);
+    small_pairs(&dir.join("late"), 5, 5);
+    stamp(&server, tmp.path(), "inject", &dir, "vA");
+    let out = symship_for(&server, tmp.path())
+        .args(["sourcemap", "upload", "-d"])
+        .arg(dir.join("early"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, summary, stderr) = upload(
+        &server,
+        tmp.path(),
+        &dir,
+        &[
+            "--release-name",
+            "app",
+            "--release-version",
+            "vC",
+            "--skip-on-conflict",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}\n{summary:#}");
+    assert_eq!(summary["skipped_kept_different"], 5, "{summary:#}");
+    let moved = summary["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|w| w.as_str())
+        .find(|w| w.contains("whose map carries another release"))
+        .expect("the late chunks' maps carry vA")
+        .to_owned();
+    assert!(moved.starts_with("5 chunks"), "only the 5 late ones: {moved}");
+}
