@@ -336,8 +336,8 @@ pub fn lookup_bound(
 const LIST_FROM: usize = 8;
 
 /// Pages of a release's listing read beyond those its refs fill (sets of other releases whose
-/// version, project, ref or commit contains the version's text): past them, the refs not seen
-/// are looked up one by one.
+/// version, project, ref or commit contains the search term, [`search_term`]): past them, the
+/// refs not seen are looked up one by one.
 const EXTRA_PAGES: usize = 3;
 
 /// The server's largest page (`max_limit`, spec §2.10).
