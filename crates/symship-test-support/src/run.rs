@@ -123,3 +123,22 @@ pub fn combined(o: &Output) -> String {
         String::from_utf8_lossy(&o.stderr)
     )
 }
+
+/// `(item[a], item[b])` of each object of the JSON array `items` (both string fields), collected
+/// into what the caller wants (a `Vec` in order, or a map).
+pub fn string_pairs<C: FromIterator<(String, String)>>(items: &Value, a: &str, b: &str) -> C {
+    items
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {items}"))
+        .iter()
+        .map(|item| {
+            let field = |k: &str| {
+                item[k]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{k} is not a string: {item}"))
+                    .to_owned()
+            };
+            (field(a), field(b))
+        })
+        .collect()
+}

@@ -799,26 +799,29 @@ impl SeenRefs {
     }
 }
 
+/// The context a set of the run is prepared in: its mode and memo, with small containers built
+/// at once, under `release_id` (the run's, or the one the server binds the set to: [`rebind`]).
+fn prep_context(mode: ReleaseMode, release_id: Option<Uuid>, memo: Option<&crate::HashMemo>) -> Context<'_> {
+    Context {
+        mode,
+        release_id,
+        build_small: true,
+        memo: memo.map(|m| m as &dyn HashCache),
+    }
+}
+
 async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepError>) {
     let (mode, fallback, memo) = (run.opts.mode, run.opts.release_id, run.opts.memo.clone());
     // a set the memo knows by digests it carries is prepared here, without a thread or memory
-    let known = run.set(idx).remembered(&Context {
-        mode,
-        release_id: fallback,
-        build_small: true,
-        memo: memo.as_deref().map(|m| m as &dyn HashCache),
-    });
+    let known = run
+        .set(idx)
+        .remembered(&prep_context(mode, fallback, memo.as_deref()));
     if let Some(r) = known {
         return (idx, r);
     }
     let r = run
         .prepare(idx, move |p| {
-            p.prepare(&Context {
-                mode,
-                release_id: fallback,
-                build_small: true,
-                memo: memo.as_deref().map(|m| m as &dyn HashCache),
-            })
+            p.prepare(&prep_context(mode, fallback, memo.as_deref()))
         })
         .await;
     (idx, r)
@@ -853,12 +856,7 @@ async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
     let (mode, memo) = (run.opts.mode, run.opts.memo.clone());
     let again = run
         .prepare(item.idx, move |p| {
-            p.prepare(&Context {
-                mode,
-                release_id: Some(stored),
-                build_small: true,
-                memo: memo.as_deref().map(|m| m as &dyn HashCache),
-            })
+            p.prepare(&prep_context(mode, Some(stored), memo.as_deref()))
         })
         .await;
     let mut light = match again {

@@ -76,17 +76,7 @@ fn deep_map(file: &str, depth: usize) -> String {
 }
 
 fn failed_errors(summary: &serde_json::Value) -> Vec<(String, String)> {
-    summary["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["code"].as_str().unwrap().to_owned(),
-                f["error"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    string_pairs(&summary["failed"], "code", "error")
 }
 
 #[test]

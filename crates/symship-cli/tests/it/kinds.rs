@@ -692,17 +692,7 @@ fn a_failed_finish_of_one_hermes_set_exits_1_and_the_rerun_sends_only_it() {
     let (code, summary, stderr) = upload(&server);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(transfers(&server) - before, 1, "the re-run sends one set");
-    let outcomes: Vec<(String, String)> = summary["chunks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["ref"].as_str().unwrap().to_owned(),
-                c["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
+    let outcomes: Vec<(String, String)> = string_pairs(&summary["chunks"], "ref", "outcome");
     assert!(
         outcomes.contains(&(failed_id.clone(), "uploaded".into())),
         "{outcomes:?}"

@@ -10,17 +10,7 @@ use symship_testserver::TestServer;
 
 /// `(check, status)` of every finding.
 fn statuses(v: &Value) -> Vec<(String, String)> {
-    v["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .map(|f| {
-            (
-                f["check"].as_str().unwrap().to_owned(),
-                f["status"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    string_pairs(&v["findings"], "check", "status")
 }
 
 fn finding<'a>(v: &'a Value, check: &str) -> &'a Value {

@@ -15,17 +15,11 @@ fn checks(server: &TestServer, from: usize) -> Vec<BTreeMap<String, String>> {
         .iter()
         .filter(|r| r.route == "bulk_check_upload")
         .map(|r| {
-            r.body.as_ref().unwrap()["symbol_sets"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|s| {
-                    (
-                        s["chunk_id"].as_str().unwrap().to_owned(),
-                        s["content_hash"].as_str().unwrap().to_owned(),
-                    )
-                })
-                .collect()
+            string_pairs(
+                &r.body.as_ref().unwrap()["symbol_sets"],
+                "chunk_id",
+                "content_hash",
+            )
         })
         .collect()
 }
@@ -62,17 +56,7 @@ fn setup(tmp: &Path) -> (PathBuf, impl Fn(&TestServer, &[&str]) -> std::process:
 
 /// The status each chunk of a JSON summary ended in, by chunk id.
 fn statuses(summary: &serde_json::Value) -> BTreeMap<String, String> {
-    summary["chunks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["chunk_id"].as_str().unwrap().to_owned(),
-                c["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    string_pairs(&summary["chunks"], "chunk_id", "outcome")
 }
 
 #[test]

@@ -18,12 +18,11 @@ fn checked_hashes(server: &TestServer, from: usize) -> BTreeMap<String, String> 
         if r.route != "bulk_check_upload" {
             continue;
         }
-        for s in r.body.as_ref().unwrap()["symbol_sets"].as_array().unwrap() {
-            out.insert(
-                s["chunk_id"].as_str().unwrap().to_owned(),
-                s["content_hash"].as_str().unwrap().to_owned(),
-            );
-        }
+        out.extend(string_pairs::<Vec<_>>(
+            &r.body.as_ref().unwrap()["symbol_sets"],
+            "chunk_id",
+            "content_hash",
+        ));
     }
     out
 }

@@ -545,17 +545,7 @@ fn symship_with_stdin(cwd: &Path, args: &[&str], stdin: &str) -> std::process::O
 }
 
 fn skipped_codes(summary: &serde_json::Value) -> Vec<(String, String)> {
-    summary["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["file"].as_str().unwrap().to_owned(),
-                s["code"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
+    string_pairs(&summary["skipped"], "file", "code")
 }
 
 /// Paths named on `--stdin` (as `find build -name '*.js'` or a plugin lists them) are not written

@@ -66,16 +66,7 @@ fn copies_sharing_one_map_are_all_injected_and_the_map_shifted_once() {
 #[test]
 fn symbol_set_mode_stamps_the_release_into_the_map_and_renews_ids_when_it_changes() {
     let dir = tempfile::tempdir().unwrap();
-    fs::write(
-        dir.path().join("app.js"),
-        "console.log(1);\n//# sourceMappingURL=app.js.map\n",
-    )
-    .unwrap();
-    fs::write(
-        dir.path().join("app.js.map"),
-        r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
-    )
-    .unwrap();
+    fresh(dir.path());
     let opts = |rel: &str| InjectOptions {
         mode: ReleaseMode::SymbolSet,
         release_id: Some(rel.to_string()),
@@ -125,16 +116,7 @@ fn symbol_set_mode_stamps_the_release_into_the_map_and_renews_ids_when_it_change
 fn a_stripped_chunk_id_comment_is_recognised_by_the_snippet_and_restored() {
     for mode in [ReleaseMode::Event, ReleaseMode::SymbolSet] {
         let dir = tempfile::tempdir().unwrap();
-        fs::write(
-            dir.path().join("app.js"),
-            "console.log(1);\n//# sourceMappingURL=app.js.map\n",
-        )
-        .unwrap();
-        fs::write(
-            dir.path().join("app.js.map"),
-            r#"{"version":3,"sources":["a.ts"],"names":[],"mappings":"AAAA"}"#,
-        )
-        .unwrap();
+        fresh(dir.path());
         let opts = InjectOptions {
             mode,
             ..Default::default()
