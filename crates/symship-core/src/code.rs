@@ -243,6 +243,11 @@ codes! {
     /// The object storage host could not be reached.
     StorageUnreachable = "storage_unreachable", Failure, "object storage unreachable",
         "let this machine reach the object storage host named in the error (proxy, firewall, DNS), then run again";
+    /// The server holds the symbol set bound to another release and looking that release up
+    /// (`GET symbol_sets/?ref=`) failed, so the set, whose content names this run's release,
+    /// could not be made as the server stores it: it is not sent (nothing is replaced).
+    ReleaseLookupFailed = "release_lookup_failed", Failure, "bound set's release not found",
+        "let the key read symbol sets (error_tracking:read) and run again; the server keeps the set as it is";
     // --- codes PostHog answers with ---
     /// The symbol set is registered under another release.
     ReleaseIdMismatch = "release_id_mismatch", Server, "registered under another release",

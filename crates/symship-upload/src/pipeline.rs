@@ -834,9 +834,9 @@ async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepE
 /// binds it to (one `GET symbol_sets/?ref=`), so that it is the content an earlier run sent
 /// under that release and stored, and its hash matches the stored one (a fresh tester: upload
 /// v1, then upload v2 of the same build failed with `content_hash_mismatch`, and `--force`
-/// stored a map naming v2 in a set bound to v1). Any other set, or one whose stored release
-/// cannot be found, is returned as it is; `None` when preparing it again failed (it changed:
-/// its failure is recorded).
+/// stored a map naming v2 in a set bound to v1). Any other set, or one the server lists with no
+/// release, is returned as it is; `None` when the lookup failed or preparing it again failed (it
+/// changed): its failure is recorded ([`symship_core::Code::ReleaseLookupFailed`] for the lookup).
 async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
     if !item.light.names_release {
         return Some(item);
@@ -847,8 +847,20 @@ async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
         .await
     {
         Ok(set) => set.and_then(|s| s.release).map(|r| r.id),
-        // sent as prepared: a key that cannot read symbol sets fails it as before
-        Err(_) => None,
+        // Sent as prepared, it would be refused as other content (`content_hash_mismatch`), and
+        // `--force` would store a map naming this run's release in a set bound to another.
+        Err(e) => {
+            run.fail(
+                item.idx,
+                symship_core::Code::ReleaseLookupFailed.as_str(),
+                format!(
+                    "the server holds this symbol set bound to another release, and looking that release up failed \
+                     ({e}); its map names this run's release, so it is not what the server stores: not sent, the \
+                     server keeps the set as it is"
+                ),
+            );
+            return None;
+        }
     };
     let Some(stored) = stored.filter(|r| item.light.release_id != Some(*r)) else {
         return Some(item);

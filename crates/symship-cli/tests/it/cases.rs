@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use serde_json::Value;
 use symship_scan::ReleaseMode;
 use symship_test_support::*;
-use symship_testserver::{Config, Mode, TestServer};
+use symship_testserver::{Config, FaultKind, FaultRule, Mode, TestServer};
 
 use crate::support::*;
 
@@ -1529,4 +1529,53 @@ fn symbol_set_upload_of_a_rewritten_snippet_bound_to_an_earlier_release_is_alrea
             );
         }
     }
+}
+
+/// The same rewritten-snippet build bound to a first release, uploaded with a second by a key
+/// that cannot read symbol sets (403 on `GET symbol_sets/`): symship cannot learn the release
+/// the server binds each set to, so it cannot make the content stored under it. Each chunk
+/// fails, saying why, and nothing is replaced, with or without `--force` (before: the lookup
+/// failure was dropped; the chunk failed with a bare `content_hash_mismatch` whose reason said to
+/// pass `--force`, and `--force` then stored maps naming the second release in sets bound to the
+/// first).
+#[test]
+fn a_rewritten_snippet_bound_elsewhere_is_not_replaced_when_its_release_cannot_be_looked_up() {
+    const IDS: [&str; 2] = [
+        "55555555-0000-4000-8000-000000000001",
+        "66666666-0000-4000-8000-000000000013",
+    ];
+    let server = start(Config::default());
+    let upload = |version: &str, extra: &[&str]| {
+        let (tmp, dir) = terser_hoisted(false);
+        let cache = tempfile::tempdir().unwrap();
+        run_json(
+            symship(&server, tmp.path())
+                .env("SYMSHIP_CACHE_DIR", cache.path())
+                .args(["sourcemap", "upload", "--release-mode", "symbol-set"])
+                .args(["--release-name", "web", "--release-version", version])
+                .args(extra)
+                .arg("-d")
+                .arg(&dir),
+        )
+    };
+    let (code, s, stderr) = upload("1", &[]);
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    let held: Vec<_> = IDS.iter().map(|id| stored_set(&server, id)).collect();
+    server.set_faults(vec![FaultRule::new("list", FaultKind::Status { status: 403 })]);
+    for extra in [&[][..], &["--force"][..]] {
+        let (code, s, stderr) = upload("2", extra);
+        assert_eq!(code, 1, "{extra:?}: {stderr}\n{s:#}");
+        let failed = s["failed"].as_array().unwrap();
+        assert_eq!(failed.len(), 2, "{extra:?}: {s:#}");
+        for f in failed {
+            let reason = f["error"].as_str().unwrap_or_else(|| panic!("{f:#}"));
+            assert_eq!(f["code"], "release_lookup_failed", "{extra:?}: {f:#}");
+            assert!(reason.contains("bound to another release"), "{reason}");
+            assert!(reason.contains("403"), "the lookup's error: {reason}");
+            assert!(!reason.contains("--force"), "{reason}");
+        }
+        let now: Vec<_> = IDS.iter().map(|id| stored_set(&server, id)).collect();
+        assert_eq!(now, held, "{extra:?}: the stored sets are untouched");
+    }
+    assert!(server.violations().is_empty(), "{:?}", server.violations());
 }
