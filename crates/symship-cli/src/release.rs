@@ -1,6 +1,6 @@
 //! Which release a command injects or uploads with, and the release inputs from the flags.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use symship_api::ProcessEnv;
@@ -214,9 +214,13 @@ pub struct Binding {
 }
 
 impl Binding {
-    /// The refs sent without the run's release (`UploadOptions::unbound`).
-    pub fn unbound(&self) -> HashSet<String> {
-        self.elsewhere.keys().cloned().collect()
+    /// The refs sent without the run's release, each with the release the server binds it to
+    /// (`UploadOptions::unbound`).
+    pub fn unbound(&self) -> HashMap<String, symship_upload::Uuid> {
+        self.elsewhere
+            .iter()
+            .map(|(r, release)| (r.clone(), release.id))
+            .collect()
     }
 
     /// The summary's `already_bound` list (its `release` row names them).
@@ -301,6 +305,38 @@ pub fn bind(
         elsewhere,
         lookup_failed,
     })
+}
+
+/// [`bind`] for the commands that send a few sets each named by its ref alone (`dsym upload`,
+/// `symbol-sets upload`, `proguard upload`, `hermes upload --release-mode symbol-set`): the
+/// release the flags (else an Info.plist, CI or git from `git_start`) name, with `metadata` when
+/// it is created, and every ref of `refs` looked up but those the server would refuse
+/// ([`symship_core::set::refused_ref`]: they fail without a request). No release named: none.
+pub fn bind_every(
+    settings: &Settings,
+    client: Option<&symship_api::Client>,
+    release: &ReleaseArgs,
+    git_start: &std::path::Path,
+    metadata: serde_json::Map<String, serde_json::Value>,
+    refs: &[String],
+) -> anyhow::Result<Binding> {
+    let Some(mut plan) = plan_release(release, Some(git_start))? else {
+        return Ok(Binding::default());
+    };
+    plan.metadata = metadata;
+    let lookup = refs
+        .iter()
+        .filter(|r| symship_core::set::refused_ref(r).is_none())
+        .map(|r| (r.clone(), None))
+        .collect();
+    bind(
+        settings,
+        client,
+        &plan,
+        release.skip_release_on_fail,
+        lookup,
+        refs,
+    )
 }
 
 /// The `already_bound` rows of `refs`, sets the server answered `release_id_mismatch` for during

@@ -245,10 +245,17 @@ impl HermesMap {
     /// not empty, with `x_hermes_function_offsets` (what [`SymbolSet::prepare`] goes on to
     /// build a container from). Reads the file whole; an unreadable one cannot.
     pub fn can_be_sent(&self) -> bool {
-        let Ok(bytes) = std::fs::read(&self.path) else {
-            return false;
-        };
-        MapContent::parse(&bytes).is_ok_and(|m| m.upload_id().is_some() && !m.is_empty() && m.is_hermes())
+        self.sendable_ref().is_some()
+    }
+
+    /// The chunk id (or debug id) the map would be sent under, when [`HermesMap::can_be_sent`].
+    pub fn sendable_ref(&self) -> Option<String> {
+        let bytes = std::fs::read(&self.path).ok()?;
+        let m = MapContent::parse(&bytes).ok()?;
+        if m.is_empty() || !m.is_hermes() {
+            return None;
+        }
+        m.upload_id().map(str::to_owned)
     }
 
     /// The payload and the release it is sent with, for the bytes read.
@@ -326,13 +333,18 @@ impl SymbolSet for HermesMap {
 
     /// Reads the map, applies the release mode (event: no release; symbol-set: the run's
     /// release, else the map's own) and builds the container: the content hash is its SHA-512,
-    /// as posthog-cli sends it in both modes.
+    /// as posthog-cli sends it in both modes. In symbol-set mode the set
+    /// [`Prepared::names_release`] (the one it is prepared under, else its own).
     fn prepare(&self, cx: &Context<'_>) -> Result<Prepared, SetError> {
         let bytes = std::fs::read(&self.path).map_err(|e| SetError::unreadable(&self.path, &e))?;
         let (id, release, payload) = self.payload(&bytes, cx.mode, cx.release_id)?;
         let c = build(&self.path, &payload)?;
         let mut p = Prepared::of_container(id, release, &bytes, c);
         p.check = digest(&payload);
+        // the release it is prepared under is stamped into the map sent (as posthog-cli does),
+        // else the map keeps its own: a set the server holds bound to another release is
+        // prepared again under that one
+        p.names_release = cx.mode == ReleaseMode::SymbolSet;
         Ok(p)
     }
 

@@ -57,10 +57,12 @@ pub struct UploadOptions {
     /// has none.
     pub release_id: Option<Uuid>,
     /// Symbol-set mode: the refs the server already holds bound to another release than the
-    /// run's, sent without a release (`release_id: null`): a stored symbol set never moves
-    /// between releases (`posthog-protocol.md` §3, `_binds_release`), and the run's release would
-    /// be refused for the whole call (`release_id_mismatch`).
-    pub unbound: std::collections::HashSet<String>,
+    /// run's, each with that release, sent without a release (`release_id: null`): a stored
+    /// symbol set never moves between releases (`posthog-protocol.md` §3, `_binds_release`), and
+    /// the run's release would be refused for the whole call (`release_id_mismatch`). A set whose
+    /// content names the release it is prepared under ([`Light::names_release`]: a Hermes map in
+    /// symbol-set mode) is prepared under the one given here.
+    pub unbound: HashMap<String, Uuid>,
     /// Blocking threads reading and compressing (0 = available parallelism).
     pub prepare_threads: usize,
     /// Roughly how much memory preparation may use at once, in bytes.
@@ -409,7 +411,7 @@ impl Run {
 
     fn release_for(&self, l: &Light) -> Option<Uuid> {
         if self.drop_release.load(Ordering::Relaxed)
-            || self.opts.unbound.contains(&l.reference)
+            || self.opts.unbound.contains_key(&l.reference)
             || (self.any_bound_elsewhere.load(Ordering::Relaxed)
                 && self.bound_elsewhere.lock().expect("lock").contains(&l.reference))
         {
@@ -820,11 +822,42 @@ async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepE
         return (idx, r);
     }
     let r = run
-        .prepare(idx, move |p| {
-            p.prepare(&prep_context(mode, fallback, memo.as_deref()))
+        .prepare(idx, {
+            let memo = memo.clone();
+            move |p| p.prepare(&prep_context(mode, fallback, memo.as_deref()))
         })
         .await;
-    (idx, r)
+    // a set the server holds bound to another release, known before the run, whose content
+    // names the release: prepared under the stored one (what [`rebind`] does on an answer)
+    let stored = match &r {
+        Ok(l) if l.names_release => run
+            .opts
+            .unbound
+            .get(&l.reference)
+            .copied()
+            .filter(|s| l.release_id != Some(*s))
+            .map(|s| (s, l.reference.clone())),
+        _ => None,
+    };
+    let Some((stored, reference)) = stored else {
+        return (idx, r);
+    };
+    let again = run
+        .prepare(idx, move |p| {
+            p.prepare(&prep_context(mode, Some(stored), memo.as_deref()))
+        })
+        .await;
+    let path = run.set(idx).path().to_path_buf();
+    (
+        idx,
+        again.and_then(|l| {
+            if l.reference == reference {
+                Ok(l)
+            } else {
+                Err(PrepError::changed(&path))
+            }
+        }),
+    )
 }
 
 /// A set the server answered `release_id_mismatch` for (it holds it bound to another release,

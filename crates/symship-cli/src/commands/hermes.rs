@@ -122,29 +122,42 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
     let candidates = hermes::candidates(&dir)?;
     // The release is resolved (created) in both modes, as posthog-cli does, but only once a map
     // can be sent (posthog-cli creates it before reading the maps, also when none can); event
-    // mode does not send it (the app reports its release with each event).
-    let release = if candidates.iter().any(hermes::HermesMap::can_be_sent) {
-        crate::release::resolve_release_from(&args.release, settings, Some(&dir))?
-    } else {
+    // mode does not send it (the app reports its release with each event). In symbol-set mode a
+    // map the server holds bound to another release keeps it (prepared under it, so that its
+    // content is what was stored), and when every map is, the release is not made
+    // (`crate::release::bind`, as `dsym upload` does).
+    let sendable: Vec<String> = candidates
+        .iter()
+        .filter_map(hermes::HermesMap::sendable_ref)
+        .collect();
+    let mut binding = crate::release::Binding::default();
+    if sendable.is_empty() {
         if crate::release::has_release_flags(&args.release) {
             tracing::warn!(
                 "the release was not created: no map under {} can be uploaded",
                 dir.display()
             );
         }
-        None
-    };
-    let release_id = match args.release_mode {
-        ReleaseMode::Event => None,
-        ReleaseMode::SymbolSet => release.map(|r| r.id.to_string()),
-    };
+    } else if args.release_mode == ReleaseMode::SymbolSet {
+        binding = crate::release::bind_every(
+            settings,
+            client,
+            &args.release,
+            &dir,
+            serde_json::Map::new(),
+            &sendable,
+        )?;
+    } else {
+        crate::release::resolve_release_from(&args.release, settings, Some(&dir))?;
+    }
     let up = UploadOnlyArgs::for_kind(args.batch_size, &args.conflict);
-    let opts = options(
+    let mut opts = options(
         args.release_mode,
         &up,
         args.release.skip_release_on_fail,
-        release_id.as_deref(),
+        binding.release_id.as_deref(),
     )?;
+    opts.unbound = binding.unbound();
     let sets: Vec<Arc<dyn SymbolSet>> = candidates
         .into_iter()
         .map(|m| Arc::new(m) as Arc<dyn SymbolSet>)
@@ -154,8 +167,14 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
         up: &up,
         allow_empty: true,
     };
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        already_bound: binding.already_bound(),
+        ..Summary::default()
+    };
     let exit = upload_kind(&shared, client, "hermes upload", sets, &opts, &mut summary)?;
+    if let Some(up) = summary.upload.as_mut() {
+        up.warnings.extend(binding.lookup_failed.clone());
+    }
     // No map with a chunk id: nothing to process, exit 3 as the README's table says (and as the
     // other upload commands do under symship's name); under the name posthog-cli, exit 1, as
     // posthog-cli 0.19.0 fails the run. The summary's verdict says why (its run error), once.

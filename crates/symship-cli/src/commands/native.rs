@@ -112,8 +112,8 @@ struct Batch<'a> {
     conflict: &'a ConflictArgs,
 }
 
-/// Which release the slices are sent with ([`crate::release::bind`]): the release of the flags,
-/// else the Info.plist, CI or git, with `metadata`; every slice is looked up.
+/// Which release the slices are sent with ([`crate::release::bind_every`]): the release of the
+/// flags, else the Info.plist, CI or git, with `metadata`; every slice is looked up.
 fn bind(
     settings: &Settings,
     client: Option<&Client>,
@@ -122,19 +122,8 @@ fn bind(
     metadata: serde_json::Map<String, serde_json::Value>,
     slices: &[Slice],
 ) -> anyhow::Result<Binding> {
-    let Some(mut plan) = crate::release::plan_release(release, Some(git_start))? else {
-        return Ok(Binding::default());
-    };
-    plan.metadata = metadata;
     let refs: Vec<String> = slices.iter().map(|s| s.debug_id.clone()).collect();
-    crate::release::bind(
-        settings,
-        client,
-        &plan,
-        release.skip_release_on_fail,
-        refs.iter().map(|r| (r.clone(), None)).collect(),
-        &refs,
-    )
+    crate::release::bind_every(settings, client, release, git_start, metadata, &refs)
 }
 
 /// Uploads the slices in symbol-set mode (the release is sent with each set), in batches of

@@ -52,16 +52,26 @@ pub fn upload(args: &ProguardUploadArgs, settings: &Settings) -> anyhow::Result<
     );
     // The release the build resolves (flags, else git from the mapping's directory); its id is
     // stamped on the upload whatever the release mode, as posthog-cli does.
-    let release = crate::release::resolve_release_from(&args.release, settings, path.parent())?;
-    let release_id = release.map(|r| r.id.to_string());
+    // A mapping the server holds bound to another release keeps it, and then the release is
+    // not made (`crate::release::bind`, as `dsym upload` does; posthog-cli makes it first).
+    let git_start = path.parent().unwrap_or(&path);
+    let binding = crate::release::bind_every(
+        settings,
+        client,
+        &args.release,
+        git_start,
+        serde_json::Map::new(),
+        std::slice::from_ref(&args.map_id),
+    )?;
     let up = UploadOnlyArgs::for_kind(args.batch_size, &args.conflict);
     // Symbol-set mode in the pipeline: the conflict flags as given, the release sent.
-    let opts = options(
+    let mut opts = options(
         ReleaseMode::SymbolSet,
         &up,
         args.release.skip_release_on_fail,
-        release_id.as_deref(),
+        binding.release_id.as_deref(),
     )?;
+    opts.unbound = binding.unbound();
     let sets: Vec<Arc<dyn SymbolSet>> = vec![Arc::new(symship_proguard::Mapping {
         path,
         map_id: args.map_id.clone(),
@@ -71,7 +81,13 @@ pub fn upload(args: &ProguardUploadArgs, settings: &Settings) -> anyhow::Result<
         up: &up,
         allow_empty: false,
     };
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        already_bound: binding.already_bound(),
+        ..Summary::default()
+    };
     let exit = upload_kind(&shared, client, "proguard upload", sets, &opts, &mut summary)?;
+    if let Some(up) = summary.upload.as_mut() {
+        up.warnings.extend(binding.lookup_failed.clone());
+    }
     crate::commands::upload::finish(&mut summary, exit, settings)
 }

@@ -816,3 +816,132 @@ fn a_mapping_over_the_limit_is_named_by_its_map_id_and_exits_3() {
     );
     assert!(server.symbol_sets().is_empty(), "nothing was started");
 }
+
+/// `--release-version V` of the fixtures' release flags.
+fn release_flags(version: &str) -> [&str; 6] {
+    let mut r = RELEASE;
+    r[3] = version;
+    r
+}
+
+/// The release of [`release_flags`]`(version)` (`--build 1`: version `<version>+1`).
+fn release_named(server: &TestServer, version: &str) -> Option<symship_upload::Uuid> {
+    server
+        .releases()
+        .into_iter()
+        .find(|r| r.version == format!("{version}+1"))
+        .map(|r| r.id)
+}
+
+/// A cloned composed Hermes map uploaded in symbol-set mode under release 1, then the same file
+/// under release 2, then under 3 with `--force`: the stored set stays bound to 1 and its map keeps
+/// naming 1; the later runs find it `already_present`, make no release 2 or 3, and say it is
+/// bound to 1 (a fresh tester: the second run created release 2, stamped 2 into the map it sent,
+/// and failed with `content_hash_mismatch`; with `--force` the stored map named 2 in a set bound
+/// to 1). The same file to a server that holds nothing is stamped with the flags' release.
+#[test]
+fn a_hermes_map_stored_under_one_release_is_already_present_under_another() {
+    let server = server();
+    let (tmp, packager, composed) = android_build();
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "clone", "-m"])
+            .arg(&packager)
+            .arg("-c")
+            .arg(&composed),
+        0,
+    );
+    let on_disk = std::fs::read(&composed).unwrap();
+    let upload = |server: &TestServer, version: &str, extra: &[&str]| {
+        run_json(
+            symship_for(server, tmp.path())
+                .args(["hermes", "upload", "--release-mode", "symbol-set", "--directory"])
+                .arg(composed.parent().unwrap())
+                .args(release_flags(version))
+                .args(extra),
+        )
+    };
+    let (code, s, stderr) = upload(&server, "1", &[]);
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    let first = release_named(&server, "1").expect("release 1");
+    let map_release = |server: &TestServer| -> Value {
+        let p = stored(server, HERMES_CHUNK_ID, symship_upload::Kind::HermesMap);
+        serde_json::from_str::<Value>(text(&p)).unwrap()["release_id"].clone()
+    };
+    assert_eq!(map_release(&server), first.to_string().as_str());
+    let held = server.symbol_sets();
+    for (version, extra) in [("2", &[][..]), ("3", &["--force"][..])] {
+        let (code, s, stderr) = upload(&server, version, extra);
+        assert_eq!(code, 0, "release {version}: {stderr}\n{s:#}");
+        assert_eq!(s["skipped_already_present"], 1, "release {version}: {s:#}");
+        assert_eq!(
+            s["already_bound"][0]["release_id"],
+            first.to_string().as_str(),
+            "{s:#}"
+        );
+        assert_eq!(
+            release_named(&server, version),
+            None,
+            "release {version} is not made"
+        );
+        assert_eq!(
+            map_release(&server),
+            first.to_string().as_str(),
+            "release {version}"
+        );
+        let now = server.symbol_sets();
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_eq!(
+            (now[0].release_id, &now[0].content_hash),
+            (held[0].release_id, &held[0].content_hash),
+            "release {version}: the stored set is untouched"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&composed).unwrap(),
+        on_disk,
+        "upload writes nothing"
+    );
+
+    let other = self::server();
+    let (code, s, stderr) = upload(&other, "2", &[]);
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    assert_eq!(s["uploaded"], 1, "{s:#}");
+    let second = release_named(&other, "2").expect("release 2");
+    assert_eq!(map_release(&other), second.to_string().as_str());
+}
+
+/// A ProGuard mapping stored under release 1, uploaded again under release 2: `already_present`,
+/// bound to 1, and release 2 is not made (a fresh tester: it was made, and stayed empty), as
+/// `dsym upload` and `symbol-sets upload` do.
+#[test]
+fn a_proguard_mapping_stored_under_one_release_makes_no_other_release() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let mapping = tmp.path().join("mapping.txt");
+    std::fs::copy(fixtures().join("proguard/proguard-6.2.2/mapping.txt"), &mapping).unwrap();
+    let upload = |version: &str| {
+        run_json(
+            symship_for(&server, tmp.path())
+                .args(["proguard", "upload", "--path"])
+                .arg(&mapping)
+                .args(["--map-id", PROGUARD_MAP_ID])
+                .args(release_flags(version)),
+        )
+    };
+    let (code, s, stderr) = upload("1");
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    let first = release_named(&server, "1").expect("release 1");
+    let (code, s, stderr) = upload("2");
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    assert_eq!(s["skipped_already_present"], 1, "{s:#}");
+    assert_eq!(
+        s["already_bound"][0]["release_id"],
+        first.to_string().as_str(),
+        "{s:#}"
+    );
+    assert_eq!(release_named(&server, "2"), None, "{:?}", server.releases());
+    let sets = server.symbol_sets();
+    assert_eq!(sets.len(), 1, "{sets:?}");
+    assert_eq!(sets[0].release_id, Some(first));
+}
