@@ -66,10 +66,19 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
     };
     let release_id = match args.release_mode {
         ReleaseMode::Event => None,
-        ReleaseMode::SymbolSet => {
-            let start = packager.parent().filter(|d| !d.as_os_str().is_empty());
-            crate::release::resolve_release_from(&args.release, settings, start)?.map(|r| r.id.to_string())
-        }
+        // Without release flags, a packager map that carries a release (`hermes inject
+        // --release-mode symbol-set` stamped it) keeps it, and the composed map gets it: the
+        // release was resolved when the bundle was injected (posthog-cli 0.19.0 resolves again
+        // and, finding none, removes it from both maps, so the set is bound to no release).
+        ReleaseMode::SymbolSet => match &p.release_id {
+            Some(own) if !crate::release::has_release_flags(&args.release) => Some(own.clone()),
+            own => {
+                let start = packager.parent().filter(|d| !d.as_os_str().is_empty());
+                crate::release::resolve_release_from(&args.release, settings, start)?
+                    .map(|r| r.id.to_string())
+                    .or_else(|| own.clone())
+            }
+        },
     };
     if settings.global.dry_run {
         tracing::info!(

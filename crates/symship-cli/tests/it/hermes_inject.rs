@@ -328,3 +328,56 @@ fn expo_eas_argv_clones_and_uploads_as_posthog_cli_does() {
     }
     assert_eq!(payloads[0], payloads[1], "symship sends posthog-cli's payload");
 }
+
+/// `hermes inject --release-mode symbol-set` with release flags, then `hermes clone
+/// --release-mode symbol-set` without them (the Gradle step that only passes the mode), then
+/// `hermes upload --release-mode symbol-set`: clone copies the packager map's release into the
+/// composed map and leaves the packager map as inject wrote it; the set is bound to that release
+/// (a fresh tester: clone removed the release from the packager map, wrote none into the composed
+/// map, and the set was stored bound to no release).
+#[test]
+fn hermes_clone_without_release_flags_keeps_the_release_inject_stamped() {
+    let server = server();
+    let (_tmp, dir) = fixture_copy("hermes/plain");
+    std::fs::create_dir(dir.join("maps")).unwrap();
+    std::fs::rename(
+        dir.join(format!("{BUNDLE}.map")),
+        dir.join("maps").join(format!("{BUNDLE}.map")),
+    )
+    .unwrap();
+    ok(
+        symship_for(&server, &dir)
+            .args(["hermes", "inject", "-d", ".", "--release-mode", "symbol-set"])
+            .args(["--release-name", "app", "--release-version", "7"]),
+        0,
+    );
+    let release = server.releases()[0].id.to_string();
+    let injected = std::fs::read(dir.join(PACKAGER)).unwrap();
+    ok(
+        symship_for(&server, &dir)
+            .args(["hermes", "clone", "--release-mode", "symbol-set", "-m", PACKAGER])
+            .args(["-c", &format!("maps/{BUNDLE}.map")]),
+        0,
+    );
+    assert!(
+        std::fs::read(dir.join(PACKAGER)).unwrap() == injected,
+        "the packager map is left as inject wrote it: {}",
+        json(&dir.join(PACKAGER))["release_id"]
+    );
+    let composed = json(&dir.join("maps").join(format!("{BUNDLE}.map")));
+    assert_eq!(composed["release_id"], release.as_str());
+    ok(
+        symship_for(&server, &dir).args(["hermes", "upload", "-d", "maps", "--release-mode", "symbol-set"]),
+        0,
+    );
+    let chunk_id = json(&dir.join(PACKAGER))["chunk_id"].as_str().unwrap().to_owned();
+    let stored = stored_hermes(&server, &chunk_id);
+    assert_eq!(stored["release_id"], release.as_str());
+    let set = server
+        .symbol_sets()
+        .into_iter()
+        .find(|s| s.ref_ == chunk_id)
+        .unwrap();
+    assert_eq!(set.release_id.map(|r| r.to_string()), Some(release));
+    assert_eq!(server.releases().len(), 1, "{:?}", server.releases());
+}
