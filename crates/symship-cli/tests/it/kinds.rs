@@ -945,3 +945,35 @@ fn a_proguard_mapping_stored_under_one_release_makes_no_other_release() {
     assert_eq!(sets.len(), 1, "{sets:?}");
     assert_eq!(sets[0].release_id, Some(first));
 }
+
+/// A composed map whose `release_id` the project does not know (stamped against another
+/// server): `invalid_release_id`, and the verdict says a re-run alone fails the same way (a fresh
+/// tester: it said to re-run the same command, which failed identically).
+#[test]
+fn an_unknown_release_in_a_hermes_map_is_not_called_fixed_by_a_rerun() {
+    let server = server();
+    let (tmp, packager, composed) = android_build();
+    ok(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "clone", "-m"])
+            .arg(&packager)
+            .arg("-c")
+            .arg(&composed),
+        0,
+    );
+    let mut map: Value = serde_json::from_slice(&std::fs::read(&composed).unwrap()).unwrap();
+    map["release_id"] = Value::from("0192d8a0-0000-7000-8000-0000000000ff");
+    std::fs::write(&composed, serde_json::to_vec(&map).unwrap()).unwrap();
+    let (code, s, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "upload", "--release-mode", "symbol-set", "--directory"])
+            .arg(composed.parent().unwrap()),
+    );
+    assert_eq!(code, 1, "{stderr}\n{s:#}");
+    assert_eq!(s["failed"][0]["code"], "invalid_release_id", "{s:#}");
+    assert!(
+        stderr.contains("a re-run alone fails the same way (invalid_release_id)"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("re-run the same command"), "{stderr}");
+}
