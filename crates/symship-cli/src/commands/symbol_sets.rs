@@ -172,11 +172,13 @@ pub fn get(args: &SymbolSetGetArgs, settings: &Settings) -> anyhow::Result<Exit>
         line("ref:", &set.reference);
         line("created:", set.created_at.as_deref().unwrap_or("-"));
         line("last used:", set.last_used.as_deref().unwrap_or("never"));
-        // PostHog's `has_uploaded_file` (storage_ptr set) is true from the start of an upload on
+        // PostHog's `has_uploaded_file` (storage_ptr set) is true from the start of an upload on,
+        // and its answer has no content hash: a set whose bytes reached storage but whose finish
+        // failed looks stored to both `get` and `download` (a fresh tester)
         line(
             "stored:",
             if set.is_uploaded() {
-                "yes (or an upload was started and never finished: `download` tells)"
+                "yes, or an upload was started and never finished (PostHog's answer does not tell them apart; `download` fails when no file reached storage)"
             } else {
                 "no"
             },
