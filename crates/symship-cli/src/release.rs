@@ -271,6 +271,13 @@ pub fn bind(
                     .into_iter()
                     .filter(|(_, r)| r.hash_id != plan.hash_id)
                     .collect(),
+                // a refused key: the release cannot be made either, nor the sets sent (as
+                // `sourcemap upload` stops its API calls at the first 401)
+                Err(e) if e.status() == Some(401) => {
+                    return Err(anyhow::Error::new(e).context(format!(
+                        "could not look up which release the server binds {n} symbol set(s) to"
+                    )));
+                }
                 Err(e) => {
                     let w = format!(
                         "could not look up which release the server binds {n} symbol set(s) to ({e}): \

@@ -1596,3 +1596,37 @@ fn copies_links_and_incomplete_dsyms_are_named_for_what_they_are() {
         "{r}"
     );
 }
+
+/// A key the server refuses (401) on the lookups before the release is made: the run stops there,
+/// with no further API call and no warning about how the sets would be sent (a fresh tester: three
+/// lookups answered 401, then `releases_hash` was still asked, and a warning said the sets were
+/// sent with the release though nothing was sent). As the README says of `sourcemap upload`: when
+/// the API refuses the key, no further API call is sent.
+#[test]
+fn a_refused_key_stops_native_uploads_at_the_lookups() {
+    for (fixture, command) in [
+        ("elf", &["symbol-sets", "upload"][..]),
+        ("macho", &["dsym", "upload"][..]),
+    ] {
+        let b = NativeBuild::of(fixture);
+        let before = b.server.requests().len();
+        let (code, summary, stderr) = run_json(
+            b.symship(command)
+                .env("POSTHOG_CLI_API_KEY", "phx_wrongwrongwrongwrongwrong")
+                .args(["--release-name", "a", "--release-version", "1"]),
+        );
+        assert_eq!(code, 1, "{command:?}: {stderr}\n{summary:#}");
+        let after: Vec<String> = b.server.requests()[before..]
+            .iter()
+            .map(|r| r.route.clone())
+            .collect();
+        assert!(!after.is_empty(), "{command:?}: the lookups were asked");
+        assert!(after.iter().all(|r| r == "list"), "{command:?}: {after:?}");
+        assert!(
+            !stderr.contains("they are sent with release"),
+            "{command:?}: {stderr}"
+        );
+        assert!(stderr.contains("401"), "{command:?}: {stderr}");
+        assert!(b.server.releases().is_empty());
+    }
+}
