@@ -470,9 +470,10 @@ enum CallFailure {
     All(String, String),
 }
 
-fn conflict_reason(chunk: &str, source: &str) -> String {
+/// `ref_name`: what the set's ref is called ([`symship_core::kind::Kind::ref_name`]).
+fn conflict_reason(ref_name: &str, reference: &str, source: &str) -> String {
     format!(
-        "the server already holds different content for chunk {chunk} ({source}); pass --force to replace it, or --skip-on-conflict to keep what the server has"
+        "the server already holds different content for {ref_name} {reference} ({source}); pass --force to replace it, or --skip-on-conflict to keep what the server has"
     )
 }
 
@@ -538,7 +539,12 @@ impl Run {
     }
 
     fn conflict_text(&self, idx: usize, l: &Light) -> String {
-        conflict_reason(&l.reference, &self.set(idx).path().display().to_string())
+        let set = self.set(idx);
+        conflict_reason(
+            set.kind().ref_name(),
+            &l.reference,
+            &set.path().display().to_string(),
+        )
     }
 }
 

@@ -104,9 +104,15 @@ fn render_kept_different(s: &Summary) -> String {
     if kept.is_empty() {
         return String::new();
     }
+    // the words of the run's kind: a chunk id and its sourcemap, a debug id and its debug file, ...
+    let (ref_label, what) = match kept[0].ref_label() {
+        "chunk" => ("chunk id", "sourcemaps"),
+        "debug id" => ("debug id", "debug files"),
+        other => (other, "mappings"),
+    };
     let mut t = format!(
-        "the server kept different content for {} chunk id(s) ({code}, --skip-on-conflict): this build's \
-         sourcemaps for them are not on the server; --force replaces them:\n",
+        "the server kept different content for {} {ref_label}(s) ({code}, --skip-on-conflict): this build's \
+         {what} for them are not on the server; --force replaces them:\n",
         kept.len()
     );
     for c in kept.iter().take(MAX_KEPT_LISTED) {

@@ -958,6 +958,21 @@ fn a_conflict_verdict_points_at_the_conflict_flags_not_a_rerun() {
         verdict.contains("--force") && verdict.contains("--skip-on-conflict"),
         "{verdict}"
     );
+    // in the words of debug files (a fresh tester: "for chunk <debug id>", "this build's
+    // sourcemaps")
+    assert!(text.contains("different content for debug id "), "{text}");
+    let out = b
+        .symship(&["symbol-sets", "upload", "--skip-on-conflict"])
+        .output()
+        .unwrap();
+    let text = combined(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("kept different content for 1 debug id(s)")
+            && text.contains("this build's debug files"),
+        "{text}"
+    );
+    assert!(!text.contains("sourcemap"), "{text}");
 }
 
 /// The stored objects of the finished sets: ref -> container bytes.
