@@ -239,13 +239,15 @@ pub fn create(args: &ReleaseCreateArgs, settings: &Settings) -> anyhow::Result<E
         .block_on(symship_release::fetch_or_create(client, &plan))?
         .map_err(api::release_error)?;
     let created = outcome == symship_release::Outcome::Created;
-    tracing::info!(
-        "{} release {} of {} ({})",
-        if created { "created" } else { "found existing" },
-        release.version,
-        release.project,
-        release.id
-    );
+    // `fetch_or_create` says so when it creates one
+    if !created {
+        tracing::info!(
+            "found existing release {} of {} ({})",
+            release.version,
+            release.project,
+            release.id
+        );
+    }
     if json {
         let mut v = release_json(&release);
         v["created"] = serde_json::Value::Bool(created);

@@ -26,6 +26,13 @@ fn create_list_get_delete() {
         ]),
         0,
     );
+    // said once (a fresh tester: the line was logged twice)
+    assert_eq!(
+        r.stderr.matches("created release 1.4.0+77 of shop").count(),
+        1,
+        "{}",
+        r.stderr
+    );
     let created = r.json();
     assert_eq!(created["created"], true);
     assert_eq!(created["version"], "1.4.0+77");
