@@ -151,9 +151,7 @@ impl Printer {
     /// `--no-fail` turned a failed run into exit 0: says so on stderr (neither -q nor a
     /// `RUST_LOG` filter hides it) and, in GitHub Actions, as a `::warning`.
     pub fn no_fail_warning(&self, code: u8) {
-        self.eprint(&format!(
-            "warning: --no-fail: exiting 0 although the run did not succeed (exit code would be {code})\n"
-        ));
+        self.eprint(&format!("warning: {}\n", no_fail_text(code)));
         if let Some(gh) = self.github() {
             self.eprint(&gh.no_fail_annotation(code));
         }
@@ -442,4 +440,10 @@ mod tests {
         assert_eq!(choose_style(true, None, true, 0), Style::Silent);
         assert_eq!(choose_style(false, Some("1"), true, 0), Style::Silent);
     }
+}
+
+/// The warning `--no-fail` gives when it turns exit code `code` into 0 (on stderr, and in the
+/// JSON summary's `warnings`).
+pub fn no_fail_text(code: u8) -> String {
+    format!("--no-fail: exiting 0 although the run did not succeed (exit code would be {code})")
 }

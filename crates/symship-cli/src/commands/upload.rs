@@ -375,6 +375,12 @@ fn fill(summary: &mut Summary, report: UploadReport, deleted: Option<&DeleteOutc
 
 fn print(summary: &mut Summary, settings: &Settings) -> anyhow::Result<()> {
     let g = &settings.global;
+    // the warning `exit::finish` prints on stderr, in the JSON summary too
+    if g.no_fail && summary.exit_code != 0 && g.output == crate::cli::OutputFormat::Json {
+        if let Some(up) = summary.upload.as_mut() {
+            up.warnings.push(crate::printer::no_fail_text(summary.exit_code));
+        }
+    }
     crate::report::print(summary, &settings.printer, g.output, g.quiet)
 }
 

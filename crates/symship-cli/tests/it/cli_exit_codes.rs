@@ -236,6 +236,15 @@ fn no_fail_exits_0_but_says_so() {
         stderr.contains("--no-fail") && stderr.contains("would be 1"),
         "a loud warning: {stderr}"
     );
+    // and in the JSON summary's warnings, where CI reads them (a fresh tester: only on stderr)
+    let warnings = summary["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("--no-fail: exiting 0")
+                && w.as_str().unwrap().contains("would be 1")),
+        "{warnings:?}"
+    );
     assert!(
         !stderr.contains("::warning"),
         "no annotation outside GitHub Actions"
