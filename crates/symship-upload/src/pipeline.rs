@@ -984,9 +984,10 @@ fn take_light(run: &Run, seen: &mut SeenRefs, idx: usize, r: Result<Light, PrepE
             idx,
             Status::Skipped {
                 code: symship_core::Code::BadChunkId.into(),
+                // the report names the file beside the reason
                 reason: format!(
-                    "{}: its chunk id {:?} {why}, which PostHog refuses; it was not sent",
-                    run.set(idx).path().display(),
+                    "its {} {:?} {why}, which PostHog refuses; it was not sent",
+                    run.set(idx).kind().ref_name(),
                     light.reference
                 ),
             },

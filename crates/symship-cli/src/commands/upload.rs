@@ -38,7 +38,15 @@ impl symship_upload::Reporter for LogReporter {
             Status::Failed { code, reason } => {
                 tracing::warn!("failed {} ({id}): {code}: {reason}", c.source.display())
             }
-            Status::Skipped { reason, .. } => tracing::warn!("skipped {reason}"),
+            // most skip reasons open with the file; one that does not is given it
+            Status::Skipped { reason, .. } => {
+                let path = c.source.display().to_string();
+                if reason.starts_with(&path) {
+                    tracing::warn!("skipped {reason}")
+                } else {
+                    tracing::warn!("skipped {path}: {reason}")
+                }
+            }
             Status::TooLarge { bytes } if c.kind.is_debug_file() => tracing::warn!(
                 "skipped debug file {} (debug id {id}): {}",
                 c.source.display(),

@@ -977,3 +977,38 @@ fn an_unknown_release_in_a_hermes_map_is_not_called_fixed_by_a_rerun() {
     );
     assert!(!stderr.contains("re-run the same command"), "{stderr}");
 }
+
+/// `proguard upload --map-id ""` (or with spaces around it): nothing is sent, and the reason calls
+/// it a map id and names the file once (a fresh tester: "<path>: <path>: its chunk id \"\" is
+/// blank").
+#[test]
+fn a_blank_map_id_is_named_as_a_map_id() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let mapping = tmp.path().join("mapping.txt");
+    std::fs::copy(fixtures().join("proguard/proguard-6.2.2/mapping.txt"), &mapping).unwrap();
+    for id in ["", " 6322fcf1-2071-3e2c-be64-68917a9cfecf"] {
+        let (code, s, stderr) = run_json(
+            symship_for(&server, tmp.path())
+                .args(["proguard", "upload", "--path"])
+                .arg(&mapping)
+                .args(["--map-id", id])
+                .args(RELEASE),
+        );
+        assert_eq!(code, 3, "{id:?}: {stderr}\n{s:#}");
+        let reason = s["skipped"][0]["reason"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{s:#}"));
+        assert!(reason.contains("its map id"), "{reason}");
+        let path = mapping.display().to_string();
+        assert!(
+            stderr.lines().all(|l| l.matches(path.as_str()).count() <= 1),
+            "{id:?}: {stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("skipped {path}: its map id")),
+            "{stderr}"
+        );
+        assert!(server.symbol_sets().is_empty());
+    }
+}
