@@ -420,6 +420,12 @@ impl<R: symship_upload::Reporter> symship_upload::Reporter for UploadProgress<R>
     }
 }
 
+/// The warning `--no-fail` gives when it turns exit code `code` into 0 (on stderr, and in the
+/// JSON summary's `warnings`).
+pub fn no_fail_text(code: u8) -> String {
+    format!("--no-fail: exiting 0 although the run did not succeed (exit code would be {code})")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,10 +446,4 @@ mod tests {
         assert_eq!(choose_style(true, None, true, 0), Style::Silent);
         assert_eq!(choose_style(false, Some("1"), true, 0), Style::Silent);
     }
-}
-
-/// The warning `--no-fail` gives when it turns exit code `code` into 0 (on stderr, and in the
-/// JSON summary's `warnings`).
-pub fn no_fail_text(code: u8) -> String {
-    format!("--no-fail: exiting 0 although the run did not succeed (exit code would be {code})")
 }
