@@ -313,7 +313,15 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
     if let Some(b) = main {
         let plist = b.path.join("Contents/Info.plist");
         if release.identity.info_plist.is_none() && plist.is_file() {
-            tracing::info!("release from {} (the flags win)", plist.display());
+            let flags = &release.identity;
+            if flags.release_name.is_some() || flags.release_version.is_some() || flags.build.is_some() {
+                tracing::info!(
+                    "release from {} where the flags name none (the flags win)",
+                    plist.display()
+                );
+            } else {
+                tracing::info!("release from {}", plist.display());
+            }
             release.identity.info_plist = Some(plist.clone());
         }
         match symship_release::plist::read_dsym_info(&plist) {
