@@ -47,6 +47,18 @@ fn text(p: &Payload) -> &str {
     }
 }
 
+/// `hermes clone -m PACKAGER -c COMPOSED` in `cwd` (event mode: the chunk id copied), exit 0.
+fn hermes_clone(server: &TestServer, cwd: &Path, packager: &Path, composed: &Path) {
+    ok(
+        symship_for(server, cwd)
+            .args(["hermes", "clone", "-m"])
+            .arg(packager)
+            .arg("-c")
+            .arg(composed),
+        0,
+    );
+}
+
 /// `symbol-sets download --ref` writes `name` in a fresh directory; its bytes.
 fn downloaded(server: &TestServer, cwd: &Path, reference: &str, name: &str) -> String {
     let out = cwd.join("download");
@@ -136,14 +148,7 @@ fn hermes_gradle_argv_clone_and_upload_equal_posthog_cli() {
 fn hermes_upload_refuses_the_packager_map_and_names_it() {
     let server = server();
     let (tmp, packager, composed) = android_build();
-    ok(
-        symship_for(&server, tmp.path())
-            .args(["hermes", "clone", "-m"])
-            .arg(&packager)
-            .arg("-c")
-            .arg(&composed),
-        0,
-    );
+    hermes_clone(&server, tmp.path(), &packager, &composed);
     // the packager map (chunkId, no x_hermes_function_offsets) beside the composed map
     std::fs::copy(
         &packager,
@@ -289,14 +294,7 @@ fn hermes_upload_creates_the_release_only_once_a_map_can_take_it() {
         "{:?}",
         server.requests()
     );
-    ok(
-        symship_for(&server, tmp.path())
-            .args(["hermes", "clone", "-m"])
-            .arg(&packager)
-            .arg("-c")
-            .arg(&composed),
-        0,
-    );
+    hermes_clone(&server, tmp.path(), &packager, &composed);
     ok(
         symship_for(&server, tmp.path())
             .args(["hermes", "upload", "--directory"])
@@ -316,14 +314,7 @@ fn two_hermes_maps_with_one_chunk_id_and_different_content_fail_naming_both() {
     // Copies with the same content stay duplicates of one set.
     let server = server();
     let (tmp, packager, composed) = android_build();
-    ok(
-        symship_for(&server, tmp.path())
-            .args(["hermes", "clone", "-m"])
-            .arg(&packager)
-            .arg("-c")
-            .arg(&composed),
-        0,
-    );
+    hermes_clone(&server, tmp.path(), &packager, &composed);
     let cloned = std::fs::read_to_string(&composed).unwrap();
     let mut other: Value = serde_json::from_str(&cloned).unwrap();
     other["names"].as_array_mut().unwrap().push("anotherBuild".into());
@@ -654,14 +645,7 @@ fn transfers(server: &TestServer) -> usize {
 fn a_failed_finish_of_one_hermes_set_exits_1_and_the_rerun_sends_only_it() {
     let server = start(finish_fails_once());
     let (tmp, packager, composed) = android_build();
-    ok(
-        symship_for(&server, tmp.path())
-            .args(["hermes", "clone", "-m"])
-            .arg(&packager)
-            .arg("-c")
-            .arg(&composed),
-        0,
-    );
+    hermes_clone(&server, tmp.path(), &packager, &composed);
     // a second composed map under another chunk id
     let mut other: Value = serde_json::from_slice(&std::fs::read(&composed).unwrap()).unwrap();
     other["chunk_id"] = Value::String("0192d8a0-0000-7000-8000-00000000abcd".into());
@@ -843,14 +827,7 @@ fn release_named(server: &TestServer, version: &str) -> Option<symship_upload::U
 fn a_hermes_map_stored_under_one_release_is_already_present_under_another() {
     let server = server();
     let (tmp, packager, composed) = android_build();
-    ok(
-        symship_for(&server, tmp.path())
-            .args(["hermes", "clone", "-m"])
-            .arg(&packager)
-            .arg("-c")
-            .arg(&composed),
-        0,
-    );
+    hermes_clone(&server, tmp.path(), &packager, &composed);
     let on_disk = std::fs::read(&composed).unwrap();
     let upload = |server: &TestServer, version: &str, extra: &[&str]| {
         run_json(
@@ -953,14 +930,7 @@ fn a_proguard_mapping_stored_under_one_release_makes_no_other_release() {
 fn an_unknown_release_in_a_hermes_map_is_not_called_fixed_by_a_rerun() {
     let server = server();
     let (tmp, packager, composed) = android_build();
-    ok(
-        symship_for(&server, tmp.path())
-            .args(["hermes", "clone", "-m"])
-            .arg(&packager)
-            .arg("-c")
-            .arg(&composed),
-        0,
-    );
+    hermes_clone(&server, tmp.path(), &packager, &composed);
     let mut map: Value = serde_json::from_slice(&std::fs::read(&composed).unwrap()).unwrap();
     map["release_id"] = Value::from("0192d8a0-0000-7000-8000-0000000000ff");
     std::fs::write(&composed, serde_json::to_vec(&map).unwrap()).unwrap();
