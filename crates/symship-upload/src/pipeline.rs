@@ -873,38 +873,56 @@ async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepE
 /// binds it to (one `GET symbol_sets/?ref=`), so that it is the content an earlier run sent
 /// under that release and stored, and its hash matches the stored one (a fresh tester: upload
 /// v1, then upload v2 of the same build failed with `content_hash_mismatch`, and `--force`
-/// stored a map naming v2 in a set bound to v1). Any other set, or one the server lists with no
-/// release, is returned as it is; `None` when the lookup failed or preparing it again failed (it
-/// changed): its failure is recorded ([`symship_core::Code::ReleaseLookupFailed`] for the lookup).
+/// stored a map naming v2 in a set bound to v1). When the lookup fails, the release the set's own
+/// file names stands for the stored one (a Hermes map cloned in symbol-set mode). Any other set,
+/// or one the server lists with no release, is returned as it is; `None` when the lookup failed
+/// and its file names no other release, or preparing it again failed (it changed): its failure
+/// is recorded ([`symship_core::Code::ReleaseLookupFailed`] for the lookup).
 async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
     if !item.light.names_release {
         return Some(item);
     }
     let reference = item.light.reference.clone();
+    let (mode, memo) = (run.opts.mode, run.opts.memo.clone());
     let stored = match run
         .api("symbol_sets", run.client().find_symbol_set(&reference))
         .await
     {
         Ok(set) => set.and_then(|s| s.release).map(|r| r.id),
-        // Sent as prepared, it would be refused as other content (`content_hash_mismatch`), and
+        // The release its own file names, when it names one (a Hermes map `hermes clone
+        // --release-mode symbol-set` stamped), is where an earlier run bound it. With none, sent
+        // as prepared it would be refused as other content (`content_hash_mismatch`), and
         // `--force` would store a map naming this run's release in a set bound to another.
         Err(e) => {
-            run.fail(
-                item.idx,
-                symship_core::Code::ReleaseLookupFailed.as_str(),
-                format!(
-                    "the server holds this symbol set bound to another release, and looking that release up failed \
-                     ({e}); its map names this run's release, so it is not what the server stores: not sent, the \
-                     server keeps the set as it is"
-                ),
-            );
-            return None;
+            let own = run
+                .prepare(item.idx, {
+                    let memo = memo.clone();
+                    move |p| p.prepare(&prep_context(mode, None, memo.as_deref()))
+                })
+                .await
+                .ok()
+                .filter(|l| l.reference == reference)
+                .and_then(|l| l.release_id)
+                .filter(|own| item.light.release_id != Some(*own));
+            if own.is_none() {
+                not_bound_elsewhere(run, &reference);
+                run.fail(
+                    item.idx,
+                    symship_core::Code::ReleaseLookupFailed.as_str(),
+                    format!(
+                        "the server holds this symbol set bound to another release, and looking that release up failed \
+                         ({e}); its content names this run's release, so it is not what the server stores: not sent, the \
+                         server keeps the set as it is"
+                    ),
+                );
+                return None;
+            }
+            own
         }
     };
     let Some(stored) = stored.filter(|r| item.light.release_id != Some(*r)) else {
         return Some(item);
     };
-    let (mode, memo) = (run.opts.mode, run.opts.memo.clone());
     let again = run
         .prepare(item.idx, move |p| {
             p.prepare(&prep_context(mode, Some(stored), memo.as_deref()))
@@ -913,11 +931,13 @@ async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
     let mut light = match again {
         Ok(l) if l.reference == reference => l,
         Ok(_) => {
+            not_bound_elsewhere(run, &reference);
             let path = run.set(item.idx).path().to_path_buf();
             failed_again(run, item.idx, PrepError::changed(&path));
             return None;
         }
         Err(e) => {
+            not_bound_elsewhere(run, &reference);
             failed_again(run, item.idx, e);
             return None;
         }
@@ -930,6 +950,12 @@ async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
     run.note_light(item.idx, &light);
     item.light = light;
     Some(item)
+}
+
+/// A set [`rebind`] could not send is not one of those sent without the run's release (the
+/// run's warning counts them).
+fn not_bound_elsewhere(run: &Run, reference: &str) {
+    run.bound_elsewhere.lock().expect("lock").remove(reference);
 }
 
 /// Records the failure of a set that was checked and then could not be built or prepared again

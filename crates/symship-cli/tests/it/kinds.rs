@@ -982,3 +982,59 @@ fn a_blank_map_id_is_named_as_a_map_id() {
         assert!(server.symbol_sets().is_empty());
     }
 }
+
+/// A Hermes map stored under release 1 whose file names release 1 (as `hermes clone
+/// --release-mode symbol-set` leaves it), uploaded with release 2 by a key that cannot read
+/// symbol sets (403 on `GET symbol_sets/`): the release its own map names is the stored one, so
+/// it is sent stamped with it and found `already_present` (a fresh tester: `release_lookup_failed`,
+/// exit 1, while the run also said it was sent without this run's release). The same with a map
+/// that names no release: it fails with `release_lookup_failed`, and nothing says it was sent.
+#[test]
+fn a_hermes_map_naming_its_stored_release_needs_no_lookup_to_be_found_present() {
+    let server = server();
+    let (tmp, packager, composed) = android_build();
+    hermes_clone(&server, tmp.path(), &packager, &composed);
+    let upload = |version: &str| {
+        run_json(
+            symship_for(&server, tmp.path())
+                .args(["hermes", "upload", "--release-mode", "symbol-set", "--directory"])
+                .arg(composed.parent().unwrap())
+                .args(release_flags(version)),
+        )
+    };
+    let (code, s, stderr) = upload("1");
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    let first = release_named(&server, "1").expect("release 1");
+    let held = server.symbol_sets();
+    let cloned = std::fs::read(&composed).unwrap();
+    let mut map: Value = serde_json::from_slice(&cloned).unwrap();
+    map["release_id"] = Value::from(first.to_string());
+    std::fs::write(&composed, serde_json::to_vec(&map).unwrap()).unwrap();
+    server.set_faults(vec![FaultRule::new("list", FaultKind::Status { status: 403 })]);
+    let (code, s, stderr) = upload("2");
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    assert_eq!(s["skipped_already_present"], 1, "{s:#}");
+    let now = server.symbol_sets();
+    assert_eq!(
+        (now.len(), now[0].release_id, &now[0].content_hash),
+        (1, held[0].release_id, &held[0].content_hash),
+        "the stored set is untouched"
+    );
+
+    // a map that names no release: its stored release cannot be known
+    std::fs::write(&composed, &cloned).unwrap();
+    let (code, s, stderr) = upload("3");
+    assert_eq!(code, 1, "{stderr}\n{s:#}");
+    assert_eq!(s["failed"][0]["code"], "release_lookup_failed", "{s:#}");
+    assert!(
+        !stderr.contains("were sent without this run's release"),
+        "{stderr}"
+    );
+    let warnings = s["warnings"].as_array().unwrap();
+    assert!(
+        !warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("were sent without")),
+        "{warnings:?}"
+    );
+}
