@@ -157,26 +157,43 @@ pub struct Cloned {
     pub packager_rewritten: bool,
 }
 
+/// Which release [`clone`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloneRelease<'a> {
+    /// Event mode: the packager map is left as it is, and the composed map gets no release (the
+    /// app reports its release with each event).
+    Event,
+    /// Symbol-set mode: this release (`None`: none) in both maps.
+    Set(Option<&'a str>),
+}
+
 /// `hermes clone`: copies the chunk id (or debug id) and the release id of the packager map
 /// into the composed map (posthog-cli 0.19.0 `clone.rs`, spec §1.5):
-/// 1. `release_id` is `release` (`None` in event mode). If the packager map's differs, it is set
-///    there and the packager map is rewritten.
+/// 1. With [`CloneRelease::Set`], the packager map's `release_id` becomes that release; when it
+///    differs, the packager map is rewritten. [`CloneRelease::Event`] leaves the packager map as
+///    it is (posthog-cli removes a release a symbol-set inject stamped into it).
 /// 2. The composed map's `chunk_id` becomes the packager map's chunk id, else its `debugId`, when
-///    it has one; its `release_id` becomes the packager map's (so `None` clears a stale one).
+///    it has one; its `release_id` becomes the release written (so `None` clears a stale one).
 /// 3. The composed map is always rewritten. Both writes are atomic (`symship_fs::write`).
-pub fn clone(packager: &Path, composed: &Path, release: Option<&str>) -> Result<Cloned, HermesError> {
+pub fn clone(packager: &Path, composed: &Path, release: CloneRelease<'_>) -> Result<Cloned, HermesError> {
     let mut p = MapContent::load(packager)?;
     let mut c = MapContent::load(composed)?;
     let mut packager_rewritten = false;
-    if p.release_id.as_deref() != release {
-        p.release_id = release.map(str::to_owned);
-        write(packager, &p.to_bytes())?;
-        packager_rewritten = true;
-    }
+    let release = match release {
+        CloneRelease::Event => None,
+        CloneRelease::Set(release) => {
+            if p.release_id.as_deref() != release {
+                p.release_id = release.map(str::to_owned);
+                write(packager, &p.to_bytes())?;
+                packager_rewritten = true;
+            }
+            p.release_id.clone()
+        }
+    };
     if let Some(id) = p.upload_id() {
         c.chunk_id = Some(id.to_owned());
     }
-    c.release_id = p.release_id.clone();
+    c.release_id = release;
     write(composed, &c.to_bytes())?;
     Ok(Cloned {
         chunk_id: c.chunk_id,
@@ -423,7 +440,7 @@ mod tests {
     fn event_mode_clone_and_upload_equal_posthog_cli() {
         let (_dir, packager, composed) = build();
         let before = std::fs::read(&packager).unwrap();
-        let done = clone(&packager, &composed, None).unwrap();
+        let done = clone(&packager, &composed, CloneRelease::Event).unwrap();
         assert_eq!(
             done.chunk_id.as_deref(),
             Some("9d56951e-981d-4597-990e-2402c3b1d1a8")
@@ -434,6 +451,18 @@ mod tests {
             before,
             "event mode leaves the packager map alone"
         );
+        // also one that carries a release (a symbol-set inject stamped it): event mode leaves it
+        // there, and the composed map gets none
+        let mut stamped: Value = serde_json::from_slice(&before).unwrap();
+        stamped["release_id"] = Value::from("0192d8a0-0000-7000-8000-0000000000ff");
+        let stamped = serde_json::to_vec(&stamped).unwrap();
+        std::fs::write(&packager, &stamped).unwrap();
+        let again = clone(&packager, &composed, CloneRelease::Event).unwrap();
+        assert!(!again.packager_rewritten);
+        assert_eq!(again.release_id, None);
+        assert_eq!(std::fs::read(&packager).unwrap(), stamped);
+        std::fs::write(&packager, &before).unwrap();
+        clone(&packager, &composed, CloneRelease::Event).unwrap();
         let golden = std::fs::read_to_string(
             fixtures()
                 .join("posthog-cli-0.19.0/gradle-event/payloads/9d56951e-981d-4597-990e-2402c3b1d1a8.json"),
@@ -455,7 +484,7 @@ mod tests {
         let (_dir, packager, composed) = build();
         let release = Uuid::parse_str("0192d8a0-0000-7000-8000-0000000000ff").unwrap();
         let r = release.hyphenated().to_string();
-        let done = clone(&packager, &composed, Some(&r)).unwrap();
+        let done = clone(&packager, &composed, CloneRelease::Set(Some(&r))).unwrap();
         assert!(done.packager_rewritten);
         let ref_dir = fixtures().join("posthog-cli-0.19.0/gradle-symbol-set");
         let golden_packager = std::fs::read_to_string(

@@ -43,6 +43,12 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
     // Both maps are read before the release is resolved: a wrong path fails without a request.
     let p = MapContent::load(packager).map_err(|e| load_error("minified", e))?;
     MapContent::load(composed).map_err(|e| load_error("composed", e))?;
+    // Half a release is refused before anything is written, as by every command that takes the
+    // release flags (event mode does not use the release; posthog-cli 0.19.0 takes it there).
+    if args.release_mode == ReleaseMode::Event && crate::release::has_release_flags(&args.release) {
+        let start = packager.parent().filter(|d| !d.as_os_str().is_empty());
+        crate::release::plan_release(&args.release, start)?;
+    }
     let Some(id) = p.upload_id().map(str::to_owned) else {
         // The composed map can never be uploaded: no release is created for it (symbol-set
         // mode would have), and the packager map keeps the release it has.
@@ -61,7 +67,11 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
         if settings.global.dry_run {
             return Ok(Exit::Success);
         }
-        hermes::clone(packager, composed, p.release_id.as_deref()).map_err(|e| load_error("composed", e))?;
+        let keep = match args.release_mode {
+            ReleaseMode::Event => hermes::CloneRelease::Event,
+            ReleaseMode::SymbolSet => hermes::CloneRelease::Set(p.release_id.as_deref()),
+        };
+        hermes::clone(packager, composed, keep).map_err(|e| load_error("composed", e))?;
         return Ok(Exit::Success);
     };
     let release_id = match args.release_mode {
@@ -88,7 +98,14 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
         );
         return Ok(Exit::Success);
     }
-    let done = hermes::clone(packager, composed, release_id.as_deref())?;
+    let done = hermes::clone(
+        packager,
+        composed,
+        match args.release_mode {
+            ReleaseMode::Event => hermes::CloneRelease::Event,
+            ReleaseMode::SymbolSet => hermes::CloneRelease::Set(release_id.as_deref()),
+        },
+    )?;
     if done.packager_rewritten {
         tracing::info!(
             "set release {} in {}",

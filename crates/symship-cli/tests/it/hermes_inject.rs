@@ -381,3 +381,69 @@ fn hermes_clone_without_release_flags_keeps_the_release_inject_stamped() {
     assert_eq!(set.release_id.map(|r| r.to_string()), Some(release));
     assert_eq!(server.releases().len(), 1, "{:?}", server.releases());
 }
+
+/// `hermes clone` in event mode (the default) after `hermes inject --release-mode symbol-set`:
+/// the packager map keeps the release inject stamped (the composed map gets none: event mode
+/// sends no release); and half a release (`--release-name` alone) is refused, exit 2, with
+/// nothing written (a fresh tester: exit 0, and the release removed from the packager map, as
+/// posthog-cli 0.19.0 does).
+#[test]
+fn hermes_clone_in_event_mode_leaves_the_packager_maps_release_and_refuses_half_a_release() {
+    let server = server();
+    let (_tmp, dir) = fixture_copy("hermes/plain");
+    std::fs::create_dir(dir.join("maps")).unwrap();
+    let composed_path = dir.join("maps").join(format!("{BUNDLE}.map"));
+    std::fs::rename(dir.join(format!("{BUNDLE}.map")), &composed_path).unwrap();
+    ok(
+        symship_for(&server, &dir)
+            .args(["hermes", "inject", "-d", ".", "--release-mode", "symbol-set"])
+            .args(["--release-name", "app", "--release-version", "7"]),
+        0,
+    );
+    let injected = std::fs::read(dir.join(PACKAGER)).unwrap();
+    let composed_before = std::fs::read(&composed_path).unwrap();
+    let clone = || {
+        symship_for(&server, &dir)
+            .args([
+                "hermes",
+                "clone",
+                "-m",
+                PACKAGER,
+                "-c",
+                &format!("maps/{BUNDLE}.map"),
+            ])
+            .output()
+            .unwrap()
+    };
+    let half = symship_for(&server, &dir)
+        .args([
+            "hermes",
+            "clone",
+            "-m",
+            PACKAGER,
+            "-c",
+            &format!("maps/{BUNDLE}.map"),
+        ])
+        .args(["--release-name", "app"])
+        .output()
+        .unwrap();
+    assert_eq!(half.status.code(), Some(2), "{}", stderr(&half));
+    assert!(
+        std::fs::read(dir.join(PACKAGER)).unwrap() == injected,
+        "nothing written"
+    );
+    assert!(
+        std::fs::read(&composed_path).unwrap() == composed_before,
+        "nothing written"
+    );
+    let out = clone();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        std::fs::read(dir.join(PACKAGER)).unwrap() == injected,
+        "the packager map keeps its release: {}",
+        json(&dir.join(PACKAGER))["release_id"]
+    );
+    let composed = json(&composed_path);
+    assert_eq!(composed["chunk_id"], json(&dir.join(PACKAGER))["chunk_id"]);
+    assert_eq!(composed.get("release_id"), None, "{}", composed["release_id"]);
+}
