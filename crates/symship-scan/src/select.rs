@@ -356,7 +356,9 @@ pub fn select_matching(
             }
             continue;
         }
-        let walker = walkdir::WalkDir::new(root).follow_links(true).sort_by_file_name();
+        let walker = walkdir::WalkDir::new(root)
+            .follow_links(true)
+            .sort_by(|a, b| entry_name(a).cmp(entry_name(b)));
         let mut it = walker.into_iter();
         while let Some(entry) = it.next() {
             let entry = match entry {
@@ -435,4 +437,51 @@ pub fn select_matching(
         }
     }
     Ok((found, skipped))
+}
+
+/// The name of a walked entry: its path's bytes after the last `/` (walkdir joins each entry's
+/// name to its directory's path). The same order as `sort_by_file_name`, whose `Path::file_name`
+/// parsed the path's components again at every comparison: 8 % of a re-run's CPU on a build of
+/// 10,000 chunks, on the thread every later stage waits for.
+fn entry_name(e: &walkdir::DirEntry) -> &[u8] {
+    let b = e.path().as_os_str().as_encoded_bytes();
+    #[cfg(unix)]
+    let cut = memchr::memrchr(b'/', b);
+    #[cfg(not(unix))]
+    let cut = memchr::memrchr2(b'/', b'\\', b);
+    match cut {
+        Some(i) if i + 1 < b.len() => &b[i + 1..],
+        _ => e.file_name().as_encoded_bytes(),
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "the test builds a directory tree in a temporary directory"
+)]
+mod tests {
+    use super::*;
+
+    /// The walk's order by [`entry_name`] is walkdir's `sort_by_file_name` order.
+    #[test]
+    fn entries_sort_by_name_as_sort_by_file_name_does() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "b.js", "a.js", "a", "a-b.js", "A.js", "é.js", "a.b", "_x.js", "10.js", "9.js",
+        ] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
+        for sub in ["a.d", "a_d"] {
+            std::fs::create_dir(dir.path().join(sub)).unwrap();
+            std::fs::write(dir.path().join(sub).join("z.js"), "").unwrap();
+            std::fs::write(dir.path().join(sub).join("y.js"), "").unwrap();
+        }
+        let walk =
+            |w: walkdir::WalkDir| -> Vec<PathBuf> { w.into_iter().map(|e| e.unwrap().into_path()).collect() };
+        let ours = walk(walkdir::WalkDir::new(dir.path()).sort_by(|a, b| entry_name(a).cmp(entry_name(b))));
+        let theirs = walk(walkdir::WalkDir::new(dir.path()).sort_by_file_name());
+        assert_eq!(ours, theirs);
+        assert_eq!(ours.len(), 17);
+    }
 }
