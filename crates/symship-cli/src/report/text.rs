@@ -366,9 +366,10 @@ fn ref_word(s: &Summary) -> &'static str {
 
 /// The failures' codes a re-run alone cannot fix, with how many failed so: a file that is not
 /// what the command sends (`not_hermes_map`), two files under one ref (`conflicting_ref`), a
-/// release id the project does not know (`invalid_release_id`), or a key that may not upload or
-/// read (`permission_denied`, `not_authenticated`, `authentication_failed`,
-/// `release_lookup_failed`). Sorted by code.
+/// release id the project does not know (`invalid_release_id`), or a key that may not upload
+/// (`permission_denied`, `not_authenticated`, `authentication_failed`). Not
+/// `release_lookup_failed`: its lookup may have failed for a while (HTTP 5xx), and its reason
+/// names the error. Sorted by code.
 fn rerun_fails_again(s: &Summary) -> Vec<(String, usize)> {
     use symship_core::Code;
     let mut out: std::collections::BTreeMap<String, usize> = Default::default();
@@ -379,7 +380,6 @@ fn rerun_fails_again(s: &Summary) -> Vec<(String, usize)> {
                 Code::NotHermesMap
                     | Code::ConflictingRef
                     | Code::InvalidReleaseId
-                    | Code::ReleaseLookupFailed
                     | Code::PermissionDenied
                     | Code::NotAuthenticated
                     | Code::AuthenticationFailed
