@@ -91,10 +91,18 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
         },
     };
     if settings.global.dry_run {
+        // a dry run sends no request, so the flags' release has no id yet (a fresh tester: it
+        // said "release none" where the run stamps one)
+        let release = match (&release_id, args.release_mode) {
+            (Some(r), _) => r.clone(),
+            (None, ReleaseMode::SymbolSet) if crate::release::has_release_flags(&args.release) => {
+                "the flags name, found or created by a run without --dry-run".into()
+            }
+            _ => "none".into(),
+        };
         tracing::info!(
-            "--dry-run: would copy chunk id {id} into {} (release {})",
+            "--dry-run: would copy chunk id {id} into {} (release {release})",
             composed.display(),
-            release_id.as_deref().unwrap_or("none")
         );
         return Ok(Exit::Success);
     }

@@ -1038,3 +1038,45 @@ fn a_hermes_map_naming_its_stored_release_needs_no_lookup_to_be_found_present() 
         "{warnings:?}"
     );
 }
+
+/// `hermes clone --release-mode symbol-set --dry-run` with release flags says the release the
+/// flags name would be stamped (a fresh tester: it said "release none"), sends nothing and writes
+/// nothing.
+#[test]
+fn a_dry_run_clone_names_the_flags_release() {
+    let server = server();
+    let (tmp, packager, composed) = android_build();
+    let before = (
+        std::fs::read(&packager).unwrap(),
+        std::fs::read(&composed).unwrap(),
+    );
+    let r = ok(
+        symship_for(&server, tmp.path())
+            .args([
+                "hermes",
+                "clone",
+                "--release-mode",
+                "symbol-set",
+                "--dry-run",
+                "-m",
+            ])
+            .arg(&packager)
+            .arg("-c")
+            .arg(&composed)
+            .args(RELEASE),
+        0,
+    );
+    assert!(
+        r.stderr.contains("found or created by a run without --dry-run")
+            && !r.stderr.contains("(release none)"),
+        "{}",
+        r.stderr
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(
+        (
+            std::fs::read(&packager).unwrap(),
+            std::fs::read(&composed).unwrap()
+        ) == before
+    );
+}
