@@ -534,8 +534,10 @@ fn shift_sections(
             .get(i + 1)
             .is_none_or(|(nl, nc, _, _)| (*nl, *nc) > (line, column));
         if *l == line && *c >= column {
-            // Starts on the line at or after the insertion: move the whole section.
-            edits.replace(c_range.clone(), (*c as i64 + delta).to_string());
+            // Starts on the line at or after the insertion: move the whole section. Text taken
+            // out (delta < 0) over its start leaves it starting where the text was taken out.
+            let moved = (*c as i64 + delta).max(column as i64);
+            edits.replace(c_range.clone(), moved.to_string());
         } else if (*l, *c) <= (line, column) && next_starts_after {
             // Covers the insertion point: shift inside its map.
             if section.get("url").is_some() {
@@ -602,6 +604,23 @@ mod tests {
         );
         assert!(out.contains(r#""column":359"#), "{out}");
         assert!(out.contains(r#"{"offset":{"line":3,"column":0}"#), "{out}");
+    }
+
+    /// Text taken out (a negative delta) at a section's start, or over it, leaves the section
+    /// starting where the text was taken out, never before it (a fresh tester: posthog-react-native's
+    /// `__chunkid__` section on line 2, whose snippet `hermes inject` replaced, was moved to column
+    /// -309, which ECMA-426 does not allow).
+    #[test]
+    fn a_section_in_removed_text_starts_where_it_was_removed() {
+        let map = r#"{"version":3,"sections":[{"offset":{"line":0,"column":0},"map":{"mappings":"AAAA"}},{"offset":{"line":1,"column":0},"map":{"mappings":"AAAA"}},{"offset":{"line":2,"column":0},"map":{"mappings":"AAAA"}}]}"#;
+        let out = shifted(map, 1, 0, -309);
+        assert!(out.contains(r#"{"offset":{"line":1,"column":0}"#), "{out}");
+        assert!(!out.contains('-'), "{out}");
+        // 10 columns taken out from column 5: a section at 8 (inside) starts at 5, one at 20 at 10
+        let map = r#"{"version":3,"sections":[{"offset":{"line":0,"column":0},"map":{"mappings":"AAAA"}},{"offset":{"line":0,"column":8},"map":{"mappings":"AAAA"}},{"offset":{"line":0,"column":20},"map":{"mappings":"AAAA"}}]}"#;
+        let out = shifted(map, 0, 5, -10);
+        assert!(out.contains(r#"{"offset":{"line":0,"column":5}"#), "{out}");
+        assert!(out.contains(r#"{"offset":{"line":0,"column":10}"#), "{out}");
     }
 
     #[test]

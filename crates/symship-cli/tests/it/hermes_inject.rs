@@ -447,3 +447,32 @@ fn hermes_clone_in_event_mode_leaves_the_packager_maps_release_and_refuses_half_
     assert_eq!(composed["chunk_id"], json(&dir.join(PACKAGER))["chunk_id"]);
     assert_eq!(composed.get("release_id"), None, "{}", composed["release_id"]);
 }
+
+/// `hermes inject --release-mode symbol-set` on a bundle posthog-react-native's Metro serializer
+/// already stamped (`fixtures/hermes/posthog`): the serializer's snippet is replaced, and no
+/// section of the packager's index map starts at a negative column (a fresh tester: the
+/// `__chunkid__` section moved to column -309).
+#[test]
+fn hermes_inject_over_the_serializers_snippet_keeps_section_offsets_valid() {
+    let server = server();
+    let (_tmp, dir) = fixture_copy("hermes/posthog");
+    ok(
+        symship_for(&server, &dir)
+            .args(["hermes", "inject", "-d", ".", "--release-mode", "symbol-set"])
+            .args(["--release-name", "app", "--release-version", "1"]),
+        0,
+    );
+    let map = json(&dir.join(PACKAGER));
+    let sections = map["sections"].as_array().expect("an index map");
+    let offsets: Vec<(i64, i64)> = sections
+        .iter()
+        .map(|s| {
+            (
+                s["offset"]["line"].as_i64().unwrap(),
+                s["offset"]["column"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert!(offsets.iter().all(|&(l, c)| l >= 0 && c >= 0), "{offsets:?}");
+    assert!(offsets.windows(2).all(|w| w[0] <= w[1]), "in order: {offsets:?}");
+}
