@@ -125,6 +125,22 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
         "Successfully cloned metadata to {} (chunk id {id})",
         composed.display()
     );
+    // `--output json`: what was written, as a failed clone's document says why (helper-56 D7)
+    if settings.global.output == crate::cli::OutputFormat::Json {
+        crate::manage::print_json(
+            &settings.printer,
+            &serde_json::json!({
+                "schema_version": crate::report::SCHEMA_VERSION,
+                "command": "hermes clone",
+                "exit_code": Exit::Success as u8,
+                "composed_map": composed.display().to_string(),
+                "packager_map": packager.display().to_string(),
+                "chunk_id": done.chunk_id,
+                "release_id": done.release_id,
+                "packager_rewritten": done.packager_rewritten,
+            }),
+        )?;
+    }
     Ok(Exit::Success)
 }
 

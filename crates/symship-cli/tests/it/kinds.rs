@@ -1080,3 +1080,24 @@ fn a_dry_run_clone_names_the_flags_release() {
         ) == before
     );
 }
+
+/// `hermes clone --output json` says what it wrote (a fresh tester: nothing on stdout, where a
+/// failed clone prints its JSON document).
+#[test]
+fn hermes_clone_says_what_it_wrote_in_json() {
+    let server = server();
+    let (tmp, packager, composed) = android_build();
+    let (code, s, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args(["hermes", "clone", "-m"])
+            .arg(&packager)
+            .arg("-c")
+            .arg(&composed),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(s["command"], "hermes clone", "{s:#}");
+    assert_eq!(s["chunk_id"], HERMES_CHUNK_ID, "{s:#}");
+    assert_eq!(s["release_id"], Value::Null, "{s:#}");
+    assert_eq!(s["packager_rewritten"], false, "{s:#}");
+    assert_eq!(s["composed_map"], composed.display().to_string(), "{s:#}");
+}
