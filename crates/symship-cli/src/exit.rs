@@ -136,8 +136,22 @@ pub fn finish(result: anyhow::Result<Exit>, settings: &Settings) -> ExitCode {
 /// implements [`symship_core::code::HasCode`], put into the chain as a
 /// [`symship_core::code::Coded`] (`.map_err(Coded::from)?`).
 fn code_of(err: &anyhow::Error) -> Option<symship_core::Code> {
+    use symship_core::Code;
     err.chain()
         .find_map(|c| c.downcast_ref::<symship_core::code::Coded>().map(|e| e.code()))
+        .or_else(|| {
+            // a server's answer that ended the run (a refused key while the release is resolved
+            // or the sets looked up): PostHog's code when the registry knows it, else by status
+            let e = err
+                .chain()
+                .find_map(|c| c.downcast_ref::<symship_api::ApiError>())?;
+            e.code().and_then(Code::from_code_str).or(match e.status()? {
+                401 => Some(Code::AuthenticationFailed),
+                403 => Some(Code::PermissionDenied),
+                429 => Some(Code::Throttled),
+                _ => None,
+            })
+        })
 }
 
 /// The error and its causes as one line (`outer: cause: cause`), leaving out a cause whose text

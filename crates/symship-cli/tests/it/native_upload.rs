@@ -1642,6 +1642,10 @@ fn a_refused_key_stops_native_uploads_at_the_lookups() {
             "{command:?}: {stderr}"
         );
         assert!(stderr.contains("401"), "{command:?}: {stderr}");
+        assert_eq!(
+            summary["code"], "authentication_failed",
+            "{command:?}: {summary:#}"
+        );
         assert!(b.server.releases().is_empty());
     }
 }
