@@ -240,12 +240,13 @@ pub fn render_verdict(s: &Summary) -> String {
         // --skip-release-on-fail=false: a set bound to another release keeps it; a re-run alone
         // fails the same way
         1 if failed_count(s) > 0 && bound_elsewhere(s) == failed_count(s) => format!(
-            "error: {} {} did not land (exit code 1): the server holds their symbol sets bound to another release \
-             (the release row, `already_bound` in JSON, names their releases), and a stored set never moves between releases, so a re-run alone fails \
-             the same way; pass --skip-release-on-fail to send them without this run's release (they keep theirs), \
-             or inject a fresh build to give them new chunk ids\n",
+            "error: {} {} did not land (exit code 1): the server holds their symbol sets bound to another release{}, \
+             and a stored set never moves between releases, so a re-run alone fails the same way; pass \
+             --skip-release-on-fail to send them without this run's release (they keep theirs), or {}\n",
             failed_count(s),
-            units(s)
+            units(s),
+            named_releases(s),
+            fresh_ids(s)
         ),
         1 if bound_elsewhere(s) > 0 => format!(
             "error: {} {} did not land (exit code 1); re-run the same command to send those, and for the {} the server \
@@ -389,6 +390,25 @@ fn rerun_fails_again(s: &Summary) -> Vec<(String, usize)> {
         }
     }
     out.into_iter().collect()
+}
+
+/// Where the summary names the releases sets are bound to, when it does (the lookups after the
+/// upload may have failed).
+fn named_releases(s: &Summary) -> &'static str {
+    if s.already_bound.is_empty() {
+        ""
+    } else {
+        " (the release row, `already_bound` in JSON, names their releases)"
+    }
+}
+
+/// How a build gets new refs: inject gives web chunks new chunk ids; a native or ProGuard build
+/// gets new debug or map ids only when it is built again.
+fn fresh_ids(s: &Summary) -> &'static str {
+    match ref_word(s) {
+        "chunk" => "inject a fresh build to give them new chunk ids",
+        _ => "build again to give them new ids",
+    }
 }
 
 /// Failures of sets the server holds bound to another release (`release_id_mismatch`, with

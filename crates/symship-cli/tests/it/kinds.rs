@@ -1101,3 +1101,35 @@ fn hermes_clone_says_what_it_wrote_in_json() {
     assert_eq!(s["packager_rewritten"], false, "{s:#}");
     assert_eq!(s["composed_map"], composed.display().to_string(), "{s:#}");
 }
+
+/// A ProGuard mapping stored under release 1, uploaded under release 2 with
+/// `--skip-release-on-fail=false`: it fails `release_id_mismatch`, and the verdict does not tell
+/// the user to inject a fresh build (a fresh tester: "inject a fresh build to give them new chunk
+/// ids", which does not apply to a map id).
+#[test]
+fn a_proguard_mapping_bound_elsewhere_is_not_told_to_inject() {
+    let server = server();
+    let tmp = tempfile::tempdir().unwrap();
+    let mapping = tmp.path().join("mapping.txt");
+    std::fs::copy(fixtures().join("proguard/proguard-6.2.2/mapping.txt"), &mapping).unwrap();
+    let upload = |version: &str, extra: &[&str]| {
+        symship_for(&server, tmp.path())
+            .args(["proguard", "upload", "--path"])
+            .arg(&mapping)
+            .args(["--map-id", PROGUARD_MAP_ID])
+            .args(release_flags(version))
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(upload("1", &[]).status.success());
+    let out = upload("2", &["--skip-release-on-fail=false"]);
+    let text = combined(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let verdict = text
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(verdict.contains("build again to give them new ids"), "{verdict}");
+    assert!(!verdict.contains("inject"), "{verdict}");
+}
