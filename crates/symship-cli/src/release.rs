@@ -295,8 +295,8 @@ pub fn bind(
     };
     if !every.is_empty() && every.iter().all(|r| elsewhere.contains_key(r)) {
         tracing::info!(
-            "release {} of {} not made: every symbol set is already bound to another release, and a stored \
-             symbol set keeps its release",
+            "release {} of {} not used, nor made by this run: every symbol set is already bound to another \
+             release, and a stored symbol set keeps its release",
             plan.version,
             plan.name
         );

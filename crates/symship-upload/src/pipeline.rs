@@ -904,6 +904,12 @@ async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
                 .filter(|l| l.reference == reference)
                 .and_then(|l| l.release_id)
                 .filter(|own| item.light.release_id != Some(*own));
+            // `--skip-on-conflict`: the server keeps what it holds whatever is sent, so the set
+            // goes as prepared and is reported kept (a fresh tester: exit 1 where keeping the
+            // server's copy was asked for)
+            if own.is_none() && run.opts.effective_conflict() == (false, true) {
+                return Some(item);
+            }
             if own.is_none() {
                 not_bound_elsewhere(run, &reference);
                 run.fail(

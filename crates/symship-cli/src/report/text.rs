@@ -237,6 +237,14 @@ pub fn render_verdict(s: &Summary) -> String {
             units(s),
             conflicts(s)
         ),
+        // sets bound elsewhere whose release could not be looked up: the key must read first
+        1 if failed_count(s) > 0 && lookups_failed(s) == failed_count(s) => format!(
+            "error: {} {} did not land (exit code 1): the server holds them bound to another release, which \
+             could not be looked up (the failures above say why); let the key read symbol sets \
+             (error_tracking:read) and run again, or pass --skip-on-conflict to keep what the server holds\n",
+            failed_count(s),
+            units(s)
+        ),
         // --skip-release-on-fail=false: a set bound to another release keeps it; a re-run alone
         // fails the same way
         1 if failed_count(s) > 0 && bound_elsewhere(s) == failed_count(s) => format!(
@@ -390,6 +398,16 @@ fn rerun_fails_again(s: &Summary) -> Vec<(String, usize)> {
         }
     }
     out.into_iter().collect()
+}
+
+/// Failures whose stored release could not be looked up (`release_lookup_failed`).
+fn lookups_failed(s: &Summary) -> usize {
+    s.upload.as_ref().map_or(0, |u| {
+        u.failed
+            .iter()
+            .filter(|f| f.code == symship_core::Code::ReleaseLookupFailed.as_str())
+            .count()
+    })
 }
 
 /// Where the summary names the releases sets are bound to, when it does (the lookups after the

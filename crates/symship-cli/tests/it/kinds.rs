@@ -1037,6 +1037,32 @@ fn a_hermes_map_naming_its_stored_release_needs_no_lookup_to_be_found_present() 
             .any(|w| w.as_str().unwrap().contains("were sent without")),
         "{warnings:?}"
     );
+    assert!(
+        stderr.contains("error_tracking:read") && !stderr.contains("re-run the same command"),
+        "the verdict says what to change: {stderr}"
+    );
+    // with --skip-on-conflict the server keeps what it holds whatever is sent: kept, exit 0
+    let (code, s, stderr) = run_json(
+        symship_for(&server, tmp.path())
+            .args([
+                "hermes",
+                "upload",
+                "--release-mode",
+                "symbol-set",
+                "--skip-on-conflict",
+                "--directory",
+            ])
+            .arg(composed.parent().unwrap())
+            .args(release_flags("3")),
+    );
+    assert_eq!(code, 0, "{stderr}\n{s:#}");
+    assert_eq!(s["skipped_kept_different"], 1, "{s:#}");
+    let now = server.symbol_sets();
+    assert_eq!(
+        (now.len(), now[0].release_id, &now[0].content_hash),
+        (1, held[0].release_id, &held[0].content_hash),
+        "the stored set is untouched"
+    );
 }
 
 /// `hermes clone --release-mode symbol-set --dry-run` with release flags says the release the
