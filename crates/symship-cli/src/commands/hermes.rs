@@ -169,6 +169,11 @@ pub fn upload(args: &HermesUploadArgs, settings: &Settings) -> anyhow::Result<Ex
         ))
     })?;
     tracing::info!("Processing directory: {}", dir.display());
+    // Half a release is refused before anything is read or sent (exit 2), also when no map can
+    // be sent (a fresh tester: exit 3, nothing found, where a map with a chunk id gave 2).
+    if crate::release::has_release_flags(&args.release) {
+        crate::release::plan_release(&args.release, Some(&dir))?;
+    }
     let candidates = hermes::candidates(&dir)?;
     // The release is resolved (created) in both modes, as posthog-cli does, but only once a map
     // can be sent (posthog-cli creates it before reading the maps, also when none can); event

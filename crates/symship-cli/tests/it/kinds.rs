@@ -254,6 +254,17 @@ fn hermes_upload_without_any_chunk_id_finds_nothing_to_process() {
         server.requests().iter().all(|q| !q.route.starts_with("bulk_")),
         "nothing sent"
     );
+    // half a release is a usage error (2) before anything is looked at, also here (a fresh
+    // tester: 3, nothing found)
+    let r = run(symship_for(&server, tmp.path()).args([
+        "hermes",
+        "upload",
+        "--directory",
+        ".",
+        "--release-name",
+        "app",
+    ]));
+    assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
 #[test]
