@@ -400,14 +400,25 @@ fn rerun_fails_again(s: &Summary) -> Vec<(String, usize)> {
     out.into_iter().collect()
 }
 
-/// Failures whose stored release could not be looked up (`release_lookup_failed`).
+/// How many failed with `code`: `content_hash_mismatch` (conflicts with what the server holds),
+/// `release_id_mismatch` (bound to another release, with `--skip-release-on-fail=false`),
+/// `release_lookup_failed` (bound elsewhere, the release not found).
+fn failed_with(s: &Summary, code: symship_core::Code) -> usize {
+    s.upload
+        .as_ref()
+        .map_or(0, |u| u.failed.iter().filter(|f| f.code == code.as_str()).count())
+}
+
+fn conflicts(s: &Summary) -> usize {
+    failed_with(s, symship_core::Code::ContentHashMismatch)
+}
+
+fn bound_elsewhere(s: &Summary) -> usize {
+    failed_with(s, symship_core::Code::ReleaseIdMismatch)
+}
+
 fn lookups_failed(s: &Summary) -> usize {
-    s.upload.as_ref().map_or(0, |u| {
-        u.failed
-            .iter()
-            .filter(|f| f.code == symship_core::Code::ReleaseLookupFailed.as_str())
-            .count()
-    })
+    failed_with(s, symship_core::Code::ReleaseLookupFailed)
 }
 
 /// Where the summary names the releases sets are bound to, when it does (the lookups after the
@@ -427,27 +438,6 @@ fn fresh_ids(s: &Summary) -> &'static str {
         "chunk" => "inject a fresh build to give them new chunk ids",
         _ => "build again to give them new ids",
     }
-}
-
-/// Failures of sets the server holds bound to another release (`release_id_mismatch`, with
-/// `--skip-release-on-fail=false`).
-fn bound_elsewhere(s: &Summary) -> usize {
-    s.upload.as_ref().map_or(0, |u| {
-        u.failed
-            .iter()
-            .filter(|f| f.code == symship_core::Code::ReleaseIdMismatch.as_str())
-            .count()
-    })
-}
-
-/// Failures that are conflicts with what the server holds (`content_hash_mismatch`).
-fn conflicts(s: &Summary) -> usize {
-    s.upload.as_ref().map_or(0, |u| {
-        u.failed
-            .iter()
-            .filter(|f| f.code == symship_core::Code::ContentHashMismatch.as_str())
-            .count()
-    })
 }
 
 /// `dsym upload` and `symbol-sets upload`: native debug files, not JavaScript (and they take no

@@ -402,7 +402,7 @@ fn hermes_clone_in_event_mode_leaves_the_packager_maps_release_and_refuses_half_
     );
     let injected = std::fs::read(dir.join(PACKAGER)).unwrap();
     let composed_before = std::fs::read(&composed_path).unwrap();
-    let clone = || {
+    let clone = |extra: &[&str]| {
         symship_for(&server, &dir)
             .args([
                 "hermes",
@@ -412,21 +412,11 @@ fn hermes_clone_in_event_mode_leaves_the_packager_maps_release_and_refuses_half_
                 "-c",
                 &format!("maps/{BUNDLE}.map"),
             ])
+            .args(extra)
             .output()
             .unwrap()
     };
-    let half = symship_for(&server, &dir)
-        .args([
-            "hermes",
-            "clone",
-            "-m",
-            PACKAGER,
-            "-c",
-            &format!("maps/{BUNDLE}.map"),
-        ])
-        .args(["--release-name", "app"])
-        .output()
-        .unwrap();
+    let half = clone(&["--release-name", "app"]);
     assert_eq!(half.status.code(), Some(2), "{}", stderr(&half));
     assert!(
         std::fs::read(dir.join(PACKAGER)).unwrap() == injected,
@@ -436,7 +426,7 @@ fn hermes_clone_in_event_mode_leaves_the_packager_maps_release_and_refuses_half_
         std::fs::read(&composed_path).unwrap() == composed_before,
         "nothing written"
     );
-    let out = clone();
+    let out = clone(&[]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
         std::fs::read(dir.join(PACKAGER)).unwrap() == injected,
