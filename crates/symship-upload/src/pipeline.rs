@@ -828,9 +828,8 @@ async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepE
         return (idx, r);
     }
     let r = run
-        .prepare(idx, {
-            let memo = memo.clone();
-            move |p| p.prepare(&prep_context(mode, fallback, memo.as_deref()))
+        .prepare(idx, move |p| {
+            p.prepare(&prep_context(mode, fallback, memo.as_deref()))
         })
         .await;
     // a set the server holds bound to another release, known before the run, whose content
@@ -848,22 +847,28 @@ async fn prepare_light(run: Arc<Run>, idx: usize) -> (usize, Result<Light, PrepE
     let Some((stored, reference)) = stored else {
         return (idx, r);
     };
-    let again = run
+    (idx, prepare_again(&run, idx, Some(stored), &reference).await)
+}
+
+/// The set at `idx` prepared again, under `release` instead of the run's; a [`PrepError::changed`]
+/// when it no longer has `reference` (its file changed since it was first prepared).
+async fn prepare_again(
+    run: &Arc<Run>,
+    idx: usize,
+    release: Option<Uuid>,
+    reference: &str,
+) -> Result<Light, PrepError> {
+    let (mode, memo) = (run.opts.mode, run.opts.memo.clone());
+    let light = run
         .prepare(idx, move |p| {
-            p.prepare(&prep_context(mode, Some(stored), memo.as_deref()))
+            p.prepare(&prep_context(mode, release, memo.as_deref()))
         })
-        .await;
-    let path = run.set(idx).path().to_path_buf();
-    (
-        idx,
-        again.and_then(|l| {
-            if l.reference == reference {
-                Ok(l)
-            } else {
-                Err(PrepError::changed(&path))
-            }
-        }),
-    )
+        .await?;
+    if light.reference == reference {
+        Ok(light)
+    } else {
+        Err(PrepError::changed(run.set(idx).path()))
+    }
 }
 
 /// A set the server answered `release_id_mismatch` for (it holds it bound to another release,
@@ -883,65 +888,52 @@ async fn rebind(run: &Arc<Run>, mut item: Item) -> Option<Item> {
         return Some(item);
     }
     let reference = item.light.reference.clone();
-    let (mode, memo) = (run.opts.mode, run.opts.memo.clone());
-    let stored = match run
+    let again = match run
         .api("symbol_sets", run.client().find_symbol_set(&reference))
         .await
     {
-        Ok(set) => set.and_then(|s| s.release).map(|r| r.id),
+        Ok(set) => match set
+            .and_then(|s| s.release)
+            .map(|r| r.id)
+            .filter(|r| item.light.release_id != Some(*r))
+        {
+            Some(stored) => prepare_again(run, item.idx, Some(stored), &reference).await,
+            None => return Some(item),
+        },
         // The release its own file names, when it names one (a Hermes map `hermes clone
-        // --release-mode symbol-set` stamped), is where an earlier run bound it. With none, sent
-        // as prepared it would be refused as other content (`content_hash_mismatch`), and
-        // `--force` would store a map naming this run's release in a set bound to another.
+        // --release-mode symbol-set` stamped), is where an earlier run bound it: the set prepared
+        // under no release is prepared under that one. With none, sent as prepared it would be
+        // refused as other content (`content_hash_mismatch`), and `--force` would store a map
+        // naming this run's release in a set bound to another.
         Err(e) => {
-            let own = run
-                .prepare(item.idx, {
-                    let memo = memo.clone();
-                    move |p| p.prepare(&prep_context(mode, None, memo.as_deref()))
-                })
+            let own = prepare_again(run, item.idx, None, &reference)
                 .await
                 .ok()
-                .filter(|l| l.reference == reference)
-                .and_then(|l| l.release_id)
-                .filter(|own| item.light.release_id != Some(*own));
-            // `--skip-on-conflict`: the server keeps what it holds whatever is sent, so the set
-            // goes as prepared and is reported kept (a fresh tester: exit 1 where keeping the
-            // server's copy was asked for)
-            if own.is_none() && run.opts.effective_conflict() == (false, true) {
-                return Some(item);
+                .filter(|l| l.release_id.is_some() && l.release_id != item.light.release_id);
+            match own {
+                Some(l) => Ok(l),
+                // `--skip-on-conflict`: the server keeps what it holds whatever is sent, so the
+                // set goes as prepared and is reported kept (a fresh tester: exit 1 where keeping
+                // the server's copy was asked for)
+                None if run.opts.effective_conflict() == (false, true) => return Some(item),
+                None => {
+                    not_bound_elsewhere(run, &reference);
+                    run.fail(
+                        item.idx,
+                        symship_core::Code::ReleaseLookupFailed.as_str(),
+                        format!(
+                            "the server holds this symbol set bound to another release, and looking that release up failed \
+                             ({e}); its content names this run's release, so it is not what the server stores: not sent, the \
+                             server keeps the set as it is"
+                        ),
+                    );
+                    return None;
+                }
             }
-            if own.is_none() {
-                not_bound_elsewhere(run, &reference);
-                run.fail(
-                    item.idx,
-                    symship_core::Code::ReleaseLookupFailed.as_str(),
-                    format!(
-                        "the server holds this symbol set bound to another release, and looking that release up failed \
-                         ({e}); its content names this run's release, so it is not what the server stores: not sent, the \
-                         server keeps the set as it is"
-                    ),
-                );
-                return None;
-            }
-            own
         }
     };
-    let Some(stored) = stored.filter(|r| item.light.release_id != Some(*r)) else {
-        return Some(item);
-    };
-    let again = run
-        .prepare(item.idx, move |p| {
-            p.prepare(&prep_context(mode, Some(stored), memo.as_deref()))
-        })
-        .await;
     let mut light = match again {
-        Ok(l) if l.reference == reference => l,
-        Ok(_) => {
-            not_bound_elsewhere(run, &reference);
-            let path = run.set(item.idx).path().to_path_buf();
-            failed_again(run, item.idx, PrepError::changed(&path));
-            return None;
-        }
+        Ok(l) => l,
         Err(e) => {
             not_bound_elsewhere(run, &reference);
             failed_again(run, item.idx, e);

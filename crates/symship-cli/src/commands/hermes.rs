@@ -67,10 +67,7 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
         if settings.global.dry_run {
             return Ok(Exit::Success);
         }
-        let keep = match args.release_mode {
-            ReleaseMode::Event => hermes::CloneRelease::Event,
-            ReleaseMode::SymbolSet => hermes::CloneRelease::Set(p.release_id.as_deref()),
-        };
+        let keep = clone_release(args.release_mode, p.release_id.as_deref());
         hermes::clone(packager, composed, keep).map_err(|e| load_error("composed", e))?;
         return Ok(Exit::Success);
     };
@@ -109,10 +106,7 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
     let done = hermes::clone(
         packager,
         composed,
-        match args.release_mode {
-            ReleaseMode::Event => hermes::CloneRelease::Event,
-            ReleaseMode::SymbolSet => hermes::CloneRelease::Set(release_id.as_deref()),
-        },
+        clone_release(args.release_mode, release_id.as_deref()),
     )?;
     if done.packager_rewritten {
         tracing::info!(
@@ -142,6 +136,15 @@ pub fn clone(args: &HermesCloneArgs, settings: &Settings) -> anyhow::Result<Exit
         )?;
     }
     Ok(Exit::Success)
+}
+
+/// What `hermes clone` writes in `mode`: in symbol-set mode `release` (in both maps), in event
+/// mode no release (the packager map is left as it is).
+fn clone_release(mode: ReleaseMode, release: Option<&str>) -> hermes::CloneRelease<'_> {
+    match mode {
+        ReleaseMode::Event => hermes::CloneRelease::Event,
+        ReleaseMode::SymbolSet => hermes::CloneRelease::Set(release),
+    }
 }
 
 /// `symship hermes upload --directory DIR`.

@@ -313,8 +313,8 @@ pub fn dsym_upload(args: &DsymUploadArgs, settings: &Settings) -> anyhow::Result
     if let Some(b) = main {
         let plist = b.path.join("Contents/Info.plist");
         if release.identity.info_plist.is_none() && plist.is_file() {
-            let flags = &release.identity;
-            if flags.release_name.is_some() || flags.release_version.is_some() || flags.build.is_some() {
+            // (no --info-plist here: has_release_flags asks of name, version and build)
+            if crate::release::has_release_flags(&release) {
                 tracing::info!(
                     "release from {} where the flags name none (the flags win)",
                     plist.display()
